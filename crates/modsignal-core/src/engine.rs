@@ -1,0 +1,1173 @@
+//! The engine: applies events to state and emits flags when an evaluation changes materially.
+//!
+//! Every update is a join on a lattice (a sum over a set of distinct ids, a maximum, a
+//! last-writer-wins register ordered by event time, a sorted set of removal changes), so that
+//! the state after a set of events does not depend on the order they came in or on how often
+//! each came. Flags are computed from that state and the watermark only, and a flag's revision
+//! is a sum of monotone measures of that state, so it grows with every change and the same
+//! state always carries the same revision.
+
+use std::collections::BTreeSet;
+
+use hashbrown::{HashMap, HashSet};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::event::{Audience, Category, Event, EventKind, FactorLabel, LabelCode};
+use crate::exposure::{insert_change, scope_ord, status_ord, Change, Channel, Role, Visibility, What};
+use crate::flag::{flag_id, Exposure, Flag, Reach, Subject, FLAG_SCHEMA};
+use crate::model::{evaluate, Facts, RemovalKind, Targeting};
+use crate::policy::Policy;
+use crate::store::{key_of, Entity, Reshare, Store, Users, BIT_DEAD, NONE};
+use crate::time::Ts;
+
+/// Why an event could not be applied. The event is set aside; nothing else is affected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("id `{0}` is used both for a post and for a reshare")]
+    KindConflict(String),
+    #[error("reshare `{0}` reshares itself")]
+    SelfReshare(String),
+}
+
+impl ApplyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApplyError::KindConflict(_) => "kind_conflict",
+            ApplyError::SelfReshare(_) => "self_reshare",
+        }
+    }
+}
+
+/// What applying one event did, for the caller's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Outcome {
+    /// Older than the watermark: applied all the same.
+    pub late: bool,
+    /// Dropped as a repeat of an `event_id` already seen within the lateness bound.
+    pub duplicate: bool,
+    /// A message or reshare seen for the first time came down with this event: how, and after
+    /// how many seconds up.
+    pub removal: Option<(RemovalKind, u64)>,
+}
+
+#[derive(Clone, Debug)]
+struct LabelEntry {
+    source: String,
+    code: LabelCode,
+    at: i64,
+    confidence: f64,
+    negate: bool,
+    target: u32,
+}
+
+impl LabelEntry {
+    /// The order in which two assertions from one source about one code supersede each other:
+    /// the later one wins, and at equal times a retraction wins, then the higher confidence.
+    fn rank(&self) -> (i64, bool, u64) {
+        (self.at, self.negate, self.confidence.to_bits())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Agg {
+    count: u32,
+    followers: u64,
+    depth_below: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    rev: u64,
+    sig: u64,
+}
+
+/// Per labelled message: everything the model needs beyond the compact record.
+struct Hot {
+    msg: u32,
+    id: String,
+    labels: Vec<LabelEntry>,
+    label_events: Vec<u64>,
+    resharers: HashMap<u32, Vec<u32>>,
+    agg: HashMap<u32, Agg>,
+    resharer_audience: u64,
+    slots: HashMap<(u32, Subject, Category), Slot>,
+    dirty_all: bool,
+    dirty_users: Vec<u32>,
+    queued: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ReportRec {
+    user: u32,
+    by_target: bool,
+}
+
+/// Counters of what is in state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateStats {
+    pub messages: usize,
+    pub reshares: usize,
+    pub labelled: usize,
+    pub users: usize,
+    pub watermark: Option<Ts>,
+}
+
+pub struct Engine {
+    policy: Policy,
+    store: Store,
+    users: Users,
+    removals: HashMap<u64, Vec<Change>>,
+    accounts: HashMap<u32, Vec<Change>>,
+    reports: HashMap<u32, Vec<ReportRec>>,
+    hot: Vec<Hot>,
+    conduct: HashMap<u32, Vec<u32>>,
+    targets: HashMap<u32, Vec<u32>>,
+    waiting_via: HashMap<u64, Vec<u32>>,
+    timers: BTreeSet<(i64, u32, u32)>,
+    queue: Vec<u32>,
+    max_at: i64,
+    seen_ids: [HashSet<u64>; 2],
+    seen_since: i64,
+}
+
+/// Marks every subject of a message for evaluation.
+const ALL: u32 = NONE;
+/// Stands for the author in the queue of subjects to evaluate.
+const AUTHOR: u32 = NONE - 1;
+
+impl Engine {
+    pub fn new(policy: Policy) -> Engine {
+        Engine {
+            policy,
+            store: Store::new(),
+            users: Users::new(),
+            removals: HashMap::new(),
+            accounts: HashMap::new(),
+            reports: HashMap::new(),
+            hot: Vec::new(),
+            conduct: HashMap::new(),
+            targets: HashMap::new(),
+            waiting_via: HashMap::new(),
+            timers: BTreeSet::new(),
+            queue: Vec::new(),
+            max_at: i64::MIN,
+            seen_ids: [HashSet::new(), HashSet::new()],
+            seen_since: i64::MIN,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    fn lateness_ms(&self) -> i64 {
+        self.policy.stream.lateness_secs as i64 * 1000
+    }
+
+    /// The watermark: the newest event time seen, less the lateness bound.
+    pub fn watermark(&self) -> Option<Ts> {
+        (self.max_at != i64::MIN).then(|| Ts(self.max_at - self.lateness_ms()))
+    }
+
+    pub fn stats(&self) -> StateStats {
+        StateStats {
+            messages: self.store.msgs.live(),
+            reshares: self.store.rss.live(),
+            labelled: self.hot.iter().filter(|h| h.msg != NONE).count(),
+            users: self.users.len(),
+            watermark: self.watermark(),
+        }
+    }
+
+    /// Applies one event and appends the flags whose evaluation changed materially.
+    pub fn apply(&mut self, ev: &Event<'_>, out: &mut Vec<Flag>) -> Result<Outcome, ApplyError> {
+        let at = ev.at.0;
+        let mut outcome = Outcome { late: self.watermark().is_some_and(|w| ev.at < w), ..Outcome::default() };
+        if let Some(eid) = &ev.event_id {
+            if !self.first_sighting(key_of(eid), at) {
+                outcome.duplicate = true;
+                return Ok(outcome);
+            }
+        }
+        match &ev.kind {
+            EventKind::Post { id, author, audience, reply_to, quote_of, mentions } => {
+                let user = self.user(&author.id, author.followers, author.minor, at);
+                let mention = mentions.first().map(|m| self.users.intern(m)).unwrap_or(NONE);
+                self.post(id, at, user, *audience, reply_to.as_deref(), quote_of.as_deref(), mention)?;
+            }
+            EventKind::Reshare { id, of, author, via } => {
+                let user = self.user(&author.id, author.followers, author.minor, at);
+                self.reshare(id, of, via.as_deref(), at, user)?;
+            }
+            EventKind::Delete { id, by } => outcome.removal = self.removal(id, Change { at, what: What::Delete(*by) }),
+            EventKind::Restrict { id, by, scope } => {
+                outcome.removal = self.removal(id, Change { at, what: What::Restrict(*by, scope_ord(*scope)) })
+            }
+            EventKind::Restore { id, by } => {
+                self.removal(id, Change { at, what: What::Restore(*by) });
+            }
+            EventKind::Label { id, code, confidence, source, target, negate } => {
+                let target = target.as_deref().map(|t| self.users.intern(t)).unwrap_or(NONE);
+                let entry = LabelEntry { source: source.to_string(), code: *code, at, confidence: *confidence, negate: *negate, target };
+                self.label(id, entry);
+            }
+            EventKind::Report { id, reporter, by_target } => {
+                let user = self.users.intern(reporter);
+                self.report(id, at, user, *by_target);
+            }
+            EventKind::Impressions { id, count } => {
+                let m = self.resolve_message(id);
+                let msg = self.store.msgs.get_mut(m);
+                let count = (*count).min(u64::from(NONE - 1)) as u32;
+                if msg.impressions == NONE || msg.impressions < count {
+                    msg.impressions = count;
+                }
+                msg.touch(at);
+                self.mark(m, AUTHOR);
+            }
+            EventKind::Account { user, status, minor, followers } => {
+                let u = self.user(user, *followers, *minor, at);
+                if let Some(s) = status {
+                    let list = self.accounts.entry(u).or_default();
+                    if insert_change(list, Change { at, what: What::Account(status_ord(*s)) }) {
+                        self.mark_user(u);
+                    }
+                }
+            }
+        }
+        self.advance(at);
+        self.drain(out, false);
+        Ok(outcome)
+    }
+
+    /// Moves the watermark to `at` less the lateness bound (if that is later) and emits what the
+    /// timers say has changed. The streaming worker calls this when a partition is idle.
+    pub fn advance_to(&mut self, at: Ts, out: &mut Vec<Flag>) {
+        self.advance(at.0);
+        self.drain(out, false);
+    }
+
+    /// End of input: the watermark moves to the newest event time, every labelled message is
+    /// evaluated, and every flag whose state differs from what was last written is written, in
+    /// `flag_id` order.
+    pub fn finish(&mut self, out: &mut Vec<Flag>) {
+        if self.max_at != i64::MIN {
+            let lateness = self.lateness_ms();
+            self.advance(self.max_at + lateness);
+        }
+        for h in 0..self.hot.len() {
+            if self.hot[h].msg != NONE {
+                self.hot[h].dirty_all = true;
+                if !self.hot[h].queued {
+                    self.hot[h].queued = true;
+                    self.queue.push(h as u32);
+                }
+            }
+        }
+        let start = out.len();
+        self.drain(out, true);
+        out[start..].sort_by(|a, b| a.flag_id.cmp(&b.flag_id));
+    }
+
+    fn first_sighting(&mut self, key: u64, at: i64) -> bool {
+        if self.seen_ids.iter().any(|s| s.contains(&key)) {
+            return false;
+        }
+        // Two generations, each spanning at least the lateness bound, so a repeat within the
+        // bound is always caught and memory stays proportional to the event rate.
+        let wm = self.watermark().map_or(at, |w| w.0);
+        if self.seen_since == i64::MIN {
+            self.seen_since = wm;
+        } else if wm - self.seen_since > self.lateness_ms() {
+            self.seen_ids.swap(0, 1);
+            self.seen_ids[0].clear();
+            self.seen_since = wm;
+        }
+        self.seen_ids[0].insert(key);
+        true
+    }
+
+    fn advance(&mut self, at: i64) {
+        if at <= self.max_at {
+            return;
+        }
+        self.max_at = at;
+        let wm = at - self.lateness_ms();
+        while let Some(&(t, m, u)) = self.timers.first() {
+            if t > wm {
+                break;
+            }
+            self.timers.pop_first();
+            let msg = self.store.msgs.get(m);
+            if msg.bits & BIT_DEAD == 0 && msg.hot != NONE {
+                self.mark(m, u);
+            }
+        }
+    }
+
+    fn user(&mut self, id: &str, followers: Option<u32>, minor: Option<bool>, at: i64) -> u32 {
+        let u = self.users.intern(id);
+        let rec = self.users.get_mut(u);
+        let mut grew = false;
+        if let Some(f) = followers {
+            if f > rec.followers {
+                rec.followers = f;
+                grew = true;
+            }
+        }
+        if let Some(m) = minor {
+            if (at, m) > (rec.minor_at, rec.minor) {
+                let changed = rec.minor != m;
+                rec.minor = m;
+                rec.minor_at = at;
+                grew |= changed;
+            }
+        }
+        if grew && self.conduct.contains_key(&u) {
+            // A subject of labelled messages changed: their reach sums are rebuilt.
+            for m in self.conduct[&u].clone() {
+                let h = self.store.msgs.get(m).hot;
+                if h != NONE {
+                    self.rebuild(h);
+                }
+            }
+        }
+        u
+    }
+
+    /// The message an id refers to: a reshare's id refers to its original. Creates a
+    /// placeholder for an id not seen yet.
+    fn resolve_message(&mut self, id: &str) -> u32 {
+        match self.store.message_or_placeholder(key_of(id)) {
+            Entity::Message(m) => self.forwarded(m),
+            Entity::Reshare(r) => self.store.rss.get(r).original,
+        }
+    }
+
+    /// A placeholder that turned out to be a reshare forwards to its original.
+    fn forwarded(&self, mut m: u32) -> u32 {
+        while self.store.msgs.get(m).bits & BIT_DEAD != 0 {
+            m = self.store.msgs.get(m).reply_parent;
+        }
+        m
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn post(
+        &mut self,
+        id: &str,
+        at: i64,
+        author: u32,
+        audience: Audience,
+        reply_to: Option<&str>,
+        quote_of: Option<&str>,
+        mention: u32,
+    ) -> Result<(), ApplyError> {
+        let key = key_of(id);
+        let m = match self.store.message_or_placeholder(key) {
+            Entity::Message(m) => m,
+            Entity::Reshare(_) => return Err(ApplyError::KindConflict(id.to_owned())),
+        };
+        let msg = self.store.msgs.get_mut(m);
+        if msg.known() {
+            // A repeat of the post: only the earliest posting time can change.
+            if at < msg.posted_at {
+                msg.posted_at = at;
+                self.mark(m, ALL);
+                self.mark_related(m);
+            }
+            return Ok(());
+        }
+        msg.posted_at = at;
+        msg.touch(at);
+        msg.author = author;
+        msg.mention = mention;
+        msg.set_audience(audience);
+        let is_hot = msg.hot != NONE;
+        if let Some(parent) = reply_to {
+            let p = self.resolve_message(parent);
+            if p != m {
+                let pm = self.store.msgs.get_mut(p);
+                pm.replies += 1;
+                pm.touch(at);
+                self.store.msgs.get_mut(m).reply_parent = p;
+                self.mark(p, AUTHOR);
+            }
+        }
+        if let Some(q) = quote_of {
+            let p = self.resolve_message(q);
+            if p != m {
+                let pm = self.store.msgs.get_mut(p);
+                pm.quotes += 1;
+                pm.touch(at);
+                self.mark(p, AUTHOR);
+            }
+        }
+        if is_hot {
+            self.register_conduct(author, m);
+            if mention != NONE {
+                self.register_target(mention, m);
+            }
+            let h = self.store.msgs.get(m).hot;
+            self.rebuild(h);
+            self.mark_related(m);
+        }
+        Ok(())
+    }
+
+    fn reshare(&mut self, id: &str, of: &str, via: Option<&str>, at: i64, user: u32) -> Result<(), ApplyError> {
+        let key = key_of(id);
+        if id == of {
+            return Err(ApplyError::SelfReshare(id.to_owned()));
+        }
+        let existing = self.store.find(key);
+        let placeholder = match existing {
+            Some(Entity::Reshare(r)) => {
+                let rs = self.store.rss.get_mut(r);
+                if at < rs.at {
+                    rs.at = at;
+                    let o = rs.original;
+                    self.mark(o, ALL);
+                }
+                return Ok(());
+            }
+            Some(Entity::Message(m)) if self.store.msgs.get(m).known() || self.store.msgs.get(m).bits & BIT_DEAD != 0 => {
+                return Err(ApplyError::KindConflict(id.to_owned()));
+            }
+            Some(Entity::Message(m)) => Some(m),
+            None => None,
+        };
+        let (original, of_parent) = match self.store.message_or_placeholder(key_of(of)) {
+            Entity::Reshare(p) => (self.store.rss.get(p).original, p),
+            Entity::Message(m) => (self.forwarded(m), NONE),
+        };
+        if placeholder == Some(original) {
+            return Err(ApplyError::SelfReshare(id.to_owned()));
+        }
+        // `via` names the reshare the user saw it through; it refines a direct reshare's
+        // parent. If that reshare is not known yet, the reshare waits for it as a direct one.
+        let mut parent = of_parent;
+        let mut waits_for = None;
+        if let (Some(v), NONE) = (via, of_parent) {
+            match self.store.find(key_of(v)) {
+                Some(Entity::Reshare(p)) if self.store.rss.get(p).original == original => parent = p,
+                None => waits_for = Some(key_of(v)),
+                _ => {}
+            }
+        }
+        let depth = if parent == NONE { 1 } else { self.store.rss.get(parent).depth + 1 };
+        let head = self.store.msgs.get(original).first_reshare;
+        let rec = Reshare { key, at, original, parent, author: user, next: head, depth };
+        let r = match placeholder {
+            Some(m) => self.convert_placeholder(m, rec),
+            None => self.store.insert_reshare(rec),
+        };
+        if let Some(v) = waits_for {
+            self.waiting_via.entry(v).or_default().push(r);
+        }
+        let o = self.store.msgs.get_mut(original);
+        o.first_reshare = r;
+        o.reshares += 1;
+        o.depth = o.depth.max(depth.min(u16::MAX as u32) as u16);
+        o.touch(at);
+        let mut restructured = placeholder.is_some();
+        if let Some(waiting) = self.waiting_via.remove(&key) {
+            for w in waiting {
+                let ws = self.store.rss.get_mut(w);
+                if ws.original == original && ws.parent == NONE && w != r {
+                    ws.parent = r;
+                    restructured = true;
+                }
+            }
+        }
+        if restructured {
+            self.redepth(original);
+        }
+        let h = self.store.msgs.get(original).hot;
+        if h != NONE {
+            if restructured {
+                self.rebuild(h);
+            } else {
+                self.add_to_hot(h, r);
+            }
+        }
+        Ok(())
+    }
+
+    /// An id first seen as a message (something referred to it) arrives as a reshare: the
+    /// reshares, replies, quotes, labels and reports gathered under it move to its original.
+    fn convert_placeholder(&mut self, m: u32, rec: Reshare) -> u32 {
+        let original = rec.original;
+        let depth = rec.depth;
+        let old = self.store.msgs.get(m).clone();
+        let r = self.store.replace_placeholder(old.key, m, rec);
+        // The dead slot forwards to the original (through `reply_parent`) for replies that
+        // point at it.
+        self.store.msgs.get_mut(m).reply_parent = original;
+        let mut cur = old.first_reshare;
+        while cur != NONE {
+            let rs = self.store.rss.get_mut(cur);
+            let next = rs.next;
+            rs.original = original;
+            if rs.parent == NONE {
+                rs.parent = r;
+            }
+            rs.depth += depth;
+            let head = self.store.msgs.get(original).first_reshare;
+            self.store.rss.get_mut(cur).next = head;
+            self.store.msgs.get_mut(original).first_reshare = cur;
+            cur = next;
+        }
+        let o = self.store.msgs.get_mut(original);
+        o.reshares += old.reshares;
+        o.quotes += old.quotes;
+        o.replies += old.replies;
+        if old.impressions != NONE && (o.impressions == NONE || o.impressions < old.impressions) {
+            o.impressions = old.impressions;
+        }
+        o.touch(old.last_at);
+        if let Some(reports) = self.reports.remove(&m) {
+            for rep in reports {
+                self.add_report(original, rep);
+            }
+        }
+        if old.hot != NONE {
+            let labels = std::mem::take(&mut self.hot[old.hot as usize].labels);
+            let events = std::mem::take(&mut self.hot[old.hot as usize].label_events);
+            let id = std::mem::take(&mut self.hot[old.hot as usize].id);
+            self.hot[old.hot as usize].msg = NONE;
+            let h = self.heat(original, &id);
+            for e in events {
+                if let Err(pos) = self.hot[h as usize].label_events.binary_search(&e) {
+                    self.hot[h as usize].label_events.insert(pos, e);
+                }
+            }
+            for l in labels {
+                self.merge_label(h, l);
+            }
+        }
+        r
+    }
+
+    /// Recomputes the depth of every reshare of a message from the parent links.
+    fn redepth(&mut self, original: u32) {
+        let mut list = Vec::new();
+        let mut cur = self.store.msgs.get(original).first_reshare;
+        while cur != NONE {
+            list.push(cur);
+            cur = self.store.rss.get(cur).next;
+        }
+        let mut max = 0;
+        for &r in &list {
+            let mut d = 1;
+            let mut p = self.store.rss.get(r).parent;
+            while p != NONE && d < 100_000 {
+                d += 1;
+                p = self.store.rss.get(p).parent;
+            }
+            self.store.rss.get_mut(r).depth = d;
+            max = max.max(d);
+        }
+        self.store.msgs.get_mut(original).depth = max.min(u16::MAX as u32) as u16;
+    }
+
+    fn removal(&mut self, id: &str, change: Change) -> Option<(RemovalKind, u64)> {
+        let key = key_of(id);
+        let list = self.removals.entry(key).or_default();
+        let first = list.is_empty();
+        if !insert_change(list, change) {
+            return None;
+        }
+        let (m, start) = match self.store.find(key) {
+            Some(Entity::Message(m)) => {
+                let m = self.forwarded(m);
+                (m, self.store.msgs.get(m).posted_at)
+            }
+            Some(Entity::Reshare(r)) => {
+                let rs = self.store.rss.get(r);
+                (rs.original, rs.at)
+            }
+            None => return None,
+        };
+        let msg = self.store.msgs.get_mut(m);
+        msg.touch(change.at);
+        self.mark(m, ALL);
+        let kind = match change.what {
+            What::Delete(_) => RemovalKind::Deleted,
+            What::Restrict(..) => RemovalKind::Blocked,
+            _ => return None,
+        };
+        (first && start != i64::MIN).then(|| (kind, Ts(change.at).secs_since(Ts(start))))
+    }
+
+    fn label(&mut self, id: &str, entry: LabelEntry) {
+        let m = self.resolve_message(id);
+        let h = self.heat(m, id);
+        let mut hasher_input = Vec::with_capacity(entry.source.len() + 40);
+        hasher_input.extend_from_slice(entry.source.as_bytes());
+        hasher_input.push(0);
+        hasher_input.extend_from_slice(format!("{:?}", entry.code).as_bytes());
+        hasher_input.extend_from_slice(&entry.at.to_le_bytes());
+        hasher_input.extend_from_slice(&entry.confidence.to_bits().to_le_bytes());
+        hasher_input.push(entry.negate as u8);
+        hasher_input.extend_from_slice(&entry.target.to_le_bytes());
+        let ev = xxh3_64(&hasher_input);
+        let hot = &mut self.hot[h as usize];
+        match hot.label_events.binary_search(&ev) {
+            Ok(_) => return,
+            Err(pos) => hot.label_events.insert(pos, ev),
+        }
+        self.store.msgs.get_mut(m).touch(entry.at);
+        if entry.target != NONE {
+            self.register_target(entry.target, m);
+        }
+        self.merge_label(h, entry);
+        self.mark(m, ALL);
+        self.mark_related(m);
+    }
+
+    fn merge_label(&mut self, h: u32, entry: LabelEntry) {
+        let hot = &mut self.hot[h as usize];
+        match hot.labels.iter_mut().find(|l| l.source == entry.source && l.code == entry.code) {
+            Some(l) if entry.rank() > l.rank() => *l = entry,
+            Some(_) => {}
+            None => hot.labels.push(entry),
+        }
+    }
+
+    fn report(&mut self, id: &str, at: i64, user: u32, by_target: bool) {
+        let m = self.resolve_message(id);
+        if self.add_report(m, ReportRec { user, by_target }) {
+            self.store.msgs.get_mut(m).touch(at);
+            self.mark(m, ALL);
+        }
+    }
+
+    fn add_report(&mut self, m: u32, rep: ReportRec) -> bool {
+        let list = self.reports.entry(m).or_default();
+        match list.iter_mut().find(|r| r.user == rep.user) {
+            Some(r) if rep.by_target && !r.by_target => {
+                r.by_target = true;
+                true
+            }
+            Some(_) => false,
+            None => {
+                list.push(rep);
+                true
+            }
+        }
+    }
+
+    /// Makes a message hot (labelled), building its per-resharer state.
+    fn heat(&mut self, m: u32, id: &str) -> u32 {
+        let h = self.store.msgs.get(m).hot;
+        if h != NONE {
+            return h;
+        }
+        let h = self.hot.len() as u32;
+        self.hot.push(Hot {
+            msg: m,
+            id: id.to_owned(),
+            labels: Vec::new(),
+            label_events: Vec::new(),
+            resharers: HashMap::new(),
+            agg: HashMap::new(),
+            resharer_audience: 0,
+            slots: HashMap::new(),
+            dirty_all: true,
+            dirty_users: Vec::new(),
+            queued: false,
+        });
+        self.store.msgs.get_mut(m).hot = h;
+        let msg = self.store.msgs.get(m);
+        let (author, mention, known) = (msg.author, msg.mention, msg.known());
+        if known {
+            self.register_conduct(author, m);
+            if mention != NONE {
+                self.register_target(mention, m);
+            }
+        }
+        self.rebuild(h);
+        h
+    }
+
+    fn register_conduct(&mut self, user: u32, m: u32) {
+        let list = self.conduct.entry(user).or_default();
+        if !list.contains(&m) {
+            list.push(m);
+        }
+    }
+
+    fn register_target(&mut self, user: u32, m: u32) {
+        let list = self.targets.entry(user).or_default();
+        if !list.contains(&m) {
+            list.push(m);
+        }
+    }
+
+    /// Recomputes a hot message's resharers, subtree sums and audience from its reshare list.
+    fn rebuild(&mut self, h: u32) {
+        let m = self.hot[h as usize].msg;
+        let mut list = Vec::new();
+        let mut cur = self.store.msgs.get(m).first_reshare;
+        while cur != NONE {
+            list.push(cur);
+            cur = self.store.rss.get(cur).next;
+        }
+        let hot = &mut self.hot[h as usize];
+        hot.resharers.clear();
+        hot.agg.clear();
+        hot.resharer_audience = 0;
+        for &r in &list {
+            Self::hot_add(&self.store, &self.users, hot, r);
+        }
+        for &r in &list {
+            let u = self.store.rss.get(r).author;
+            let l = self.conduct.entry(u).or_default();
+            if !l.contains(&m) {
+                l.push(m);
+            }
+        }
+        self.mark(m, ALL);
+    }
+
+    fn hot_add(store: &Store, users: &Users, hot: &mut Hot, r: u32) {
+        let rs = store.rss.get(r);
+        let author = store.msgs.get(hot.msg).author;
+        let subs = hot.resharers.entry(rs.author).or_default();
+        if subs.is_empty() && rs.author != author {
+            hot.resharer_audience += u64::from(users.get(rs.author).followers);
+        }
+        subs.push(r);
+        let followers = u64::from(users.get(rs.author).followers);
+        let mut p = rs.parent;
+        while p != NONE {
+            let ps = store.rss.get(p);
+            let a = hot.agg.entry(p).or_default();
+            a.count += 1;
+            if ps.author != rs.author {
+                a.followers += followers;
+            }
+            a.depth_below = a.depth_below.max(rs.depth.saturating_sub(ps.depth));
+            p = ps.parent;
+        }
+    }
+
+    fn add_to_hot(&mut self, h: u32, r: u32) {
+        let m = self.hot[h as usize].msg;
+        Self::hot_add(&self.store, &self.users, &mut self.hot[h as usize], r);
+        let user = self.store.rss.get(r).author;
+        self.register_conduct(user, m);
+        // The new resharer, the author and every resharer up the chain changed.
+        self.mark(m, AUTHOR);
+        self.mark(m, user);
+        let mut p = self.store.rss.get(r).parent;
+        while p != NONE {
+            let (author, parent) = (self.store.rss.get(p).author, self.store.rss.get(p).parent);
+            self.mark(m, author);
+            p = parent;
+        }
+    }
+
+    /// Queues a subject of a message for evaluation (`NONE` for every subject).
+    fn mark(&mut self, m: u32, subject: u32) {
+        let h = self.store.msgs.get(m).hot;
+        if h == NONE {
+            return;
+        }
+        let hot = &mut self.hot[h as usize];
+        if subject == ALL {
+            hot.dirty_all = true;
+        } else if !hot.dirty_all && !hot.dirty_users.contains(&subject) {
+            hot.dirty_users.push(subject);
+        }
+        if !hot.queued {
+            hot.queued = true;
+            self.queue.push(h);
+        }
+    }
+
+    fn mark_user(&mut self, u: u32) {
+        if let Some(list) = self.conduct.get(&u) {
+            for m in list.clone() {
+                self.mark(m, ALL);
+            }
+        }
+    }
+
+    /// A message's labels or time changed: messages that count it as earlier conduct by the
+    /// same sender, or as another sender at the same target, are evaluated again.
+    fn mark_related(&mut self, m: u32) {
+        let h = self.store.msgs.get(m).hot;
+        if h == NONE {
+            return;
+        }
+        let mut users: Vec<u32> = self.hot[h as usize].resharers.keys().copied().collect();
+        users.push(self.store.msgs.get(m).author);
+        for u in users {
+            self.mark_user(u);
+        }
+        for t in self.targets_of(m) {
+            if let Some(list) = self.targets.get(&t) {
+                for other in list.clone() {
+                    self.mark(other, ALL);
+                }
+            }
+        }
+    }
+
+    fn live_labels(&self, h: u32) -> impl Iterator<Item = &LabelEntry> {
+        self.hot[h as usize].labels.iter().filter(|l| !l.negate)
+    }
+
+    /// Whether a message counts as conduct: a live category label at or above the floor.
+    fn is_live(&self, m: u32) -> bool {
+        let h = self.store.msgs.get(m).hot;
+        h != NONE
+            && self
+                .live_labels(h)
+                .any(|l| matches!(l.code, LabelCode::Category(_)) && l.confidence >= self.policy.labels.min_confidence)
+    }
+
+    fn targets_of(&self, m: u32) -> Vec<u32> {
+        let msg = self.store.msgs.get(m);
+        let mut t: Vec<u32> = Vec::new();
+        if msg.hot != NONE {
+            t.extend(self.live_labels(msg.hot).map(|l| l.target).filter(|&u| u != NONE));
+        }
+        if msg.mention != NONE {
+            t.push(msg.mention);
+        }
+        t.sort_unstable();
+        t.dedup();
+        t
+    }
+
+    /// When a subject started: the post, or the user's earliest reshare of the message.
+    fn subject_start(&self, m: u32, user: u32) -> Option<i64> {
+        let msg = self.store.msgs.get(m);
+        if msg.author == user && msg.known() {
+            return Some(msg.posted_at);
+        }
+        let h = msg.hot;
+        if h == NONE {
+            return None;
+        }
+        self.hot[h as usize].resharers.get(&user)?.iter().map(|&r| self.store.rss.get(r).at).min()
+    }
+
+    /// Earlier labelled messages by `user` in the repeat window, and the label events behind
+    /// them (a monotone measure for the revision).
+    fn prior(&self, m: u32, user: u32, start: i64) -> (u32, u64) {
+        let window = self.policy.conduct.repeat_window_secs as i64 * 1000;
+        let (mut n, mut events) = (0, 0);
+        for &other in self.conduct.get(&user).map_or(&[][..], |v| v.as_slice()) {
+            if other == m {
+                continue;
+            }
+            let Some(t) = self.subject_start(other, user) else { continue };
+            if t < start && t >= start - window {
+                let h = self.store.msgs.get(other).hot;
+                events += self.hot[h as usize].label_events.len() as u64;
+                if self.is_live(other) {
+                    n += 1;
+                }
+            }
+        }
+        (n, events)
+    }
+
+    /// Distinct senders of live labelled messages at the same target within the mobbing
+    /// window, and the label events behind them.
+    fn mobbing(&self, m: u32) -> (u32, u64) {
+        let msg = self.store.msgs.get(m);
+        if !msg.known() {
+            return (0, 0);
+        }
+        let window = self.policy.conduct.mobbing_window_secs as i64 * 1000;
+        let (mut best, mut events) = (0, 0);
+        for t in self.targets_of(m) {
+            let mut senders: Vec<u32> = Vec::new();
+            for &other in self.targets.get(&t).map_or(&[][..], |v| v.as_slice()) {
+                let om = self.store.msgs.get(other);
+                if !om.known() || (om.posted_at - msg.posted_at).abs() > window || !self.targets_of(other).contains(&t) {
+                    continue;
+                }
+                events += self.hot[om.hot as usize].label_events.len() as u64;
+                if self.is_live(other) && !senders.contains(&om.author) {
+                    senders.push(om.author);
+                }
+            }
+            best = best.max(senders.len() as u32);
+        }
+        (best, events)
+    }
+
+    fn drain(&mut self, out: &mut Vec<Flag>, all: bool) {
+        while let Some(h) = self.queue.pop() {
+            let hot = &mut self.hot[h as usize];
+            hot.queued = false;
+            let dirty_all = std::mem::take(&mut hot.dirty_all);
+            let users = std::mem::take(&mut hot.dirty_users);
+            if hot.msg == NONE {
+                continue;
+            }
+            let m = hot.msg;
+            let msg = self.store.msgs.get(m);
+            let mut subjects: Vec<(u32, Subject)> = Vec::new();
+            if dirty_all {
+                if msg.known() {
+                    subjects.push((msg.author, Subject::Author));
+                }
+                let mut rs: Vec<u32> = hot.resharers.keys().copied().filter(|&u| u != msg.author || !msg.known()).collect();
+                rs.sort_unstable();
+                subjects.extend(rs.into_iter().map(|u| (u, Subject::Resharer)));
+            } else {
+                for u in users {
+                    if u == AUTHOR || (u == msg.author && msg.known()) {
+                        if msg.known() {
+                            subjects.push((msg.author, Subject::Author));
+                        }
+                    } else if hot.resharers.contains_key(&u) {
+                        subjects.push((u, Subject::Resharer));
+                    }
+                }
+                subjects.sort_unstable();
+                subjects.dedup();
+            }
+            for (u, s) in subjects {
+                self.evaluate_subject(h, u, s, out, all);
+            }
+        }
+    }
+
+    fn evaluate_subject(&mut self, h: u32, user: u32, subject: Subject, out: &mut Vec<Flag>, all: bool) {
+        let policy = &self.policy;
+        let hot = &self.hot[h as usize];
+        let m = hot.msg;
+        let msg = self.store.msgs.get(m);
+        let mut categories: Vec<Category> = hot
+            .labels
+            .iter()
+            .filter_map(|l| match l.code {
+                LabelCode::Category(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        categories.sort_unstable();
+        categories.dedup();
+        if categories.is_empty() {
+            return;
+        }
+
+        // Exposure channels: the post itself, or each of the user's reshares.
+        let empty: &[Change] = &[];
+        let removals_of = |key: u64| self.removals.get(&key).map_or(empty, |v| v.as_slice());
+        let account_of = |u: u32| self.accounts.get(&u).map_or(empty, |v| v.as_slice());
+        let mut channels = Vec::new();
+        let mut reshares_of_user: &[u32] = &[];
+        match subject {
+            Subject::Author => channels.push(Channel {
+                start: msg.posted_at,
+                sources: vec![(Role::Own, removals_of(msg.key)), (Role::OwnAccount, account_of(msg.author))],
+            }),
+            Subject::Resharer => {
+                reshares_of_user = hot.resharers.get(&user).map_or(&[][..], |v| v.as_slice());
+                for &r in reshares_of_user {
+                    let rs = self.store.rss.get(r);
+                    let mut sources = vec![
+                        (Role::Own, removals_of(rs.key)),
+                        (Role::OwnAccount, account_of(user)),
+                        (Role::Original, removals_of(msg.key)),
+                    ];
+                    if msg.author != NONE {
+                        sources.push((Role::OriginalAccount, account_of(msg.author)));
+                    }
+                    channels.push(Channel { start: rs.at, sources });
+                }
+            }
+        }
+        if channels.is_empty() {
+            return;
+        }
+        let start = channels.iter().map(|c| c.start).min().expect("non-empty");
+        let mut last_event = msg.last_at.max(start);
+        let mut changes = 0u64;
+        for c in &channels {
+            for (_, list) in &c.sources {
+                changes += list.len() as u64;
+                if let Some(l) = list.last() {
+                    last_event = last_event.max(l.at);
+                }
+            }
+        }
+        let wm = self.max_at - self.lateness_ms();
+        let horizon = wm.max(last_event);
+        let vis = Visibility::compute(&channels, horizon);
+        let stage_end = vis.down.map_or(horizon, |(since, _)| since.max(start));
+        let stages = &policy.exposure.stages_secs;
+        let reached: Vec<u64> = stages.iter().copied().filter(|&s| start + s as i64 * 1000 <= stage_end).collect();
+        let stage = reached.len() as u64;
+        let stage_time = reached.iter().max().map_or(i64::MIN, |&s| start + s as i64 * 1000);
+        let as_of = last_event.max(stage_time);
+        let seconds_up = (vis.up_millis(as_of) / 1000) as u64;
+        let removal = vis.down.filter(|(since, _)| *since <= as_of).map(|(_, r)| r);
+        if vis.down.is_none() {
+            if let Some(&next) = stages.iter().filter(|&&s| start + s as i64 * 1000 > stage_end).min() {
+                self.timers.insert((start + next as i64 * 1000, m, if subject == Subject::Author { AUTHOR } else { user }));
+            }
+        }
+        let hot = &self.hot[h as usize];
+        let msg = self.store.msgs.get(m);
+
+        // Reach.
+        let followers = u64::from(self.users.get(user).followers);
+        let reach = match subject {
+            Subject::Author => Reach {
+                audience: followers + hot.resharer_audience,
+                reshares: u64::from(msg.reshares),
+                quotes: u64::from(msg.quotes),
+                replies: u64::from(msg.replies),
+                impressions: (msg.impressions != NONE).then_some(u64::from(msg.impressions)),
+                depth: u32::from(msg.depth),
+            },
+            Subject::Resharer => {
+                let mut reach = Reach { audience: followers, reshares: 0, quotes: 0, replies: 0, impressions: None, depth: 0 };
+                for r in reshares_of_user {
+                    if let Some(a) = hot.agg.get(r) {
+                        reach.audience += a.followers;
+                        reach.reshares += u64::from(a.count);
+                        reach.depth = reach.depth.max(a.depth_below);
+                    }
+                }
+                reach
+            }
+        };
+
+        // Message-level factors.
+        let live: Vec<LabelEntry> = self.live_labels(h).cloned().collect();
+        let factor_conf = |f: FactorLabel| {
+            live.iter().filter(|l| l.code == LabelCode::Factor(f)).map(|l| l.confidence).fold(0.0, f64::max)
+        };
+        let reports = self.reports.get(&m).map_or(&[][..], |v| v.as_slice());
+        let by_target = reports.iter().filter(|r| r.by_target).count() as u64;
+        let targeted = if live.iter().any(|l| l.target != NONE) {
+            Some(Targeting::Label)
+        } else if msg.mention != NONE {
+            Some(Targeting::Mention)
+        } else if msg.reply_parent != NONE && self.store.msgs.get(self.forwarded(msg.reply_parent)).author != NONE {
+            Some(Targeting::Reply)
+        } else {
+            None
+        };
+        let (prior, prior_events) = self.prior(m, user, start);
+        let (mob, mob_events) = self.mobbing(m);
+        let account = self.users.name(user).to_owned();
+        let minor = self.users.get(user).minor;
+        let s_plus_1 = stages.len() as u64 + 1;
+        let rev_base = 1
+            + hot.label_events.len() as u64
+            + reports.len() as u64
+            + by_target
+            + reach.reshares
+            + reach.quotes
+            + reach.replies
+            + u64::from(reach.depth)
+            + reach.audience
+            + reach.impressions.unwrap_or(0)
+            + s_plus_1 * changes
+            + stage
+            + prior_events
+            + mob_events;
+        let exposure = Exposure {
+            posted_at: Ts(start),
+            removed_at: vis.first_removal.map(|(t, _)| Ts(t)),
+            removed_by: vis.first_removal.map(|(_, r)| r.by),
+            removal: vis.first_removal.map(|(_, r)| r.kind),
+            seconds_up,
+            still_up: removal.is_none(),
+        };
+        let base = policy.emission.reach_milestone_base;
+        let milestone = |x: u64| ((x as f64).ln_1p() / base.ln()).floor() as u64;
+        for category in categories {
+            let confidence = live
+                .iter()
+                .filter(|l| l.code == LabelCode::Category(category))
+                .map(|l| l.confidence)
+                .fold(None, |acc: Option<f64>, c| Some(acc.map_or(c, |a| a.max(c))));
+            let facts = Facts {
+                category,
+                confidence,
+                resharer: subject == Subject::Resharer,
+                seconds_up,
+                removal,
+                audience_kind: msg.audience(),
+                audience: reach.audience,
+                reshares: reach.reshares,
+                impressions: reach.impressions,
+                quotes: reach.quotes,
+                replies: reach.replies,
+                depth: reach.depth,
+                targeted,
+                reports: reports.len() as u32,
+                reported_by_target: by_target > 0,
+                hate: factor_conf(FactorLabel::Hate),
+                encouragement: factor_conf(FactorLabel::Encouragement),
+                significant_impact: factor_conf(FactorLabel::SignificantImpact),
+                remorse: factor_conf(FactorLabel::Remorse),
+                tolerable: factor_conf(FactorLabel::Tolerable),
+                minor,
+                prior,
+                mob_senders: mob,
+            };
+            let eval = evaluate(policy, &facts);
+            let mut sig_in: Vec<u64> = vec![
+                eval.raised as u64,
+                (eval.score / policy.emission.score_step).floor() as u64,
+                confidence.map_or(u64::MAX, |c| (c * 100.0).round() as u64),
+                stage,
+                exposure.removed_at.map_or(0, |t| t.0 as u64),
+                exposure.still_up as u64,
+                removal.map_or(0, |r| 1 + r.kind as u64 * 8 + r.by as u64),
+                milestone(reach.audience),
+                milestone(reach.reshares),
+                milestone(reach.impressions.unwrap_or(0)),
+                milestone(reach.quotes + reach.replies),
+                u64::from(reach.depth),
+            ];
+            for f in &eval.factors {
+                sig_in.push(xxh3_64(f.code.as_bytes()) ^ f.effect as u64);
+            }
+            let sig = xxh3_64(&sig_in.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+            let key = (user, subject, category);
+            let prev = self.hot[h as usize].slots.get(&key).copied();
+            let emit = match prev {
+                None => true,
+                Some(p) => p.sig != sig || (all && p.rev != rev_base),
+            };
+            if !emit {
+                continue;
+            }
+            let hot = &mut self.hot[h as usize];
+            hot.slots.insert(key, Slot { rev: rev_base, sig });
+            out.push(Flag {
+                schema: FLAG_SCHEMA,
+                flag_id: flag_id(&hot.id, subject, &account, category),
+                revision: rev_base,
+                message_id: hot.id.clone(),
+                subject,
+                account: account.clone(),
+                category,
+                track: category.track(),
+                score: eval.score,
+                raised: eval.raised,
+                reach: reach.clone(),
+                exposure: exposure.clone(),
+                factors: eval.factors,
+                provision: category.provision(),
+                at: Ts(as_of),
+            });
+        }
+    }
+}
+

@@ -1,0 +1,676 @@
+//! The canonical event contract, version 1: one JSON object per line or per Kafka record.
+//!
+//! Decoding is strict about meaning and lenient about shape: unknown fields are ignored and
+//! optional fields may be missing, but a field that is present with the wrong type, an unknown
+//! event `type`, or an absurd timestamp is a [`DecodeError`] that names the field. Strings are
+//! borrowed from the input where JSON allows, so decoding allocates only for escaped strings.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::time::Ts;
+
+/// Who removed or restricted a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovedBy {
+    Author,
+    Platform,
+    Legal,
+    Unknown,
+}
+
+impl RemovedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovedBy::Author => "author",
+            RemovedBy::Platform => "platform",
+            RemovedBy::Legal => "legal",
+            RemovedBy::Unknown => "unknown",
+        }
+    }
+    /// A removal by the platform or under a legal order can be reversed by a `restore`; one by
+    /// the author (or by someone the stream does not name) cannot.
+    pub fn reversible(self) -> bool {
+        matches!(self, RemovedBy::Platform | RemovedBy::Legal)
+    }
+}
+
+/// Who a post was addressed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    #[default]
+    Public,
+    Followers,
+    Direct,
+    Group,
+}
+
+/// How access to a message was blocked without deleting it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Withheld,
+    FollowersOnly,
+    AgeGated,
+    Limited,
+}
+
+/// The four categories of the guidelines (para 12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    CredibleThreat,
+    TargetedHarassment,
+    CourtOrderBreach,
+    CommunicationsOffence,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] = [
+        Category::CredibleThreat,
+        Category::TargetedHarassment,
+        Category::CourtOrderBreach,
+        Category::CommunicationsOffence,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::CredibleThreat => "credible_threat",
+            Category::TargetedHarassment => "targeted_harassment",
+            Category::CourtOrderBreach => "court_order_breach",
+            Category::CommunicationsOffence => "communications_offence",
+        }
+    }
+    /// Categories 1–3 are prosecuted robustly; category 4 only above a high threshold.
+    pub fn track(self) -> Track {
+        match self {
+            Category::CommunicationsOffence => Track::HighThreshold,
+            _ => Track::Robust,
+        }
+    }
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Track {
+    Robust,
+    HighThreshold,
+}
+
+impl Track {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Track::Robust => "robust",
+            Track::HighThreshold => "high_threshold",
+        }
+    }
+}
+
+/// Factors that arrive as labels, because they need a reading of the content or its context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactorLabel {
+    Hate,
+    Remorse,
+    Tolerable,
+    Encouragement,
+    SignificantImpact,
+}
+
+impl FactorLabel {
+    pub const ALL: [FactorLabel; 5] = [
+        FactorLabel::Hate,
+        FactorLabel::Remorse,
+        FactorLabel::Tolerable,
+        FactorLabel::Encouragement,
+        FactorLabel::SignificantImpact,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactorLabel::Hate => "hate",
+            FactorLabel::Remorse => "remorse",
+            FactorLabel::Tolerable => "tolerable",
+            FactorLabel::Encouragement => "encouragement",
+            FactorLabel::SignificantImpact => "significant_impact",
+        }
+    }
+}
+
+/// What a label asserts: a category, or a factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LabelCode {
+    Category(Category),
+    Factor(FactorLabel),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+    Deactivated,
+    Deleted,
+    Takendown,
+}
+
+/// The author block of a post or reshare.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Author<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followers: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minor: Option<bool>,
+}
+
+/// One decoded event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event<'a> {
+    pub at: Ts,
+    pub event_id: Option<Cow<'a, str>>,
+    pub kind: EventKind<'a>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind<'a> {
+    Post {
+        id: Cow<'a, str>,
+        author: Author<'a>,
+        audience: Audience,
+        reply_to: Option<Cow<'a, str>>,
+        quote_of: Option<Cow<'a, str>>,
+        mentions: Vec<Cow<'a, str>>,
+    },
+    Reshare {
+        id: Cow<'a, str>,
+        of: Cow<'a, str>,
+        author: Author<'a>,
+        via: Option<Cow<'a, str>>,
+    },
+    Delete {
+        id: Cow<'a, str>,
+        by: RemovedBy,
+    },
+    Restrict {
+        id: Cow<'a, str>,
+        by: RemovedBy,
+        scope: Scope,
+    },
+    Restore {
+        id: Cow<'a, str>,
+        by: RemovedBy,
+    },
+    Label {
+        id: Cow<'a, str>,
+        code: LabelCode,
+        confidence: f64,
+        source: Cow<'a, str>,
+        target: Option<Cow<'a, str>>,
+        negate: bool,
+    },
+    Report {
+        id: Cow<'a, str>,
+        reporter: Cow<'a, str>,
+        by_target: bool,
+    },
+    Impressions {
+        id: Cow<'a, str>,
+        count: u64,
+    },
+    Account {
+        user: Cow<'a, str>,
+        status: Option<AccountStatus>,
+        minor: Option<bool>,
+        /// An extension to the contract for platforms whose streams carry no follower counts
+        /// (Bluesky): a side input of `account` events fills them in.
+        followers: Option<u32>,
+    },
+}
+
+impl EventKind<'_> {
+    /// The name of the event type as written in `type`; also the bounded label value used in
+    /// metrics.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventKind::Post { .. } => "post",
+            EventKind::Reshare { .. } => "reshare",
+            EventKind::Delete { .. } => "delete",
+            EventKind::Restrict { .. } => "restrict",
+            EventKind::Restore { .. } => "restore",
+            EventKind::Label { .. } => "label",
+            EventKind::Report { .. } => "report",
+            EventKind::Impressions { .. } => "impressions",
+            EventKind::Account { .. } => "account",
+        }
+    }
+}
+
+/// Why a record could not be decoded. Every variant names what was wrong so that a reject file
+/// or a dead-letter header tells an operator where to look.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("missing field `{0}`")]
+    Missing(&'static str),
+    #[error("unknown event type `{0}`")]
+    UnknownType(String),
+    #[error("field `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("record of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+}
+
+impl DecodeError {
+    /// A short, bounded reason code for metrics labels and headers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Json(_) => "invalid_json",
+            DecodeError::Missing(_) => "missing_field",
+            DecodeError::UnknownType(_) => "unknown_type",
+            DecodeError::Invalid { .. } => "invalid_field",
+            DecodeError::TooLarge(_) => "too_large",
+        }
+    }
+}
+
+/// The largest record accepted. Canonical events are a few hundred bytes; a megabyte is a
+/// producer bug, and refusing it keeps one bad record from costing a burst of memory.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// The wire shape: every field of every type, all optional, so one pass of serde reads any
+/// event without buffering (serde's tagged enums buffer the whole object first).
+#[derive(Default, Debug, Serialize, Deserialize)]
+pub struct RawEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "de_at", skip_serializing_if = "Option::is_none")]
+    pub at: Option<RawAt>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Author<'a>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Audience>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub quote_of: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<RemovedBy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<FactorLabel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negate: Option<bool>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_target: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<AccountStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minor: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followers: Option<u32>,
+}
+
+/// `at` as written: integer milliseconds, or an RFC 3339 string (kept as text until validated,
+/// so that a bad string is reported with its value).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawAt {
+    Millis(i64),
+    Text(String),
+    Bad(String),
+}
+
+impl Serialize for RawAt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RawAt::Millis(ms) => s.serialize_i64(*ms),
+            RawAt::Text(t) | RawAt::Bad(t) => s.serialize_str(t),
+        }
+    }
+}
+
+fn de_at<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RawAt>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<RawAt>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("milliseconds since the epoch or an RFC 3339 string")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(RawAt::Millis(v)))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(i64::try_from(v).map(RawAt::Millis).unwrap_or(RawAt::Bad(v.to_string()))))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(RawAt::Bad(v.to_string())))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(match Ts::parse_rfc3339(v) {
+                Some(t) => RawAt::Millis(t.0),
+                None => RawAt::Bad(v.to_owned()),
+            }))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+fn need<T>(v: Option<T>, field: &'static str) -> Result<T, DecodeError> {
+    v.ok_or(DecodeError::Missing(field))
+}
+
+fn nonempty<'a>(v: Option<Cow<'a, str>>, field: &'static str) -> Result<Cow<'a, str>, DecodeError> {
+    let v = need(v, field)?;
+    if v.is_empty() {
+        return Err(DecodeError::Invalid { field, reason: "must not be empty".into() });
+    }
+    Ok(v)
+}
+
+/// Decodes one canonical event from bytes.
+pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let raw: RawEvent<'_> = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
+    raw.into_event()
+}
+
+impl<'a> RawEvent<'a> {
+    /// Validates the wire shape into an [`Event`].
+    pub fn into_event(self) -> Result<Event<'a>, DecodeError> {
+        let at = match need(self.at, "at")? {
+            RawAt::Millis(ms) if Ts(ms).in_range() => Ts(ms),
+            RawAt::Millis(ms) => {
+                return Err(DecodeError::Invalid {
+                    field: "at",
+                    reason: format!("{ms} ms is outside 2000-01-01..2200-01-01"),
+                });
+            }
+            RawAt::Text(t) | RawAt::Bad(t) => {
+                return Err(DecodeError::Invalid { field: "at", reason: format!("`{t}` is not RFC 3339 or milliseconds") });
+            }
+        };
+        let kind_name = need(self.kind, "type")?;
+        let kind = match &*kind_name {
+            "post" => EventKind::Post {
+                id: nonempty(self.id, "id")?,
+                author: author(self.author)?,
+                audience: self.audience.unwrap_or_default(),
+                reply_to: self.reply_to,
+                quote_of: self.quote_of,
+                mentions: self.mentions.unwrap_or_default(),
+            },
+            "reshare" => EventKind::Reshare {
+                id: nonempty(self.id, "id")?,
+                of: nonempty(self.of, "of")?,
+                author: author(self.author)?,
+                via: self.via,
+            },
+            "delete" => EventKind::Delete { id: nonempty(self.id, "id")?, by: self.by.unwrap_or(RemovedBy::Unknown) },
+            "restrict" => EventKind::Restrict {
+                id: nonempty(self.id, "id")?,
+                by: self.by.unwrap_or(RemovedBy::Unknown),
+                scope: need(self.scope, "scope")?,
+            },
+            "restore" => EventKind::Restore { id: nonempty(self.id, "id")?, by: self.by.unwrap_or(RemovedBy::Unknown) },
+            "label" => {
+                let code = match (self.category, self.factor) {
+                    (Some(c), None) => LabelCode::Category(c),
+                    (None, Some(f)) => LabelCode::Factor(f),
+                    (None, None) => return Err(DecodeError::Missing("category")),
+                    (Some(_), Some(_)) => {
+                        return Err(DecodeError::Invalid {
+                            field: "factor",
+                            reason: "a label carries a category or a factor, not both".into(),
+                        });
+                    }
+                };
+                let confidence = self.confidence.unwrap_or(1.0);
+                if !(0.0..=1.0).contains(&confidence) {
+                    return Err(DecodeError::Invalid {
+                        field: "confidence",
+                        reason: format!("{confidence} is outside 0..1"),
+                    });
+                }
+                EventKind::Label {
+                    id: nonempty(self.id, "id")?,
+                    code,
+                    confidence,
+                    source: self.source.unwrap_or(Cow::Borrowed("unknown")),
+                    target: self.target,
+                    negate: self.negate.unwrap_or(false),
+                }
+            }
+            "report" => EventKind::Report {
+                id: nonempty(self.id, "id")?,
+                reporter: nonempty(self.reporter, "reporter")?,
+                by_target: self.by_target.unwrap_or(false),
+            },
+            "impressions" => EventKind::Impressions { id: nonempty(self.id, "id")?, count: need(self.count, "count")? },
+            "account" => EventKind::Account {
+                user: nonempty(self.user, "user")?,
+                status: self.status,
+                minor: self.minor,
+                followers: self.followers,
+            },
+            other => return Err(DecodeError::UnknownType(other.chars().take(64).collect())),
+        };
+        Ok(Event { at, event_id: self.event_id, kind })
+    }
+}
+
+fn author(a: Option<Author<'_>>) -> Result<Author<'_>, DecodeError> {
+    let a = need(a, "author")?;
+    if a.id.is_empty() {
+        return Err(DecodeError::Invalid { field: "author.id", reason: "must not be empty".into() });
+    }
+    Ok(a)
+}
+
+impl<'a> Event<'a> {
+    /// The wire shape of this event, for writers (the simulator, the platform adapters).
+    pub fn to_raw(&self) -> RawEvent<'a> {
+        let mut r = RawEvent {
+            kind: Some(Cow::Borrowed(self.kind.type_name())),
+            at: Some(RawAt::Millis(self.at.0)),
+            event_id: self.event_id.clone(),
+            ..RawEvent::default()
+        };
+        match &self.kind {
+            EventKind::Post { id, author, audience, reply_to, quote_of, mentions } => {
+                r.id = Some(id.clone());
+                r.author = Some(author.clone());
+                r.audience = (*audience != Audience::Public).then_some(*audience);
+                r.reply_to = reply_to.clone();
+                r.quote_of = quote_of.clone();
+                r.mentions = (!mentions.is_empty()).then(|| mentions.clone());
+            }
+            EventKind::Reshare { id, of, author, via } => {
+                r.id = Some(id.clone());
+                r.of = Some(of.clone());
+                r.author = Some(author.clone());
+                r.via = via.clone();
+            }
+            EventKind::Delete { id, by } | EventKind::Restore { id, by } => {
+                r.id = Some(id.clone());
+                r.by = Some(*by);
+            }
+            EventKind::Restrict { id, by, scope } => {
+                r.id = Some(id.clone());
+                r.by = Some(*by);
+                r.scope = Some(*scope);
+            }
+            EventKind::Label { id, code, confidence, source, target, negate } => {
+                r.id = Some(id.clone());
+                match code {
+                    LabelCode::Category(c) => r.category = Some(*c),
+                    LabelCode::Factor(f) => r.factor = Some(*f),
+                }
+                r.confidence = (*confidence != 1.0).then_some(*confidence);
+                r.source = Some(source.clone());
+                r.target = target.clone();
+                r.negate = negate.then_some(true);
+            }
+            EventKind::Report { id, reporter, by_target } => {
+                r.id = Some(id.clone());
+                r.reporter = Some(reporter.clone());
+                r.by_target = by_target.then_some(true);
+            }
+            EventKind::Impressions { id, count } => {
+                r.id = Some(id.clone());
+                r.count = Some(*count);
+            }
+            EventKind::Account { user, status, minor, followers } => {
+                r.user = Some(user.clone());
+                r.status = *status;
+                r.minor = *minor;
+                r.followers = *followers;
+            }
+        }
+        r
+    }
+
+    /// Canonical JSON, one line without the newline.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.to_raw()).expect("events always serialise")
+    }
+
+    pub fn into_owned(self) -> Event<'static> {
+        fn o(c: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(c.into_owned())
+        }
+        fn oa(a: Author<'_>) -> Author<'static> {
+            Author { id: o(a.id), followers: a.followers, minor: a.minor }
+        }
+        let kind = match self.kind {
+            EventKind::Post { id, author, audience, reply_to, quote_of, mentions } => EventKind::Post {
+                id: o(id),
+                author: oa(author),
+                audience,
+                reply_to: reply_to.map(o),
+                quote_of: quote_of.map(o),
+                mentions: mentions.into_iter().map(o).collect(),
+            },
+            EventKind::Reshare { id, of, author, via } => {
+                EventKind::Reshare { id: o(id), of: o(of), author: oa(author), via: via.map(o) }
+            }
+            EventKind::Delete { id, by } => EventKind::Delete { id: o(id), by },
+            EventKind::Restrict { id, by, scope } => EventKind::Restrict { id: o(id), by, scope },
+            EventKind::Restore { id, by } => EventKind::Restore { id: o(id), by },
+            EventKind::Label { id, code, confidence, source, target, negate } => {
+                EventKind::Label { id: o(id), code, confidence, source: o(source), target: target.map(o), negate }
+            }
+            EventKind::Report { id, reporter, by_target } => EventKind::Report { id: o(id), reporter: o(reporter), by_target },
+            EventKind::Impressions { id, count } => EventKind::Impressions { id: o(id), count },
+            EventKind::Account { user, status, minor, followers } => {
+                EventKind::Account { user: o(user), status, minor, followers }
+            }
+        };
+        Event { at: self.at, event_id: self.event_id.map(o), kind }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_every_type_and_round_trips() {
+        let lines = [
+            r#"{"type":"post","at":"2024-11-21T16:09:27.095Z","id":"m1","author":{"id":"u1","followers":120,"minor":false},"audience":"followers","reply_to":"m0","quote_of":"m9","mentions":["u2"],"extra":{"ignored":true}}"#,
+            r#"{"type":"reshare","at":1732206400000,"id":"r1","of":"m1","author":{"id":"u3"},"via":"r0"}"#,
+            r#"{"type":"delete","at":1732206400000,"id":"m1","by":"platform"}"#,
+            r#"{"type":"restrict","at":1732206400000,"id":"m1","by":"legal","scope":"withheld"}"#,
+            r#"{"type":"restore","at":1732206400000,"id":"m1","by":"platform"}"#,
+            r#"{"type":"label","at":1732206400000,"id":"m1","category":"credible_threat","confidence":0.9,"source":"clf","target":"u2"}"#,
+            r#"{"type":"label","at":1732206400000,"id":"m1","factor":"hate","source":"rev","negate":true}"#,
+            r#"{"type":"report","at":1732206400000,"id":"m1","reporter":"u2","by_target":true}"#,
+            r#"{"type":"impressions","at":1732206400000,"id":"m1","count":5000}"#,
+            r#"{"type":"account","at":1732206400000,"user":"u1","status":"takendown","minor":true,"followers":7}"#,
+        ];
+        for line in lines {
+            let ev = decode(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let json = ev.to_json();
+            let again = decode(json.as_bytes()).unwrap();
+            assert_eq!(ev, again, "{line}");
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let ev = decode(br#"{"type":"delete","at":1732206400000,"id":"m1"}"#).unwrap();
+        assert_eq!(ev.kind, EventKind::Delete { id: "m1".into(), by: RemovedBy::Unknown });
+        let ev = decode(br#"{"type":"label","at":1732206400000,"id":"m1","category":"court_order_breach"}"#).unwrap();
+        match ev.kind {
+            EventKind::Label { confidence, negate, ref source, .. } => {
+                assert_eq!((confidence, negate, &**source), (1.0, false, "unknown"))
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error_naming_the_field() {
+        let cases: [(&[u8], &str); 10] = [
+            (b"not json", "invalid_json"),
+            (br#"{"type":"post","at":1732206400000}"#, "missing_field"),
+            (br#"{"type":"post","id":"m","author":{"id":"u"}}"#, "missing_field"),
+            (br#"{"type":"teleport","at":1732206400000,"id":"m"}"#, "unknown_type"),
+            (br#"{"type":"delete","at":17,"id":"m"}"#, "invalid_field"),
+            (br#"{"type":"delete","at":"last tuesday","id":"m"}"#, "invalid_field"),
+            (br#"{"type":"delete","at":1732206400000,"id":""}"#, "invalid_field"),
+            (br#"{"type":"label","at":1732206400000,"id":"m","category":"credible_threat","confidence":1.5}"#, "invalid_field"),
+            (br#"{"type":"impressions","at":1732206400000,"id":"m","count":-4}"#, "invalid_json"),
+            (br#"{"type":"delete","at":1732206400000,"id":7}"#, "invalid_json"),
+        ];
+        for (bytes, code) in cases {
+            let err = decode(bytes).unwrap_err();
+            assert_eq!(err.code(), code, "{}: {err}", String::from_utf8_lossy(bytes));
+        }
+        let big = vec![b' '; MAX_RECORD_BYTES + 1];
+        assert_eq!(decode(&big).unwrap_err().code(), "too_large");
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let ev = decode(br#"{"type":"delete","at":1732206400000,"id":"m\u00e91"}"#).unwrap();
+        assert_eq!(ev.kind, EventKind::Delete { id: "m\u{e9}1".into(), by: RemovedBy::Unknown });
+    }
+}

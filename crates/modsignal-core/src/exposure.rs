@@ -1,0 +1,286 @@
+//! Exposure: when a subject was up, when it came down, and why.
+//!
+//! A subject's visibility depends on several *sources* of removals: its own deletes,
+//! restrictions and restores; for a reshare, those of the original too; and the status of the
+//! accounts involved. Each source is a list of changes in event time. The functions here sweep
+//! those lists in a fixed order (time, then the kind of change), so the result depends only on
+//! which changes exist, never on the order they arrived in.
+
+use crate::event::{AccountStatus, RemovedBy, Scope};
+use crate::model::{Removal, RemovalKind};
+
+/// One change to visibility, as stored per message, reshare or account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum What {
+    Delete(RemovedBy),
+    Restrict(RemovedBy, ScopeOrd),
+    Account(StatusOrd),
+    Restore(RemovedBy),
+}
+
+/// `Scope` and `AccountStatus` with an order, so that changes sort deterministically.
+pub(crate) type ScopeOrd = u8;
+pub(crate) type StatusOrd = u8;
+
+pub(crate) fn scope_ord(s: Scope) -> ScopeOrd {
+    s as u8
+}
+pub(crate) fn status_ord(s: AccountStatus) -> StatusOrd {
+    s as u8
+}
+fn status_of(o: StatusOrd) -> AccountStatus {
+    match o {
+        0 => AccountStatus::Active,
+        1 => AccountStatus::Suspended,
+        2 => AccountStatus::Deactivated,
+        3 => AccountStatus::Deleted,
+        _ => AccountStatus::Takendown,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Change {
+    pub at: i64,
+    pub what: What,
+}
+
+/// Inserts a change into a sorted list unless it is already there; returns whether it was new.
+pub(crate) fn insert_change(list: &mut Vec<Change>, c: Change) -> bool {
+    match list.binary_search(&c) {
+        Ok(_) => false,
+        Err(pos) => {
+            list.insert(pos, c);
+            true
+        }
+    }
+}
+
+/// The part a source plays for the subject, which decides how its removals are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Own,
+    Original,
+    OwnAccount,
+    OriginalAccount,
+}
+
+#[derive(Default, Clone, Copy)]
+struct SourceState {
+    permanent: Option<RemovedBy>,
+    taken_down: Option<RemovedBy>,
+    restricted: Option<RemovedBy>,
+    account: Option<RemovedBy>,
+}
+
+impl SourceState {
+    fn apply(&mut self, w: What) {
+        match w {
+            What::Delete(by) if by.reversible() => self.taken_down = self.taken_down.or(Some(by)),
+            What::Delete(by) => self.permanent = self.permanent.or(Some(by)),
+            What::Restrict(by, _) => self.restricted = self.restricted.or(Some(by)),
+            What::Restore(_) => {
+                self.taken_down = None;
+                self.restricted = None;
+            }
+            What::Account(s) => {
+                self.account = match status_of(s) {
+                    AccountStatus::Active => None,
+                    AccountStatus::Suspended | AccountStatus::Takendown => Some(RemovedBy::Platform),
+                    AccountStatus::Deactivated | AccountStatus::Deleted => Some(RemovedBy::Author),
+                }
+            }
+        }
+    }
+    fn cause(&self, role: Role) -> Option<Removal> {
+        let (by, own_kind) = if let Some(by) = self.permanent.or(self.taken_down) {
+            (by, RemovalKind::Deleted)
+        } else if let Some(by) = self.restricted {
+            (by, RemovalKind::Blocked)
+        } else if let Some(by) = self.account {
+            (by, RemovalKind::Account)
+        } else {
+            return None;
+        };
+        let kind = match role {
+            Role::Own | Role::OwnAccount => own_kind,
+            Role::Original | Role::OriginalAccount => RemovalKind::WithOriginal,
+        };
+        Some(Removal { by, kind })
+    }
+}
+
+/// One way a subject is visible: a post, or one reshare, with the sources that can take it down.
+pub(crate) struct Channel<'a> {
+    pub start: i64,
+    pub sources: Vec<(Role, &'a [Change])>,
+}
+
+/// An interval during which a channel was up, and why it ended (if it did before the horizon).
+#[derive(Clone, Copy, Debug)]
+struct Up {
+    from: i64,
+    to: i64,
+    ended_by: Option<Removal>,
+}
+
+struct ChannelVis {
+    ups: Vec<Up>,
+    /// Set when down at the horizon: since when, and why.
+    down: Option<(i64, Removal)>,
+    /// First removal at or after the start, even if later reversed.
+    first_down: Option<(i64, Removal)>,
+}
+
+fn sweep(ch: &Channel<'_>, horizon: i64) -> ChannelVis {
+    let mut events: Vec<(Change, usize)> = Vec::new();
+    for (i, (_, list)) in ch.sources.iter().enumerate() {
+        events.extend(list.iter().map(|c| (*c, i)));
+    }
+    events.sort_unstable();
+    let mut states = vec![SourceState::default(); ch.sources.len()];
+    let cause = |states: &[SourceState]| -> Option<Removal> {
+        states.iter().zip(&ch.sources).find_map(|(s, (role, _))| s.cause(*role))
+    };
+    let mut i = 0;
+    while i < events.len() && events[i].0.at <= ch.start {
+        states[events[i].1].apply(events[i].0.what);
+        i += 1;
+    }
+    let mut ups = Vec::new();
+    let mut down = cause(&states).map(|c| {
+        let since = events[..i].iter().rev().find(|(e, _)| !matches!(e.what, What::Restore(_))).map_or(ch.start, |(e, _)| e.at);
+        (since, c)
+    });
+    let mut first_down = down;
+    let mut from = ch.start;
+    for &(ev, src) in &events[i..] {
+        if ev.at > horizon {
+            break;
+        }
+        states[src].apply(ev.what);
+        let now = cause(&states);
+        match (down.is_some(), now) {
+            (false, Some(c)) => {
+                ups.push(Up { from, to: ev.at, ended_by: Some(c) });
+                down = Some((ev.at, c));
+                first_down = first_down.or(down);
+            }
+            (true, None) => {
+                down = None;
+                from = ev.at;
+            }
+            (true, Some(c)) => down = down.map(|(since, _)| (since, c)),
+            (false, None) => {}
+        }
+    }
+    if down.is_none() {
+        ups.push(Up { from, to: horizon.max(from), ended_by: None });
+    }
+    ChannelVis { ups, down, first_down }
+}
+
+/// The exposure of one subject over all its channels.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Visibility {
+    /// Up intervals, merged across channels, up to the horizon.
+    ups: Vec<(i64, i64)>,
+    pub first_removal: Option<(i64, Removal)>,
+    /// Set when every channel is down at the horizon.
+    pub down: Option<(i64, Removal)>,
+    pub start: i64,
+}
+
+impl Visibility {
+    pub(crate) fn compute(channels: &[Channel<'_>], horizon: i64) -> Visibility {
+        let vis: Vec<ChannelVis> = channels.iter().map(|c| sweep(c, horizon)).collect();
+        let start = channels.iter().map(|c| c.start).min().unwrap_or(horizon);
+        let mut ups: Vec<Up> = vis.iter().flat_map(|v| v.ups.iter().copied()).collect();
+        ups.sort_by_key(|u| (u.from, u.to));
+        let mut merged: Vec<Up> = Vec::new();
+        for u in ups {
+            match merged.last_mut() {
+                Some(last) if u.from <= last.to => {
+                    if u.to >= last.to {
+                        last.to = u.to;
+                        last.ended_by = u.ended_by;
+                    }
+                }
+                _ => merged.push(u),
+            }
+        }
+        let all_down = vis.iter().all(|v| v.down.is_some());
+        let down = if all_down {
+            // Since when every channel has been down: the latest of their down times.
+            vis.iter().filter_map(|v| v.down).max_by_key(|(since, _)| *since)
+        } else {
+            None
+        };
+        let first_removal = match merged.first() {
+            Some(u) if u.ended_by.is_some() => Some((u.to, u.ended_by.expect("checked"))),
+            Some(_) => None,
+            None => vis.iter().filter_map(|v| v.first_down).min_by_key(|(at, _)| *at),
+        };
+        Visibility { ups: merged.iter().map(|u| (u.from, u.to)).collect(), first_removal, down, start }
+    }
+
+    /// Milliseconds up within `[start, as_of]`.
+    pub(crate) fn up_millis(&self, as_of: i64) -> i64 {
+        self.ups.iter().map(|&(f, t)| (t.min(as_of) - f).max(0)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(at: i64, what: What) -> Change {
+        Change { at, what }
+    }
+
+    #[test]
+    fn a_platform_takedown_reversed_then_an_author_delete() {
+        let own = vec![
+            c(10_000, What::Delete(RemovedBy::Platform)),
+            c(20_000, What::Restore(RemovedBy::Platform)),
+            c(50_000, What::Delete(RemovedBy::Author)),
+        ];
+        let ch = Channel { start: 0, sources: vec![(Role::Own, &own)] };
+        let v = Visibility::compute(&[ch], 100_000);
+        assert_eq!(v.up_millis(100_000), 40_000);
+        assert_eq!(v.first_removal, Some((10_000, Removal { by: RemovedBy::Platform, kind: RemovalKind::Deleted })));
+        assert_eq!(v.down, Some((50_000, Removal { by: RemovedBy::Author, kind: RemovalKind::Deleted })));
+    }
+
+    #[test]
+    fn a_reshare_goes_down_with_its_original() {
+        let own: Vec<Change> = vec![];
+        let orig = vec![c(30_000, What::Delete(RemovedBy::Author))];
+        let ch = Channel { start: 5_000, sources: vec![(Role::Own, &own), (Role::Original, &orig)] };
+        let v = Visibility::compute(&[ch], 100_000);
+        assert_eq!(v.up_millis(100_000), 25_000);
+        assert_eq!(v.down.unwrap().1.kind, RemovalKind::WithOriginal);
+    }
+
+    #[test]
+    fn a_delete_before_the_post_means_never_up() {
+        let own = vec![c(1_000, What::Delete(RemovedBy::Author))];
+        let ch = Channel { start: 5_000, sources: vec![(Role::Own, &own)] };
+        let v = Visibility::compute(&[ch], 100_000);
+        assert_eq!(v.up_millis(100_000), 0);
+        assert_eq!(v.down.unwrap().0, 1_000);
+        assert_eq!(v.first_removal.unwrap().0, 1_000);
+    }
+
+    #[test]
+    fn channels_union() {
+        let a = vec![c(10_000, What::Delete(RemovedBy::Author))];
+        let b: Vec<Change> = vec![c(40_000, What::Account(status_ord(AccountStatus::Suspended)))];
+        let v = Visibility::compute(
+            &[Channel { start: 0, sources: vec![(Role::Own, &a)] }, Channel { start: 5_000, sources: vec![(Role::OwnAccount, &b)] }],
+            100_000,
+        );
+        assert_eq!(v.up_millis(100_000), 40_000);
+        assert_eq!(v.down.unwrap().1, Removal { by: RemovedBy::Platform, kind: RemovalKind::Account });
+        assert_eq!(v.first_removal.unwrap().0, 40_000);
+    }
+}

@@ -1,0 +1,28 @@
+//! modsignal's pure core: the canonical event contract, per-message state, the guideline risk
+//! model and flags.
+//!
+//! Nothing in this crate performs I/O, reads a clock, spawns a task or knows about Kafka or
+//! Prometheus. Time is event time, carried by the events themselves; the [`Engine`] turns a
+//! stream of [`Event`]s into [`Flag`]s, and the adapters around it (files, Kafka, HTTP) decide
+//! where events come from and where flags go.
+//!
+//! - [`event`]: the version-1 event contract and its decoder.
+//! - [`policy`]: weights, thresholds and time scales, with defaults that cite their anchors.
+//! - [`model`]: the risk model, facts in and an explained score out.
+//! - [`engine`]: state and emission.
+//! - [`flag`]: the version-1 flag.
+
+pub mod engine;
+pub mod event;
+mod exposure;
+pub mod flag;
+pub mod model;
+pub mod policy;
+mod store;
+pub mod time;
+
+pub use engine::{ApplyError, Engine, Outcome, StateStats};
+pub use event::{decode, DecodeError, Event, EventKind};
+pub use flag::{Flag, Subject};
+pub use policy::Policy;
+pub use time::Ts;

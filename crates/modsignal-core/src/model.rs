@@ -1,0 +1,441 @@
+//! The guideline risk model: facts about one subject of one labelled message in, a score and
+//! its explained factors out.
+//!
+//! The score is additive on the log-odds scale and squashed to 0..1 (the shape suggested in
+//! the domain brief, section 6). Each term is one [`Factor`] with its contribution as `weight`,
+//! rounded to four places *before* it is summed, so a reviewer can add up the printed weights,
+//! apply the logistic function and get the printed score. Every weight in the policy is
+//! non-negative and each term's sign is fixed here; with the time and reach curves
+//! non-decreasing, the promises of the model hold by construction.
+
+use serde::Serialize;
+
+use crate::event::{Audience, Category, RemovedBy, Track};
+use crate::policy::Policy;
+use crate::time::human_duration;
+
+/// Everything the model needs to know about one subject (an author or a resharer) of one
+/// labelled message for one category. Nothing here is an identifier of a person.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Facts {
+    pub category: Category,
+    /// The strongest live label for the category; `None` when every label was retracted.
+    pub confidence: Option<f64>,
+    pub resharer: bool,
+    pub seconds_up: u64,
+    /// Set when the subject is down at the time of evaluation.
+    pub removal: Option<Removal>,
+    pub audience_kind: Audience,
+    pub audience: u64,
+    pub reshares: u64,
+    pub impressions: Option<u64>,
+    pub quotes: u64,
+    pub replies: u64,
+    pub depth: u32,
+    /// Whom the message addresses, if anyone: a label's target, a mention or a reply.
+    pub targeted: Option<Targeting>,
+    pub reports: u32,
+    pub reported_by_target: bool,
+    /// Confidence of each factor label, zero when absent.
+    pub hate: f64,
+    pub encouragement: f64,
+    pub significant_impact: f64,
+    pub remorse: f64,
+    pub tolerable: f64,
+    pub minor: bool,
+    /// Earlier labelled messages from the same sender within the repeat window.
+    pub prior: u32,
+    /// Distinct senders of labelled messages at the same target within the mobbing window.
+    pub mob_senders: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targeting {
+    Label,
+    Mention,
+    Reply,
+}
+
+/// How a subject came down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Removal {
+    pub by: RemovedBy,
+    pub kind: RemovalKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalKind {
+    /// The message (or reshare) itself was deleted.
+    Deleted,
+    /// Access was blocked: withheld, followers-only, age-gated or limited.
+    Blocked,
+    /// The sender's account was taken down, suspended, deleted or deactivated.
+    Account,
+    /// A reshare that went down because its original did.
+    WithOriginal,
+}
+
+impl RemovalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalKind::Deleted => "deleted",
+            RemovalKind::Blocked => "blocked",
+            RemovalKind::Account => "account",
+            RemovalKind::WithOriginal => "with_original",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    For,
+    Against,
+}
+
+/// One term of the score, as written into a flag.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Factor {
+    pub code: &'static str,
+    pub effect: Effect,
+    /// The term's contribution to the log-odds, rounded to four places.
+    pub weight: f64,
+    pub evidence: String,
+    pub provision: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub score: f64,
+    pub raised: bool,
+    pub factors: Vec<Factor>,
+}
+
+pub mod provisions {
+    pub const CATEGORY_THREAT: &str =
+        "DPP guidelines on social media (2012, rev. 2016) para 12(1): credible threats; OSA 2023 s.181";
+    pub const CATEGORY_HARASSMENT: &str =
+        "DPP guidelines para 12(2): communications targeting an individual; Protection from Harassment Act 1997";
+    pub const CATEGORY_COURT_ORDER: &str = "DPP guidelines para 12(3): breach of a court order or statutory prohibition; Sexual Offences (Amendment) Act 1992 s.5; Juries Act 1974";
+    pub const CATEGORY_COMMS: &str = "DPP guidelines para 12(4): grossly offensive, indecent, obscene or false communications; Communications Act 2003 s.127; Malicious Communications Act 1988 s.1; OSA 2023 s.179";
+    pub const SWIFT_REMOVAL: &str = "DPP guidelines, public interest factors against: swift and effective action to remove or block access";
+    pub const LIMITED_AUDIENCE: &str =
+        "DPP guidelines, public interest factors against: not intended for a wide audience";
+    pub const WIDE_AUDIENCE: &str = "DPP guidelines, public interest: a wide audience (converse of the factor against); OSA 2023 s.179 likely audience includes those who see reshares";
+    pub const REMORSE: &str = "DPP guidelines, public interest factors against: genuine remorse";
+    pub const TOLERABLE: &str = "DPP guidelines, public interest factors against: not obviously beyond what is tolerable in an open and diverse society; Chambers v DPP [2012] EWHC 2157 (Admin)";
+    pub const MINOR: &str = "DPP guidelines, age and maturity of the suspect (para 40-41 (?))";
+    pub const TARGETED: &str = "DPP guidelines, public interest factors for: a specifically targeted victim";
+    pub const IMPACT: &str = "DPP guidelines, public interest factors for: significant impact on the victim";
+    pub const HATE: &str = "DPP guidelines, public interest factors for: hostility on grounds of race, religion, disability, sexual orientation or transgender identity";
+    pub const REPEAT: &str = "DPP guidelines, public interest factors for: repeated conduct";
+    pub const MOBBING: &str = "DPP guidelines (2016): virtual mobbing; Serious Crime Act 2007 ss.44-46";
+    pub const ENCOURAGEMENT: &str = "DPP guidelines (2016): encouraging others; Serious Crime Act 2007 ss.44-46";
+    pub const CONFIDENCE: &str = "modsignal: strength of the category label";
+    pub const RESHARING: &str = "DPP guidelines: the guidance applies equally to resending (retweeting)";
+}
+
+impl Category {
+    pub fn provision(self) -> &'static str {
+        match self {
+            Category::CredibleThreat => provisions::CATEGORY_THREAT,
+            Category::TargetedHarassment => provisions::CATEGORY_HARASSMENT,
+            Category::CourtOrderBreach => provisions::CATEGORY_COURT_ORDER,
+            Category::CommunicationsOffence => provisions::CATEGORY_COMMS,
+        }
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// The share of the exposure weight earned after `secs` up: 0 within the swift window, 1 from
+/// the slow time scale on, and linear in log-time between, so it never falls as time passes.
+pub fn exposure_curve(policy: &Policy, secs: u64) -> f64 {
+    let (swift, slow) = (policy.exposure.swift_secs as f64, policy.exposure.slow_secs as f64);
+    let t = secs as f64;
+    if t <= swift {
+        0.0
+    } else if t >= slow {
+        1.0
+    } else {
+        (t.ln() - swift.ln()) / (slow.ln() - swift.ln())
+    }
+}
+
+struct Terms<'p> {
+    policy: &'p Policy,
+    factors: Vec<Factor>,
+}
+
+impl Terms<'_> {
+    fn push(&mut self, code: &'static str, effect: Effect, magnitude: f64, evidence: String, provision: &'static str) {
+        let signed = match effect {
+            Effect::For => magnitude,
+            Effect::Against => -magnitude,
+        };
+        self.factors.push(Factor { code, effect, weight: round4(signed), evidence, provision });
+    }
+}
+
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Scores one subject. Categories 1–3 are raised on the label alone (confidence at or above
+/// the floor); the score orders them. Category 4 is raised only when the score reaches the
+/// high threshold after the factors against have been weighed.
+pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
+    let w = &policy.weights;
+    let mut t = Terms { policy, factors: Vec::with_capacity(12) };
+    let base = policy.base.of(f.category);
+    t.push(
+        "category",
+        if base >= 0.0 { Effect::For } else { Effect::Against },
+        base.abs(),
+        format!(
+            "labelled {} ({} track)",
+            f.category.as_str().replace('_', " "),
+            f.category.track().as_str().replace('_', " ")
+        ),
+        f.category.provision(),
+    );
+    let Some(confidence) = f.confidence else {
+        t.push("label_retracted", Effect::Against, 0.0, "every label for this category was retracted".into(), provisions::CONFIDENCE);
+        return Evaluation { score: 0.0, raised: false, factors: t.factors };
+    };
+    t.push(
+        "label_confidence",
+        Effect::Against,
+        -w.confidence * confidence.max(1e-6).ln(),
+        format!("strongest label confidence {confidence:.2}"),
+        provisions::CONFIDENCE,
+    );
+
+    // Exposure: how long the subject was up, and credit for swift removal when it is down.
+    let g = exposure_curve(t.policy, f.seconds_up);
+    let up = human_duration(f.seconds_up);
+    let swift = human_duration(policy.exposure.swift_secs);
+    let slow = human_duration(policy.exposure.slow_secs);
+    let window = if g == 0.0 {
+        format!("within the {swift} swift window")
+    } else if g >= 1.0 {
+        format!("beyond the {slow} slow time scale")
+    } else {
+        format!("between the {swift} swift window and the {slow} slow time scale")
+    };
+    match f.removal {
+        None => t.push("exposure", Effect::For, w.exposure * g, format!("still up after {up}: {window}"), provisions::SWIFT_REMOVAL),
+        Some(r) => {
+            let how = match r.kind {
+                RemovalKind::Deleted => format!("removed by {}", r.by.as_str()),
+                RemovalKind::Blocked => format!("access blocked by {}", r.by.as_str()),
+                RemovalKind::Account => format!("account closed by {}", r.by.as_str()),
+                RemovalKind::WithOriginal => format!("came down with the original, removed by {}", r.by.as_str()),
+            };
+            t.push("exposure", Effect::For, w.exposure * g, format!("up {up} in all before it came down"), provisions::SWIFT_REMOVAL);
+            t.push(
+                "swift_removal",
+                Effect::Against,
+                w.swift_removal * (1.0 - g),
+                format!("{how} {up} after posting: {window}"),
+                provisions::SWIFT_REMOVAL,
+            );
+        }
+    }
+
+    // Reach: never lowers a score.
+    let who = if f.resharer { "this reshare" } else { "the message" };
+    t.push(
+        "audience",
+        Effect::For,
+        w.audience * (f.audience as f64).ln_1p(),
+        format!("{who} reached an audience of {} accounts", f.audience),
+        provisions::WIDE_AUDIENCE,
+    );
+    if f.reshares > 0 || f.depth > 0 {
+        t.push(
+            "reshares",
+            Effect::For,
+            w.reshares * (f.reshares as f64).ln_1p(),
+            format!("{} reshares through {who}, cascade depth {}", f.reshares, f.depth),
+            provisions::RESHARING,
+        );
+    }
+    if let Some(n) = f.impressions {
+        t.push("impressions", Effect::For, w.impressions * (n as f64).ln_1p(), format!("{n} impressions"), provisions::WIDE_AUDIENCE);
+    }
+    if f.quotes + f.replies > 0 {
+        t.push(
+            "engagement",
+            Effect::For,
+            w.engagement * ((f.quotes + f.replies) as f64).ln_1p(),
+            format!("{} quotes and {} replies", f.quotes, f.replies),
+            provisions::WIDE_AUDIENCE,
+        );
+    }
+    let limited = match f.audience_kind {
+        Audience::Public => None,
+        Audience::Direct => Some(("a direct message", policy.audience.direct)),
+        Audience::Followers => Some(("followers only", policy.audience.followers)),
+        Audience::Group => Some(("a closed group", policy.audience.group)),
+    };
+    if let Some((what, share)) = limited {
+        t.push("limited_audience", Effect::Against, w.limited_audience * share, format!("sent to {what}"), provisions::LIMITED_AUDIENCE);
+    } else if f.audience < policy.audience.small_below {
+        t.push(
+            "limited_audience",
+            Effect::Against,
+            w.small_audience,
+            format!("public, but its audience of {} is below {}", f.audience, policy.audience.small_below),
+            provisions::LIMITED_AUDIENCE,
+        );
+    }
+
+    // Factors for prosecution.
+    if let Some(how) = f.targeted {
+        let how = match how {
+            Targeting::Label => "a label names the person targeted",
+            Targeting::Mention => "it mentions a person",
+            Targeting::Reply => "it replies to a person",
+        };
+        t.push("targeted", Effect::For, w.targeted, format!("addressed to an individual: {how}"), provisions::TARGETED);
+    }
+    if f.reported_by_target {
+        t.push("reported_by_target", Effect::For, w.reported_by_target, "reported by the person targeted".into(), provisions::TARGETED);
+    }
+    if f.reports > 0 {
+        t.push(
+            "reports",
+            Effect::For,
+            w.reports * (f.reports as f64).ln_1p(),
+            format!("{} distinct reporters", f.reports),
+            provisions::IMPACT,
+        );
+    }
+    for (code, conf, weight, effect, provision, evidence) in [
+        ("significant_impact", f.significant_impact, w.significant_impact, Effect::For, provisions::IMPACT, "labelled as having a significant impact on the victim"),
+        ("hate", f.hate, w.hate, Effect::For, provisions::HATE, "labelled with a hate-crime element"),
+        ("encouragement", f.encouragement, w.encouragement, Effect::For, provisions::ENCOURAGEMENT, "labelled as encouraging others to send or resend"),
+        ("remorse", if f.resharer { 0.0 } else { f.remorse }, w.remorse, Effect::Against, provisions::REMORSE, "labelled: the sender expressed genuine remorse"),
+        ("tolerable", f.tolerable, w.tolerable, Effect::Against, provisions::TOLERABLE, "labelled as not obviously beyond what a free, diverse society tolerates"),
+    ] {
+        if conf > 0.0 {
+            t.push(code, effect, weight * conf, format!("{evidence} (confidence {conf:.2})"), provision);
+        }
+    }
+    if f.prior > 0 {
+        let n = f.prior.min(policy.conduct.repeat_cap);
+        t.push(
+            "repeat",
+            Effect::For,
+            w.repeat * n as f64,
+            format!(
+                "{} earlier labelled messages from the same sender within {} (counted up to {})",
+                f.prior,
+                human_duration(policy.conduct.repeat_window_secs),
+                policy.conduct.repeat_cap
+            ),
+            provisions::REPEAT,
+        );
+    }
+    if f.mob_senders >= policy.conduct.mobbing_min_senders.max(2) {
+        t.push(
+            "mobbing",
+            Effect::For,
+            w.mobbing * (f.mob_senders as f64).ln(),
+            format!(
+                "{} distinct senders of labelled messages at the same person within {}",
+                f.mob_senders,
+                human_duration(policy.conduct.mobbing_window_secs)
+            ),
+            provisions::MOBBING,
+        );
+    }
+    if f.minor {
+        t.push("minor", Effect::Against, w.minor, "the sender is under 18".into(), provisions::MINOR);
+    }
+
+    let logit: f64 = t.factors.iter().map(|f| f.weight).sum();
+    let score = round4(sigmoid(logit));
+    let raised = match f.category.track() {
+        Track::Robust => confidence >= policy.labels.min_confidence,
+        Track::HighThreshold => confidence >= policy.labels.min_confidence && score >= policy.labels.high_threshold,
+    };
+    Evaluation { score, raised, factors: t.factors }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn facts(category: Category) -> Facts {
+        Facts {
+            category,
+            confidence: Some(0.9),
+            resharer: false,
+            seconds_up: 600,
+            removal: None,
+            audience_kind: Audience::Public,
+            audience: 1000,
+            reshares: 3,
+            impressions: None,
+            quotes: 0,
+            replies: 1,
+            depth: 1,
+            targeted: None,
+            reports: 0,
+            reported_by_target: false,
+            hate: 0.0,
+            encouragement: 0.0,
+            significant_impact: 0.0,
+            remorse: 0.0,
+            tolerable: 0.0,
+            minor: false,
+            prior: 0,
+            mob_senders: 1,
+        }
+    }
+
+    #[test]
+    fn the_score_is_the_sum_of_the_printed_weights() {
+        let p = Policy::default();
+        let mut f = facts(Category::CommunicationsOffence);
+        f.hate = 1.0;
+        f.removal = Some(Removal { by: RemovedBy::Platform, kind: RemovalKind::Deleted });
+        let e = evaluate(&p, &f);
+        let logit: f64 = e.factors.iter().map(|f| f.weight).sum();
+        assert_eq!(e.score, round4(sigmoid(logit)));
+        let swift = e.factors.iter().find(|f| f.code == "swift_removal").unwrap();
+        assert_eq!(swift.evidence, "removed by platform 10m 00s after posting: within the 1h 00m swift window");
+        assert_eq!(swift.effect, Effect::Against);
+    }
+
+    #[test]
+    fn the_exposure_curve_is_monotone_and_saturates() {
+        let p = Policy::default();
+        let mut last = 0.0;
+        for s in (0..200_000).step_by(97) {
+            let g = exposure_curve(&p, s);
+            assert!(g >= last && (0.0..=1.0).contains(&g));
+            last = g;
+        }
+        assert_eq!(exposure_curve(&p, 3600), 0.0);
+        assert_eq!(exposure_curve(&p, 86_400), 1.0);
+    }
+
+    #[test]
+    fn robust_categories_are_raised_on_the_label_alone() {
+        let p = Policy::default();
+        let mut f = facts(Category::CredibleThreat);
+        f.minor = true;
+        f.tolerable = 1.0;
+        f.audience_kind = Audience::Direct;
+        f.removal = Some(Removal { by: RemovedBy::Author, kind: RemovalKind::Deleted });
+        assert!(evaluate(&p, &f).raised);
+        f.confidence = Some(0.3);
+        assert!(!evaluate(&p, &f).raised);
+    }
+}

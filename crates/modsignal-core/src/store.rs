@@ -1,0 +1,328 @@
+//! Compact storage for millions of messages and reshares.
+//!
+//! A message or reshare is found by the 64-bit xxh3 hash of its id string; the id itself is not
+//! kept (only labelled messages keep theirs, in the hot table). Records live in chunked slabs so
+//! that growing never copies the whole store and never leaves half of a doubled vector unused,
+//! and the index is a `hashbrown::HashTable` of 4-byte slots that finds a record's key inside the
+//! slab. Together this is what keeps a tracked message under 100 bytes and a reshare under 50.
+//!
+//! With 64-bit keys two distinct ids collide with probability about n²/2⁶⁵: about 10⁻⁵ with 20
+//! million ids in state. A collision merges two records; it cannot crash the engine.
+
+use hashbrown::HashTable;
+use xxhash_rust::xxh3::xxh3_64;
+
+pub(crate) const NONE: u32 = u32::MAX;
+const RESHARE_TAG: u32 = 1 << 31;
+const CHUNK_BITS: u32 = 16;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+pub(crate) fn key_of(id: &str) -> u64 {
+    xxh3_64(id.as_bytes())
+}
+
+/// A vector in fixed-size chunks, with a free list.
+pub(crate) struct Slab<T> {
+    chunks: Vec<Vec<T>>,
+    len: u32,
+    free: Vec<u32>,
+}
+
+impl<T> Slab<T> {
+    pub(crate) fn new() -> Self {
+        Slab { chunks: Vec::new(), len: 0, free: Vec::new() }
+    }
+    pub(crate) fn push(&mut self, value: T) -> u32 {
+        if let Some(ix) = self.free.pop() {
+            *self.get_mut(ix) = value;
+            return ix;
+        }
+        let ix = self.len;
+        assert!(ix < RESHARE_TAG, "slab full");
+        if ix as usize % CHUNK == 0 {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        self.chunks.last_mut().expect("a chunk was just ensured").push(value);
+        self.len += 1;
+        ix
+    }
+    #[inline]
+    pub(crate) fn get(&self, ix: u32) -> &T {
+        &self.chunks[(ix >> CHUNK_BITS) as usize][ix as usize & (CHUNK - 1)]
+    }
+    #[inline]
+    pub(crate) fn get_mut(&mut self, ix: u32) -> &mut T {
+        &mut self.chunks[(ix >> CHUNK_BITS) as usize][ix as usize & (CHUNK - 1)]
+    }
+    /// Marks a slot reusable. The caller has already unlinked it from every index.
+    pub(crate) fn release(&mut self, ix: u32) {
+        self.free.push(ix);
+    }
+    pub(crate) fn live(&self) -> usize {
+        self.len as usize - self.free.len()
+    }
+}
+
+/// A tracked message: a post seen in the stream, or a placeholder for an id that events
+/// referred to before (or without) its post.
+#[derive(Clone, Debug)]
+pub(crate) struct Message {
+    pub key: u64,
+    /// Event time of the post; `i64::MIN` while the post has not been seen.
+    pub posted_at: i64,
+    /// The newest event time of any event that touched this message.
+    pub last_at: i64,
+    pub author: u32,
+    pub reshares: u32,
+    pub quotes: u32,
+    pub replies: u32,
+    /// Cumulative impressions, the largest count seen; `NONE` when never given.
+    pub impressions: u32,
+    /// Head of the list of this message's reshares, threaded through `Reshare::next`.
+    pub first_reshare: u32,
+    /// The first user the post mentions, if any.
+    pub mention: u32,
+    /// The message this one replies to, if any.
+    pub reply_parent: u32,
+    /// Index into the hot table when the message carries a label.
+    pub hot: u32,
+    pub depth: u16,
+    pub bits: u16,
+}
+
+pub(crate) const BIT_DEAD: u16 = 1;
+const AUDIENCE_SHIFT: u16 = 1;
+
+impl Message {
+    pub(crate) fn placeholder(key: u64) -> Message {
+        Message {
+            key,
+            posted_at: i64::MIN,
+            last_at: i64::MIN,
+            author: NONE,
+            reshares: 0,
+            quotes: 0,
+            replies: 0,
+            impressions: NONE,
+            first_reshare: NONE,
+            mention: NONE,
+            reply_parent: NONE,
+            hot: NONE,
+            depth: 0,
+            bits: 0,
+        }
+    }
+    pub(crate) fn known(&self) -> bool {
+        self.posted_at != i64::MIN
+    }
+    pub(crate) fn audience(&self) -> crate::event::Audience {
+        use crate::event::Audience::*;
+        match (self.bits >> AUDIENCE_SHIFT) & 3 {
+            0 => Public,
+            1 => Followers,
+            2 => Direct,
+            _ => Group,
+        }
+    }
+    pub(crate) fn set_audience(&mut self, a: crate::event::Audience) {
+        use crate::event::Audience::*;
+        let v = match a {
+            Public => 0,
+            Followers => 1,
+            Direct => 2,
+            Group => 3,
+        };
+        self.bits = (self.bits & !(3 << AUDIENCE_SHIFT)) | (v << AUDIENCE_SHIFT);
+    }
+    pub(crate) fn touch(&mut self, at: i64) {
+        self.last_at = self.last_at.max(at);
+    }
+}
+
+/// A reshare (retweet, repost, boost) of a message.
+#[derive(Clone, Debug)]
+pub(crate) struct Reshare {
+    pub key: u64,
+    pub at: i64,
+    /// The original message, resolved through reshares of reshares.
+    pub original: u32,
+    /// The reshare this one was made through (`of` or `via`), or `NONE` for a direct reshare.
+    pub parent: u32,
+    pub author: u32,
+    /// Next reshare of the same original.
+    pub next: u32,
+    /// Length of the chain from the original: a direct reshare is 1.
+    pub depth: u32,
+}
+
+/// What an id in the index points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entity {
+    Message(u32),
+    Reshare(u32),
+}
+
+impl Entity {
+    fn slot(self) -> u32 {
+        match self {
+            Entity::Message(i) => i,
+            Entity::Reshare(i) => i | RESHARE_TAG,
+        }
+    }
+    fn from_slot(s: u32) -> Entity {
+        if s & RESHARE_TAG != 0 { Entity::Reshare(s & !RESHARE_TAG) } else { Entity::Message(s) }
+    }
+}
+
+/// Messages and reshares, found by id hash.
+pub(crate) struct Store {
+    pub msgs: Slab<Message>,
+    pub rss: Slab<Reshare>,
+    index: HashTable<u32>,
+}
+
+impl Store {
+    pub(crate) fn new() -> Self {
+        Store { msgs: Slab::new(), rss: Slab::new(), index: HashTable::new() }
+    }
+
+    #[inline]
+    fn slot_key(msgs: &Slab<Message>, rss: &Slab<Reshare>, slot: u32) -> u64 {
+        match Entity::from_slot(slot) {
+            Entity::Message(i) => msgs.get(i).key,
+            Entity::Reshare(i) => rss.get(i).key,
+        }
+    }
+
+    pub(crate) fn find(&self, key: u64) -> Option<Entity> {
+        let (msgs, rss) = (&self.msgs, &self.rss);
+        self.index.find(key, |&s| Self::slot_key(msgs, rss, s) == key).map(|&s| Entity::from_slot(s))
+    }
+
+    fn insert_slot(&mut self, key: u64, e: Entity) {
+        let (msgs, rss) = (&self.msgs, &self.rss);
+        self.index.insert_unique(key, e.slot(), |&s| Self::slot_key(msgs, rss, s));
+    }
+
+    /// The message for `key`, created as a placeholder if the id is new. Returns `None` when the
+    /// id belongs to a reshare.
+    pub(crate) fn message_or_placeholder(&mut self, key: u64) -> Entity {
+        if let Some(e) = self.find(key) {
+            return e;
+        }
+        let ix = self.msgs.push(Message::placeholder(key));
+        self.insert_slot(key, Entity::Message(ix));
+        Entity::Message(ix)
+    }
+
+    pub(crate) fn insert_reshare(&mut self, r: Reshare) -> u32 {
+        let key = r.key;
+        let ix = self.rss.push(r);
+        self.insert_slot(key, Entity::Reshare(ix));
+        ix
+    }
+
+    /// Re-points `key` from a placeholder message to a reshare, and frees the placeholder.
+    pub(crate) fn replace_placeholder(&mut self, key: u64, msg: u32, r: Reshare) -> u32 {
+        let (msgs, rss) = (&self.msgs, &self.rss);
+        if let Ok(entry) = self.index.find_entry(key, |&s| Self::slot_key(msgs, rss, s) == key) {
+            entry.remove();
+        }
+        self.msgs.get_mut(msg).bits |= BIT_DEAD;
+        self.msgs.release(msg);
+        self.insert_reshare(r)
+    }
+}
+
+/// People, interned: a 4-byte handle per account id, with the id text kept once in an arena
+/// because flags name their subject's account.
+pub(crate) struct Users {
+    index: HashTable<u32>,
+    pub users: Vec<User>,
+    arena: String,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct User {
+    pub key: u64,
+    name_at: u32,
+    name_len: u32,
+    /// The largest follower count any event gave: the peak audience, which never shrinks.
+    pub followers: u32,
+    /// Whether the account is a minor, as said by the newest event that said it.
+    pub minor: bool,
+    pub minor_at: i64,
+}
+
+impl Users {
+    pub(crate) fn new() -> Self {
+        Users { index: HashTable::new(), users: Vec::new(), arena: String::new() }
+    }
+    pub(crate) fn intern(&mut self, id: &str) -> u32 {
+        let key = key_of(id);
+        let users = &self.users;
+        if let Some(&ix) = self.index.find(key, |&i| users[i as usize].key == key) {
+            return ix;
+        }
+        let ix = self.users.len() as u32;
+        self.users.push(User {
+            key,
+            name_at: self.arena.len() as u32,
+            name_len: id.len() as u32,
+            followers: 0,
+            minor: false,
+            minor_at: i64::MIN,
+        });
+        self.arena.push_str(id);
+        let users = &self.users;
+        self.index.insert_unique(key, ix, |&i| users[i as usize].key);
+        ix
+    }
+    pub(crate) fn name(&self, ix: u32) -> &str {
+        let u = &self.users[ix as usize];
+        &self.arena[u.name_at as usize..(u.name_at + u.name_len) as usize]
+    }
+    pub(crate) fn get(&self, ix: u32) -> &User {
+        &self.users[ix as usize]
+    }
+    pub(crate) fn get_mut(&mut self, ix: u32) -> &mut User {
+        &mut self.users[ix as usize]
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.users.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_stay_small() {
+        assert_eq!(std::mem::size_of::<Message>(), 64);
+        assert_eq!(std::mem::size_of::<Reshare>(), 40);
+    }
+
+    #[test]
+    fn slab_chunks_and_reuses() {
+        let mut s = Slab::new();
+        for i in 0..(CHUNK as u32 * 2 + 5) {
+            assert_eq!(s.push(i), i);
+        }
+        assert_eq!(*s.get(CHUNK as u32 + 1), CHUNK as u32 + 1);
+        s.release(7);
+        assert_eq!(s.push(99), 7);
+        assert_eq!(*s.get(7), 99);
+    }
+
+    #[test]
+    fn placeholders_turn_into_reshares() {
+        let mut st = Store::new();
+        let k = key_of("x");
+        let Entity::Message(m) = st.message_or_placeholder(k) else { panic!() };
+        assert_eq!(st.find(k), Some(Entity::Message(m)));
+        let r = st.replace_placeholder(k, m, Reshare { key: k, at: 0, original: 0, parent: NONE, author: 0, next: NONE, depth: 1 });
+        assert_eq!(st.find(k), Some(Entity::Reshare(r)));
+        assert_eq!(st.msgs.live(), 0);
+    }
+}

@@ -1,0 +1,95 @@
+//! Event time. The core never reads a clock: every instant it knows came in an event.
+
+use std::fmt;
+
+/// An instant in event time: milliseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Ts(pub i64);
+
+/// The earliest event time accepted (2000-01-01T00:00:00Z). Earlier stamps are absurd for a
+/// social network and are almost always a unit error (seconds sent as milliseconds).
+pub const MIN_TS: Ts = Ts(946_684_800_000);
+/// The latest event time accepted (2200-01-01T00:00:00Z). Later stamps are usually microseconds
+/// sent as milliseconds.
+pub const MAX_TS: Ts = Ts(7_258_118_400_000);
+
+impl Ts {
+    pub const fn from_secs(s: i64) -> Ts {
+        Ts(s * 1000)
+    }
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+    /// Whole seconds from `earlier` to `self`, never negative: a removal stamped before its
+    /// post (clock skew between systems) counts as zero seconds up, not as a negative time.
+    pub fn secs_since(self, earlier: Ts) -> u64 {
+        (self.0.saturating_sub(earlier.0).max(0) / 1000) as u64
+    }
+    pub fn plus_secs(self, s: u64) -> Ts {
+        Ts(self.0.saturating_add((s as i64).saturating_mul(1000)))
+    }
+    /// Parses an RFC 3339 string such as `2024-11-21T16:09:27.095Z`.
+    pub fn parse_rfc3339(s: &str) -> Option<Ts> {
+        chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| Ts(d.timestamp_millis()))
+    }
+    pub fn in_range(self) -> bool {
+        (MIN_TS..=MAX_TS).contains(&self)
+    }
+}
+
+impl fmt::Display for Ts {
+    /// RFC 3339 in UTC with milliseconds, the form every flag uses.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match chrono::DateTime::from_timestamp_millis(self.0) {
+            Some(d) => write!(f, "{}", d.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+            None => write!(f, "{}ms", self.0),
+        }
+    }
+}
+
+impl serde::Serialize for Ts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A duration in words as a reviewer reads it: `14m 05s`, `3h 02m`, `2d 04h`.
+pub fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h:02}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_parses_round_trip() {
+        let t = Ts::parse_rfc3339("2024-11-21T16:09:27.095Z").unwrap();
+        assert_eq!(t.to_string(), "2024-11-21T16:09:27.095Z");
+        assert_eq!(Ts::parse_rfc3339("2024-11-21T17:09:27.095+01:00"), Some(t));
+        assert_eq!(Ts::parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn durations_read_like_a_person_writes_them() {
+        assert_eq!(human_duration(0), "0s");
+        assert_eq!(human_duration(845), "14m 05s");
+        assert_eq!(human_duration(3600 * 3 + 120), "3h 02m");
+        assert_eq!(human_duration(86_400 * 2 + 3600 * 4 + 5), "2d 04h");
+    }
+
+    #[test]
+    fn seconds_up_is_never_negative() {
+        assert_eq!(Ts(1000).secs_since(Ts(5000)), 0);
+        assert_eq!(Ts(65_999).secs_since(Ts(0)), 65);
+    }
+}
