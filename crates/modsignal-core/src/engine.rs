@@ -78,7 +78,11 @@ struct Agg {
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     rev: u64,
+    /// What decides a streaming re-emission: the material state.
     sig: u64,
+    /// A hash of everything the flag says, so the end of input writes every flag whose last
+    /// written revision is not exactly its final state.
+    content: u64,
 }
 
 /// Per labelled message: everything the model needs beyond the compact record.
@@ -123,6 +127,7 @@ pub struct Engine {
     conduct: HashMap<u32, Vec<u32>>,
     targets: HashMap<u32, Vec<u32>>,
     waiting_via: HashMap<u64, Vec<u32>>,
+    pending_via: HashMap<u32, u64>,
     timers: BTreeSet<(i64, u32, u32)>,
     queue: Vec<u32>,
     max_at: i64,
@@ -148,6 +153,7 @@ impl Engine {
             conduct: HashMap::new(),
             targets: HashMap::new(),
             waiting_via: HashMap::new(),
+            pending_via: HashMap::new(),
             timers: BTreeSet::new(),
             queue: Vec::new(),
             max_at: i64::MIN,
@@ -445,38 +451,46 @@ impl Engine {
             return Err(ApplyError::SelfReshare(id.to_owned()));
         }
         // `via` names the reshare the user saw it through; it refines a direct reshare's
-        // parent. If that reshare is not known yet, the reshare waits for it as a direct one.
+        // parent. If it cannot be resolved yet (not seen, or seen under a placeholder that has
+        // not met its own original), the reshare stays direct until a restructuring of its
+        // message resolves it.
         let mut parent = of_parent;
-        let mut waits_for = None;
+        let mut pending = None;
         if let (Some(v), NONE) = (via, of_parent) {
-            match self.store.find(key_of(v)) {
+            let vk = key_of(v);
+            match self.store.find(vk) {
                 Some(Entity::Reshare(p)) if self.store.rss.get(p).original == original => parent = p,
-                None => waits_for = Some(key_of(v)),
-                _ => {}
+                Some(Entity::Message(_)) => {}
+                _ => pending = Some(vk),
             }
         }
         let depth = if parent == NONE { 1 } else { self.store.rss.get(parent).depth + 1 };
-        let head = self.store.msgs.get(original).first_reshare;
-        let rec = Reshare { key, at, original, parent, author: user, next: head, depth };
+        let rec = Reshare { key, at, original, parent, author: user, next: NONE, depth };
         let r = match placeholder {
             Some(m) => self.convert_placeholder(m, rec),
             None => self.store.insert_reshare(rec),
         };
-        if let Some(v) = waits_for {
-            self.waiting_via.entry(v).or_default().push(r);
+        if let Some(vk) = pending {
+            self.pending_via.insert(r, vk);
+            self.waiting_via.entry(vk).or_default().push(r);
         }
+        // Linked only now: converting a placeholder has just moved other reshares to the head.
         let o = self.store.msgs.get_mut(original);
+        self.store.rss.get_mut(r).next = o.first_reshare;
         o.first_reshare = r;
         o.reshares += 1;
         o.depth = o.depth.max(depth.min(u16::MAX as u32) as u16);
         o.touch(at);
         let mut restructured = placeholder.is_some();
         if let Some(waiting) = self.waiting_via.remove(&key) {
-            for w in waiting {
-                let ws = self.store.rss.get_mut(w);
-                if ws.original == original && ws.parent == NONE && w != r {
-                    ws.parent = r;
+            let mut originals: Vec<u32> = waiting.iter().map(|&w| self.store.rss.get(w).original).collect();
+            originals.sort_unstable();
+            originals.dedup();
+            for o in originals {
+                if o == original {
                     restructured = true;
+                } else {
+                    self.redepth(o);
                 }
             }
         }
@@ -549,13 +563,35 @@ impl Engine {
         r
     }
 
-    /// Recomputes the depth of every reshare of a message from the parent links.
+    /// Resolves pending `via` links and recomputes the depth of every reshare of a message
+    /// from the parent links.
     fn redepth(&mut self, original: u32) {
         let mut list = Vec::new();
         let mut cur = self.store.msgs.get(original).first_reshare;
         while cur != NONE {
             list.push(cur);
             cur = self.store.rss.get(cur).next;
+        }
+        for &r in &list {
+            let Some(&vk) = self.pending_via.get(&r) else { continue };
+            let Some(Entity::Reshare(v)) = self.store.find(vk) else { continue };
+            if self.store.rss.get(v).original != original || self.store.rss.get(r).parent != NONE {
+                continue;
+            }
+            // Never close a cycle: the via must not descend from this reshare.
+            let mut p = v;
+            let mut cycle = false;
+            while p != NONE {
+                if p == r {
+                    cycle = true;
+                    break;
+                }
+                p = self.store.rss.get(p).parent;
+            }
+            self.pending_via.remove(&r);
+            if !cycle {
+                self.store.rss.get_mut(r).parent = v;
+            }
         }
         let mut max = 0;
         for &r in &list {
@@ -1075,6 +1111,7 @@ impl Engine {
             + u64::from(reach.depth)
             + reach.audience
             + reach.impressions.unwrap_or(0)
+            + channels.len() as u64
             + s_plus_1 * changes
             + stage
             + prior_events
@@ -1101,6 +1138,7 @@ impl Engine {
                 resharer: subject == Subject::Resharer,
                 seconds_up,
                 removal,
+                removed_after_secs: vis.down.map_or(0, |(since, _)| Ts(since).secs_since(Ts(start))),
                 audience_kind: msg.audience(),
                 audience: reach.audience,
                 reshares: reach.reshares,
@@ -1134,6 +1172,7 @@ impl Engine {
                 milestone(reach.impressions.unwrap_or(0)),
                 milestone(reach.quotes + reach.replies),
                 u64::from(reach.depth),
+                start as u64,
             ];
             for f in &eval.factors {
                 sig_in.push(xxh3_64(f.code.as_bytes()) ^ f.effect as u64);
@@ -1141,16 +1180,8 @@ impl Engine {
             let sig = xxh3_64(&sig_in.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
             let key = (user, subject, category);
             let prev = self.hot[h as usize].slots.get(&key).copied();
-            let emit = match prev {
-                None => true,
-                Some(p) => p.sig != sig || (all && p.rev != rev_base),
-            };
-            if !emit {
-                continue;
-            }
             let hot = &mut self.hot[h as usize];
-            hot.slots.insert(key, Slot { rev: rev_base, sig });
-            out.push(Flag {
+            let flag = Flag {
                 schema: FLAG_SCHEMA,
                 flag_id: flag_id(&hot.id, subject, &account, category),
                 revision: rev_base,
@@ -1166,8 +1197,19 @@ impl Engine {
                 factors: eval.factors,
                 provision: category.provision(),
                 at: Ts(as_of),
-            });
+            };
+            let content = xxh3_64(flag.to_json().as_bytes());
+            let emit = match prev {
+                None => true,
+                Some(p) => p.sig != sig || (all && p.content != content),
+            };
+            if emit {
+                debug_assert!(prev.is_none_or(|p| p.rev < rev_base || p.content == content), "revision did not grow");
+                hot.slots.insert(key, Slot { rev: rev_base, sig, content });
+                out.push(flag);
+            }
         }
     }
 }
+
 

@@ -25,6 +25,9 @@ pub struct Facts {
     pub seconds_up: u64,
     /// Set when the subject is down at the time of evaluation.
     pub removal: Option<Removal>,
+    /// Seconds from posting to the removal in force (more than `seconds_up` when the subject
+    /// was down for a while and restored before).
+    pub removed_after_secs: u64,
     pub audience_kind: Audience,
     pub audience: u64,
     pub reshares: u64,
@@ -148,7 +151,13 @@ impl Category {
 }
 
 fn round4(x: f64) -> f64 {
-    (x * 10_000.0).round() / 10_000.0
+    // Adding zero turns a negative zero into zero, so no flag prints "-0.0".
+    (x * 10_000.0).round() / 10_000.0 + 0.0
+}
+
+/// `1 reshare`, `2 reshares`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
 }
 
 /// The share of the exposure weight earned after `secs` up: 0 within the swift window, 1 from
@@ -236,13 +245,12 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
                 RemovalKind::WithOriginal => format!("came down with the original, removed by {}", r.by.as_str()),
             };
             t.push("exposure", Effect::For, w.exposure * g, format!("up {up} in all before it came down"), provisions::SWIFT_REMOVAL);
-            t.push(
-                "swift_removal",
-                Effect::Against,
-                w.swift_removal * (1.0 - g),
-                format!("{how} {up} after posting: {window}"),
-                provisions::SWIFT_REMOVAL,
-            );
+            let when = if f.removed_after_secs > f.seconds_up {
+                format!("{} after posting, {up} up in all", human_duration(f.removed_after_secs))
+            } else {
+                format!("{up} after posting")
+            };
+            t.push("swift_removal", Effect::Against, w.swift_removal * (1.0 - g), format!("{how} {when}: {window}"), provisions::SWIFT_REMOVAL);
         }
     }
 
@@ -260,7 +268,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "reshares",
             Effect::For,
             w.reshares * (f.reshares as f64).ln_1p(),
-            format!("{} reshares through {who}, cascade depth {}", f.reshares, f.depth),
+            format!("{} through {who}, cascade depth {}", count(f.reshares, "reshare", "reshares"), f.depth),
             provisions::RESHARING,
         );
     }
@@ -272,18 +280,18 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "engagement",
             Effect::For,
             w.engagement * ((f.quotes + f.replies) as f64).ln_1p(),
-            format!("{} quotes and {} replies", f.quotes, f.replies),
+            format!("{} and {}", count(f.quotes, "quote", "quotes"), count(f.replies, "reply", "replies")),
             provisions::WIDE_AUDIENCE,
         );
     }
     let limited = match f.audience_kind {
         Audience::Public => None,
-        Audience::Direct => Some(("a direct message", policy.audience.direct)),
-        Audience::Followers => Some(("followers only", policy.audience.followers)),
-        Audience::Group => Some(("a closed group", policy.audience.group)),
+        Audience::Direct => Some(("as a direct message", policy.audience.direct)),
+        Audience::Followers => Some(("to followers only", policy.audience.followers)),
+        Audience::Group => Some(("to a closed group", policy.audience.group)),
     };
     if let Some((what, share)) = limited {
-        t.push("limited_audience", Effect::Against, w.limited_audience * share, format!("sent to {what}"), provisions::LIMITED_AUDIENCE);
+        t.push("limited_audience", Effect::Against, w.limited_audience * share, format!("sent {what}"), provisions::LIMITED_AUDIENCE);
     } else if f.audience < policy.audience.small_below {
         t.push(
             "limited_audience",
@@ -311,7 +319,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "reports",
             Effect::For,
             w.reports * (f.reports as f64).ln_1p(),
-            format!("{} distinct reporters", f.reports),
+            count(u64::from(f.reports), "reporter", "distinct reporters"),
             provisions::IMPACT,
         );
     }
@@ -333,8 +341,8 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             Effect::For,
             w.repeat * n as f64,
             format!(
-                "{} earlier labelled messages from the same sender within {} (counted up to {})",
-                f.prior,
+                "{} from the same sender within {} (counted up to {})",
+                count(u64::from(f.prior), "earlier labelled message", "earlier labelled messages"),
                 human_duration(policy.conduct.repeat_window_secs),
                 policy.conduct.repeat_cap
             ),
@@ -378,6 +386,7 @@ mod tests {
             resharer: false,
             seconds_up: 600,
             removal: None,
+            removed_after_secs: 0,
             audience_kind: Audience::Public,
             audience: 1000,
             reshares: 3,

@@ -1,0 +1,116 @@
+//! Helpers shared by modsignal's integration tests: run events through the engine, keep the
+//! final revision of each flag, and render flags in a compact form a reviewer can read.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use modsignal_core::{decode, Engine, Flag, Policy};
+
+/// Runs canonical JSON lines through a fresh engine and returns every flag written, the
+/// end-of-input flush included. Lines that do not decode or apply are returned as errors.
+pub fn run_lines<S: AsRef<str>>(policy: &Policy, lines: &[S]) -> (Vec<Flag>, Vec<String>) {
+    let mut engine = Engine::new(policy.clone());
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for line in lines {
+        let line = line.as_ref().trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match decode(line.as_bytes()) {
+            Ok(ev) => {
+                if let Err(e) = engine.apply(&ev, &mut out) {
+                    errors.push(format!("{e}: {line}"));
+                }
+            }
+            Err(e) => errors.push(format!("{e}: {line}")),
+        }
+    }
+    engine.finish(&mut out);
+    (out, errors)
+}
+
+/// The newest revision of each flag, as a consumer that keeps the latest per `flag_id` sees it.
+pub fn final_flags(flags: &[Flag]) -> BTreeMap<String, Flag> {
+    let mut m: BTreeMap<String, Flag> = BTreeMap::new();
+    for f in flags {
+        match m.get(&f.flag_id) {
+            Some(prev) if prev.revision > f.revision => {}
+            _ => {
+                m.insert(f.flag_id.clone(), f.clone());
+            }
+        }
+    }
+    m
+}
+
+/// Checks every flag's revisions only grow in the order written.
+pub fn revisions_grow(flags: &[Flag]) -> Result<(), String> {
+    let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in flags {
+        if let Some(&prev) = last.get(f.flag_id.as_str()) {
+            if f.revision <= prev {
+                return Err(format!("flag {} went from revision {prev} to {}", f.flag_id, f.revision));
+            }
+        }
+        last.insert(&f.flag_id, f.revision);
+    }
+    Ok(())
+}
+
+/// A compact, reviewable rendering of final flags, ordered by message, subject and account.
+pub fn render(flags: &BTreeMap<String, Flag>) -> String {
+    let mut v: Vec<&Flag> = flags.values().collect();
+    v.sort_by(|a, b| (&a.message_id, a.subject, &a.account, a.category).cmp(&(&b.message_id, b.subject, &b.account, b.category)));
+    let mut s = String::new();
+    for f in v {
+        let _ = writeln!(
+            s,
+            "{} {} {} {} {} raised={} score={:.4} rev={} at={}",
+            f.message_id,
+            f.subject.as_str(),
+            f.account,
+            f.category.as_str(),
+            f.track.as_str(),
+            f.raised,
+            f.score,
+            f.revision,
+            f.at
+        );
+        let r = &f.reach;
+        let _ = writeln!(
+            s,
+            "  reach audience={} reshares={} quotes={} replies={} impressions={} depth={}",
+            r.audience,
+            r.reshares,
+            r.quotes,
+            r.replies,
+            r.impressions.map_or("-".to_string(), |n| n.to_string()),
+            r.depth
+        );
+        let e = &f.exposure;
+        let _ = writeln!(
+            s,
+            "  exposure posted={} removed={} by={} how={} up={}s still_up={}",
+            e.posted_at,
+            e.removed_at.map_or("-".to_string(), |t| t.to_string()),
+            e.removed_by.map_or("-", |b| b.as_str()),
+            e.removal.map_or("-", |k| k.as_str()),
+            e.seconds_up,
+            e.still_up
+        );
+        for fa in &f.factors {
+            let sign = match fa.effect {
+                modsignal_core::model::Effect::For => '+',
+                modsignal_core::model::Effect::Against => '-',
+            };
+            let _ = writeln!(s, "  {sign} {} {:.4}: {}", fa.code, fa.weight, fa.evidence);
+        }
+    }
+    s
+}
+
+/// Parses flags written as JSON lines back into values, for tests of the command line.
+pub fn parse_flag_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("flag lines are JSON")).collect()
+}

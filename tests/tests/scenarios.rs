@@ -1,0 +1,95 @@
+//! Data-driven scenarios: each `scenarios/NAME.jsonl` is a list of events; its final flags are
+//! rendered and compared with the snapshot `scenarios/NAME.flags` (refresh a snapshot with
+//! `UPDATE_EXPECT=1 cargo test -p modsignal-tests --test scenarios`, then read the diff).
+//!
+//! Every scenario is also replayed reversed, shuffled and with every event sent twice: the
+//! final flags must not change (promise 5), and revisions must only grow as written.
+
+use std::path::Path;
+
+use modsignal_core::Policy;
+use modsignal_tests::{final_flags, render, revisions_grow, run_lines};
+
+fn lines(name: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(format!("{name}.jsonl"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A deterministic shuffle (xorshift), so a failure is reproducible without a seed file.
+fn shuffled(v: &[String], seed: u64) -> Vec<String> {
+    let mut v = v.to_vec();
+    let mut x = seed | 1;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+fn check(name: &str) -> String {
+    let policy = Policy::default();
+    let events = lines(name);
+    let (flags, errors) = run_lines(&policy, &events);
+    assert!(errors.is_empty(), "{name}: {errors:?}");
+    revisions_grow(&flags).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let expected = render(&final_flags(&flags));
+    assert!(!expected.is_empty(), "{name} produced no flags");
+
+    let mut variants: Vec<(String, Vec<String>)> = vec![("reversed".into(), events.iter().rev().cloned().collect())];
+    for seed in 1..=8 {
+        variants.push((format!("shuffle {seed}"), shuffled(&events, seed)));
+    }
+    variants.push(("every event twice".into(), events.iter().flat_map(|e| [e.clone(), e.clone()]).collect()));
+    variants.push(("replayed after itself".into(), events.iter().chain(events.iter()).cloned().collect()));
+    for (what, v) in variants {
+        let (flags, errors) = run_lines(&policy, &v);
+        assert!(errors.is_empty(), "{name} {what}: {errors:?}");
+        revisions_grow(&flags).unwrap_or_else(|e| panic!("{name} {what}: {e}"));
+        let got = render(&final_flags(&flags));
+        if got != expected {
+            let diff: Vec<String> = expected
+                .lines()
+                .zip(got.lines())
+                .filter(|(a, b)| a != b)
+                .map(|(a, b)| format!("  in order: {a}\n  {what}: {b}"))
+                .collect();
+            panic!("{name}: final flags changed when {what}:\n{}", diff.join("\n"));
+        }
+    }
+    expected
+}
+
+macro_rules! scenario {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let got = check(stringify!($name));
+            expect_test::expect_file![concat!("../scenarios/", stringify!($name), ".flags")].assert_eq(&got);
+        }
+    )*};
+}
+
+scenario!(
+    threat_swift_platform_removal,
+    offence_swift_author_delete,
+    offence_viral_hate,
+    original_removal_takes_reshares_down,
+    restrict_restore_delete,
+    accounts,
+    out_of_order,
+    negated_labels,
+    mobbing_and_repeat,
+    direct_message_court_order,
+);
+
+#[test]
+fn out_of_order_equals_time_order() {
+    assert_eq!(check("out_of_order"), check("out_of_order_sorted"));
+}
