@@ -1044,10 +1044,15 @@ impl Engine {
         let stages = &policy.exposure.stages_secs;
         let reached: Vec<u64> = stages.iter().copied().filter(|&s| start + s as i64 * 1000 <= stage_end).collect();
         let stage = reached.len() as u64;
-        let stage_time = reached.iter().max().map_or(i64::MIN, |&s| start + s as i64 * 1000);
-        let as_of = last_event.max(stage_time);
+        // A subject still up is measured to the horizon (event time now); one that is down is
+        // measured to its removal, and nothing about it moves until another change arrives.
+        let as_of = match vis.down {
+            None => horizon,
+            Some((since, _)) => last_event.max(since),
+        };
         let seconds_up = (vis.up_millis(as_of) / 1000) as u64;
-        let removal = vis.down.filter(|(since, _)| *since <= as_of).map(|(_, r)| r);
+        let removal = vis.down.map(|(_, r)| r);
+        let time_term = (stage_end - start).max(0) as u64 / 1000;
         if vis.down.is_none() {
             if let Some(&next) = stages.iter().filter(|&&s| start + s as i64 * 1000 > stage_end).min() {
                 self.timers.insert((start + next as i64 * 1000, m, if subject == Subject::Author { AUTHOR } else { user }));
@@ -1100,7 +1105,6 @@ impl Engine {
         let (mob, mob_events) = self.mobbing(m);
         let account = self.users.name(user).to_owned();
         let minor = self.users.get(user).minor;
-        let s_plus_1 = stages.len() as u64 + 1;
         let rev_base = 1
             + hot.label_events.len() as u64
             + reports.len() as u64
@@ -1112,8 +1116,10 @@ impl Engine {
             + reach.audience
             + reach.impressions.unwrap_or(0)
             + channels.len() as u64
-            + s_plus_1 * changes
-            + stage
+            // A removal change can move the removal earlier and so shrink the time term, by
+            // less than 2^33 seconds; weighting changes by 2^33 keeps the sum growing.
+            + (changes << 33)
+            + time_term
             + prior_events
             + mob_events;
         let exposure = Exposure {

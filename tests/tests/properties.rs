@@ -1,0 +1,205 @@
+//! The model's promises as properties, checked on the model alone (many cases, fast) and
+//! through the whole engine (events in, final flags out).
+//!
+//! 1. Category 4: removed sooner never scores higher; never removed scores at least as high.
+//! 2. Categories 1-3: raised whatever the removal speed and reach.
+//! 3. More reach never lowers a score.
+//! 4. The factors against lower a category-4 score; the factors for raise it.
+//! 5. Duplicates and reordering leave the final flags identical.
+//! 6. Every factor says what it measured.
+
+use modsignal_core::event::{Audience, Category, RemovedBy};
+use modsignal_core::model::{evaluate, Facts, Removal, RemovalKind, Targeting};
+use modsignal_core::{Flag, Policy};
+use modsignal_tests::{final_flags, render, revisions_grow, run_lines};
+use proptest::prelude::*;
+
+fn category() -> impl Strategy<Value = Category> {
+    prop::sample::select(Category::ALL.to_vec())
+}
+
+fn removal() -> impl Strategy<Value = Removal> {
+    (
+        prop::sample::select(vec![RemovedBy::Author, RemovedBy::Platform, RemovedBy::Legal, RemovedBy::Unknown]),
+        prop::sample::select(vec![RemovalKind::Deleted, RemovalKind::Blocked, RemovalKind::Account, RemovalKind::WithOriginal]),
+    )
+        .prop_map(|(by, kind)| Removal { by, kind })
+}
+
+prop_compose! {
+    fn facts()(
+        category in category(),
+        confidence in prop::option::weighted(0.95, 0.05f64..=1.0),
+        resharer in any::<bool>(),
+        seconds_up in 0u64..30 * 86_400,
+        removal in prop::option::of(removal()),
+        audience_kind in prop::sample::select(vec![Audience::Public, Audience::Followers, Audience::Direct, Audience::Group]),
+        audience in 0u64..10_000_000,
+        reshares in 0u64..100_000,
+        impressions in prop::option::of(0u64..100_000_000),
+        quotes in 0u64..1000,
+        replies in 0u64..1000,
+        depth in 0u32..20,
+        targeted in prop::option::of(prop::sample::select(vec![Targeting::Label, Targeting::Mention, Targeting::Reply])),
+        reports in 0u32..50,
+        reported_by_target in any::<bool>(),
+        labels in prop::array::uniform5(prop_oneof![Just(0.0), 0.05f64..=1.0]),
+        minor in any::<bool>(),
+        prior in 0u32..10,
+        mob_senders in 0u32..20,
+    ) -> Facts {
+        Facts {
+            category, confidence, resharer, seconds_up, removal,
+            removed_after_secs: seconds_up,
+            audience_kind, audience, reshares, impressions, quotes, replies, depth, targeted, reports,
+            reported_by_target: reported_by_target && reports > 0,
+            hate: labels[0], encouragement: labels[1], significant_impact: labels[2], remorse: labels[3], tolerable: labels[4],
+            minor, prior, mob_senders,
+        }
+    }
+}
+
+fn score(f: &Facts) -> f64 {
+    evaluate(&Policy::default(), f).score
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn p1_sooner_removal_never_scores_higher(mut f in facts(), r in removal(), a in 0u64..30 * 86_400, b in 0u64..30 * 86_400, extra in 0u64..86_400) {
+        f.category = Category::CommunicationsOffence;
+        let (sooner, later) = (a.min(b), a.max(b));
+        let at = |secs: u64, removal: Option<Removal>| Facts { seconds_up: secs, removed_after_secs: secs, removal, ..f.clone() };
+        let s1 = score(&at(sooner, Some(r)));
+        let s2 = score(&at(later, Some(r)));
+        let never = score(&at(later + extra, None));
+        prop_assert!(s1 <= s2, "removed after {sooner}s scored {s1} > {s2} after {later}s");
+        prop_assert!(s2 <= never, "removed after {later}s scored {s2} > never removed {never}");
+    }
+
+    #[test]
+    fn p2_robust_categories_are_raised_on_the_label_alone(f in facts(), g in facts()) {
+        let policy = Policy::default();
+        prop_assume!(f.category != Category::CommunicationsOffence);
+        // `g` differs in everything but the category and the label.
+        let g = Facts { category: f.category, confidence: f.confidence, ..g };
+        let raised = f.confidence.is_some_and(|c| c >= policy.labels.min_confidence);
+        prop_assert_eq!(evaluate(&policy, &f).raised, raised);
+        prop_assert_eq!(evaluate(&policy, &g).raised, raised);
+    }
+
+    #[test]
+    fn p3_more_reach_never_lowers_a_score(f in facts(), da in 0u64..1_000_000, dr in 0u64..10_000, di in 0u64..1_000_000, dq in 0u64..100, dd in 0u32..5) {
+        let more = Facts {
+            audience: f.audience + da,
+            reshares: f.reshares + dr,
+            impressions: f.impressions.map(|i| i + di),
+            quotes: f.quotes + dq,
+            replies: f.replies + dq,
+            depth: f.depth + dd,
+            ..f.clone()
+        };
+        prop_assert!(score(&f) <= score(&more));
+        let with_impressions = Facts { impressions: Some(f.impressions.unwrap_or(0) + di), ..f.clone() };
+        prop_assert!(score(&f) <= score(&with_impressions));
+    }
+
+    #[test]
+    fn p4_factors_pull_category_4_the_way_the_guidance_says(mut f in facts(), conf in 0.05f64..=1.0) {
+        f.category = Category::CommunicationsOffence;
+        prop_assume!(f.confidence.is_some());
+        let base = Facts { minor: false, remorse: 0.0, tolerable: 0.0, audience_kind: Audience::Public, hate: 0.0,
+            targeted: None, reports: 0, reported_by_target: false, prior: 0, mob_senders: 1, resharer: false, ..f };
+        let lower = [
+            ("minor", Facts { minor: true, ..base.clone() }),
+            ("remorse", Facts { remorse: conf, ..base.clone() }),
+            ("tolerable", Facts { tolerable: conf, ..base.clone() }),
+            ("limited audience", Facts { audience_kind: Audience::Followers, ..base.clone() }),
+        ];
+        let higher = [
+            ("hate", Facts { hate: conf, ..base.clone() }),
+            ("targeted victim with a report", Facts { targeted: Some(Targeting::Mention), reports: 1, reported_by_target: true, ..base.clone() }),
+            ("repeated conduct", Facts { prior: 2, ..base.clone() }),
+            ("virtual mobbing", Facts { mob_senders: 5, ..base.clone() }),
+        ];
+        let s = score(&base);
+        let logit = |f: &Facts| evaluate(&Policy::default(), f).factors.iter().map(|x| x.weight).sum::<f64>();
+        for (what, g) in &lower {
+            prop_assert!(score(g) <= s && logit(g) < logit(&base), "{what} did not lower the score");
+        }
+        for (what, g) in &higher {
+            prop_assert!(score(g) >= s && logit(g) > logit(&base), "{what} did not raise the score");
+        }
+    }
+
+    #[test]
+    fn p6_every_factor_says_what_it_measured(f in facts()) {
+        let e = evaluate(&Policy::default(), &f);
+        for factor in &e.factors {
+            prop_assert!(!factor.evidence.is_empty() && !factor.provision.is_empty());
+            if factor.code == "exposure" || factor.code == "swift_removal" {
+                prop_assert!(factor.evidence.chars().any(|c| c.is_ascii_digit()), "{}", factor.evidence);
+            }
+        }
+        let logit: f64 = e.factors.iter().map(|x| x.weight).sum();
+        if f.confidence.is_some() {
+            prop_assert!((e.score - 1.0 / (1.0 + (-logit).exp())).abs() < 1e-4, "score is not the sum of the printed weights");
+        }
+    }
+}
+
+// Through the engine.
+
+const T0: i64 = 1_767_607_200_000; // 2026-01-05T10:00:00Z
+
+fn post_label_delete(category: &str, delete_after: Option<u64>, reshares: u32, followers: u32) -> Vec<String> {
+    let mut v = vec![
+        format!(r#"{{"type":"post","at":{T0},"id":"m","author":{{"id":"a","followers":{followers}}}}}"#),
+        format!(r#"{{"type":"label","at":{},"id":"m","category":"{category}","confidence":0.9,"source":"c"}}"#, T0 + 30_000),
+    ];
+    for i in 0..reshares {
+        v.push(format!(r#"{{"type":"reshare","at":{},"id":"r{i}","of":"m","author":{{"id":"u{i}","followers":{}}}}}"#, T0 + 60_000 * (i as i64 + 1), 100 + i));
+    }
+    if let Some(s) = delete_after {
+        v.push(format!(r#"{{"type":"delete","at":{},"id":"m","by":"platform"}}"#, T0 + s as i64 * 1000));
+    }
+    // An unrelated event fixes the end of input, so every variant is judged at the same time.
+    v.push(format!(r#"{{"type":"account","at":{},"user":"someone-else"}}"#, T0 + 40 * 86_400_000));
+    v
+}
+
+fn author_flag(lines: &[String]) -> Flag {
+    let (flags, errors) = run_lines(&Policy::default(), lines);
+    assert!(errors.is_empty(), "{errors:?}");
+    final_flags(&flags).into_values().find(|f| f.account == "a").expect("an author flag")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_p1_sooner_removal_never_scores_higher(a in 1u64..20 * 86_400, b in 1u64..20 * 86_400, reshares in 0u32..5) {
+        let (sooner, later) = (a.min(b), a.max(b));
+        let s1 = author_flag(&post_label_delete("communications_offence", Some(sooner), reshares, 5000));
+        let s2 = author_flag(&post_label_delete("communications_offence", Some(later), reshares, 5000));
+        let never = author_flag(&post_label_delete("communications_offence", None, reshares, 5000));
+        prop_assert_eq!(s1.exposure.seconds_up, sooner);
+        prop_assert!(s1.score <= s2.score && s2.score <= never.score, "{} {} {}", s1.score, s2.score, never.score);
+    }
+
+    #[test]
+    fn engine_p2_robust_raised_whatever_the_speed_and_reach(cat in 0usize..3, del in prop::option::of(1u64..20 * 86_400), reshares in 0u32..5, followers in 0u32..1_000_000) {
+        let c = Category::ALL[cat].as_str();
+        prop_assert!(author_flag(&post_label_delete(c, del, reshares, followers)).raised);
+    }
+
+    #[test]
+    fn engine_p3_more_reshares_never_lower_a_score(del in prop::option::of(1u64..20 * 86_400), a in 0u32..6, b in 0u32..6) {
+        let (fewer, more) = (a.min(b), a.max(b));
+        let f1 = author_flag(&post_label_delete("communications_offence", del, fewer, 500));
+        let f2 = author_flag(&post_label_delete("communications_offence", del, more, 500));
+        prop_assert!(f1.score <= f2.score);
+        prop_assert!(f1.reach.audience <= f2.reach.audience);
+    }
+}
