@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use modsignal_core::{decode, Engine, Flag, Policy};
+use modsignal_core::{Engine, Flag, Policy, decode};
 
 /// Runs canonical JSON lines through a fresh engine and returns every flag written, the
 /// end-of-input flush included. Lines that do not decode or apply are returned as errors.
@@ -48,10 +48,13 @@ pub fn final_flags(flags: &[Flag]) -> BTreeMap<String, Flag> {
 pub fn revisions_grow(flags: &[Flag]) -> Result<(), String> {
     let mut last: BTreeMap<&str, u64> = BTreeMap::new();
     for f in flags {
-        if let Some(&prev) = last.get(f.flag_id.as_str()) {
-            if f.revision <= prev {
-                return Err(format!("flag {} went from revision {prev} to {}", f.flag_id, f.revision));
-            }
+        if let Some(&prev) = last.get(f.flag_id.as_str())
+            && f.revision <= prev
+        {
+            return Err(format!(
+                "flag {} went from revision {prev} to {}",
+                f.flag_id, f.revision
+            ));
         }
         last.insert(&f.flag_id, f.revision);
     }
@@ -61,7 +64,9 @@ pub fn revisions_grow(flags: &[Flag]) -> Result<(), String> {
 /// A compact, reviewable rendering of final flags, ordered by message, subject and account.
 pub fn render(flags: &BTreeMap<String, Flag>) -> String {
     let mut v: Vec<&Flag> = flags.values().collect();
-    v.sort_by(|a, b| (&a.message_id, a.subject, &a.account, a.category).cmp(&(&b.message_id, b.subject, &b.account, b.category)));
+    v.sort_by(|a, b| {
+        (&a.message_id, a.subject, &a.account, a.category).cmp(&(&b.message_id, b.subject, &b.account, b.category))
+    });
     let mut s = String::new();
     for f in v {
         let _ = writeln!(
@@ -112,5 +117,8 @@ pub fn render(flags: &BTreeMap<String, Flag>) -> String {
 
 /// Parses flags written as JSON lines back into values, for tests of the command line.
 pub fn parse_flag_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("flag lines are JSON")).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("flag lines are JSON"))
+        .collect()
 }

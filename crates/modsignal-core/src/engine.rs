@@ -13,11 +13,11 @@ use hashbrown::{HashMap, HashSet};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::{Audience, Category, Event, EventKind, FactorLabel, LabelCode};
-use crate::exposure::{insert_change, scope_ord, status_ord, Change, Channel, Role, Visibility, What};
-use crate::flag::{flag_id, Exposure, Flag, Reach, Subject, FLAG_SCHEMA};
-use crate::model::{evaluate, Facts, RemovalKind, Targeting};
+use crate::exposure::{Change, Channel, Role, Visibility, What, insert_change, scope_ord, status_ord};
+use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Subject, flag_id};
+use crate::model::{Facts, RemovalKind, Targeting, evaluate};
 use crate::policy::Policy;
-use crate::store::{key_of, Entity, Reshare, Store, Users, BIT_DEAD, NONE};
+use crate::store::{BIT_DEAD, Entity, NONE, Reshare, Store, Users, key_of};
 use crate::time::Ts;
 
 /// Why an event could not be applied. The event is set aside; nothing else is affected.
@@ -188,36 +188,92 @@ impl Engine {
     /// Applies one event and appends the flags whose evaluation changed materially.
     pub fn apply(&mut self, ev: &Event<'_>, out: &mut Vec<Flag>) -> Result<Outcome, ApplyError> {
         let at = ev.at.0;
-        let mut outcome = Outcome { late: self.watermark().is_some_and(|w| ev.at < w), ..Outcome::default() };
-        if let Some(eid) = &ev.event_id {
-            if !self.first_sighting(key_of(eid), at) {
-                outcome.duplicate = true;
-                return Ok(outcome);
-            }
+        let mut outcome = Outcome {
+            late: self.watermark().is_some_and(|w| ev.at < w),
+            ..Outcome::default()
+        };
+        if let Some(eid) = &ev.event_id
+            && !self.first_sighting(key_of(eid), at)
+        {
+            outcome.duplicate = true;
+            return Ok(outcome);
         }
         match &ev.kind {
-            EventKind::Post { id, author, audience, reply_to, quote_of, mentions } => {
+            EventKind::Post {
+                id,
+                author,
+                audience,
+                reply_to,
+                quote_of,
+                mentions,
+            } => {
                 let user = self.user(&author.id, author.followers, author.minor, at);
                 let mention = mentions.first().map(|m| self.users.intern(m)).unwrap_or(NONE);
-                self.post(id, at, user, *audience, reply_to.as_deref(), quote_of.as_deref(), mention)?;
+                self.post(
+                    id,
+                    at,
+                    user,
+                    *audience,
+                    reply_to.as_deref(),
+                    quote_of.as_deref(),
+                    mention,
+                )?;
             }
             EventKind::Reshare { id, of, author, via } => {
                 let user = self.user(&author.id, author.followers, author.minor, at);
                 self.reshare(id, of, via.as_deref(), at, user)?;
             }
-            EventKind::Delete { id, by } => outcome.removal = self.removal(id, Change { at, what: What::Delete(*by) }),
+            EventKind::Delete { id, by } => {
+                outcome.removal = self.removal(
+                    id,
+                    Change {
+                        at,
+                        what: What::Delete(*by),
+                    },
+                )
+            }
             EventKind::Restrict { id, by, scope } => {
-                outcome.removal = self.removal(id, Change { at, what: What::Restrict(*by, scope_ord(*scope)) })
+                outcome.removal = self.removal(
+                    id,
+                    Change {
+                        at,
+                        what: What::Restrict(*by, scope_ord(*scope)),
+                    },
+                )
             }
             EventKind::Restore { id, by } => {
-                self.removal(id, Change { at, what: What::Restore(*by) });
+                self.removal(
+                    id,
+                    Change {
+                        at,
+                        what: What::Restore(*by),
+                    },
+                );
             }
-            EventKind::Label { id, code, confidence, source, target, negate } => {
+            EventKind::Label {
+                id,
+                code,
+                confidence,
+                source,
+                target,
+                negate,
+            } => {
                 let target = target.as_deref().map(|t| self.users.intern(t)).unwrap_or(NONE);
-                let entry = LabelEntry { source: source.to_string(), code: *code, at, confidence: *confidence, negate: *negate, target };
+                let entry = LabelEntry {
+                    source: source.to_string(),
+                    code: *code,
+                    at,
+                    confidence: *confidence,
+                    negate: *negate,
+                    target,
+                };
                 self.label(id, entry);
             }
-            EventKind::Report { id, reporter, by_target } => {
+            EventKind::Report {
+                id,
+                reporter,
+                by_target,
+            } => {
                 let user = self.users.intern(reporter);
                 self.report(id, at, user, *by_target);
             }
@@ -231,11 +287,22 @@ impl Engine {
                 msg.touch(at);
                 self.mark(m, AUTHOR);
             }
-            EventKind::Account { user, status, minor, followers } => {
+            EventKind::Account {
+                user,
+                status,
+                minor,
+                followers,
+            } => {
                 let u = self.user(user, *followers, *minor, at);
                 if let Some(s) = status {
                     let list = self.accounts.entry(u).or_default();
-                    if insert_change(list, Change { at, what: What::Account(status_ord(*s)) }) {
+                    if insert_change(
+                        list,
+                        Change {
+                            at,
+                            what: What::Account(status_ord(*s)),
+                        },
+                    ) {
                         self.mark_user(u);
                     }
                 }
@@ -315,19 +382,18 @@ impl Engine {
         let u = self.users.intern(id);
         let rec = self.users.get_mut(u);
         let mut grew = false;
-        if let Some(f) = followers {
-            if f > rec.followers {
-                rec.followers = f;
-                grew = true;
-            }
+        if let Some(f) = followers
+            && f > rec.followers
+        {
+            rec.followers = f;
+            grew = true;
         }
-        if let Some(m) = minor {
-            if (at, m) > (rec.minor_at, rec.minor) {
-                let changed = rec.minor != m;
-                rec.minor = m;
-                rec.minor_at = at;
-                grew |= changed;
-            }
+        if let Some(m) = minor
+            && (at, m) > (rec.minor_at, rec.minor)
+        {
+            grew |= rec.minor != m;
+            rec.minor = m;
+            rec.minor_at = at;
         }
         if grew && self.conduct.contains_key(&u) {
             // A subject of labelled messages changed: their reach sums are rebuilt.
@@ -437,7 +503,9 @@ impl Engine {
                 }
                 return Ok(());
             }
-            Some(Entity::Message(m)) if self.store.msgs.get(m).known() || self.store.msgs.get(m).bits & BIT_DEAD != 0 => {
+            Some(Entity::Message(m))
+                if self.store.msgs.get(m).known() || self.store.msgs.get(m).bits & BIT_DEAD != 0 =>
+            {
                 return Err(ApplyError::KindConflict(id.to_owned()));
             }
             Some(Entity::Message(m)) => Some(m),
@@ -464,8 +532,20 @@ impl Engine {
                 _ => pending = Some(vk),
             }
         }
-        let depth = if parent == NONE { 1 } else { self.store.rss.get(parent).depth + 1 };
-        let rec = Reshare { key, at, original, parent, author: user, next: NONE, depth };
+        let depth = if parent == NONE {
+            1
+        } else {
+            self.store.rss.get(parent).depth + 1
+        };
+        let rec = Reshare {
+            key,
+            at,
+            original,
+            parent,
+            author: user,
+            next: NONE,
+            depth,
+        };
         let r = match placeholder {
             Some(m) => self.convert_placeholder(m, rec),
             None => self.store.insert_reshare(rec),
@@ -574,7 +654,9 @@ impl Engine {
         }
         for &r in &list {
             let Some(&vk) = self.pending_via.get(&r) else { continue };
-            let Some(Entity::Reshare(v)) = self.store.find(vk) else { continue };
+            let Some(Entity::Reshare(v)) = self.store.find(vk) else {
+                continue;
+            };
             if self.store.rss.get(v).original != original || self.store.rss.get(r).parent != NONE {
                 continue;
             }
@@ -664,7 +746,11 @@ impl Engine {
 
     fn merge_label(&mut self, h: u32, entry: LabelEntry) {
         let hot = &mut self.hot[h as usize];
-        match hot.labels.iter_mut().find(|l| l.source == entry.source && l.code == entry.code) {
+        match hot
+            .labels
+            .iter_mut()
+            .find(|l| l.source == entry.source && l.code == entry.code)
+        {
             Some(l) if entry.rank() > l.rank() => *l = entry,
             Some(_) => {}
             None => hot.labels.push(entry),
@@ -889,7 +975,12 @@ impl Engine {
         if h == NONE {
             return None;
         }
-        self.hot[h as usize].resharers.get(&user)?.iter().map(|&r| self.store.rss.get(r).at).min()
+        self.hot[h as usize]
+            .resharers
+            .get(&user)?
+            .iter()
+            .map(|&r| self.store.rss.get(r).at)
+            .min()
     }
 
     /// Earlier labelled messages by `user` in the repeat window, and the label events behind
@@ -901,7 +992,9 @@ impl Engine {
             if other == m {
                 continue;
             }
-            let Some(t) = self.subject_start(other, user) else { continue };
+            let Some(t) = self.subject_start(other, user) else {
+                continue;
+            };
             if t < start && t >= start - window {
                 let h = self.store.msgs.get(other).hot;
                 events += self.hot[h as usize].label_events.len() as u64;
@@ -926,7 +1019,8 @@ impl Engine {
             let mut senders: Vec<u32> = Vec::new();
             for &other in self.targets.get(&t).map_or(&[][..], |v| v.as_slice()) {
                 let om = self.store.msgs.get(other);
-                if !om.known() || (om.posted_at - msg.posted_at).abs() > window || !self.targets_of(other).contains(&t) {
+                if !om.known() || (om.posted_at - msg.posted_at).abs() > window || !self.targets_of(other).contains(&t)
+                {
                     continue;
                 }
                 events += self.hot[om.hot as usize].label_events.len() as u64;
@@ -955,7 +1049,12 @@ impl Engine {
                 if msg.known() {
                     subjects.push((msg.author, Subject::Author));
                 }
-                let mut rs: Vec<u32> = hot.resharers.keys().copied().filter(|&u| u != msg.author || !msg.known()).collect();
+                let mut rs: Vec<u32> = hot
+                    .resharers
+                    .keys()
+                    .copied()
+                    .filter(|&u| u != msg.author || !msg.known())
+                    .collect();
                 rs.sort_unstable();
                 subjects.extend(rs.into_iter().map(|u| (u, Subject::Resharer)));
             } else {
@@ -1005,7 +1104,10 @@ impl Engine {
         match subject {
             Subject::Author => channels.push(Channel {
                 start: msg.posted_at,
-                sources: vec![(Role::Own, removals_of(msg.key)), (Role::OwnAccount, account_of(msg.author))],
+                sources: vec![
+                    (Role::Own, removals_of(msg.key)),
+                    (Role::OwnAccount, account_of(msg.author)),
+                ],
             }),
             Subject::Resharer => {
                 reshares_of_user = hot.resharers.get(&user).map_or(&[][..], |v| v.as_slice());
@@ -1042,7 +1144,11 @@ impl Engine {
         let vis = Visibility::compute(&channels, horizon);
         let stage_end = vis.down.map_or(horizon, |(since, _)| since.max(start));
         let stages = &policy.exposure.stages_secs;
-        let reached: Vec<u64> = stages.iter().copied().filter(|&s| start + s as i64 * 1000 <= stage_end).collect();
+        let reached: Vec<u64> = stages
+            .iter()
+            .copied()
+            .filter(|&s| start + s as i64 * 1000 <= stage_end)
+            .collect();
         let stage = reached.len() as u64;
         // A subject still up is measured to the horizon (event time now); one that is down is
         // measured to its removal, and nothing about it moves until another change arrives.
@@ -1053,10 +1159,11 @@ impl Engine {
         let seconds_up = (vis.up_millis(as_of) / 1000) as u64;
         let removal = vis.down.map(|(_, r)| r);
         let time_term = (stage_end - start).max(0) as u64 / 1000;
-        if vis.down.is_none() {
-            if let Some(&next) = stages.iter().filter(|&&s| start + s as i64 * 1000 > stage_end).min() {
-                self.timers.insert((start + next as i64 * 1000, m, if subject == Subject::Author { AUTHOR } else { user }));
-            }
+        if vis.down.is_none()
+            && let Some(&next) = stages.iter().filter(|&&s| start + s as i64 * 1000 > stage_end).min()
+        {
+            let who = if subject == Subject::Author { AUTHOR } else { user };
+            self.timers.insert((start + next as i64 * 1000, m, who));
         }
         let hot = &self.hot[h as usize];
         let msg = self.store.msgs.get(m);
@@ -1073,7 +1180,14 @@ impl Engine {
                 depth: u32::from(msg.depth),
             },
             Subject::Resharer => {
-                let mut reach = Reach { audience: followers, reshares: 0, quotes: 0, replies: 0, impressions: None, depth: 0 };
+                let mut reach = Reach {
+                    audience: followers,
+                    reshares: 0,
+                    quotes: 0,
+                    replies: 0,
+                    impressions: None,
+                    depth: 0,
+                };
                 for r in reshares_of_user {
                     if let Some(a) = hot.agg.get(r) {
                         reach.audience += a.followers;
@@ -1088,7 +1202,10 @@ impl Engine {
         // Message-level factors.
         let live: Vec<LabelEntry> = self.live_labels(h).cloned().collect();
         let factor_conf = |f: FactorLabel| {
-            live.iter().filter(|l| l.code == LabelCode::Factor(f)).map(|l| l.confidence).fold(0.0, f64::max)
+            live.iter()
+                .filter(|l| l.code == LabelCode::Factor(f))
+                .map(|l| l.confidence)
+                .fold(0.0, f64::max)
         };
         let reports = self.reports.get(&m).map_or(&[][..], |v| v.as_slice());
         let by_target = reports.iter().filter(|r| r.by_target).count() as u64;
@@ -1210,12 +1327,20 @@ impl Engine {
                 Some(p) => p.sig != sig || (all && p.content != content),
             };
             if emit {
-                debug_assert!(prev.is_none_or(|p| p.rev < rev_base || p.content == content), "revision did not grow");
-                hot.slots.insert(key, Slot { rev: rev_base, sig, content });
+                debug_assert!(
+                    prev.is_none_or(|p| p.rev < rev_base || p.content == content),
+                    "revision did not grow"
+                );
+                hot.slots.insert(
+                    key,
+                    Slot {
+                        rev: rev_base,
+                        sig,
+                        content,
+                    },
+                );
                 out.push(flag);
             }
         }
     }
 }
-
-

@@ -373,7 +373,9 @@ fn de_at<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RawAt>, D::Error> {
             Ok(Some(RawAt::Millis(v)))
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(i64::try_from(v).map(RawAt::Millis).unwrap_or(RawAt::Bad(v.to_string()))))
+            Ok(Some(
+                i64::try_from(v).map(RawAt::Millis).unwrap_or(RawAt::Bad(v.to_string())),
+            ))
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
             Ok(Some(RawAt::Bad(v.to_string())))
@@ -398,7 +400,10 @@ fn need<T>(v: Option<T>, field: &'static str) -> Result<T, DecodeError> {
 fn nonempty<'a>(v: Option<Cow<'a, str>>, field: &'static str) -> Result<Cow<'a, str>, DecodeError> {
     let v = need(v, field)?;
     if v.is_empty() {
-        return Err(DecodeError::Invalid { field, reason: "must not be empty".into() });
+        return Err(DecodeError::Invalid {
+            field,
+            reason: "must not be empty".into(),
+        });
     }
     Ok(v)
 }
@@ -424,7 +429,10 @@ impl<'a> RawEvent<'a> {
                 });
             }
             RawAt::Text(t) | RawAt::Bad(t) => {
-                return Err(DecodeError::Invalid { field: "at", reason: format!("`{t}` is not RFC 3339 or milliseconds") });
+                return Err(DecodeError::Invalid {
+                    field: "at",
+                    reason: format!("`{t}` is not RFC 3339 or milliseconds"),
+                });
             }
         };
         let kind_name = need(self.kind, "type")?;
@@ -443,13 +451,19 @@ impl<'a> RawEvent<'a> {
                 author: author(self.author)?,
                 via: self.via,
             },
-            "delete" => EventKind::Delete { id: nonempty(self.id, "id")?, by: self.by.unwrap_or(RemovedBy::Unknown) },
+            "delete" => EventKind::Delete {
+                id: nonempty(self.id, "id")?,
+                by: self.by.unwrap_or(RemovedBy::Unknown),
+            },
             "restrict" => EventKind::Restrict {
                 id: nonempty(self.id, "id")?,
                 by: self.by.unwrap_or(RemovedBy::Unknown),
                 scope: need(self.scope, "scope")?,
             },
-            "restore" => EventKind::Restore { id: nonempty(self.id, "id")?, by: self.by.unwrap_or(RemovedBy::Unknown) },
+            "restore" => EventKind::Restore {
+                id: nonempty(self.id, "id")?,
+                by: self.by.unwrap_or(RemovedBy::Unknown),
+            },
             "label" => {
                 let code = match (self.category, self.factor) {
                     (Some(c), None) => LabelCode::Category(c),
@@ -483,7 +497,10 @@ impl<'a> RawEvent<'a> {
                 reporter: nonempty(self.reporter, "reporter")?,
                 by_target: self.by_target.unwrap_or(false),
             },
-            "impressions" => EventKind::Impressions { id: nonempty(self.id, "id")?, count: need(self.count, "count")? },
+            "impressions" => EventKind::Impressions {
+                id: nonempty(self.id, "id")?,
+                count: need(self.count, "count")?,
+            },
             "account" => EventKind::Account {
                 user: nonempty(self.user, "user")?,
                 status: self.status,
@@ -492,14 +509,21 @@ impl<'a> RawEvent<'a> {
             },
             other => return Err(DecodeError::UnknownType(other.chars().take(64).collect())),
         };
-        Ok(Event { at, event_id: self.event_id, kind })
+        Ok(Event {
+            at,
+            event_id: self.event_id,
+            kind,
+        })
     }
 }
 
 fn author(a: Option<Author<'_>>) -> Result<Author<'_>, DecodeError> {
     let a = need(a, "author")?;
     if a.id.is_empty() {
-        return Err(DecodeError::Invalid { field: "author.id", reason: "must not be empty".into() });
+        return Err(DecodeError::Invalid {
+            field: "author.id",
+            reason: "must not be empty".into(),
+        });
     }
     Ok(a)
 }
@@ -514,7 +538,14 @@ impl<'a> Event<'a> {
             ..RawEvent::default()
         };
         match &self.kind {
-            EventKind::Post { id, author, audience, reply_to, quote_of, mentions } => {
+            EventKind::Post {
+                id,
+                author,
+                audience,
+                reply_to,
+                quote_of,
+                mentions,
+            } => {
                 r.id = Some(id.clone());
                 r.author = Some(author.clone());
                 r.audience = (*audience != Audience::Public).then_some(*audience);
@@ -537,7 +568,14 @@ impl<'a> Event<'a> {
                 r.by = Some(*by);
                 r.scope = Some(*scope);
             }
-            EventKind::Label { id, code, confidence, source, target, negate } => {
+            EventKind::Label {
+                id,
+                code,
+                confidence,
+                source,
+                target,
+                negate,
+            } => {
                 r.id = Some(id.clone());
                 match code {
                     LabelCode::Category(c) => r.category = Some(*c),
@@ -548,7 +586,11 @@ impl<'a> Event<'a> {
                 r.target = target.clone();
                 r.negate = negate.then_some(true);
             }
-            EventKind::Report { id, reporter, by_target } => {
+            EventKind::Report {
+                id,
+                reporter,
+                by_target,
+            } => {
                 r.id = Some(id.clone());
                 r.reporter = Some(reporter.clone());
                 r.by_target = by_target.then_some(true);
@@ -557,7 +599,12 @@ impl<'a> Event<'a> {
                 r.id = Some(id.clone());
                 r.count = Some(*count);
             }
-            EventKind::Account { user, status, minor, followers } => {
+            EventKind::Account {
+                user,
+                status,
+                minor,
+                followers,
+            } => {
                 r.user = Some(user.clone());
                 r.status = *status;
                 r.minor = *minor;
@@ -577,10 +624,21 @@ impl<'a> Event<'a> {
             Cow::Owned(c.into_owned())
         }
         fn oa(a: Author<'_>) -> Author<'static> {
-            Author { id: o(a.id), followers: a.followers, minor: a.minor }
+            Author {
+                id: o(a.id),
+                followers: a.followers,
+                minor: a.minor,
+            }
         }
         let kind = match self.kind {
-            EventKind::Post { id, author, audience, reply_to, quote_of, mentions } => EventKind::Post {
+            EventKind::Post {
+                id,
+                author,
+                audience,
+                reply_to,
+                quote_of,
+                mentions,
+            } => EventKind::Post {
                 id: o(id),
                 author: oa(author),
                 audience,
@@ -588,22 +646,57 @@ impl<'a> Event<'a> {
                 quote_of: quote_of.map(o),
                 mentions: mentions.into_iter().map(o).collect(),
             },
-            EventKind::Reshare { id, of, author, via } => {
-                EventKind::Reshare { id: o(id), of: o(of), author: oa(author), via: via.map(o) }
-            }
+            EventKind::Reshare { id, of, author, via } => EventKind::Reshare {
+                id: o(id),
+                of: o(of),
+                author: oa(author),
+                via: via.map(o),
+            },
             EventKind::Delete { id, by } => EventKind::Delete { id: o(id), by },
             EventKind::Restrict { id, by, scope } => EventKind::Restrict { id: o(id), by, scope },
             EventKind::Restore { id, by } => EventKind::Restore { id: o(id), by },
-            EventKind::Label { id, code, confidence, source, target, negate } => {
-                EventKind::Label { id: o(id), code, confidence, source: o(source), target: target.map(o), negate }
-            }
-            EventKind::Report { id, reporter, by_target } => EventKind::Report { id: o(id), reporter: o(reporter), by_target },
+            EventKind::Label {
+                id,
+                code,
+                confidence,
+                source,
+                target,
+                negate,
+            } => EventKind::Label {
+                id: o(id),
+                code,
+                confidence,
+                source: o(source),
+                target: target.map(o),
+                negate,
+            },
+            EventKind::Report {
+                id,
+                reporter,
+                by_target,
+            } => EventKind::Report {
+                id: o(id),
+                reporter: o(reporter),
+                by_target,
+            },
             EventKind::Impressions { id, count } => EventKind::Impressions { id: o(id), count },
-            EventKind::Account { user, status, minor, followers } => {
-                EventKind::Account { user: o(user), status, minor, followers }
-            }
+            EventKind::Account {
+                user,
+                status,
+                minor,
+                followers,
+            } => EventKind::Account {
+                user: o(user),
+                status,
+                minor,
+                followers,
+            },
         };
-        Event { at: self.at, event_id: self.event_id.map(o), kind }
+        Event {
+            at: self.at,
+            event_id: self.event_id.map(o),
+            kind,
+        }
     }
 }
 
@@ -636,10 +729,21 @@ mod tests {
     #[test]
     fn defaults_apply() {
         let ev = decode(br#"{"type":"delete","at":1732206400000,"id":"m1"}"#).unwrap();
-        assert_eq!(ev.kind, EventKind::Delete { id: "m1".into(), by: RemovedBy::Unknown });
+        assert_eq!(
+            ev.kind,
+            EventKind::Delete {
+                id: "m1".into(),
+                by: RemovedBy::Unknown
+            }
+        );
         let ev = decode(br#"{"type":"label","at":1732206400000,"id":"m1","category":"court_order_breach"}"#).unwrap();
         match ev.kind {
-            EventKind::Label { confidence, negate, ref source, .. } => {
+            EventKind::Label {
+                confidence,
+                negate,
+                ref source,
+                ..
+            } => {
                 assert_eq!((confidence, negate, &**source), (1.0, false, "unknown"))
             }
             _ => unreachable!(),
@@ -656,8 +760,14 @@ mod tests {
             (br#"{"type":"delete","at":17,"id":"m"}"#, "invalid_field"),
             (br#"{"type":"delete","at":"last tuesday","id":"m"}"#, "invalid_field"),
             (br#"{"type":"delete","at":1732206400000,"id":""}"#, "invalid_field"),
-            (br#"{"type":"label","at":1732206400000,"id":"m","category":"credible_threat","confidence":1.5}"#, "invalid_field"),
-            (br#"{"type":"impressions","at":1732206400000,"id":"m","count":-4}"#, "invalid_json"),
+            (
+                br#"{"type":"label","at":1732206400000,"id":"m","category":"credible_threat","confidence":1.5}"#,
+                "invalid_field",
+            ),
+            (
+                br#"{"type":"impressions","at":1732206400000,"id":"m","count":-4}"#,
+                "invalid_json",
+            ),
             (br#"{"type":"delete","at":1732206400000,"id":7}"#, "invalid_json"),
         ];
         for (bytes, code) in cases {
@@ -671,6 +781,12 @@ mod tests {
     #[test]
     fn escaped_strings_are_decoded() {
         let ev = decode(br#"{"type":"delete","at":1732206400000,"id":"m\u00e91"}"#).unwrap();
-        assert_eq!(ev.kind, EventKind::Delete { id: "m\u{e9}1".into(), by: RemovedBy::Unknown });
+        assert_eq!(
+            ev.kind,
+            EventKind::Delete {
+                id: "m\u{e9}1".into(),
+                by: RemovedBy::Unknown
+            }
+        );
     }
 }

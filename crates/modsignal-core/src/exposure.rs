@@ -148,7 +148,11 @@ fn sweep(ch: &Channel<'_>, horizon: i64) -> ChannelVis {
     }
     let mut ups = Vec::new();
     let mut down = cause(&states).map(|c| {
-        let since = events[..i].iter().rev().find(|(e, _)| !matches!(e.what, What::Restore(_))).map_or(ch.start, |(e, _)| e.at);
+        let since = events[..i]
+            .iter()
+            .rev()
+            .find(|(e, _)| !matches!(e.what, What::Restore(_)))
+            .map_or(ch.start, |(e, _)| e.at);
         (since, c)
     });
     let mut first_down = down;
@@ -161,7 +165,11 @@ fn sweep(ch: &Channel<'_>, horizon: i64) -> ChannelVis {
         let now = cause(&states);
         match (down.is_some(), now) {
             (false, Some(c)) => {
-                ups.push(Up { from, to: ev.at, ended_by: Some(c) });
+                ups.push(Up {
+                    from,
+                    to: ev.at,
+                    ended_by: Some(c),
+                });
                 down = Some((ev.at, c));
                 first_down = first_down.or(down);
             }
@@ -174,7 +182,11 @@ fn sweep(ch: &Channel<'_>, horizon: i64) -> ChannelVis {
         }
     }
     if down.is_none() {
-        ups.push(Up { from, to: horizon.max(from), ended_by: None });
+        ups.push(Up {
+            from,
+            to: horizon.max(from),
+            ended_by: None,
+        });
     }
     ChannelVis { ups, down, first_down }
 }
@@ -220,7 +232,12 @@ impl Visibility {
             Some(_) => None,
             None => vis.iter().filter_map(|v| v.first_down).min_by_key(|(at, _)| *at),
         };
-        Visibility { ups: merged.iter().map(|u| (u.from, u.to)).collect(), first_removal, down, start }
+        Visibility {
+            ups: merged.iter().map(|u| (u.from, u.to)).collect(),
+            first_removal,
+            down,
+            start,
+        }
     }
 
     /// Milliseconds up within `[start, as_of]`.
@@ -244,18 +261,42 @@ mod tests {
             c(20_000, What::Restore(RemovedBy::Platform)),
             c(50_000, What::Delete(RemovedBy::Author)),
         ];
-        let ch = Channel { start: 0, sources: vec![(Role::Own, &own)] };
+        let ch = Channel {
+            start: 0,
+            sources: vec![(Role::Own, &own)],
+        };
         let v = Visibility::compute(&[ch], 100_000);
         assert_eq!(v.up_millis(100_000), 40_000);
-        assert_eq!(v.first_removal, Some((10_000, Removal { by: RemovedBy::Platform, kind: RemovalKind::Deleted })));
-        assert_eq!(v.down, Some((50_000, Removal { by: RemovedBy::Author, kind: RemovalKind::Deleted })));
+        assert_eq!(
+            v.first_removal,
+            Some((
+                10_000,
+                Removal {
+                    by: RemovedBy::Platform,
+                    kind: RemovalKind::Deleted
+                }
+            ))
+        );
+        assert_eq!(
+            v.down,
+            Some((
+                50_000,
+                Removal {
+                    by: RemovedBy::Author,
+                    kind: RemovalKind::Deleted
+                }
+            ))
+        );
     }
 
     #[test]
     fn a_reshare_goes_down_with_its_original() {
         let own: Vec<Change> = vec![];
         let orig = vec![c(30_000, What::Delete(RemovedBy::Author))];
-        let ch = Channel { start: 5_000, sources: vec![(Role::Own, &own), (Role::Original, &orig)] };
+        let ch = Channel {
+            start: 5_000,
+            sources: vec![(Role::Own, &own), (Role::Original, &orig)],
+        };
         let v = Visibility::compute(&[ch], 100_000);
         assert_eq!(v.up_millis(100_000), 25_000);
         assert_eq!(v.down.unwrap().1.kind, RemovalKind::WithOriginal);
@@ -264,7 +305,10 @@ mod tests {
     #[test]
     fn a_delete_before_the_post_means_never_up() {
         let own = vec![c(1_000, What::Delete(RemovedBy::Author))];
-        let ch = Channel { start: 5_000, sources: vec![(Role::Own, &own)] };
+        let ch = Channel {
+            start: 5_000,
+            sources: vec![(Role::Own, &own)],
+        };
         let v = Visibility::compute(&[ch], 100_000);
         assert_eq!(v.up_millis(100_000), 0);
         assert_eq!(v.down.unwrap().0, 1_000);
@@ -276,11 +320,26 @@ mod tests {
         let a = vec![c(10_000, What::Delete(RemovedBy::Author))];
         let b: Vec<Change> = vec![c(40_000, What::Account(status_ord(AccountStatus::Suspended)))];
         let v = Visibility::compute(
-            &[Channel { start: 0, sources: vec![(Role::Own, &a)] }, Channel { start: 5_000, sources: vec![(Role::OwnAccount, &b)] }],
+            &[
+                Channel {
+                    start: 0,
+                    sources: vec![(Role::Own, &a)],
+                },
+                Channel {
+                    start: 5_000,
+                    sources: vec![(Role::OwnAccount, &b)],
+                },
+            ],
             100_000,
         );
         assert_eq!(v.up_millis(100_000), 40_000);
-        assert_eq!(v.down.unwrap().1, Removal { by: RemovedBy::Platform, kind: RemovalKind::Account });
+        assert_eq!(
+            v.down.unwrap().1,
+            Removal {
+                by: RemovedBy::Platform,
+                kind: RemovalKind::Account
+            }
+        );
         assert_eq!(v.first_removal.unwrap().0, 40_000);
     }
 }

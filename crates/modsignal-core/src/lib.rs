@@ -22,7 +22,7 @@ mod store;
 pub mod time;
 
 pub use engine::{ApplyError, Engine, Outcome, StateStats};
-pub use event::{decode, DecodeError, Event, EventKind};
+pub use event::{DecodeError, Event, EventKind, decode};
 pub use flag::{Flag, Subject};
 pub use policy::Policy;
 pub use time::Ts;

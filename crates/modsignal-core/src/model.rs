@@ -122,7 +122,8 @@ pub mod provisions {
         "DPP guidelines para 12(2): communications targeting an individual; Protection from Harassment Act 1997";
     pub const CATEGORY_COURT_ORDER: &str = "DPP guidelines para 12(3): breach of a court order or statutory prohibition; Sexual Offences (Amendment) Act 1992 s.5; Juries Act 1974";
     pub const CATEGORY_COMMS: &str = "DPP guidelines para 12(4): grossly offensive, indecent, obscene or false communications; Communications Act 2003 s.127; Malicious Communications Act 1988 s.1; OSA 2023 s.179";
-    pub const SWIFT_REMOVAL: &str = "DPP guidelines, public interest factors against: swift and effective action to remove or block access";
+    pub const SWIFT_REMOVAL: &str =
+        "DPP guidelines, public interest factors against: swift and effective action to remove or block access";
     pub const LIMITED_AUDIENCE: &str =
         "DPP guidelines, public interest factors against: not intended for a wide audience";
     pub const WIDE_AUDIENCE: &str = "DPP guidelines, public interest: a wide audience (converse of the factor against); OSA 2023 s.179 likely audience includes those who see reshares";
@@ -157,7 +158,11 @@ fn round4(x: f64) -> f64 {
 
 /// `1 reshare`, `2 reshares`.
 fn count(n: u64, one: &str, many: &str) -> String {
-    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 /// The share of the exposure weight earned after `secs` up: 0 within the swift window, 1 from
@@ -185,7 +190,13 @@ impl Terms<'_> {
             Effect::For => magnitude,
             Effect::Against => -magnitude,
         };
-        self.factors.push(Factor { code, effect, weight: round4(signed), evidence, provision });
+        self.factors.push(Factor {
+            code,
+            effect,
+            weight: round4(signed),
+            evidence,
+            provision,
+        });
     }
 }
 
@@ -198,7 +209,10 @@ pub fn sigmoid(x: f64) -> f64 {
 /// high threshold after the factors against have been weighed.
 pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
     let w = &policy.weights;
-    let mut t = Terms { policy, factors: Vec::with_capacity(12) };
+    let mut t = Terms {
+        policy,
+        factors: Vec::with_capacity(12),
+    };
     let base = policy.base.of(f.category);
     t.push(
         "category",
@@ -212,8 +226,18 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
         f.category.provision(),
     );
     let Some(confidence) = f.confidence else {
-        t.push("label_retracted", Effect::Against, 0.0, "every label for this category was retracted".into(), provisions::CONFIDENCE);
-        return Evaluation { score: 0.0, raised: false, factors: t.factors };
+        t.push(
+            "label_retracted",
+            Effect::Against,
+            0.0,
+            "every label for this category was retracted".into(),
+            provisions::CONFIDENCE,
+        );
+        return Evaluation {
+            score: 0.0,
+            raised: false,
+            factors: t.factors,
+        };
     };
     t.push(
         "label_confidence",
@@ -236,7 +260,13 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
         format!("between the {swift} swift window and the {slow} slow time scale")
     };
     match f.removal {
-        None => t.push("exposure", Effect::For, w.exposure * g, format!("still up after {up}: {window}"), provisions::SWIFT_REMOVAL),
+        None => t.push(
+            "exposure",
+            Effect::For,
+            w.exposure * g,
+            format!("still up after {up}: {window}"),
+            provisions::SWIFT_REMOVAL,
+        ),
         Some(r) => {
             let how = match r.kind {
                 RemovalKind::Deleted => format!("removed by {}", r.by.as_str()),
@@ -244,13 +274,25 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
                 RemovalKind::Account => format!("account closed by {}", r.by.as_str()),
                 RemovalKind::WithOriginal => format!("came down with the original, removed by {}", r.by.as_str()),
             };
-            t.push("exposure", Effect::For, w.exposure * g, format!("up {up} in all before it came down"), provisions::SWIFT_REMOVAL);
+            t.push(
+                "exposure",
+                Effect::For,
+                w.exposure * g,
+                format!("up {up} in all before it came down"),
+                provisions::SWIFT_REMOVAL,
+            );
             let when = if f.removed_after_secs > f.seconds_up {
                 format!("{} after posting, {up} up in all", human_duration(f.removed_after_secs))
             } else {
                 format!("{up} after posting")
             };
-            t.push("swift_removal", Effect::Against, w.swift_removal * (1.0 - g), format!("{how} {when}: {window}"), provisions::SWIFT_REMOVAL);
+            t.push(
+                "swift_removal",
+                Effect::Against,
+                w.swift_removal * (1.0 - g),
+                format!("{how} {when}: {window}"),
+                provisions::SWIFT_REMOVAL,
+            );
         }
     }
 
@@ -268,19 +310,33 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "reshares",
             Effect::For,
             w.reshares * (f.reshares as f64).ln_1p(),
-            format!("{} through {who}, cascade depth {}", count(f.reshares, "reshare", "reshares"), f.depth),
+            format!(
+                "{} through {who}, cascade depth {}",
+                count(f.reshares, "reshare", "reshares"),
+                f.depth
+            ),
             provisions::RESHARING,
         );
     }
     if let Some(n) = f.impressions {
-        t.push("impressions", Effect::For, w.impressions * (n as f64).ln_1p(), format!("{n} impressions"), provisions::WIDE_AUDIENCE);
+        t.push(
+            "impressions",
+            Effect::For,
+            w.impressions * (n as f64).ln_1p(),
+            format!("{n} impressions"),
+            provisions::WIDE_AUDIENCE,
+        );
     }
     if f.quotes + f.replies > 0 {
         t.push(
             "engagement",
             Effect::For,
             w.engagement * ((f.quotes + f.replies) as f64).ln_1p(),
-            format!("{} and {}", count(f.quotes, "quote", "quotes"), count(f.replies, "reply", "replies")),
+            format!(
+                "{} and {}",
+                count(f.quotes, "quote", "quotes"),
+                count(f.replies, "reply", "replies")
+            ),
             provisions::WIDE_AUDIENCE,
         );
     }
@@ -291,13 +347,22 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
         Audience::Group => Some(("to a closed group", policy.audience.group)),
     };
     if let Some((what, share)) = limited {
-        t.push("limited_audience", Effect::Against, w.limited_audience * share, format!("sent {what}"), provisions::LIMITED_AUDIENCE);
+        t.push(
+            "limited_audience",
+            Effect::Against,
+            w.limited_audience * share,
+            format!("sent {what}"),
+            provisions::LIMITED_AUDIENCE,
+        );
     } else if f.audience < policy.audience.small_below {
         t.push(
             "limited_audience",
             Effect::Against,
             w.small_audience,
-            format!("public, but its audience of {} is below {}", f.audience, policy.audience.small_below),
+            format!(
+                "public, but its audience of {} is below {}",
+                f.audience, policy.audience.small_below
+            ),
             provisions::LIMITED_AUDIENCE,
         );
     }
@@ -309,10 +374,22 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             Targeting::Mention => "it mentions a person",
             Targeting::Reply => "it replies to a person",
         };
-        t.push("targeted", Effect::For, w.targeted, format!("addressed to an individual: {how}"), provisions::TARGETED);
+        t.push(
+            "targeted",
+            Effect::For,
+            w.targeted,
+            format!("addressed to an individual: {how}"),
+            provisions::TARGETED,
+        );
     }
     if f.reported_by_target {
-        t.push("reported_by_target", Effect::For, w.reported_by_target, "reported by the person targeted".into(), provisions::TARGETED);
+        t.push(
+            "reported_by_target",
+            Effect::For,
+            w.reported_by_target,
+            "reported by the person targeted".into(),
+            provisions::TARGETED,
+        );
     }
     if f.reports > 0 {
         t.push(
@@ -324,14 +401,55 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
         );
     }
     for (code, conf, weight, effect, provision, evidence) in [
-        ("significant_impact", f.significant_impact, w.significant_impact, Effect::For, provisions::IMPACT, "labelled as having a significant impact on the victim"),
-        ("hate", f.hate, w.hate, Effect::For, provisions::HATE, "labelled with a hate-crime element"),
-        ("encouragement", f.encouragement, w.encouragement, Effect::For, provisions::ENCOURAGEMENT, "labelled as encouraging others to send or resend"),
-        ("remorse", if f.resharer { 0.0 } else { f.remorse }, w.remorse, Effect::Against, provisions::REMORSE, "labelled: the sender expressed genuine remorse"),
-        ("tolerable", f.tolerable, w.tolerable, Effect::Against, provisions::TOLERABLE, "labelled as not obviously beyond what a free, diverse society tolerates"),
+        (
+            "significant_impact",
+            f.significant_impact,
+            w.significant_impact,
+            Effect::For,
+            provisions::IMPACT,
+            "labelled as having a significant impact on the victim",
+        ),
+        (
+            "hate",
+            f.hate,
+            w.hate,
+            Effect::For,
+            provisions::HATE,
+            "labelled with a hate-crime element",
+        ),
+        (
+            "encouragement",
+            f.encouragement,
+            w.encouragement,
+            Effect::For,
+            provisions::ENCOURAGEMENT,
+            "labelled as encouraging others to send or resend",
+        ),
+        (
+            "remorse",
+            if f.resharer { 0.0 } else { f.remorse },
+            w.remorse,
+            Effect::Against,
+            provisions::REMORSE,
+            "labelled: the sender expressed genuine remorse",
+        ),
+        (
+            "tolerable",
+            f.tolerable,
+            w.tolerable,
+            Effect::Against,
+            provisions::TOLERABLE,
+            "labelled as not obviously beyond what a free, diverse society tolerates",
+        ),
     ] {
         if conf > 0.0 {
-            t.push(code, effect, weight * conf, format!("{evidence} (confidence {conf:.2})"), provision);
+            t.push(
+                code,
+                effect,
+                weight * conf,
+                format!("{evidence} (confidence {conf:.2})"),
+                provision,
+            );
         }
     }
     if f.prior > 0 {
@@ -342,7 +460,11 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             w.repeat * n as f64,
             format!(
                 "{} from the same sender within {} (counted up to {})",
-                count(u64::from(f.prior), "earlier labelled message", "earlier labelled messages"),
+                count(
+                    u64::from(f.prior),
+                    "earlier labelled message",
+                    "earlier labelled messages"
+                ),
                 human_duration(policy.conduct.repeat_window_secs),
                 policy.conduct.repeat_cap
             ),
@@ -363,7 +485,13 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
         );
     }
     if f.minor {
-        t.push("minor", Effect::Against, w.minor, "the sender is under 18".into(), provisions::MINOR);
+        t.push(
+            "minor",
+            Effect::Against,
+            w.minor,
+            "the sender is under 18".into(),
+            provisions::MINOR,
+        );
     }
 
     let logit: f64 = t.factors.iter().map(|f| f.weight).sum();
@@ -372,7 +500,11 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
         Track::Robust => confidence >= policy.labels.min_confidence,
         Track::HighThreshold => confidence >= policy.labels.min_confidence && score >= policy.labels.high_threshold,
     };
-    Evaluation { score, raised, factors: t.factors }
+    Evaluation {
+        score,
+        raised,
+        factors: t.factors,
+    }
 }
 
 #[cfg(test)]
@@ -413,12 +545,18 @@ mod tests {
         let p = Policy::default();
         let mut f = facts(Category::CommunicationsOffence);
         f.hate = 1.0;
-        f.removal = Some(Removal { by: RemovedBy::Platform, kind: RemovalKind::Deleted });
+        f.removal = Some(Removal {
+            by: RemovedBy::Platform,
+            kind: RemovalKind::Deleted,
+        });
         let e = evaluate(&p, &f);
         let logit: f64 = e.factors.iter().map(|f| f.weight).sum();
         assert_eq!(e.score, round4(sigmoid(logit)));
         let swift = e.factors.iter().find(|f| f.code == "swift_removal").unwrap();
-        assert_eq!(swift.evidence, "removed by platform 10m 00s after posting: within the 1h 00m swift window");
+        assert_eq!(
+            swift.evidence,
+            "removed by platform 10m 00s after posting: within the 1h 00m swift window"
+        );
         assert_eq!(swift.effect, Effect::Against);
     }
 
@@ -442,7 +580,10 @@ mod tests {
         f.minor = true;
         f.tolerable = 1.0;
         f.audience_kind = Audience::Direct;
-        f.removal = Some(Removal { by: RemovedBy::Author, kind: RemovalKind::Deleted });
+        f.removal = Some(Removal {
+            by: RemovedBy::Author,
+            kind: RemovalKind::Deleted,
+        });
         assert!(evaluate(&p, &f).raised);
         f.confidence = Some(0.3);
         assert!(!evaluate(&p, &f).raised);

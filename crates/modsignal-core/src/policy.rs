@@ -136,7 +136,10 @@ pub struct Stream {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            labels: Labels { min_confidence: 0.5, high_threshold: 0.8 },
+            labels: Labels {
+                min_confidence: 0.5,
+                high_threshold: 0.8,
+            },
             base: Base {
                 credible_threat: 1.5,
                 targeted_harassment: 1.0,
@@ -170,14 +173,22 @@ impl Default for Policy {
                 slow_secs: 86_400,
                 stages_secs: vec![900, 3600, 21_600, 86_400, 172_800, 604_800],
             },
-            audience: AudiencePolicy { direct: 1.0, followers: 0.5, group: 0.5, small_below: 100 },
+            audience: AudiencePolicy {
+                direct: 1.0,
+                followers: 0.5,
+                group: 0.5,
+                small_below: 100,
+            },
             conduct: Conduct {
                 repeat_window_secs: 90 * 86_400,
                 repeat_cap: 3,
                 mobbing_window_secs: 86_400,
                 mobbing_min_senders: 3,
             },
-            emission: Emission { reach_milestone_base: 10.0, score_step: 0.05 },
+            emission: Emission {
+                reach_milestone_base: 10.0,
+                score_step: 0.05,
+            },
             stream: Stream { lateness_secs: 300 },
         }
     }
@@ -286,7 +297,7 @@ impl Policy {
         if e.swift_secs == 0 || e.swift_secs >= e.slow_secs {
             return Err(PolicyError::ExposureScale(e.swift_secs, e.slow_secs));
         }
-        if !(self.emission.reach_milestone_base > 1.0) {
+        if self.emission.reach_milestone_base.is_nan() || self.emission.reach_milestone_base <= 1.0 {
             return Err(PolicyError::MilestoneBase(self.emission.reach_milestone_base));
         }
         for c in Category::ALL {

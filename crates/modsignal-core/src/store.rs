@@ -30,7 +30,11 @@ pub(crate) struct Slab<T> {
 
 impl<T> Slab<T> {
     pub(crate) fn new() -> Self {
-        Slab { chunks: Vec::new(), len: 0, free: Vec::new() }
+        Slab {
+            chunks: Vec::new(),
+            len: 0,
+            free: Vec::new(),
+        }
     }
     pub(crate) fn push(&mut self, value: T) -> u32 {
         if let Some(ix) = self.free.pop() {
@@ -39,7 +43,7 @@ impl<T> Slab<T> {
         }
         let ix = self.len;
         assert!(ix < RESHARE_TAG, "slab full");
-        if ix as usize % CHUNK == 0 {
+        if (ix as usize).is_multiple_of(CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
         self.chunks.last_mut().expect("a chunk was just ensured").push(value);
@@ -170,7 +174,11 @@ impl Entity {
         }
     }
     fn from_slot(s: u32) -> Entity {
-        if s & RESHARE_TAG != 0 { Entity::Reshare(s & !RESHARE_TAG) } else { Entity::Message(s) }
+        if s & RESHARE_TAG != 0 {
+            Entity::Reshare(s & !RESHARE_TAG)
+        } else {
+            Entity::Message(s)
+        }
     }
 }
 
@@ -183,7 +191,11 @@ pub(crate) struct Store {
 
 impl Store {
     pub(crate) fn new() -> Self {
-        Store { msgs: Slab::new(), rss: Slab::new(), index: HashTable::new() }
+        Store {
+            msgs: Slab::new(),
+            rss: Slab::new(),
+            index: HashTable::new(),
+        }
     }
 
     #[inline]
@@ -196,12 +208,15 @@ impl Store {
 
     pub(crate) fn find(&self, key: u64) -> Option<Entity> {
         let (msgs, rss) = (&self.msgs, &self.rss);
-        self.index.find(key, |&s| Self::slot_key(msgs, rss, s) == key).map(|&s| Entity::from_slot(s))
+        self.index
+            .find(key, |&s| Self::slot_key(msgs, rss, s) == key)
+            .map(|&s| Entity::from_slot(s))
     }
 
     fn insert_slot(&mut self, key: u64, e: Entity) {
         let (msgs, rss) = (&self.msgs, &self.rss);
-        self.index.insert_unique(key, e.slot(), |&s| Self::slot_key(msgs, rss, s));
+        self.index
+            .insert_unique(key, e.slot(), |&s| Self::slot_key(msgs, rss, s));
     }
 
     /// The message for `key`, created as a placeholder if the id is new. Returns `None` when the
@@ -256,7 +271,11 @@ pub(crate) struct User {
 
 impl Users {
     pub(crate) fn new() -> Self {
-        Users { index: HashTable::new(), users: Vec::new(), arena: String::new() }
+        Users {
+            index: HashTable::new(),
+            users: Vec::new(),
+            arena: String::new(),
+        }
     }
     pub(crate) fn intern(&mut self, id: &str) -> u32 {
         let key = key_of(id);
@@ -319,9 +338,23 @@ mod tests {
     fn placeholders_turn_into_reshares() {
         let mut st = Store::new();
         let k = key_of("x");
-        let Entity::Message(m) = st.message_or_placeholder(k) else { panic!() };
+        let Entity::Message(m) = st.message_or_placeholder(k) else {
+            panic!()
+        };
         assert_eq!(st.find(k), Some(Entity::Message(m)));
-        let r = st.replace_placeholder(k, m, Reshare { key: k, at: 0, original: 0, parent: NONE, author: 0, next: NONE, depth: 1 });
+        let r = st.replace_placeholder(
+            k,
+            m,
+            Reshare {
+                key: k,
+                at: 0,
+                original: 0,
+                parent: NONE,
+                author: 0,
+                next: NONE,
+                depth: 1,
+            },
+        );
         assert_eq!(st.find(k), Some(Entity::Reshare(r)));
         assert_eq!(st.msgs.live(), 0);
     }

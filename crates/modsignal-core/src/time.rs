@@ -30,7 +30,9 @@ impl Ts {
     }
     /// Parses an RFC 3339 string such as `2024-11-21T16:09:27.095Z`.
     pub fn parse_rfc3339(s: &str) -> Option<Ts> {
-        chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| Ts(d.timestamp_millis()))
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| Ts(d.timestamp_millis()))
     }
     pub fn in_range(self) -> bool {
         (MIN_TS..=MAX_TS).contains(&self)
