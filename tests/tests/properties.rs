@@ -9,7 +9,7 @@
 //! 6. Every factor says what it measured.
 
 use modsignal_core::event::{Audience, Category, RemovedBy};
-use modsignal_core::model::{evaluate, Facts, Removal, RemovalKind, Targeting};
+use modsignal_core::model::{Facts, Removal, RemovalKind, Targeting, evaluate};
 use modsignal_core::{Flag, Policy};
 use modsignal_tests::{final_flags, render, revisions_grow, run_lines};
 use proptest::prelude::*;
@@ -20,8 +20,18 @@ fn category() -> impl Strategy<Value = Category> {
 
 fn removal() -> impl Strategy<Value = Removal> {
     (
-        prop::sample::select(vec![RemovedBy::Author, RemovedBy::Platform, RemovedBy::Legal, RemovedBy::Unknown]),
-        prop::sample::select(vec![RemovalKind::Deleted, RemovalKind::Blocked, RemovalKind::Account, RemovalKind::WithOriginal]),
+        prop::sample::select(vec![
+            RemovedBy::Author,
+            RemovedBy::Platform,
+            RemovedBy::Legal,
+            RemovedBy::Unknown,
+        ]),
+        prop::sample::select(vec![
+            RemovalKind::Deleted,
+            RemovalKind::Blocked,
+            RemovalKind::Account,
+            RemovalKind::WithOriginal,
+        ]),
     )
         .prop_map(|(by, kind)| Removal { by, kind })
 }
@@ -156,23 +166,39 @@ const T0: i64 = 1_767_607_200_000; // 2026-01-05T10:00:00Z
 fn post_label_delete(category: &str, delete_after: Option<u64>, reshares: u32, followers: u32) -> Vec<String> {
     let mut v = vec![
         format!(r#"{{"type":"post","at":{T0},"id":"m","author":{{"id":"a","followers":{followers}}}}}"#),
-        format!(r#"{{"type":"label","at":{},"id":"m","category":"{category}","confidence":0.9,"source":"c"}}"#, T0 + 30_000),
+        format!(
+            r#"{{"type":"label","at":{},"id":"m","category":"{category}","confidence":0.9,"source":"c"}}"#,
+            T0 + 30_000
+        ),
     ];
     for i in 0..reshares {
-        v.push(format!(r#"{{"type":"reshare","at":{},"id":"r{i}","of":"m","author":{{"id":"u{i}","followers":{}}}}}"#, T0 + 60_000 * (i as i64 + 1), 100 + i));
+        v.push(format!(
+            r#"{{"type":"reshare","at":{},"id":"r{i}","of":"m","author":{{"id":"u{i}","followers":{}}}}}"#,
+            T0 + 60_000 * (i as i64 + 1),
+            100 + i
+        ));
     }
     if let Some(s) = delete_after {
-        v.push(format!(r#"{{"type":"delete","at":{},"id":"m","by":"platform"}}"#, T0 + s as i64 * 1000));
+        v.push(format!(
+            r#"{{"type":"delete","at":{},"id":"m","by":"platform"}}"#,
+            T0 + s as i64 * 1000
+        ));
     }
     // An unrelated event fixes the end of input, so every variant is judged at the same time.
-    v.push(format!(r#"{{"type":"account","at":{},"user":"someone-else"}}"#, T0 + 40 * 86_400_000));
+    v.push(format!(
+        r#"{{"type":"account","at":{},"user":"someone-else"}}"#,
+        T0 + 40 * 86_400_000
+    ));
     v
 }
 
 fn author_flag(lines: &[String]) -> Flag {
     let (flags, errors) = run_lines(&Policy::default(), lines);
     assert!(errors.is_empty(), "{errors:?}");
-    final_flags(&flags).into_values().find(|f| f.account == "a").expect("an author flag")
+    final_flags(&flags)
+        .into_values()
+        .find(|f| f.account == "a")
+        .expect("an author flag")
 }
 
 proptest! {
@@ -201,5 +227,66 @@ proptest! {
         let f2 = author_flag(&post_label_delete("communications_offence", del, more, 500));
         prop_assert!(f1.score <= f2.score);
         prop_assert!(f1.reach.audience <= f2.reach.audience);
+    }
+}
+/// Promise 5 on simulated traffic: the simulator's stream (which has duplicates and bounded
+/// reordering) against the same events sorted by time and deduplicated, then shuffled within
+/// the lateness bound, then every line twice.
+#[test]
+fn p5_duplicates_and_reordering_change_nothing() {
+    use modsignal_sim::{SimConfig, Simulator};
+    let policy = Policy::default();
+    let lines: Vec<String> = Simulator::new(SimConfig {
+        events: 20_000,
+        seed: 7,
+        ..SimConfig::default()
+    })
+    .map(|e| e.to_json())
+    .collect();
+    let (flags, errors) = run_lines(&policy, &lines);
+    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(5)]);
+    revisions_grow(&flags).unwrap();
+    let expected = render(&final_flags(&flags));
+    assert!(
+        expected.lines().count() > 20,
+        "too few flags to say anything:\n{expected}"
+    );
+
+    let mut sorted = lines.clone();
+    sorted.sort_by_key(|l| modsignal_core::decode(l.as_bytes()).unwrap().at);
+    sorted.dedup();
+    let mut variants = vec![("sorted, deduplicated", sorted.clone())];
+    // Swap neighbours whose times are within a minute: reordering well inside the bound.
+    let mut swapped = sorted.clone();
+    let at = |l: &str| modsignal_core::decode(l.as_bytes()).unwrap().at.0;
+    let mut i = 0;
+    while i + 1 < swapped.len() {
+        if at(&swapped[i + 1]) - at(&swapped[i]) < 60_000 {
+            swapped.swap(i, i + 1);
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    variants.push(("neighbours swapped", swapped));
+    variants.push((
+        "every line twice",
+        sorted.iter().flat_map(|l| [l.clone(), l.clone()]).collect(),
+    ));
+    for (what, v) in variants {
+        let (flags, errors) = run_lines(&policy, &v);
+        assert!(errors.is_empty(), "{what}: {errors:?}");
+        revisions_grow(&flags).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let got = render(&final_flags(&flags));
+        if got != expected {
+            let diff: Vec<String> = expected
+                .lines()
+                .zip(got.lines())
+                .filter(|(a, b)| a != b)
+                .take(6)
+                .map(|(a, b)| format!("  stream: {a}\n  {what}: {b}"))
+                .collect();
+            panic!("final flags changed when {what}:\n{}", diff.join("\n"));
+        }
     }
 }

@@ -11,7 +11,9 @@ use modsignal_core::Policy;
 use modsignal_tests::{final_flags, render, revisions_grow, run_lines};
 
 fn lines(name: &str) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(format!("{name}.jsonl"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.jsonl"));
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
@@ -46,8 +48,14 @@ fn check(name: &str) -> String {
     for seed in 1..=8 {
         variants.push((format!("shuffle {seed}"), shuffled(&events, seed)));
     }
-    variants.push(("every event twice".into(), events.iter().flat_map(|e| [e.clone(), e.clone()]).collect()));
-    variants.push(("replayed after itself".into(), events.iter().chain(events.iter()).cloned().collect()));
+    variants.push((
+        "every event twice".into(),
+        events.iter().flat_map(|e| [e.clone(), e.clone()]).collect(),
+    ));
+    variants.push((
+        "replayed after itself".into(),
+        events.iter().chain(events.iter()).cloned().collect(),
+    ));
     for (what, v) in variants {
         let (flags, errors) = run_lines(&policy, &v);
         assert!(errors.is_empty(), "{name} {what}: {errors:?}");

@@ -94,6 +94,8 @@ struct Hot {
     resharers: HashMap<u32, Vec<u32>>,
     agg: HashMap<u32, Agg>,
     resharer_audience: u64,
+    /// Every person this message was ever seen targeting (append-only).
+    targets_ever: Vec<u32>,
     slots: HashMap<(u32, Subject, Category), Slot>,
     dirty_all: bool,
     dirty_users: Vec<u32>,
@@ -627,7 +629,8 @@ impl Engine {
         }
         if old.hot != NONE {
             let labels = std::mem::take(&mut self.hot[old.hot as usize].labels);
-            let events = std::mem::take(&mut self.hot[old.hot as usize].label_events);
+            // Copied, not moved: sums over label events elsewhere must never shrink.
+            let events = self.hot[old.hot as usize].label_events.clone();
             let id = std::mem::take(&mut self.hot[old.hot as usize].id);
             self.hot[old.hot as usize].msg = NONE;
             let h = self.heat(original, &id);
@@ -795,6 +798,7 @@ impl Engine {
             resharers: HashMap::new(),
             agg: HashMap::new(),
             resharer_audience: 0,
+            targets_ever: Vec::new(),
             slots: HashMap::new(),
             dirty_all: true,
             dirty_users: Vec::new(),
@@ -824,6 +828,19 @@ impl Engine {
         let list = self.targets.entry(user).or_default();
         if !list.contains(&m) {
             list.push(m);
+        }
+        let h = self.store.msgs.get(m).hot;
+        if h != NONE && !self.hot[h as usize].targets_ever.contains(&user) {
+            self.hot[h as usize].targets_ever.push(user);
+        }
+    }
+
+    fn label_events_of(&self, m: u32) -> u64 {
+        let h = self.store.msgs.get(m).hot;
+        if h == NONE {
+            0
+        } else {
+            self.hot[h as usize].label_events.len() as u64
         }
     }
 
@@ -993,14 +1010,14 @@ impl Engine {
                 continue;
             }
             let Some(t) = self.subject_start(other, user) else {
+                events += self.label_events_of(other);
                 continue;
             };
-            if t < start && t >= start - window {
-                let h = self.store.msgs.get(other).hot;
-                events += self.hot[h as usize].label_events.len() as u64;
-                if self.is_live(other) {
-                    n += 1;
-                }
+            // Every label event of the sender's other labelled messages counts towards the
+            // revision, in the window or not, so that the measure only grows.
+            events += self.label_events_of(other);
+            if t < start && t >= start - window && self.is_live(other) {
+                n += 1;
             }
         }
         (n, events)
@@ -1010,11 +1027,21 @@ impl Engine {
     /// window, and the label events behind them.
     fn mobbing(&self, m: u32) -> (u32, u64) {
         let msg = self.store.msgs.get(m);
+        // The revision counts the label events of every message ever seen at any person this
+        // message ever targeted, so that the measure only grows when targets are retracted.
+        let mut events = 0;
+        if msg.hot != NONE {
+            for t in &self.hot[msg.hot as usize].targets_ever {
+                for &other in self.targets.get(t).map_or(&[][..], |v| v.as_slice()) {
+                    events += self.label_events_of(other);
+                }
+            }
+        }
         if !msg.known() {
-            return (0, 0);
+            return (0, events);
         }
         let window = self.policy.conduct.mobbing_window_secs as i64 * 1000;
-        let (mut best, mut events) = (0, 0);
+        let mut best = 0;
         for t in self.targets_of(m) {
             let mut senders: Vec<u32> = Vec::new();
             for &other in self.targets.get(&t).map_or(&[][..], |v| v.as_slice()) {
@@ -1023,7 +1050,6 @@ impl Engine {
                 {
                     continue;
                 }
-                events += self.hot[om.hot as usize].label_events.len() as u64;
                 if self.is_live(other) && !senders.contains(&om.author) {
                     senders.push(om.author);
                 }
@@ -1158,7 +1184,7 @@ impl Engine {
         };
         let seconds_up = (vis.up_millis(as_of) / 1000) as u64;
         let removal = vis.down.map(|(_, r)| r);
-        let time_term = (stage_end - start).max(0) as u64 / 1000;
+        let time_term = (as_of - start).max(0) as u64;
         if vis.down.is_none()
             && let Some(&next) = stages.iter().filter(|&&s| start + s as i64 * 1000 > stage_end).min()
         {
@@ -1233,9 +1259,10 @@ impl Engine {
             + reach.audience
             + reach.impressions.unwrap_or(0)
             + channels.len() as u64
-            // A removal change can move the removal earlier and so shrink the time term, by
-            // less than 2^33 seconds; weighting changes by 2^33 keeps the sum growing.
-            + (changes << 33)
+            // A removal change can bring a subject down earlier and so shrink the time term (in
+            // milliseconds), by less than 2^42 ms (139 years); weighting each change by 2^42
+            // keeps the sum growing.
+            + (changes << 42)
             + time_term
             + prior_events
             + mob_events;

@@ -1,0 +1,17 @@
+//! Shared inputs for modsignal's benchmarks: simulated traffic as canonical JSON lines.
+
+use modsignal_sim::{SimConfig, Simulator};
+
+/// `events` simulated events as one buffer of JSON lines, as a file or a Kafka batch holds them.
+pub fn simulated_lines(events: u64, seed: u64) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(events as usize * 160);
+    for ev in Simulator::new(SimConfig {
+        events,
+        seed,
+        ..SimConfig::default()
+    }) {
+        serde_json::to_writer(&mut buf, &ev.to_raw()).expect("events serialise");
+        buf.push(b'\n');
+    }
+    buf
+}

@@ -1,0 +1,164 @@
+//! Measures the heap bytes the engine holds per tracked message and per tracked reshare.
+//!
+//! A counting global allocator records live heap bytes. The program applies `MESSAGES` posts
+//! (from a population of `USERS` accounts), reads the live bytes, then applies one reshare per
+//! message, and reads them again. Nothing is estimated from struct sizes: the figure is what
+//! the allocator holds, hash-table slack and the interned account ids included.
+//!
+//! `cargo run --release -p modsignal-benches --bin memory -- [MESSAGES]` (default 10 million).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use modsignal_core::event::{Audience, Author, Event, EventKind};
+use modsignal_core::{Engine, Policy, Ts};
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn main() {
+    let messages: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
+    let users = (messages / 10).max(1);
+    let t0 = 1_767_607_200_000i64;
+    let mut engine = Engine::new(Policy::default());
+    let mut out = Vec::new();
+    let mut id = String::new();
+    let mut user = String::new();
+    let base = LIVE.load(Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    for i in 0..messages {
+        use std::fmt::Write;
+        id.clear();
+        user.clear();
+        // Ids shaped like Bluesky's: a DID and a record key, about 60 bytes each.
+        let _ = write!(id, "at://did:plc:{:024x}/app.bsky.feed.post/3l{:011x}", i % users, i);
+        let _ = write!(user, "did:plc:{:024x}", i % users);
+        let ev = Event {
+            at: Ts(t0 + i as i64),
+            event_id: None,
+            kind: EventKind::Post {
+                id: id.as_str().into(),
+                author: Author {
+                    id: user.as_str().into(),
+                    followers: Some((i % 5000) as u32),
+                    minor: None,
+                },
+                audience: Audience::Public,
+                reply_to: None,
+                quote_of: None,
+                mentions: Vec::new(),
+            },
+        };
+        engine.apply(&ev, &mut out).expect("posts apply");
+    }
+    let after_posts = LIVE.load(Ordering::Relaxed);
+    let posts_secs = started.elapsed().as_secs_f64();
+    let mut of = String::new();
+    let started = std::time::Instant::now();
+    for i in 0..messages {
+        use std::fmt::Write;
+        id.clear();
+        user.clear();
+        of.clear();
+        let target = (i * 7 + 3) % messages;
+        let _ = write!(
+            id,
+            "at://did:plc:{:024x}/app.bsky.feed.repost/3m{:011x}",
+            (i + 1) % users,
+            i
+        );
+        let _ = write!(
+            of,
+            "at://did:plc:{:024x}/app.bsky.feed.post/3l{:011x}",
+            target % users,
+            target
+        );
+        let _ = write!(user, "did:plc:{:024x}", (i + 1) % users);
+        let ev = Event {
+            at: Ts(t0 + (messages + i) as i64),
+            event_id: None,
+            kind: EventKind::Reshare {
+                id: id.as_str().into(),
+                of: of.as_str().into(),
+                author: Author {
+                    id: user.as_str().into(),
+                    followers: None,
+                    minor: None,
+                },
+                via: None,
+            },
+        };
+        engine.apply(&ev, &mut out).expect("reshares apply");
+    }
+    let after_reshares = LIVE.load(Ordering::Relaxed);
+    let reshares_secs = started.elapsed().as_secs_f64();
+    let stats = engine.stats();
+    assert_eq!(stats.messages as u64, messages);
+    assert_eq!(stats.reshares as u64, messages);
+    let per_msg = (after_posts - base) as f64 / messages as f64;
+    let per_rs = (after_reshares - after_posts) as f64 / messages as f64;
+    println!("messages in state:   {}", stats.messages);
+    println!("reshares in state:   {}", stats.reshares);
+    println!("accounts in state:   {}", stats.users);
+    println!("heap per message:    {per_msg:.1} bytes (accounts and their ids included)");
+    println!("heap per reshare:    {per_rs:.1} bytes");
+    println!(
+        "heap in all:         {:.1} MiB (peak {:.1} MiB)",
+        (after_reshares - base) as f64 / 1048576.0,
+        PEAK.load(Ordering::Relaxed) as f64 / 1048576.0
+    );
+    if let Some(kib) = rss_kib() {
+        println!("resident set:        {:.1} MiB", kib as f64 / 1024.0);
+    }
+    println!(
+        "apply rate:          {:.0} posts/s, {:.0} reshares/s (pre-built events, one core)",
+        messages as f64 / posts_secs,
+        messages as f64 / reshares_secs
+    );
+    std::hint::black_box(engine);
+}

@@ -1,0 +1,202 @@
+//! The command line, as a library function so that tests can drive it in-process.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::files::{Pipeline, Rejects};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use modsignal_sim::{SimConfig, Simulator};
+
+#[derive(Parser)]
+#[command(
+    name = "modsignal",
+    version,
+    about = "Measures the reach and exposure of labelled messages and writes explained risk flags that follow the CPS guidelines on social media. It never moderates."
+)]
+struct Cli {
+    /// Log format on stderr: `text` for people, `json` for production log pipelines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "MODSIGNAL_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Reads canonical events and writes flags. With no --input, runs on simulated traffic.
+    Run(RunArgs),
+    /// Writes a realistic synthetic stream of canonical events.
+    Simulate(SimArgs),
+}
+
+#[derive(Parser)]
+struct RunArgs {
+    /// Canonical events, one JSON object per line; `-` for standard input. Without it, modsignal
+    /// runs on simulated traffic (see --events and --seed).
+    #[arg(long, short, env = "MODSIGNAL_INPUT")]
+    input: Option<String>,
+    /// Where flags go, one JSON object per line; `-` for standard output.
+    #[arg(long, short, default_value = "-", env = "MODSIGNAL_OUTPUT")]
+    output: String,
+    /// The risk policy (TOML). Defaults to the embedded config/policy.toml.
+    #[arg(long, env = "MODSIGNAL_POLICY")]
+    policy: Option<PathBuf>,
+    /// Where bad lines go, with their line number and reason; created on the first bad line.
+    #[arg(long, default_value = "modsignal-rejects.jsonl", env = "MODSIGNAL_REJECTS")]
+    rejects: PathBuf,
+    /// Simulated events to run on when there is no --input.
+    #[arg(long, default_value_t = 200_000)]
+    events: u64,
+    /// Seed of the simulated traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulated events per second of event time. The default spreads 200,000 events over
+    /// about five and a half hours, long enough for removals, reviews and exposure stages.
+    #[arg(long, default_value_t = DEFAULT_RATE)]
+    rate: f64,
+}
+
+const DEFAULT_RATE: f64 = 10.0;
+
+fn sim_config(events: u64, seed: u64, rate: f64) -> Result<SimConfig> {
+    let cfg = SimConfig {
+        events,
+        seed,
+        events_per_sec: rate,
+        ..SimConfig::default()
+    };
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("simulation settings: {}", e.0))?;
+    Ok(cfg)
+}
+
+#[derive(Parser)]
+struct SimArgs {
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Events per second of event time.
+    #[arg(long, default_value_t = DEFAULT_RATE)]
+    rate: f64,
+    /// Where the events go; `-` for standard output.
+    #[arg(long, short, default_value = "-")]
+    output: String,
+}
+
+/// Parses `args` (the program name first) and runs the command.
+pub fn main_with_args<I, T>(args: I) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Simulate(args) => simulate(args),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MODSIGNAL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    // A second initialisation (tests run several commands in one process) keeps the first.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn writer(path: &str) -> Result<Box<dyn Write>> {
+    Ok(if path == "-" {
+        Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::with_capacity(
+            1 << 16,
+            File::create(path).with_context(|| format!("cannot create {path}"))?,
+        ))
+    })
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let policy = crate::policy::load(args.policy.as_deref())?;
+    let out = writer(&args.output)?;
+    let mut pipeline = Pipeline::new(policy, out, Rejects::new(args.rejects.clone()));
+    match args.input.as_deref() {
+        None => {
+            tracing::info!(
+                events = args.events,
+                seed = args.seed,
+                "no --input: running on simulated traffic"
+            );
+            let sim = Simulator::new(sim_config(args.events, args.seed, args.rate)?);
+            let bar = progress(args.events, "events");
+            for (i, ev) in sim.enumerate() {
+                pipeline.feed_event(&ev)?;
+                if i % 65_536 == 0
+                    && let Some(b) = &bar
+                {
+                    b.set_position(i as u64);
+                }
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        }
+        Some("-") => pipeline.feed_reader(io::stdin().lock(), None)?,
+        Some(path) => {
+            let file = File::open(path).with_context(|| format!("cannot open {path}"))?;
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let bar = progress(len, "bytes");
+            pipeline.feed_reader(BufReader::with_capacity(1 << 16, file), bar.as_ref())?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        }
+    }
+    let (summary, rejects) = pipeline.finish()?;
+    eprintln!("{}", summary.line());
+    if let Some(p) = rejects.path() {
+        eprintln!(
+            "modsignal: {} rejected lines written to {}",
+            summary.rejected,
+            p.display()
+        );
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal, for inputs long enough to wait for.
+fn progress(total: u64, unit: &str) -> Option<indicatif::ProgressBar> {
+    // A million events, or a megabyte of input: below that a run is over before a bar helps.
+    if !io::stderr().is_terminal() || total < 1_000_000 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    let template =
+        format!("{{elapsed_precise}} [{{wide_bar}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, eta {{eta}})");
+    bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("valid template"));
+    Some(bar)
+}
+
+fn simulate(args: SimArgs) -> Result<()> {
+    let mut out = writer(&args.output)?;
+    for ev in Simulator::new(sim_config(args.events, args.seed, args.rate)?) {
+        serde_json::to_writer(&mut out, &ev.to_raw())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! The command line, driven in-process: `run` over files with bad lines, `run` on simulated
+//! traffic, `simulate`, and policy errors.
+
+use std::path::{Path, PathBuf};
+
+use modsignal::cli::main_with_args;
+use modsignal_tests::parse_flag_lines;
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("modsignal-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name)
+}
+
+fn run(args: &[&str]) -> anyhow::Result<()> {
+    main_with_args(std::iter::once("modsignal").chain(args.iter().copied()))
+}
+
+#[test]
+fn bad_lines_go_to_the_reject_file_and_the_rest_is_processed() {
+    let input = tmp("mixed.jsonl");
+    let good = std::fs::read_to_string(scenario("threat_swift_platform_removal.jsonl")).unwrap();
+    let mut lines: Vec<&str> = good.lines().filter(|l| !l.starts_with('#')).collect();
+    lines.insert(1, "{not json");
+    lines.insert(3, r#"{"type":"post","at":"2026-01-05T10:00:00Z","id":"x"}"#);
+    lines.insert(4, "");
+    lines.push(r#"{"type":"reshare","at":"2026-01-05T10:00:00Z","id":"m1","of":"m0","author":{"id":"u9"}}"#);
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let (out, rejects) = (tmp("mixed.flags"), tmp("mixed.rejects"));
+    run(&[
+        "run",
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ])
+    .unwrap();
+
+    let flags = parse_flag_lines(&std::fs::read_to_string(&out).unwrap());
+    let last = flags.last().expect("flags were written");
+    assert_eq!(last["schema"], "modsignal.flag/1");
+    assert_eq!(last["category"], "credible_threat");
+    assert_eq!(last["raised"], true);
+    assert_eq!(last["exposure"]["seconds_up"], 845);
+    assert_eq!(last["exposure"]["removed_by"], "platform");
+
+    let rejects: Vec<serde_json::Value> = std::fs::read_to_string(&rejects)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(u64, &str)> = rejects
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(2, "invalid_json"), (4, "missing_field"), (8, "kind_conflict")]
+    );
+    assert!(
+        rejects[1]["reason"].as_str().unwrap().contains("author"),
+        "{}",
+        rejects[1]
+    );
+    assert!(rejects[0]["record"].as_str().unwrap().starts_with("{not json"));
+}
+
+#[test]
+fn a_clean_run_leaves_no_reject_file() {
+    let (out, rejects) = (tmp("clean.flags"), tmp("clean.rejects"));
+    let input = tmp("clean.jsonl");
+    let text = std::fs::read_to_string(scenario("accounts.jsonl")).unwrap();
+    let events: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    std::fs::write(&input, events.join("\n")).unwrap();
+    run(&[
+        "run",
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert!(!rejects.exists());
+    assert!(!parse_flag_lines(&std::fs::read_to_string(&out).unwrap()).is_empty());
+}
+
+#[test]
+fn run_without_input_runs_on_simulated_traffic_and_equals_a_run_on_the_simulated_file() {
+    let (events, direct, from_file) = (tmp("sim.jsonl"), tmp("sim-direct.flags"), tmp("sim-file.flags"));
+    run(&[
+        "simulate",
+        "--events",
+        "30000",
+        "--seed",
+        "3",
+        "-o",
+        events.to_str().unwrap(),
+    ])
+    .unwrap();
+    run(&[
+        "run",
+        "--events",
+        "30000",
+        "--seed",
+        "3",
+        "-o",
+        direct.to_str().unwrap(),
+    ])
+    .unwrap();
+    run(&["run", "-i", events.to_str().unwrap(), "-o", from_file.to_str().unwrap()]).unwrap();
+    let a = std::fs::read_to_string(&direct).unwrap();
+    let b = std::fs::read_to_string(&from_file).unwrap();
+    assert!(parse_flag_lines(&a).len() > 10);
+    assert_eq!(
+        a, b,
+        "the embedded default and the same events from a file must give the same flags"
+    );
+}
+
+#[test]
+fn simulate_is_deterministic_and_decodes() {
+    let (a, b) = (tmp("a.jsonl"), tmp("b.jsonl"));
+    run(&["simulate", "--events", "5000", "--seed", "9", "-o", a.to_str().unwrap()]).unwrap();
+    run(&["simulate", "--events", "5000", "--seed", "9", "-o", b.to_str().unwrap()]).unwrap();
+    let text = std::fs::read_to_string(&a).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&b).unwrap());
+    assert_eq!(text.lines().count(), 5000);
+    for line in text.lines() {
+        modsignal_core::decode(line.as_bytes()).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+}
+
+#[test]
+fn a_policy_that_breaks_the_promises_is_refused() {
+    let policy = tmp("bad-policy.toml");
+    std::fs::write(&policy, "[weights]\nswift_removal = -1.0\n").unwrap();
+    let input = scenario("accounts.jsonl");
+    let err = run(&[
+        "run",
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        tmp("x.flags").to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ])
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("swift_removal"), "{err:#}");
+}
