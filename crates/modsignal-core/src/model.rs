@@ -182,10 +182,21 @@ pub fn exposure_curve(policy: &Policy, secs: u64) -> f64 {
 struct Terms<'p> {
     policy: &'p Policy,
     factors: Vec<Factor>,
+    /// Whether to write the evidence. The engine scores first without it, and explains only
+    /// the flags it writes: formatting evidence costs more than the arithmetic.
+    explain: bool,
 }
 
 impl Terms<'_> {
-    fn push(&mut self, code: &'static str, effect: Effect, magnitude: f64, evidence: String, provision: &'static str) {
+    fn push(
+        &mut self,
+        code: &'static str,
+        effect: Effect,
+        magnitude: f64,
+        evidence: impl FnOnce() -> String,
+        provision: &'static str,
+    ) {
+        let evidence = if self.explain { evidence() } else { String::new() };
         let signed = match effect {
             Effect::For => magnitude,
             Effect::Against => -magnitude,
@@ -208,21 +219,30 @@ pub fn sigmoid(x: f64) -> f64 {
 /// the floor); the score orders them. Category 4 is raised only when the score reaches the
 /// high threshold after the factors against have been weighed.
 pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
+    evaluate_with(policy, f, true)
+}
+
+/// As [`evaluate`]; with `explain` false every factor's evidence is left empty, which is much
+/// cheaper and gives the same score, raise and factor weights.
+pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
     let w = &policy.weights;
     let mut t = Terms {
         policy,
         factors: Vec::with_capacity(12),
+        explain,
     };
     let base = policy.base.of(f.category);
     t.push(
         "category",
         if base >= 0.0 { Effect::For } else { Effect::Against },
         base.abs(),
-        format!(
-            "labelled {} ({} track)",
-            f.category.as_str().replace('_', " "),
-            f.category.track().as_str().replace('_', " ")
-        ),
+        || {
+            format!(
+                "labelled {} ({} track)",
+                f.category.as_str().replace('_', " "),
+                f.category.track().as_str().replace('_', " ")
+            )
+        },
         f.category.provision(),
     );
     let Some(confidence) = f.confidence else {
@@ -230,7 +250,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "label_retracted",
             Effect::Against,
             0.0,
-            "every label for this category was retracted".into(),
+            || "every label for this category was retracted".into(),
             provisions::CONFIDENCE,
         );
         return Evaluation {
@@ -243,54 +263,65 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
         "label_confidence",
         Effect::Against,
         -w.confidence * confidence.max(1e-6).ln(),
-        format!("strongest label confidence {confidence:.2}"),
+        || format!("strongest label confidence {confidence:.2}"),
         provisions::CONFIDENCE,
     );
 
     // Exposure: how long the subject was up, and credit for swift removal when it is down.
     let g = exposure_curve(t.policy, f.seconds_up);
-    let up = human_duration(f.seconds_up);
-    let swift = human_duration(policy.exposure.swift_secs);
-    let slow = human_duration(policy.exposure.slow_secs);
-    let window = if g == 0.0 {
-        format!("within the {swift} swift window")
-    } else if g >= 1.0 {
-        format!("beyond the {slow} slow time scale")
-    } else {
-        format!("between the {swift} swift window and the {slow} slow time scale")
+    // Evidence is formatted only when the flag is explained (see `Terms::explain`).
+    let up = || human_duration(f.seconds_up);
+    let window = || {
+        let swift = human_duration(policy.exposure.swift_secs);
+        let slow = human_duration(policy.exposure.slow_secs);
+        if g == 0.0 {
+            format!("within the {swift} swift window")
+        } else if g >= 1.0 {
+            format!("beyond the {slow} slow time scale")
+        } else {
+            format!("between the {swift} swift window and the {slow} slow time scale")
+        }
     };
     match f.removal {
         None => t.push(
             "exposure",
             Effect::For,
             w.exposure * g,
-            format!("still up after {up}: {window}"),
+            || format!("still up after {}: {}", up(), window()),
             provisions::SWIFT_REMOVAL,
         ),
         Some(r) => {
-            let how = match r.kind {
-                RemovalKind::Deleted => format!("removed by {}", r.by.as_str()),
-                RemovalKind::Blocked => format!("access blocked by {}", r.by.as_str()),
-                RemovalKind::Account => format!("account closed by {}", r.by.as_str()),
-                RemovalKind::WithOriginal => format!("came down with the original, removed by {}", r.by.as_str()),
-            };
             t.push(
                 "exposure",
                 Effect::For,
                 w.exposure * g,
-                format!("up {up} in all before it came down"),
+                || format!("up {} in all before it came down", up()),
                 provisions::SWIFT_REMOVAL,
             );
-            let when = if f.removed_after_secs > f.seconds_up {
-                format!("{} after posting, {up} up in all", human_duration(f.removed_after_secs))
-            } else {
-                format!("{up} after posting")
+            let evidence = || {
+                let by = r.by.as_str();
+                let how = match r.kind {
+                    RemovalKind::Deleted => format!("removed by {by}"),
+                    RemovalKind::Blocked => format!("access blocked by {by}"),
+                    RemovalKind::Account => format!("account closed by {by}"),
+                    RemovalKind::WithOriginal => format!("came down with the original, removed by {by}"),
+                };
+                let when = if f.removed_after_secs > f.seconds_up {
+                    format!(
+                        "{} after posting, {} up in all",
+                        human_duration(f.removed_after_secs),
+                        up()
+                    )
+                } else {
+                    format!("{} after posting", up())
+                };
+                format!("{how} {when}: {}", window())
             };
             t.push(
                 "swift_removal",
                 Effect::Against,
                 w.swift_removal * (1.0 - g),
-                format!("{how} {when}: {window}"),
+                evidence,
                 provisions::SWIFT_REMOVAL,
             );
         }
@@ -302,7 +333,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
         "audience",
         Effect::For,
         w.audience * (f.audience as f64).ln_1p(),
-        format!("{who} reached an audience of {} accounts", f.audience),
+        || format!("{who} reached an audience of {} accounts", f.audience),
         provisions::WIDE_AUDIENCE,
     );
     if f.reshares > 0 || f.depth > 0 {
@@ -310,11 +341,13 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "reshares",
             Effect::For,
             w.reshares * (f.reshares as f64).ln_1p(),
-            format!(
-                "{} through {who}, cascade depth {}",
-                count(f.reshares, "reshare", "reshares"),
-                f.depth
-            ),
+            || {
+                format!(
+                    "{} through {who}, cascade depth {}",
+                    count(f.reshares, "reshare", "reshares"),
+                    f.depth
+                )
+            },
             provisions::RESHARING,
         );
     }
@@ -323,7 +356,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "impressions",
             Effect::For,
             w.impressions * (n as f64).ln_1p(),
-            format!("{n} impressions"),
+            || format!("{n} impressions"),
             provisions::WIDE_AUDIENCE,
         );
     }
@@ -332,11 +365,13 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "engagement",
             Effect::For,
             w.engagement * ((f.quotes + f.replies) as f64).ln_1p(),
-            format!(
-                "{} and {}",
-                count(f.quotes, "quote", "quotes"),
-                count(f.replies, "reply", "replies")
-            ),
+            || {
+                format!(
+                    "{} and {}",
+                    count(f.quotes, "quote", "quotes"),
+                    count(f.replies, "reply", "replies")
+                )
+            },
             provisions::WIDE_AUDIENCE,
         );
     }
@@ -351,7 +386,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "limited_audience",
             Effect::Against,
             w.limited_audience * share,
-            format!("sent {what}"),
+            || format!("sent {what}"),
             provisions::LIMITED_AUDIENCE,
         );
     } else if f.audience < policy.audience.small_below {
@@ -359,10 +394,12 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "limited_audience",
             Effect::Against,
             w.small_audience,
-            format!(
-                "public, but its audience of {} is below {}",
-                f.audience, policy.audience.small_below
-            ),
+            || {
+                format!(
+                    "public, but its audience of {} is below {}",
+                    f.audience, policy.audience.small_below
+                )
+            },
             provisions::LIMITED_AUDIENCE,
         );
     }
@@ -378,7 +415,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "targeted",
             Effect::For,
             w.targeted,
-            format!("addressed to an individual: {how}"),
+            || format!("addressed to an individual: {how}"),
             provisions::TARGETED,
         );
     }
@@ -387,7 +424,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "reported_by_target",
             Effect::For,
             w.reported_by_target,
-            "reported by the person targeted".into(),
+            || "reported by the person targeted".into(),
             provisions::TARGETED,
         );
     }
@@ -396,7 +433,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "reports",
             Effect::For,
             w.reports * (f.reports as f64).ln_1p(),
-            count(u64::from(f.reports), "reporter", "distinct reporters"),
+            || count(u64::from(f.reports), "reporter", "distinct reporters"),
             provisions::IMPACT,
         );
     }
@@ -447,7 +484,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
                 code,
                 effect,
                 weight * conf,
-                format!("{evidence} (confidence {conf:.2})"),
+                || format!("{evidence} (confidence {conf:.2})"),
                 provision,
             );
         }
@@ -458,16 +495,18 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "repeat",
             Effect::For,
             w.repeat * n as f64,
-            format!(
-                "{} from the same sender within {} (counted up to {})",
-                count(
-                    u64::from(f.prior),
-                    "earlier labelled message",
-                    "earlier labelled messages"
-                ),
-                human_duration(policy.conduct.repeat_window_secs),
-                policy.conduct.repeat_cap
-            ),
+            || {
+                format!(
+                    "{} from the same sender within {} (counted up to {})",
+                    count(
+                        u64::from(f.prior),
+                        "earlier labelled message",
+                        "earlier labelled messages"
+                    ),
+                    human_duration(policy.conduct.repeat_window_secs),
+                    policy.conduct.repeat_cap
+                )
+            },
             provisions::REPEAT,
         );
     }
@@ -476,11 +515,13 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "mobbing",
             Effect::For,
             w.mobbing * (f.mob_senders as f64).ln(),
-            format!(
-                "{} distinct senders of labelled messages at the same person within {}",
-                f.mob_senders,
-                human_duration(policy.conduct.mobbing_window_secs)
-            ),
+            || {
+                format!(
+                    "{} distinct senders of labelled messages at the same person within {}",
+                    f.mob_senders,
+                    human_duration(policy.conduct.mobbing_window_secs)
+                )
+            },
             provisions::MOBBING,
         );
     }
@@ -489,7 +530,7 @@ pub fn evaluate(policy: &Policy, f: &Facts) -> Evaluation {
             "minor",
             Effect::Against,
             w.minor,
-            "the sender is under 18".into(),
+            || "the sender is under 18".into(),
             provisions::MINOR,
         );
     }
