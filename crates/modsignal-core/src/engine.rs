@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use hashbrown::{HashMap, HashSet};
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use crate::event::{Audience, Category, Event, EventKind, FactorLabel, LabelCode};
 use crate::exposure::{Change, Channel, Role, Visibility, What, insert_change, scope_ord, status_ord};
@@ -1226,16 +1226,27 @@ impl Engine {
         };
 
         // Message-level factors.
-        let live: Vec<LabelEntry> = self.live_labels(h).cloned().collect();
-        let factor_conf = |f: FactorLabel| {
-            live.iter()
-                .filter(|l| l.code == LabelCode::Factor(f))
-                .map(|l| l.confidence)
-                .fold(0.0, f64::max)
-        };
+        // The strongest live label per category and per factor, read once.
+        let mut category_conf: [Option<f64>; 4] = [None; 4];
+        let mut factor_confs = [0.0f64; FactorLabel::ALL.len()];
+        let mut label_targeted = false;
+        for l in self.live_labels(h) {
+            label_targeted |= l.target != NONE;
+            match l.code {
+                LabelCode::Category(c) => {
+                    let slot = &mut category_conf[c.index()];
+                    *slot = Some(slot.map_or(l.confidence, |a: f64| a.max(l.confidence)));
+                }
+                LabelCode::Factor(f) => {
+                    let slot = &mut factor_confs[f as usize];
+                    *slot = slot.max(l.confidence);
+                }
+            }
+        }
+        let factor_conf = |f: FactorLabel| factor_confs[f as usize];
         let reports = self.reports.get(&m).map_or(&[][..], |v| v.as_slice());
         let by_target = reports.iter().filter(|r| r.by_target).count() as u64;
-        let targeted = if live.iter().any(|l| l.target != NONE) {
+        let targeted = if label_targeted {
             Some(Targeting::Label)
         } else if msg.mention != NONE {
             Some(Targeting::Mention)
@@ -1246,7 +1257,6 @@ impl Engine {
         };
         let (prior, prior_events) = self.prior(m, user, start);
         let (mob, mob_events) = self.mobbing(m);
-        let account = self.users.name(user).to_owned();
         let minor = self.users.get(user).minor;
         let rev_base = 1
             + hot.label_events.len() as u64
@@ -1277,11 +1287,7 @@ impl Engine {
         let base = policy.emission.reach_milestone_base;
         let milestone = |x: u64| ((x as f64).ln_1p() / base.ln()).floor() as u64;
         for category in categories {
-            let confidence = live
-                .iter()
-                .filter(|l| l.code == LabelCode::Category(category))
-                .map(|l| l.confidence)
-                .fold(None, |acc: Option<f64>, c| Some(acc.map_or(c, |a| a.max(c))));
+            let confidence = category_conf[category.index()];
             let facts = Facts {
                 category,
                 confidence,
@@ -1311,7 +1317,7 @@ impl Engine {
             // Score without evidence first: most evaluations change nothing material and are
             // not written, and formatting evidence costs more than the arithmetic.
             let quick = evaluate_with(policy, &facts, false);
-            let mut sig_in: Vec<u64> = vec![
+            let sig_in = [
                 quick.raised as u64,
                 (quick.score / policy.emission.score_step).floor() as u64,
                 confidence.map_or(u64::MAX, |c| (c * 100.0).round() as u64),
@@ -1326,13 +1332,15 @@ impl Engine {
                 u64::from(reach.depth),
                 start as u64,
             ];
-            sig_in.extend(
-                quick
-                    .factors
-                    .iter()
-                    .map(|f| xxh3_64(f.code.as_bytes()) ^ f.effect as u64),
-            );
-            let sig = xxh3_64(&sig_in.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+            let mut hasher = Xxh3::new();
+            for x in sig_in {
+                hasher.update(&x.to_le_bytes());
+            }
+            for f in &quick.factors {
+                hasher.update(f.code.as_bytes());
+                hasher.update(&[f.effect as u8]);
+            }
+            let sig = hasher.digest();
             let key = (user, subject, category);
             let prev = self.hot[h as usize].slots.get(&key).copied();
             // At the end of input every flag whose revision moved is written: the revision
@@ -1348,11 +1356,11 @@ impl Engine {
             let hot = &mut self.hot[h as usize];
             let flag = Flag {
                 schema: FLAG_SCHEMA,
-                flag_id: flag_id(&hot.id, subject, &account, category),
+                flag_id: flag_id(&hot.id, subject, self.users.name(user), category),
                 revision: rev_base,
                 message_id: hot.id.clone(),
                 subject,
-                account: account.clone(),
+                account: self.users.name(user).to_owned(),
                 category,
                 track: category.track(),
                 score: eval.score,

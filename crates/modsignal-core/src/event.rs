@@ -374,7 +374,9 @@ fn de_at<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RawAt>, D::Error> {
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
             Ok(Some(
-                i64::try_from(v).map(RawAt::Millis).unwrap_or(RawAt::Bad(v.to_string())),
+                i64::try_from(v)
+                    .map(RawAt::Millis)
+                    .unwrap_or_else(|_| RawAt::Bad(v.to_string())),
             ))
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
