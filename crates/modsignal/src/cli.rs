@@ -4,9 +4,10 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 
-use crate::files::{Pipeline, Rejects};
-use anyhow::{Context, Result};
+use crate::files::{Output, Pipeline, Rejects};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use modsignal_formats::{Format, LabelWriter};
 use modsignal_sim::{SimConfig, Simulator};
 
 #[derive(Parser)]
@@ -31,7 +32,8 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Reads canonical events and writes flags. With no --input, runs on simulated traffic.
+    /// Reads canonical events (or a platform's stream, see --format) and writes flags. With no
+    /// --input, runs on simulated traffic.
     Run(RunArgs),
     /// Writes a realistic synthetic stream of canonical events.
     Simulate(SimArgs),
@@ -39,10 +41,28 @@ enum Command {
 
 #[derive(Parser)]
 struct RunArgs {
-    /// Canonical events, one JSON object per line; `-` for standard input. Without it, modsignal
-    /// runs on simulated traffic (see --events and --seed).
+    /// Events, one record per line (see --format); `-` for standard input. Without it,
+    /// modsignal runs on simulated traffic (see --events and --seed).
     #[arg(long, short, env = "MODSIGNAL_INPUT")]
     input: Option<String>,
+    /// How the records of --input are written: canonical events, Bluesky Jetstream JSON,
+    /// Mastodon streaming (WebSocket frames or server-sent-event lines), or Twitter/X v1.1
+    /// statuses, stream notices and v2 compliance events.
+    #[arg(long, value_enum, default_value_t = InputFormat::Canonical, env = "MODSIGNAL_FORMAT")]
+    format: InputFormat,
+    /// A file of canonical events read before --input (may be repeated): follower counts that a
+    /// platform's stream lacks (`account` events with `followers`), classifier and reviewer
+    /// labels, account changes.
+    #[arg(long = "side-input", value_name = "FILE", env = "MODSIGNAL_SIDE_INPUT")]
+    side_input: Vec<PathBuf>,
+    /// What is written: `flag` (modsignal's flag, version 1) or `atproto-label` (AT Protocol
+    /// labels of the messages whose flags are raised, retracted when none is raised any more).
+    #[arg(long, value_enum, default_value_t = FlagFormat::Flag, env = "MODSIGNAL_FLAG_FORMAT")]
+    flag_format: FlagFormat,
+    /// The labeler's DID written as `src` of every label; required with
+    /// --flag-format atproto-label.
+    #[arg(long, value_name = "DID", env = "MODSIGNAL_LABEL_SRC")]
+    label_src: Option<String>,
     /// Where flags go, one JSON object per line; `-` for standard output.
     #[arg(long, short, default_value = "-", env = "MODSIGNAL_OUTPUT")]
     output: String,
@@ -65,6 +85,31 @@ struct RunArgs {
 }
 
 const DEFAULT_RATE: f64 = 10.0;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum InputFormat {
+    Canonical,
+    Jetstream,
+    Mastodon,
+    Twitter,
+}
+
+impl From<InputFormat> for Format {
+    fn from(f: InputFormat) -> Format {
+        match f {
+            InputFormat::Canonical => Format::Canonical,
+            InputFormat::Jetstream => Format::Jetstream,
+            InputFormat::Mastodon => Format::Mastodon,
+            InputFormat::Twitter => Format::Twitter,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FlagFormat {
+    Flag,
+    AtprotoLabel,
+}
 
 fn sim_config(events: u64, seed: u64, rate: f64) -> Result<SimConfig> {
     let cfg = SimConfig {
@@ -132,8 +177,25 @@ fn writer(path: &str) -> Result<Box<dyn Write>> {
 
 fn run(args: RunArgs) -> Result<()> {
     let policy = crate::policy::load(args.policy.as_deref())?;
+    let format = Format::from(args.format);
+    if args.input.is_none() && format != Format::Canonical {
+        bail!("--format {format} describes --input, and there is none (simulated traffic is canonical)");
+    }
+    let output = match (args.flag_format, args.label_src.as_deref()) {
+        (FlagFormat::Flag, _) => Output::Flags,
+        (FlagFormat::AtprotoLabel, None) => {
+            bail!("--flag-format atproto-label needs the labeler's DID: --label-src (or MODSIGNAL_LABEL_SRC)")
+        }
+        (FlagFormat::AtprotoLabel, Some(src)) => Output::Labels(LabelWriter::new(src).context("--label-src")?),
+    };
     let out = writer(&args.output)?;
-    let mut pipeline = Pipeline::new(policy, out, Rejects::new(args.rejects.clone()));
+    let mut pipeline = Pipeline::new(policy, out, Rejects::new(args.rejects.clone()))
+        .with_format(format)
+        .with_output(output);
+    for path in &args.side_input {
+        let file = File::open(path).with_context(|| format!("cannot open side input {}", path.display()))?;
+        pipeline.feed_side_input(&path.display().to_string(), BufReader::with_capacity(1 << 16, file))?;
+    }
     match args.input.as_deref() {
         None => {
             tracing::info!(

@@ -1,11 +1,14 @@
-//! Running the engine over files: canonical events in, flags out, bad lines set aside.
+//! Running the engine over files: canonical events or a platform's stream in, flags (or AT
+//! Protocol labels) out, bad lines set aside.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use modsignal_core::{Engine, Event, Flag, Policy, StateStats, decode};
+use modsignal_formats::{Format, Label, LabelWriter, Read, Reader};
 use serde::Serialize;
 
 /// Where bad lines go: a JSON-lines file opened on the first reject, so a clean run leaves
@@ -18,6 +21,9 @@ pub struct Rejects {
 
 #[derive(Serialize)]
 struct RejectLine<'a> {
+    /// The side input the line came from; absent for the main input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<&'a str>,
     line: u64,
     code: &'a str,
     reason: String,
@@ -33,10 +39,10 @@ impl Rejects {
             count: 0,
         }
     }
-    fn write(&mut self, line: u64, code: &str, reason: String, record: &[u8]) -> io::Result<()> {
+    fn write(&mut self, input: Option<&str>, line: u64, code: &str, reason: String, record: &[u8]) -> io::Result<()> {
         self.count += 1;
         if self.count <= 10 {
-            tracing::warn!(line, code, %reason, "rejected a record");
+            tracing::warn!(input, line, code, %reason, "rejected a record");
         } else if self.count == 11 {
             tracing::warn!(path = %self.path.display(), "more records rejected; see the reject file");
         }
@@ -48,6 +54,7 @@ impl Rejects {
         serde_json::to_writer(
             &mut *w,
             &RejectLine {
+                input,
                 line,
                 code,
                 reason,
@@ -75,8 +82,12 @@ pub struct Summary {
     pub late: u64,
     pub duplicates: u64,
     pub rejected: u64,
+    /// Records that gave no event, by reason (likes, heartbeats, rate-limit notices, …).
+    pub skipped: BTreeMap<&'static str, u64>,
     pub flags: u64,
     pub raised: u64,
+    /// Labels written, when the output is AT Protocol labels.
+    pub labels: Option<u64>,
     pub state: StateStats,
     pub elapsed: Duration,
 }
@@ -84,7 +95,7 @@ pub struct Summary {
 impl Summary {
     pub fn line(&self) -> String {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
-        format!(
+        let mut line = format!(
             "modsignal: {} events ({} late, {} duplicates, {} rejected) in {:.2}s, {:.0} events/s; state: {} messages, {} reshares, {} labelled; {} flag revisions written, {} raised",
             self.events,
             self.late,
@@ -97,16 +108,42 @@ impl Summary {
             self.state.labelled,
             self.flags,
             self.raised
-        )
+        );
+        if let Some(n) = self.labels {
+            line.push_str(&format!(", {n} labels written"));
+        }
+        if !self.skipped.is_empty() {
+            let parts: Vec<String> = self.skipped.iter().map(|(code, n)| format!("{n} {code}")).collect();
+            line.push_str(&format!("; skipped records: {}", parts.join(", ")));
+        }
+        line
     }
 }
 
-/// The engine with its output and reject sink.
+/// What is written for each flag revision.
+pub enum Output {
+    /// The flag itself, version 1.
+    Flags,
+    /// AT Protocol labels that follow from the flags (see `modsignal_formats::label`).
+    Labels(LabelWriter),
+}
+
+/// The engine with its input reader, output and reject sink.
 pub struct Pipeline<W: Write> {
     engine: Engine,
     out: W,
+    output: Output,
     rejects: Rejects,
+    /// The platform reader; `None` for canonical events, which are decoded directly (the
+    /// benchmarked path, borrowing from the line).
+    reader: Option<Reader>,
+    events: Vec<Event<'static>>,
     buf: Vec<Flag>,
+    labels: Vec<Label>,
+    /// The side input being read, for reject entries; `None` for the main input.
+    input: Option<String>,
+    /// The line number within the input being read.
+    line_no: u64,
     summary: Summary,
     started: Instant,
 }
@@ -116,18 +153,68 @@ impl<W: Write> Pipeline<W> {
         Pipeline {
             engine: Engine::new(policy),
             out,
+            output: Output::Flags,
             rejects,
+            reader: None,
+            events: Vec::new(),
             buf: Vec::new(),
+            labels: Vec::new(),
+            input: None,
+            line_no: 0,
             summary: Summary::default(),
             started: Instant::now(),
         }
     }
 
-    /// Decodes and applies one line. Blank lines are skipped; a line that cannot be decoded
-    /// or applied goes to the reject file with its number and reason.
+    /// Reads the main input in `format` instead of canonical events.
+    pub fn with_format(mut self, format: Format) -> Self {
+        self.reader = (format != Format::Canonical).then(|| Reader::new(format));
+        self
+    }
+
+    /// Writes `output` instead of flags.
+    pub fn with_output(mut self, output: Output) -> Self {
+        self.summary.labels = matches!(output, Output::Labels(_)).then_some(0);
+        self.output = output;
+        self
+    }
+
+    /// Reads every line of a side input: canonical events (follower counts, labels, account
+    /// changes) that the main input does not carry. Side inputs are read before the main
+    /// input; since the engine's final flags do not depend on the order of events, that gives
+    /// the same flags as events merged in time order. Bad lines are rejected with the side
+    /// input's name and their line number in it.
+    pub fn feed_side_input<R: BufRead>(&mut self, name: &str, mut input: R) -> io::Result<()> {
+        self.input = Some(name.to_owned());
+        self.line_no = 0;
+        let mut line = Vec::with_capacity(1024);
+        loop {
+            line.clear();
+            if input.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            self.line_no += 1;
+            self.summary.lines += 1;
+            self.feed_canonical(&line)?;
+        }
+        self.input = None;
+        self.line_no = 0;
+        Ok(())
+    }
+
+    /// Decodes and applies one line of the main input. Blank lines are skipped; a line that
+    /// cannot be decoded or applied goes to the reject file with its number and reason.
     pub fn feed_line(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.summary.lines += 1;
-        let line_no = self.summary.lines;
+        self.line_no += 1;
+        if self.reader.is_some() {
+            self.feed_platform(bytes)
+        } else {
+            self.feed_canonical(bytes)
+        }
+    }
+
+    fn feed_canonical(&mut self, bytes: &[u8]) -> io::Result<()> {
         let trimmed = bytes.trim_ascii();
         if trimmed.is_empty() {
             return Ok(());
@@ -135,22 +222,54 @@ impl<W: Write> Pipeline<W> {
         match decode(trimmed) {
             Ok(ev) => {
                 if let Err(e) = self.apply(&ev) {
-                    return self.rejects.write(line_no, e.code(), e.to_string(), trimmed);
+                    return self.reject(e.code(), e.to_string(), trimmed);
                 }
             }
-            Err(e) => self.rejects.write(line_no, e.code(), e.to_string(), trimmed)?,
+            Err(e) => self.reject(e.code(), e.to_string(), trimmed)?,
         }
         self.write_flags()
+    }
+
+    /// A platform record: it may give several events (a boost gives the original and the
+    /// reshare), each applied on its own, or none (a like, a heartbeat), counted by reason.
+    fn feed_platform(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let Some(reader) = self.reader.as_mut() else {
+            return self.feed_canonical(bytes);
+        };
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        let trimmed = bytes.trim_ascii();
+        match reader.read(trimmed, &mut events) {
+            Ok(Read::Events(_)) => {
+                for ev in &events {
+                    if let Err(e) = self.apply(ev) {
+                        self.reject(e.code(), e.to_string(), trimmed)?;
+                    }
+                }
+            }
+            Ok(Read::Skipped(skip)) => {
+                if !skip.is_framing() {
+                    *self.summary.skipped.entry(skip.code()).or_default() += 1;
+                }
+            }
+            Err(e) => self.reject(e.code(), e.to_string(), trimmed)?,
+        }
+        self.events = events;
+        self.write_flags()
+    }
+
+    fn reject(&mut self, code: &str, reason: String, record: &[u8]) -> io::Result<()> {
+        self.rejects
+            .write(self.input.as_deref(), self.line_no, code, reason, record)
     }
 
     /// Applies one event that is already decoded (the simulator's).
     pub fn feed_event(&mut self, ev: &Event<'_>) -> io::Result<()> {
         self.summary.lines += 1;
+        self.line_no += 1;
         if let Err(e) = self.apply(ev) {
             let json = ev.to_json();
-            return self
-                .rejects
-                .write(self.summary.lines, e.code(), e.to_string(), json.as_bytes());
+            return self.reject(e.code(), e.to_string(), json.as_bytes());
         }
         self.write_flags()
     }
@@ -167,13 +286,25 @@ impl<W: Write> Pipeline<W> {
         for f in self.buf.drain(..) {
             self.summary.flags += 1;
             self.summary.raised += f.raised as u64;
-            serde_json::to_writer(&mut self.out, &f)?;
-            self.out.write_all(b"\n")?;
+            match &mut self.output {
+                Output::Flags => {
+                    serde_json::to_writer(&mut self.out, &f)?;
+                    self.out.write_all(b"\n")?;
+                }
+                Output::Labels(writer) => {
+                    writer.push(&f, &mut self.labels);
+                    for label in self.labels.drain(..) {
+                        serde_json::to_writer(&mut self.out, &label)?;
+                        self.out.write_all(b"\n")?;
+                        *self.summary.labels.get_or_insert(0) += 1;
+                    }
+                }
+            }
         }
         Ok(())
     }
 
-    /// Reads every line of `input`.
+    /// Reads every line of the main input.
     pub fn feed_reader<R: BufRead>(
         &mut self,
         mut input: R,
