@@ -84,8 +84,8 @@ pub(crate) struct Message {
     pub impressions: u32,
     /// Head of the list of this message's reshares, threaded through `Reshare::next`.
     pub first_reshare: u32,
-    /// The first user the post mentions, if any.
-    pub mention: u32,
+    /// Hash of the first account the post mentions, or 0.
+    pub mention: u64,
     /// The message this one replies to, if any.
     pub reply_parent: u32,
     /// Index into the hot table when the message carries a label.
@@ -109,7 +109,7 @@ impl Message {
             replies: 0,
             impressions: NONE,
             first_reshare: NONE,
-            mention: NONE,
+            mention: 0,
             reply_parent: NONE,
             hot: NONE,
             depth: 0,
@@ -316,7 +316,7 @@ mod tests {
 
     #[test]
     fn records_stay_small() {
-        assert_eq!(std::mem::size_of::<Message>(), 64);
+        assert_eq!(std::mem::size_of::<Message>(), 72);
         assert_eq!(std::mem::size_of::<Reshare>(), 40);
     }
 
