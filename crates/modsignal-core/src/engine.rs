@@ -105,7 +105,7 @@ struct Hot {
 
 #[derive(Clone, Copy, Debug)]
 struct ReportRec {
-    user: u32,
+    user: u64,
     by_target: bool,
 }
 
@@ -282,7 +282,8 @@ impl Engine {
                 reporter,
                 by_target,
             } => {
-                let user = self.users.intern(reporter);
+                // Reporters are only counted: their ids are kept as hashes, never stored.
+                let user = key_of(reporter);
                 self.report(id, at, user, *by_target);
             }
             EventKind::Impressions { id, count } => {
@@ -766,7 +767,7 @@ impl Engine {
         }
     }
 
-    fn report(&mut self, id: &str, at: i64, user: u32, by_target: bool) {
+    fn report(&mut self, id: &str, at: i64, user: u64, by_target: bool) {
         let m = self.resolve_message(id);
         if self.add_report(m, ReportRec { user, by_target }) {
             self.store.msgs.get_mut(m).touch(at);
