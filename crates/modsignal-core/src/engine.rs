@@ -101,6 +101,8 @@ struct Hot {
     dirty_all: bool,
     dirty_users: Vec<u32>,
     queued: bool,
+    /// Some flag changed without a material change and has not been written since.
+    stale: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -133,6 +135,8 @@ pub struct Engine {
     pending_via: HashMap<u32, u64>,
     timers: BTreeSet<(i64, u32, u32)>,
     queue: Vec<u32>,
+    /// Hot messages with a flag whose last change was not written (see `flush`).
+    stale: Vec<u32>,
     max_at: i64,
     seen_ids: [HashSet<u64>; 2],
     seen_since: i64,
@@ -162,6 +166,7 @@ impl Engine {
             pending_via: HashMap::new(),
             timers: BTreeSet::new(),
             queue: Vec::new(),
+            stale: Vec::new(),
             max_at: i64::MIN,
             seen_ids: [HashSet::new(), HashSet::new()],
             seen_since: i64::MIN,
@@ -327,6 +332,24 @@ impl Engine {
     pub fn advance_to(&mut self, at: Ts, out: &mut Vec<Flag>) {
         self.advance(at.0);
         self.drain(out, false);
+    }
+
+    /// Writes every flag whose state changed since it was last written but not materially
+    /// (one more reshare, a few more seconds up). A streaming worker calls this on a timer, so
+    /// that such changes are delayed, never dropped; file mode needs only [`Engine::finish`].
+    pub fn flush(&mut self, out: &mut Vec<Flag>) {
+        for h in std::mem::take(&mut self.stale) {
+            let hot = &mut self.hot[h as usize];
+            hot.stale = false;
+            if hot.msg != NONE {
+                hot.dirty_all = true;
+                if !hot.queued {
+                    hot.queued = true;
+                    self.queue.push(h);
+                }
+            }
+        }
+        self.drain(out, true);
     }
 
     /// End of input: the watermark moves to the newest event time, every labelled message is
@@ -810,6 +833,7 @@ impl Engine {
             dirty_all: true,
             dirty_users: Vec::new(),
             queued: false,
+            stale: false,
         });
         self.store.msgs.get_mut(m).hot = h;
         let msg = self.store.msgs.get(m);
@@ -1357,6 +1381,11 @@ impl Engine {
                 Some(p) => p.sig != sig || (all && p.rev != rev_base),
             };
             if !emit {
+                // Not material now, but not lost: `flush` writes it within the debounce delay.
+                if prev.is_some_and(|p| p.rev != rev_base) && !self.hot[h as usize].stale {
+                    self.hot[h as usize].stale = true;
+                    self.stale.push(h);
+                }
                 continue;
             }
             let eval = evaluate(policy, &facts);
@@ -1400,5 +1429,56 @@ impl Engine {
             );
             out.push(flag);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode;
+
+    fn apply(e: &mut Engine, line: &str, out: &mut Vec<Flag>) {
+        e.apply(&decode(line.as_bytes()).unwrap(), out).unwrap();
+    }
+
+    #[test]
+    fn small_changes_wait_for_flush_and_are_not_lost() {
+        let mut e = Engine::new(Policy::default());
+        let mut out = Vec::new();
+        apply(
+            &mut e,
+            r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a","followers":50}}"#,
+            &mut out,
+        );
+        apply(
+            &mut e,
+            r#"{"type":"label","at":1767607201000,"id":"m","category":"credible_threat","source":"c"}"#,
+            &mut out,
+        );
+        assert_eq!(out.len(), 1, "the new flag is written at once");
+        out.clear();
+        // Reshares by accounts with no followers: below every reach milestone after the first.
+        for i in 2..6 {
+            let line = format!(
+                r#"{{"type":"reshare","at":{},"id":"r{i}","of":"m","author":{{"id":"u{i}"}}}}"#,
+                1767607201000i64 + i
+            );
+            apply(&mut e, &line, &mut out);
+        }
+        let authors: Vec<&Flag> = out.iter().filter(|f| f.subject == Subject::Author).collect();
+        assert!(
+            authors.iter().all(|f| f.reach.reshares < 4),
+            "small changes are not written at once"
+        );
+        out.clear();
+        e.flush(&mut out);
+        let author = out
+            .iter()
+            .find(|f| f.subject == Subject::Author)
+            .expect("flush writes the author's flag");
+        assert_eq!(author.reach.reshares, 4);
+        out.clear();
+        e.flush(&mut out);
+        assert!(out.is_empty(), "nothing changed since the last flush");
     }
 }
