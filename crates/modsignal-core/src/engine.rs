@@ -17,7 +17,7 @@ use crate::exposure::{Change, Channel, Role, Visibility, What, insert_change, sc
 use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Subject, flag_id};
 use crate::model::{Facts, RemovalKind, Targeting, evaluate, evaluate_with};
 use crate::policy::Policy;
-use crate::store::{BIT_DEAD, Entity, NONE, Reshare, Store, Users, key_of};
+use crate::store::{BIT_DEAD, BIT_REPLY, Entity, NONE, Reshare, Store, Users, key_of};
 use crate::time::Ts;
 
 /// Why an event could not be applied. The event is set aside; nothing else is affected.
@@ -443,18 +443,11 @@ impl Engine {
     /// placeholder for an id not seen yet.
     fn resolve_message(&mut self, id: &str) -> u32 {
         match self.store.message_or_placeholder(key_of(id)) {
-            Entity::Message(m) => self.forwarded(m),
+            Entity::Message(m) => m,
             Entity::Reshare(r) => self.store.rss.get(r).original,
         }
     }
 
-    /// A placeholder that turned out to be a reshare forwards to its original.
-    fn forwarded(&self, mut m: u32) -> u32 {
-        while self.store.msgs.get(m).bits & BIT_DEAD != 0 {
-            m = self.store.msgs.get(m).reply_parent;
-        }
-        m
-    }
 
     #[allow(clippy::too_many_arguments)]
     fn post(
@@ -494,7 +487,7 @@ impl Engine {
                 let pm = self.store.msgs.get_mut(p);
                 pm.replies += 1;
                 pm.touch(at);
-                self.store.msgs.get_mut(m).reply_parent = p;
+                self.store.msgs.get_mut(m).bits |= BIT_REPLY;
                 self.mark(p, AUTHOR);
             }
         }
@@ -536,7 +529,7 @@ impl Engine {
                 return Ok(());
             }
             Some(Entity::Message(m))
-                if self.store.msgs.get(m).known() || self.store.msgs.get(m).bits & BIT_DEAD != 0 =>
+                if self.store.msgs.get(m).known() =>
             {
                 return Err(ApplyError::KindConflict(id.to_owned()));
             }
@@ -545,7 +538,7 @@ impl Engine {
         };
         let (original, of_parent) = match self.store.message_or_placeholder(key_of(of)) {
             Entity::Reshare(p) => (self.store.rss.get(p).original, p),
-            Entity::Message(m) => (self.forwarded(m), NONE),
+            Entity::Message(m) => (m, NONE),
         };
         if placeholder == Some(original) {
             return Err(ApplyError::SelfReshare(id.to_owned()));
@@ -627,9 +620,6 @@ impl Engine {
         let depth = rec.depth;
         let old = self.store.msgs.get(m).clone();
         let r = self.store.replace_placeholder(old.key, m, rec);
-        // The dead slot forwards to the original (through `reply_parent`) for replies that
-        // point at it.
-        self.store.msgs.get_mut(m).reply_parent = original;
         let mut cur = old.first_reshare;
         while cur != NONE {
             let rs = self.store.rss.get_mut(cur);
@@ -730,10 +720,7 @@ impl Engine {
             return None;
         }
         let (m, start) = match self.store.find(key) {
-            Some(Entity::Message(m)) => {
-                let m = self.forwarded(m);
-                (m, self.store.msgs.get(m).posted_at)
-            }
+            Some(Entity::Message(m)) => (m, self.store.msgs.get(m).posted_at),
             Some(Entity::Reshare(r)) => {
                 let rs = self.store.rss.get(r);
                 (rs.original, rs.at)
@@ -1281,7 +1268,7 @@ impl Engine {
             Some(Targeting::Label)
         } else if msg.mention != NO_PERSON {
             Some(Targeting::Mention)
-        } else if msg.reply_parent != NONE && self.store.msgs.get(self.forwarded(msg.reply_parent)).author != NONE {
+        } else if msg.bits & BIT_REPLY != 0 {
             Some(Targeting::Reply)
         } else {
             None

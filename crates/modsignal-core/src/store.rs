@@ -86,15 +86,16 @@ pub(crate) struct Message {
     pub first_reshare: u32,
     /// Hash of the first account the post mentions, or 0.
     pub mention: u64,
-    /// The message this one replies to, if any.
-    pub reply_parent: u32,
     /// Index into the hot table when the message carries a label.
     pub hot: u32,
     pub depth: u16,
     pub bits: u16,
 }
 
+/// The slot is free (its message was converted to a reshare, or evicted).
 pub(crate) const BIT_DEAD: u16 = 1;
+/// The post is a reply to another message.
+pub(crate) const BIT_REPLY: u16 = 1 << 3;
 const AUDIENCE_SHIFT: u16 = 1;
 
 impl Message {
@@ -110,7 +111,6 @@ impl Message {
             impressions: NONE,
             first_reshare: NONE,
             mention: 0,
-            reply_parent: NONE,
             hot: NONE,
             depth: 0,
             bits: 0,
@@ -316,7 +316,7 @@ mod tests {
 
     #[test]
     fn records_stay_small() {
-        assert_eq!(std::mem::size_of::<Message>(), 72);
+        assert_eq!(std::mem::size_of::<Message>(), 64);
         assert_eq!(std::mem::size_of::<Reshare>(), 40);
     }
 
