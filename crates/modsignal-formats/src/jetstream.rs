@@ -30,8 +30,9 @@ use std::borrow::Cow;
 use modsignal_core::event::{AccountStatus, Audience, Author, RemovedBy};
 use modsignal_core::{Event, EventKind, Ts};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
-use crate::common::{need_str, parse, ts_ms};
+use crate::common::{need_str, parse_nested, ts_ms};
 use crate::{FormatError, Read, Skip};
 
 pub const POST: &str = "app.bsky.feed.post";
@@ -41,20 +42,24 @@ const EMBED_RECORD_WITH_MEDIA: &str = "app.bsky.embed.recordWithMedia";
 const MENTION: &str = "app.bsky.richtext.facet#mention";
 
 #[derive(Deserialize)]
-struct Line {
+struct Line<'a> {
     did: Option<String>,
     time_us: Option<i64>,
     kind: Option<String>,
-    commit: Option<Commit>,
+    #[serde(borrow)]
+    commit: Option<Commit<'a>>,
     account: Option<Account>,
 }
 
 #[derive(Deserialize)]
-struct Commit {
+struct Commit<'a> {
     operation: Option<String>,
     collection: Option<String>,
     rkey: Option<String>,
-    record: Option<Record>,
+    /// Left unparsed until the collection is known: records of other collections have fields
+    /// of the same names in other shapes (a follow's `subject` is a DID, not a reference).
+    #[serde(borrow)]
+    record: Option<&'a RawValue>,
 }
 
 /// The fields of a post or repost record that modsignal reads; `text` is not among them, so
@@ -121,7 +126,7 @@ pub fn collection_of(uri: &str) -> Option<&str> {
 }
 
 pub(crate) fn read(text: &str, out: &mut Vec<Event<'static>>) -> Result<Read, FormatError> {
-    let line: Line = parse(text)?;
+    let line: Line<'_> = serde_json::from_str(text).map_err(|e| FormatError::Json(e.to_string()))?;
     let kind = line.kind.ok_or(FormatError::Missing("kind"))?;
     match kind.as_str() {
         "commit" | "account" => {}
@@ -151,7 +156,8 @@ pub(crate) fn read(text: &str, out: &mut Vec<Event<'static>>) -> Result<Read, Fo
             by: RemovedBy::Author,
         },
         "create" | "update" => {
-            let record = commit.record.ok_or(FormatError::Missing("commit.record"))?;
+            let raw = commit.record.ok_or(FormatError::Missing("commit.record"))?;
+            let record: Record = parse_nested(raw.get(), "commit.record")?;
             let author = Author {
                 id: did,
                 followers: None,

@@ -253,7 +253,9 @@ pub(crate) fn read(text: &str, clock: Option<Ts>, out: &mut Vec<Event<'static>>)
     if other_notice.iter().any(|n| n.is_some()) {
         return Ok(Read::Skipped(Skip::OtherNotice));
     }
-    if r.id.is_none() && r.id_str.is_none() && r.user.is_none() && r.created_at.is_none() {
+    // A status has an author or a creation time; a record with neither (an id alone, say) is
+    // not one, and is most likely another format's.
+    if r.user.is_none() && r.created_at.is_none() {
         return Err(FormatError::Unrecognised {
             format: Format::Twitter,
             what: "neither a status (`id_str`, `user`, `created_at`), a stream notice nor a compliance event (`data`)"

@@ -50,9 +50,9 @@ struct RunArgs {
     /// statuses, stream notices and v2 compliance events.
     #[arg(long, value_enum, default_value_t = InputFormat::Canonical, env = "MODSIGNAL_FORMAT")]
     format: InputFormat,
-    /// A file of canonical events read before --input (may be repeated): follower counts that a
-    /// platform's stream lacks (`account` events with `followers`), classifier and reviewer
-    /// labels, account changes.
+    /// A file of canonical events (may be repeated): follower counts that a platform's stream
+    /// lacks (`account` events with `followers`), classifier and reviewer labels, account
+    /// changes. Read before --input, and applied in event time with it.
     #[arg(long = "side-input", value_name = "FILE", env = "MODSIGNAL_SIDE_INPUT")]
     side_input: Vec<PathBuf>,
     /// What is written: `flag` (modsignal's flag, version 1) or `atproto-label` (AT Protocol
@@ -194,7 +194,7 @@ fn run(args: RunArgs) -> Result<()> {
         .with_output(output);
     for path in &args.side_input {
         let file = File::open(path).with_context(|| format!("cannot open side input {}", path.display()))?;
-        pipeline.feed_side_input(&path.display().to_string(), BufReader::with_capacity(1 << 16, file))?;
+        pipeline.add_side_input(&path.display().to_string(), BufReader::with_capacity(1 << 16, file))?;
     }
     match args.input.as_deref() {
         None => {

@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use modsignal_core::{Engine, Event, Flag, Policy, StateStats, decode};
+use modsignal_core::{Engine, Event, Flag, Policy, StateStats, Ts, decode};
 use modsignal_formats::{Format, Label, LabelWriter, Read, Reader};
 use serde::Serialize;
 
@@ -120,6 +120,13 @@ impl Summary {
     }
 }
 
+/// An event of a side input waiting for the main input's time to reach it.
+struct SideEvent {
+    input: usize,
+    line: u64,
+    event: Event<'static>,
+}
+
 /// What is written for each flag revision.
 pub enum Output {
     /// The flag itself, version 1.
@@ -140,9 +147,13 @@ pub struct Pipeline<W: Write> {
     events: Vec<Event<'static>>,
     buf: Vec<Flag>,
     labels: Vec<Label>,
-    /// The side input being read, for reject entries; `None` for the main input.
-    input: Option<String>,
-    /// The line number within the input being read.
+    /// Side-input events not applied yet, latest first, so the next one due is at the end.
+    side: Vec<SideEvent>,
+    /// The names of the side inputs, for reject entries.
+    side_names: Vec<String>,
+    /// The latest event time of the main input so far: side events up to it are due.
+    clock: Option<Ts>,
+    /// The line number within the main input.
     line_no: u64,
     summary: Summary,
     started: Instant,
@@ -159,7 +170,9 @@ impl<W: Write> Pipeline<W> {
             events: Vec::new(),
             buf: Vec::new(),
             labels: Vec::new(),
-            input: None,
+            side: Vec::new(),
+            side_names: Vec::new(),
+            clock: None,
             line_no: 0,
             summary: Summary::default(),
             started: Instant::now(),
@@ -179,26 +192,66 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
-    /// Reads every line of a side input: canonical events (follower counts, labels, account
-    /// changes) that the main input does not carry. Side inputs are read before the main
-    /// input; since the engine's final flags do not depend on the order of events, that gives
-    /// the same flags as events merged in time order. Bad lines are rejected with the side
-    /// input's name and their line number in it.
-    pub fn feed_side_input<R: BufRead>(&mut self, name: &str, mut input: R) -> io::Result<()> {
-        self.input = Some(name.to_owned());
-        self.line_no = 0;
+    /// Loads a side input: canonical events (follower counts, labels, account changes) that
+    /// the main input does not carry. The file is read before the main input, and its events
+    /// are applied in event time with it: each when the main input's time reaches it (the
+    /// remainder at the end). Follower counts stamped before the stream are so in place from
+    /// the first event, and a label and its later retraction are seen at their times, so the
+    /// flags written on the way (and the labels that follow from them) are those of one stream
+    /// in time order. Bad lines are rejected with the side input's name and line number.
+    pub fn add_side_input<R: BufRead>(&mut self, name: &str, mut input: R) -> io::Result<()> {
+        let index = self.side_names.len();
+        self.side_names.push(name.to_owned());
         let mut line = Vec::with_capacity(1024);
+        let mut line_no = 0u64;
         loop {
             line.clear();
             if input.read_until(b'\n', &mut line)? == 0 {
                 break;
             }
-            self.line_no += 1;
+            line_no += 1;
             self.summary.lines += 1;
-            self.feed_canonical(&line)?;
+            let trimmed = line.trim_ascii();
+            if trimmed.is_empty() {
+                continue;
+            }
+            match decode(trimmed) {
+                Ok(ev) => self.side.push(SideEvent {
+                    input: index,
+                    line: line_no,
+                    event: ev.into_owned(),
+                }),
+                Err(e) => self
+                    .rejects
+                    .write(Some(name), line_no, e.code(), e.to_string(), trimmed)?,
+            }
         }
-        self.input = None;
-        self.line_no = 0;
+        // Latest first; a stable sort keeps the file order of events at one time.
+        self.side.sort_by_key(|s| std::cmp::Reverse(s.event.at));
+        Ok(())
+    }
+
+    /// Applies the side events due by `until` (all of them when `None`).
+    fn release_side(&mut self, until: Option<Ts>) -> io::Result<()> {
+        while let Some(side) = self.side.pop_if(|next| until.is_none_or(|t| next.event.at <= t)) {
+            if let Err(e) = self.apply(&side.event) {
+                let name = &self.side_names[side.input];
+                let json = side.event.to_json();
+                self.rejects
+                    .write(Some(name), side.line, e.code(), e.to_string(), json.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the main input's clock to `at` and applies the side events now due.
+    fn tick(&mut self, at: Ts) -> io::Result<()> {
+        if self.clock.is_none_or(|c| at > c) {
+            self.clock = Some(at);
+        }
+        if !self.side.is_empty() {
+            self.release_side(self.clock)?;
+        }
         Ok(())
     }
 
@@ -221,6 +274,7 @@ impl<W: Write> Pipeline<W> {
         }
         match decode(trimmed) {
             Ok(ev) => {
+                self.tick(ev.at)?;
                 if let Err(e) = self.apply(&ev) {
                     return self.reject(e.code(), e.to_string(), trimmed);
                 }
@@ -242,6 +296,7 @@ impl<W: Write> Pipeline<W> {
         match reader.read(trimmed, &mut events) {
             Ok(Read::Events(_)) => {
                 for ev in &events {
+                    self.tick(ev.at)?;
                     if let Err(e) = self.apply(ev) {
                         self.reject(e.code(), e.to_string(), trimmed)?;
                     }
@@ -259,14 +314,14 @@ impl<W: Write> Pipeline<W> {
     }
 
     fn reject(&mut self, code: &str, reason: String, record: &[u8]) -> io::Result<()> {
-        self.rejects
-            .write(self.input.as_deref(), self.line_no, code, reason, record)
+        self.rejects.write(None, self.line_no, code, reason, record)
     }
 
     /// Applies one event that is already decoded (the simulator's).
     pub fn feed_event(&mut self, ev: &Event<'_>) -> io::Result<()> {
         self.summary.lines += 1;
         self.line_no += 1;
+        self.tick(ev.at)?;
         if let Err(e) = self.apply(ev) {
             let json = ev.to_json();
             return self.reject(e.code(), e.to_string(), json.as_bytes());
@@ -331,6 +386,8 @@ impl<W: Write> Pipeline<W> {
 
     /// Ends the input: writes the last state of every open flag and returns the summary.
     pub fn finish(mut self) -> io::Result<(Summary, Rejects)> {
+        self.release_side(None)?;
+        self.write_flags()?;
         self.engine.finish(&mut self.buf);
         self.write_flags()?;
         self.out.flush()?;
