@@ -105,6 +105,42 @@ struct Hot {
     stale: bool,
 }
 
+impl Hot {
+    fn empty() -> Hot {
+        Hot {
+            msg: NONE,
+            id: String::new(),
+            labels: Vec::new(),
+            label_events: Vec::new(),
+            resharers: HashMap::new(),
+            agg: HashMap::new(),
+            resharer_audience: 0,
+            targets_ever: Vec::new(),
+            slots: HashMap::new(),
+            dirty_all: false,
+            dirty_users: Vec::new(),
+            queued: false,
+            stale: false,
+        }
+    }
+}
+
+/// History an evicted labelled message leaves for one sender or one person targeted.
+#[derive(Default)]
+struct Past {
+    entries: Vec<PastEntry>,
+    /// Label events of entries pruned as too old.
+    gone: u64,
+}
+
+struct PastEntry {
+    /// When the sender posted or reshared it.
+    at: i64,
+    author: u32,
+    live: bool,
+    label_events: u64,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct ReportRec {
     user: u64,
@@ -118,6 +154,8 @@ pub struct StateStats {
     pub reshares: usize,
     pub labelled: usize,
     pub users: usize,
+    /// Messages dropped from state after the retention horizon, since the start.
+    pub evicted: u64,
     pub watermark: Option<Ts>,
 }
 
@@ -138,6 +176,15 @@ pub struct Engine {
     /// Hot messages with a flag whose last change was not written (see `flush`).
     stale: Vec<u32>,
     max_at: i64,
+    /// Watermark at which the next retention sweep runs.
+    next_sweep: i64,
+    /// Hot slots free for reuse.
+    hot_free: Vec<u32>,
+    /// What evicted labelled messages leave behind for repeated conduct (per sender) and
+    /// virtual mobbing (per person targeted): their history outlives their state.
+    past_conduct: HashMap<u32, Past>,
+    past_targets: HashMap<u64, Past>,
+    evicted: u64,
     seen_ids: [HashSet<u64>; 2],
     seen_since: i64,
 }
@@ -168,6 +215,11 @@ impl Engine {
             queue: Vec::new(),
             stale: Vec::new(),
             max_at: i64::MIN,
+            next_sweep: i64::MIN,
+            hot_free: Vec::new(),
+            past_conduct: HashMap::new(),
+            past_targets: HashMap::new(),
+            evicted: 0,
             seen_ids: [HashSet::new(), HashSet::new()],
             seen_since: i64::MIN,
         }
@@ -192,6 +244,7 @@ impl Engine {
             reshares: self.store.rss.live(),
             labelled: self.hot.iter().filter(|h| h.msg != NONE).count(),
             users: self.users.len(),
+            evicted: self.evicted,
             watermark: self.watermark(),
         }
     }
@@ -324,6 +377,7 @@ impl Engine {
         }
         self.advance(at);
         self.drain(out, false);
+        self.maybe_sweep(out);
         Ok(outcome)
     }
 
@@ -372,6 +426,166 @@ impl Engine {
         let start = out.len();
         self.drain(out, true);
         out[start..].sort_by(|a, b| a.flag_id.cmp(&b.flag_id));
+    }
+
+    fn retention_ms(&self) -> i64 {
+        self.policy.stream.retention_secs as i64 * 1000
+    }
+
+    /// Runs a retention sweep each time the watermark has moved an eighth of the retention
+    /// horizon: a scan of the compact records, cheap next to the events that moved it.
+    fn maybe_sweep(&mut self, out: &mut Vec<Flag>) {
+        let Some(wm) = self.watermark() else { return };
+        if self.next_sweep == i64::MIN {
+            self.next_sweep = wm.0 + self.retention_ms();
+        } else if wm.0 >= self.next_sweep {
+            self.evict(wm.0 - self.retention_ms(), out);
+            self.next_sweep = wm.0 + self.retention_ms() / 8;
+        }
+    }
+
+    /// Drops every message with no activity since `horizon`, with its reshares, after writing
+    /// the last state of its flags. Events about it that arrive later start afresh.
+    fn evict(&mut self, horizon: i64, out: &mut Vec<Flag>) {
+        let victims: Vec<u32> = (0..self.store.msgs.slots())
+            .filter(|&m| {
+                let msg = self.store.msgs.get(m);
+                msg.bits & BIT_DEAD == 0 && msg.last_at < horizon
+            })
+            .collect();
+        for &m in &victims {
+            let h = self.store.msgs.get(m).hot;
+            if h != NONE {
+                let hot = &mut self.hot[h as usize];
+                hot.dirty_all = true;
+                if !hot.queued {
+                    hot.queued = true;
+                    self.queue.push(h);
+                }
+            }
+        }
+        self.drain(out, true);
+        for &m in &victims {
+            self.drop_message(m);
+        }
+        // Removals of ids never seen (a delete of a post from before the stream began) go too.
+        let store = &self.store;
+        self.removals
+            .retain(|key, list| store.find(*key).is_some() || list.last().is_some_and(|c| c.at >= horizon));
+        self.prune_history(horizon);
+        self.evicted += victims.len() as u64;
+    }
+
+    fn drop_message(&mut self, m: u32) {
+        let msg = self.store.msgs.get(m).clone();
+        let mut cur = msg.first_reshare;
+        while cur != NONE {
+            let rs = self.store.rss.get(cur).clone();
+            self.store.remove_key(rs.key);
+            self.removals.remove(&rs.key);
+            if let Some(vk) = self.pending_via.remove(&cur)
+                && let Some(waiting) = self.waiting_via.get_mut(&vk)
+            {
+                waiting.retain(|&w| w != cur);
+                if waiting.is_empty() {
+                    self.waiting_via.remove(&vk);
+                }
+            }
+            self.store.rss.release(cur);
+            cur = rs.next;
+        }
+        if msg.hot != NONE {
+            self.cool(msg.hot, m, true);
+        }
+        self.reports.remove(&m);
+        self.removals.remove(&msg.key);
+        self.store.remove_key(msg.key);
+        self.store.msgs.get_mut(m).bits |= BIT_DEAD;
+        self.store.msgs.release(m);
+    }
+
+    /// Unlinks a hot message from the conduct and target indexes and frees its slot. When the
+    /// message is evicted (`remember`), what conduct and mobbing need of it is kept as history.
+    fn cool(&mut self, h: u32, m: u32, remember: bool) {
+        if remember {
+            self.remember(h, m);
+        }
+        let hot = &mut self.hot[h as usize];
+        let mut users: Vec<u32> = hot.resharers.keys().copied().collect();
+        users.push(self.store.msgs.get(m).author);
+        let targets = std::mem::take(&mut hot.targets_ever);
+        *hot = Hot::empty();
+        self.hot_free.push(h);
+        for u in users {
+            if let Some(list) = self.conduct.get_mut(&u) {
+                list.retain(|&x| x != m);
+                if list.is_empty() {
+                    self.conduct.remove(&u);
+                }
+            }
+        }
+        for t in targets {
+            if let Some(list) = self.targets.get_mut(&t) {
+                list.retain(|&x| x != m);
+                if list.is_empty() {
+                    self.targets.remove(&t);
+                }
+            }
+        }
+    }
+
+    fn remember(&mut self, h: u32, m: u32) {
+        let live = self.is_live(m);
+        let label_events = self.label_events_of(m);
+        let msg = self.store.msgs.get(m);
+        let (author, posted, known) = (msg.author, msg.posted_at, msg.known());
+        let mut subjects: Vec<u32> = self.hot[h as usize].resharers.keys().copied().collect();
+        if known {
+            subjects.push(author);
+        }
+        for u in subjects {
+            if let Some(at) = self.subject_start(m, u) {
+                let e = PastEntry {
+                    at,
+                    author: u,
+                    live,
+                    label_events,
+                };
+                self.past_conduct.entry(u).or_default().entries.push(e);
+            }
+        }
+        let now = self.targets_of(m);
+        for t in self.hot[h as usize].targets_ever.clone() {
+            let live = live && known && now.contains(&t);
+            let e = PastEntry {
+                at: posted,
+                author,
+                live,
+                label_events,
+            };
+            self.past_targets.entry(t).or_default().entries.push(e);
+        }
+    }
+
+    /// Forgets history too old to count for any message still in state, keeping its label
+    /// events as a total so that revisions never shrink.
+    fn prune_history(&mut self, horizon: i64) {
+        let window = self
+            .policy
+            .conduct
+            .repeat_window_secs
+            .max(self.policy.conduct.mobbing_window_secs) as i64
+            * 1000;
+        let cut = horizon.saturating_sub(window);
+        for past in self.past_conduct.values_mut().chain(self.past_targets.values_mut()) {
+            past.entries.retain(|e| {
+                let keep = e.at >= cut;
+                if !keep {
+                    past.gone += e.label_events;
+                }
+                keep
+            });
+        }
     }
 
     fn first_sighting(&mut self, key: u64, at: i64) -> bool {
@@ -447,7 +661,6 @@ impl Engine {
             Entity::Reshare(r) => self.store.rss.get(r).original,
         }
     }
-
 
     #[allow(clippy::too_many_arguments)]
     fn post(
@@ -528,9 +741,7 @@ impl Engine {
                 }
                 return Ok(());
             }
-            Some(Entity::Message(m))
-                if self.store.msgs.get(m).known() =>
-            {
+            Some(Entity::Message(m)) if self.store.msgs.get(m).known() => {
                 return Err(ApplyError::KindConflict(id.to_owned()));
             }
             Some(Entity::Message(m)) => Some(m),
@@ -649,11 +860,16 @@ impl Engine {
         }
         if old.hot != NONE {
             let labels = std::mem::take(&mut self.hot[old.hot as usize].labels);
-            // Copied, not moved: sums over label events elsewhere must never shrink.
-            let events = self.hot[old.hot as usize].label_events.clone();
+            let events = std::mem::take(&mut self.hot[old.hot as usize].label_events);
             let id = std::mem::take(&mut self.hot[old.hot as usize].id);
-            self.hot[old.hot as usize].msg = NONE;
+            let targets = self.hot[old.hot as usize].targets_ever.clone();
+            self.cool(old.hot, m, false);
             let h = self.heat(original, &id);
+            // The original stands in for the placeholder wherever it was counted, so sums of
+            // label events over those lists never shrink.
+            for t in targets {
+                self.register_target(t, original);
+            }
             for e in events {
                 if let Err(pos) = self.hot[h as usize].label_events.binary_search(&e) {
                     self.hot[h as usize].label_events.insert(pos, e);
@@ -806,22 +1022,22 @@ impl Engine {
         if h != NONE {
             return h;
         }
-        let h = self.hot.len() as u32;
-        self.hot.push(Hot {
+        let fresh = Hot {
             msg: m,
             id: id.to_owned(),
-            labels: Vec::new(),
-            label_events: Vec::new(),
-            resharers: HashMap::new(),
-            agg: HashMap::new(),
-            resharer_audience: 0,
-            targets_ever: Vec::new(),
-            slots: HashMap::new(),
             dirty_all: true,
-            dirty_users: Vec::new(),
-            queued: false,
-            stale: false,
-        });
+            ..Hot::empty()
+        };
+        let h = match self.hot_free.pop() {
+            Some(h) => {
+                self.hot[h as usize] = fresh;
+                h
+            }
+            None => {
+                self.hot.push(fresh);
+                self.hot.len() as u32 - 1
+            }
+        };
         self.store.msgs.get_mut(m).hot = h;
         let msg = self.store.msgs.get(m);
         let (author, mention, known) = (msg.author, msg.mention, msg.known());
@@ -1038,6 +1254,15 @@ impl Engine {
                 n += 1;
             }
         }
+        if let Some(past) = self.past_conduct.get(&user) {
+            events += past.gone;
+            for e in &past.entries {
+                events += e.label_events;
+                if e.live && e.at < start && e.at >= start - window {
+                    n += 1;
+                }
+            }
+        }
         (n, events)
     }
 
@@ -1052,6 +1277,9 @@ impl Engine {
             for t in &self.hot[msg.hot as usize].targets_ever {
                 for &other in self.targets.get(t).map_or(&[][..], |v| v.as_slice()) {
                     events += self.label_events_of(other);
+                }
+                if let Some(past) = self.past_targets.get(t) {
+                    events += past.gone + past.entries.iter().map(|e| e.label_events).sum::<u64>();
                 }
             }
         }
@@ -1070,6 +1298,11 @@ impl Engine {
                 }
                 if self.is_live(other) && !senders.contains(&om.author) {
                     senders.push(om.author);
+                }
+            }
+            for e in self.past_targets.get(&t).map_or(&[][..], |p| p.entries.as_slice()) {
+                if e.live && (e.at - msg.posted_at).abs() <= window && !senders.contains(&e.author) {
+                    senders.push(e.author);
                 }
             }
             best = best.max(senders.len() as u32);
@@ -1426,6 +1659,88 @@ mod tests {
 
     fn apply(e: &mut Engine, line: &str, out: &mut Vec<Flag>) {
         e.apply(&decode(line.as_bytes()).unwrap(), out).unwrap();
+    }
+
+    #[test]
+    fn quiet_messages_are_written_once_more_then_dropped() {
+        let mut e = Engine::new(Policy::default());
+        let mut out = Vec::new();
+        let t0 = 1_767_607_200_000i64;
+        apply(
+            &mut e,
+            &format!(r#"{{"type":"post","at":{t0},"id":"m","author":{{"id":"a"}},"mentions":["v"]}}"#),
+            &mut out,
+        );
+        apply(
+            &mut e,
+            &format!(
+                r#"{{"type":"reshare","at":{},"id":"r","of":"m","author":{{"id":"b"}}}}"#,
+                t0 + 1
+            ),
+            &mut out,
+        );
+        apply(
+            &mut e,
+            &format!(
+                r#"{{"type":"label","at":{},"id":"m","category":"targeted_harassment","source":"c","target":"v"}}"#,
+                t0 + 2
+            ),
+            &mut out,
+        );
+        apply(
+            &mut e,
+            &format!(r#"{{"type":"delete","at":{},"id":"gone","by":"author"}}"#, t0 + 3),
+            &mut out,
+        );
+        assert_eq!((e.stats().messages, e.stats().reshares, e.stats().labelled), (1, 1, 1));
+        out.clear();
+        // Activity elsewhere moves the watermark past the retention horizon and a sweep.
+        let day = 86_400_000i64;
+        for d in 1..=9 {
+            apply(
+                &mut e,
+                &format!(
+                    r#"{{"type":"post","at":{},"id":"x{d}","author":{{"id":"z"}}}}"#,
+                    t0 + d * day
+                ),
+                &mut out,
+            );
+        }
+        let stats = e.stats();
+        assert_eq!(stats.labelled, 0);
+        assert!(stats.evicted >= 1 && stats.reshares == 0, "{stats:?}");
+        assert!(e.removals.is_empty(), "removals of ids never seen go too");
+        assert!(e.conduct.is_empty() && e.targets.is_empty(), "indexes are unlinked");
+        // Its two flags (author, resharer) were written as exposure stages passed, the last time
+        // with all of its exposure, and never again.
+        let ids: std::collections::BTreeSet<&str> = out
+            .iter()
+            .filter(|f| f.message_id == "m")
+            .map(|f| f.flag_id.as_str())
+            .collect();
+        assert_eq!(ids.len(), 2);
+        let last = out.iter().rev().find(|f| f.message_id == "m").expect("written");
+        assert!(last.exposure.seconds_up >= 7 * 86_400, "{}", last.exposure.seconds_up);
+        out.clear();
+        apply(
+            &mut e,
+            &format!(
+                r#"{{"type":"post","at":{},"id":"y","author":{{"id":"z"}}}}"#,
+                t0 + 9 * day + 1
+            ),
+            &mut out,
+        );
+        assert!(out.iter().all(|f| f.message_id != "m"));
+        // A late event about it starts afresh instead of touching freed slots.
+        apply(
+            &mut e,
+            &format!(
+                r#"{{"type":"label","at":{},"id":"m","category":"credible_threat","source":"c"}}"#,
+                t0 + 9 * day
+            ),
+            &mut out,
+        );
+        assert_eq!(e.stats().labelled, 1);
     }
 
     #[test]

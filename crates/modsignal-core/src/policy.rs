@@ -131,6 +131,10 @@ pub struct Stream {
     /// How far behind the newest event time the watermark runs. Events older than the
     /// watermark are late: still applied, and counted.
     pub lateness_secs: u64,
+    /// A message with no activity for this long (in event time, behind the watermark) is
+    /// written one last time and dropped from state, with its reshares, so memory stays bounded
+    /// on an endless stream.
+    pub retention_secs: u64,
 }
 
 impl Default for Policy {
@@ -189,7 +193,10 @@ impl Default for Policy {
                 reach_milestone_base: 10.0,
                 score_step: 0.05,
             },
-            stream: Stream { lateness_secs: 300 },
+            stream: Stream {
+                lateness_secs: 300,
+                retention_secs: 7 * 86_400,
+            },
         }
     }
 }
@@ -246,6 +253,8 @@ pub enum PolicyError {
     ExposureScale(u64, u64),
     #[error("emission.reach_milestone_base must be above 1, got {0}")]
     MilestoneBase(f64),
+    #[error("stream.retention_secs ({0}) must be longer than stream.lateness_secs ({1})")]
+    Retention(u64, u64),
     #[error("base `{0}` must be finite")]
     Base(&'static str),
 }
@@ -296,6 +305,12 @@ impl Policy {
         let e = &self.exposure;
         if e.swift_secs == 0 || e.swift_secs >= e.slow_secs {
             return Err(PolicyError::ExposureScale(e.swift_secs, e.slow_secs));
+        }
+        if self.stream.retention_secs <= self.stream.lateness_secs {
+            return Err(PolicyError::Retention(
+                self.stream.retention_secs,
+                self.stream.lateness_secs,
+            ));
         }
         if self.emission.reach_milestone_base.is_nan() || self.emission.reach_milestone_base <= 1.0 {
             return Err(PolicyError::MilestoneBase(self.emission.reach_milestone_base));

@@ -58,6 +58,10 @@ impl<T> Slab<T> {
     pub(crate) fn get_mut(&mut self, ix: u32) -> &mut T {
         &mut self.chunks[(ix >> CHUNK_BITS) as usize][ix as usize & (CHUNK - 1)]
     }
+    /// The number of slots ever used, free ones included: indices below it are valid.
+    pub(crate) fn slots(&self) -> u32 {
+        self.len
+    }
     /// Marks a slot reusable. The caller has already unlinked it from every index.
     pub(crate) fn release(&mut self, ix: u32) {
         self.free.push(ix);
@@ -237,12 +241,17 @@ impl Store {
         ix
     }
 
-    /// Re-points `key` from a placeholder message to a reshare, and frees the placeholder.
-    pub(crate) fn replace_placeholder(&mut self, key: u64, msg: u32, r: Reshare) -> u32 {
+    /// Forgets `key`. The caller releases the slot afterwards: the lookup reads the key there.
+    pub(crate) fn remove_key(&mut self, key: u64) {
         let (msgs, rss) = (&self.msgs, &self.rss);
         if let Ok(entry) = self.index.find_entry(key, |&s| Self::slot_key(msgs, rss, s) == key) {
             entry.remove();
         }
+    }
+
+    /// Re-points `key` from a placeholder message to a reshare, and frees the placeholder.
+    pub(crate) fn replace_placeholder(&mut self, key: u64, msg: u32, r: Reshare) -> u32 {
+        self.remove_key(key);
         self.msgs.get_mut(msg).bits |= BIT_DEAD;
         self.msgs.release(msg);
         self.insert_reshare(r)
