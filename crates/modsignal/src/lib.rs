@@ -1,8 +1,9 @@
 //! The `modsignal` binary's library: the adapters around the pure core.
 //!
 //! - [`policy`] loads `config/policy.toml` (embedded as the default) and validates it.
-//! - [`files`] runs the engine over a file or standard input of canonical events, writes flags
-//!   as JSON lines and sets bad lines aside in a reject file.
+//! - [`files`] runs the engine over a file or standard input of canonical events or a
+//!   platform's stream (read by `modsignal_formats`), with side inputs of canonical events,
+//!   writes flags or AT Protocol labels as JSON lines and sets bad lines aside in a reject file.
 //!
 //! - [`cli`] is the command line; `main.rs` only calls it.
 
