@@ -1,0 +1,576 @@
+//! The worker's settings: what the command line and the `[kafka]` section of a config file fill
+//! in, their validation, and the librdkafka settings derived from them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use modsignal_core::Policy;
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+/// Everything the worker needs to run. Build it with [`WorkerConfig::new`] and set fields, or
+/// from a config file with [`WorkerConfig::from_toml_str`] (see [`KafkaSection`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerConfig {
+    /// The bootstrap servers, `host:port` separated by commas.
+    pub brokers: String,
+    /// The consumer group. Instances with the same group share the input partitions.
+    pub group_id: String,
+    /// Topics of canonical events (version 1), one JSON object per record.
+    pub input_topics: Vec<String>,
+    /// Where flags go, keyed by `flag_id`, the value being the flag's JSON.
+    pub output_topic: String,
+    /// Where records that cannot be decoded or applied go, with their reason in headers.
+    pub dead_letter_topic: String,
+    /// librdkafka settings passed through to every client the worker makes: `security.protocol`,
+    /// `sasl.*`, `ssl.*`, `client.id`, timeouts. Settings the worker's guarantees depend on are
+    /// refused (see [`RESERVED_PROPERTIES`]); `enable.idempotence` may be turned off for brokers
+    /// that lack idempotent producers.
+    pub properties: BTreeMap<String, String>,
+    /// The risk policy each partition's engine runs with.
+    pub policy: Policy,
+    /// How often every partition's engine is flushed and offsets are committed: the longest
+    /// a change too small to be written at once (one more reshare) waits for its flag.
+    pub flush_interval: Duration,
+    /// After this long without a record, a partition's engine is finished: its watermark moves
+    /// to the newest event time and every flag is brought up to date.
+    pub idle_after: Duration,
+    /// On shutdown, how long to wait for the broker to acknowledge the flags and dead letters
+    /// already produced before committing what was acknowledged and leaving the group.
+    pub shutdown_timeout: Duration,
+    /// Records longer than this go to the dead-letter topic with code `too_large`. At most
+    /// [`modsignal_core::event::MAX_RECORD_BYTES`].
+    pub max_record_bytes: usize,
+    /// A dead letter's value is the original record cut to this many bytes (the header
+    /// `modsignal.truncated` then gives the original length), so that an oversized record can
+    /// never be refused by the dead-letter topic and stall the worker.
+    pub dead_letter_max_bytes: usize,
+}
+
+/// The default consumer group.
+pub const DEFAULT_GROUP: &str = "modsignal";
+/// The default output topic.
+pub const DEFAULT_OUTPUT_TOPIC: &str = "modsignal.flags";
+/// The default dead-letter topic.
+pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "modsignal.dead-letters";
+/// The default debounce and commit interval.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// The default quiet time before a partition's engine is finished.
+pub const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(30);
+/// The default bound on the wait for acknowledgements at shutdown.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default cut of dead-letter values: half of librdkafka's and Kafka's default largest
+/// message (about 1 MB), leaving room for the key and headers.
+pub const DEFAULT_DEAD_LETTER_MAX_BYTES: usize = 512 * 1024;
+
+/// librdkafka settings the worker sets itself, with the reason they cannot be passed through.
+pub const RESERVED_PROPERTIES: &[(&str, &str)] = &[
+    ("bootstrap.servers", "set `brokers` instead"),
+    ("metadata.broker.list", "set `brokers` instead"),
+    ("group.id", "set `group` instead"),
+    (
+        "enable.auto.commit",
+        "offsets are committed only once the flags for them are acknowledged",
+    ),
+    (
+        "enable.auto.offset.store",
+        "offsets are committed only once the flags for them are acknowledged",
+    ),
+    (
+        "auto.offset.reset",
+        "a partition without a committed offset is read from its beginning, so its state is complete",
+    ),
+    ("enable.partition.eof", "the worker uses it internally to end a replay"),
+    ("transactional.id", "the worker does not use transactions"),
+];
+
+/// A setting that cannot be used, with what was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the config file is not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("the config file has no [kafka] section")]
+    MissingSection,
+    #[error("kafka.{0} is required")]
+    Missing(&'static str),
+    #[error("kafka.{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("kafka.properties.\"{key}\" cannot be set: {reason}")]
+    ReservedProperty { key: String, reason: &'static str },
+}
+
+impl WorkerConfig {
+    /// A configuration with the defaults for everything but the brokers and input topics.
+    pub fn new(brokers: impl Into<String>, input_topics: Vec<String>, policy: Policy) -> WorkerConfig {
+        WorkerConfig {
+            brokers: brokers.into(),
+            group_id: DEFAULT_GROUP.to_owned(),
+            input_topics,
+            output_topic: DEFAULT_OUTPUT_TOPIC.to_owned(),
+            dead_letter_topic: DEFAULT_DEAD_LETTER_TOPIC.to_owned(),
+            properties: BTreeMap::new(),
+            policy,
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            idle_after: DEFAULT_IDLE_AFTER,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            max_record_bytes: modsignal_core::event::MAX_RECORD_BYTES,
+            dead_letter_max_bytes: DEFAULT_DEAD_LETTER_MAX_BYTES,
+        }
+    }
+
+    /// Reads the `[kafka]` section of a config file (other sections are left to their owners)
+    /// and validates it. The policy is loaded separately, by the binary.
+    pub fn from_toml_str(text: &str, policy: Policy) -> Result<WorkerConfig, ConfigError> {
+        KafkaSection::from_toml_str(text)?.into_config(policy)
+    }
+
+    /// Checks every field; [`crate::run`] calls this first.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.brokers.trim().is_empty() {
+            return Err(ConfigError::Missing("brokers"));
+        }
+        if self.group_id.trim().is_empty() {
+            return invalid("group", "must not be empty");
+        }
+        if self.input_topics.is_empty() {
+            return Err(ConfigError::Missing("input_topics"));
+        }
+        for t in &self.input_topics {
+            if t.trim().is_empty() {
+                return invalid("input_topics", "a topic name must not be empty");
+            }
+        }
+        if self.output_topic.trim().is_empty() {
+            return invalid("output_topic", "must not be empty");
+        }
+        if self.dead_letter_topic.trim().is_empty() {
+            return invalid("dead_letter_topic", "must not be empty");
+        }
+        let outputs = [&self.output_topic, &self.dead_letter_topic];
+        if self.input_topics.iter().any(|t| outputs.contains(&t)) {
+            return invalid(
+                "input_topics",
+                "an input topic cannot also be the output or dead-letter topic",
+            );
+        }
+        if self.output_topic == self.dead_letter_topic {
+            return invalid("dead_letter_topic", "must differ from the output topic");
+        }
+        if self.flush_interval.is_zero() {
+            return invalid("flush_interval", "must be longer than zero");
+        }
+        if self.idle_after.is_zero() {
+            return invalid("idle_after", "must be longer than zero");
+        }
+        if self.max_record_bytes == 0 || self.max_record_bytes > modsignal_core::event::MAX_RECORD_BYTES {
+            return Err(ConfigError::Invalid {
+                field: "max_record_bytes",
+                reason: format!(
+                    "must be between 1 and {} (the decoder's limit)",
+                    modsignal_core::event::MAX_RECORD_BYTES
+                ),
+            });
+        }
+        if self.dead_letter_max_bytes == 0 {
+            return invalid("dead_letter_max_bytes", "must be at least 1");
+        }
+        for key in self.properties.keys() {
+            if let Some((_, reason)) = RESERVED_PROPERTIES.iter().find(|(k, _)| k == key) {
+                return Err(ConfigError::ReservedProperty {
+                    key: key.clone(),
+                    reason,
+                });
+            }
+        }
+        self.policy.validate().map_err(|e| ConfigError::Invalid {
+            field: "policy",
+            reason: e.to_string(),
+        })
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("client.id", "modsignal");
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c.set("bootstrap.servers", &self.brokers);
+        c
+    }
+
+    /// The group consumer: manual commits, and a partition with no committed offset is read
+    /// from its beginning. Cooperative assignment unless the properties choose another, so that
+    /// a rebalance moves only the partitions that change owner (the others keep their state).
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut c = self.base();
+        if !self.properties.contains_key("partition.assignment.strategy") {
+            c.set("partition.assignment.strategy", "cooperative-sticky");
+        }
+        c.set("group.id", &self.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+        c
+    }
+
+    /// The consumer that rebuilds a partition's state. It assigns itself the partition and
+    /// never subscribes or commits, so it never joins a group nor touches the group's offsets;
+    /// librdkafka still wants a `group.id` before it lets a consumer assign partitions, so it gets
+    /// one of its own. It is told when it reaches the end of the partition.
+    pub fn replay_config(&self) -> ClientConfig {
+        let mut c = self.base();
+        c.set("group.id", format!("{}.replay", self.group_id))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "true");
+        c
+    }
+
+    /// The producer of flags and dead letters: idempotent unless the properties turn it off,
+    /// so that librdkafka's own retries never duplicate or reorder records.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut c = self.base();
+        if !self.properties.contains_key("enable.idempotence") {
+            c.set("enable.idempotence", "true");
+        }
+        c
+    }
+}
+
+/// The `[kafka]` section of a config file, and the same settings from command-line options:
+/// every field is optional so that options can be laid over the file with
+/// [`KafkaSection::overlay`] before [`KafkaSection::into_config`] checks what is required.
+///
+/// ```toml
+/// [kafka]
+/// brokers = "kafka-1:9093,kafka-2:9093"
+/// group = "modsignal"
+/// input_topics = ["events"]
+/// output_topic = "modsignal.flags"
+/// dead_letter_topic = "modsignal.dead-letters"
+/// flush_interval = "1s"
+/// idle_after = "30s"
+/// shutdown_timeout = "30s"
+///
+/// [kafka.properties]
+/// "security.protocol" = "SASL_SSL"
+/// "sasl.mechanism" = "SCRAM-SHA-512"
+/// "sasl.username" = "modsignal"
+/// "sasl.password" = "…"
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    pub brokers: Option<String>,
+    pub group: Option<String>,
+    pub input_topics: Option<Vec<String>>,
+    pub output_topic: Option<String>,
+    pub dead_letter_topic: Option<String>,
+    /// A duration such as `"500ms"`, `"1s"`, `"2m"` (see [`parse_duration`]).
+    pub flush_interval: Option<String>,
+    pub idle_after: Option<String>,
+    pub shutdown_timeout: Option<String>,
+    pub max_record_bytes: Option<usize>,
+    pub dead_letter_max_bytes: Option<usize>,
+    /// librdkafka settings; TOML strings, integers and booleans are all accepted.
+    #[serde(default)]
+    pub properties: BTreeMap<String, PropertyValue>,
+}
+
+/// A librdkafka setting's value as written in TOML. librdkafka takes every value as a string.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum PropertyValue {
+    Text(String),
+    Integer(i64),
+    Bool(bool),
+}
+
+impl std::fmt::Display for PropertyValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PropertyValue::Text(s) => f.write_str(s),
+            PropertyValue::Integer(n) => write!(f, "{n}"),
+            PropertyValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct File {
+    kafka: Option<KafkaSection>,
+}
+
+impl KafkaSection {
+    /// The `[kafka]` section of a TOML document. Other top-level tables are ignored, so the
+    /// same file can hold other settings of the binary.
+    pub fn from_toml_str(text: &str) -> Result<KafkaSection, ConfigError> {
+        let file: File = toml::from_str(text)?;
+        file.kafka.ok_or(ConfigError::MissingSection)
+    }
+
+    /// `over`'s settings where it has them, this section's elsewhere; properties are merged
+    /// key by key, `over` winning. Used to lay command-line options over the file.
+    pub fn overlay(mut self, over: KafkaSection) -> KafkaSection {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+        }
+        take!(
+            brokers,
+            group,
+            input_topics,
+            output_topic,
+            dead_letter_topic,
+            flush_interval,
+            idle_after,
+            shutdown_timeout,
+            max_record_bytes,
+            dead_letter_max_bytes
+        );
+        self.properties.extend(over.properties);
+        self
+    }
+
+    /// The worker configuration, defaults filled in and every field validated.
+    pub fn into_config(self, policy: Policy) -> Result<WorkerConfig, ConfigError> {
+        let brokers = self.brokers.ok_or(ConfigError::Missing("brokers"))?;
+        let input_topics = self.input_topics.ok_or(ConfigError::Missing("input_topics"))?;
+        let mut c = WorkerConfig::new(brokers, input_topics, policy);
+        if let Some(g) = self.group {
+            c.group_id = g;
+        }
+        if let Some(t) = self.output_topic {
+            c.output_topic = t;
+        }
+        if let Some(t) = self.dead_letter_topic {
+            c.dead_letter_topic = t;
+        }
+        let duration = |field: &'static str, v: Option<String>, default: Duration| match v {
+            None => Ok(default),
+            Some(s) => parse_duration(&s).map_err(|reason| ConfigError::Invalid { field, reason }),
+        };
+        c.flush_interval = duration("flush_interval", self.flush_interval, c.flush_interval)?;
+        c.idle_after = duration("idle_after", self.idle_after, c.idle_after)?;
+        c.shutdown_timeout = duration("shutdown_timeout", self.shutdown_timeout, c.shutdown_timeout)?;
+        if let Some(n) = self.max_record_bytes {
+            c.max_record_bytes = n;
+        }
+        if let Some(n) = self.dead_letter_max_bytes {
+            c.dead_letter_max_bytes = n;
+        }
+        c.properties = self.properties.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Parses a duration written as an integer and a unit: `ms`, `s`, `m` or `h` (`250ms`, `1s`,
+/// `5m`). A unit is required so that a bare number is never misread.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    if digits.is_empty() {
+        return Err(format!(
+            "`{text}` is not a duration: write a number and a unit, such as 500ms, 2s or 5m"
+        ));
+    }
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is too large a duration"))?;
+    let millis = match unit.trim() {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "" => return Err(format!("`{text}` has no unit: write ms, s, m or h after the number")),
+        other => return Err(format!("`{text}` has an unknown unit `{other}`: use ms, s, m or h")),
+    };
+    millis
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` is too large a duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+        [policy]
+        ignored = "by this section's reader"
+
+        [kafka]
+        brokers = "k1:9093,k2:9093"
+        group = "g"
+        input_topics = ["events", "labels"]
+        output_topic = "flags"
+        dead_letter_topic = "dlq"
+        flush_interval = "250ms"
+        idle_after = "10s"
+        shutdown_timeout = "1m"
+        max_record_bytes = 65536
+        dead_letter_max_bytes = 4096
+
+        [kafka.properties]
+        "security.protocol" = "SASL_SSL"
+        "session.timeout.ms" = 45000
+        "enable.idempotence" = false
+    "#;
+
+    #[test]
+    fn a_full_section_fills_every_field() {
+        let c = WorkerConfig::from_toml_str(FULL, Policy::default()).unwrap();
+        assert_eq!(c.brokers, "k1:9093,k2:9093");
+        assert_eq!(c.group_id, "g");
+        assert_eq!(c.input_topics, ["events", "labels"]);
+        assert_eq!(
+            (c.output_topic.as_str(), c.dead_letter_topic.as_str()),
+            ("flags", "dlq")
+        );
+        assert_eq!(c.flush_interval, Duration::from_millis(250));
+        assert_eq!(c.idle_after, Duration::from_secs(10));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(60));
+        assert_eq!((c.max_record_bytes, c.dead_letter_max_bytes), (65536, 4096));
+        let props: Vec<(&str, &str)> = c.properties.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            props,
+            [
+                ("enable.idempotence", "false"),
+                ("security.protocol", "SASL_SSL"),
+                ("session.timeout.ms", "45000")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_minimal_section_takes_the_defaults() {
+        let c = WorkerConfig::from_toml_str(
+            "[kafka]\nbrokers = \"localhost:9092\"\ninput_topics = [\"events\"]\n",
+            Policy::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            WorkerConfig::new("localhost:9092", vec!["events".into()], Policy::default())
+        );
+        assert_eq!(c.output_topic, DEFAULT_OUTPUT_TOPIC);
+        assert_eq!(c.idle_after, DEFAULT_IDLE_AFTER);
+    }
+
+    #[test]
+    fn missing_and_unknown_settings_are_refused_by_name() {
+        let e = WorkerConfig::from_toml_str("[kafka]\ninput_topics = [\"e\"]\n", Policy::default()).unwrap_err();
+        assert_eq!(e.to_string(), "kafka.brokers is required");
+        let e = WorkerConfig::from_toml_str("[kafka]\nbrokers = \"b:1\"\n", Policy::default()).unwrap_err();
+        assert_eq!(e.to_string(), "kafka.input_topics is required");
+        let e = WorkerConfig::from_toml_str("[other]\nx = 1\n", Policy::default()).unwrap_err();
+        assert!(matches!(e, ConfigError::MissingSection), "{e}");
+        let e = WorkerConfig::from_toml_str(
+            "[kafka]\nbrokers = \"b:1\"\ninput_topics = [\"e\"]\nflush_intervall = \"1s\"\n",
+            Policy::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("flush_intervall"), "{e}");
+    }
+
+    #[test]
+    fn reserved_properties_are_refused_with_their_reason() {
+        let text =
+            "[kafka]\nbrokers = \"b:1\"\ninput_topics = [\"e\"]\n[kafka.properties]\n\"enable.auto.commit\" = true\n";
+        let e = WorkerConfig::from_toml_str(text, Policy::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "kafka.properties.\"enable.auto.commit\" cannot be set: offsets are committed only once the flags for them are acknowledged"
+        );
+    }
+
+    #[test]
+    fn topics_must_be_distinct_and_durations_positive() {
+        let mut c = WorkerConfig::new("b:1", vec!["flags".into()], Policy::default());
+        c.output_topic = "flags".into();
+        assert!(c.validate().unwrap_err().to_string().contains("input topic"));
+        let mut c = WorkerConfig::new("b:1", vec!["e".into()], Policy::default());
+        c.dead_letter_topic = c.output_topic.clone();
+        assert!(c.validate().is_err());
+        let mut c = WorkerConfig::new("b:1", vec!["e".into()], Policy::default());
+        c.flush_interval = Duration::ZERO;
+        assert!(c.validate().unwrap_err().to_string().contains("flush_interval"));
+        let mut c = WorkerConfig::new("b:1", vec!["e".into()], Policy::default());
+        c.max_record_bytes = modsignal_core::event::MAX_RECORD_BYTES + 1;
+        assert!(c.validate().unwrap_err().to_string().contains("max_record_bytes"));
+    }
+
+    #[test]
+    fn command_line_options_override_the_file() {
+        let file = KafkaSection::from_toml_str(FULL).unwrap();
+        let mut props = BTreeMap::new();
+        props.insert("security.protocol".to_owned(), PropertyValue::Text("SSL".into()));
+        let cli = KafkaSection {
+            brokers: Some("local:9092".into()),
+            idle_after: Some("2s".into()),
+            properties: props,
+            ..KafkaSection::default()
+        };
+        let c = file.overlay(cli).into_config(Policy::default()).unwrap();
+        assert_eq!(c.brokers, "local:9092");
+        assert_eq!(c.group_id, "g", "kept from the file");
+        assert_eq!(c.idle_after, Duration::from_secs(2));
+        assert_eq!(c.properties["security.protocol"], "SSL");
+        assert_eq!(c.properties["session.timeout.ms"], "45000", "kept from the file");
+    }
+
+    #[test]
+    fn durations_need_a_number_and_a_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration(" 3s "), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("5").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("s").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("-1s").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("99999999999999999999h")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(parse_duration("9999999999999999h").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn client_settings_keep_the_guarantees_and_pass_the_rest_through() {
+        let mut c = WorkerConfig::new("b:1", vec!["e".into()], Policy::default());
+        c.properties.insert("security.protocol".into(), "SSL".into());
+        let consumer = c.consumer_config();
+        assert_eq!(consumer.get("bootstrap.servers"), Some("b:1"));
+        assert_eq!(consumer.get("group.id"), Some(DEFAULT_GROUP));
+        assert_eq!(consumer.get("enable.auto.commit"), Some("false"));
+        assert_eq!(consumer.get("auto.offset.reset"), Some("earliest"));
+        assert_eq!(
+            consumer.get("partition.assignment.strategy"),
+            Some("cooperative-sticky")
+        );
+        assert_eq!(consumer.get("security.protocol"), Some("SSL"));
+        let replay = c.replay_config();
+        assert_eq!(replay.get("group.id"), Some("modsignal.replay"));
+        assert_eq!(replay.get("enable.auto.commit"), Some("false"));
+        assert_eq!(replay.get("enable.partition.eof"), Some("true"));
+        assert_eq!(replay.get("security.protocol"), Some("SSL"));
+        let producer = c.producer_config();
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
+        assert_eq!(producer.get("security.protocol"), Some("SSL"));
+
+        c.properties.insert("enable.idempotence".into(), "false".into());
+        c.properties
+            .insert("partition.assignment.strategy".into(), "range".into());
+        assert_eq!(c.producer_config().get("enable.idempotence"), Some("false"));
+        assert_eq!(c.consumer_config().get("partition.assignment.strategy"), Some("range"));
+    }
+}
