@@ -2,15 +2,96 @@
 //! bad records to a dead-letter topic.
 //!
 //! This crate is an adapter around the pure core ([`modsignal_core`]), which knows nothing of
-//! Kafka. This first part holds the worker's pure pieces:
+//! Kafka: here are the consumer group, the producer, offsets and the state of each partition.
 //!
-//! - [`config`]: [`WorkerConfig`], filled from command-line options or a `[kafka]` section,
-//!   and the librdkafka settings derived from it.
-//! - [`dead_letter`]: the headers of a record set aside, with its reason and source.
-//! - [`commit`]: which input offsets may be committed, behind the broker's acknowledgements.
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use modsignal_kafka::{WorkerConfig, run};
+//!
+//! let text = std::fs::read_to_string("modsignal.toml")?;
+//! let config = WorkerConfig::from_toml_str(&text, modsignal_core::Policy::default())?;
+//! let summary = run(config, async { /* resolves on SIGTERM */ }).await?;
+//! eprintln!("{}", summary.line());
+//! # Ok(()) }
+//! ```
+//!
+//! # What the worker does
+//!
+//! - It joins the consumer group ([`WorkerConfig::group_id`], cooperative-sticky assignment
+//!   by default) and keeps one [`modsignal_core::Engine`] per assigned input partition.
+//! - Each record is decoded ([`modsignal_core::decode`]) and applied. Flags go to the output
+//!   topic keyed by `flag_id`, the value being [`modsignal_core::Flag::to_json`]. The producer
+//!   is idempotent unless `enable.idempotence` is set to `false` in the properties.
+//! - A record that cannot be decoded or applied, or is longer than
+//!   [`WorkerConfig::max_record_bytes`], goes to the dead-letter topic: the value is the
+//!   original record (cut to [`WorkerConfig::dead_letter_max_bytes`], with the header
+//!   `modsignal.truncated` giving the original length), with headers `modsignal.reason`,
+//!   `modsignal.code`, `modsignal.source.topic`, `modsignal.source.partition` and
+//!   `modsignal.source.offset` (see [`dead_letter`]). It is counted and processing continues.
+//! - Every [`WorkerConfig::flush_interval`] each engine is flushed ([`modsignal_core::Engine::flush`]):
+//!   a change too small to be written at once is written then, never dropped. A partition
+//!   quiet for [`WorkerConfig::idle_after`] is finished ([`modsignal_core::Engine::finish`]), so
+//!   the newest revision of every flag equals what file mode writes for the same events.
+//! - An input offset is committed only after every flag and dead letter produced for the
+//!   records before it was acknowledged by the broker, and only at a flush (see [`commit`]):
+//!   output is at least once. A flag written again is identical (same `flag_id` and
+//!   `revision`), so consumers keep the highest revision per `flag_id`.
+//! - When a partition is assigned, its state is rebuilt before any of its records is
+//!   processed: the partition is replayed from its beginning up to the committed offset into a
+//!   fresh engine, and the flags this writes are dropped (they were produced before). The replay
+//!   speed is logged. When a partition is revoked, its offsets are committed and its state
+//!   dropped.
+//! - When the `shutdown` future completes, the worker stops reading, flushes, waits up to
+//!   [`WorkerConfig::shutdown_timeout`] for acknowledgements, commits and leaves the group.
+//! - Broker outages are logged and survived: librdkafka reconnects and retries, and a record
+//!   whose delivery still fails is sent again with back-off while its input offset stays
+//!   uncommitted. Only permanent errors (a missing or forbidden topic, a record the broker
+//!   refuses as too large) and librdkafka's fatal errors stop the worker, with a
+//!   [`WorkerError`].
+//!
+//! # Limits of this version
+//!
+//! - Events are assumed to be keyed by the message they concern, so that every event about a
+//!   message reaches the partition, and the engine, that holds it. Re-keying platform streams
+//!   (keyed by account) through a repartition topic is not done yet.
+//! - The state of a partition is rebuilt by replaying it from its beginning, so input topics
+//!   must keep their records (no time or size retention) and the rebuild takes time in
+//!   proportion to the partition's history; a replay longer than `max.poll.interval.ms`
+//!   (default 5 minutes) makes the consumer leave the group. A compacted changelog topic and
+//!   local snapshots will replace this.
+//! - [`modsignal_core::Engine::finish`] moves the engine's clock a lateness bound further on
+//!   every call, so the worker finishes a quiet partition only when that puts the watermark
+//!   exactly at the newest event time; after a quiet spell whose newer events stay within the
+//!   lateness bound of the last finish, the partition is only flushed, and its watermark waits
+//!   for event time to move on.
+//! - Transactions are not used: output is at least once, never exactly once.
+//!
+//! # Running against Kafka
+//!
+//! The topics must exist before the worker starts (the output and dead-letter topics are
+//! checked). Settings for a managed cluster go in the properties, passed to librdkafka as they
+//! are:
+//!
+//! ```toml
+//! [kafka]
+//! brokers = "b-1.example:9096,b-2.example:9096"
+//! input_topics = ["events"]
+//!
+//! [kafka.properties]
+//! "security.protocol" = "SASL_SSL"
+//! "sasl.mechanism" = "SCRAM-SHA-512"
+//! "sasl.username" = "modsignal"
+//! "sasl.password" = "…"
+//! ```
+//!
+//! librdkafka is built from its bundled source with TLS (OpenSSL), SASL PLAIN and SCRAM, and
+//! gzip, lz4, snappy and zstd compression; GSSAPI (Kerberos) is not built in.
 
 pub mod commit;
 pub mod config;
 pub mod dead_letter;
+mod replay;
+mod worker;
 
 pub use config::{ConfigError, KafkaSection, WorkerConfig};
+pub use worker::{WorkerError, WorkerStatus, WorkerSummary, run, run_with_status};

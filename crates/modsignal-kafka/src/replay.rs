@@ -1,0 +1,117 @@
+//! Rebuilding a partition's state: its records from the beginning up to the committed offset
+//! are applied to a fresh engine and the flags this writes are dropped, since they were
+//! produced before that offset was committed. Applying events is idempotent and does not depend
+//! on their order, so this rebuilds the state the previous owner had.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::StreamExt;
+use modsignal_core::{Engine, Ts};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::commit::Tp;
+use crate::config::WorkerConfig;
+use crate::worker::{Halt, Stop, Throttle, WorkerError, apply_record};
+
+/// A rebuilt partition.
+pub(crate) struct Replayed {
+    pub engine: Engine,
+    pub newest_at: Option<Ts>,
+    pub records: u64,
+    pub events: u64,
+    pub elapsed: Duration,
+}
+
+/// Replays `tp` from its first record to `end` (exclusive).
+pub(crate) async fn replay<F: Future<Output = ()>>(
+    config: &WorkerConfig,
+    tp: &Tp,
+    end: i64,
+    stop: &mut Stop<'_, F>,
+) -> Result<Replayed, Halt> {
+    let started = Instant::now();
+    let mut r = Replayed {
+        engine: Engine::new(config.policy.clone()),
+        newest_at: None,
+        records: 0,
+        events: 0,
+        elapsed: Duration::ZERO,
+    };
+    if end <= 0 {
+        return Ok(r);
+    }
+    let failed = |source: KafkaError| {
+        Halt::Failed(WorkerError::Replay {
+            partition: tp.to_string(),
+            source,
+        })
+    };
+    let consumer: StreamConsumer = config.replay_config().create().map_err(failed)?;
+    let mut tpl = TopicPartitionList::with_capacity(1);
+    tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Beginning)
+        .map_err(failed)?;
+    consumer.assign(&tpl).map_err(failed)?;
+    let mut stream = consumer.stream();
+    let mut discard = Vec::new();
+    let mut last = -1;
+    let mut log_errors = Throttle::new(Duration::from_secs(10));
+    let mut last_progress = Instant::now();
+    tracing::info!(partition = %tp, up_to_offset = end, "rebuilding state by replay");
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = stop.wait() => return Err(Halt::Stop),
+            m = stream.next() => m,
+        };
+        match next {
+            Some(Ok(m)) => {
+                let offset = m.offset();
+                if offset >= end {
+                    break;
+                }
+                last = offset;
+                r.records += 1;
+                let payload = m.payload().unwrap_or(&[]);
+                // Records that were dead-lettered when first read fail the same way here and
+                // are skipped: they are already on the dead-letter topic.
+                if apply_record(
+                    &mut r.engine,
+                    payload,
+                    config.max_record_bytes,
+                    &mut r.newest_at,
+                    &mut discard,
+                )
+                .is_ok()
+                {
+                    r.events += 1;
+                }
+                discard.clear();
+                if offset + 1 >= end {
+                    break;
+                }
+                if last_progress.elapsed() >= Duration::from_secs(10) {
+                    last_progress = Instant::now();
+                    tracing::info!(partition = %tp, offset, up_to_offset = end, "replay in progress");
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                // The partition ends before the committed offset: the records in between are
+                // gone (compaction, transaction markers, retention), so there is nothing more.
+                tracing::debug!(partition = %tp, last, end, "replay reached the end of the partition");
+                break;
+            }
+            Some(Err(e)) => {
+                if let Some(held_back) = log_errors.allow() {
+                    tracing::warn!(partition = %tp, error = %e, held_back, "replay consumer error; librdkafka keeps retrying");
+                }
+            }
+            None => break,
+        }
+    }
+    r.elapsed = started.elapsed();
+    Ok(r)
+}

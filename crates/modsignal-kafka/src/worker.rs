@@ -1,0 +1,1153 @@
+//! The worker loop: records in, flags and dead letters out, offsets committed behind the
+//! broker's acknowledgements, and each partition's state rebuilt when it is assigned.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use modsignal_core::{DecodeError, Engine, Flag, Outcome, Ts, decode};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::future_producer::OwnedDeliveryResult;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
+
+use crate::commit::{Tp, Tracker};
+use crate::config::{ConfigError, WorkerConfig};
+use crate::dead_letter::{DeadLetter, cut_value};
+use crate::replay::replay;
+
+/// Why the worker stopped before its shutdown signal.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot create the Kafka {client}: {source}")]
+    Client { client: &'static str, source: KafkaError },
+    #[error("cannot subscribe to {topics:?}: {source}")]
+    Subscribe { topics: Vec<String>, source: KafkaError },
+    #[error("topic `{0}` does not exist: create it before starting the worker")]
+    MissingTopic(String),
+    #[error("cannot produce to `{topic}`: {source} (a permanent error, so the worker stops rather than skip records)")]
+    Produce { topic: String, source: KafkaError },
+    #[error("the Kafka client hit a fatal error ({code}): {reason}")]
+    Fatal { code: RDKafkaErrorCode, reason: String },
+    #[error("cannot replay {partition} to rebuild its state: {source}")]
+    Replay { partition: String, source: KafkaError },
+    #[error("a blocking Kafka call failed to run: {0}")]
+    Blocking(String),
+}
+
+/// What a run did, returned when it ends.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkerSummary {
+    /// Records read from the input topics (replays not included).
+    pub records: u64,
+    /// Events applied.
+    pub events: u64,
+    /// Events older than their partition's watermark: applied all the same.
+    pub late: u64,
+    /// Events dropped as repeats of an `event_id`.
+    pub duplicates: u64,
+    /// Records sent to the dead-letter topic, by reason code.
+    pub dead_letters: BTreeMap<&'static str, u64>,
+    /// Flag records the broker acknowledged.
+    pub flags: u64,
+    /// Records produced again after a failed delivery.
+    pub resent: u64,
+    /// Times a quiet partition's engine was finished.
+    pub finishes: u64,
+    pub partitions_assigned: u64,
+    pub partitions_revoked: u64,
+    /// Records and events read to rebuild the state of assigned partitions, and the time it took.
+    pub replayed_records: u64,
+    pub replayed_events: u64,
+    pub replay_time: Duration,
+    /// Records still unacknowledged when the shutdown timeout ran out: their input offsets were
+    /// not committed, so they are processed again after a restart.
+    pub unacknowledged: u64,
+    pub elapsed: Duration,
+}
+
+impl WorkerSummary {
+    /// Replay speed in events per second, if anything was replayed.
+    pub fn replay_events_per_sec(&self) -> Option<f64> {
+        let secs = self.replay_time.as_secs_f64();
+        (self.replayed_events > 0 && secs > 0.0).then(|| self.replayed_events as f64 / secs)
+    }
+
+    /// A one-line account of the run, for the log.
+    pub fn line(&self) -> String {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let dead: u64 = self.dead_letters.values().sum();
+        let mut line = format!(
+            "modsignal-kafka: {} records, {} events ({} late, {} duplicates), {} dead letters, {} flags acknowledged in {:.1}s ({:.0} records/s); {} partitions assigned, {} revoked; {} resent",
+            self.records,
+            self.events,
+            self.late,
+            self.duplicates,
+            dead,
+            self.flags,
+            secs,
+            self.records as f64 / secs,
+            self.partitions_assigned,
+            self.partitions_revoked,
+            self.resent
+        );
+        if let Some(rate) = self.replay_events_per_sec() {
+            line.push_str(&format!(
+                "; replayed {} events in {:.2}s ({rate:.0} events/s)",
+                self.replayed_events,
+                self.replay_time.as_secs_f64()
+            ));
+        }
+        if self.unacknowledged > 0 {
+            line.push_str(&format!("; {} records unacknowledged at shutdown", self.unacknowledged));
+        }
+        line
+    }
+}
+
+/// The worker's state as seen from outside, published on every flush tick: for readiness
+/// probes, and for tests that wait for the worker to catch up.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkerStatus {
+    /// Input partitions this instance holds, state rebuilt.
+    pub assigned: Vec<(String, i32)>,
+    /// Offsets the broker confirmed as committed, per input partition.
+    pub committed: BTreeMap<(String, i32), i64>,
+    pub records: u64,
+    pub dead_letters: u64,
+    /// Flag and dead-letter records sent and not yet acknowledged.
+    pub unacknowledged: usize,
+    /// Every held partition is quiet and finished, everything sent is acknowledged and every
+    /// offset read is committed: the output topic says all there is to say.
+    pub settled: bool,
+}
+
+/// Runs the worker until `shutdown` completes, then drains and leaves the group. See the crate
+/// documentation for what it guarantees.
+pub async fn run<F>(config: WorkerConfig, shutdown: F) -> Result<WorkerSummary, WorkerError>
+where
+    F: Future<Output = ()>,
+{
+    run_inner(config, shutdown, None).await
+}
+
+/// [`run`], publishing a [`WorkerStatus`] on `status` at every flush tick.
+pub async fn run_with_status<F>(
+    config: WorkerConfig,
+    shutdown: F,
+    status: watch::Sender<WorkerStatus>,
+) -> Result<WorkerSummary, WorkerError>
+where
+    F: Future<Output = ()>,
+{
+    run_inner(config, shutdown, Some(status)).await
+}
+
+/// The shutdown signal, and after it the deadline of the drain: every wait in the worker
+/// ends when this resolves.
+pub(crate) struct Stop<'a, F> {
+    signal: Pin<&'a mut F>,
+    fired: bool,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl<F: Future<Output = ()>> Stop<'_, F> {
+    /// Resolves when the signal fires; once draining, when the drain's deadline passes.
+    /// Cancel-safe: the signal itself is kept, so a wait dropped by `select!` loses nothing.
+    pub(crate) async fn wait(&mut self) {
+        if let Some(d) = self.deadline {
+            tokio::time::sleep_until(d).await;
+        } else if !self.fired {
+            self.signal.as_mut().await;
+            self.fired = true;
+        }
+    }
+
+    fn start_drain(&mut self, timeout: Duration) {
+        self.fired = true;
+        self.deadline = Some(tokio::time::Instant::now() + timeout);
+    }
+}
+
+/// How an inner step ended early: the shutdown signal (or the drain deadline), or an error.
+pub(crate) enum Halt {
+    Stop,
+    Failed(WorkerError),
+}
+
+impl From<WorkerError> for Halt {
+    fn from(e: WorkerError) -> Self {
+        Halt::Failed(e)
+    }
+}
+
+/// A rebalance, as the consumer's callbacks saw it; the worker's loop acts on it.
+enum Change {
+    Assigned(Vec<Tp>),
+    Revoked(Vec<Tp>),
+}
+
+/// State shared between the worker's loop and the consumer's callbacks. The callbacks run
+/// inside the consumer's poll, on the loop's own thread, so the locks are never contended; they
+/// are never held across a call into the consumer, whose callbacks take them too.
+struct Shared {
+    tracker: Mutex<Tracker>,
+    changes: Mutex<Vec<Change>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave these structures half-updated in a way that
+    // matters more than stopping would: keep going with what is there.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct WorkerContext {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for WorkerContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "kafka client error; librdkafka keeps retrying");
+    }
+}
+
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let tps = tps_of(tpl);
+                if consumer.assignment_lost() {
+                    tracing::warn!(
+                        partitions = %list(&tps),
+                        "assignment lost (session timed out); offsets not committed, the next owner reprocesses from the last commit"
+                    );
+                } else {
+                    // The last chance to commit these partitions: once unassigned, another
+                    // member owns them.
+                    commit_due(consumer, &self.shared, Some(&tps));
+                }
+                tracing::info!(partitions = %list(&tps), "partitions revoked");
+                lock(&self.shared.changes).push(Change::Revoked(tps));
+            }
+            Rebalance::Assign(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed; the group coordinator retries"),
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let tps = tps_of(tpl);
+            tracing::info!(partitions = %list(&tps), "partitions assigned");
+            lock(&self.shared.changes).push(Change::Assigned(tps));
+        }
+    }
+}
+
+fn tps_of(tpl: &TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .map(|e| Tp::new(e.topic(), e.partition()))
+        .collect()
+}
+
+fn list(tps: &[Tp]) -> String {
+    tps.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// Commits the offsets that are due (of `only`, if given), synchronously: the broker's answer
+/// is what marks them committed. (librdkafka reports asynchronous commits only through a
+/// callback that the consumer's event queue does not deliver here, so their outcome would be
+/// unknown.)
+fn commit_due<C: ConsumerContext>(consumer: &impl Consumer<C>, shared: &Shared, only: Option<&[Tp]>) {
+    let due = lock(&shared.tracker).take_due(only);
+    commit_offsets(consumer, shared, due);
+}
+
+fn commit_offsets<C: ConsumerContext>(consumer: &impl Consumer<C>, shared: &Shared, due: Vec<(Tp, i64)>) {
+    if due.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::with_capacity(due.len());
+    for (tp, offset) in &due {
+        if let Err(e) = tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset)) {
+            tracing::warn!(partition = %tp, error = %e, "cannot build an offset commit");
+        }
+    }
+    let result = consumer.commit(&tpl, CommitMode::Sync);
+    let mut tracker = lock(&shared.tracker);
+    match result {
+        Ok(()) => {
+            for (tp, offset) in &due {
+                tracker.commit_succeeded(tp, *offset);
+            }
+            drop(tracker);
+            tracing::debug!(offsets = ?due, "offsets committed");
+        }
+        Err(e) => {
+            for (tp, _) in &due {
+                tracker.commit_failed(tp);
+            }
+            drop(tracker);
+            tracing::warn!(error = %e, "offset commit failed; retried at the next flush");
+        }
+    }
+}
+
+/// Commits what is due, off the async thread since a commit waits for the broker. The loop
+/// waits for it, so no rebalance can come in between and commit a partition just revoked.
+async fn commit(shared: &Arc<Shared>, consumer: &Arc<StreamConsumer<WorkerContext>>) -> Result<(), WorkerError> {
+    let due = lock(&shared.tracker).take_due(None);
+    if due.is_empty() {
+        return Ok(());
+    }
+    let (c, shared) = (consumer.clone(), shared.clone());
+    tokio::task::spawn_blocking(move || commit_offsets(&*c, &shared, due))
+        .await
+        .map_err(|e| WorkerError::Blocking(e.to_string()))
+}
+
+/// Logs at most once per interval, counting what it held back.
+pub(crate) struct Throttle {
+    every: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Throttle {
+    pub(crate) fn new(every: Duration) -> Throttle {
+        Throttle {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)` when a line may be logged now, `n` lines having been held back since the last.
+    pub(crate) fn allow(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self.last.is_some_and(|l| now.duration_since(l) < self.every) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// Decodes and applies one record: the same steps for live records and for a replay, so that
+/// a replay rebuilds exactly the state the live records built. `newest` follows the newest event
+/// time the engine took in (a repeat or a refused event does not move the engine's clock).
+pub(crate) fn apply_record(
+    engine: &mut Engine,
+    payload: &[u8],
+    max_record_bytes: usize,
+    newest: &mut Option<Ts>,
+    out: &mut Vec<Flag>,
+) -> Result<Outcome, (String, &'static str)> {
+    if payload.len() > max_record_bytes {
+        let e = DecodeError::TooLarge(payload.len());
+        return Err((e.to_string(), e.code()));
+    }
+    let ev = decode(payload).map_err(|e| (e.to_string(), e.code()))?;
+    let outcome = engine.apply(&ev, out).map_err(|e| (e.to_string(), e.code()))?;
+    if !outcome.duplicate && newest.is_none_or(|n| ev.at > n) {
+        *newest = Some(ev.at);
+    }
+    Ok(outcome)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Flag,
+    DeadLetter,
+}
+
+/// A record waiting to be produced.
+struct Outgoing {
+    kind: Kind,
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+    headers: Option<OwnedHeaders>,
+}
+
+/// A delivery report: `None` if the producer went away first. A failure keeps the record, to
+/// send it again.
+struct Done {
+    seq: u64,
+    kind: Kind,
+    attempt: u32,
+    result: Option<Result<(), Box<(KafkaError, OwnedMessage)>>>,
+}
+
+fn report(result: OwnedDeliveryResult) -> Result<(), Box<(KafkaError, OwnedMessage)>> {
+    result.map(|_| ()).map_err(Box::new)
+}
+
+type InFlight = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// One held input partition.
+struct Part {
+    tp: Tp,
+    engine: Engine,
+    /// The next offset to process: every record before it has been applied.
+    next_offset: i64,
+    /// `next_offset` at the last checkpoint.
+    checkpointed: i64,
+    newest_at: Option<Ts>,
+    last_record: Instant,
+    /// Finished (or flushed) since its last record.
+    quiet: bool,
+}
+
+struct Worker<'c> {
+    config: &'c WorkerConfig,
+    shared: Arc<Shared>,
+    producer: FutureProducer,
+    inflight: FuturesUnordered<InFlight>,
+    parts: Vec<Part>,
+    /// Assigned partitions whose state is not rebuilt yet.
+    pending: Vec<Tp>,
+    flags: Vec<Flag>,
+    outgoing: Vec<Outgoing>,
+    acked: Vec<u64>,
+    summary: WorkerSummary,
+    status: Option<watch::Sender<WorkerStatus>>,
+    /// A send was given up at shutdown: the engines hold changes that were never produced, so
+    /// no further checkpoint may be taken.
+    abandoned: bool,
+    lateness_ms: i64,
+    log_dead: Throttle,
+    log_consume: Throttle,
+    log_resend: Throttle,
+    log_stray: Throttle,
+    last_report: Instant,
+}
+
+async fn run_inner<F>(
+    config: WorkerConfig,
+    shutdown: F,
+    status: Option<watch::Sender<WorkerStatus>>,
+) -> Result<WorkerSummary, WorkerError>
+where
+    F: Future<Output = ()>,
+{
+    config.validate()?;
+    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        tracker: Mutex::new(Tracker::default()),
+        changes: Mutex::new(Vec::new()),
+    });
+    let consumer: StreamConsumer<WorkerContext> = config
+        .consumer_config()
+        .create_with_context(WorkerContext { shared: shared.clone() })
+        .map_err(|source| WorkerError::Client {
+            client: "consumer",
+            source,
+        })?;
+    let consumer = Arc::new(consumer);
+    let producer: FutureProducer = config
+        .producer_config()
+        .create()
+        .map_err(|source| WorkerError::Client {
+            client: "producer",
+            source,
+        })?;
+    let signal = std::pin::pin!(shutdown);
+    let mut stop = Stop {
+        signal,
+        fired: false,
+        deadline: None,
+    };
+    tracing::info!(
+        brokers = %config.brokers,
+        group = %config.group_id,
+        inputs = ?config.input_topics,
+        output = %config.output_topic,
+        dead_letters = %config.dead_letter_topic,
+        "starting the Kafka worker"
+    );
+    let mut worker = Worker {
+        config: &config,
+        shared,
+        producer,
+        inflight: FuturesUnordered::new(),
+        parts: Vec::new(),
+        pending: Vec::new(),
+        flags: Vec::new(),
+        outgoing: Vec::new(),
+        acked: Vec::new(),
+        summary: WorkerSummary::default(),
+        status,
+        abandoned: false,
+        lateness_ms: config.policy.stream.lateness_secs as i64 * 1000,
+        log_dead: Throttle::new(Duration::from_secs(10)),
+        log_consume: Throttle::new(Duration::from_secs(10)),
+        log_resend: Throttle::new(Duration::from_secs(10)),
+        log_stray: Throttle::new(Duration::from_secs(10)),
+        last_report: Instant::now(),
+    };
+    let result = match check_topics(&consumer, &config, &mut stop).await {
+        Ok(()) => {
+            let topics: Vec<&str> = config.input_topics.iter().map(String::as_str).collect();
+            match consumer.subscribe(&topics) {
+                Ok(()) => worker.run_loop(&consumer, &mut stop).await,
+                Err(source) => Err(Halt::Failed(WorkerError::Subscribe {
+                    topics: config.input_topics.clone(),
+                    source,
+                })),
+            }
+        }
+        Err(h) => Err(h),
+    };
+    let result = match result {
+        Ok(()) | Err(Halt::Stop) => {
+            stop.start_drain(config.shutdown_timeout);
+            worker.drain(&consumer, &mut stop).await;
+            Ok(())
+        }
+        Err(Halt::Failed(e)) => Err(e),
+    };
+    // Closing the consumer leaves the group, after the revocation callback committed what was
+    // acknowledged. It blocks on the broker, so it runs off the async thread.
+    let close = tokio::task::spawn_blocking(move || drop(consumer)).await;
+    if let Err(e) = close {
+        tracing::warn!(error = %e, "closing the consumer failed");
+    }
+    worker.summary.elapsed = started.elapsed();
+    let summary = worker.summary.clone();
+    drop(worker);
+    result?;
+    tracing::info!("{}", summary.line());
+    Ok(summary)
+}
+
+/// Waits until the brokers answer, then checks that the output and dead-letter topics exist:
+/// producing to a missing topic would stall the worker later with a less clear error.
+async fn check_topics<F: Future<Output = ()>>(
+    consumer: &Arc<StreamConsumer<WorkerContext>>,
+    config: &WorkerConfig,
+    stop: &mut Stop<'_, F>,
+) -> Result<(), Halt> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let c = consumer.clone();
+        let metadata = tokio::task::spawn_blocking(move || {
+            c.fetch_metadata(None, Duration::from_secs(10)).map(|m| {
+                m.topics()
+                    .iter()
+                    .filter(|t| t.error().is_none())
+                    .map(|t| t.name().to_owned())
+                    .collect::<Vec<String>>()
+            })
+        })
+        .await
+        .map_err(|e| WorkerError::Blocking(e.to_string()))?;
+        match metadata {
+            Ok(names) => {
+                for t in [&config.output_topic, &config.dead_letter_topic] {
+                    if !names.contains(t) {
+                        return Err(WorkerError::MissingTopic(t.clone()).into());
+                    }
+                }
+                for t in &config.input_topics {
+                    if !names.contains(t) {
+                        tracing::warn!(topic = %t, "input topic does not exist yet; it is consumed once created");
+                    }
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the brokers yet");
+                tokio::select! {
+                    biased;
+                    _ = stop.wait() => return Err(Halt::Stop),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+enum Wake<M> {
+    Stop,
+    Delivery(Done),
+    Tick,
+    Record(M),
+}
+
+fn is_permanent(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::MessageSizeTooLarge
+                | C::InvalidMessageSize
+                | C::MessageBatchTooLarge
+                | C::InvalidRecord
+                | C::InvalidRequiredAcks
+                | C::TopicAuthorizationFailed
+                | C::ClusterAuthorizationFailed
+                | C::UnknownTopic
+        )
+    )
+}
+
+impl<'c> Worker<'c> {
+    async fn run_loop<F: Future<Output = ()>>(
+        &mut self,
+        consumer: &Arc<StreamConsumer<WorkerContext>>,
+        stop: &mut Stop<'_, F>,
+    ) -> Result<(), Halt> {
+        let mut stream = consumer.stream();
+        let mut tick = tokio::time::interval(self.config.flush_interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            // Deliveries first, so acknowledgements (and the memory they hold) never wait
+            // behind a burst of records; the stop signal before everything.
+            let wake = tokio::select! {
+                biased;
+                _ = stop.wait() => Wake::Stop,
+                Some(d) = self.inflight.next(), if !self.inflight.is_empty() => Wake::Delivery(d),
+                _ = tick.tick() => Wake::Tick,
+                m = stream.next() => Wake::Record(m),
+            };
+            match wake {
+                Wake::Stop => return Ok(()),
+                Wake::Delivery(d) => {
+                    self.on_delivery(d)?;
+                    self.drain_ready_deliveries()?;
+                }
+                Wake::Tick => self.tick(consumer, stop).await?,
+                Wake::Record(Some(Ok(m))) => {
+                    // A rebalance seen while this record was fetched is acted on first: a
+                    // newly assigned partition's state must be rebuilt before its records.
+                    self.take_revocations();
+                    if !self.pending.is_empty() {
+                        self.rebuild_pending(consumer, stop).await?;
+                    }
+                    self.take_record(&m);
+                    drop(m);
+                    self.send_outgoing(stop).await?;
+                }
+                Wake::Record(Some(Err(e))) => self.on_consume_error(e)?,
+                Wake::Record(None) => return Ok(()),
+            }
+        }
+    }
+
+    /// Acts on revocations (dropping the partitions' state) and queues assignments.
+    fn take_revocations(&mut self) {
+        let changes = std::mem::take(&mut *lock(&self.shared.changes));
+        for change in changes {
+            match change {
+                Change::Revoked(tps) => {
+                    let mut tracker = lock(&self.shared.tracker);
+                    for tp in &tps {
+                        tracker.forget(tp);
+                    }
+                    drop(tracker);
+                    self.pending.retain(|p| !tps.contains(p));
+                    let before = self.parts.len();
+                    self.parts.retain(|p| !tps.contains(&p.tp));
+                    self.summary.partitions_revoked += (before - self.parts.len()) as u64;
+                }
+                Change::Assigned(tps) => {
+                    for tp in tps {
+                        if !self.pending.contains(&tp) && !self.parts.iter().any(|p| p.tp == tp) {
+                            self.pending.push(tp);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the state of newly assigned partitions by replaying each from its beginning up
+    /// to its committed offset, where the group consumer starts reading it.
+    async fn rebuild_pending<F: Future<Output = ()>>(
+        &mut self,
+        consumer: &Arc<StreamConsumer<WorkerContext>>,
+        stop: &mut Stop<'_, F>,
+    ) -> Result<(), Halt> {
+        let pending = self.pending.clone();
+        let committed = Self::committed_offsets(&pending, consumer, stop).await?;
+        for (tp, end) in committed {
+            let replayed = replay(self.config, &tp, end, stop).await?;
+            self.summary.partitions_assigned += 1;
+            self.summary.replayed_records += replayed.records;
+            self.summary.replayed_events += replayed.events;
+            self.summary.replay_time += replayed.elapsed;
+            let secs = replayed.elapsed.as_secs_f64();
+            tracing::info!(
+                partition = %tp,
+                up_to_offset = end,
+                records = replayed.records,
+                events = replayed.events,
+                seconds = format_args!("{secs:.3}"),
+                events_per_sec = format_args!("{:.0}", replayed.events as f64 / secs.max(1e-9)),
+                "state rebuilt by replay"
+            );
+            self.pending.retain(|p| *p != tp);
+            self.parts.push(Part {
+                tp,
+                engine: replayed.engine,
+                next_offset: end,
+                checkpointed: end,
+                newest_at: replayed.newest_at,
+                last_record: Instant::now(),
+                quiet: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// The committed offset of each pending partition (0 where none was committed: the group
+    /// consumer then starts at the beginning, and there is nothing to replay).
+    async fn committed_offsets<F: Future<Output = ()>>(
+        pending: &[Tp],
+        consumer: &Arc<StreamConsumer<WorkerContext>>,
+        stop: &mut Stop<'_, F>,
+    ) -> Result<Vec<(Tp, i64)>, Halt> {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let mut tpl = TopicPartitionList::with_capacity(pending.len());
+            for tp in pending {
+                tpl.add_partition(&tp.topic, tp.partition);
+            }
+            let c = consumer.clone();
+            let got = tokio::task::spawn_blocking(move || c.committed_offsets(tpl, Duration::from_secs(10)))
+                .await
+                .map_err(|e| WorkerError::Blocking(e.to_string()))?;
+            match got {
+                Ok(tpl) => {
+                    return Ok(tpl
+                        .elements()
+                        .iter()
+                        .map(|e| {
+                            let end = match e.offset() {
+                                Offset::Offset(o) => o,
+                                _ => 0,
+                            };
+                            (Tp::new(e.topic(), e.partition()), end)
+                        })
+                        .collect());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot read committed offsets yet");
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait() => return Err(Halt::Stop),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    fn take_record<M: Message>(&mut self, m: &M) {
+        let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
+        let Some(part) = self
+            .parts
+            .iter_mut()
+            .find(|p| p.tp.partition == partition && &*p.tp.topic == topic)
+        else {
+            // librdkafka drops records of partitions it unassigned; this guards against a
+            // record that slips through: its new owner processes it.
+            if let Some(held_back) = self.log_stray.allow() {
+                tracing::warn!(
+                    topic,
+                    partition,
+                    offset,
+                    held_back,
+                    "record from a partition this worker does not hold: skipped"
+                );
+            }
+            return;
+        };
+        if offset < part.next_offset {
+            // Already applied (during the replay): applying again would change nothing.
+            return;
+        }
+        let payload = m.payload().unwrap_or(&[]);
+        self.summary.records += 1;
+        match apply_record(
+            &mut part.engine,
+            payload,
+            self.config.max_record_bytes,
+            &mut part.newest_at,
+            &mut self.flags,
+        ) {
+            Ok(o) => {
+                self.summary.events += 1;
+                self.summary.late += o.late as u64;
+                self.summary.duplicates += o.duplicate as u64;
+            }
+            Err((reason, code)) => {
+                *self.summary.dead_letters.entry(code).or_default() += 1;
+                if let Some(held_back) = self.log_dead.allow() {
+                    tracing::warn!(topic, partition, offset, code, %reason, held_back, "record sent to the dead-letter topic");
+                }
+                let letter = DeadLetter {
+                    reason,
+                    code,
+                    topic,
+                    partition,
+                    offset,
+                };
+                let value = cut_value(payload, self.config.dead_letter_max_bytes);
+                self.outgoing.push(Outgoing {
+                    kind: Kind::DeadLetter,
+                    key: m.key().map(<[u8]>::to_vec),
+                    headers: Some(letter.owned_headers(payload.len(), value.len())),
+                    value: value.to_vec(),
+                });
+            }
+        }
+        part.next_offset = offset + 1;
+        part.last_record = Instant::now();
+        part.quiet = false;
+        queue_flags(&mut self.flags, &mut self.outgoing);
+    }
+
+    /// Produces everything queued. When librdkafka's queue is full it waits for deliveries,
+    /// which is the worker's back-pressure: no record is read while flags cannot be sent.
+    async fn send_outgoing<F: Future<Output = ()>>(&mut self, stop: &mut Stop<'_, F>) -> Result<(), Halt> {
+        let items = std::mem::take(&mut self.outgoing);
+        let config = self.config;
+        for o in items {
+            let topic = match o.kind {
+                Kind::Flag => config.output_topic.as_str(),
+                Kind::DeadLetter => config.dead_letter_topic.as_str(),
+            };
+            let mut headers = o.headers;
+            loop {
+                let mut record = FutureRecord::<[u8], [u8]>::to(topic).payload(o.value.as_slice());
+                if let Some(k) = &o.key {
+                    record = record.key(k.as_slice());
+                }
+                if let Some(h) = headers.take() {
+                    record = record.headers(h);
+                }
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        let seq = lock(&self.shared.tracker).issue();
+                        let kind = o.kind;
+                        self.inflight.push(Box::pin(async move {
+                            Done {
+                                seq,
+                                kind,
+                                attempt: 0,
+                                result: delivery.await.ok().map(report),
+                            }
+                        }));
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
+                        headers = record.headers;
+                        self.wait_for_room(stop).await?;
+                    }
+                    Err((source, _)) => {
+                        return Err(WorkerError::Produce {
+                            topic: topic.to_owned(),
+                            source,
+                        }
+                        .into());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_for_room<F: Future<Output = ()>>(&mut self, stop: &mut Stop<'_, F>) -> Result<(), Halt> {
+        tokio::select! {
+            biased;
+            _ = stop.wait() => {
+                self.abandoned = true;
+                Err(Halt::Stop)
+            }
+            Some(d) = self.inflight.next(), if !self.inflight.is_empty() => {
+                self.on_delivery(d)?;
+                self.drain_ready_deliveries()?;
+                Ok(())
+            }
+            _ = tokio::time::sleep(Duration::from_millis(50)) => Ok(()),
+        }
+    }
+
+    fn on_delivery(&mut self, d: Done) -> Result<(), WorkerError> {
+        match d.result {
+            Some(Ok(_)) => {
+                if d.kind == Kind::Flag {
+                    self.summary.flags += 1;
+                }
+                self.acked.push(d.seq);
+            }
+            Some(Err(failed)) => {
+                let (error, message) = *failed;
+                if let Some((code, reason)) = self.producer.client().fatal_error() {
+                    return Err(WorkerError::Fatal { code, reason });
+                }
+                if is_permanent(&error) {
+                    return Err(WorkerError::Produce {
+                        topic: message.topic().to_owned(),
+                        source: error,
+                    });
+                }
+                // librdkafka already retried for `message.timeout.ms`: the broker is down or
+                // unreachable. Send again, backing off, and keep the input offset uncommitted
+                // until it is through.
+                self.summary.resent += 1;
+                let backoff = Duration::from_millis(100 << d.attempt.min(7)).min(Duration::from_secs(10));
+                let producer = self.producer.clone();
+                if let Some(held_back) = self.log_resend.allow() {
+                    tracing::warn!(%error, topic = message.topic(), retry_in = ?backoff, held_back, "delivery failed; sending again");
+                }
+                let (seq, kind, attempt) = (d.seq, d.kind, d.attempt + 1);
+                self.inflight.push(Box::pin(async move {
+                    Done {
+                        seq,
+                        kind,
+                        attempt,
+                        result: Some(report(resend(producer, message, backoff).await)),
+                    }
+                }));
+            }
+            None => {
+                return Err(WorkerError::Fatal {
+                    code: RDKafkaErrorCode::Fail,
+                    reason: "the producer went away with records in flight".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes every delivery report already in, then moves the commit frontier once.
+    fn drain_ready_deliveries(&mut self) -> Result<(), WorkerError> {
+        while let Some(Some(d)) = self.inflight.next().now_or_never() {
+            self.on_delivery(d)?;
+        }
+        if !self.acked.is_empty() {
+            lock(&self.shared.tracker).ack(self.acked.drain(..));
+        }
+        Ok(())
+    }
+
+    fn on_consume_error(&mut self, e: KafkaError) -> Result<(), Halt> {
+        if let KafkaError::MessageConsumptionFatal(code) = e {
+            let reason = self
+                .producer
+                .client()
+                .fatal_error()
+                .map_or_else(|| e.to_string(), |(_, r)| r);
+            return Err(WorkerError::Fatal { code, reason }.into());
+        }
+        if let Some(held_back) = self.log_consume.allow() {
+            tracing::warn!(error = %e, held_back, "consumer error; librdkafka keeps retrying");
+        }
+        Ok(())
+    }
+
+    /// Every flush interval: finishes partitions that went quiet, flushes the others, takes a
+    /// checkpoint of each partition that moved, commits what is acknowledged, and publishes the
+    /// status.
+    async fn tick<F: Future<Output = ()>>(
+        &mut self,
+        consumer: &Arc<StreamConsumer<WorkerContext>>,
+        stop: &mut Stop<'_, F>,
+    ) -> Result<(), Halt> {
+        self.take_revocations();
+        if !self.pending.is_empty() {
+            self.rebuild_pending(consumer, stop).await?;
+        }
+        let idle_after = self.config.idle_after;
+        let now = Instant::now();
+        for part in &mut self.parts {
+            if !part.quiet && now.duration_since(part.last_record) >= idle_after {
+                // `Engine::finish` moves the engine's clock a lateness bound past its newest
+                // event time each time it is called; once that has happened, finishing again
+                // before newer events arrive would put the watermark past every event. Finish
+                // only when the watermark is exactly a lateness bound behind the newest event;
+                // otherwise a flush writes what changed, and the watermark waits for events.
+                let exact = match (part.engine.watermark(), part.newest_at) {
+                    (Some(w), Some(n)) => w.0 + self.lateness_ms <= n.0,
+                    _ => false,
+                };
+                let before = self.flags.len();
+                if exact {
+                    part.engine.finish(&mut self.flags);
+                    self.summary.finishes += 1;
+                } else {
+                    part.engine.flush(&mut self.flags);
+                }
+                tracing::debug!(partition = %part.tp, finished = exact, flags = self.flags.len() - before, "partition quiet");
+                part.quiet = true;
+            } else {
+                part.engine.flush(&mut self.flags);
+            }
+            queue_flags(&mut self.flags, &mut self.outgoing);
+        }
+        self.send_outgoing(stop).await?;
+        self.checkpoint();
+        self.drain_ready_deliveries()?;
+        commit(&self.shared, consumer).await?;
+        self.publish_status();
+        if self.last_report.elapsed() >= Duration::from_secs(30) {
+            self.last_report = Instant::now();
+            tracing::info!(
+                records = self.summary.records,
+                events = self.summary.events,
+                flags = self.summary.flags,
+                dead_letters = self.summary.dead_letters.values().sum::<u64>(),
+                partitions = self.parts.len(),
+                unacknowledged = lock(&self.shared.tracker).unacknowledged(),
+                "progress"
+            );
+        }
+        Ok(())
+    }
+
+    /// Marks each partition's offset as reflected in everything sent so far. Called only right
+    /// after its engine was flushed or finished and what that wrote was sent.
+    fn checkpoint(&mut self) {
+        if self.abandoned {
+            return;
+        }
+        let mut tracker = lock(&self.shared.tracker);
+        for part in &mut self.parts {
+            if part.next_offset > part.checkpointed {
+                tracker.checkpoint(&part.tp, part.next_offset);
+                part.checkpointed = part.next_offset;
+            }
+        }
+    }
+
+    fn publish_status(&self) {
+        let Some(tx) = &self.status else { return };
+        let tracker = lock(&self.shared.tracker);
+        let unacknowledged = tracker.unacknowledged();
+        let settled = self.pending.is_empty()
+            && unacknowledged == 0
+            && self
+                .parts
+                .iter()
+                .all(|p| p.quiet && p.checkpointed == p.next_offset && tracker.is_committed(&p.tp));
+        let status = WorkerStatus {
+            assigned: self
+                .parts
+                .iter()
+                .map(|p| (p.tp.topic.to_string(), p.tp.partition))
+                .collect(),
+            committed: tracker
+                .committed()
+                .map(|(tp, o)| ((tp.topic.to_string(), tp.partition), o))
+                .collect(),
+            records: self.summary.records,
+            dead_letters: self.summary.dead_letters.values().sum(),
+            unacknowledged,
+            settled,
+        };
+        drop(tracker);
+        tx.send_replace(status);
+    }
+
+    /// The graceful end: flush every engine, send what that writes, wait (up to the shutdown
+    /// timeout) for the broker's acknowledgements, and commit what they cover.
+    async fn drain<F: Future<Output = ()>>(
+        &mut self,
+        consumer: &Arc<StreamConsumer<WorkerContext>>,
+        stop: &mut Stop<'_, F>,
+    ) {
+        self.take_revocations();
+        if !self.abandoned {
+            for part in &mut self.parts {
+                part.engine.flush(&mut self.flags);
+            }
+            queue_flags(&mut self.flags, &mut self.outgoing);
+            match self.send_outgoing(stop).await {
+                Ok(()) => self.checkpoint(),
+                Err(Halt::Stop) => self.abandoned = true,
+                Err(Halt::Failed(e)) => {
+                    self.abandoned = true;
+                    tracing::warn!(error = %e, "cannot send the last flags; their offsets stay uncommitted");
+                }
+            }
+        }
+        while !self.inflight.is_empty() {
+            let d = tokio::select! {
+                biased;
+                _ = stop.wait() => break,
+                Some(d) = self.inflight.next() => d,
+            };
+            if let Err(e) = self.on_delivery(d).and_then(|()| self.drain_ready_deliveries()) {
+                tracing::warn!(error = %e, "stopping the drain");
+                break;
+            }
+        }
+        if let Err(e) = self.drain_ready_deliveries() {
+            tracing::warn!(error = %e, "stopping the drain");
+        }
+        if let Err(e) = commit(&self.shared, consumer).await {
+            tracing::warn!(error = %e, "the final commit did not run");
+        }
+        let unacknowledged = lock(&self.shared.tracker).unacknowledged();
+        self.summary.unacknowledged = unacknowledged as u64;
+        if unacknowledged > 0 {
+            tracing::warn!(
+                unacknowledged,
+                "shutdown timeout reached with records unacknowledged; their input is processed again after a restart"
+            );
+        }
+        self.publish_status();
+    }
+}
+
+/// Turns flags into records keyed by `flag_id`.
+fn queue_flags(flags: &mut Vec<Flag>, outgoing: &mut Vec<Outgoing>) {
+    for f in flags.drain(..) {
+        let value = f.to_json().into_bytes();
+        outgoing.push(Outgoing {
+            kind: Kind::Flag,
+            key: Some(f.flag_id.into_bytes()),
+            value,
+            headers: None,
+        });
+    }
+}
+
+/// Sends a record again after `backoff`, waiting as long as librdkafka's queue is full.
+async fn resend(producer: FutureProducer, message: OwnedMessage, backoff: Duration) -> OwnedDeliveryResult {
+    tokio::time::sleep(backoff).await;
+    let mut record = FutureRecord::<[u8], [u8]>::to(message.topic()).payload(message.payload().unwrap_or(&[]));
+    if let Some(k) = message.key() {
+        record = record.key(k);
+    }
+    if let Some(h) = message.headers() {
+        record = record.headers(h.clone());
+    }
+    producer.send(record, Timeout::Never).await
+}
+
+/// The worker's future can be spawned on a multi-threaded runtime when its shutdown signal can.
+const _: () = {
+    fn assert_send<T: Send>(_: &T) {}
+    #[allow(dead_code)]
+    fn run_is_send(config: WorkerConfig) {
+        assert_send(&run(config, async {}));
+    }
+};
