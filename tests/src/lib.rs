@@ -1,10 +1,13 @@
 //! Helpers shared by modsignal's integration tests: run events through the engine, keep the
 //! final revision of each flag, and render flags in a compact form a reviewer can read.
+//! [`broker`] starts a real Kafka-protocol broker (tansu) for the Kafka worker's tests.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use modsignal_core::{Engine, Flag, Policy, decode};
+
+pub mod broker;
 
 /// Runs canonical JSON lines through a fresh engine and returns every flag written, the
 /// end-of-input flush included. Lines that do not decode or apply are returned as errors.

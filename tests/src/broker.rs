@@ -1,0 +1,309 @@
+//! A real Kafka-protocol broker for tests: tansu, started on a free loopback port with memory
+//! storage in a temporary directory, and killed when the [`Broker`] is dropped (also when the
+//! test panics, and with the test process if that dies first). Plus the small clients the
+//! tests need around it: create topics, produce records, read a topic back.
+
+use std::io::Read as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+/// How long a broker may take to answer after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The version the test tooling installs (`scripts/test`).
+pub const TANSU_VERSION: &str = "0.6.0";
+
+/// The `tansu` binary: on the `PATH`, else in `~/.cargo/bin`.
+pub fn tansu_path() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join("tansu"));
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .map(|c| c.join("bin").join("tansu"));
+    on_path.chain(cargo_home).find(|p| p.is_file())
+}
+
+/// A running tansu broker on `127.0.0.1`.
+pub struct Broker {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Broker {
+    /// Starts a broker and waits until it answers a metadata request.
+    ///
+    /// # Panics
+    /// When tansu is not installed (run `scripts/test`, which installs it), or when it does not
+    /// answer within 30 seconds; the panic message carries the end of its log.
+    pub fn start() -> Broker {
+        let tansu = tansu_path().unwrap_or_else(|| {
+            panic!(
+                "tansu {TANSU_VERSION} is not installed (looked on PATH and in ~/.cargo/bin): run scripts/test, or \
+                 `cargo install tansu --version {TANSU_VERSION} --locked --features dynostore,libsql`"
+            )
+        });
+        let dir = temp_dir();
+        // A port taken between our probe and tansu's bind makes tansu exit at once: try again
+        // on another port.
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let log = std::fs::File::create(dir.join("tansu.log")).expect("create the broker log");
+            let url = format!("tcp://{addr}");
+            let mut cmd = Command::new(&tansu);
+            cmd.arg("broker")
+                .arg("--listener-url")
+                .arg(&url)
+                .arg("--advertised-listener-url")
+                .arg(&url)
+                .arg("--storage-engine")
+                .arg("memory://tansu/")
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("clone the log handle"))
+                .stderr(log);
+            kill_with_parent(&mut cmd);
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", tansu.display()));
+            let mut broker = Broker {
+                child,
+                addr,
+                dir: dir.clone(),
+            };
+            match broker.wait_ready() {
+                Ok(()) => return broker,
+                Err(e) => {
+                    last_error = format!("{e}\n--- tansu log ---\n{}", broker.log_tail());
+                    // Dropping the broker would delete the directory we retry in.
+                    let _ = broker.child.kill();
+                    let _ = broker.child.wait();
+                    std::mem::forget(broker);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        panic!("tansu did not start: {last_error}");
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let probe: BaseConsumer = self.client_config().create().map_err(|e| e.to_string())?;
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("tansu exited with {status}"));
+            }
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
+                && probe.fetch_metadata(None, Duration::from_secs(2)).is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no answer on {} within {START_TIMEOUT:?}", self.addr));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `127.0.0.1:PORT`, for `bootstrap.servers`.
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// A client configuration pointed at this broker.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.addr());
+        c
+    }
+
+    /// The last few kilobytes of the broker's output.
+    pub fn log_tail(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.dir.join("tansu.log")) {
+            let _ = f.read_to_string(&mut text);
+        }
+        let start = text.len().saturating_sub(4000);
+        let start = (start..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        text[start..].to_owned()
+    }
+
+    /// Creates a topic with `partitions` partitions and the given topic settings.
+    pub async fn create_topic(&self, name: &str, partitions: i32, settings: &[(&str, &str)]) {
+        let admin: AdminClient<DefaultClientContext> = self.client_config().create().expect("admin client");
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        for (k, v) in settings {
+            topic = topic.set(k, v);
+        }
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let results = admin.create_topics([&topic], &options).await.expect("create_topics");
+        for r in results {
+            if let Err((t, code)) = r {
+                panic!("cannot create topic {t}: {code}");
+            }
+        }
+    }
+
+    /// Produces records to partition 0 of `topic`, in order, and returns their offsets.
+    /// `None` as a value produces a record with no value.
+    pub async fn produce(&self, topic: &str, values: &[Option<&[u8]>]) -> Vec<i64> {
+        let producer: FutureProducer = self
+            .client_config()
+            .set("message.max.bytes", "4000000")
+            .set("linger.ms", "5")
+            .create()
+            .expect("producer");
+        let mut pending = Vec::with_capacity(values.len());
+        for v in values {
+            let mut record = FutureRecord::<[u8], [u8]>::to(topic).partition(0);
+            if let Some(v) = v {
+                record = record.payload(v);
+            }
+            loop {
+                match producer.send_result(record) {
+                    Ok(f) => {
+                        pending.push(f);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                        record = r;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err((e, _)) => panic!("cannot produce to {topic}: {e}"),
+                }
+            }
+        }
+        let mut offsets = Vec::with_capacity(pending.len());
+        for f in pending {
+            let delivery = f
+                .await
+                .expect("producer alive")
+                .unwrap_or_else(|(e, _)| panic!("delivery to {topic} failed: {e}"));
+            offsets.push(delivery.offset);
+        }
+        offsets
+    }
+
+    /// Produces lines of text to partition 0 of `topic`.
+    pub async fn produce_lines<S: AsRef<str>>(&self, topic: &str, lines: &[S]) -> Vec<i64> {
+        let values: Vec<Option<&[u8]>> = lines.iter().map(|l| Some(l.as_ref().as_bytes())).collect();
+        self.produce(topic, &values).await
+    }
+
+    /// Every record of every partition of `topic`, read from the beginning until each
+    /// partition reports its end. The end comes from fetch responses: tansu 0.6.0 answers a
+    /// ListOffsets request for the latest offset with the base offset of the last batch plus
+    /// one, so `fetch_watermarks` undercounts a partition written in batches.
+    pub async fn read_all(&self, topic: &str) -> Vec<OwnedMessage> {
+        let consumer: StreamConsumer = self
+            .client_config()
+            // librdkafka lets only a consumer with a group assign itself partitions; this one
+            // never subscribes or commits, so the group stays empty.
+            .set("group.id", "modsignal-tests-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()
+            .expect("consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut tpl = TopicPartitionList::new();
+        let mut open: Vec<i32> = Vec::new();
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                tpl.add_partition_offset(topic, p.id(), Offset::Beginning).expect("tpl");
+                open.push(p.id());
+            }
+        }
+        assert!(!open.is_empty(), "topic {topic} has no partitions");
+        consumer.assign(&tpl).expect("assign");
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !open.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, consumer.recv())
+                .await
+                .unwrap_or_else(|_| panic!("reading {topic} took over two minutes"))
+            {
+                Ok(m) => out.push(m.detach()),
+                Err(KafkaError::PartitionEOF(p)) => open.retain(|&o| o != p),
+                Err(e) => panic!("reading {topic}: {e}"),
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The value of a header, as text.
+pub fn header(m: &OwnedMessage, key: &str) -> Option<String> {
+    use rdkafka::message::Headers;
+    let headers: &OwnedHeaders = m.headers()?;
+    headers
+        .iter()
+        .find(|h: &Header<'_, &[u8]>| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+fn temp_dir() -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "modsignal-tansu-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the broker's directory");
+    dir
+}
+
+/// A port free on the loopback interface right now.
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a loopback port")
+}
+
+/// Makes the broker die with the process that started it, so that a test run killed from
+/// outside leaves no broker behind.
+fn kill_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: `prctl` is async-signal-safe and touches only the child being started.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

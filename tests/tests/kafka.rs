@@ -1,0 +1,316 @@
+//! The Kafka worker against a real broker (tansu, started by each test on a loopback port):
+//! end to end, a restart that rebuilds state by replay, and dead letters. Each compares the
+//! newest revision of every flag on the output topic with what file mode writes for the same
+//! events.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use modsignal_core::Policy;
+use modsignal_kafka::dead_letter::{
+    HEADER_CODE, HEADER_REASON, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC, HEADER_TRUNCATED,
+};
+use modsignal_kafka::{WorkerConfig, WorkerStatus, WorkerSummary, run_with_status};
+use modsignal_sim::{SimConfig, Simulator};
+use modsignal_tests::broker::{Broker, header};
+use modsignal_tests::{final_flags, run_lines};
+use rdkafka::message::{Message, OwnedMessage};
+use tokio::sync::{oneshot, watch};
+
+const INPUT: &str = "events";
+const OUTPUT: &str = "flags";
+const DEAD: &str = "dead-letters";
+
+/// The longest a worker may take to read its input and settle.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// Logs of the worker and librdkafka, captured per test and shown when it fails;
+/// `MODSIGNAL_LOG` filters them (default `info`).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MODSIGNAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+async fn broker_with_topics() -> Broker {
+    init_logs();
+    let broker = Broker::start();
+    broker.create_topic(INPUT, 1, &[]).await;
+    broker.create_topic(OUTPUT, 3, &[]).await;
+    broker.create_topic(DEAD, 1, &[]).await;
+    broker
+}
+
+/// Simulated traffic at 10 events per second of event time: a flag revision every dozen
+/// events or so, with duplicates and bounded reordering.
+fn simulated(events: u64, seed: u64) -> Vec<String> {
+    Simulator::new(SimConfig {
+        events,
+        seed,
+        events_per_sec: 10.0,
+        ..SimConfig::default()
+    })
+    .map(|e| e.to_json())
+    .collect()
+}
+
+fn config(broker: &Broker, group: &str) -> WorkerConfig {
+    let mut c = WorkerConfig::new(broker.addr(), vec![INPUT.into()], Policy::default());
+    c.group_id = group.into();
+    c.output_topic = OUTPUT.into();
+    c.dead_letter_topic = DEAD.into();
+    c.flush_interval = Duration::from_millis(200);
+    // Long enough that a pause in fetching never looks like the end of the input.
+    c.idle_after = Duration::from_secs(3);
+    c.shutdown_timeout = Duration::from_secs(20);
+    c
+}
+
+/// Runs a worker until it has committed `end` on the input partition and settled (quiet,
+/// finished, everything acknowledged and committed), then stops it and returns its summary.
+async fn run_until_settled(broker: &Broker, config: WorkerConfig, end: i64) -> WorkerSummary {
+    let (status_tx, mut status) = watch::channel(WorkerStatus::default());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let worker = run_with_status(
+        config,
+        async {
+            let _ = stop_rx.await;
+        },
+        status_tx,
+    );
+    tokio::pin!(worker);
+    let deadline = tokio::time::sleep(SETTLE_TIMEOUT);
+    tokio::pin!(deadline);
+    let key = (INPUT.to_owned(), 0);
+    loop {
+        tokio::select! {
+            r = &mut worker => panic!("the worker stopped by itself: {r:?}"),
+            _ = &mut deadline => panic!(
+                "the worker did not settle within {SETTLE_TIMEOUT:?}; last status: {:?}\n--- broker log ---\n{}",
+                *status.borrow(),
+                broker.log_tail()
+            ),
+            changed = status.changed() => {
+                changed.expect("the worker holds the status sender while it runs");
+                let s = status.borrow_and_update().clone();
+                if s.settled && s.committed.get(&key) == Some(&end) {
+                    break;
+                }
+            }
+        }
+    }
+    stop_tx.send(()).expect("the worker is running");
+    tokio::time::timeout(Duration::from_secs(60), worker)
+        .await
+        .expect("the worker shuts down within a minute")
+        .expect("the worker ends without error")
+}
+
+/// The newest revision of each flag on the output topic, as JSON text, by `flag_id`, and how
+/// many flag records the topic holds.
+async fn newest_flags(broker: &Broker) -> (BTreeMap<String, String>, usize) {
+    let mut newest: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    let records = broker.read_all(OUTPUT).await;
+    let count = records.len();
+    for m in records {
+        let key = String::from_utf8(m.key().expect("flags are keyed").to_vec()).unwrap();
+        let text = String::from_utf8(m.payload().expect("flags have a value").to_vec()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).expect("flags are JSON");
+        assert_eq!(
+            v["flag_id"].as_str(),
+            Some(key.as_str()),
+            "a flag is keyed by its flag_id"
+        );
+        let rev = v["revision"].as_u64().expect("revision");
+        match newest.get(&key) {
+            Some((r, _)) if *r >= rev => {}
+            _ => {
+                newest.insert(key, (rev, text));
+            }
+        }
+    }
+    (newest.into_iter().map(|(k, (_, t))| (k, t)).collect(), count)
+}
+
+/// The final flags of file mode on the same lines, as JSON text, by `flag_id`.
+fn file_mode<S: AsRef<str>>(lines: &[S]) -> (BTreeMap<String, String>, Vec<String>) {
+    let (flags, errors) = run_lines(&Policy::default(), lines);
+    let finals = final_flags(&flags)
+        .into_iter()
+        .map(|(id, f)| (id, f.to_json()))
+        .collect();
+    (finals, errors)
+}
+
+fn assert_same_flags(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String>) {
+    let missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).take(3).collect();
+    let extra: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).take(3).collect();
+    let differ: Vec<String> = expected
+        .iter()
+        .filter_map(|(k, e)| {
+            got.get(k)
+                .filter(|g| *g != e)
+                .map(|g| format!("  file:  {e}\n  kafka: {g}"))
+        })
+        .take(3)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && differ.is_empty(),
+        "flags differ from file mode ({} expected, {} on the topic)\nmissing: {missing:?}\nextra: {extra:?}\n{}",
+        expected.len(),
+        got.len(),
+        differ.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn end_to_end_the_newest_flags_equal_file_mode() {
+    let broker = broker_with_topics().await;
+    let lines = simulated(30_000, 11);
+    let (expected, errors) = file_mode(&lines);
+    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+    assert!(
+        expected.len() > 100,
+        "too few flags to say anything: {}",
+        expected.len()
+    );
+    broker.produce_lines(INPUT, &lines).await;
+
+    let summary = run_until_settled(&broker, config(&broker, "e2e"), lines.len() as i64).await;
+    assert_eq!(summary.records, lines.len() as u64);
+    assert_eq!(summary.events, lines.len() as u64);
+    assert!(summary.dead_letters.is_empty(), "{:?}", summary.dead_letters);
+    assert_eq!(summary.replayed_records, 0, "nothing was committed before");
+    assert_eq!(summary.finishes, 1, "one quiet spell, at the end: {summary:?}");
+    assert_eq!(summary.unacknowledged, 0);
+    let (newest, count) = newest_flags(&broker).await;
+    assert_eq!(
+        count as u64, summary.flags,
+        "every flag acknowledged is on the topic, once"
+    );
+    assert_same_flags(&expected, &newest);
+    assert!(broker.read_all(DEAD).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_restarted_worker_rebuilds_its_state_by_replay() {
+    let broker = broker_with_topics().await;
+    let lines = simulated(20_000, 23);
+    let (expected, errors) = file_mode(&lines);
+    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+    let half = lines.len() / 2;
+
+    broker.produce_lines(INPUT, &lines[..half]).await;
+    let first = run_until_settled(&broker, config(&broker, "restart"), half as i64).await;
+    assert_eq!(first.records, half as u64);
+    // What the first worker wrote is the final state of the first half only.
+    let (first_half, _) = file_mode(&lines[..half]);
+    assert_same_flags(&first_half, &newest_flags(&broker).await.0);
+
+    broker.produce_lines(INPUT, &lines[half..]).await;
+    let second = run_until_settled(&broker, config(&broker, "restart"), lines.len() as i64).await;
+    assert_eq!(
+        (second.replayed_records, second.replayed_events),
+        (half as u64, half as u64),
+        "the second worker replays the first half"
+    );
+    assert_eq!(
+        second.records,
+        (lines.len() - half) as u64,
+        "and reads only the second half"
+    );
+    assert!(second.replay_events_per_sec().is_some());
+
+    assert_same_flags(&expected, &newest_flags(&broker).await.0);
+}
+
+#[tokio::test]
+async fn bad_records_go_to_the_dead_letter_topic_with_their_reasons() {
+    let broker = broker_with_topics().await;
+    let good = simulated(3_000, 5);
+    let oversized = format!(
+        r#"{{"type":"post","at":"2026-01-05T00:00:00Z","id":"big","author":{{"id":"u-big"}},"audience":"public","pad":"{}"}}"#,
+        "x".repeat(1_500_000)
+    );
+    // (record, expected code); `None` is a record with no value.
+    let bad: Vec<(Option<String>, &str)> = vec![
+        (Some("{not json".into()), "invalid_json"),
+        (
+            Some(r#"{"type":"post","at":"2026-01-05T00:00:00Z","id":"no-author","audience":"public"}"#.into()),
+            "missing_field",
+        ),
+        (
+            Some(
+                r#"{"type":"post","at":"3026-01-05T10:00:00Z","id":"far","author":{"id":"u1"},"audience":"public"}"#
+                    .into(),
+            ),
+            "invalid_field",
+        ),
+        (Some(oversized.clone()), "too_large"),
+        (
+            Some(
+                r#"{"type":"reshare","at":"2026-01-05T00:00:05Z","id":"dl-post","of":"other","author":{"id":"u2"}}"#
+                    .into(),
+            ),
+            "kind_conflict",
+        ),
+        (None, "invalid_json"),
+    ];
+    let own_post =
+        r#"{"type":"post","at":"2026-01-05T00:00:00Z","id":"dl-post","author":{"id":"u3"},"audience":"public"}"#;
+
+    // Good and bad records interleaved; the post the conflicting reshare reuses comes first.
+    let mut records: Vec<Option<String>> = vec![Some(own_post.to_owned())];
+    let step = good.len() / bad.len();
+    for (i, chunk) in good.chunks(step).enumerate() {
+        records.extend(chunk.iter().cloned().map(Some));
+        if let Some((r, _)) = bad.get(i) {
+            records.push(r.clone());
+        }
+    }
+    let values: Vec<Option<&[u8]>> = records.iter().map(|r| r.as_deref().map(str::as_bytes)).collect();
+    let offsets = broker.produce(INPUT, &values).await;
+
+    let lines: Vec<&str> = records.iter().filter_map(|r| r.as_deref()).collect();
+    let (expected, errors) = file_mode(&lines);
+    assert_eq!(
+        errors.len(),
+        bad.len() - 1,
+        "file mode refuses the same records: {errors:?}"
+    );
+
+    let summary = run_until_settled(&broker, config(&broker, "dead"), records.len() as i64).await;
+    let mut want_counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, code) in &bad {
+        *want_counts.entry(code).or_default() += 1;
+    }
+    assert_eq!(summary.dead_letters, want_counts);
+    assert_eq!(summary.records, records.len() as u64);
+
+    let letters: Vec<OwnedMessage> = broker.read_all(DEAD).await;
+    assert_eq!(letters.len(), bad.len());
+    for ((record, code), letter) in bad.iter().zip(&letters) {
+        let i = records.iter().position(|r| r == record).expect("produced");
+        assert_eq!(header(letter, HEADER_CODE).as_deref(), Some(*code));
+        assert!(!header(letter, HEADER_REASON).unwrap_or_default().is_empty());
+        assert_eq!(header(letter, HEADER_SOURCE_TOPIC).as_deref(), Some(INPUT));
+        assert_eq!(header(letter, HEADER_SOURCE_PARTITION).as_deref(), Some("0"));
+        assert_eq!(header(letter, HEADER_SOURCE_OFFSET), Some(offsets[i].to_string()));
+        let original = record.as_deref().unwrap_or("").as_bytes();
+        let value = letter.payload().unwrap_or(&[]);
+        if original.len() > value.len() {
+            assert_eq!(header(letter, HEADER_TRUNCATED), Some(original.len().to_string()));
+            assert!(original.starts_with(value) && !value.is_empty());
+        } else {
+            assert_eq!(value, original);
+            assert_eq!(header(letter, HEADER_TRUNCATED), None);
+        }
+    }
+    let reason = header(&letters[2], HEADER_REASON).unwrap();
+    assert!(reason.contains("`at`"), "the reason names the field: {reason}");
+
+    assert_same_flags(&expected, &newest_flags(&broker).await.0);
+}
