@@ -176,6 +176,8 @@ pub struct Engine {
     /// Hot messages with a flag whose last change was not written (see `flush`).
     stale: Vec<u32>,
     max_at: i64,
+    /// A floor under the watermark, raised by `finish` and `advance_to` (end of input, idle).
+    wm_floor: i64,
     /// Watermark at which the next retention sweep runs.
     next_sweep: i64,
     /// Hot slots free for reuse.
@@ -215,6 +217,7 @@ impl Engine {
             queue: Vec::new(),
             stale: Vec::new(),
             max_at: i64::MIN,
+            wm_floor: i64::MIN,
             next_sweep: i64::MIN,
             hot_free: Vec::new(),
             past_conduct: HashMap::new(),
@@ -235,7 +238,12 @@ impl Engine {
 
     /// The watermark: the newest event time seen, less the lateness bound.
     pub fn watermark(&self) -> Option<Ts> {
-        (self.max_at != i64::MIN).then(|| Ts(self.max_at - self.lateness_ms()))
+        (self.max_at != i64::MIN).then(|| Ts((self.max_at - self.lateness_ms()).max(self.wm_floor)))
+    }
+
+    /// The watermark as a number, `i64::MIN` before the first event.
+    fn wm(&self) -> i64 {
+        self.watermark().map_or(i64::MIN, |w| w.0)
     }
 
     pub fn stats(&self) -> StateStats {
@@ -381,10 +389,12 @@ impl Engine {
         Ok(outcome)
     }
 
-    /// Moves the watermark to `at` less the lateness bound (if that is later) and emits what the
-    /// timers say has changed. The streaming worker calls this when a partition is idle.
+    /// Moves the watermark to `at` (if that is later) without an event, and writes what the
+    /// exposure timers say has changed: for a worker whose input is idle but whose clock
+    /// (event time elsewhere) has moved on.
     pub fn advance_to(&mut self, at: Ts, out: &mut Vec<Flag>) {
-        self.advance(at.0);
+        self.wm_floor = self.wm_floor.max(at.0);
+        self.fire_timers();
         self.drain(out, false);
     }
 
@@ -410,10 +420,10 @@ impl Engine {
     /// evaluated, and every flag whose state differs from what was last written is written, in
     /// `flag_id` order.
     pub fn finish(&mut self, out: &mut Vec<Flag>) {
-        if self.max_at != i64::MIN {
-            let lateness = self.lateness_ms();
-            self.advance(self.max_at + lateness);
-        }
+        // The watermark moves to the newest event time and stays there: calling this again,
+        // with or without events in between, never moves it past an event.
+        self.wm_floor = self.wm_floor.max(self.max_at);
+        self.fire_timers();
         for h in 0..self.hot.len() {
             if self.hot[h].msg != NONE {
                 self.hot[h].dirty_all = true;
@@ -611,7 +621,12 @@ impl Engine {
             return;
         }
         self.max_at = at;
-        let wm = at - self.lateness_ms();
+        self.fire_timers();
+    }
+
+    /// Queues the subjects whose next exposure stage the watermark has passed.
+    fn fire_timers(&mut self) {
+        let wm = self.wm();
         while let Some(&(t, m, u)) = self.timers.first() {
             if t > wm {
                 break;
@@ -1416,8 +1431,7 @@ impl Engine {
                 }
             }
         }
-        let wm = self.max_at - self.lateness_ms();
-        let horizon = wm.max(last_event);
+        let horizon = self.wm().max(last_event);
         let vis = Visibility::compute(&channels, horizon);
         let stage_end = vis.down.map_or(horizon, |(since, _)| since.max(start));
         let stages = &policy.exposure.stages_secs;
@@ -1741,6 +1755,31 @@ mod tests {
             &mut out,
         );
         assert_eq!(e.stats().labelled, 1);
+    }
+
+    #[test]
+    fn finish_moves_the_watermark_to_the_newest_event_and_no_further() {
+        let mut e = Engine::new(Policy::default());
+        let mut out = Vec::new();
+        apply(
+            &mut e,
+            r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a"}}"#,
+            &mut out,
+        );
+        apply(
+            &mut e,
+            r#"{"type":"label","at":1767607260000,"id":"m","category":"credible_threat","source":"c"}"#,
+            &mut out,
+        );
+        e.finish(&mut out);
+        assert_eq!(e.watermark(), Some(Ts(1767607260000)));
+        let written = out.len();
+        e.finish(&mut out);
+        e.finish(&mut out);
+        assert_eq!(e.watermark(), Some(Ts(1767607260000)));
+        assert_eq!(out.len(), written, "finishing again changes nothing");
+        let last = out.last().expect("a flag");
+        assert_eq!(last.exposure.seconds_up, 60);
     }
 
     #[test]
