@@ -223,7 +223,24 @@ async fn a_restarted_worker_rebuilds_its_state_by_replay() {
         "and reads only the second half"
     );
     assert!(second.replay_events_per_sec().is_some());
+    assert_same_flags(&expected, &newest_flags(&broker).await.0);
 
+    // A third worker has nothing new to read: it only replays, and whatever it writes again
+    // is identical to what is already there under the same flag_id and revision.
+    let third = run_until_settled(&broker, config(&broker, "restart"), lines.len() as i64).await;
+    assert_eq!((third.records, third.replayed_events), (0, lines.len() as u64));
+    let mut seen: BTreeMap<(String, u64), String> = BTreeMap::new();
+    for m in broker.read_all(OUTPUT).await {
+        let text = String::from_utf8(m.payload().expect("flags have a value").to_vec()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let key = (
+            v["flag_id"].as_str().unwrap().to_owned(),
+            v["revision"].as_u64().unwrap(),
+        );
+        if let Some(before) = seen.insert(key.clone(), text.clone()) {
+            assert_eq!(before, text, "flag {key:?} was written twice with different content");
+        }
+    }
     assert_same_flags(&expected, &newest_flags(&broker).await.0);
 }
 

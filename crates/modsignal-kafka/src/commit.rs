@@ -159,6 +159,18 @@ impl Tracker {
         due
     }
 
+    /// A partition was assigned with `offset` committed in the group (by an earlier owner or
+    /// an earlier run): that offset counts as committed, and nothing at or before it is
+    /// committed again.
+    pub fn assigned(&mut self, tp: &Tp, offset: i64) {
+        let p = self.parts.entry(tp.clone()).or_default();
+        if offset > 0 && Some(offset) > p.committed {
+            p.committed = Some(offset);
+            p.requested = p.requested.max(p.committed);
+            p.committable = p.committable.max(p.committed);
+        }
+    }
+
     /// The broker confirmed a commit.
     pub fn commit_succeeded(&mut self, tp: &Tp, offset: i64) {
         if let Some(p) = self.parts.get_mut(tp)
@@ -264,6 +276,26 @@ mod tests {
             t.take_due(None).is_empty(),
             "an unchanged offset is not committed twice"
         );
+    }
+
+    #[test]
+    fn the_offset_committed_at_assignment_counts_as_committed() {
+        let a = Tp::new("events", 0);
+        let mut t = Tracker::default();
+        t.assigned(&a, 40);
+        assert_eq!(t.committed().map(|(_, o)| o).collect::<Vec<_>>(), [40]);
+        assert!(t.is_committed(&a));
+        t.checkpoint(&a, 40);
+        assert!(t.take_due(None).is_empty(), "nothing new to commit");
+        t.checkpoint(&a, 45);
+        assert_eq!(t.take_due(None), [(a.clone(), 45)]);
+        let b = Tp::new("events", 1);
+        t.assigned(&b, 0);
+        assert!(
+            t.is_committed(&b),
+            "a partition with nothing committed has nothing to wait for"
+        );
+        assert_eq!(t.committed().count(), 1);
     }
 
     #[test]

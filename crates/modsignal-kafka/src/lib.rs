@@ -43,6 +43,10 @@
 //!   dropped.
 //! - When the `shutdown` future completes, the worker stops reading, flushes, waits up to
 //!   [`WorkerConfig::shutdown_timeout`] for acknowledgements, commits and leaves the group.
+//! - [`run_with_status`] also publishes a [`WorkerStatus`] at every flush: the partitions
+//!   held, the offsets committed, and whether the worker has settled (everything read is
+//!   processed, acknowledged and committed, and every partition is quiet and finished), for
+//!   readiness probes and tests.
 //! - Broker outages are logged and survived: librdkafka reconnects and retries, and a record
 //!   whose delivery still fails is sent again with back-off while its input offset stays
 //!   uncommitted. Only permanent errors (a missing or forbidden topic, a record the broker

@@ -701,6 +701,7 @@ impl<'c> Worker<'c> {
                 "state rebuilt by replay"
             );
             self.pending.retain(|p| *p != tp);
+            lock(&self.shared.tracker).assigned(&tp, end);
             self.parts.push(Part {
                 tp,
                 engine: replayed.engine,
