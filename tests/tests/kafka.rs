@@ -69,44 +69,70 @@ fn config(broker: &Broker, group: &str) -> WorkerConfig {
     c
 }
 
-/// Runs a worker until it has committed `end` on the input partition and settled (quiet,
-/// finished, everything acknowledged and committed), then stops it and returns its summary.
-async fn run_until_settled(broker: &Broker, config: WorkerConfig, end: i64) -> WorkerSummary {
-    let (status_tx, mut status) = watch::channel(WorkerStatus::default());
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let worker = run_with_status(
-        config,
-        async {
-            let _ = stop_rx.await;
-        },
-        status_tx,
-    );
-    tokio::pin!(worker);
-    let deadline = tokio::time::sleep(SETTLE_TIMEOUT);
-    tokio::pin!(deadline);
-    let key = (INPUT.to_owned(), 0);
-    loop {
-        tokio::select! {
-            r = &mut worker => panic!("the worker stopped by itself: {r:?}"),
-            _ = &mut deadline => panic!(
-                "the worker did not settle within {SETTLE_TIMEOUT:?}; last status: {:?}\n--- broker log ---\n{}",
-                *status.borrow(),
-                broker.log_tail()
-            ),
-            changed = status.changed() => {
-                changed.expect("the worker holds the status sender while it runs");
-                let s = status.borrow_and_update().clone();
+/// A worker running in the background.
+struct Running {
+    task: tokio::task::JoinHandle<Result<WorkerSummary, modsignal_kafka::WorkerError>>,
+    status: watch::Receiver<WorkerStatus>,
+    stop: oneshot::Sender<()>,
+}
+
+impl Running {
+    fn start(config: WorkerConfig) -> Running {
+        let (status_tx, status) = watch::channel(WorkerStatus::default());
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(run_with_status(
+            config,
+            async {
+                let _ = stop_rx.await;
+            },
+            status_tx,
+        ));
+        Running { task, status, stop }
+    }
+
+    /// Waits until the worker has committed `end` on the input partition and settled (quiet,
+    /// finished, everything acknowledged and committed).
+    async fn settle(&mut self, broker: &Broker, end: i64) {
+        let key = (INPUT.to_owned(), 0);
+        let settled = async {
+            loop {
+                if self.status.changed().await.is_err() {
+                    return false;
+                }
+                let s = self.status.borrow_and_update();
                 if s.settled && s.committed.get(&key) == Some(&end) {
-                    break;
+                    return true;
                 }
             }
+        };
+        match tokio::time::timeout(SETTLE_TIMEOUT, settled).await {
+            Ok(true) => {}
+            // The worker dropped its status: it stopped by itself.
+            Ok(false) => panic!("the worker stopped by itself: {:?}", (&mut self.task).await),
+            Err(_) => panic!(
+                "the worker did not settle within {SETTLE_TIMEOUT:?}; last status: {:?}\n--- broker log ---\n{}",
+                *self.status.borrow(),
+                broker.log_tail()
+            ),
         }
     }
-    stop_tx.send(()).expect("the worker is running");
-    tokio::time::timeout(Duration::from_secs(60), worker)
-        .await
-        .expect("the worker shuts down within a minute")
-        .expect("the worker ends without error")
+
+    /// Signals shutdown and returns the worker's summary.
+    async fn stop(self) -> WorkerSummary {
+        self.stop.send(()).expect("the worker is running");
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the worker shuts down within a minute")
+            .expect("the worker task does not panic")
+            .expect("the worker ends without error")
+    }
+}
+
+/// Runs a worker until it has committed `end` and settled, then stops it.
+async fn run_until_settled(broker: &Broker, config: WorkerConfig, end: i64) -> WorkerSummary {
+    let mut worker = Running::start(config);
+    worker.settle(broker, end).await;
+    worker.stop().await
 }
 
 /// The newest revision of each flag on the output topic, as JSON text, by `flag_id`, and how
@@ -193,6 +219,28 @@ async fn end_to_end_the_newest_flags_equal_file_mode() {
     );
     assert_same_flags(&expected, &newest);
     assert!(broker.read_all(DEAD).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_worker_that_goes_quiet_twice_still_ends_with_the_file_mode_flags() {
+    let broker = broker_with_topics().await;
+    let lines = simulated(12_000, 31);
+    let (expected, errors) = file_mode(&lines);
+    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+    let half = lines.len() / 2;
+
+    let mut worker = Running::start(config(&broker, "bursts"));
+    broker.produce_lines(INPUT, &lines[..half]).await;
+    worker.settle(&broker, half as i64).await;
+    let (first_half, _) = file_mode(&lines[..half]);
+    assert_same_flags(&first_half, &newest_flags(&broker).await.0);
+
+    broker.produce_lines(INPUT, &lines[half..]).await;
+    worker.settle(&broker, lines.len() as i64).await;
+    let summary = worker.stop().await;
+    assert_eq!(summary.records, lines.len() as u64);
+    assert_eq!(summary.finishes, 2, "one finish per quiet spell: {summary:?}");
+    assert_same_flags(&expected, &newest_flags(&broker).await.0);
 }
 
 #[tokio::test]

@@ -63,11 +63,10 @@
 //!   proportion to the partition's history; a replay longer than `max.poll.interval.ms`
 //!   (default 5 minutes) makes the consumer leave the group. A compacted changelog topic and
 //!   local snapshots will replace this.
-//! - [`modsignal_core::Engine::finish`] moves the engine's clock a lateness bound further on
-//!   every call, so the worker finishes a quiet partition only when that puts the watermark
-//!   exactly at the newest event time; after a quiet spell whose newer events stay within the
-//!   lateness bound of the last finish, the partition is only flushed, and its watermark waits
-//!   for event time to move on.
+//! - A partition's watermark follows its own events only: a quiet partition is finished (its
+//!   watermark moves to its newest event time) but does not follow the event time of the
+//!   other partitions, so a message that stays up in a quiet partition crosses its exposure
+//!   stages only when the partition's own events move on or it goes quiet.
 //! - Transactions are not used: output is at least once, never exactly once.
 //!
 //! # Running against Kafka

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::StreamExt;
-use modsignal_core::{Engine, Ts};
+use modsignal_core::Engine;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -20,7 +20,6 @@ use crate::worker::{Halt, Stop, Throttle, WorkerError, apply_record};
 /// A rebuilt partition.
 pub(crate) struct Replayed {
     pub engine: Engine,
-    pub newest_at: Option<Ts>,
     pub records: u64,
     pub events: u64,
     pub elapsed: Duration,
@@ -36,7 +35,6 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
     let started = Instant::now();
     let mut r = Replayed {
         engine: Engine::new(config.policy.clone()),
-        newest_at: None,
         records: 0,
         events: 0,
         elapsed: Duration::ZERO,
@@ -78,15 +76,7 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
                 let payload = m.payload().unwrap_or(&[]);
                 // Records that were dead-lettered when first read fail the same way here and
                 // are skipped: they are already on the dead-letter topic.
-                if apply_record(
-                    &mut r.engine,
-                    payload,
-                    config.max_record_bytes,
-                    &mut r.newest_at,
-                    &mut discard,
-                )
-                .is_ok()
-                {
+                if apply_record(&mut r.engine, payload, config.max_record_bytes, &mut discard).is_ok() {
                     r.events += 1;
                 }
                 discard.clear();

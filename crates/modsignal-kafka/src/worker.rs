@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use modsignal_core::{DecodeError, Engine, Flag, Outcome, Ts, decode};
+use modsignal_core::{DecodeError, Engine, Flag, Outcome, decode};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -347,13 +347,11 @@ impl Throttle {
 }
 
 /// Decodes and applies one record: the same steps for live records and for a replay, so that
-/// a replay rebuilds exactly the state the live records built. `newest` follows the newest event
-/// time the engine took in (a repeat or a refused event does not move the engine's clock).
+/// a replay rebuilds exactly the state the live records built.
 pub(crate) fn apply_record(
     engine: &mut Engine,
     payload: &[u8],
     max_record_bytes: usize,
-    newest: &mut Option<Ts>,
     out: &mut Vec<Flag>,
 ) -> Result<Outcome, (String, &'static str)> {
     if payload.len() > max_record_bytes {
@@ -361,11 +359,7 @@ pub(crate) fn apply_record(
         return Err((e.to_string(), e.code()));
     }
     let ev = decode(payload).map_err(|e| (e.to_string(), e.code()))?;
-    let outcome = engine.apply(&ev, out).map_err(|e| (e.to_string(), e.code()))?;
-    if !outcome.duplicate && newest.is_none_or(|n| ev.at > n) {
-        *newest = Some(ev.at);
-    }
-    Ok(outcome)
+    engine.apply(&ev, out).map_err(|e| (e.to_string(), e.code()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -405,7 +399,6 @@ struct Part {
     next_offset: i64,
     /// `next_offset` at the last checkpoint.
     checkpointed: i64,
-    newest_at: Option<Ts>,
     last_record: Instant,
     /// Finished (or flushed) since its last record.
     quiet: bool,
@@ -427,7 +420,6 @@ struct Worker<'c> {
     /// A send was given up at shutdown: the engines hold changes that were never produced, so
     /// no further checkpoint may be taken.
     abandoned: bool,
-    lateness_ms: i64,
     log_dead: Throttle,
     log_consume: Throttle,
     log_resend: Throttle,
@@ -491,7 +483,6 @@ where
         summary: WorkerSummary::default(),
         status,
         abandoned: false,
-        lateness_ms: config.policy.stream.lateness_secs as i64 * 1000,
         log_dead: Throttle::new(Duration::from_secs(10)),
         log_consume: Throttle::new(Duration::from_secs(10)),
         log_resend: Throttle::new(Duration::from_secs(10)),
@@ -707,9 +698,10 @@ impl<'c> Worker<'c> {
                 engine: replayed.engine,
                 next_offset: end,
                 checkpointed: end,
-                newest_at: replayed.newest_at,
                 last_record: Instant::now(),
-                quiet: false,
+                // A rebuilt engine was never finished: finish it once the partition is quiet.
+                // An empty one has nothing to finish.
+                quiet: replayed.records == 0,
             });
         }
         Ok(())
@@ -785,13 +777,7 @@ impl<'c> Worker<'c> {
         }
         let payload = m.payload().unwrap_or(&[]);
         self.summary.records += 1;
-        match apply_record(
-            &mut part.engine,
-            payload,
-            self.config.max_record_bytes,
-            &mut part.newest_at,
-            &mut self.flags,
-        ) {
+        match apply_record(&mut part.engine, payload, self.config.max_record_bytes, &mut self.flags) {
             Ok(o) => {
                 self.summary.events += 1;
                 self.summary.late += o.late as u64;
@@ -980,23 +966,12 @@ impl<'c> Worker<'c> {
         let now = Instant::now();
         for part in &mut self.parts {
             if !part.quiet && now.duration_since(part.last_record) >= idle_after {
-                // `Engine::finish` moves the engine's clock a lateness bound past its newest
-                // event time each time it is called; once that has happened, finishing again
-                // before newer events arrive would put the watermark past every event. Finish
-                // only when the watermark is exactly a lateness bound behind the newest event;
-                // otherwise a flush writes what changed, and the watermark waits for events.
-                let exact = match (part.engine.watermark(), part.newest_at) {
-                    (Some(w), Some(n)) => w.0 + self.lateness_ms <= n.0,
-                    _ => false,
-                };
+                // The watermark moves to the newest event time and every flag is brought up
+                // to date; finishing is idempotent, so a later quiet spell finishes again.
                 let before = self.flags.len();
-                if exact {
-                    part.engine.finish(&mut self.flags);
-                    self.summary.finishes += 1;
-                } else {
-                    part.engine.flush(&mut self.flags);
-                }
-                tracing::debug!(partition = %part.tp, finished = exact, flags = self.flags.len() - before, "partition quiet");
+                part.engine.finish(&mut self.flags);
+                self.summary.finishes += 1;
+                tracing::debug!(partition = %part.tp, flags = self.flags.len() - before, "partition quiet: finished");
                 part.quiet = true;
             } else {
                 part.engine.flush(&mut self.flags);
