@@ -9,8 +9,9 @@ use rdkafka::ClientConfig;
 use serde::Deserialize;
 
 /// Everything the worker needs to run. Build it with [`WorkerConfig::new`] and set fields, or
-/// from a config file with [`WorkerConfig::from_toml_str`] (see [`KafkaSection`]).
-#[derive(Clone, Debug, PartialEq)]
+/// from a config file with [`WorkerConfig::from_toml_str`] (see [`KafkaSection`]). Its `Debug`
+/// output hides secrets (see [`is_secret`]).
+#[derive(Clone, PartialEq)]
 pub struct WorkerConfig {
     /// The bootstrap servers, `host:port` separated by commas.
     pub brokers: String,
@@ -265,7 +266,7 @@ impl WorkerConfig {
 /// "sasl.username" = "modsignal"
 /// "sasl.password" = "…"
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSection {
     pub brokers: Option<String>,
@@ -300,6 +301,65 @@ impl std::fmt::Display for PropertyValue {
             PropertyValue::Integer(n) => write!(f, "{n}"),
             PropertyValue::Bool(b) => write!(f, "{b}"),
         }
+    }
+}
+
+/// Whether a librdkafka setting holds a secret (`sasl.password`, `ssl.key.password`,
+/// `sasl.oauthbearer.client.secret`, `ssl.key.pem`, …), which `Debug` output hides.
+pub fn is_secret(key: &str) -> bool {
+    ["password", "secret", "ssl.key.pem", "ssl_key", "keystore", "token"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+/// Properties as `Debug` shows them: secrets replaced by `***`.
+struct Redacted<'a, V>(&'a BTreeMap<String, V>);
+
+impl<V: std::fmt::Display> std::fmt::Debug for Redacted<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if is_secret(k) { "***".to_owned() } else { v.to_string() };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("brokers", &self.brokers)
+            .field("group_id", &self.group_id)
+            .field("input_topics", &self.input_topics)
+            .field("output_topic", &self.output_topic)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("properties", &Redacted(&self.properties))
+            .field("policy", &self.policy)
+            .field("flush_interval", &self.flush_interval)
+            .field("idle_after", &self.idle_after)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("max_record_bytes", &self.max_record_bytes)
+            .field("dead_letter_max_bytes", &self.dead_letter_max_bytes)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for KafkaSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSection")
+            .field("brokers", &self.brokers)
+            .field("group", &self.group)
+            .field("input_topics", &self.input_topics)
+            .field("output_topic", &self.output_topic)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("flush_interval", &self.flush_interval)
+            .field("idle_after", &self.idle_after)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("max_record_bytes", &self.max_record_bytes)
+            .field("dead_letter_max_bytes", &self.dead_letter_max_bytes)
+            .field("properties", &Redacted(&self.properties))
+            .finish()
     }
 }
 
@@ -524,6 +584,22 @@ mod tests {
         assert_eq!(c.idle_after, Duration::from_secs(2));
         assert_eq!(c.properties["security.protocol"], "SSL");
         assert_eq!(c.properties["session.timeout.ms"], "45000", "kept from the file");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let mut c = WorkerConfig::new("b:1", vec!["e".into()], Policy::default());
+        c.properties.insert("sasl.username".into(), "modsignal".into());
+        c.properties.insert("sasl.password".into(), "hunter2".into());
+        c.properties.insert("ssl.key.password".into(), "swordfish".into());
+        let shown = format!("{c:?}");
+        assert!(shown.contains("modsignal") && shown.contains("***"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("swordfish"), "{shown}");
+        let section = KafkaSection::from_toml_str(
+            "[kafka]\n[kafka.properties]\n\"sasl.oauthbearer.client.secret\" = \"s3cret\"\n",
+        )
+        .unwrap();
+        assert!(!format!("{section:?}").contains("s3cret"));
     }
 
     #[test]
