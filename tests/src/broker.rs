@@ -210,6 +210,19 @@ impl Broker {
         self.produce(topic, &values).await
     }
 
+    /// How many members the consumer group has now.
+    pub fn group_members(&self, group: &str) -> usize {
+        let c: BaseConsumer = self.client_config().create().expect("consumer");
+        let list = c
+            .fetch_group_list(Some(group), Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("describing group {group}: {e}"));
+        list.groups()
+            .iter()
+            .filter(|g| g.name() == group)
+            .map(|g| g.members().len())
+            .sum()
+    }
+
     /// Every record of every partition of `topic`, read from the beginning until each
     /// partition reports its end. The end comes from fetch responses: tansu 0.6.0 answers a
     /// ListOffsets request for the latest offset with the base offset of the last batch plus

@@ -94,23 +94,27 @@ impl Running {
     /// finished, everything acknowledged and committed).
     async fn settle(&mut self, broker: &Broker, end: i64) {
         let key = (INPUT.to_owned(), 0);
-        let settled = async {
+        self.wait_for(broker, |s| s.settled && s.committed.get(&key) == Some(&end))
+            .await
+    }
+
+    /// Waits until the worker's status satisfies `ready`.
+    async fn wait_for(&mut self, broker: &Broker, ready: impl Fn(&WorkerStatus) -> bool) {
+        let reached = async {
             loop {
                 if self.status.changed().await.is_err() {
                     return false;
                 }
-                let s = self.status.borrow_and_update();
-                if s.settled && s.committed.get(&key) == Some(&end) {
+                if ready(&self.status.borrow_and_update()) {
                     return true;
                 }
             }
         };
-        match tokio::time::timeout(SETTLE_TIMEOUT, settled).await {
+        match tokio::time::timeout(SETTLE_TIMEOUT, reached).await {
             Ok(true) => {}
-            // The worker dropped its status: it stopped by itself.
             Ok(false) => panic!("the worker stopped by itself: {:?}", (&mut self.task).await),
             Err(_) => panic!(
-                "the worker did not settle within {SETTLE_TIMEOUT:?}; last status: {:?}\n--- broker log ---\n{}",
+                "the worker did not get there within {SETTLE_TIMEOUT:?}; last status: {:?}\n--- broker log ---\n{}",
                 *self.status.borrow(),
                 broker.log_tail()
             ),
@@ -240,6 +244,42 @@ async fn a_worker_that_goes_quiet_twice_still_ends_with_the_file_mode_flags() {
     let summary = worker.stop().await;
     assert_eq!(summary.records, lines.len() as u64);
     assert_eq!(summary.finishes, 2, "one finish per quiet spell: {summary:?}");
+    assert_same_flags(&expected, &newest_flags(&broker).await.0);
+}
+
+#[tokio::test]
+async fn a_partition_handed_over_to_a_running_member_ends_with_the_file_mode_flags() {
+    let broker = broker_with_topics().await;
+    let lines = simulated(30_000, 41);
+    let (expected, errors) = file_mode(&lines);
+    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+    let cut = lines.len() * 2 / 3;
+    broker.produce_lines(INPUT, &lines[..cut]).await;
+
+    let mut first = Running::start(config(&broker, "handover"));
+    first.wait_for(&broker, |s| s.records >= 3_000).await;
+    let mut second = Running::start(config(&broker, "handover"));
+    // The second worker is a member, holding nothing, when the first leaves: the partition
+    // reaches it through a rebalance while it runs, wherever the first one had got to.
+    let deadline = std::time::Instant::now() + SETTLE_TIMEOUT;
+    while broker.group_members("handover") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second worker never joined the group"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = first.stop().await;
+    broker.produce_lines(INPUT, &lines[cut..]).await;
+    second.settle(&broker, lines.len() as i64).await;
+    let second = second.stop().await;
+
+    assert!(first.records >= 3_000);
+    assert_eq!(
+        second.replayed_records, first.records,
+        "the second worker replays exactly what the first committed"
+    );
+    assert_eq!(first.records + second.records, lines.len() as u64, "and reads the rest");
     assert_same_flags(&expected, &newest_flags(&broker).await.0);
 }
 
