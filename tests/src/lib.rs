@@ -125,3 +125,22 @@ pub fn parse_flag_lines(text: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("flag lines are JSON"))
         .collect()
 }
+
+/// Runs `lines` and checks the run is clean, its revisions only grow, and its final flags render
+/// as `expected`; on a difference, panics with the first differing lines, labelled `what`.
+pub fn assert_replay_gives<S: AsRef<str>>(policy: &Policy, lines: &[S], expected: &str, what: &str) {
+    let (flags, errors) = run_lines(policy, lines);
+    assert!(errors.is_empty(), "{what}: {errors:?}");
+    revisions_grow(&flags).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let got = render(&final_flags(&flags));
+    if got != expected {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(got.lines())
+            .filter(|(a, b)| a != b)
+            .take(6)
+            .map(|(a, b)| format!("  expected: {a}\n  {what}: {b}"))
+            .collect();
+        panic!("final flags changed when {what}:\n{}", diff.join("\n"));
+    }
+}

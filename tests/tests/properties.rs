@@ -11,7 +11,7 @@
 use modsignal_core::event::{Audience, Category, RemovedBy};
 use modsignal_core::model::{Facts, Removal, RemovalKind, Targeting, evaluate};
 use modsignal_core::{Flag, Policy};
-use modsignal_tests::{final_flags, render, revisions_grow, run_lines};
+use modsignal_tests::{assert_replay_gives, final_flags, render, revisions_grow, run_lines};
 use proptest::prelude::*;
 
 fn category() -> impl Strategy<Value = Category> {
@@ -274,19 +274,6 @@ fn p5_duplicates_and_reordering_change_nothing() {
         sorted.iter().flat_map(|l| [l.clone(), l.clone()]).collect(),
     ));
     for (what, v) in variants {
-        let (flags, errors) = run_lines(&policy, &v);
-        assert!(errors.is_empty(), "{what}: {errors:?}");
-        revisions_grow(&flags).unwrap_or_else(|e| panic!("{what}: {e}"));
-        let got = render(&final_flags(&flags));
-        if got != expected {
-            let diff: Vec<String> = expected
-                .lines()
-                .zip(got.lines())
-                .filter(|(a, b)| a != b)
-                .take(6)
-                .map(|(a, b)| format!("  stream: {a}\n  {what}: {b}"))
-                .collect();
-            panic!("final flags changed when {what}:\n{}", diff.join("\n"));
-        }
+        assert_replay_gives(&policy, &v, &expected, what);
     }
 }

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use modsignal_core::Policy;
-use modsignal_tests::{final_flags, render, revisions_grow, run_lines};
+use modsignal_tests::{assert_replay_gives, final_flags, render, revisions_grow, run_lines};
 
 fn lines(name: &str) -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,19 +57,7 @@ fn check(name: &str) -> String {
         events.iter().chain(events.iter()).cloned().collect(),
     ));
     for (what, v) in variants {
-        let (flags, errors) = run_lines(&policy, &v);
-        assert!(errors.is_empty(), "{name} {what}: {errors:?}");
-        revisions_grow(&flags).unwrap_or_else(|e| panic!("{name} {what}: {e}"));
-        let got = render(&final_flags(&flags));
-        if got != expected {
-            let diff: Vec<String> = expected
-                .lines()
-                .zip(got.lines())
-                .filter(|(a, b)| a != b)
-                .map(|(a, b)| format!("  in order: {a}\n  {what}: {b}"))
-                .collect();
-            panic!("{name}: final flags changed when {what}:\n{}", diff.join("\n"));
-        }
+        assert_replay_gives(&policy, &v, &expected, &format!("{name} {what}"));
     }
     expected
 }
