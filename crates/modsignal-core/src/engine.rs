@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use hashbrown::{HashMap, HashSet};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
-use crate::event::{Audience, Category, Event, EventKind, FactorLabel, LabelCode};
+use crate::event::{Audience, Category, Event, EventKind, FactorLabel, LabelCode, RemovedBy};
 use crate::exposure::{Change, Channel, Role, Visibility, What, insert_change, scope_ord, status_ord};
 use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Subject, flag_id};
 use crate::model::{Facts, RemovalKind, Targeting, evaluate, evaluate_with};
@@ -45,9 +45,22 @@ pub struct Outcome {
     pub late: bool,
     /// Dropped as a repeat of an `event_id` already seen within the lateness bound.
     pub duplicate: bool,
-    /// A message or reshare seen for the first time came down with this event: how, and after
-    /// how many seconds up.
-    pub removal: Option<(RemovalKind, u64)>,
+    /// A message or reshare seen for the first time came down with this event.
+    pub removal: Option<RemovalSeen>,
+}
+
+/// A first removal, as [`Outcome::removal`] reports it for the adapters' metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RemovalSeen {
+    /// [`RemovalKind::Deleted`] or [`RemovalKind::Blocked`].
+    pub kind: RemovalKind,
+    pub by: RemovedBy,
+    /// From the post (or reshare) to this removal, in event time.
+    pub seconds_up: u64,
+    /// The audience of a labelled message (its author's followers and every resharer's) as
+    /// last measured, when the removed id is such a message; `None` for reshares and for
+    /// messages nobody labelled, whose audience is not tracked.
+    pub audience: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -943,30 +956,41 @@ impl Engine {
         self.store.msgs.get_mut(original).depth = max.min(u16::MAX as u32) as u16;
     }
 
-    fn removal(&mut self, id: &str, change: Change) -> Option<(RemovalKind, u64)> {
+    fn removal(&mut self, id: &str, change: Change) -> Option<RemovalSeen> {
         let key = key_of(id);
         let list = self.removals.entry(key).or_default();
         let first = list.is_empty();
         if !insert_change(list, change) {
             return None;
         }
-        let (m, start) = match self.store.find(key) {
-            Some(Entity::Message(m)) => (m, self.store.msgs.get(m).posted_at),
+        let (m, start, own) = match self.store.find(key) {
+            Some(Entity::Message(m)) => (m, self.store.msgs.get(m).posted_at, true),
             Some(Entity::Reshare(r)) => {
                 let rs = self.store.rss.get(r);
-                (rs.original, rs.at)
+                (rs.original, rs.at, false)
             }
             None => return None,
         };
         let msg = self.store.msgs.get_mut(m);
         msg.touch(change.at);
+        let (hot, author) = (msg.hot, msg.author);
         self.mark(m, ALL);
-        let kind = match change.what {
-            What::Delete(_) => RemovalKind::Deleted,
-            What::Restrict(..) => RemovalKind::Blocked,
+        let (kind, by) = match change.what {
+            What::Delete(by) => (RemovalKind::Deleted, by),
+            What::Restrict(by, _) => (RemovalKind::Blocked, by),
             _ => return None,
         };
-        (first && start != i64::MIN).then(|| (kind, Ts(change.at).secs_since(Ts(start))))
+        if !first || start == i64::MIN {
+            return None;
+        }
+        let audience = (own && hot != NONE && author != NONE)
+            .then(|| u64::from(self.users.get(author).followers) + self.hot[hot as usize].resharer_audience);
+        Some(RemovalSeen {
+            kind,
+            by,
+            seconds_up: Ts(change.at).secs_since(Ts(start)),
+            audience,
+        })
     }
 
     fn label(&mut self, id: &str, entry: LabelEntry) {
@@ -1673,6 +1697,84 @@ mod tests {
 
     fn apply(e: &mut Engine, line: &str, out: &mut Vec<Flag>) {
         e.apply(&decode(line.as_bytes()).unwrap(), out).unwrap();
+    }
+
+    #[test]
+    fn a_first_removal_is_reported_once_with_its_kind_time_and_audience() {
+        let mut e = Engine::new(Policy::default());
+        let mut out = Vec::new();
+        let ev = |line: &str| decode(line.as_bytes()).unwrap().into_owned();
+        let run = |e: &mut Engine, out: &mut Vec<Flag>, line: &str| e.apply(&ev(line), out).unwrap().removal;
+        run(
+            &mut e,
+            &mut out,
+            r#"{"type":"post","at":1767225600000,"id":"m","author":{"id":"a","followers":100}}"#,
+        );
+        run(
+            &mut e,
+            &mut out,
+            r#"{"type":"reshare","at":1767225601000,"id":"r","of":"m","author":{"id":"b","followers":50}}"#,
+        );
+        run(
+            &mut e,
+            &mut out,
+            r#"{"type":"label","at":1767225602000,"id":"m","category":"credible_threat","source":"c"}"#,
+        );
+        let seen = run(
+            &mut e,
+            &mut out,
+            r#"{"type":"restrict","at":1767225662000,"id":"m","by":"platform","scope":"withheld"}"#,
+        );
+        assert_eq!(
+            seen,
+            Some(RemovalSeen {
+                kind: RemovalKind::Blocked,
+                by: RemovedBy::Platform,
+                seconds_up: 62,
+                audience: Some(150),
+            })
+        );
+        // A second removal of the same message, and a repeat, are not first removals.
+        assert_eq!(
+            run(
+                &mut e,
+                &mut out,
+                r#"{"type":"delete","at":1767225690000,"id":"m","by":"author"}"#
+            ),
+            None
+        );
+        assert_eq!(
+            run(
+                &mut e,
+                &mut out,
+                r#"{"type":"restrict","at":1767225662000,"id":"m","by":"platform","scope":"withheld"}"#
+            ),
+            None
+        );
+        // A reshare's own removal has no tracked audience.
+        let seen = run(
+            &mut e,
+            &mut out,
+            r#"{"type":"delete","at":1767225604000,"id":"r","by":"author"}"#,
+        );
+        assert_eq!(
+            seen,
+            Some(RemovalSeen {
+                kind: RemovalKind::Deleted,
+                by: RemovedBy::Author,
+                seconds_up: 3,
+                audience: None,
+            })
+        );
+        // A delete of an id not seen yet comes before its post: no time up to report.
+        assert_eq!(
+            run(
+                &mut e,
+                &mut out,
+                r#"{"type":"delete","at":1767225604000,"id":"x","by":"author"}"#
+            ),
+            None
+        );
     }
 
     #[test]

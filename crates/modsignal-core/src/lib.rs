@@ -21,7 +21,7 @@ pub mod policy;
 mod store;
 pub mod time;
 
-pub use engine::{ApplyError, Engine, Outcome, StateStats};
+pub use engine::{ApplyError, Engine, Outcome, RemovalSeen, StateStats};
 pub use event::{DecodeError, Event, EventKind, decode};
 pub use flag::{Flag, Subject};
 pub use policy::Policy;
