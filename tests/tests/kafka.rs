@@ -10,7 +10,8 @@ use modsignal_core::Policy;
 use modsignal_kafka::dead_letter::{
     HEADER_CODE, HEADER_REASON, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC, HEADER_TRUNCATED,
 };
-use modsignal_kafka::{WorkerConfig, WorkerStatus, WorkerSummary, run_with_status};
+use modsignal_kafka::{Hooks, WorkerConfig, WorkerStatus, WorkerSummary, run_with};
+use modsignal_metrics::Metrics;
 use modsignal_sim::{SimConfig, Simulator};
 use modsignal_tests::broker::{Broker, header};
 use modsignal_tests::{final_flags, run_lines};
@@ -78,14 +79,22 @@ struct Running {
 
 impl Running {
     fn start(config: WorkerConfig) -> Running {
+        Running::start_with(config, Metrics::new())
+    }
+
+    fn start_with(config: WorkerConfig, metrics: Metrics) -> Running {
         let (status_tx, status) = watch::channel(WorkerStatus::default());
         let (stop, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(run_with_status(
+        let hooks = Hooks {
+            status: Some(status_tx),
+            metrics: Some(metrics),
+        };
+        let task = tokio::spawn(run_with(
             config,
             async {
                 let _ = stop_rx.await;
             },
-            status_tx,
+            hooks,
         ));
         Running { task, status, stop }
     }
@@ -387,13 +396,37 @@ async fn bad_records_go_to_the_dead_letter_topic_with_their_reasons() {
         "file mode refuses the same records: {errors:?}"
     );
 
-    let summary = run_until_settled(&broker, config(&broker, "dead"), records.len() as i64).await;
+    let metrics = Metrics::new();
+    let mut worker = Running::start_with(config(&broker, "dead"), metrics.clone());
+    worker.settle(&broker, records.len() as i64).await;
+    let summary = worker.stop().await;
     let mut want_counts: BTreeMap<&str, u64> = BTreeMap::new();
     for (_, code) in &bad {
         *want_counts.entry(code).or_default() += 1;
     }
     assert_eq!(summary.dead_letters, want_counts);
     assert_eq!(summary.records, records.len() as u64);
+
+    // The metrics count the same things as the summary.
+    let text = metrics.render();
+    assert_eq!(metric_sum(&text, "modsignal_events_total"), summary.events as f64);
+    assert_eq!(metric_sum(&text, "modsignal_flags_emitted_total"), summary.flags as f64);
+    for (code, n) in &want_counts {
+        let series = format!("{{reason=\"{code}\"}}");
+        assert_eq!(
+            metric_sum(&text, &format!("modsignal_dead_letters_total{series}")),
+            *n as f64
+        );
+        assert_eq!(
+            metric_sum(&text, &format!("modsignal_events_rejected_total{series}")),
+            *n as f64
+        );
+    }
+    assert!(metric_sum(&text, "modsignal_event_to_flag_latency_seconds_count") > 0.0);
+    assert_eq!(metric_sum(&text, "modsignal_state_restores_total"), 1.0);
+    assert_eq!(metric_sum(&text, "modsignal_state_restores_in_progress"), 0.0);
+    assert_eq!(metric_sum(&text, "modsignal_partitions_assigned"), 1.0);
+    assert!(metric_sum(&text, "modsignal_state_messages") > 0.0);
 
     let letters: Vec<OwnedMessage> = broker.read_all(DEAD).await;
     assert_eq!(letters.len(), bad.len());
@@ -418,4 +451,23 @@ async fn bad_records_go_to_the_dead_letter_topic_with_their_reasons() {
     assert!(reason.contains("`at`"), "the reason names the field: {reason}");
 
     assert_same_flags(&expected, &newest_flags(&broker).await.0);
+}
+
+/// The sum of every series of `name` (a bare metric name, or one with its labels) in a
+/// Prometheus text exposition.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let value = if name.ends_with('}') {
+                rest.strip_prefix(' ')?
+            } else if let Some(labels) = rest.strip_prefix('{') {
+                labels.split_once("} ")?.1
+            } else {
+                rest.strip_prefix(' ')?
+            };
+            value.parse::<f64>().ok()
+        })
+        .sum()
 }

@@ -213,6 +213,11 @@ impl WorkerConfig {
         if !self.properties.contains_key("partition.assignment.strategy") {
             c.set("partition.assignment.strategy", "cooperative-sticky");
         }
+        // librdkafka's statistics carry each partition's consumer lag, which the worker
+        // exports as a metric; every 10 s is plenty for a lag alert and costs little.
+        if !self.properties.contains_key("statistics.interval.ms") {
+            c.set("statistics.interval.ms", "10000");
+        }
         c.set("group.id", &self.group_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

@@ -47,6 +47,11 @@
 //!   held, the offsets committed, and whether the worker has settled (everything read is
 //!   processed, acknowledged and committed, and every partition is quiet and finished), for
 //!   readiness probes and tests.
+//! - [`run_with`] also counts what the worker does in a [`modsignal_metrics::Metrics`]
+//!   ([`Hooks`]): events by type, rejects and dead letters by reason, flags by category, time
+//!   to removal, state sizes, restores, consumer lag (from librdkafka's statistics, every
+//!   `statistics.interval.ms`, 10 s unless the properties say otherwise) and the event-to-flag
+//!   latency: from an input record's timestamp to the acknowledgement of a flag it caused.
 //! - Broker outages are logged and survived: librdkafka reconnects and retries, and a record
 //!   whose delivery still fails is sent again with back-off while its input offset stays
 //!   uncommitted. Only permanent errors (a missing or forbidden topic, a record the broker
@@ -103,4 +108,4 @@ mod replay;
 mod worker;
 
 pub use config::{ConfigError, KafkaSection, WorkerConfig};
-pub use worker::{WorkerError, WorkerStatus, WorkerSummary, run, run_with_status};
+pub use worker::{Hooks, WorkerError, WorkerStatus, WorkerSummary, run, run_with, run_with_status};

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use modsignal_core::{DecodeError, Engine, Flag, Outcome, decode};
+use modsignal_metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Message, OwnedHeaders, OwnedMessage, Timestamp};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -140,7 +142,17 @@ pub async fn run<F>(config: WorkerConfig, shutdown: F) -> Result<WorkerSummary, 
 where
     F: Future<Output = ()>,
 {
-    run_inner(config, shutdown, None).await
+    run_with(config, shutdown, Hooks::default()).await
+}
+
+/// What a caller can watch a running worker through.
+#[derive(Debug, Default)]
+pub struct Hooks {
+    /// Receives a [`WorkerStatus`] at every flush tick.
+    pub status: Option<watch::Sender<WorkerStatus>>,
+    /// Where the worker counts what it does (see [`modsignal_metrics`]); a private registry
+    /// when `None`.
+    pub metrics: Option<Metrics>,
 }
 
 /// [`run`], publishing a [`WorkerStatus`] on `status` at every flush tick.
@@ -152,7 +164,23 @@ pub async fn run_with_status<F>(
 where
     F: Future<Output = ()>,
 {
-    run_inner(config, shutdown, Some(status)).await
+    run_with(
+        config,
+        shutdown,
+        Hooks {
+            status: Some(status),
+            metrics: None,
+        },
+    )
+    .await
+}
+
+/// [`run`], with the status and metrics of `hooks`.
+pub async fn run_with<F>(config: WorkerConfig, shutdown: F, hooks: Hooks) -> Result<WorkerSummary, WorkerError>
+where
+    F: Future<Output = ()>,
+{
+    run_inner(config, shutdown, hooks.status, hooks.metrics.unwrap_or_default()).await
 }
 
 /// The shutdown signal, and after it the deadline of the drain: every wait in the worker
@@ -215,11 +243,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct WorkerContext {
     shared: Arc<Shared>,
+    metrics: Metrics,
 }
 
 impl ClientContext for WorkerContext {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(%error, reason, "kafka client error; librdkafka keeps retrying");
+    }
+
+    /// librdkafka's statistics (every `statistics.interval.ms`) carry each assigned
+    /// partition's consumer lag, measured against the broker's high watermark; -1 means not
+    /// known yet and is skipped.
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (&partition, p) in &t.partitions {
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics.consumer_lag(topic, partition, p.consumer_lag);
+                }
+            }
+        }
     }
 }
 
@@ -239,6 +281,9 @@ impl ConsumerContext for WorkerContext {
                     commit_due(consumer, &self.shared, Some(&tps));
                 }
                 tracing::info!(partitions = %list(&tps), "partitions revoked");
+                for tp in &tps {
+                    self.metrics.forget_partition(&tp.topic, tp.partition);
+                }
                 lock(&self.shared.changes).push(Change::Revoked(tps));
             }
             Rebalance::Assign(_) => {}
@@ -348,24 +393,27 @@ impl Throttle {
 
 /// Decodes and applies one record: the same steps for live records and for a replay, so that
 /// a replay rebuilds exactly the state the live records built.
+/// Returns the event's type name (a metrics label) with what applying it did.
 pub(crate) fn apply_record(
     engine: &mut Engine,
     payload: &[u8],
     max_record_bytes: usize,
     out: &mut Vec<Flag>,
-) -> Result<Outcome, (String, &'static str)> {
+) -> Result<(&'static str, Outcome), (String, &'static str)> {
     if payload.len() > max_record_bytes {
         let e = DecodeError::TooLarge(payload.len());
         return Err((e.to_string(), e.code()));
     }
     let ev = decode(payload).map_err(|e| (e.to_string(), e.code()))?;
-    engine.apply(&ev, out).map_err(|e| (e.to_string(), e.code()))
+    let outcome = engine.apply(&ev, out).map_err(|e| (e.to_string(), e.code()))?;
+    Ok((ev.kind.type_name(), outcome))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Flag,
-    DeadLetter,
+    /// With its reason code, counted when the broker acknowledges it.
+    DeadLetter(&'static str),
 }
 
 /// A record waiting to be produced.
@@ -374,6 +422,10 @@ struct Outgoing {
     key: Option<Vec<u8>>,
     value: Vec<u8>,
     headers: Option<OwnedHeaders>,
+    /// For a flag: the timestamp (ms since the epoch) of the input record it is timed from,
+    /// for the event-to-flag latency; `None` for flags not caused by a record (a quiet
+    /// partition finished, the drain at shutdown).
+    origin_ms: Option<i64>,
 }
 
 /// A delivery report: `None` if the producer went away first. A failure keeps the record, to
@@ -382,6 +434,7 @@ struct Done {
     seq: u64,
     kind: Kind,
     attempt: u32,
+    origin_ms: Option<i64>,
     result: Option<Result<(), Box<(KafkaError, OwnedMessage)>>>,
 }
 
@@ -400,6 +453,9 @@ struct Part {
     /// `next_offset` at the last checkpoint.
     checkpointed: i64,
     last_record: Instant,
+    /// The timestamp of the newest record applied (ms since the epoch), which flags written
+    /// at a flush are timed from.
+    last_record_ms: Option<i64>,
     /// Finished (or flushed) since its last record.
     quiet: bool,
 }
@@ -417,6 +473,7 @@ struct Worker<'c> {
     acked: Vec<u64>,
     summary: WorkerSummary,
     status: Option<watch::Sender<WorkerStatus>>,
+    metrics: Metrics,
     /// A send was given up at shutdown: the engines hold changes that were never produced, so
     /// no further checkpoint may be taken.
     abandoned: bool,
@@ -431,6 +488,7 @@ async fn run_inner<F>(
     config: WorkerConfig,
     shutdown: F,
     status: Option<watch::Sender<WorkerStatus>>,
+    metrics: Metrics,
 ) -> Result<WorkerSummary, WorkerError>
 where
     F: Future<Output = ()>,
@@ -443,7 +501,10 @@ where
     });
     let consumer: StreamConsumer<WorkerContext> = config
         .consumer_config()
-        .create_with_context(WorkerContext { shared: shared.clone() })
+        .create_with_context(WorkerContext {
+            shared: shared.clone(),
+            metrics: metrics.clone(),
+        })
         .map_err(|source| WorkerError::Client {
             client: "consumer",
             source,
@@ -482,6 +543,7 @@ where
         acked: Vec::new(),
         summary: WorkerSummary::default(),
         status,
+        metrics,
         abandoned: false,
         log_dead: Throttle::new(Duration::from_secs(10)),
         log_consume: Throttle::new(Duration::from_secs(10)),
@@ -676,7 +738,17 @@ impl<'c> Worker<'c> {
         let pending = self.pending.clone();
         let committed = Self::committed_offsets(&pending, consumer, stop).await?;
         for (tp, end) in committed {
-            let replayed = replay(self.config, &tp, end, stop).await?;
+            self.metrics.restore_started();
+            let started = Instant::now();
+            let replayed = match replay(self.config, &tp, end, stop).await {
+                Ok(r) => r,
+                Err(h) => {
+                    self.metrics.restore_finished(started.elapsed().as_secs_f64(), 0);
+                    return Err(h);
+                }
+            };
+            self.metrics
+                .restore_finished(replayed.elapsed.as_secs_f64(), replayed.events);
             self.summary.partitions_assigned += 1;
             self.summary.replayed_records += replayed.records;
             self.summary.replayed_events += replayed.events;
@@ -699,6 +771,7 @@ impl<'c> Worker<'c> {
                 next_offset: end,
                 checkpointed: end,
                 last_record: Instant::now(),
+                last_record_ms: None,
                 // A rebuilt engine was never finished: finish it once the partition is quiet.
                 // An empty one has nothing to finish.
                 quiet: replayed.records == 0,
@@ -777,13 +850,19 @@ impl<'c> Worker<'c> {
         }
         let payload = m.payload().unwrap_or(&[]);
         self.summary.records += 1;
+        let origin_ms = match m.timestamp() {
+            Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+            Timestamp::NotAvailable => None,
+        };
         match apply_record(&mut part.engine, payload, self.config.max_record_bytes, &mut self.flags) {
-            Ok(o) => {
+            Ok((type_name, o)) => {
                 self.summary.events += 1;
                 self.summary.late += o.late as u64;
                 self.summary.duplicates += o.duplicate as u64;
+                self.metrics.applied(type_name, &o);
             }
             Err((reason, code)) => {
+                self.metrics.rejected(code);
                 *self.summary.dead_letters.entry(code).or_default() += 1;
                 if let Some(held_back) = self.log_dead.allow() {
                     tracing::warn!(topic, partition, offset, code, %reason, held_back, "record sent to the dead-letter topic");
@@ -797,17 +876,19 @@ impl<'c> Worker<'c> {
                 };
                 let value = cut_value(payload, self.config.dead_letter_max_bytes);
                 self.outgoing.push(Outgoing {
-                    kind: Kind::DeadLetter,
+                    kind: Kind::DeadLetter(code),
                     key: m.key().map(<[u8]>::to_vec),
                     headers: Some(letter.owned_headers(payload.len(), value.len())),
                     value: value.to_vec(),
+                    origin_ms: None,
                 });
             }
         }
         part.next_offset = offset + 1;
         part.last_record = Instant::now();
+        part.last_record_ms = origin_ms.or(part.last_record_ms);
         part.quiet = false;
-        queue_flags(&mut self.flags, &mut self.outgoing);
+        queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, origin_ms);
     }
 
     /// Produces everything queued. When librdkafka's queue is full it waits for deliveries,
@@ -818,7 +899,7 @@ impl<'c> Worker<'c> {
         for o in items {
             let topic = match o.kind {
                 Kind::Flag => config.output_topic.as_str(),
-                Kind::DeadLetter => config.dead_letter_topic.as_str(),
+                Kind::DeadLetter(_) => config.dead_letter_topic.as_str(),
             };
             let mut headers = o.headers;
             loop {
@@ -832,12 +913,13 @@ impl<'c> Worker<'c> {
                 match self.producer.send_result(record) {
                     Ok(delivery) => {
                         let seq = lock(&self.shared.tracker).issue();
-                        let kind = o.kind;
+                        let (kind, origin_ms) = (o.kind, o.origin_ms);
                         self.inflight.push(Box::pin(async move {
                             Done {
                                 seq,
                                 kind,
                                 attempt: 0,
+                                origin_ms,
                                 result: delivery.await.ok().map(report),
                             }
                         }));
@@ -879,8 +961,14 @@ impl<'c> Worker<'c> {
     fn on_delivery(&mut self, d: Done) -> Result<(), WorkerError> {
         match d.result {
             Some(Ok(_)) => {
-                if d.kind == Kind::Flag {
-                    self.summary.flags += 1;
+                match d.kind {
+                    Kind::Flag => {
+                        self.summary.flags += 1;
+                        if let Some(origin) = d.origin_ms {
+                            self.metrics.event_to_flag((now_ms() - origin) as f64 / 1000.0);
+                        }
+                    }
+                    Kind::DeadLetter(code) => self.metrics.dead_letter(code),
                 }
                 self.acked.push(d.seq);
             }
@@ -899,17 +987,19 @@ impl<'c> Worker<'c> {
                 // unreachable. Send again, backing off, and keep the input offset uncommitted
                 // until it is through.
                 self.summary.resent += 1;
+                self.metrics.resent();
                 let backoff = Duration::from_millis(100 << d.attempt.min(7)).min(Duration::from_secs(10));
                 let producer = self.producer.clone();
                 if let Some(held_back) = self.log_resend.allow() {
                     tracing::warn!(%error, topic = message.topic(), retry_in = ?backoff, held_back, "delivery failed; sending again");
                 }
-                let (seq, kind, attempt) = (d.seq, d.kind, d.attempt + 1);
+                let (seq, kind, attempt, origin_ms) = (d.seq, d.kind, d.attempt + 1, d.origin_ms);
                 self.inflight.push(Box::pin(async move {
                     Done {
                         seq,
                         kind,
                         attempt,
+                        origin_ms,
                         result: Some(report(resend(producer, message, backoff).await)),
                     }
                 }));
@@ -965,7 +1055,7 @@ impl<'c> Worker<'c> {
         let idle_after = self.config.idle_after;
         let now = Instant::now();
         for part in &mut self.parts {
-            if !part.quiet && now.duration_since(part.last_record) >= idle_after {
+            let origin_ms = if !part.quiet && now.duration_since(part.last_record) >= idle_after {
                 // The watermark moves to the newest event time and every flag is brought up
                 // to date; finishing is idempotent, so a later quiet spell finishes again.
                 let before = self.flags.len();
@@ -973,16 +1063,21 @@ impl<'c> Worker<'c> {
                 self.summary.finishes += 1;
                 tracing::debug!(partition = %part.tp, flags = self.flags.len() - before, "partition quiet: finished");
                 part.quiet = true;
+                None
             } else {
                 part.engine.flush(&mut self.flags);
-            }
-            queue_flags(&mut self.flags, &mut self.outgoing);
+                part.last_record_ms
+            };
+            queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, origin_ms);
         }
         self.send_outgoing(stop).await?;
         self.checkpoint();
         self.drain_ready_deliveries()?;
         commit(&self.shared, consumer).await?;
         self.publish_status();
+        self.metrics.state(self.parts.iter().map(|p| p.engine.stats()));
+        self.metrics.partitions_assigned(self.parts.len());
+        self.metrics.unacknowledged(lock(&self.shared.tracker).unacknowledged());
         if self.last_report.elapsed() >= Duration::from_secs(30) {
             self.last_report = Instant::now();
             tracing::info!(
@@ -1054,7 +1149,7 @@ impl<'c> Worker<'c> {
             for part in &mut self.parts {
                 part.engine.flush(&mut self.flags);
             }
-            queue_flags(&mut self.flags, &mut self.outgoing);
+            queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, None);
             match self.send_outgoing(stop).await {
                 Ok(()) => self.checkpoint(),
                 Err(Halt::Stop) => self.abandoned = true,
@@ -1093,17 +1188,27 @@ impl<'c> Worker<'c> {
     }
 }
 
-/// Turns flags into records keyed by `flag_id`.
-fn queue_flags(flags: &mut Vec<Flag>, outgoing: &mut Vec<Outgoing>) {
+/// Turns flags into records keyed by `flag_id`, counting them, each timed from `origin_ms`.
+fn queue_flags(flags: &mut Vec<Flag>, outgoing: &mut Vec<Outgoing>, metrics: &Metrics, origin_ms: Option<i64>) {
     for f in flags.drain(..) {
+        metrics.flag(&f);
         let value = f.to_json().into_bytes();
         outgoing.push(Outgoing {
             kind: Kind::Flag,
             key: Some(f.flag_id.into_bytes()),
             value,
             headers: None,
+            origin_ms,
         });
     }
+}
+
+/// The wall clock in ms since the epoch, for the event-to-flag latency (record timestamps are
+/// wall-clock times too).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Sends a record again after `backoff`, waiting as long as librdkafka's queue is full.
