@@ -155,3 +155,30 @@ fn a_policy_that_breaks_the_promises_is_refused() {
     .unwrap_err();
     assert!(format!("{err:#}").contains("swift_removal"), "{err:#}");
 }
+
+#[test]
+fn file_mode_options_are_refused_with_kafka_settings() {
+    // Refused before anything connects: no broker is needed.
+    let err = run(&[
+        "run",
+        "--brokers",
+        "127.0.0.1:9",
+        "--input-topic",
+        "events",
+        "-o",
+        tmp("kafka.flags").to_str().unwrap(),
+        "--events",
+        "10",
+    ])
+    .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.starts_with("--output, --events are file-mode options, but Kafka settings were given"),
+        "{text}"
+    );
+
+    let config = tmp("no-kafka.toml");
+    std::fs::write(&config, "[http]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let err = run(&["run", "--config", config.to_str().unwrap()]).unwrap_err();
+    assert!(format!("{err:#}").contains("has no [kafka] section"), "{err:#}");
+}

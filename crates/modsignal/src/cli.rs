@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use crate::files::{Output, Pipeline, Rejects};
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use modsignal_formats::{Format, LabelWriter};
 use modsignal_sim::{SimConfig, Simulator};
 
@@ -33,8 +34,9 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Reads canonical events (or a platform's stream, see --format) and writes flags. With no
-    /// --input, runs on simulated traffic.
-    Run(RunArgs),
+    /// --input, runs on simulated traffic. With --config or any Kafka option, runs the Kafka
+    /// worker instead: events from input topics, flags to an output topic, until SIGTERM.
+    Run(Box<RunArgs>),
     /// Writes a realistic synthetic stream of canonical events.
     Simulate(SimArgs),
 }
@@ -82,7 +84,24 @@ struct RunArgs {
     /// about five and a half hours, long enough for removals, reviews and exposure stages.
     #[arg(long, default_value_t = DEFAULT_RATE)]
     rate: f64,
+    #[command(flatten)]
+    kafka: crate::kafka::KafkaArgs,
 }
+
+/// The options of `run` that say where file mode reads and writes: with Kafka settings they
+/// would be silently ignored, so they are refused instead. (`--policy` applies to both modes.)
+const FILE_MODE_OPTIONS: &[(&str, &str)] = &[
+    ("input", "--input"),
+    ("format", "--format"),
+    ("side_input", "--side-input"),
+    ("flag_format", "--flag-format"),
+    ("label_src", "--label-src"),
+    ("output", "--output"),
+    ("rejects", "--rejects"),
+    ("events", "--events"),
+    ("seed", "--seed"),
+    ("rate", "--rate"),
+];
 
 const DEFAULT_RATE: f64 = 10.0;
 
@@ -143,19 +162,58 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = Cli::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    // The matches are kept to tell options given (on the command line or by variable) from
+    // defaults: file-mode options given with Kafka settings are refused.
+    let matches = Cli::command().try_get_matches_from(args).unwrap_or_else(|e| e.exit());
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_format);
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) if args.kafka.is_set() => {
+            let run_matches = matches
+                .subcommand_matches("run")
+                .expect("the run subcommand was parsed");
+            run_kafka(*args, run_matches)
+        }
+        Command::Run(args) => run(*args),
         Command::Simulate(args) => simulate(args),
     }
+}
+
+/// `run` with Kafka settings: the worker, until SIGTERM or SIGINT.
+fn run_kafka(args: RunArgs, matches: &ArgMatches) -> Result<()> {
+    let given: Vec<String> = FILE_MODE_OPTIONS
+        .iter()
+        .filter_map(|(id, flag)| match matches.value_source(id) {
+            Some(ValueSource::CommandLine) => Some((*flag).to_owned()),
+            Some(ValueSource::EnvVariable) => Some(format!("{flag} (set by its MODSIGNAL_ variable)")),
+            _ => None,
+        })
+        .collect();
+    if !given.is_empty() {
+        let what = if given.len() == 1 {
+            "is a file-mode option"
+        } else {
+            "are file-mode options"
+        };
+        bail!(
+            "{} {what}, but Kafka settings were given (--config, --brokers, --input-topic, … or their MODSIGNAL_ \
+             variables): on Kafka, events come from the input topics, flags go to the output topic and bad records \
+             to the dead-letter topic. Remove one or the other.",
+            given.join(", ")
+        );
+    }
+    let policy = crate::policy::load(args.policy.as_deref())?;
+    let config = args.kafka.worker_config(policy)?;
+    crate::kafka::run(config)
 }
 
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MODSIGNAL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal: a worker's logs usually go to a file or a collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::stderr().is_terminal())
         .with_writer(io::stderr);
     // A second initialisation (tests run several commands in one process) keeps the first.
     let _ = match format {

@@ -4,9 +4,12 @@
 //! - [`files`] runs the engine over a file or standard input of canonical events or a
 //!   platform's stream (read by `modsignal_formats`), with side inputs of canonical events,
 //!   writes flags or AT Protocol labels as JSON lines and sets bad lines aside in a reject file.
+//! - [`kafka`] runs the Kafka worker (`modsignal_kafka`) for `run --config`/`--brokers`: its
+//!   options and config file, its runtime, and the signals that stop it.
 //!
 //! - [`cli`] is the command line; `main.rs` only calls it.
 
 pub mod cli;
 pub mod files;
+pub mod kafka;
 pub mod policy;

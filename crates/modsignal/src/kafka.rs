@@ -1,0 +1,380 @@
+//! `modsignal run` on Kafka: the options and the config file that make a [`WorkerConfig`], the
+//! tokio runtime the worker runs on, and the signals that stop it.
+//!
+//! Settings come from the `[kafka]` section of `--config` (see `config/modsignal.toml`), with
+//! each command-line option (or its `MODSIGNAL_` environment variable) laid over the file's
+//! value. Other top-level sections of the file belong to other parts of the binary and are
+//! left alone here.
+//!
+//! The first SIGTERM or SIGINT starts a graceful stop: the worker stops reading, flushes, waits
+//! up to `shutdown_timeout` for the broker's acknowledgements, commits and leaves the group. A
+//! second signal exits at once (status 128 + the signal's number), and so does a stop that
+//! overruns `shutdown_timeout` by [`EXIT_GRACE`] (status 1): in both cases whatever was not
+//! committed is processed again by the next owner of its partition, so nothing is lost.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use modsignal_core::Policy;
+use modsignal_kafka::config::{PropertyValue, parse_duration};
+use modsignal_kafka::{KafkaSection, WorkerConfig};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// How long past `shutdown_timeout` a stopping worker may take to commit and leave the group
+/// before the process exits anyway: leaving a group whose broker does not answer can block for
+/// a minute inside librdkafka, longer than an orchestrator waits.
+pub const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// The Kafka options of `modsignal run`. Any of them (or `--config`) switches `run` from files
+/// to the Kafka worker.
+#[derive(clap::Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Kafka worker (any of these runs modsignal on Kafka instead of files)")]
+pub struct KafkaArgs {
+    /// A config file (TOML) whose `[kafka]` section configures the worker; see
+    /// config/modsignal.toml for every setting and its default. The options below override it.
+    #[arg(long, value_name = "FILE", env = "MODSIGNAL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The bootstrap servers, `host:port` separated by commas.
+    #[arg(long, value_name = "HOST:PORT,...", env = "MODSIGNAL_BROKERS")]
+    pub brokers: Option<String>,
+    /// A topic of canonical events, keyed by the message they concern (may be repeated; the
+    /// variable takes a comma-separated list).
+    #[arg(
+        long = "input-topic",
+        value_name = "TOPIC",
+        env = "MODSIGNAL_INPUT_TOPIC",
+        value_delimiter = ','
+    )]
+    pub input_topics: Vec<String>,
+    /// Where flags go, keyed by `flag_id` [default: modsignal.flags].
+    #[arg(long, value_name = "TOPIC", env = "MODSIGNAL_OUTPUT_TOPIC")]
+    pub output_topic: Option<String>,
+    /// Where records that cannot be decoded or applied go, with their reason in headers
+    /// [default: modsignal.dead-letters].
+    #[arg(long, value_name = "TOPIC", env = "MODSIGNAL_DEAD_LETTER_TOPIC")]
+    pub dead_letter_topic: Option<String>,
+    /// The consumer group: instances in one group share the input partitions [default: modsignal].
+    #[arg(long, value_name = "GROUP", env = "MODSIGNAL_GROUP")]
+    pub group: Option<String>,
+    /// How often engines are flushed and offsets committed: the longest a small change waits
+    /// for its flag [default: 1s].
+    #[arg(long, value_name = "DURATION", env = "MODSIGNAL_FLUSH_INTERVAL", value_parser = duration_arg)]
+    pub flush_interval: Option<String>,
+    /// After this long without a record, a partition's engine is finished and every flag is
+    /// brought up to date [default: 30s].
+    #[arg(long, value_name = "DURATION", env = "MODSIGNAL_IDLE_AFTER", value_parser = duration_arg)]
+    pub idle_after: Option<String>,
+    /// On SIGTERM, how long to wait for the broker to acknowledge what was produced before
+    /// committing and leaving the group [default: 30s].
+    #[arg(long, value_name = "DURATION", env = "MODSIGNAL_SHUTDOWN_TIMEOUT", value_parser = duration_arg)]
+    pub shutdown_timeout: Option<String>,
+    /// Records longer than this go to the dead-letter topic [default: the decoder's limit, 1 MiB].
+    #[arg(long, value_name = "BYTES", env = "MODSIGNAL_MAX_RECORD_BYTES")]
+    pub max_record_bytes: Option<usize>,
+    /// Dead letters carry the original record cut to this many bytes [default: 524288].
+    #[arg(long, value_name = "BYTES", env = "MODSIGNAL_DEAD_LETTER_MAX_BYTES")]
+    pub dead_letter_max_bytes: Option<usize>,
+    /// A librdkafka setting passed through, such as `security.protocol=SASL_SSL` (may be
+    /// repeated; the variable takes one setting per line, so values may contain commas).
+    #[arg(
+        long = "kafka-property",
+        value_name = "KEY=VALUE",
+        env = "MODSIGNAL_KAFKA_PROPERTY",
+        value_delimiter = '\n'
+    )]
+    pub properties: Vec<String>,
+}
+
+/// Durations are checked while the command line is parsed, so that a bad one is reported
+/// against its option; they are kept as written for [`KafkaSection`].
+fn duration_arg(text: &str) -> Result<String, String> {
+    parse_duration(text).map(|_| text.trim().to_owned())
+}
+
+impl KafkaArgs {
+    /// Whether any Kafka setting was given: `run` then runs the worker.
+    pub fn is_set(&self) -> bool {
+        self.config.is_some() || self.any_option()
+    }
+
+    fn any_option(&self) -> bool {
+        self.brokers.is_some()
+            || !self.input_topics.is_empty()
+            || self.output_topic.is_some()
+            || self.dead_letter_topic.is_some()
+            || self.group.is_some()
+            || self.flush_interval.is_some()
+            || self.idle_after.is_some()
+            || self.shutdown_timeout.is_some()
+            || self.max_record_bytes.is_some()
+            || self.dead_letter_max_bytes.is_some()
+            || self.properties.iter().any(|p| !p.trim().is_empty())
+    }
+
+    /// The options as a section to lay over the file's.
+    fn section(&self) -> Result<KafkaSection> {
+        let mut properties = std::collections::BTreeMap::new();
+        for entry in &self.properties {
+            // A variable written as a block (one setting per line) may end with an empty line.
+            let entry = entry.trim_end_matches('\r');
+            if entry.trim().is_empty() {
+                continue;
+            }
+            let Some((key, value)) = entry.split_once('=') else {
+                bail!("--kafka-property `{entry}` is not KEY=VALUE");
+            };
+            let key = key.trim();
+            if key.is_empty() {
+                bail!("--kafka-property `{entry}` has no key");
+            }
+            properties.insert(key.to_owned(), PropertyValue::Text(value.to_owned()));
+        }
+        let topics = self
+            .input_topics
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>();
+        Ok(KafkaSection {
+            brokers: self.brokers.clone(),
+            group: self.group.clone(),
+            input_topics: (!topics.is_empty()).then_some(topics),
+            output_topic: self.output_topic.clone(),
+            dead_letter_topic: self.dead_letter_topic.clone(),
+            flush_interval: self.flush_interval.clone(),
+            idle_after: self.idle_after.clone(),
+            shutdown_timeout: self.shutdown_timeout.clone(),
+            max_record_bytes: self.max_record_bytes,
+            dead_letter_max_bytes: self.dead_letter_max_bytes,
+            properties,
+        })
+    }
+
+    /// The worker's configuration: the file's `[kafka]` section, the options laid over it,
+    /// defaults filled in and everything validated.
+    pub fn worker_config(&self, policy: Policy) -> Result<WorkerConfig> {
+        let options = self.section()?;
+        let base = match &self.config {
+            None => KafkaSection::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
+                match KafkaSection::from_toml_str(&text) {
+                    Ok(section) => section,
+                    // The options alone may be enough; the file may hold only other sections.
+                    Err(modsignal_kafka::ConfigError::MissingSection) if self.any_option() => KafkaSection::default(),
+                    Err(modsignal_kafka::ConfigError::MissingSection) => bail!(
+                        "the config file {} has no [kafka] section, and no Kafka option was given: \
+                         `run --config` runs the Kafka worker (see config/modsignal.toml)",
+                        path.display()
+                    ),
+                    Err(e) => return Err(e).with_context(|| format!("config file {}", path.display())),
+                }
+            }
+        };
+        base.overlay(options).into_config(policy).context(
+            "Kafka settings (the [kafka] section of --config, overridden by --brokers, --input-topic, … \
+             and their MODSIGNAL_ variables)",
+        )
+    }
+}
+
+/// Runs the worker until SIGTERM or SIGINT, on a runtime of its own.
+///
+/// The runtime is multi-threaded with two workers. The Kafka worker is a single task that
+/// applies records between awaits, so more threads would not make it faster (librdkafka does
+/// its network work on threads of its own), but a second thread keeps the signal handler, the
+/// shutdown deadline and whatever else the binary serves next to the worker responsive while the
+/// worker task is busy with a batch: a second signal must exit at once, not after the batch.
+/// Two threads also match the machines this runs on; more would only contend for them.
+pub fn run(config: WorkerConfig) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("modsignal")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async move {
+        let shutdown = shutdown_on_signals(config.shutdown_timeout)?;
+        modsignal_kafka::run(config, shutdown)
+            .await
+            .map_err(anyhow::Error::from)
+    });
+    // Blocking calls still running (a commit to an unresponsive broker) must not hold the exit.
+    runtime.shutdown_background();
+    match result {
+        Ok(_summary) => Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "the Kafka worker stopped on an error");
+            Err(e.context("the Kafka worker stopped"))
+        }
+    }
+}
+
+/// A future that resolves on the first SIGTERM or SIGINT. After it, a second signal, or a stop
+/// that takes longer than `shutdown_timeout` and [`EXIT_GRACE`], ends the process at once.
+fn shutdown_on_signals(shutdown_timeout: Duration) -> Result<impl std::future::Future<Output = ()> + Send> {
+    // Registered before the worker starts, so that a signal that comes while it connects is
+    // never the default action (an immediate exit) but a graceful stop.
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let first = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(
+            signal = first,
+            shutdown_timeout = ?shutdown_timeout,
+            "stopping: draining, committing and leaving the group; a second signal exits at once"
+        );
+        let _ = tx.send(());
+        let deadline = tokio::time::sleep(shutdown_timeout + EXIT_GRACE);
+        let (name, status) = tokio::select! {
+            _ = term.recv() => ("SIGTERM", 128 + libc::SIGTERM),
+            _ = int.recv() => ("SIGINT", 128 + libc::SIGINT),
+            _ = deadline => {
+                tracing::error!(
+                    waited = ?(shutdown_timeout + EXIT_GRACE),
+                    "the worker did not stop in time: exiting; what was not committed is processed again after a restart"
+                );
+                std::process::exit(1);
+            }
+        };
+        tracing::warn!(
+            signal = name,
+            "second signal: exiting at once; what was not committed is processed again after a restart"
+        );
+        std::process::exit(status);
+    });
+    Ok(async move {
+        // The sender lives in a task that only ends the process: it is never dropped first.
+        let _ = rx.await;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The shipped, documented config file.
+    const SHIPPED: &str = include_str!("../../../config/modsignal.toml");
+
+    #[derive(Parser)]
+    struct Options {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    }
+
+    fn options(args: &[&str]) -> KafkaArgs {
+        Options::try_parse_from(std::iter::once("modsignal").chain(args.iter().copied()))
+            .unwrap()
+            .kafka
+    }
+
+    #[test]
+    fn the_shipped_config_documents_the_defaults_the_worker_uses() {
+        let c = WorkerConfig::from_toml_str(SHIPPED, Policy::default()).unwrap();
+        // Only the two required settings, which have no default, differ from `new`: every other
+        // value written in the file is the one the worker would take without it.
+        assert_eq!(
+            c,
+            WorkerConfig::new("localhost:9092", vec!["modsignal.events".into()], Policy::default())
+        );
+    }
+
+    #[test]
+    fn other_top_level_sections_are_left_to_their_owners() {
+        let text = format!("{SHIPPED}\n[http]\nlisten = \"0.0.0.0:8080\"\n\n[something_else]\nx = 1\n");
+        assert!(WorkerConfig::from_toml_str(&text, Policy::default()).is_ok());
+    }
+
+    #[test]
+    fn options_override_the_file_setting_by_setting() {
+        let path = std::env::temp_dir().join(format!("modsignal-kafka-args-{}.toml", std::process::id()));
+        std::fs::write(&path, SHIPPED).unwrap();
+        let args = options(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--brokers",
+            "k1:9093,k2:9093",
+            "--input-topic",
+            "a,b",
+            "--input-topic",
+            "c",
+            "--group",
+            "g2",
+            "--idle-after",
+            "2s",
+            "--kafka-property",
+            "sasl.password=p,with=commas",
+            "--kafka-property",
+            "security.protocol=SASL_SSL\nsession.timeout.ms=6000\n",
+        ]);
+        assert!(args.is_set());
+        let c = args.worker_config(Policy::default()).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(c.brokers, "k1:9093,k2:9093");
+        assert_eq!(c.input_topics, ["a", "b", "c"]);
+        assert_eq!(c.group_id, "g2");
+        assert_eq!(c.idle_after, Duration::from_secs(2));
+        assert_eq!(c.flush_interval, Duration::from_secs(1), "kept from the file");
+        assert_eq!(c.output_topic, "modsignal.flags", "kept from the file");
+        assert_eq!(c.properties["sasl.password"], "p,with=commas");
+        assert_eq!(c.properties["security.protocol"], "SASL_SSL");
+        assert_eq!(c.properties["session.timeout.ms"], "6000");
+        assert_eq!(c.properties.len(), 3);
+    }
+
+    #[test]
+    fn options_alone_are_enough_and_their_errors_name_the_setting() {
+        let c = options(&["--brokers", "b:1", "--input-topic", "e"])
+            .worker_config(Policy::default())
+            .unwrap();
+        assert_eq!(c, WorkerConfig::new("b:1", vec!["e".into()], Policy::default()));
+        assert!(!options(&[]).is_set());
+
+        let e = options(&["--brokers", "b:1"])
+            .worker_config(Policy::default())
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("kafka.input_topics is required"), "{e:#}");
+        let e = options(&["--brokers", "b:1", "--input-topic", "e", "--kafka-property", "nonsense"])
+            .worker_config(Policy::default())
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("not KEY=VALUE"), "{e:#}");
+        let e = options(&[
+            "--brokers",
+            "b:1",
+            "--input-topic",
+            "e",
+            "--kafka-property",
+            "group.id=x",
+        ])
+        .worker_config(Policy::default())
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("set `group` instead"), "{e:#}");
+        let e = Options::try_parse_from(["modsignal", "--flush-interval", "5"])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("no unit"), "{e}");
+    }
+
+    #[test]
+    fn a_config_file_without_a_kafka_section_needs_options() {
+        let path = std::env::temp_dir().join(format!("modsignal-kafka-nosection-{}.toml", std::process::id()));
+        std::fs::write(&path, "[http]\nlisten = \"0.0.0.0:8080\"\n").unwrap();
+        let file = path.to_str().unwrap();
+        let e = options(&["--config", file])
+            .worker_config(Policy::default())
+            .unwrap_err();
+        assert!(e.to_string().contains("has no [kafka] section"), "{e:#}");
+        let c = options(&["--config", file, "--brokers", "b:1", "--input-topic", "e"])
+            .worker_config(Policy::default())
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(c.brokers, "b:1");
+    }
+}
