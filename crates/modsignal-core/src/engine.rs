@@ -20,6 +20,8 @@ use crate::policy::Policy;
 use crate::store::{BIT_DEAD, BIT_REPLY, Entity, NONE, Reshare, Store, Users, key_of};
 use crate::time::Ts;
 
+pub mod snapshot;
+
 /// Why an event could not be applied. The event is set aside; nothing else is affected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApplyError {
@@ -63,7 +65,7 @@ pub struct RemovalSeen {
     pub audience: Option<u64>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct LabelEntry {
     source: String,
     code: LabelCode,
@@ -82,14 +84,14 @@ impl LabelEntry {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Agg {
     count: u32,
     followers: u64,
     depth_below: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Slot {
     rev: u64,
     /// What decides a streaming re-emission: the material state.
@@ -100,6 +102,7 @@ struct Slot {
 }
 
 /// Per labelled message: everything the model needs beyond the compact record.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Hot {
     msg: u32,
     id: String,
@@ -139,13 +142,14 @@ impl Hot {
 }
 
 /// History an evicted labelled message leaves for one sender or one person targeted.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct Past {
     entries: Vec<PastEntry>,
     /// Label events of entries pruned as too old.
     gone: u64,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct PastEntry {
     /// When the sender posted or reshared it.
     at: i64,
@@ -154,7 +158,7 @@ struct PastEntry {
     label_events: u64,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct ReportRec {
     user: u64,
     by_target: bool,

@@ -144,7 +144,7 @@ impl FactorLabel {
 }
 
 /// What a label asserts: a category, or a factor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LabelCode {
     Category(Category),
     Factor(FactorLabel),

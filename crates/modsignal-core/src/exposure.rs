@@ -10,7 +10,7 @@ use crate::event::{AccountStatus, RemovedBy, Scope};
 use crate::model::{Removal, RemovalKind};
 
 /// One change to visibility, as stored per message, reshare or account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub(crate) enum What {
     Delete(RemovedBy),
     Restrict(RemovedBy, ScopeOrd),
@@ -38,7 +38,7 @@ fn status_of(o: StatusOrd) -> AccountStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Change {
     pub at: i64,
     pub what: What,

@@ -1,6 +1,6 @@
 //! The flag, version 1: what modsignal writes for each subject of a labelled message.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Category, RemovedBy, Track};
 use crate::model::{Factor, RemovalKind};
@@ -8,7 +8,7 @@ use crate::time::Ts;
 
 pub const FLAG_SCHEMA: &str = "modsignal.flag/1";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
     Author,

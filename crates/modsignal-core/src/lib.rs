@@ -21,6 +21,7 @@ pub mod policy;
 mod store;
 pub mod time;
 
+pub use engine::snapshot::{SNAPSHOT_FORMAT, SnapshotError, policy_fingerprint};
 pub use engine::{ApplyError, Engine, Outcome, RemovalSeen, StateStats};
 pub use event::{DecodeError, Event, EventKind, decode};
 pub use flag::{Flag, Subject};

@@ -69,11 +69,52 @@ impl<T> Slab<T> {
     pub(crate) fn live(&self) -> usize {
         self.len as usize - self.free.len()
     }
+    /// Every slot in order, free ones included, and the free list: what a snapshot keeps.
+    pub(crate) fn parts(&self) -> (impl ExactSizeIterator<Item = &T>, &[u32]) {
+        let items = self.chunks.iter().flatten();
+        (Counted(items, self.len as usize), &self.free)
+    }
+    /// The inverse of [`Slab::parts`].
+    pub(crate) fn from_parts(items: Vec<T>, free: Vec<u32>) -> Option<Self> {
+        let len = u32::try_from(items.len()).ok().filter(|&l| l < RESHARE_TAG)?;
+        if free.iter().any(|&f| f >= len) {
+            return None;
+        }
+        let mut chunks = Vec::with_capacity(items.len().div_ceil(CHUNK));
+        let mut items = items.into_iter();
+        loop {
+            // Full-size chunks, as `push` makes them, so that growing never reallocates one.
+            let mut chunk = Vec::with_capacity(CHUNK);
+            chunk.extend(items.by_ref().take(CHUNK));
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
+        }
+        Some(Slab { chunks, len, free })
+    }
 }
+
+/// An iterator with its exact length, for serializers that want to know it first.
+struct Counted<I>(I, usize);
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.0.next()?;
+        self.1 -= 1;
+        Some(item)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Counted<I> {}
 
 /// A tracked message: a post seen in the stream, or a placeholder for an id that events
 /// referred to before (or without) its post.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Message {
     pub key: u64,
     /// Event time of the post; `i64::MIN` while the post has not been seen.
@@ -148,7 +189,7 @@ impl Message {
 }
 
 /// A reshare (retweet, repost, boost) of a message.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Reshare {
     pub key: u64,
     pub at: i64,
@@ -241,6 +282,44 @@ impl Store {
         ix
     }
 
+    /// A store of these slabs, its index rebuilt from their live slots. `None` if two live
+    /// records share a key (a damaged snapshot).
+    pub(crate) fn from_slabs(msgs: Slab<Message>, rss: Slab<Reshare>) -> Option<Store> {
+        let mut store = Store {
+            msgs,
+            rss,
+            index: HashTable::new(),
+        };
+        let free = |slab_free: &[u32], n: u32| {
+            let mut bits = vec![false; n as usize];
+            for &f in slab_free {
+                bits[f as usize] = true;
+            }
+            bits
+        };
+        let free_msgs = free(&store.msgs.free, store.msgs.slots());
+        let free_rss = free(&store.rss.free, store.rss.slots());
+        for ix in 0..store.msgs.slots() {
+            if !free_msgs[ix as usize] {
+                let key = store.msgs.get(ix).key;
+                if store.find(key).is_some() {
+                    return None;
+                }
+                store.insert_slot(key, Entity::Message(ix));
+            }
+        }
+        for ix in 0..store.rss.slots() {
+            if !free_rss[ix as usize] {
+                let key = store.rss.get(ix).key;
+                if store.find(key).is_some() {
+                    return None;
+                }
+                store.insert_slot(key, Entity::Reshare(ix));
+            }
+        }
+        Some(store)
+    }
+
     /// Forgets `key`. The caller releases the slot afterwards: the lookup reads the key there.
     pub(crate) fn remove_key(&mut self, key: u64) {
         let (msgs, rss) = (&self.msgs, &self.rss);
@@ -268,7 +347,7 @@ pub(crate) struct Users {
     arena: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct User {
     name_at: u32,
     name_len: u32,
@@ -316,6 +395,25 @@ impl Users {
     }
     pub(crate) fn len(&self) -> usize {
         self.users.len()
+    }
+    /// The account records and the arena of their ids: what a snapshot keeps.
+    pub(crate) fn parts(&self) -> (&[User], &str) {
+        (&self.users, &self.arena)
+    }
+    /// The inverse of [`Users::parts`], the index rebuilt. `None` if a record points outside
+    /// the arena or two records share an id (a damaged snapshot).
+    pub(crate) fn from_parts(users: Vec<User>, arena: String) -> Option<Users> {
+        let mut index = HashTable::with_capacity(users.len());
+        for (ix, u) in users.iter().enumerate() {
+            let end = u.name_at.checked_add(u.name_len)? as usize;
+            let name = arena.get(u.name_at as usize..end)?;
+            let key = key_of(name);
+            if index.find(key, |&(k, _): &(u64, u32)| k == key).is_some() {
+                return None;
+            }
+            index.insert_unique(key, (key, ix as u32), |&(k, _)| k);
+        }
+        Some(Users { index, users, arena })
     }
 }
 
