@@ -341,6 +341,89 @@ async fn a_restarted_worker_rebuilds_its_state_by_replay() {
     assert_same_flags(&expected, &newest_flags(&broker).await.0);
 }
 
+/// Where the first worker of a snapshot test keeps its snapshots.
+enum Store {
+    Local(std::path::PathBuf),
+    Changelog,
+}
+
+const CHANGELOG: &str = "changelog";
+
+/// A worker writes snapshots, then dies without draining (its task is aborted, as a crash
+/// would end it); the next owner restores the snapshot and reads only what follows.
+async fn restore_from(store: Store) {
+    let broker = broker_with_topics().await;
+    broker
+        .create_topic(CHANGELOG, 2, &[("cleanup.policy", "compact")])
+        .await;
+    let lines = simulated(20_000, 29);
+    let (expected, errors) = file_mode(&lines);
+    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+    let half = lines.len() / 2;
+    let with_store = |group: &str| {
+        let mut c = config(&broker, group);
+        c.snapshot_interval = Duration::from_millis(300);
+        match &store {
+            Store::Local(dir) => c.state_dir = Some(dir.clone()),
+            Store::Changelog => c.changelog_topic = Some(CHANGELOG.into()),
+        }
+        c
+    };
+
+    broker.produce_lines(INPUT, &lines[..half]).await;
+    let mut first = Running::start(with_store("snap"));
+    first.settle(&broker, half as i64).await;
+    // Wait for a snapshot at the committed offset, then kill the worker: no drain, no final
+    // snapshot, nothing but what the periodic snapshot left.
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let there = match &store {
+            Store::Local(dir) => dir.join(format!("{INPUT}-0/{half:020}.snap")).is_file(),
+            Store::Changelog => broker.read_all(CHANGELOG).await.iter().any(|m| {
+                // The slots alternate: the snapshot may be in either.
+                m.key().is_some_and(|k| {
+                    [format!("{INPUT}/0/a/m"), format!("{INPUT}/0/b/m")]
+                        .iter()
+                        .any(|x| x.as_bytes() == k)
+                }) && m
+                    .payload()
+                    .is_some_and(|v| String::from_utf8_lossy(v).contains(&format!("\"offset\":{half},")))
+            }),
+        };
+        if there {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no snapshot at offset {half}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.task.abort();
+    let _ = first.task.await;
+
+    broker.produce_lines(INPUT, &lines[half..]).await;
+    let second = run_until_settled(&broker, with_store("snap"), lines.len() as i64).await;
+    assert_eq!(second.snapshots_restored, 1, "{second:?}");
+    assert!(second.restored_keys > 1_000, "{second:?}");
+    assert_eq!(
+        second.replayed_records, 0,
+        "the snapshot is at the committed offset: {second:?}"
+    );
+    assert_eq!(second.records, (lines.len() - half) as u64);
+    assert_same_flags(&expected, &newest_flags(&broker).await.0);
+}
+
+#[tokio::test]
+async fn a_restarted_worker_restores_its_local_snapshot_and_reads_only_the_rest() {
+    let dir = std::env::temp_dir().join(format!("modsignal-snapshots-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    restore_from(Store::Local(dir.clone())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_new_owner_restores_the_changelog_snapshot_and_reads_only_the_rest() {
+    restore_from(Store::Changelog).await;
+}
+
 #[tokio::test]
 async fn bad_records_go_to_the_dead_letter_topic_with_their_reasons() {
     let broker = broker_with_topics().await;

@@ -2,6 +2,7 @@
 //! in, their validation, and the librdkafka settings derived from them.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use modsignal_core::Policy;
@@ -46,6 +47,17 @@ pub struct WorkerConfig {
     /// `modsignal.truncated` then gives the original length), so that an oversized record can
     /// never be refused by the dead-letter topic and stall the worker.
     pub dead_letter_max_bytes: usize,
+    /// A directory for local snapshots of each held partition's state (see [`crate::state`]):
+    /// a restarted instance restores from them instead of replaying its partitions from the
+    /// beginning. `None`: no local snapshots.
+    pub state_dir: Option<PathBuf>,
+    /// A compacted topic for snapshots of each partition's state, from which any instance
+    /// restores a partition it is assigned. `None`: no changelog.
+    pub changelog_topic: Option<String>,
+    /// How often a held partition that moved is snapshotted (with a state directory or a
+    /// changelog topic): the longest stretch of input a restore replays, give or take one
+    /// commit.
+    pub snapshot_interval: Duration,
 }
 
 /// The default consumer group.
@@ -63,6 +75,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default cut of dead-letter values: half of librdkafka's and Kafka's default largest
 /// message (about 1 MB), leaving room for the key and headers.
 pub const DEFAULT_DEAD_LETTER_MAX_BYTES: usize = 512 * 1024;
+/// The default interval between snapshots of a partition's state.
+pub const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// librdkafka settings the worker sets itself, with the reason they cannot be passed through.
 pub const RESERVED_PROPERTIES: &[(&str, &str)] = &[
@@ -116,6 +130,9 @@ impl WorkerConfig {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             max_record_bytes: modsignal_core::event::MAX_RECORD_BYTES,
             dead_letter_max_bytes: DEFAULT_DEAD_LETTER_MAX_BYTES,
+            state_dir: None,
+            changelog_topic: None,
+            snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
         }
     }
 
@@ -180,6 +197,17 @@ impl WorkerConfig {
         }
         if self.dead_letter_max_bytes == 0 {
             return invalid("dead_letter_max_bytes", "must be at least 1");
+        }
+        if let Some(t) = &self.changelog_topic
+            && (self.input_topics.contains(t) || outputs.contains(&t))
+        {
+            return invalid(
+                "changelog_topic",
+                "must differ from the input, output and dead-letter topics",
+            );
+        }
+        if self.snapshot_interval.is_zero() {
+            return invalid("snapshot_interval", "must be longer than zero");
         }
         for key in self.properties.keys() {
             if let Some((_, reason)) = RESERVED_PROPERTIES.iter().find(|(k, _)| k == key) {
@@ -285,6 +313,9 @@ pub struct KafkaSection {
     pub shutdown_timeout: Option<String>,
     pub max_record_bytes: Option<usize>,
     pub dead_letter_max_bytes: Option<usize>,
+    pub state_dir: Option<String>,
+    pub changelog_topic: Option<String>,
+    pub snapshot_interval: Option<String>,
     /// librdkafka settings; TOML strings, integers and booleans are all accepted.
     #[serde(default)]
     pub properties: BTreeMap<String, PropertyValue>,
@@ -346,6 +377,9 @@ impl std::fmt::Debug for WorkerConfig {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("max_record_bytes", &self.max_record_bytes)
             .field("dead_letter_max_bytes", &self.dead_letter_max_bytes)
+            .field("state_dir", &self.state_dir)
+            .field("changelog_topic", &self.changelog_topic)
+            .field("snapshot_interval", &self.snapshot_interval)
             .finish()
     }
 }
@@ -363,6 +397,9 @@ impl std::fmt::Debug for KafkaSection {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("max_record_bytes", &self.max_record_bytes)
             .field("dead_letter_max_bytes", &self.dead_letter_max_bytes)
+            .field("state_dir", &self.state_dir)
+            .field("changelog_topic", &self.changelog_topic)
+            .field("snapshot_interval", &self.snapshot_interval)
             .field("properties", &Redacted(&self.properties))
             .finish()
     }
@@ -397,7 +434,10 @@ impl KafkaSection {
             idle_after,
             shutdown_timeout,
             max_record_bytes,
-            dead_letter_max_bytes
+            dead_letter_max_bytes,
+            state_dir,
+            changelog_topic,
+            snapshot_interval
         );
         self.properties.extend(over.properties);
         self
@@ -430,6 +470,9 @@ impl KafkaSection {
         if let Some(n) = self.dead_letter_max_bytes {
             c.dead_letter_max_bytes = n;
         }
+        c.state_dir = self.state_dir.filter(|d| !d.is_empty()).map(PathBuf::from);
+        c.changelog_topic = self.changelog_topic.filter(|t| !t.is_empty());
+        c.snapshot_interval = duration("snapshot_interval", self.snapshot_interval, c.snapshot_interval)?;
         c.properties = self.properties.into_iter().map(|(k, v)| (k, v.to_string())).collect();
         c.validate()?;
         Ok(c)

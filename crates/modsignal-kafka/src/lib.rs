@@ -37,10 +37,16 @@
 //!   output is at least once. A flag written again is identical (same `flag_id` and
 //!   `revision`), so consumers keep the highest revision per `flag_id`.
 //! - When a partition is assigned, its state is rebuilt before any of its records is
-//!   processed: the partition is replayed from its beginning up to the committed offset into a
-//!   fresh engine, and the flags this writes are dropped (they were produced before). The replay
-//!   speed is logged. When a partition is revoked, its offsets are committed and its state
+//!   processed: from the newest usable snapshot (see [`state`]), in the local
+//!   [`WorkerConfig::state_dir`] or else the compacted [`WorkerConfig::changelog_topic`], and
+//!   then the records from the snapshot's offset up to the committed offset are replayed into
+//!   it; without a snapshot, the partition is replayed from its beginning into a fresh engine.
+//!   The flags a replay writes are dropped (they were produced before). Restore and replay
+//!   speeds are logged. When a partition is revoked, its offsets are committed and its state
 //!   dropped.
+//! - Every [`WorkerConfig::snapshot_interval`] each held partition that moved is snapshotted
+//!   right after a checkpoint (to the state directory, and in the background to the changelog),
+//!   and once more at shutdown when everything is committed, so that a restart replays nothing.
 //! - When the `shutdown` future completes, the worker stops reading, flushes, waits up to
 //!   [`WorkerConfig::shutdown_timeout`] for acknowledgements, commits and leaves the group.
 //! - [`run_with_status`] also publishes a [`WorkerStatus`] at every flush: the partitions
@@ -63,11 +69,14 @@
 //! - Events are assumed to be keyed by the message they concern, so that every event about a
 //!   message reaches the partition, and the engine, that holds it. Re-keying platform streams
 //!   (keyed by account) through a repartition topic is not done yet.
-//! - The state of a partition is rebuilt by replaying it from its beginning, so input topics
-//!   must keep their records (no time or size retention) and the rebuild takes time in
-//!   proportion to the partition's history; a replay longer than `max.poll.interval.ms`
-//!   (default 5 minutes) makes the consumer leave the group. A compacted changelog topic and
-//!   local snapshots will replace this.
+//! - Without a state directory or changelog, the state of a partition is rebuilt by replaying
+//!   it from its beginning, so input topics must keep their records and the rebuild takes time
+//!   in proportion to the partition's history. With snapshots, input topics must keep at least
+//!   the records since the older of the two snapshots kept (a few snapshot intervals; keep a
+//!   day or more for safety). A rebuild longer than `max.poll.interval.ms` (default 5 minutes)
+//!   makes the consumer leave the group.
+//! - The changelog holds whole-state snapshots in chunks, not Kafka Streams' per-key changes:
+//!   each snapshot rewrites the partition's state (about 40 bytes per message or reshare).
 //! - A partition's watermark follows its own events only: a quiet partition is finished (its
 //!   watermark moves to its newest event time) but does not follow the event time of the
 //!   other partitions, so a message that stays up in a quiet partition crosses its exposure
@@ -105,6 +114,7 @@ pub mod commit;
 pub mod config;
 pub mod dead_letter;
 mod replay;
+pub mod state;
 mod worker;
 
 pub use config::{ConfigError, KafkaSection, WorkerConfig};

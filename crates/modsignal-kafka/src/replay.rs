@@ -1,6 +1,6 @@
-//! Rebuilding a partition's state: its records from the beginning up to the committed offset
-//! are applied to a fresh engine and the flags this writes are dropped, since they were
-//! produced before that offset was committed. Applying events is idempotent and does not depend
+//! Rebuilding a partition's state: its records from a snapshot's offset (or from the beginning)
+//! up to the committed offset are applied to the snapshot's engine (or a fresh one) and the
+//! flags this writes are dropped, since they were produced before that offset was committed. Applying events is idempotent and does not depend
 //! on their order, so this rebuilds the state the previous owner had.
 
 use std::future::Future;
@@ -25,21 +25,24 @@ pub(crate) struct Replayed {
     pub elapsed: Duration,
 }
 
-/// Replays `tp` from its first record to `end` (exclusive).
+/// Replays `tp` into `engine` from offset `from` (0: the partition's first record) to `end`
+/// (exclusive).
 pub(crate) async fn replay<F: Future<Output = ()>>(
     config: &WorkerConfig,
     tp: &Tp,
+    engine: Engine,
+    from: i64,
     end: i64,
     stop: &mut Stop<'_, F>,
 ) -> Result<Replayed, Halt> {
     let started = Instant::now();
     let mut r = Replayed {
-        engine: Engine::new(config.policy.clone()),
+        engine,
         records: 0,
         events: 0,
         elapsed: Duration::ZERO,
     };
-    if end <= 0 {
+    if end <= from {
         return Ok(r);
     }
     let failed = |source: KafkaError| {
@@ -50,7 +53,12 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
     };
     let consumer: StreamConsumer = config.replay_config().create().map_err(failed)?;
     let mut tpl = TopicPartitionList::with_capacity(1);
-    tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Beginning)
+    let start = if from <= 0 {
+        Offset::Beginning
+    } else {
+        Offset::Offset(from)
+    };
+    tpl.add_partition_offset(&tp.topic, tp.partition, start)
         .map_err(failed)?;
     consumer.assign(&tpl).map_err(failed)?;
     let mut stream = consumer.stream();
@@ -58,7 +66,7 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
     let mut last = -1;
     let mut log_errors = Throttle::new(Duration::from_secs(10));
     let mut last_progress = Instant::now();
-    tracing::info!(partition = %tp, up_to_offset = end, "rebuilding state by replay");
+    tracing::info!(partition = %tp, from_offset = from, up_to_offset = end, "rebuilding state by replay");
     loop {
         let next = tokio::select! {
             biased;
@@ -70,6 +78,9 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
                 let offset = m.offset();
                 if offset >= end {
                     break;
+                }
+                if offset < from {
+                    continue;
                 }
                 last = offset;
                 r.records += 1;

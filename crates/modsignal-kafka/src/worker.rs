@@ -21,12 +21,14 @@ use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::commit::{Tp, Tracker};
 use crate::config::{ConfigError, WorkerConfig};
 use crate::dead_letter::{DeadLetter, cut_value};
 use crate::replay::replay;
+use crate::state::{self, Slots, Snapshot, Source};
 
 /// Why the worker stopped before its shutdown signal.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,13 @@ pub struct WorkerSummary {
     pub replayed_records: u64,
     pub replayed_events: u64,
     pub replay_time: Duration,
+    /// Partition states restored from a snapshot (local or changelog), the messages and
+    /// reshares they held, and the time spent reading and restoring them (replay excluded).
+    pub snapshots_restored: u64,
+    pub restored_keys: u64,
+    pub restore_time: Duration,
+    /// Snapshots taken (each written locally and/or to the changelog).
+    pub snapshots_written: u64,
     /// Records still unacknowledged when the shutdown timeout ran out: their input offsets were
     /// not committed, so they are processed again after a restart.
     pub unacknowledged: u64,
@@ -458,6 +467,12 @@ struct Part {
     last_record_ms: Option<i64>,
     /// Finished (or flushed) since its last record.
     quiet: bool,
+    /// The offset of the newest snapshot taken or restored, and when it was taken.
+    snap_offset: i64,
+    snap_at: Instant,
+    slots: Slots,
+    /// A changelog upload in flight: the slot it writes and its task.
+    upload: Option<(u8, JoinHandle<Result<u32, KafkaError>>)>,
 }
 
 struct Worker<'c> {
@@ -474,6 +489,8 @@ struct Worker<'c> {
     summary: WorkerSummary,
     status: Option<watch::Sender<WorkerStatus>>,
     metrics: Metrics,
+    /// The changelog topic's partition count, when there is one.
+    changelog_partitions: Option<i32>,
     /// A send was given up at shutdown: the engines hold changes that were never produced, so
     /// no further checkpoint may be taken.
     abandoned: bool,
@@ -544,6 +561,7 @@ where
         summary: WorkerSummary::default(),
         status,
         metrics,
+        changelog_partitions: None,
         abandoned: false,
         log_dead: Throttle::new(Duration::from_secs(10)),
         log_consume: Throttle::new(Duration::from_secs(10)),
@@ -552,7 +570,8 @@ where
         last_report: Instant::now(),
     };
     let result = match check_topics(&consumer, &config, &mut stop).await {
-        Ok(()) => {
+        Ok(changelog_partitions) => {
+            worker.changelog_partitions = changelog_partitions;
             let topics: Vec<&str> = config.input_topics.iter().map(String::as_str).collect();
             match consumer.subscribe(&topics) {
                 Ok(()) => worker.run_loop(&consumer, &mut stop).await,
@@ -588,11 +607,12 @@ where
 
 /// Waits until the brokers answer, then checks that the output and dead-letter topics exist:
 /// producing to a missing topic would stall the worker later with a less clear error.
+/// Returns the changelog topic's partition count, if there is a changelog.
 async fn check_topics<F: Future<Output = ()>>(
     consumer: &Arc<StreamConsumer<WorkerContext>>,
     config: &WorkerConfig,
     stop: &mut Stop<'_, F>,
-) -> Result<(), Halt> {
+) -> Result<Option<i32>, Halt> {
     let mut backoff = Duration::from_millis(200);
     loop {
         let c = consumer.clone();
@@ -601,25 +621,29 @@ async fn check_topics<F: Future<Output = ()>>(
                 m.topics()
                     .iter()
                     .filter(|t| t.error().is_none())
-                    .map(|t| t.name().to_owned())
-                    .collect::<Vec<String>>()
+                    .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+                    .collect::<Vec<(String, i32)>>()
             })
         })
         .await
         .map_err(|e| WorkerError::Blocking(e.to_string()))?;
         match metadata {
-            Ok(names) => {
-                for t in [&config.output_topic, &config.dead_letter_topic] {
-                    if !names.contains(t) {
+            Ok(topics) => {
+                let partitions = |name: &String| topics.iter().find(|(t, _)| t == name).map(|(_, n)| *n);
+                for t in [&config.output_topic, &config.dead_letter_topic]
+                    .into_iter()
+                    .chain(config.changelog_topic.as_ref())
+                {
+                    if partitions(t).is_none() {
                         return Err(WorkerError::MissingTopic(t.clone()).into());
                     }
                 }
                 for t in &config.input_topics {
-                    if !names.contains(t) {
+                    if partitions(t).is_none() {
                         tracing::warn!(topic = %t, "input topic does not exist yet; it is consumed once created");
                     }
                 }
-                return Ok(());
+                return Ok(config.changelog_topic.as_ref().and_then(partitions).filter(|&n| n > 0));
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the brokers yet");
@@ -740,7 +764,16 @@ impl<'c> Worker<'c> {
         for (tp, end) in committed {
             self.metrics.restore_started();
             let started = Instant::now();
-            let replayed = match replay(self.config, &tp, end, stop).await {
+            let (config, changelog_partitions) = (self.config, self.changelog_partitions);
+            let rebuilt = async {
+                let (engine, from, source, slots) =
+                    restore_snapshot(config, changelog_partitions, &tp, end, stop).await?;
+                let loaded = started.elapsed();
+                let replayed = replay(config, &tp, engine, from, end, stop).await?;
+                Ok::<_, Halt>((replayed, from, source, slots, loaded))
+            }
+            .await;
+            let (replayed, from, source, slots, loaded) = match rebuilt {
                 Ok(r) => r,
                 Err(h) => {
                     self.metrics.restore_finished(started.elapsed().as_secs_f64(), 0);
@@ -748,7 +781,23 @@ impl<'c> Worker<'c> {
                 }
             };
             self.metrics
-                .restore_finished(replayed.elapsed.as_secs_f64(), replayed.events);
+                .restore_finished(started.elapsed().as_secs_f64(), replayed.events);
+            if let Some(source) = source {
+                let stats = replayed.engine.stats();
+                let keys = (stats.messages + stats.reshares) as u64;
+                self.summary.snapshots_restored += 1;
+                self.summary.restored_keys += keys;
+                self.summary.restore_time += loaded;
+                tracing::info!(
+                    partition = %tp,
+                    source = source.as_str(),
+                    snapshot_offset = from,
+                    keys,
+                    seconds = format_args!("{:.3}", loaded.as_secs_f64()),
+                    keys_per_sec = format_args!("{:.0}", keys as f64 / loaded.as_secs_f64().max(1e-9)),
+                    "state restored from a snapshot"
+                );
+            }
             self.summary.partitions_assigned += 1;
             self.summary.replayed_records += replayed.records;
             self.summary.replayed_events += replayed.events;
@@ -774,7 +823,18 @@ impl<'c> Worker<'c> {
                 last_record_ms: None,
                 // A rebuilt engine was never finished: finish it once the partition is quiet.
                 // An empty one has nothing to finish.
-                quiet: replayed.records == 0,
+                quiet: replayed.records == 0 && source.is_none(),
+                snap_offset: if source.is_some() { from } else { 0 },
+                // A long replay is worth a snapshot at the first tick; otherwise wait an interval.
+                snap_at: if replayed.records > 0 {
+                    Instant::now()
+                        .checked_sub(self.config.snapshot_interval)
+                        .unwrap_or_else(Instant::now)
+                } else {
+                    Instant::now()
+                },
+                slots,
+                upload: None,
             });
         }
         Ok(())
@@ -1074,6 +1134,7 @@ impl<'c> Worker<'c> {
         self.checkpoint();
         self.drain_ready_deliveries()?;
         commit(&self.shared, consumer).await?;
+        self.take_snapshots(false);
         self.publish_status();
         self.metrics.state(self.parts.iter().map(|p| p.engine.stats()));
         self.metrics.partitions_assigned(self.parts.len());
@@ -1177,6 +1238,11 @@ impl<'c> Worker<'c> {
             tracing::warn!(error = %e, "the final commit did not run");
         }
         let unacknowledged = lock(&self.shared.tracker).unacknowledged();
+        if unacknowledged == 0 {
+            // Everything is committed: a snapshot now lets the next owner start without replay.
+            self.take_snapshots(true);
+        }
+        self.wait_for_uploads(stop).await;
         self.summary.unacknowledged = unacknowledged as u64;
         if unacknowledged > 0 {
             tracing::warn!(
@@ -1185,6 +1251,137 @@ impl<'c> Worker<'c> {
             );
         }
         self.publish_status();
+    }
+}
+
+/// The newest usable snapshot of `tp` at an offset up to `end` (the committed offset): from
+/// the local directory, else from the changelog; else a fresh engine from offset 0. Also what
+/// the changelog's slots hold. A snapshot that does not restore is logged and skipped.
+async fn restore_snapshot<F: Future<Output = ()>>(
+    config: &WorkerConfig,
+    changelog_partitions: Option<i32>,
+    tp: &Tp,
+    end: i64,
+    stop: &mut Stop<'_, F>,
+) -> Result<(Engine, i64, Option<Source>, Slots), Halt> {
+    let policy = &config.policy;
+    if let Some(dir) = &config.state_dir {
+        for (offset, path) in state::local_candidates(dir, tp, end) {
+            let restored = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| Engine::restore(policy.clone(), &b).map_err(|e| e.to_string()));
+            match restored {
+                Ok(engine) => return Ok((engine, offset, Some(Source::Local), Slots::default())),
+                Err(error) => {
+                    tracing::warn!(partition = %tp, path = %path.display(), %error, "local snapshot not usable: skipped")
+                }
+            }
+        }
+    }
+    let (Some(topic), Some(n)) = (&config.changelog_topic, changelog_partitions) else {
+        return Ok((Engine::new(policy.clone()), 0, None, Slots::default()));
+    };
+    let found = state::read_changelog(config, topic, tp.partition % n, tp, end, stop).await?;
+    for snap in found.snapshots {
+        match Engine::restore(policy.clone(), &snap.bytes) {
+            Ok(engine) => return Ok((engine, snap.offset, Some(Source::Changelog), found.slots)),
+            Err(error) => {
+                tracing::warn!(partition = %tp, offset = snap.offset, %error, "changelog snapshot not usable: skipped")
+            }
+        }
+    }
+    Ok((Engine::new(policy.clone()), 0, None, found.slots))
+}
+
+impl Worker<'_> {
+    /// Snapshots every held partition that moved since its last snapshot, when the snapshot
+    /// interval has passed (or `force`): written to the state directory at once, and to the
+    /// changelog in the background. Called right after a checkpoint, so that a partition's
+    /// engine reflects exactly the records before its checkpointed offset.
+    fn take_snapshots(&mut self, force: bool) {
+        let config = self.config;
+        if self.abandoned || (config.state_dir.is_none() && config.changelog_topic.is_none()) {
+            return;
+        }
+        for part in &mut self.parts {
+            if let Some((slot, h)) = part.upload.take() {
+                if !h.is_finished() {
+                    part.upload = Some((slot, h));
+                    continue;
+                }
+                match h.now_or_never() {
+                    Some(Ok(Ok(n))) => {
+                        part.slots.chunks[slot as usize] = n;
+                        self.metrics.snapshot("changelog", true);
+                    }
+                    Some(Ok(Err(error))) => {
+                        self.metrics.snapshot("changelog", false);
+                        tracing::warn!(partition = %part.tp, %error, "writing a snapshot to the changelog failed; the next one retries");
+                    }
+                    _ => self.metrics.snapshot("changelog", false),
+                }
+            }
+            let due = force || part.snap_at.elapsed() >= config.snapshot_interval;
+            if !due || part.checkpointed <= part.snap_offset || part.checkpointed != part.next_offset {
+                continue;
+            }
+            let snap = Snapshot {
+                offset: part.checkpointed,
+                bytes: part.engine.snapshot(),
+            };
+            self.summary.snapshots_written += 1;
+            if let Some(dir) = &config.state_dir {
+                match state::write_local(dir, &part.tp, &snap) {
+                    Ok(()) => self.metrics.snapshot("local", true),
+                    Err(error) => {
+                        self.metrics.snapshot("local", false);
+                        tracing::warn!(partition = %part.tp, dir = %dir.display(), %error, "writing a local snapshot failed");
+                    }
+                }
+            }
+            if let (Some(topic), Some(n)) = (&config.changelog_topic, self.changelog_partitions) {
+                let slot = part.slots.next;
+                part.slots.next = 1 - slot;
+                let task = state::upload(
+                    self.producer.clone(),
+                    topic.clone(),
+                    part.tp.partition % n,
+                    part.tp.clone(),
+                    slot,
+                    part.slots.chunks[slot as usize],
+                    snap,
+                );
+                part.upload = Some((slot, tokio::spawn(task)));
+            }
+            part.snap_offset = part.checkpointed;
+            part.snap_at = Instant::now();
+        }
+    }
+
+    /// Waits (until the drain's deadline) for changelog uploads in flight.
+    async fn wait_for_uploads<F: Future<Output = ()>>(&mut self, stop: &mut Stop<'_, F>) {
+        for part in &mut self.parts {
+            let Some((slot, h)) = part.upload.take() else { continue };
+            let done = tokio::select! {
+                biased;
+                _ = stop.wait() => {
+                    tracing::warn!(partition = %part.tp, "shutdown timeout reached while writing a snapshot to the changelog");
+                    return;
+                }
+                r = h => r,
+            };
+            match done {
+                Ok(Ok(n)) => {
+                    part.slots.chunks[slot as usize] = n;
+                    self.metrics.snapshot("changelog", true);
+                }
+                Ok(Err(error)) => {
+                    self.metrics.snapshot("changelog", false);
+                    tracing::warn!(partition = %part.tp, %error, "writing a snapshot to the changelog failed");
+                }
+                Err(_) => self.metrics.snapshot("changelog", false),
+            }
+        }
     }
 }
 

@@ -32,6 +32,7 @@
 //! | `modsignal_state_restore_duration_seconds` | histogram | | how long one rebuild took |
 //! | `modsignal_state_restored_events_total` | counter | | events read to rebuild state |
 //! | `modsignal_state_restores_in_progress` | gauge | | partitions being rebuilt now |
+//! | `modsignal_state_snapshots_total` | counter | `store`, `result` | snapshots written to the state directory (`local`) or the changelog topic (`changelog`), `ok` or `failed` |
 //! | `modsignal_partitions_assigned` | gauge | | input partitions held, state ready |
 //! | `modsignal_consumer_lag_records` | gauge | `topic`, `partition` | records behind the partition's end |
 //! | `modsignal_event_to_flag_latency_seconds` | histogram | | wall time from an input record's timestamp to its flag's acknowledgement |
@@ -121,6 +122,7 @@ struct Inner {
     restore_duration: Histogram,
     restored_events: IntCounter,
     restoring: IntGauge,
+    snapshots: IntCounterVec,
     partitions: IntGauge,
     lag: IntGaugeVec,
     latency: Histogram,
@@ -274,6 +276,16 @@ impl Metrics {
                 "Assigned partitions whose state is being rebuilt (not processed yet).",
             ),
         );
+        let snapshots = reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "modsignal_state_snapshots_total",
+                    "Snapshots of a partition's state written, by store (local directory or changelog topic) and result.",
+                ),
+                &["store", "result"],
+            ),
+        );
         let partitions = reg(
             &r,
             IntGauge::new(
@@ -336,6 +348,11 @@ impl Metrics {
                 flags.with_label_values(&[c.as_str(), c.track().as_str(), raised]);
             }
         }
+        for store in ["local", "changelog"] {
+            for result in ["ok", "failed"] {
+                snapshots.with_label_values(&[store, result]);
+            }
+        }
         for removal in REMOVALS {
             time_to_removal.with_label_values(&[removal]);
         }
@@ -359,6 +376,7 @@ impl Metrics {
                 restore_duration,
                 restored_events,
                 restoring,
+                snapshots,
                 partitions,
                 lag,
                 latency,
@@ -474,6 +492,14 @@ impl Metrics {
         i.restores.inc();
         i.restore_duration.observe(seconds);
         i.restored_events.inc_by(events);
+    }
+
+    /// A snapshot written to `store` (`local` or `changelog`), or not.
+    pub fn snapshot(&self, store: &'static str, ok: bool) {
+        self.inner
+            .snapshots
+            .with_label_values(&[store, if ok { "ok" } else { "failed" }])
+            .inc();
     }
 
     /// Input partitions held with their state ready.

@@ -1,0 +1,398 @@
+//! Keeping a partition's state safe between owners: snapshots of its engine
+//! ([`modsignal_core::Engine::snapshot`]) with the input offset they reflect, written to a local
+//! directory and to a compacted changelog topic.
+//!
+//! A snapshot at offset `S` holds the state after every record before `S` was applied and the
+//! flags for them were sent. It may be restored only when `S` is at most the committed offset
+//! `C` (every flag for the records before `C` was acknowledged); the records from `S` to `C` are
+//! then replayed, their flags dropped, and processing resumes at `C`. A snapshot ahead of the
+//! committed offset (taken before a crash, whose flags were never acknowledged) would skip flags
+//! that must still be written, so it is never used; that is why two snapshots are kept.
+//!
+//! # The changelog topic
+//!
+//! Each snapshot is written in chunks under keys of its input partition and one of two slots,
+//! which alternate so that a snapshot cut short by a crash never spoils the previous one:
+//!
+//! - `{topic}/{partition}/{slot}/c/{i}`: chunk `i`, the value being the snapshot's checksum
+//!   (8 bytes, little-endian xxh3-64 of the whole snapshot) and then up to [`CHUNK_BYTES`] bytes;
+//! - `{topic}/{partition}/{slot}/m`: the manifest, written after every chunk was acknowledged:
+//!   `{"offset":S,"chunks":n,"bytes":len,"checksum":"…"}`.
+//!
+//! Compaction keeps the newest value of each key, so the topic holds at most two snapshots per
+//! partition. Chunks left over from a larger earlier snapshot in the same slot are deleted with
+//! tombstones when the worker knows of them. An input partition `p` is written to changelog
+//! partition `p mod n`, `n` being the changelog's partition count.
+//!
+//! This is a snapshot changelog, not Kafka Streams' per-key one: every snapshot rewrites the
+//! whole partition state (about 40 bytes per message or reshare), so the snapshot interval
+//! trades broker traffic against how much input a restore replays.
+
+use std::collections::HashMap;
+use std::fs;
+use std::future::Future;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::StreamExt;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::commit::Tp;
+use crate::config::WorkerConfig;
+use crate::worker::{Halt, Stop, Throttle, WorkerError};
+
+/// The largest chunk of a snapshot in one changelog record: well under Kafka's default largest
+/// message (1 MB), with room for the key.
+pub const CHUNK_BYTES: usize = 512 * 1024;
+
+/// The snapshots kept per partition in the local directory.
+const LOCAL_KEEP: usize = 2;
+
+/// A snapshot of one partition's engine and the input offset it reflects.
+pub(crate) struct Snapshot {
+    pub offset: i64,
+    pub bytes: Vec<u8>,
+}
+
+/// Where a restored state came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    Local,
+    Changelog,
+}
+
+impl Source {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Source::Local => "local",
+            Source::Changelog => "changelog",
+        }
+    }
+}
+
+/// The snapshot files of one partition: `{dir}/{topic}-{partition}/{offset:020}.snap`.
+fn partition_dir(dir: &Path, tp: &Tp) -> PathBuf {
+    // Kafka topic names are ASCII letters, digits, `.`, `_` and `-`: safe in a file name.
+    dir.join(format!("{}-{}", tp.topic, tp.partition))
+}
+
+/// Writes a snapshot file atomically (a temporary file, synced, then renamed), then deletes
+/// all but the newest [`LOCAL_KEEP`].
+pub(crate) fn write_local(dir: &Path, tp: &Tp, snap: &Snapshot) -> std::io::Result<()> {
+    let pdir = partition_dir(dir, tp);
+    fs::create_dir_all(&pdir)?;
+    let path = pdir.join(format!("{:020}.snap", snap.offset));
+    let tmp = pdir.join(format!("{:020}.snap.tmp", snap.offset));
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&snap.bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, &path)?;
+    if let Ok(d) = fs::File::open(&pdir) {
+        // The rename is durable only once the directory is synced.
+        let _ = d.sync_all();
+    }
+    let mut all = local_offsets(&pdir);
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    for old in all.into_iter().skip(LOCAL_KEEP) {
+        let _ = fs::remove_file(pdir.join(format!("{old:020}.snap")));
+    }
+    Ok(())
+}
+
+fn local_offsets(pdir: &Path) -> Vec<i64> {
+    let Ok(entries) = fs::read_dir(pdir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".snap")?.parse::<i64>().ok()
+        })
+        .collect()
+}
+
+/// The local snapshots of `tp` at offsets up to `max_offset`, newest first, read lazily.
+pub(crate) fn local_candidates(dir: &Path, tp: &Tp, max_offset: i64) -> Vec<(i64, PathBuf)> {
+    let pdir = partition_dir(dir, tp);
+    let mut v: Vec<(i64, PathBuf)> = local_offsets(&pdir)
+        .into_iter()
+        .filter(|&o| o <= max_offset)
+        .map(|o| (o, pdir.join(format!("{o:020}.snap"))))
+        .collect();
+    v.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
+    v
+}
+
+/// A changelog manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Manifest {
+    offset: i64,
+    chunks: u32,
+    bytes: u64,
+    /// xxh3-64 of the snapshot, in hex.
+    checksum: String,
+}
+
+fn key_prefix(tp: &Tp) -> String {
+    format!("{}/{}/", tp.topic, tp.partition)
+}
+
+fn manifest_key(tp: &Tp, slot: u8) -> String {
+    format!("{}{}/m", key_prefix(tp), slot_name(slot))
+}
+
+fn chunk_key(tp: &Tp, slot: u8, i: u32) -> String {
+    format!("{}{}/c/{i}", key_prefix(tp), slot_name(slot))
+}
+
+fn slot_name(slot: u8) -> char {
+    if slot == 0 { 'a' } else { 'b' }
+}
+
+/// What a partition's changelog slots hold, as far as this worker knows: the chunk count of
+/// each slot, so a smaller snapshot can delete the chunks a larger one left.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Slots {
+    pub chunks: [u32; 2],
+    /// The slot the next snapshot goes to.
+    pub next: u8,
+}
+
+/// Writes `snap` to the changelog in `slots.next`: every chunk, then (once they are all
+/// acknowledged) the manifest, then tombstones for the slot's leftover chunks. Returns the
+/// chunk count written.
+pub(crate) async fn upload(
+    producer: FutureProducer,
+    topic: String,
+    partition: i32,
+    tp: Tp,
+    slot: u8,
+    leftover: u32,
+    snap: Snapshot,
+) -> Result<u32, KafkaError> {
+    let sum = xxh3_64(&snap.bytes);
+    let chunks: Vec<&[u8]> = snap.bytes.chunks(CHUNK_BYTES).collect();
+    let n = chunks.len() as u32;
+    let mut sends = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.iter().enumerate() {
+        let mut value = Vec::with_capacity(8 + chunk.len());
+        value.extend_from_slice(&sum.to_le_bytes());
+        value.extend_from_slice(chunk);
+        let key = chunk_key(&tp, slot, i as u32);
+        let producer = producer.clone();
+        let topic = topic.clone();
+        sends.push(async move {
+            let record = FutureRecord::<str, [u8]>::to(&topic)
+                .partition(partition)
+                .key(&key)
+                .payload(&value);
+            producer.send(record, Timeout::Never).await.map_err(|(e, _)| e)
+        });
+    }
+    for r in futures_util::future::join_all(sends).await {
+        r?;
+    }
+    let manifest = Manifest {
+        offset: snap.offset,
+        chunks: n,
+        bytes: snap.bytes.len() as u64,
+        checksum: format!("{sum:016x}"),
+    };
+    let value = serde_json::to_vec(&manifest).expect("a manifest serializes");
+    let key = manifest_key(&tp, slot);
+    let record = FutureRecord::<str, [u8]>::to(&topic)
+        .partition(partition)
+        .key(&key)
+        .payload(&value);
+    producer.send(record, Timeout::Never).await.map_err(|(e, _)| e)?;
+    for i in n..leftover {
+        let key = chunk_key(&tp, slot, i);
+        let record = FutureRecord::<str, [u8]>::to(&topic).partition(partition).key(&key);
+        producer.send(record, Timeout::Never).await.map_err(|(e, _)| e)?;
+    }
+    Ok(n)
+}
+
+/// What the changelog held for one input partition.
+pub(crate) struct Found {
+    /// Snapshots whose chunks are all there and whose checksum matches, newest first.
+    pub snapshots: Vec<Snapshot>,
+    pub slots: Slots,
+}
+
+/// Reads changelog partition `partition` from its beginning to its end and assembles the
+/// complete snapshots of `tp` at offsets up to `max_offset`.
+pub(crate) async fn read_changelog<F: Future<Output = ()>>(
+    config: &WorkerConfig,
+    topic: &str,
+    partition: i32,
+    tp: &Tp,
+    max_offset: i64,
+    stop: &mut Stop<'_, F>,
+) -> Result<Found, Halt> {
+    let failed = |source: KafkaError| {
+        Halt::Failed(WorkerError::Replay {
+            partition: format!("{topic}/{partition} (changelog of {tp})"),
+            source,
+        })
+    };
+    let consumer: StreamConsumer = config.replay_config().create().map_err(failed)?;
+    let mut tpl = TopicPartitionList::with_capacity(1);
+    tpl.add_partition_offset(topic, partition, Offset::Beginning)
+        .map_err(failed)?;
+    consumer.assign(&tpl).map_err(failed)?;
+    let mut stream = consumer.stream();
+    let prefix = key_prefix(tp);
+    let mut latest: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut records = 0u64;
+    let mut log_errors = Throttle::new(Duration::from_secs(10));
+    let started = Instant::now();
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = stop.wait() => return Err(Halt::Stop),
+            m = stream.next() => m,
+        };
+        match next {
+            Some(Ok(m)) => {
+                records += 1;
+                let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                    continue;
+                };
+                if !key.starts_with(&prefix) {
+                    continue;
+                }
+                match m.payload() {
+                    Some(v) => latest.insert(key.to_owned(), v.to_vec()),
+                    None => latest.remove(key),
+                };
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(e)) => {
+                if let Some(held_back) = log_errors.allow() {
+                    tracing::warn!(changelog = topic, partition, error = %e, held_back, "changelog consumer error; librdkafka keeps retrying");
+                }
+            }
+            None => break,
+        }
+    }
+    tracing::debug!(partition = %tp, records, seconds = started.elapsed().as_secs_f64(), "changelog read");
+    let mut found = Found {
+        snapshots: Vec::new(),
+        slots: Slots::default(),
+    };
+    let mut newest: Option<(i64, u8)> = None;
+    for slot in [0u8, 1] {
+        let Some(m) = latest
+            .get(&manifest_key(tp, slot))
+            .and_then(|v| serde_json::from_slice::<Manifest>(v).ok())
+        else {
+            continue;
+        };
+        // Count every chunk key of the slot, so the next snapshot there deletes the extra.
+        let present = (0..)
+            .take_while(|&i| latest.contains_key(&chunk_key(tp, slot, i)))
+            .count() as u32;
+        found.slots.chunks[slot as usize] = present.max(m.chunks);
+        if newest.is_none_or(|(o, _)| m.offset > o) {
+            newest = Some((m.offset, slot));
+        }
+        if m.offset > max_offset {
+            continue;
+        }
+        match assemble(&latest, tp, slot, &m) {
+            Some(bytes) => found.snapshots.push(Snapshot {
+                offset: m.offset,
+                bytes,
+            }),
+            None => {
+                tracing::warn!(partition = %tp, slot = %slot_name(slot), offset = m.offset, "changelog snapshot incomplete or damaged: skipped")
+            }
+        }
+    }
+    // The next snapshot overwrites the older slot.
+    found.slots.next = newest.map_or(0, |(_, s)| 1 - s);
+    found.snapshots.sort_unstable_by_key(|s| std::cmp::Reverse(s.offset));
+    Ok(found)
+}
+
+fn assemble(latest: &HashMap<String, Vec<u8>>, tp: &Tp, slot: u8, m: &Manifest) -> Option<Vec<u8>> {
+    let sum = u64::from_str_radix(&m.checksum, 16).ok()?;
+    let mut bytes = Vec::with_capacity(m.bytes as usize);
+    for i in 0..m.chunks {
+        let v = latest.get(&chunk_key(tp, slot, i))?;
+        let (head, data) = v.split_first_chunk::<8>()?;
+        if u64::from_le_bytes(*head) != sum {
+            return None;
+        }
+        bytes.extend_from_slice(data);
+    }
+    (bytes.len() as u64 == m.bytes && xxh3_64(&bytes) == sum).then_some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp() -> Tp {
+        Tp::new("events", 3)
+    }
+
+    #[test]
+    fn local_snapshots_keep_the_newest_two_and_filter_by_offset() {
+        let dir = std::env::temp_dir().join(format!("modsignal-state-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        for offset in [10, 40, 25, 70] {
+            let snap = Snapshot {
+                offset,
+                bytes: vec![offset as u8; 3],
+            };
+            write_local(&dir, &tp(), &snap).unwrap();
+        }
+        let all = local_candidates(&dir, &tp(), i64::MAX);
+        assert_eq!(all.iter().map(|c| c.0).collect::<Vec<_>>(), vec![70, 40]);
+        let upto = local_candidates(&dir, &tp(), 69);
+        assert_eq!(upto.iter().map(|c| c.0).collect::<Vec<_>>(), vec![40]);
+        assert_eq!(fs::read(&upto[0].1).unwrap(), vec![40u8; 3]);
+        assert!(local_candidates(&dir, &Tp::new("events", 4), i64::MAX).is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn chunks_assemble_only_when_complete_and_matching() {
+        let bytes: Vec<u8> = (0..(CHUNK_BYTES * 2 + 17)).map(|i| (i % 251) as u8).collect();
+        let sum = xxh3_64(&bytes);
+        let mut latest = HashMap::new();
+        for (i, c) in bytes.chunks(CHUNK_BYTES).enumerate() {
+            let mut v = sum.to_le_bytes().to_vec();
+            v.extend_from_slice(c);
+            latest.insert(chunk_key(&tp(), 1, i as u32), v);
+        }
+        let m = Manifest {
+            offset: 5,
+            chunks: 3,
+            bytes: bytes.len() as u64,
+            checksum: format!("{sum:016x}"),
+        };
+        assert_eq!(assemble(&latest, &tp(), 1, &m).as_deref(), Some(bytes.as_slice()));
+        // A chunk of another snapshot in the slot (a later write cut short) spoils it.
+        let mut mixed = latest.clone();
+        mixed.get_mut(&chunk_key(&tp(), 1, 1)).unwrap()[0] ^= 1;
+        assert_eq!(assemble(&mixed, &tp(), 1, &m), None);
+        let mut missing = latest.clone();
+        missing.remove(&chunk_key(&tp(), 1, 2));
+        assert_eq!(assemble(&missing, &tp(), 1, &m), None);
+        assert_eq!(assemble(&latest, &tp(), 0, &m), None, "the other slot holds nothing");
+    }
+}
