@@ -75,6 +75,18 @@ pub struct KafkaArgs {
     /// Dead letters carry the original record cut to this many bytes [default: 524288].
     #[arg(long, value_name = "BYTES", env = "MODSIGNAL_DEAD_LETTER_MAX_BYTES")]
     pub dead_letter_max_bytes: Option<usize>,
+    /// A directory for local snapshots of each held partition's state: a restarted instance
+    /// restores from them instead of replaying its partitions from the beginning [default: none].
+    #[arg(long, value_name = "DIR", env = "MODSIGNAL_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// A compacted topic for snapshots of each partition's state, from which an instance that
+    /// takes a partition over restores it [default: none].
+    #[arg(long, value_name = "TOPIC", env = "MODSIGNAL_CHANGELOG_TOPIC")]
+    pub changelog_topic: Option<String>,
+    /// How often a held partition that moved is snapshotted (with --state-dir or
+    /// --changelog-topic) [default: 60s].
+    #[arg(long, value_name = "DURATION", env = "MODSIGNAL_SNAPSHOT_INTERVAL", value_parser = duration_arg)]
+    pub snapshot_interval: Option<String>,
     /// A librdkafka setting passed through, such as `security.protocol=SASL_SSL` (may be
     /// repeated; the variable takes one setting per line, so values may contain commas).
     #[arg(
@@ -109,6 +121,9 @@ impl KafkaArgs {
             || self.shutdown_timeout.is_some()
             || self.max_record_bytes.is_some()
             || self.dead_letter_max_bytes.is_some()
+            || self.state_dir.is_some()
+            || self.changelog_topic.is_some()
+            || self.snapshot_interval.is_some()
             || self.properties.iter().any(|p| !p.trim().is_empty())
     }
 
@@ -147,6 +162,9 @@ impl KafkaArgs {
             shutdown_timeout: self.shutdown_timeout.clone(),
             max_record_bytes: self.max_record_bytes,
             dead_letter_max_bytes: self.dead_letter_max_bytes,
+            state_dir: self.state_dir.as_ref().map(|d| d.display().to_string()),
+            changelog_topic: self.changelog_topic.clone(),
+            snapshot_interval: self.snapshot_interval.clone(),
             properties,
         })
     }
@@ -309,6 +327,12 @@ mod tests {
             "g2",
             "--idle-after",
             "2s",
+            "--state-dir",
+            "/var/lib/modsignal",
+            "--changelog-topic",
+            "modsignal.changelog",
+            "--snapshot-interval",
+            "10s",
             "--kafka-property",
             "sasl.password=p,with=commas",
             "--kafka-property",
@@ -323,6 +347,9 @@ mod tests {
         assert_eq!(c.idle_after, Duration::from_secs(2));
         assert_eq!(c.flush_interval, Duration::from_secs(1), "kept from the file");
         assert_eq!(c.output_topic, "modsignal.flags", "kept from the file");
+        assert_eq!(c.state_dir.as_deref(), Some(std::path::Path::new("/var/lib/modsignal")));
+        assert_eq!(c.changelog_topic.as_deref(), Some("modsignal.changelog"));
+        assert_eq!(c.snapshot_interval, Duration::from_secs(10));
         assert_eq!(c.properties["sasl.password"], "p,with=commas");
         assert_eq!(c.properties["security.protocol"], "SASL_SSL");
         assert_eq!(c.properties["session.timeout.ms"], "6000");
