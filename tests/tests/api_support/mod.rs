@@ -1,0 +1,71 @@
+//! What the HTTP API's tests share: flags from the real engine over the scenarios, and a
+//! server configuration with one token per role.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use modsignal_api::{ApiConfig, ApiState, FlagStore, Role, Secret, TokenConfig};
+use modsignal_core::{Flag, Policy};
+use modsignal_tests::run_lines;
+
+pub const ANALYST: &str = "analyst-token-0123456789abcdef";
+pub const LIAISON: &str = "liaison-token-0123456789abcdef";
+pub const KEY: &str = "pseudonym-key-for-the-tests-0123456789";
+
+/// Every flag revision the engine writes for the scenarios that have reviewed snapshots (their
+/// message ids are distinct, so their flags do not collide), in the order written.
+pub fn scenario_flags() -> Vec<Flag> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/scenarios exists")
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "flags"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "expected the scenarios in {}", dir.display());
+    let policy = Policy::default();
+    let mut out = Vec::new();
+    for flags_path in names {
+        let events = std::fs::read_to_string(flags_path.with_extension("jsonl")).expect("scenario events");
+        let lines: Vec<&str> = events.lines().collect();
+        let (flags, errors) = run_lines(&policy, &lines);
+        assert!(errors.is_empty(), "{}: {errors:?}", flags_path.display());
+        out.extend(flags);
+    }
+    out
+}
+
+/// Analyst and liaison tokens; the liaison role sees pseudonyms when `pseudonymise_liaison`.
+pub fn config(pseudonymise_liaison: bool) -> ApiConfig {
+    let mut c = ApiConfig::new("127.0.0.1:0".parse().expect("an address"));
+    c.tokens = vec![
+        TokenConfig {
+            token: Secret::new(ANALYST),
+            role: Role::Analyst,
+        },
+        TokenConfig {
+            token: Secret::new(LIAISON),
+            role: Role::Liaison,
+        },
+    ];
+    if pseudonymise_liaison {
+        c.pseudonymise = vec![Role::Liaison];
+        c.pseudonym_key = Some(Secret::new(KEY));
+    }
+    c
+}
+
+/// A store holding `flags`, marked ready.
+pub fn store_with(flags: &[Flag]) -> Arc<FlagStore> {
+    let store = Arc::new(FlagStore::default());
+    for f in flags {
+        store.ingest(f).expect("engine flags are valid");
+    }
+    store.set_ready(true);
+    store
+}
+
+/// The server's state with a fresh metrics registry.
+pub fn state(config: &ApiConfig, store: Arc<FlagStore>) -> ApiState {
+    ApiState::new(config, store, prometheus::Registry::new()).expect("a valid configuration")
+}
