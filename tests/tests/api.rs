@@ -138,6 +138,11 @@ async fn health_readiness_and_metrics_need_no_token_and_the_api_does() {
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(get(&app, &path, Some(ANALYST)).await.status, StatusCode::OK, "{path}");
+        // The scheme's name is case-insensitive.
+        let mut req = Request::get(&path).body(Body::empty()).unwrap();
+        req.headers_mut()
+            .insert(header::AUTHORIZATION, format!("bEaReR {ANALYST}").parse().unwrap());
+        assert_eq!(app.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
     }
 
     let metrics = get(&app, "/metrics", None).await;
@@ -724,4 +729,28 @@ async fn the_dashboard_is_served_with_a_policy_that_forbids_loading_from_elsewhe
             .collect();
         assert!(external.is_empty(), "{asset}: {external:?}");
     }
+}
+
+#[tokio::test]
+async fn serve_reports_an_address_it_cannot_bind_and_stops_when_told() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut c = config(false);
+    c.address = taken.local_addr().unwrap();
+    let store = store_with(&[]);
+    let err = modsignal_api::serve(&c, state(&c, store.clone()), async {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, modsignal_api::ServeError::Bind { .. }), "{err}");
+    assert!(err.to_string().contains(&c.address.to_string()));
+
+    c.address = "127.0.0.1:0".parse().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        modsignal_api::serve(&c, state(&c, store), async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    stop.send(()).unwrap();
+    server.await.unwrap().expect("a clean stop");
 }

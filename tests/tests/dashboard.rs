@@ -205,6 +205,8 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
         .arg("disable-gpu")
         .arg("disable-background-networking")
         .user_data_dir(&profile)
+        // Starting Chromium on a busy two-core machine can take a while; this only bounds it.
+        .launch_timeout(Duration::from_secs(120))
         .window_size(1280, 1000)
         .viewport(None)
         .build()

@@ -250,12 +250,13 @@ impl FromRequestParts<ApiState> for Caller {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::Unauthorized { presented: false });
         };
+        // The scheme's name is case-insensitive (RFC 9110); anything else is no token.
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .unwrap_or("");
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map_or("", |(_, token)| token.trim());
         match state.0.auth.role(token) {
             Some(role) => Ok(Caller {
                 role,
@@ -430,15 +431,7 @@ async fn list_flags(
             Some(Cursor::parse(s).ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave".into()))?)
         }
     };
-    let account = match p.account.as_deref() {
-        None => None,
-        Some(a) => match caller.account_in(&state, a)? {
-            Some(a) => Some(a),
-            // A pseudonym of no account the store knows: no flag can match.
-            None => return Ok(Json(json!({"flags": [], "next_cursor": null}))),
-        },
-    };
-    let filter = ListFilter {
+    let mut filter = ListFilter {
         category: p.category.as_deref().map(parse_category).transpose()?,
         track: p.track.as_deref().map(parse_track).transpose()?,
         raised: match p.raised.as_deref() {
@@ -447,10 +440,17 @@ async fn list_flags(
             Some("false") => Some(false),
             Some(_) => return Err(ApiError::BadRequest("raised must be true or false".into())),
         },
-        account,
+        account: None,
         from: p.from.as_deref().map(|s| parse_time("from", s)).transpose()?,
         to: p.to.as_deref().map(|s| parse_time("to", s)).transpose()?,
     };
+    if let Some(given) = p.account.as_deref() {
+        match caller.account_in(&state, given)? {
+            Some(account) => filter.account = Some(account),
+            // A pseudonym of no account the store knows: no flag can match.
+            None => return Ok(Json(json!({"flags": [], "next_cursor": null}))),
+        }
+    }
     let page = state.0.store.list(caller.visibility(), &filter, cursor.as_ref(), limit);
     let flags: Vec<Value> = page.flags.iter().map(|s| shown_json(&caller, &state, s)).collect();
     Ok(Json(json!({

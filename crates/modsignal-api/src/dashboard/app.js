@@ -268,7 +268,12 @@
       });
       tr.append(el("td", fmtTime(f.at)));
       const name = el("td");
-      name.append(el("a", categoryName(f.category), { href: `#/flag/${f.flag_id}`, "data-testid": "flag-link" }));
+      name.append(el("a", categoryName(f.category), {
+        href: `#/flag/${f.flag_id}`,
+        "data-testid": "flag-link",
+        // Every row's link names a category; a screen reader also hears whose flag and when.
+        "aria-label": `${categoryName(f.category)}: flag of ${f.account}, last changed ${fmtTime(f.at)}`,
+      }));
       tr.append(name);
       const who = el("td");
       who.append(el("span", subjectText(f)), el("br"), el("span", f.account, { class: "account", "data-testid": "row-account" }));
