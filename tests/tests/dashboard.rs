@@ -191,6 +191,7 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
 
     // The server, on a loopback port, with the liaison role pseudonymised.
     let store = store_with(&flags);
+    let feeder = store.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
     let origin = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -214,7 +215,7 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
     let (mut browser, mut handler) = Browser::launch(browser_config)
         .await
         .unwrap_or_else(|e| panic!("Chromium ({}) did not start: {e}", executable.display()));
-    let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    let devtools = tokio::spawn(async move { while handler.next().await.is_some() {} });
     let page = browser.new_page("about:blank").await.expect("a tab");
     let shots = std::env::var_os("MODSIGNAL_DASHBOARD_SCREENSHOTS").map(PathBuf::from);
     let s = Session {
@@ -523,21 +524,47 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
     assert!(leaked.is_empty(), "account ids on a flag's page: {leaked:?}");
     s.shot("07-liaison-viral").await;
 
-    // A flag raised once and lowered later shows its last raised state, marked as such.
-    if let Some(lowered) = by_id
+    // A flag raised once and lowered later (a label withdrawn) shows its last raised state,
+    // marked as no longer raised.
+    let lowered = by_id
         .keys()
         .find(|id| by_id[**id].iter().any(|f| f.raised) && !newest(id).raised)
-    {
-        s.open_flag(lowered).await;
-        assert!(
-            s.visible("flag-not-current").await,
-            "{lowered} is marked as no longer raised"
-        );
+        .expect("the negated-labels scenario has a flag raised, then lowered");
+    s.open_flag(lowered).await;
+    assert!(
+        s.visible("flag-not-current").await,
+        "{lowered} is marked as no longer raised"
+    );
+    assert!(s.text("flag-title").await.contains("since lowered"));
+    s.shot("08-liaison-lowered").await;
+
+    // The list is live: a flag written while the page is open appears without a reload, first.
+    let _: bool = s.eval("(() => { location.hash = '#/'; return true; })()").await;
+    s.wait("!document.getElementById('list-view').hidden", "the list again")
+        .await;
+    let events = [
+        r#"{"type":"post","at":"2026-02-01T09:00:00Z","id":"live1","author":{"id":"u500","followers":900}}"#,
+        r#"{"type":"label","at":"2026-02-01T09:02:00Z","id":"live1","category":"credible_threat","confidence":0.95,"source":"reviewer"}"#,
+    ];
+    let (live, errors) = modsignal_tests::run_lines(&modsignal_core::Policy::default(), &events);
+    assert!(errors.is_empty(), "{errors:?}");
+    let live_id = live.iter().find(|f| f.raised).expect("a raised flag").flag_id.clone();
+    for f in &live {
+        feeder.ingest(f).expect("an engine flag");
     }
+    s.wait(
+        &format!("document.querySelector('[data-testid=flag-row]').dataset.flagId === '{live_id}'"),
+        "the new flag at the top of the list",
+    )
+    .await;
+    let first_account: String = s
+        .eval("document.querySelector('[data-testid=row-account]').textContent")
+        .await;
+    assert_eq!(first_account, p.account("u500"));
 
     browser.close().await.expect("Chromium closes");
     let _ = browser.wait().await;
-    events.abort();
+    devtools.abort();
     let _ = stop.send(());
     server
         .await

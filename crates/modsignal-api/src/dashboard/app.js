@@ -386,14 +386,16 @@
     const f = history.flag;
     delete $("flag-view").dataset.notFound;
     const cat = CATEGORIES[f.category] || { name: f.category, text: "" };
-    $("flag-title").textContent = `${cat.name}: ${f.raised ? "raised" : "not raised"}`;
+    // A liaison officer may be shown the last raised state of a flag lowered since.
+    const standing = !f.raised ? "not raised" : history.current ? "raised" : "was raised, since lowered";
+    $("flag-title").textContent = `${cat.name}: ${standing}`;
     $("flag-title").setAttribute("tabindex", "-1");
     const forCount = f.factors.filter((x) => x.effect === "for").length;
     const againstCount = f.factors.length - forCount;
     const where = f.subject === "author" ? "A message" : "A reshare of a message";
     $("flag-summary").textContent =
       `${where} was flagged under category ${cat.number || "?"} of the guidelines (${cat.name.toLowerCase()}). ` +
-      `${f.raised ? "The flag is raised." : "The flag is not raised."} ` +
+      `${!f.raised ? "The flag is not raised." : history.current ? "The flag is raised." : "The flag was raised and has since been lowered."} ` +
       `${plural(forCount, "factor")} count towards prosecution and ${plural(againstCount, "factor")} against. ` +
       (f.exposure.removed_at
         ? `It came down ${fmtDuration(removedSeconds(f.exposure))} after it was posted.`
