@@ -44,7 +44,7 @@ pub mod api;
 mod auth;
 pub mod config;
 mod export;
-mod metrics;
+pub mod metrics;
 pub mod record;
 mod serve;
 pub mod store;
