@@ -218,6 +218,22 @@ impl Reader {
         self.clock
     }
 
+    /// The event name of a server-sent event still waiting for its `data:` line.
+    pub fn pending_sse_event(&self) -> Option<&str> {
+        self.sse_event.as_deref()
+    }
+
+    /// A reader that continues from the state another one had ([`Reader::clock`] and
+    /// [`Reader::pending_sse_event`]): how a restored Kafka partition keeps stamping the
+    /// records that carry no time exactly as before.
+    pub fn resume(format: Format, clock: Option<Ts>, sse_event: Option<String>) -> Self {
+        Reader {
+            format,
+            clock,
+            sse_event,
+        }
+    }
+
     /// Reads one record and appends the canonical events it stands for to `out`. On error,
     /// `out` is left as it was: a record gives all its events or none.
     pub fn read(&mut self, record: &[u8], out: &mut Vec<Event<'static>>) -> Result<Read, FormatError> {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use modsignal_core::Policy;
+use modsignal_formats::Format;
 use rdkafka::ClientConfig;
 use serde::Deserialize;
 
@@ -58,6 +59,14 @@ pub struct WorkerConfig {
     /// changelog topic): the longest stretch of input a restore replays, give or take one
     /// commit.
     pub snapshot_interval: Duration,
+    /// Routing (see [`crate::router`]): when set, a router stage (consumer group
+    /// `{group}.router`) reads the input topics and sends each event to the partition of this
+    /// topic that owns its message, and the engine stage reads this topic. Needed whenever the
+    /// input is not keyed by message, as platform streams are not (they are keyed by account).
+    pub repartition_topic: Option<String>,
+    /// The format of each input topic; topics not named are canonical. Formats other than
+    /// canonical need routing.
+    pub input_formats: BTreeMap<String, Format>,
 }
 
 /// The default consumer group.
@@ -133,6 +142,8 @@ impl WorkerConfig {
             state_dir: None,
             changelog_topic: None,
             snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
+            repartition_topic: None,
+            input_formats: BTreeMap::new(),
         }
     }
 
@@ -208,6 +219,30 @@ impl WorkerConfig {
         }
         if self.snapshot_interval.is_zero() {
             return invalid("snapshot_interval", "must be longer than zero");
+        }
+        if let Some(t) = &self.repartition_topic
+            && (self.input_topics.contains(t) || outputs.contains(&t) || self.changelog_topic.as_ref() == Some(t))
+        {
+            return invalid(
+                "repartition_topic",
+                "must differ from the input, output, dead-letter and changelog topics",
+            );
+        }
+        for (topic, format) in &self.input_formats {
+            if !self.input_topics.contains(topic) {
+                return Err(ConfigError::Invalid {
+                    field: "formats",
+                    reason: format!("`{topic}` is not an input topic"),
+                });
+            }
+            if *format != Format::Canonical && self.repartition_topic.is_none() {
+                return Err(ConfigError::Invalid {
+                    field: "formats",
+                    reason: format!(
+                        "`{topic}` is read as {format}, a platform stream keyed by account: set repartition_topic so that events reach the partition of their message"
+                    ),
+                });
+            }
         }
         for key in self.properties.keys() {
             if let Some((_, reason)) = RESERVED_PROPERTIES.iter().find(|(k, _)| k == key) {
@@ -316,6 +351,10 @@ pub struct KafkaSection {
     pub state_dir: Option<String>,
     pub changelog_topic: Option<String>,
     pub snapshot_interval: Option<String>,
+    pub repartition_topic: Option<String>,
+    /// The format of each input topic (`canonical`, `jetstream`, `mastodon`, `twitter`).
+    #[serde(default)]
+    pub formats: BTreeMap<String, String>,
     /// librdkafka settings; TOML strings, integers and booleans are all accepted.
     #[serde(default)]
     pub properties: BTreeMap<String, PropertyValue>,
@@ -380,6 +419,8 @@ impl std::fmt::Debug for WorkerConfig {
             .field("state_dir", &self.state_dir)
             .field("changelog_topic", &self.changelog_topic)
             .field("snapshot_interval", &self.snapshot_interval)
+            .field("repartition_topic", &self.repartition_topic)
+            .field("input_formats", &self.input_formats)
             .finish()
     }
 }
@@ -400,6 +441,8 @@ impl std::fmt::Debug for KafkaSection {
             .field("state_dir", &self.state_dir)
             .field("changelog_topic", &self.changelog_topic)
             .field("snapshot_interval", &self.snapshot_interval)
+            .field("repartition_topic", &self.repartition_topic)
+            .field("formats", &self.formats)
             .field("properties", &Redacted(&self.properties))
             .finish()
     }
@@ -437,8 +480,10 @@ impl KafkaSection {
             dead_letter_max_bytes,
             state_dir,
             changelog_topic,
-            snapshot_interval
+            snapshot_interval,
+            repartition_topic
         );
+        self.formats.extend(over.formats);
         self.properties.extend(over.properties);
         self
     }
@@ -473,6 +518,14 @@ impl KafkaSection {
         c.state_dir = self.state_dir.filter(|d| !d.is_empty()).map(PathBuf::from);
         c.changelog_topic = self.changelog_topic.filter(|t| !t.is_empty());
         c.snapshot_interval = duration("snapshot_interval", self.snapshot_interval, c.snapshot_interval)?;
+        c.repartition_topic = self.repartition_topic.filter(|t| !t.is_empty());
+        for (topic, name) in self.formats {
+            let format = name.parse::<Format>().map_err(|reason| ConfigError::Invalid {
+                field: "formats",
+                reason,
+            })?;
+            c.input_formats.insert(topic, format);
+        }
         c.properties = self.properties.into_iter().map(|(k, v)| (k, v.to_string())).collect();
         c.validate()?;
         Ok(c)

@@ -114,6 +114,8 @@ pub mod commit;
 pub mod config;
 pub mod dead_letter;
 mod replay;
+mod router;
+mod stage;
 pub mod state;
 mod worker;
 

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::StreamExt;
-use modsignal_core::Engine;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -15,29 +14,30 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::commit::Tp;
 use crate::config::WorkerConfig;
-use crate::worker::{Halt, Stop, Throttle, WorkerError, apply_record};
+use crate::stage::PartState;
+use crate::worker::{Halt, Stop, Throttle, WorkerError, watermark_of};
 
 /// A rebuilt partition.
 pub(crate) struct Replayed {
-    pub engine: Engine,
+    pub state: PartState,
     pub records: u64,
     pub events: u64,
     pub elapsed: Duration,
 }
 
-/// Replays `tp` into `engine` from offset `from` (0: the partition's first record) to `end`
+/// Replays `tp` into `state` from offset `from` (0: the partition's first record) to `end`
 /// (exclusive).
 pub(crate) async fn replay<F: Future<Output = ()>>(
     config: &WorkerConfig,
     tp: &Tp,
-    engine: Engine,
+    state: PartState,
     from: i64,
     end: i64,
     stop: &mut Stop<'_, F>,
 ) -> Result<Replayed, Halt> {
     let started = Instant::now();
     let mut r = Replayed {
-        engine,
+        state,
         records: 0,
         events: 0,
         elapsed: Duration::ZERO,
@@ -87,10 +87,11 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
                 let payload = m.payload().unwrap_or(&[]);
                 // Records that were dead-lettered when first read fail the same way here and
                 // are skipped: they are already on the dead-letter topic.
-                if apply_record(&mut r.engine, payload, config.max_record_bytes, &mut discard).is_ok() {
+                if r.state
+                    .replay(payload, watermark_of(&m), config.max_record_bytes, &mut discard)
+                {
                     r.events += 1;
                 }
-                discard.clear();
                 if offset + 1 >= end {
                     break;
                 }

@@ -14,7 +14,7 @@ use modsignal_metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Message, OwnedHeaders, OwnedMessage, Timestamp};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage, Timestamp};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
@@ -28,6 +28,8 @@ use crate::commit::{Tp, Tracker};
 use crate::config::{ConfigError, WorkerConfig};
 use crate::dead_letter::{DeadLetter, cut_value};
 use crate::replay::replay;
+use crate::router::{HEADER_WATERMARK, Outcome as RouteOutcome, Routed};
+use crate::stage::{PartState, Stage};
 use crate::state::{self, Slots, Snapshot, Source};
 
 /// Why the worker stopped before its shutdown signal.
@@ -83,6 +85,8 @@ pub struct WorkerSummary {
     pub restore_time: Duration,
     /// Snapshots taken (each written locally and/or to the changelog).
     pub snapshots_written: u64,
+    /// With routing, what the router stage did (its `events` are the events it routed).
+    pub router: Option<Box<WorkerSummary>>,
     /// Records still unacknowledged when the shutdown timeout ran out: their input offsets were
     /// not committed, so they are processed again after a restart.
     pub unacknowledged: u64,
@@ -189,7 +193,114 @@ pub async fn run_with<F>(config: WorkerConfig, shutdown: F, hooks: Hooks) -> Res
 where
     F: Future<Output = ()>,
 {
-    run_inner(config, shutdown, hooks.status, hooks.metrics.unwrap_or_default()).await
+    let metrics = hooks.metrics.unwrap_or_default();
+    let Some(repartition) = config.repartition_topic.clone() else {
+        let status = hooks.status.map(|tx| StatusSink::new(tx, 1).remove(0));
+        return run_inner(config, shutdown, status, metrics, Stage::Engine).await;
+    };
+    config.validate()?;
+    // Two stages in one process, each its own consumer group: the router reads the inputs
+    // and writes the repartition topic, the engine reads that. They stop together: on the
+    // shutdown signal, or when either stops by itself.
+    let mut router_config = config.clone();
+    router_config.group_id = format!("{}.router", config.group_id);
+    let stage = Stage::Router {
+        formats: config.input_formats.clone(),
+        topic: repartition.clone(),
+        partitions: 1,
+    };
+    let mut engine_config = config;
+    engine_config.input_topics = vec![repartition];
+    engine_config.repartition_topic = None;
+    engine_config.input_formats.clear();
+    let (mut sinks, status) = match hooks.status {
+        Some(tx) => {
+            let mut sinks = StatusSink::new(tx, 2);
+            let engine = sinks.pop();
+            (sinks, engine)
+        }
+        None => (Vec::new(), None),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = &stop_tx;
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let router_metrics = metrics.clone();
+    let router = async {
+        let r = run_inner(
+            router_config,
+            stopped(stop_rx.clone()),
+            sinks.pop(),
+            router_metrics,
+            stage,
+        )
+        .await;
+        stop_tx.send_replace(true);
+        r
+    };
+    let engine = async {
+        let r = run_inner(engine_config, stopped(stop_rx.clone()), status, metrics, Stage::Engine).await;
+        stop_tx.send_replace(true);
+        r
+    };
+    let signal = async {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = stopped(stop_rx.clone()) => {}
+        }
+        stop_tx.send_replace(true);
+    };
+    let ((router, engine), ()) = futures_util::future::join(futures_util::future::join(router, engine), signal).await;
+    let router = router?;
+    tracing::info!("router: {}", router.line());
+    let mut summary = engine?;
+    summary.router = Some(Box::new(router));
+    Ok(summary)
+}
+
+/// Where a stage publishes its [`WorkerStatus`]: with two stages, each fills its slot and the
+/// caller sees both merged once both have spoken.
+struct StatusSink {
+    tx: Arc<watch::Sender<WorkerStatus>>,
+    slots: Arc<Mutex<Vec<Option<WorkerStatus>>>>,
+    index: usize,
+}
+
+impl StatusSink {
+    fn new(tx: watch::Sender<WorkerStatus>, n: usize) -> Vec<StatusSink> {
+        let tx = Arc::new(tx);
+        let slots = Arc::new(Mutex::new(vec![None; n]));
+        (0..n)
+            .map(|index| StatusSink {
+                tx: tx.clone(),
+                slots: slots.clone(),
+                index,
+            })
+            .collect()
+    }
+
+    fn publish(&self, status: WorkerStatus) {
+        let mut slots = lock(&self.slots);
+        slots[self.index] = Some(status);
+        if slots.iter().all(Option::is_some) {
+            let mut merged = WorkerStatus {
+                settled: true,
+                ..WorkerStatus::default()
+            };
+            for s in slots.iter().flatten() {
+                merged.assigned.extend(s.assigned.iter().cloned());
+                merged
+                    .committed
+                    .extend(s.committed.iter().map(|(k, v)| (k.clone(), *v)));
+                merged.records += s.records;
+                merged.dead_letters += s.dead_letters;
+                merged.unacknowledged += s.unacknowledged;
+                merged.settled &= s.settled;
+            }
+            self.tx.send_replace(merged);
+        }
+    }
 }
 
 /// The shutdown signal, and after it the deadline of the drain: every wait in the worker
@@ -423,6 +534,8 @@ enum Kind {
     Flag,
     /// With its reason code, counted when the broker acknowledges it.
     DeadLetter(&'static str),
+    /// A canonical event for this partition of the repartition topic (the router stage).
+    Routed(i32),
 }
 
 /// A record waiting to be produced.
@@ -456,7 +569,7 @@ type InFlight = Pin<Box<dyn Future<Output = Done> + Send>>;
 /// One held input partition.
 struct Part {
     tp: Tp,
-    engine: Engine,
+    state: PartState,
     /// The next offset to process: every record before it has been applied.
     next_offset: i64,
     /// `next_offset` at the last checkpoint.
@@ -477,6 +590,7 @@ struct Part {
 
 struct Worker<'c> {
     config: &'c WorkerConfig,
+    stage: Stage,
     shared: Arc<Shared>,
     producer: FutureProducer,
     inflight: FuturesUnordered<InFlight>,
@@ -484,10 +598,11 @@ struct Worker<'c> {
     /// Assigned partitions whose state is not rebuilt yet.
     pending: Vec<Tp>,
     flags: Vec<Flag>,
+    routed: Vec<Routed>,
     outgoing: Vec<Outgoing>,
     acked: Vec<u64>,
     summary: WorkerSummary,
-    status: Option<watch::Sender<WorkerStatus>>,
+    status: Option<StatusSink>,
     metrics: Metrics,
     /// The changelog topic's partition count, when there is one.
     changelog_partitions: Option<i32>,
@@ -504,8 +619,9 @@ struct Worker<'c> {
 async fn run_inner<F>(
     config: WorkerConfig,
     shutdown: F,
-    status: Option<watch::Sender<WorkerStatus>>,
+    status: Option<StatusSink>,
     metrics: Metrics,
+    stage: Stage,
 ) -> Result<WorkerSummary, WorkerError>
 where
     F: Future<Output = ()>,
@@ -541,6 +657,7 @@ where
         deadline: None,
     };
     tracing::info!(
+        stage = stage.name(),
         brokers = %config.brokers,
         group = %config.group_id,
         inputs = ?config.input_topics,
@@ -550,12 +667,14 @@ where
     );
     let mut worker = Worker {
         config: &config,
+        stage,
         shared,
         producer,
         inflight: FuturesUnordered::new(),
         parts: Vec::new(),
         pending: Vec::new(),
         flags: Vec::new(),
+        routed: Vec::new(),
         outgoing: Vec::new(),
         acked: Vec::new(),
         summary: WorkerSummary::default(),
@@ -569,9 +688,16 @@ where
         log_stray: Throttle::new(Duration::from_secs(10)),
         last_report: Instant::now(),
     };
-    let result = match check_topics(&consumer, &config, &mut stop).await {
-        Ok(changelog_partitions) => {
+    let repartition = match &worker.stage {
+        Stage::Router { topic, .. } => Some(topic.clone()),
+        Stage::Engine => None,
+    };
+    let result = match check_topics(&consumer, &config, repartition.as_ref(), &mut stop).await {
+        Ok((changelog_partitions, repartition_partitions)) => {
             worker.changelog_partitions = changelog_partitions;
+            if let Stage::Router { partitions, .. } = &mut worker.stage {
+                *partitions = repartition_partitions.unwrap_or(1);
+            }
             let topics: Vec<&str> = config.input_topics.iter().map(String::as_str).collect();
             match consumer.subscribe(&topics) {
                 Ok(()) => worker.run_loop(&consumer, &mut stop).await,
@@ -607,12 +733,14 @@ where
 
 /// Waits until the brokers answer, then checks that the output and dead-letter topics exist:
 /// producing to a missing topic would stall the worker later with a less clear error.
-/// Returns the changelog topic's partition count, if there is a changelog.
+/// Returns the partition counts of the changelog topic and of `repartition`, where they are
+/// given.
 async fn check_topics<F: Future<Output = ()>>(
     consumer: &Arc<StreamConsumer<WorkerContext>>,
     config: &WorkerConfig,
+    repartition: Option<&String>,
     stop: &mut Stop<'_, F>,
-) -> Result<Option<i32>, Halt> {
+) -> Result<(Option<i32>, Option<i32>), Halt> {
     let mut backoff = Duration::from_millis(200);
     loop {
         let c = consumer.clone();
@@ -633,6 +761,7 @@ async fn check_topics<F: Future<Output = ()>>(
                 for t in [&config.output_topic, &config.dead_letter_topic]
                     .into_iter()
                     .chain(config.changelog_topic.as_ref())
+                    .chain(repartition)
                 {
                     if partitions(t).is_none() {
                         return Err(WorkerError::MissingTopic(t.clone()).into());
@@ -643,7 +772,8 @@ async fn check_topics<F: Future<Output = ()>>(
                         tracing::warn!(topic = %t, "input topic does not exist yet; it is consumed once created");
                     }
                 }
-                return Ok(config.changelog_topic.as_ref().and_then(partitions).filter(|&n| n > 0));
+                let count = |t: Option<&String>| t.and_then(partitions).filter(|&n| n > 0);
+                return Ok((count(config.changelog_topic.as_ref()), count(repartition)));
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the brokers yet");
@@ -764,12 +894,12 @@ impl<'c> Worker<'c> {
         for (tp, end) in committed {
             self.metrics.restore_started();
             let started = Instant::now();
-            let (config, changelog_partitions) = (self.config, self.changelog_partitions);
+            let (config, changelog_partitions, stage) = (self.config, self.changelog_partitions, &self.stage);
             let rebuilt = async {
-                let (engine, from, source, slots) =
-                    restore_snapshot(config, changelog_partitions, &tp, end, stop).await?;
+                let (state, from, source, slots) =
+                    restore_snapshot(config, stage, changelog_partitions, &tp, end, stop).await?;
                 let loaded = started.elapsed();
-                let replayed = replay(config, &tp, engine, from, end, stop).await?;
+                let replayed = replay(config, &tp, state, from, end, stop).await?;
                 Ok::<_, Halt>((replayed, from, source, slots, loaded))
             }
             .await;
@@ -783,8 +913,7 @@ impl<'c> Worker<'c> {
             self.metrics
                 .restore_finished(started.elapsed().as_secs_f64(), replayed.events);
             if let Some(source) = source {
-                let stats = replayed.engine.stats();
-                let keys = (stats.messages + stats.reshares) as u64;
+                let keys = replayed.state.keys();
                 self.summary.snapshots_restored += 1;
                 self.summary.restored_keys += keys;
                 self.summary.restore_time += loaded;
@@ -816,7 +945,7 @@ impl<'c> Worker<'c> {
             lock(&self.shared.tracker).assigned(&tp, end);
             self.parts.push(Part {
                 tp,
-                engine: replayed.engine,
+                state: replayed.state,
                 next_offset: end,
                 checkpointed: end,
                 last_record: Instant::now(),
@@ -910,17 +1039,35 @@ impl<'c> Worker<'c> {
         }
         let payload = m.payload().unwrap_or(&[]);
         self.summary.records += 1;
+        if let (Some(mark), PartState::Engine(engine)) = (watermark_of(m), &mut part.state) {
+            // A watermark mark from the router: not an event, but it moves event time on.
+            engine.advance_to(modsignal_core::Ts(mark), &mut self.flags);
+            part.next_offset = offset + 1;
+            queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, None);
+            return;
+        }
         let origin_ms = match m.timestamp() {
             Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
             Timestamp::NotAvailable => None,
         };
-        match apply_record(&mut part.engine, payload, self.config.max_record_bytes, &mut self.flags) {
-            Ok((type_name, o)) => {
-                self.summary.events += 1;
-                self.summary.late += o.late as u64;
-                self.summary.duplicates += o.duplicate as u64;
-                self.metrics.applied(type_name, &o);
-            }
+        let result = match &mut part.state {
+            PartState::Engine(engine) => apply_record(engine, payload, self.config.max_record_bytes, &mut self.flags)
+                .map(|(type_name, o)| {
+                    self.summary.events += 1;
+                    self.summary.late += o.late as u64;
+                    self.summary.duplicates += o.duplicate as u64;
+                    self.metrics.applied(type_name, &o);
+                }),
+            PartState::Router(router) => router.route(payload, &mut self.routed).map(|o| match o {
+                RouteOutcome::Routed { events, .. } => {
+                    self.summary.events += events as u64;
+                    self.metrics.routed(events);
+                }
+                RouteOutcome::Skipped(code) => self.metrics.skipped(code),
+            }),
+        };
+        match result {
+            Ok(()) => {}
             Err((reason, code)) => {
                 self.metrics.rejected(code);
                 *self.summary.dead_letters.entry(code).or_default() += 1;
@@ -949,6 +1096,15 @@ impl<'c> Worker<'c> {
         part.last_record_ms = origin_ms.or(part.last_record_ms);
         part.quiet = false;
         queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, origin_ms);
+        for r in self.routed.drain(..) {
+            self.outgoing.push(Outgoing {
+                kind: Kind::Routed(r.partition),
+                key: Some(r.key),
+                value: r.value,
+                headers: None,
+                origin_ms: None,
+            });
+        }
     }
 
     /// Produces everything queued. When librdkafka's queue is full it waits for deliveries,
@@ -956,16 +1112,25 @@ impl<'c> Worker<'c> {
     async fn send_outgoing<F: Future<Output = ()>>(&mut self, stop: &mut Stop<'_, F>) -> Result<(), Halt> {
         let items = std::mem::take(&mut self.outgoing);
         let config = self.config;
+        let repartition = match &self.stage {
+            Stage::Router { topic, .. } => Some(topic.clone()),
+            Stage::Engine => None,
+        };
         for o in items {
-            let topic = match o.kind {
-                Kind::Flag => config.output_topic.as_str(),
-                Kind::DeadLetter(_) => config.dead_letter_topic.as_str(),
+            let (topic, partition) = match (o.kind, &repartition) {
+                (Kind::Flag, _) => (config.output_topic.as_str(), None),
+                (Kind::DeadLetter(_), _) => (config.dead_letter_topic.as_str(), None),
+                (Kind::Routed(p), Some(topic)) => (topic.as_str(), Some(p)),
+                (Kind::Routed(_), None) => unreachable!("only the router stage routes"),
             };
             let mut headers = o.headers;
             loop {
                 let mut record = FutureRecord::<[u8], [u8]>::to(topic).payload(o.value.as_slice());
                 if let Some(k) = &o.key {
                     record = record.key(k.as_slice());
+                }
+                if let Some(p) = partition {
+                    record = record.partition(p);
                 }
                 if let Some(h) = headers.take() {
                     record = record.headers(h);
@@ -1029,6 +1194,7 @@ impl<'c> Worker<'c> {
                         }
                     }
                     Kind::DeadLetter(code) => self.metrics.dead_letter(code),
+                    Kind::Routed(_) => {}
                 }
                 self.acked.push(d.seq);
             }
@@ -1115,17 +1281,44 @@ impl<'c> Worker<'c> {
         let idle_after = self.config.idle_after;
         let now = Instant::now();
         for part in &mut self.parts {
-            let origin_ms = if !part.quiet && now.duration_since(part.last_record) >= idle_after {
+            let idle = !part.quiet && now.duration_since(part.last_record) >= idle_after;
+            let engine = match &mut part.state {
+                PartState::Engine(engine) => engine,
+                PartState::Router(router) => {
+                    // A router holds nothing back: it is quiet once its input is, and then
+                    // tells every engine partition how far event time has come.
+                    if idle {
+                        part.quiet = true;
+                        if let Some((at, partitions)) = router.marks() {
+                            let value = at.to_string();
+                            for p in partitions {
+                                self.outgoing.push(Outgoing {
+                                    kind: Kind::Routed(p),
+                                    key: Some(b"watermark".to_vec()),
+                                    value: Vec::new(),
+                                    headers: Some(OwnedHeaders::new().insert(Header {
+                                        key: HEADER_WATERMARK,
+                                        value: Some(value.as_bytes()),
+                                    })),
+                                    origin_ms: None,
+                                });
+                            }
+                        }
+                    }
+                    continue;
+                }
+            };
+            let origin_ms = if idle {
                 // The watermark moves to the newest event time and every flag is brought up
                 // to date; finishing is idempotent, so a later quiet spell finishes again.
                 let before = self.flags.len();
-                part.engine.finish(&mut self.flags);
+                engine.finish(&mut self.flags);
                 self.summary.finishes += 1;
                 tracing::debug!(partition = %part.tp, flags = self.flags.len() - before, "partition quiet: finished");
                 part.quiet = true;
                 None
             } else {
-                part.engine.flush(&mut self.flags);
+                engine.flush(&mut self.flags);
                 part.last_record_ms
             };
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, origin_ms);
@@ -1136,7 +1329,10 @@ impl<'c> Worker<'c> {
         commit(&self.shared, consumer).await?;
         self.take_snapshots(false);
         self.publish_status();
-        self.metrics.state(self.parts.iter().map(|p| p.engine.stats()));
+        if self.stage == Stage::Engine {
+            self.metrics
+                .state(self.parts.iter().filter_map(|p| p.state.engine()).map(Engine::stats));
+        }
         self.metrics.partitions_assigned(self.parts.len());
         self.metrics.unacknowledged(lock(&self.shared.tracker).unacknowledged());
         if self.last_report.elapsed() >= Duration::from_secs(30) {
@@ -1195,7 +1391,7 @@ impl<'c> Worker<'c> {
             settled,
         };
         drop(tracker);
-        tx.send_replace(status);
+        tx.publish(status);
     }
 
     /// The graceful end: flush every engine, send what that writes, wait (up to the shutdown
@@ -1208,7 +1404,9 @@ impl<'c> Worker<'c> {
         self.take_revocations();
         if !self.abandoned {
             for part in &mut self.parts {
-                part.engine.flush(&mut self.flags);
+                if let PartState::Engine(engine) = &mut part.state {
+                    engine.flush(&mut self.flags);
+                }
             }
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, None);
             match self.send_outgoing(stop).await {
@@ -1259,17 +1457,17 @@ impl<'c> Worker<'c> {
 /// the changelog's slots hold. A snapshot that does not restore is logged and skipped.
 async fn restore_snapshot<F: Future<Output = ()>>(
     config: &WorkerConfig,
+    stage: &Stage,
     changelog_partitions: Option<i32>,
     tp: &Tp,
     end: i64,
     stop: &mut Stop<'_, F>,
-) -> Result<(Engine, i64, Option<Source>, Slots), Halt> {
-    let policy = &config.policy;
+) -> Result<(PartState, i64, Option<Source>, Slots), Halt> {
     if let Some(dir) = &config.state_dir {
         for (offset, path) in state::local_candidates(dir, tp, end) {
             let restored = std::fs::read(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|b| Engine::restore(policy.clone(), &b).map_err(|e| e.to_string()));
+                .and_then(|b| stage.restore(config, tp, &b));
             match restored {
                 Ok(engine) => return Ok((engine, offset, Some(Source::Local), Slots::default())),
                 Err(error) => {
@@ -1279,18 +1477,18 @@ async fn restore_snapshot<F: Future<Output = ()>>(
         }
     }
     let (Some(topic), Some(n)) = (&config.changelog_topic, changelog_partitions) else {
-        return Ok((Engine::new(policy.clone()), 0, None, Slots::default()));
+        return Ok((stage.fresh(config, tp), 0, None, Slots::default()));
     };
     let found = state::read_changelog(config, topic, tp.partition % n, tp, end, stop).await?;
     for snap in found.snapshots {
-        match Engine::restore(policy.clone(), &snap.bytes) {
+        match stage.restore(config, tp, &snap.bytes) {
             Ok(engine) => return Ok((engine, snap.offset, Some(Source::Changelog), found.slots)),
             Err(error) => {
                 tracing::warn!(partition = %tp, offset = snap.offset, %error, "changelog snapshot not usable: skipped")
             }
         }
     }
-    Ok((Engine::new(policy.clone()), 0, None, found.slots))
+    Ok((stage.fresh(config, tp), 0, None, found.slots))
 }
 
 impl Worker<'_> {
@@ -1327,7 +1525,7 @@ impl Worker<'_> {
             }
             let snap = Snapshot {
                 offset: part.checkpointed,
-                bytes: part.engine.snapshot(),
+                bytes: part.state.snapshot(),
             };
             self.summary.snapshots_written += 1;
             if let Some(dir) = &config.state_dir {
@@ -1383,6 +1581,14 @@ impl Worker<'_> {
             }
         }
     }
+}
+
+/// The event time a watermark mark carries, if the record is one.
+pub(crate) fn watermark_of<M: Message>(m: &M) -> Option<i64> {
+    m.headers()?
+        .iter()
+        .find(|h| h.key == HEADER_WATERMARK)
+        .and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
 }
 
 /// Turns flags into records keyed by `flag_id`, counting them, each timed from `origin_ms`.

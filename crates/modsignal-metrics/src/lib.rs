@@ -33,6 +33,8 @@
 //! | `modsignal_state_restored_events_total` | counter | | events read to rebuild state |
 //! | `modsignal_state_restores_in_progress` | gauge | | partitions being rebuilt now |
 //! | `modsignal_state_snapshots_total` | counter | `store`, `result` | snapshots written to the state directory (`local`) or the changelog topic (`changelog`), `ok` or `failed` |
+//! | `modsignal_routed_events_total` | counter | | events the router sent to the repartition topic |
+//! | `modsignal_records_skipped_total` | counter | `reason` | platform records that stand for no event (heartbeats, likes, limit notices, …) |
 //! | `modsignal_partitions_assigned` | gauge | | input partitions held, state ready |
 //! | `modsignal_consumer_lag_records` | gauge | `topic`, `partition` | records behind the partition's end |
 //! | `modsignal_event_to_flag_latency_seconds` | histogram | | wall time from an input record's timestamp to its flag's acknowledgement |
@@ -123,6 +125,8 @@ struct Inner {
     restored_events: IntCounter,
     restoring: IntGauge,
     snapshots: IntCounterVec,
+    routed: IntCounter,
+    skipped: IntCounterVec,
     partitions: IntGauge,
     lag: IntGaugeVec,
     latency: Histogram,
@@ -286,6 +290,23 @@ impl Metrics {
                 &["store", "result"],
             ),
         );
+        let routed = reg(
+            &r,
+            IntCounter::new(
+                "modsignal_routed_events_total",
+                "Events the router sent to the repartition topic (an account event counts once, however many partitions it goes to).",
+            ),
+        );
+        let skipped = reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "modsignal_records_skipped_total",
+                    "Platform records that stand for no event, by reason (heartbeats, other collections, limit notices, ...).",
+                ),
+                &["reason"],
+            ),
+        );
         let partitions = reg(
             &r,
             IntGauge::new(
@@ -377,6 +398,8 @@ impl Metrics {
                 restored_events,
                 restoring,
                 snapshots,
+                routed,
+                skipped,
                 partitions,
                 lag,
                 latency,
@@ -500,6 +523,16 @@ impl Metrics {
             .snapshots
             .with_label_values(&[store, if ok { "ok" } else { "failed" }])
             .inc();
+    }
+
+    /// Events the router sent on.
+    pub fn routed(&self, events: usize) {
+        self.inner.routed.inc_by(events as u64);
+    }
+
+    /// A platform record that stands for no event, by its reason code.
+    pub fn skipped(&self, reason: &'static str) {
+        self.inner.skipped.with_label_values(&[reason]).inc();
     }
 
     /// Input partitions held with their state ready.

@@ -1,0 +1,381 @@
+//! Routing: platform streams are keyed by account, but the engine needs every event about a
+//! message in the partition that holds the message. The router reads the input topics (in any
+//! [`Format`]), turns each record into canonical events, and sends each event to the partition
+//! of the repartition topic that owns the message whose state it changes, as Kafka Streams
+//! does with a repartition topic:
+//!
+//! | event | partitions |
+//! |---|---|
+//! | `post` | its own id's, and those of the message it replies to and the one it quotes (their reply and quote counts live there) |
+//! | `reshare` | its original's: `of`, or what `of` reshares when `of` is a reshare the router has seen |
+//! | `delete`, `restrict`, `restore`, `label`, `report`, `impressions` | the message's; for a reshare's id, its original's |
+//! | `account` | every partition: an account's status and followers matter wherever its messages are |
+//!
+//! A message id's partition is its xxh3-64 hash modulo the repartition topic's partition
+//! count; the record key is that hash in hex, so no id is needed to read the key.
+//!
+//! The router keeps, per input partition, which original each reshare it has seen stands for
+//! (a repost's delete names only the repost), for the retention horizon of the policy after
+//! the reshare, and the [`Reader`]'s stream clock. Both are snapshotted and restored like an
+//! engine (see [`crate::state`]).
+//!
+//! When one of its input partitions goes quiet, the router also sends every partition of the
+//! repartition topic a *watermark mark*: a record with no value and the header
+//! [`HEADER_WATERMARK`] giving the newest event time it read there. The engine raises its
+//! watermark to it, so that once the whole input is quiet every engine partition's flags are
+//! measured up to the newest event of the input, as file mode measures them, and not only up
+//! to the newest event that happened to land in that partition.
+//!
+//! A reshare of a reshare read by another input partition (another account's reshare, in a
+//! stream keyed by account) is routed by the id in `of`, which is not its original's
+//! partition unless `of` names the original. Jetstream, Mastodon and Twitter always name the
+//! original; canonical producers should too when routing is on.
+
+use std::collections::HashMap;
+
+use modsignal_core::{Event, EventKind, Ts};
+use modsignal_formats::{Format, Read, Reader};
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+/// One canonical event on its way to the repartition topic.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Routed {
+    pub partition: i32,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+/// What one record gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Outcome {
+    /// This many events, sent to this many partitions in all.
+    Routed { events: usize, records: usize },
+    /// Nothing, for this reason ([`modsignal_formats::Skip::code`]).
+    Skipped(&'static str),
+}
+
+const MAGIC: &[u8; 8] = b"modroute";
+
+/// The header of a watermark mark: the event time in ms since the epoch, in decimal.
+pub const HEADER_WATERMARK: &str = "modsignal.watermark";
+const FORMAT: u32 = 1;
+
+/// The router of one input partition.
+pub(crate) struct Router {
+    reader: Reader,
+    /// Reshare id hash → (its original's id hash, event time of the reshare in ms).
+    reshares: HashMap<u64, (u64, i64)>,
+    max_at: i64,
+    next_sweep: i64,
+    retention_ms: i64,
+    partitions: i32,
+    events: Vec<Event<'static>>,
+    /// The event time of the last watermark mark sent.
+    marked: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    clock: Option<i64>,
+    sse_event: Option<String>,
+    reshares: Vec<(u64, u64, i64)>,
+    max_at: i64,
+    next_sweep: i64,
+}
+
+impl Router {
+    pub(crate) fn new(format: Format, partitions: i32, retention_secs: u64) -> Router {
+        Router {
+            reader: Reader::new(format),
+            reshares: HashMap::new(),
+            max_at: i64::MIN,
+            next_sweep: i64::MIN,
+            retention_ms: (retention_secs as i64).saturating_mul(1000),
+            partitions: partitions.max(1),
+            events: Vec::new(),
+            marked: i64::MIN,
+        }
+    }
+
+    /// A watermark mark for every partition, if events newer than the last mark were read:
+    /// sent when the input partition goes quiet.
+    pub(crate) fn marks(&mut self) -> Option<(i64, Vec<i32>)> {
+        if self.max_at <= self.marked {
+            return None;
+        }
+        self.marked = self.max_at;
+        Some((self.max_at, (0..self.partitions).collect()))
+    }
+
+    /// Reshares remembered.
+    pub(crate) fn len(&self) -> usize {
+        self.reshares.len()
+    }
+
+    /// Reads one record and appends what goes to the repartition topic. A record that cannot
+    /// be read is an error, with its reason and code, and appends nothing.
+    pub(crate) fn route(&mut self, payload: &[u8], out: &mut Vec<Routed>) -> Result<Outcome, (String, &'static str)> {
+        self.events.clear();
+        match self.reader.read(payload, &mut self.events) {
+            Err(e) => Err((e.to_string(), e.code())),
+            Ok(Read::Skipped(skip)) => Ok(Outcome::Skipped(skip.code())),
+            Ok(Read::Events(n)) => {
+                let before = out.len();
+                let events = std::mem::take(&mut self.events);
+                for ev in &events {
+                    self.route_event(ev, out);
+                }
+                self.events = events;
+                self.sweep();
+                Ok(Outcome::Routed {
+                    events: n,
+                    records: out.len() - before,
+                })
+            }
+        }
+    }
+
+    fn partition_of(&self, hash: u64) -> i32 {
+        (hash % self.partitions as u64) as i32
+    }
+
+    /// The message an id's state lives with: the original, for a reshare the router knows.
+    fn home(&self, id: &str) -> u64 {
+        let h = xxh3_64(id.as_bytes());
+        self.reshares.get(&h).map_or(h, |&(original, _)| original)
+    }
+
+    fn route_event(&mut self, ev: &Event<'_>, out: &mut Vec<Routed>) {
+        self.max_at = self.max_at.max(ev.at.0);
+        let mut homes: [Option<u64>; 3] = [None; 3];
+        match &ev.kind {
+            EventKind::Post {
+                id, reply_to, quote_of, ..
+            } => {
+                homes[0] = Some(xxh3_64(id.as_bytes()));
+                homes[1] = reply_to.as_deref().map(|r| self.home(r));
+                homes[2] = quote_of.as_deref().map(|q| self.home(q));
+            }
+            EventKind::Reshare { id, of, .. } => {
+                let original = self.home(of);
+                self.reshares.insert(xxh3_64(id.as_bytes()), (original, ev.at.0));
+                homes[0] = Some(original);
+            }
+            EventKind::Delete { id, .. }
+            | EventKind::Restrict { id, .. }
+            | EventKind::Restore { id, .. }
+            | EventKind::Label { id, .. }
+            | EventKind::Report { id, .. }
+            | EventKind::Impressions { id, .. } => homes[0] = Some(self.home(id)),
+            EventKind::Account { user, .. } => {
+                let value = ev.to_json().into_bytes();
+                let key = format!("{:016x}", xxh3_64(user.as_bytes())).into_bytes();
+                for partition in 0..self.partitions {
+                    out.push(Routed {
+                        partition,
+                        key: key.clone(),
+                        value: value.clone(),
+                    });
+                }
+                return;
+            }
+        }
+        let value = ev.to_json().into_bytes();
+        let mut sent: [i32; 3] = [-1; 3];
+        for (i, h) in homes.into_iter().enumerate() {
+            let Some(h) = h else { continue };
+            let partition = self.partition_of(h);
+            if sent.contains(&partition) {
+                continue;
+            }
+            sent[i] = partition;
+            out.push(Routed {
+                partition,
+                key: format!("{h:016x}").into_bytes(),
+                value: value.clone(),
+            });
+        }
+    }
+
+    /// Forgets reshares older than the retention horizon: the engine has evicted their
+    /// messages by then, so a late delete of one has nothing left to change.
+    fn sweep(&mut self) {
+        if self.max_at < self.next_sweep || self.max_at == i64::MIN {
+            return;
+        }
+        let horizon = self.max_at.saturating_sub(self.retention_ms);
+        self.reshares.retain(|_, &mut (_, at)| at >= horizon);
+        self.next_sweep = self.max_at.saturating_add((self.retention_ms / 8).max(1));
+    }
+
+    /// The router's state as bytes, for [`Router::restore`].
+    pub(crate) fn snapshot(&self) -> Vec<u8> {
+        let mut reshares: Vec<(u64, u64, i64)> = self.reshares.iter().map(|(&r, &(o, at))| (r, o, at)).collect();
+        reshares.sort_unstable();
+        let saved = Saved {
+            clock: self.reader.clock().map(|t| t.0),
+            sse_event: self.reader.pending_sse_event().map(str::to_owned),
+            reshares,
+            max_at: self.max_at,
+            next_sweep: self.next_sweep,
+        };
+        let mut out = Vec::with_capacity(32 + self.reshares.len() * 24);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT.to_le_bytes());
+        let mut out = postcard::to_extend(&saved, out).expect("serializing to a Vec cannot fail");
+        let sum = xxh3_64(&out[MAGIC.len() + 4..]);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// A router in the state `bytes` were taken from.
+    pub(crate) fn restore(
+        format: Format,
+        partitions: i32,
+        retention_secs: u64,
+        bytes: &[u8],
+    ) -> Result<Router, String> {
+        let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or("not a router snapshot")?;
+        let (version, rest) = rest.split_first_chunk::<4>().ok_or("not a router snapshot")?;
+        if u32::from_le_bytes(*version) != FORMAT {
+            return Err(format!("router snapshot format {}", u32::from_le_bytes(*version)));
+        }
+        let (body, sum) = rest.split_last_chunk::<8>().ok_or("not a router snapshot")?;
+        if xxh3_64(body) != u64::from_le_bytes(*sum) {
+            return Err("router snapshot damaged: checksum mismatch".into());
+        }
+        let saved: Saved = postcard::from_bytes(body).map_err(|e| format!("router snapshot damaged: {e}"))?;
+        let mut r = Router::new(format, partitions, retention_secs);
+        r.reader = Reader::resume(format, saved.clock.map(Ts), saved.sse_event);
+        r.reshares = saved.reshares.into_iter().map(|(rs, o, at)| (rs, (o, at))).collect();
+        r.max_at = saved.max_at;
+        r.next_sweep = saved.next_sweep;
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(id: &str, n: i32) -> i32 {
+        (xxh3_64(id.as_bytes()) % n as u64) as i32
+    }
+
+    fn route(r: &mut Router, line: &str) -> Vec<Routed> {
+        let mut out = Vec::new();
+        r.route(line.as_bytes(), &mut out).unwrap();
+        out
+    }
+
+    fn partitions(routed: &[Routed]) -> Vec<i32> {
+        routed.iter().map(|r| r.partition).collect()
+    }
+
+    #[test]
+    fn events_go_to_the_partition_of_the_message_they_change() {
+        let n = 16;
+        let mut r = Router::new(Format::Canonical, n, 604_800);
+        let post = route(
+            &mut r,
+            r#"{"type":"post","at":"2026-01-01T00:00:00Z","id":"m1","author":{"id":"a"}}"#,
+        );
+        assert_eq!(partitions(&post), vec![part("m1", n)]);
+        // The canonical event is what travels, whatever the input format.
+        let v: serde_json::Value = serde_json::from_slice(&post[0].value).unwrap();
+        assert_eq!(v["id"], "m1");
+
+        let reshare = route(
+            &mut r,
+            r#"{"type":"reshare","at":"2026-01-01T00:01:00Z","id":"r1","of":"m1","author":{"id":"b"}}"#,
+        );
+        assert_eq!(partitions(&reshare), vec![part("m1", n)]);
+        // A reshare of the reshare, and the reshare's delete, go with the original too.
+        let again = route(
+            &mut r,
+            r#"{"type":"reshare","at":"2026-01-01T00:02:00Z","id":"r2","of":"r1","author":{"id":"c"}}"#,
+        );
+        assert_eq!(partitions(&again), vec![part("m1", n)]);
+        for line in [
+            r#"{"type":"delete","at":"2026-01-01T00:03:00Z","id":"r2","by":"author"}"#,
+            r#"{"type":"label","at":"2026-01-01T00:03:00Z","id":"r1","category":"credible_threat","source":"c"}"#,
+            r#"{"type":"impressions","at":"2026-01-01T00:03:00Z","id":"m1","count":5}"#,
+        ] {
+            assert_eq!(partitions(&route(&mut r, line)), vec![part("m1", n)], "{line}");
+        }
+        let account = route(
+            &mut r,
+            r#"{"type":"account","at":"2026-01-01T00:04:00Z","user":"a","status":"suspended"}"#,
+        );
+        assert_eq!(partitions(&account), (0..n).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_reply_and_a_quote_also_reach_the_messages_they_answer() {
+        let n = 64;
+        let mut r = Router::new(Format::Canonical, n, 604_800);
+        let routed = route(
+            &mut r,
+            r#"{"type":"post","at":"2026-01-01T00:00:00Z","id":"m2","author":{"id":"a"},"reply_to":"m1","quote_of":"m0"}"#,
+        );
+        let mut want = vec![part("m2", n), part("m1", n), part("m0", n)];
+        want.dedup();
+        assert_eq!(partitions(&routed), want);
+        // One partition gets one copy, however many of the ids it owns.
+        let mut one = Router::new(Format::Canonical, 1, 604_800);
+        let routed = route(
+            &mut one,
+            r#"{"type":"post","at":"2026-01-01T00:00:00Z","id":"m2","author":{"id":"a"},"reply_to":"m1"}"#,
+        );
+        assert_eq!(partitions(&routed), vec![0]);
+    }
+
+    #[test]
+    fn jetstream_repost_deletes_follow_their_subject() {
+        let n = 8;
+        let mut r = Router::new(Format::Jetstream, n, 604_800);
+        let subject = "at://did:plc:aaa/app.bsky.feed.post/3lbhp";
+        let repost = route(
+            &mut r,
+            r#"{"did":"did:plc:ddd","time_us":1732206400000000,"kind":"commit","commit":{"operation":"create","collection":"app.bsky.feed.repost","rkey":"3mbir","record":{"subject":{"uri":"at://did:plc:aaa/app.bsky.feed.post/3lbhp","cid":"bafy1"}}}}"#,
+        );
+        assert_eq!(partitions(&repost), vec![part(subject, n)]);
+        let delete = route(
+            &mut r,
+            r#"{"did":"did:plc:ddd","time_us":1732206500000000,"kind":"commit","commit":{"operation":"delete","collection":"app.bsky.feed.repost","rkey":"3mbir"}}"#,
+        );
+        assert_eq!(partitions(&delete), vec![part(subject, n)]);
+        let mut out = Vec::new();
+        assert_eq!(
+            r.route(br#"{"did":"did:plc:ddd","time_us":1,"kind":"identity"}"#, &mut out),
+            Ok(Outcome::Skipped("identity"))
+        );
+        assert_eq!(r.route(b"{nope", &mut out).unwrap_err().1, "invalid_json");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_restored_router_routes_as_before_and_forgets_old_reshares() {
+        let n = 32;
+        let mut r = Router::new(Format::Canonical, n, 3600);
+        route(
+            &mut r,
+            r#"{"type":"reshare","at":"2026-01-01T00:00:00Z","id":"r1","of":"m1","author":{"id":"b"}}"#,
+        );
+        let bytes = r.snapshot();
+        let mut back = Router::restore(Format::Canonical, n, 3600, &bytes).unwrap();
+        assert_eq!(back.len(), 1);
+        let del = r#"{"type":"delete","at":"2026-01-01T00:10:00Z","id":"r1","by":"author"}"#;
+        assert_eq!(partitions(&route(&mut back, del)), vec![part("m1", n)]);
+        let mut damaged = bytes.clone();
+        damaged[14] ^= 1;
+        assert!(Router::restore(Format::Canonical, n, 3600, &damaged).is_err());
+        // Two hours later the reshare is past the horizon and forgotten.
+        route(
+            &mut back,
+            r#"{"type":"post","at":"2026-01-01T02:00:00Z","id":"m9","author":{"id":"z"}}"#,
+        );
+        assert_eq!(back.len(), 0);
+    }
+}

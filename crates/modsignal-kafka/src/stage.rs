@@ -1,0 +1,136 @@
+//! The two stages a worker can run: the engine (canonical events in, flags out) and the router
+//! (any input format in, canonical events out to the repartition topic, see [`crate::router`]).
+//! The consumer group, offsets, acknowledgements, snapshots and rebalances are the same for
+//! both; only what is done with a record and what a partition's state is differ.
+
+use std::collections::BTreeMap;
+
+use modsignal_core::{Engine, Flag};
+use modsignal_formats::Format;
+
+use crate::commit::Tp;
+use crate::config::WorkerConfig;
+use crate::router::Router;
+use crate::worker::apply_record;
+
+/// Which stage a worker runs.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Stage {
+    Engine,
+    Router {
+        /// The format of each input topic; topics not named are canonical.
+        formats: BTreeMap<String, Format>,
+        /// The repartition topic and its partition count (known once the brokers answer).
+        topic: String,
+        partitions: i32,
+    },
+}
+
+/// The state of one held partition.
+// One per held partition, so the size of the smaller variant does not matter, and boxing the
+// engine would put a pointer chase on the path of every record.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum PartState {
+    Engine(Engine),
+    Router(Router),
+}
+
+impl Stage {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Stage::Engine => "engine",
+            Stage::Router { .. } => "router",
+        }
+    }
+
+    fn format_of(formats: &BTreeMap<String, Format>, tp: &Tp) -> Format {
+        formats.get(&*tp.topic).copied().unwrap_or_default()
+    }
+
+    /// The state of a partition nothing was restored for.
+    pub(crate) fn fresh(&self, config: &WorkerConfig, tp: &Tp) -> PartState {
+        match self {
+            Stage::Engine => PartState::Engine(Engine::new(config.policy.clone())),
+            Stage::Router {
+                formats, partitions, ..
+            } => PartState::Router(Router::new(
+                Self::format_of(formats, tp),
+                *partitions,
+                config.policy.stream.retention_secs,
+            )),
+        }
+    }
+
+    /// A partition's state from a snapshot [`PartState::snapshot`] wrote.
+    pub(crate) fn restore(&self, config: &WorkerConfig, tp: &Tp, bytes: &[u8]) -> Result<PartState, String> {
+        match self {
+            Stage::Engine => Engine::restore(config.policy.clone(), bytes)
+                .map(PartState::Engine)
+                .map_err(|e| e.to_string()),
+            Stage::Router {
+                formats, partitions, ..
+            } => Router::restore(
+                Self::format_of(formats, tp),
+                *partitions,
+                config.policy.stream.retention_secs,
+                bytes,
+            )
+            .map(PartState::Router),
+        }
+    }
+}
+
+impl PartState {
+    pub(crate) fn snapshot(&self) -> Vec<u8> {
+        match self {
+            PartState::Engine(e) => e.snapshot(),
+            PartState::Router(r) => r.snapshot(),
+        }
+    }
+
+    /// Applies a record again to rebuild the state, writing nothing; whether it gave events.
+    /// `watermark` is the record's watermark mark, if it is one.
+    pub(crate) fn replay(
+        &mut self,
+        payload: &[u8],
+        watermark: Option<i64>,
+        max_record_bytes: usize,
+        discard: &mut Vec<Flag>,
+    ) -> bool {
+        match self {
+            PartState::Engine(e) if watermark.is_some() => {
+                e.advance_to(modsignal_core::Ts(watermark.unwrap_or_default()), discard);
+                discard.clear();
+                false
+            }
+            PartState::Engine(e) => {
+                let ok = apply_record(e, payload, max_record_bytes, discard).is_ok();
+                discard.clear();
+                ok
+            }
+            PartState::Router(r) => {
+                let mut routed = Vec::new();
+                r.route(payload, &mut routed).is_ok()
+            }
+        }
+    }
+
+    /// What the state holds, for logs: messages and reshares of an engine, reshares a router
+    /// remembers.
+    pub(crate) fn keys(&self) -> u64 {
+        match self {
+            PartState::Engine(e) => {
+                let s = e.stats();
+                (s.messages + s.reshares) as u64
+            }
+            PartState::Router(r) => r.len() as u64,
+        }
+    }
+
+    pub(crate) fn engine(&self) -> Option<&Engine> {
+        match self {
+            PartState::Engine(e) => Some(e),
+            PartState::Router(_) => None,
+        }
+    }
+}
