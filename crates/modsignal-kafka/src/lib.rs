@@ -113,6 +113,7 @@
 pub mod commit;
 pub mod config;
 pub mod dead_letter;
+mod follow;
 mod replay;
 mod router;
 mod stage;
@@ -120,4 +121,5 @@ pub mod state;
 mod worker;
 
 pub use config::{ConfigError, KafkaSection, WorkerConfig};
+pub use follow::follow_output;
 pub use worker::{Hooks, WorkerError, WorkerStatus, WorkerSummary, run, run_with, run_with_status};

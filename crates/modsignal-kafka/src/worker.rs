@@ -138,6 +138,9 @@ impl WorkerSummary {
 pub struct WorkerStatus {
     /// Input partitions this instance holds, state rebuilt.
     pub assigned: Vec<(String, i32)>,
+    /// Input partitions assigned whose state is still being restored: while there are any,
+    /// the instance is not ready.
+    pub restoring: usize,
     /// Offsets the broker confirmed as committed, per input partition.
     pub committed: BTreeMap<(String, i32), i64>,
     pub records: u64,
@@ -290,6 +293,7 @@ impl StatusSink {
             };
             for s in slots.iter().flatten() {
                 merged.assigned.extend(s.assigned.iter().cloned());
+                merged.restoring += s.restoring;
                 merged
                     .committed
                     .extend(s.committed.iter().map(|(k, v)| (k.clone(), *v)));
@@ -890,6 +894,8 @@ impl<'c> Worker<'c> {
         stop: &mut Stop<'_, F>,
     ) -> Result<(), Halt> {
         let pending = self.pending.clone();
+        // Say so at once: readiness probes must see that a restore is under way.
+        self.publish_status();
         let committed = Self::committed_offsets(&pending, consumer, stop).await?;
         for (tp, end) in committed {
             self.metrics.restore_started();
@@ -1376,6 +1382,7 @@ impl<'c> Worker<'c> {
                 .iter()
                 .all(|p| p.quiet && p.checkpointed == p.next_offset && tracker.is_committed(&p.tp));
         let status = WorkerStatus {
+            restoring: self.pending.len(),
             assigned: self
                 .parts
                 .iter()
