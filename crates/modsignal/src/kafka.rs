@@ -166,6 +166,8 @@ impl KafkaArgs {
             changelog_topic: self.changelog_topic.clone(),
             snapshot_interval: self.snapshot_interval.clone(),
             properties,
+            // Settings without an option here (routing) come from the file alone.
+            ..KafkaSection::default()
         })
     }
 
