@@ -14,13 +14,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use modsignal::kafka::{EXIT_GRACE, KafkaArgs};
+use modsignal_api::{ApiConfig, ApiState, FlagStore, router};
 use modsignal_core::Policy;
 use modsignal_kafka::WorkerConfig;
 use modsignal_metrics::Metrics;
 use serde_json::{Map, Value};
+use tower::ServiceExt;
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// The command every deployment runs (see "Assumptions" in deploy/README.md).
@@ -146,9 +151,14 @@ fn strings(v: &Value) -> Vec<&str> {
 // ------------------------------------------------------------------------------------------
 // modsignal's config files.
 
-/// A config file read as `modsignal run --config FILE` reads it, with `properties` given as
-/// `MODSIGNAL_KAFKA_PROPERTY` gives them, and the port of its `[http] address`.
-fn modsignal_config(text: &str, what: &str, properties: Vec<String>) -> (WorkerConfig, u16) {
+/// A config file read as `modsignal run --config FILE` reads it: its `[kafka]` section with
+/// the settings of the environment variable `MODSIGNAL_KAFKA_PROPERTY` laid over it, and its
+/// `[http]` section with the secrets it names taken from `env`.
+fn modsignal_config(text: &str, what: &str, env: &BTreeMap<String, String>) -> (WorkerConfig, ApiConfig) {
+    let properties: Vec<String> = env
+        .get("MODSIGNAL_KAFKA_PROPERTY")
+        .map(|p| p.lines().map(str::to_owned).collect())
+        .unwrap_or_default();
     let file = std::env::temp_dir().join(format!(
         "modsignal-deploy-{}-{}.toml",
         std::process::id(),
@@ -163,18 +173,23 @@ fn modsignal_config(text: &str, what: &str, properties: Vec<String>) -> (WorkerC
     let kafka = args.worker_config(Policy::default());
     let _ = std::fs::remove_file(&file);
     let kafka = kafka.unwrap_or_else(|e| panic!("{what}: {e:#}"));
+    let http = ApiConfig::from_toml_str_with_env(text, |name| env.get(name).cloned())
+        .unwrap_or_else(|e| panic!("{what}: [http]: {e}"));
+    (kafka, http)
+}
 
-    let table: toml::Table = toml::from_str(text).unwrap_or_else(|e| panic!("{what}: {e}"));
-    let address = table
-        .get("http")
-        .and_then(|h| h.get("address"))
-        .and_then(|a| a.as_str())
-        .unwrap_or_else(|| panic!("{what}: no [http] address"));
-    let port = address
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
-        .unwrap_or_else(|| panic!("{what}: [http] address {address:?} has no port"));
-    (kafka, port)
+/// A compose `environment` value as compose interpolates it when the variable is not set in
+/// the shell: `${NAME:-default}` gives the default.
+fn compose_value(value: &str) -> String {
+    match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+        Some(inner) => {
+            let (_, default) = inner
+                .split_once(":-")
+                .unwrap_or_else(|| panic!("{value}: a variable without a default"));
+            default.to_owned()
+        }
+        None => value.to_owned(),
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -240,7 +255,18 @@ fn compose_runs_kafka_in_kraft_mode_two_instances_prometheus_and_grafana() {
 
     // The config both instances mount, read by modsignal's own parser.
     let config_text = read(&deploy("compose/modsignal.toml"));
-    let (config, http_port) = modsignal_config(&config_text, "deploy/compose/modsignal.toml", Vec::new());
+    let instance_env: BTreeMap<String, String> = services["modsignal-1"]["environment"]
+        .as_object()
+        .expect("environment as a mapping")
+        .iter()
+        .map(|(k, v)| (k.clone(), compose_value(v.as_str().unwrap())))
+        .collect();
+    let (config, http) = modsignal_config(&config_text, "deploy/compose/modsignal.toml", &instance_env);
+    let http_port = http.address.port();
+    assert!(
+        http.address.ip().is_unspecified(),
+        "the server listens on every interface of the container"
+    );
     assert!(
         config.brokers.split(',').all(|b| b == "kafka:9092"),
         "{}",
@@ -274,6 +300,24 @@ fn compose_runs_kafka_in_kraft_mode_two_instances_prometheus_and_grafana() {
             "{topic} must keep its records: {line}"
         );
     }
+    // With routing, the engine stage rebuilds state from the repartition topic: it keeps its
+    // records too, with as many partitions as the input.
+    if let Some(topic) = &config.repartition_topic {
+        let line = created
+            .get(topic.as_str())
+            .unwrap_or_else(|| panic!("kafka-init does not create the repartition topic {topic}"));
+        assert!(
+            line.contains("retention.ms=-1"),
+            "{topic} must keep its records: {line}"
+        );
+    }
+    // The demo feeder writes to an input topic.
+    let feed = strings(&services["feed"]["command"]).join(" ");
+    assert!(
+        config.input_topics.iter().any(|t| flag_value(&feed, "--topic") == t),
+        "the demo feeds {feed}"
+    );
+
     let changelog = config
         .changelog_topic
         .as_deref()
@@ -494,11 +538,8 @@ fn kubernetes_manifests_probe_readiness_on_readyz_and_agree_with_each_other() {
         env.push((s(e, "/name").to_owned(), value));
     }
     let env: BTreeMap<String, String> = env.into_iter().collect();
-    let properties: Vec<String> = env
-        .get("MODSIGNAL_KAFKA_PROPERTY")
-        .map(|p| p.lines().map(str::to_owned).collect())
-        .unwrap_or_default();
-    let (config, http_port) = modsignal_config(config_text, "deploy/k8s/configmap.yaml", properties);
+    let (config, http) = modsignal_config(config_text, "deploy/k8s/configmap.yaml", &env);
+    let http_port = http.address.port();
     assert_eq!(
         config.properties.get("sasl.password").map(String::as_str),
         example["stringData"]["kafka-sasl-password"].as_str(),
@@ -697,9 +738,48 @@ fn dockerfile_builds_the_release_binary_and_runs_it_unprivileged() {
 // ------------------------------------------------------------------------------------------
 // Metric names in the dashboard, the alert rules and the adapter rule.
 
-/// What `/metrics` serves: each family's type and label names, from a real registry.
+/// What `/metrics` serves: each family's type and label names, read from the HTTP server's own
+/// `/metrics` route over the worker's registry, as the binary puts them together.
 struct Catalogue {
     families: BTreeMap<String, (String, BTreeSet<String>)>,
+}
+
+/// The text of `GET /metrics` from modsignal's HTTP server (`modsignal_api::router`), whose
+/// registry is the worker's (`modsignal_metrics::Metrics`), as in the binary.
+fn served_metrics() -> String {
+    let metrics = Metrics::new();
+    // Some families have a series only once something happened: the lag gauge once a partition
+    // is measured, the request counter once a request is answered. A running instance has
+    // both, so the catalogue is read after one of each.
+    metrics.consumer_lag("modsignal.events", 0, 0);
+    let config = ApiConfig::from_toml_str_with_env(
+        "[http]\naddress = \"127.0.0.1:0\"\n[[http.tokens]]\ntoken = \"a-token-for-the-deploy-test\"\nrole = \"analyst\"\n",
+        |_| None,
+    )
+    .unwrap();
+    let store = Arc::new(FlagStore::new(config.max_revisions));
+    let state = ApiState::new(&config, store, metrics.registry().clone()).unwrap();
+    let app = router(state);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let get = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let response = app
+                    .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+                let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+                String::from_utf8(body.to_vec()).unwrap()
+            }
+        };
+        get("/healthz").await;
+        get("/metrics").await
+    })
 }
 
 /// Labels Prometheus itself attaches to every scraped series (`job`, `instance`) or that the
@@ -733,11 +813,7 @@ const PROMQL_WORDS: [&str; 21] = [
 
 impl Catalogue {
     fn new() -> Catalogue {
-        let metrics = Metrics::new();
-        // The lag gauge has a series per partition held, so a fresh registry has none: one
-        // measurement makes the family (and its labels) appear, as on a running worker.
-        metrics.consumer_lag("events", 0, 0);
-        let text = metrics.render();
+        let text = served_metrics();
         let mut families: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
@@ -762,10 +838,14 @@ impl Catalogue {
                 }
             }
         }
-        assert!(
-            families.contains_key("modsignal_events_total") && families.contains_key("modsignal_consumer_lag_records"),
-            "the registry renders modsignal's metrics:\n{text}"
-        );
+        for family in [
+            "modsignal_events_total",
+            "modsignal_consumer_lag_records",
+            "modsignal_http_requests_total",
+            "modsignal_api_ready",
+        ] {
+            assert!(families.contains_key(family), "/metrics lacks {family}:\n{text}");
+        }
         Catalogue { families }
     }
 
@@ -1121,6 +1201,7 @@ fn alert_rules_are_complete_and_name_only_exported_metrics() {
         "a restore is stuck after 15 minutes"
     );
     find("up{", "== 0");
+    find("modsignal_api_ready", "== 0");
     find("modsignal_output_unacknowledged_records", "");
     find("process_start_time_seconds", "changes(");
 }
