@@ -87,6 +87,20 @@ pub struct KafkaArgs {
     /// --changelog-topic) [default: 60s].
     #[arg(long, value_name = "DURATION", env = "MODSIGNAL_SNAPSHOT_INTERVAL", value_parser = duration_arg)]
     pub snapshot_interval: Option<String>,
+    /// Routing: a topic through which events are re-keyed by the message they concern, needed
+    /// when the input is not keyed that way (platform streams, keyed by account) [default: none].
+    #[arg(long, value_name = "TOPIC", env = "MODSIGNAL_REPARTITION_TOPIC")]
+    pub repartition_topic: Option<String>,
+    /// How an input topic is written: `TOPIC=canonical|jetstream|mastodon|twitter` (may be
+    /// repeated; the variable takes a comma-separated list). Topics not named are canonical;
+    /// other formats need --repartition-topic.
+    #[arg(
+        long = "input-format",
+        value_name = "TOPIC=FORMAT",
+        env = "MODSIGNAL_INPUT_FORMAT",
+        value_delimiter = ','
+    )]
+    pub input_formats: Vec<String>,
     /// A librdkafka setting passed through, such as `security.protocol=SASL_SSL` (may be
     /// repeated; the variable takes one setting per line, so values may contain commas).
     #[arg(
@@ -124,10 +138,13 @@ impl KafkaArgs {
             || self.state_dir.is_some()
             || self.changelog_topic.is_some()
             || self.snapshot_interval.is_some()
+            || self.repartition_topic.is_some()
+            || self.input_formats.iter().any(|f| !f.trim().is_empty())
             || self.properties.iter().any(|p| !p.trim().is_empty())
     }
 
     /// The options as a section to lay over the file's.
+    #[allow(clippy::needless_update, reason = "the section grows; see the comment at its end")]
     fn section(&self) -> Result<KafkaSection> {
         let mut properties = std::collections::BTreeMap::new();
         for entry in &self.properties {
@@ -144,6 +161,13 @@ impl KafkaArgs {
                 bail!("--kafka-property `{entry}` has no key");
             }
             properties.insert(key.to_owned(), PropertyValue::Text(value.to_owned()));
+        }
+        let mut formats = std::collections::BTreeMap::new();
+        for entry in self.input_formats.iter().map(|f| f.trim()).filter(|f| !f.is_empty()) {
+            let Some((topic, format)) = entry.split_once('=') else {
+                bail!("--input-format `{entry}` is not TOPIC=FORMAT");
+            };
+            formats.insert(topic.trim().to_owned(), format.trim().to_owned());
         }
         let topics = self
             .input_topics
@@ -165,8 +189,11 @@ impl KafkaArgs {
             state_dir: self.state_dir.as_ref().map(|d| d.display().to_string()),
             changelog_topic: self.changelog_topic.clone(),
             snapshot_interval: self.snapshot_interval.clone(),
+            repartition_topic: self.repartition_topic.clone(),
+            formats,
             properties,
-            // Settings without an option here (routing) come from the file alone.
+            // A setting added to the section before it has an option here comes from the file
+            // alone, rather than breaking the build of the binary.
             ..KafkaSection::default()
         })
     }
@@ -335,6 +362,10 @@ mod tests {
             "modsignal.changelog",
             "--snapshot-interval",
             "10s",
+            "--repartition-topic",
+            "modsignal.repartition",
+            "--input-format",
+            "b=jetstream",
             "--kafka-property",
             "sasl.password=p,with=commas",
             "--kafka-property",
@@ -352,6 +383,14 @@ mod tests {
         assert_eq!(c.state_dir.as_deref(), Some(std::path::Path::new("/var/lib/modsignal")));
         assert_eq!(c.changelog_topic.as_deref(), Some("modsignal.changelog"));
         assert_eq!(c.snapshot_interval, Duration::from_secs(10));
+        assert_eq!(c.repartition_topic.as_deref(), Some("modsignal.repartition"));
+        assert_eq!(
+            c.input_formats
+                .iter()
+                .map(|(t, f)| (t.as_str(), f.to_string()))
+                .collect::<Vec<_>>(),
+            [("b", "jetstream".to_owned())]
+        );
         assert_eq!(c.properties["sasl.password"], "p,with=commas");
         assert_eq!(c.properties["security.protocol"], "SASL_SSL");
         assert_eq!(c.properties["session.timeout.ms"], "6000");
