@@ -86,6 +86,8 @@ struct RunArgs {
     rate: f64,
     #[command(flatten)]
     kafka: crate::kafka::KafkaArgs,
+    #[command(flatten)]
+    http: crate::http::HttpArgs,
 }
 
 /// The options of `run` that say where file mode reads and writes: with Kafka settings they
@@ -204,7 +206,9 @@ fn run_kafka(args: RunArgs, matches: &ArgMatches) -> Result<()> {
     }
     let policy = crate::policy::load(args.policy.as_deref())?;
     let config = args.kafka.worker_config(policy)?;
-    crate::kafka::run(config)
+    let http = crate::http::load(args.kafka.config.as_deref(), args.http.http_address)?
+        .map(|c| crate::http::Http::new(c, modsignal_metrics::Metrics::new()));
+    crate::kafka::run(config, http)
 }
 
 fn init_logging(format: LogFormat) {
@@ -246,10 +250,19 @@ fn run(args: RunArgs) -> Result<()> {
         }
         (FlagFormat::AtprotoLabel, Some(src)) => Output::Labels(LabelWriter::new(src).context("--label-src")?),
     };
+    let http = crate::http::load(args.kafka.config.as_deref(), args.http.http_address)?
+        .map(|c| crate::http::Http::new(c, modsignal_metrics::Metrics::new()));
     let out = writer(&args.output)?;
     let mut pipeline = Pipeline::new(policy, out, Rejects::new(args.rejects.clone()))
         .with_format(format)
         .with_output(output);
+    let server = match &http {
+        Some(h) => {
+            pipeline = pipeline.with_metrics(h.metrics.clone()).with_flag_sink(h.flag_sink());
+            Some(crate::http::spawn_server(h.clone())?)
+        }
+        None => None,
+    };
     for path in &args.side_input {
         let file = File::open(path).with_context(|| format!("cannot open side input {}", path.display()))?;
         pipeline.add_side_input(&path.display().to_string(), BufReader::with_capacity(1 << 16, file))?;
@@ -294,6 +307,14 @@ fn run(args: RunArgs) -> Result<()> {
             summary.rejected,
             p.display()
         );
+    }
+    if let (Some(h), Some(server)) = (http, server) {
+        h.store.set_ready(true);
+        eprintln!(
+            "modsignal: serving the flags on http://{} (dashboard, API, /metrics) until SIGTERM or SIGINT",
+            h.config.address
+        );
+        server.join()?;
     }
     Ok(())
 }

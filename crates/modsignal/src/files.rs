@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use modsignal_core::{Engine, Event, Flag, Policy, StateStats, Ts, decode};
 use modsignal_formats::{Format, Label, LabelWriter, Read, Reader};
+use modsignal_metrics::Metrics;
 use serde::Serialize;
 
 /// Where bad lines go: a JSON-lines file opened on the first reject, so a clean run leaves
@@ -135,6 +136,9 @@ pub enum Output {
     Labels(LabelWriter),
 }
 
+/// Something told of every flag written, besides the output.
+pub type FlagSink = Box<dyn FnMut(&Flag) + Send>;
+
 /// The engine with its input reader, output and reject sink.
 pub struct Pipeline<W: Write> {
     engine: Engine,
@@ -157,6 +161,10 @@ pub struct Pipeline<W: Write> {
     line_no: u64,
     summary: Summary,
     started: Instant,
+    /// Where events, rejects and flags are counted, when the process exports metrics.
+    metrics: Option<Metrics>,
+    /// Who else is told of each flag written (the HTTP API's store).
+    sink: Option<FlagSink>,
 }
 
 impl<W: Write> Pipeline<W> {
@@ -176,7 +184,21 @@ impl<W: Write> Pipeline<W> {
             line_no: 0,
             summary: Summary::default(),
             started: Instant::now(),
+            metrics: None,
+            sink: None,
         }
+    }
+
+    /// Counts what the pipeline does in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Hands every flag written to `sink` as well.
+    pub fn with_flag_sink(mut self, sink: FlagSink) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// Reads the main input in `format` instead of canonical events.
@@ -305,6 +327,9 @@ impl<W: Write> Pipeline<W> {
             Ok(Read::Skipped(skip)) => {
                 if !skip.is_framing() {
                     *self.summary.skipped.entry(skip.code()).or_default() += 1;
+                    if let Some(m) = &self.metrics {
+                        m.skipped(skip.code());
+                    }
                 }
             }
             Err(e) => self.reject(e.code(), e.to_string(), trimmed)?,
@@ -313,7 +338,10 @@ impl<W: Write> Pipeline<W> {
         self.write_flags()
     }
 
-    fn reject(&mut self, code: &str, reason: String, record: &[u8]) -> io::Result<()> {
+    fn reject(&mut self, code: &'static str, reason: String, record: &[u8]) -> io::Result<()> {
+        if let Some(m) = &self.metrics {
+            m.rejected(code);
+        }
         self.rejects.write(None, self.line_no, code, reason, record)
     }
 
@@ -331,6 +359,9 @@ impl<W: Write> Pipeline<W> {
 
     fn apply(&mut self, ev: &Event<'_>) -> Result<(), modsignal_core::ApplyError> {
         let o = self.engine.apply(ev, &mut self.buf)?;
+        if let Some(m) = &self.metrics {
+            m.applied(ev.kind.type_name(), &o);
+        }
         self.summary.events += 1;
         self.summary.late += o.late as u64;
         self.summary.duplicates += o.duplicate as u64;
@@ -341,6 +372,12 @@ impl<W: Write> Pipeline<W> {
         for f in self.buf.drain(..) {
             self.summary.flags += 1;
             self.summary.raised += f.raised as u64;
+            if let Some(m) = &self.metrics {
+                m.flag(&f);
+            }
+            if let Some(sink) = &mut self.sink {
+                sink(&f);
+            }
             match &mut self.output {
                 Output::Flags => {
                     serde_json::to_writer(&mut self.out, &f)?;
@@ -394,6 +431,9 @@ impl<W: Write> Pipeline<W> {
         self.rejects.flush()?;
         self.summary.rejected = self.rejects.count;
         self.summary.state = self.engine.stats();
+        if let Some(m) = &self.metrics {
+            m.state([self.summary.state]);
+        }
         self.summary.elapsed = self.started.elapsed();
         Ok((self.summary, self.rejects))
     }

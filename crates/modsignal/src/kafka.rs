@@ -13,12 +13,14 @@
 //! committed is processed again by the next owner of its partition, so nothing is lost.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use modsignal_core::Policy;
 use modsignal_kafka::config::{PropertyValue, parse_duration};
-use modsignal_kafka::{KafkaSection, WorkerConfig};
+use modsignal_kafka::{KafkaSection, WorkerConfig, WorkerStatus};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// How long past `shutdown_timeout` a stopping worker may take to commit and leave the group
@@ -121,7 +123,7 @@ fn duration_arg(text: &str) -> Result<String, String> {
 impl KafkaArgs {
     /// Whether any Kafka setting was given: `run` then runs the worker.
     pub fn is_set(&self) -> bool {
-        self.config.is_some() || self.any_option()
+        self.any_option() || self.config.as_deref().is_some_and(has_kafka_section)
     }
 
     fn any_option(&self) -> bool {
@@ -227,6 +229,18 @@ impl KafkaArgs {
     }
 }
 
+/// Whether a config file has a `[kafka]` section. A file that cannot be read, or is not TOML,
+/// counts as having one, so that the Kafka path reports what is wrong with it.
+fn has_kafka_section(path: &std::path::Path) -> bool {
+    match std::fs::read_to_string(path) {
+        Ok(text) => !matches!(
+            KafkaSection::from_toml_str(&text),
+            Err(modsignal_kafka::ConfigError::MissingSection)
+        ),
+        Err(_) => true,
+    }
+}
+
 /// Runs the worker until SIGTERM or SIGINT, on a runtime of its own.
 ///
 /// The runtime is multi-threaded with two workers. The Kafka worker is a single task that
@@ -235,7 +249,11 @@ impl KafkaArgs {
 /// shutdown deadline and whatever else the binary serves next to the worker responsive while the
 /// worker task is busy with a batch: a second signal must exit at once, not after the batch.
 /// Two threads also match the machines this runs on; more would only contend for them.
-pub fn run(config: WorkerConfig) -> Result<()> {
+///
+/// With `http`, the same runtime serves the query API, the dashboard and `/metrics`, and the
+/// API's store follows the whole output topic; the instance is ready once the store has read
+/// it to its end and no partition of the worker is being restored.
+pub fn run(config: WorkerConfig, http: Option<crate::http::Http>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("modsignal")
@@ -244,9 +262,93 @@ pub fn run(config: WorkerConfig) -> Result<()> {
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(async move {
         let shutdown = shutdown_on_signals(config.shutdown_timeout)?;
-        modsignal_kafka::run(config, shutdown)
+        let Some(http) = http else {
+            return modsignal_kafka::run(config, shutdown)
+                .await
+                .map_err(anyhow::Error::from);
+        };
+        // One stop signal for the worker, the follower of the output topic and the server.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_tx = Arc::new(stop_tx);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let (status_tx, mut status_rx) = tokio::sync::watch::channel(WorkerStatus::default());
+        let caught_up = Arc::new(AtomicBool::new(false));
+        let follower = {
+            let (config, store, caught_up, stop) = (config.clone(), http.store.clone(), caught_up.clone(), stopped());
+            tokio::spawn(async move {
+                let ingest = |v: &[u8]| {
+                    let ingested = std::str::from_utf8(v)
+                        .map_err(|e| e.to_string())
+                        .and_then(|t| store.ingest_json(t).map_err(|e| e.to_string()));
+                    if let Err(error) = ingested {
+                        tracing::warn!(%error, "a record of the output topic is not a flag: not served");
+                    }
+                };
+                modsignal_kafka::follow_output(&config, ingest, || caught_up.store(true, Ordering::Release), stop).await
+            })
+        };
+        let readiness = {
+            let (store, stop) = (http.store.clone(), stopped());
+            tokio::spawn(async move {
+                let mut stop = std::pin::pin!(stop);
+                let mut published = false;
+                loop {
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        changed = status_rx.changed() => published |= changed.is_ok(),
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    }
+                    let restoring = status_rx.borrow().restoring;
+                    store.set_ready(published && restoring == 0 && caught_up.load(Ordering::Acquire));
+                }
+                // A stopping instance takes no new queries: probes see it at once.
+                store.set_ready(false);
+            })
+        };
+        let server = {
+            let (http, stop, stop_tx) = (http.clone(), stopped(), stop_tx.clone());
+            tokio::spawn(async move {
+                let served = http.serve(stop).await;
+                // A server that cannot serve (its address taken) stops the instance: running
+                // without its probes and metrics would look dead to the orchestrator anyway.
+                stop_tx.send_replace(true);
+                served
+            })
+        };
+        let hooks = modsignal_kafka::Hooks {
+            status: Some(status_tx),
+            metrics: Some(http.metrics.clone()),
+        };
+        let worker_stop = {
+            let stop = stopped();
+            let stop_tx = stop_tx.clone();
+            async move {
+                tokio::select! {
+                    _ = shutdown => {}
+                    _ = stop => {}
+                }
+                stop_tx.send_replace(true);
+            }
+        };
+        let worker = modsignal_kafka::run_with(config, worker_stop, hooks).await;
+        stop_tx.send_replace(true);
+        let _ = readiness.await;
+        match follower.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the output follower stopped on an error"),
+            Err(e) => tracing::warn!(error = %e, "the output follower failed"),
+            Ok(Ok(())) => {}
+        }
+        let served = server
             .await
-            .map_err(anyhow::Error::from)
+            .map_err(|e| anyhow::anyhow!("the HTTP server task failed: {e}"));
+        let summary = worker.map_err(anyhow::Error::from)?;
+        served??;
+        Ok(summary)
     });
     // Blocking calls still running (a commit to an unresponsive broker) must not hold the exit.
     runtime.shutdown_background();

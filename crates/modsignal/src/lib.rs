@@ -7,9 +7,13 @@
 //! - [`kafka`] runs the Kafka worker (`modsignal_kafka`) for `run --config`/`--brokers`: its
 //!   options and config file, its runtime, and the signals that stop it.
 //!
+//! - [`http`] serves the query API, the dashboard and `/metrics` (`modsignal_api`) from a
+//!   store fed by the pipeline in file mode and by the output topic on Kafka.
+//!
 //! - [`cli`] is the command line; `main.rs` only calls it.
 
 pub mod cli;
 pub mod files;
+pub mod http;
 pub mod kafka;
 pub mod policy;
