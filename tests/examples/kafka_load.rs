@@ -1,45 +1,145 @@
-//! A load run of the Kafka worker against tansu on a loopback port: how many events per second
-//! go through the broker and the worker, and how fast a restarted worker rebuilds its state.
-//! Numbers are printed, never asserted.
+//! A load run of the Kafka worker against tansu on a loopback port: events per second through
+//! the broker with one and with two worker instances, how fast a restarted worker rebuilds its
+//! state by replay, and the event-to-flag latency under a steady load. Numbers are printed,
+//! never asserted. Run it in release mode:
 //!
 //! ```sh
-//! cargo run --release -p modsignal-tests --example kafka_load -- [EVENTS] [EVENTS_PER_SEC_OF_EVENT_TIME]
+//! cargo run --release -p modsignal-tests --example kafka_load -- \
+//!     [EVENTS] [EVENTS_PER_SEC_OF_EVENT_TIME] [LOAD_RATES] [LOAD_SECS]
 //! ```
 //!
-//! One input partition, one worker: the worker reads everything, settles, stops; then a second
-//! worker in the same group replays the partition up to the committed offset.
+//! - **One instance**: EVENTS (default 200,000) simulated events on one partition; one worker
+//!   reads them all and settles. The rate is the records read from the moment its partition is
+//!   ready to the acknowledgement of the last flag. A second worker in the same group then
+//!   rebuilds the partition's state by replay.
+//! - **Two instances**: the same number of events over two partitions (two simulated worlds),
+//!   two workers in one group, one partition each once the group has balanced. The rate counts
+//!   the records both read from the moment each holds a partition to the last acknowledgement.
+//! - **Latency under load**: one worker, one partition, events produced at each of LOAD_RATES
+//!   (events per second of wall time, comma-separated, default `2000,8000`) for LOAD_SECS
+//!   (default 20) seconds. Every 200th event is followed by a probe: a post and a
+//!   `credible_threat` label on it, which makes the worker write a raised flag at once. The
+//!   latency of a probe is the wall time from handing its label record to the producer client
+//!   to a consumer of the output topic receiving the flag: it includes both clients' batching
+//!   (`linger.ms`, 5 ms), the broker twice, the worker's fetch and processing, and the
+//!   consumer's fetch. Everything runs on one machine and one clock.
+//!
+//! The two worker instances run in this process, on a runtime of two threads like the
+//! binary's; the broker, the producer and the consumers share the same cores.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
 use modsignal_core::Policy;
 use modsignal_kafka::{WorkerConfig, WorkerStatus, WorkerSummary, run_with_status};
 use modsignal_sim::{SimConfig, Simulator};
 use modsignal_tests::broker::Broker;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{oneshot, watch};
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let events: u64 = args.next().map_or(200_000, |a| a.parse().expect("EVENTS is a number"));
     let rate: f64 = args
         .next()
         .map_or(2_000.0, |a| a.parse().expect("EVENTS_PER_SEC is a number"));
+    let load_rates: Vec<u64> = args.next().map_or(vec![2_000, 8_000], |a| {
+        a.split(',')
+            .map(|r| r.trim().parse().expect("LOAD_RATES are numbers"))
+            .collect()
+    });
+    let load_secs: u64 = args.next().map_or(20, |a| a.parse().expect("LOAD_SECS is a number"));
 
     let broker = Broker::start();
-    broker.create_topic("events", 1, &[]).await;
-    broker.create_topic("flags", 3, &[]).await;
-    broker.create_topic("dead-letters", 1, &[]).await;
+    one_instance(&broker, events, rate).await;
+    two_instances(&broker, events, rate).await;
+    for r in load_rates {
+        latency(&broker, r, load_secs).await;
+    }
+}
 
-    let lines: Vec<String> = Simulator::new(SimConfig {
+fn simulated(events: u64, seed: u64, rate: f64) -> Vec<String> {
+    Simulator::new(SimConfig {
         events,
-        seed: 3,
+        seed,
         events_per_sec: rate,
         ..SimConfig::default()
     })
     .map(|e| e.to_json())
-    .collect();
+    .collect()
+}
+
+fn config(broker: &Broker, input: &str, output: &str, group: &str) -> WorkerConfig {
+    let mut config = WorkerConfig::new(broker.addr(), vec![input.into()], Policy::default());
+    config.group_id = group.into();
+    config.output_topic = output.into();
+    config.dead_letter_topic = "dead-letters".into();
+    config.flush_interval = Duration::from_millis(100);
+    config.idle_after = Duration::from_secs(2);
+    config
+}
+
+/// A worker running in the background.
+struct Running {
+    task: tokio::task::JoinHandle<Result<WorkerSummary, modsignal_kafka::WorkerError>>,
+    status: watch::Receiver<WorkerStatus>,
+    stop: oneshot::Sender<()>,
+}
+
+impl Running {
+    fn start(config: WorkerConfig) -> Running {
+        let (status_tx, status) = watch::channel(WorkerStatus::default());
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(run_with_status(
+            config,
+            async {
+                let _ = stop_rx.await;
+            },
+            status_tx,
+        ));
+        Running { task, status, stop }
+    }
+
+    async fn stop(self) -> WorkerSummary {
+        self.stop.send(()).expect("worker running");
+        self.task
+            .await
+            .expect("the worker does not panic")
+            .expect("the worker ends without error")
+    }
+}
+
+/// Waits until every worker's status satisfies `ready`, checking at each status change.
+async fn wait_all(workers: &mut [&mut Running], ready: impl Fn(&[WorkerStatus]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let statuses: Vec<WorkerStatus> = workers.iter().map(|w| w.status.borrow().clone()).collect();
+        if ready(&statuses) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no progress in 30 minutes: {statuses:?}");
+        for w in workers.iter_mut() {
+            assert!(!w.task.is_finished(), "a worker stopped by itself");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn one_instance(broker: &Broker, events: u64, rate: f64) {
+    broker.create_topic("events1", 1, &[]).await;
+    broker.create_topic("flags1", 3, &[]).await;
+    broker.create_topic("dead-letters", 1, &[]).await;
+    let lines = simulated(events, 3, rate);
     let started = Instant::now();
-    broker.produce_lines("events", &lines).await;
+    broker.produce_lines("events1", &lines).await;
     let produce = started.elapsed();
     println!(
         "produced {} events ({rate} events/s of event time) in {:.2}s: {:.0} events/s",
@@ -47,17 +147,22 @@ async fn main() {
         produce.as_secs_f64(),
         lines.len() as f64 / produce.as_secs_f64()
     );
+    let end = lines.len() as u64;
 
-    let end = lines.len() as i64;
-    let (first, through) = run(&broker, end).await;
+    let mut worker = Running::start(config(broker, "events1", "flags1", "load1"));
+    let (through, records) = measure(&mut [&mut worker], end).await;
+    wait_all(&mut [&mut worker], |s| s[0].settled).await;
+    let first = worker.stop().await;
     println!(
-        "worker: {} events in {:.2}s from assignment to the last acknowledgement: {:.0} events/s through the broker; {} flag revisions",
-        first.events,
+        "one instance: {records} records in {:.2}s from assignment to the last acknowledgement: {:.0} events/s through the broker; {} flag revisions",
         through.as_secs_f64(),
-        first.events as f64 / through.as_secs_f64(),
+        records as f64 / through.as_secs_f64(),
         first.flags
     );
-    let (second, _) = run(&broker, end).await;
+
+    let mut worker = Running::start(config(broker, "events1", "flags1", "load1"));
+    wait_all(&mut [&mut worker], |s| s[0].settled && !s[0].assigned.is_empty()).await;
+    let second = worker.stop().await;
     println!(
         "restart: replayed {} events in {:.2}s: {:.0} events/s",
         second.replayed_events,
@@ -66,54 +171,188 @@ async fn main() {
     );
 }
 
-/// Runs a worker until it has committed `end` and settled; returns its summary and the time
-/// from its partition being ready to every record read being processed and its flags
-/// acknowledged (zero for a worker that only replays).
-async fn run(broker: &Broker, end: i64) -> (WorkerSummary, Duration) {
-    let mut config = WorkerConfig::new(broker.addr(), vec!["events".into()], Policy::default());
-    config.group_id = "load".into();
-    config.output_topic = "flags".into();
-    config.dead_letter_topic = "dead-letters".into();
-    config.flush_interval = Duration::from_millis(100);
-    config.idle_after = Duration::from_secs(2);
-    let (status_tx, mut status) = watch::channel(WorkerStatus::default());
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let worker = run_with_status(
-        config,
-        async {
-            let _ = stop_rx.await;
-        },
-        status_tx,
+async fn two_instances(broker: &Broker, events: u64, rate: f64) {
+    broker.create_topic("events2", 2, &[]).await;
+    broker.create_topic("flags2", 3, &[]).await;
+    // Two simulated worlds, one per partition, half the events each.
+    for p in 0..2 {
+        let lines = simulated(events / 2, 30 + p as u64, rate);
+        broker.produce_lines_to("events2", p, &lines).await;
+    }
+    let end = events / 2 * 2;
+    let mut a = Running::start(config(broker, "events2", "flags2", "load2"));
+    let mut b = Running::start(config(broker, "events2", "flags2", "load2"));
+    let (through, records) = measure(&mut [&mut a, &mut b], end).await;
+    wait_all(&mut [&mut a, &mut b], |s| s.iter().all(|s| s.settled)).await;
+    let (a, b) = (a.stop().await, b.stop().await);
+    println!(
+        "two instances: {records} records in {:.2}s from both holding a partition to the last acknowledgement: {:.0} events/s through the broker; {} flag revisions; {} records replayed after the group balanced",
+        through.as_secs_f64(),
+        records as f64 / through.as_secs_f64(),
+        a.flags + b.flags,
+        a.replayed_records + b.replayed_records
     );
-    tokio::pin!(worker);
-    let (mut ready, mut done) = (None, None);
-    let key = ("events".to_owned(), 0);
-    let deadline = tokio::time::sleep(Duration::from_secs(1800));
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            r = &mut worker => panic!("the worker stopped by itself: {r:?}"),
-            _ = &mut deadline => panic!("the worker did not settle in 30 minutes: {:?}", *status.borrow()),
-            changed = status.changed() => {
-                changed.expect("status sender alive");
-                let s = status.borrow_and_update().clone();
-                if ready.is_none() && !s.assigned.is_empty() {
-                    ready = Some(Instant::now());
+}
+
+/// Waits until every worker holds a partition, then until all `end` input records are read
+/// and every flag is acknowledged; returns the time in between and the records read in it.
+async fn measure(workers: &mut [&mut Running], end: u64) -> (Duration, u64) {
+    let n = workers.len();
+    wait_all(workers, |s| s.iter().all(|s| !s.assigned.is_empty())).await;
+    let (ready, at_ready) = (
+        Instant::now(),
+        workers.iter().map(|w| w.status.borrow().records).sum::<u64>(),
+    );
+    // Every record is read, by one worker or (around a hand-over) two: done once the records
+    // read reach the end of each partition and nothing is in flight.
+    wait_all(workers, |s| {
+        let held: usize = s.iter().map(|s| s.assigned.len()).sum();
+        let committed: i64 = s.iter().flat_map(|s| s.committed.values()).sum();
+        held >= n && committed as u64 >= end && s.iter().all(|s| s.unacknowledged == 0)
+    })
+    .await;
+    let done = Instant::now();
+    let records = workers.iter().map(|w| w.status.borrow().records).sum::<u64>() - at_ready;
+    (done.duration_since(ready), records)
+}
+
+async fn latency(broker: &Broker, rate: u64, secs: u64) {
+    let (input, output, group) = (
+        format!("events-lat-{rate}"),
+        format!("flags-lat-{rate}"),
+        format!("lat-{rate}"),
+    );
+    broker.create_topic(&input, 1, &[]).await;
+    broker.create_topic(&output, 1, &[]).await;
+    let mut worker = Running::start(config(broker, &input, &output, &group));
+    wait_all(&mut [&mut worker], |s| !s[0].assigned.is_empty()).await;
+
+    // The consumer that sees the flags, positioned at the end of the (empty) output topic.
+    let consumer: StreamConsumer = broker
+        .client_config()
+        .set("group.id", "latency-reader")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&output, 0, Offset::Beginning).expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+
+    let probe_every = 200;
+    let total = rate * secs;
+    let probes = (total / probe_every) as usize;
+    let sent: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; probes]));
+    let lines = simulated(total, 5, 2_000.0);
+    let producer_task = {
+        let sent = sent.clone();
+        let producer: FutureProducer = broker.client_config().set("linger.ms", "5").create().expect("producer");
+        let input = input.clone();
+        tokio::spawn(async move {
+            // Records go out every 10 ms, a hundredth of a second's worth at a time.
+            let per_tick = (rate / 100).max(1) as usize;
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut deliveries = futures_util::stream::FuturesUnordered::new();
+            let mut probe = 0;
+            for (i, chunk) in lines.chunks(per_tick).enumerate() {
+                tick.tick().await;
+                for (j, line) in chunk.iter().enumerate() {
+                    send(&producer, &input, line.as_bytes(), &mut deliveries).await;
+                    if (i * per_tick + j + 1).is_multiple_of(probe_every as usize) && probe < probes {
+                        let at = serde_json::from_str::<serde_json::Value>(line).expect("JSON")["at"].clone();
+                        let post = format!(
+                            r#"{{"type":"post","at":{at},"id":"probe-{probe}","author":{{"id":"probe-author","followers":1000}},"audience":"public"}}"#
+                        );
+                        let label = format!(
+                            r#"{{"type":"label","at":{at},"id":"probe-{probe}","category":"credible_threat","confidence":0.99,"source":"classifier-v3"}}"#
+                        );
+                        send(&producer, &input, post.as_bytes(), &mut deliveries).await;
+                        sent.lock().unwrap()[probe] = Some(Instant::now());
+                        send(&producer, &input, label.as_bytes(), &mut deliveries).await;
+                        probe += 1;
+                    }
                 }
-                if done.is_none() && s.records as i64 == end && s.unacknowledged == 0 {
-                    done = Some(Instant::now());
+                // Acknowledgements are collected as they come, to keep the queue short.
+                while let Some(Some(d)) = futures_util::FutureExt::now_or_never(deliveries.next()) {
+                    d.expect("producer alive").expect("delivered");
                 }
-                if s.settled && s.committed.get(&key) == Some(&end) {
-                    break;
-                }
+            }
+            while let Some(d) = deliveries.next().await {
+                d.expect("producer alive").expect("delivered");
+            }
+        })
+    };
+
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds");
+    let mut seen = vec![false; probes];
+    let mut stream = consumer.stream();
+    let deadline = Instant::now() + Duration::from_secs(secs + 120);
+    while histogram.len() < probes as u64 && Instant::now() < deadline {
+        let m = match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) => panic!("reading flags: {e}"),
+            Ok(None) => break,
+            Err(_) => continue,
+        };
+        let received = Instant::now();
+        let Some(payload) = m.payload() else { continue };
+        if !payload.windows(7).any(|w| w == b"\"probe-") {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_slice(payload).expect("flags are JSON");
+        let Some(n) = v["message_id"]
+            .as_str()
+            .and_then(|id| id.strip_prefix("probe-"))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        // The first flag of a probe is the one its label caused.
+        if n < probes && !seen[n] {
+            seen[n] = true;
+            if let Some(at) = sent.lock().unwrap()[n] {
+                let micros = received.duration_since(at).as_micros() as u64;
+                histogram.record(micros.max(1)).expect("in bounds");
             }
         }
     }
-    stop_tx.send(()).expect("worker running");
-    let summary = worker.await.expect("the worker ends without error");
-    let through = match (ready, done) {
-        (Some(r), Some(d)) => d.duration_since(r),
-        _ => Duration::ZERO,
-    };
-    (summary, through)
+    producer_task.await.expect("the producer does not panic");
+    let summary = worker.stop().await;
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "latency at {rate} events/s for {secs}s ({} events read, {} flag revisions): {} of {probes} probes seen; event to flag p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+        summary.records,
+        summary.flags,
+        histogram.len(),
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(0.999),
+        histogram.max() as f64 / 1000.0
+    );
+}
+
+/// Hands a record to the producer, waiting for room when its queue is full.
+async fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    value: &[u8],
+    deliveries: &mut futures_util::stream::FuturesUnordered<rdkafka::producer::DeliveryFuture>,
+) {
+    let mut record = FutureRecord::<[u8], [u8]>::to(topic).partition(0).payload(value);
+    loop {
+        match producer.send_result(record) {
+            Ok(f) => {
+                deliveries.push(f);
+                return;
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                if let Some(d) = deliveries.next().await {
+                    d.expect("producer alive").expect("delivered");
+                }
+            }
+            Err((e, _)) => panic!("cannot produce: {e}"),
+        }
+    }
 }

@@ -1,8 +1,10 @@
 //! A real Kafka-protocol broker for tests: tansu, started on a free loopback port with memory
-//! storage in a temporary directory, and killed when the [`Broker`] is dropped (also when the
-//! test panics, and with the test process if that dies first). Plus the small clients the
-//! tests need around it: create topics, produce records, read a topic back.
+//! storage (or SQLite storage, which survives a restart) in a temporary directory, and killed
+//! when the [`Broker`] is dropped (also when the test panics, and with the test process if that
+//! dies first). Plus the small clients the tests need around it: create topics, produce
+//! records, read a topic back, read a group's committed offsets.
 
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -39,55 +41,60 @@ pub fn tansu_path() -> Option<PathBuf> {
     on_path.chain(cargo_home).find(|p| p.is_file())
 }
 
+/// Where the broker keeps its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory: fast, and gone with the process.
+    Memory,
+    /// In a SQLite file in the broker's directory: survives [`Broker::restart`].
+    Sqlite,
+}
+
+impl Storage {
+    fn url(self) -> &'static str {
+        match self {
+            Storage::Memory => "memory://tansu/",
+            // Relative to the broker's working directory, its temporary directory.
+            Storage::Sqlite => "sqlite://tansu.db",
+        }
+    }
+}
+
 /// A running tansu broker on `127.0.0.1`.
 pub struct Broker {
     child: Child,
     addr: SocketAddr,
     dir: PathBuf,
+    storage: Storage,
+    /// Starts so far, to keep each start's log.
+    starts: u32,
 }
 
 impl Broker {
-    /// Starts a broker and waits until it answers a metadata request.
+    /// Starts a broker with memory storage and waits until it answers a metadata request.
     ///
     /// # Panics
     /// When tansu is not installed (run `scripts/test`, which installs it), or when it does not
     /// answer within 30 seconds; the panic message carries the end of its log.
     pub fn start() -> Broker {
-        let tansu = tansu_path().unwrap_or_else(|| {
-            panic!(
-                "tansu {TANSU_VERSION} is not installed (looked on PATH and in ~/.cargo/bin): run scripts/test, or \
-                 `cargo install tansu --version {TANSU_VERSION} --locked --features dynostore,libsql`"
-            )
-        });
+        Broker::start_with(Storage::Memory)
+    }
+
+    /// Starts a broker with the given storage; see [`Broker::start`].
+    pub fn start_with(storage: Storage) -> Broker {
+        tansu();
         let dir = temp_dir();
         // A port taken between our probe and tansu's bind makes tansu exit at once: try again
         // on another port.
         let mut last_error = String::new();
         for _ in 0..3 {
-            let port = free_port();
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            let log = std::fs::File::create(dir.join("tansu.log")).expect("create the broker log");
-            let url = format!("tcp://{addr}");
-            let mut cmd = Command::new(&tansu);
-            cmd.arg("broker")
-                .arg("--listener-url")
-                .arg(&url)
-                .arg("--advertised-listener-url")
-                .arg(&url)
-                .arg("--storage-engine")
-                .arg("memory://tansu/")
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("clone the log handle"))
-                .stderr(log);
-            kill_with_parent(&mut cmd);
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", tansu.display()));
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
             let mut broker = Broker {
-                child,
+                child: spawn_tansu(addr, &dir, storage),
                 addr,
                 dir: dir.clone(),
+                storage,
+                starts: 1,
             };
             match broker.wait_ready() {
                 Ok(()) => return broker,
@@ -102,6 +109,70 @@ impl Broker {
         }
         let _ = std::fs::remove_dir_all(&dir);
         panic!("tansu did not start: {last_error}");
+    }
+
+    /// Kills the broker (SIGKILL: a crash, not a clean stop). Clients see it gone until
+    /// [`Broker::start_again`].
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the broker again on the same port with the same data, after [`Broker::kill`],
+    /// and waits until it answers.
+    ///
+    /// # Panics
+    /// With memory storage (there would be no data to come back to), or when it does not
+    /// answer within 30 seconds.
+    pub fn start_again(&mut self) {
+        assert_eq!(
+            self.storage,
+            Storage::Sqlite,
+            "only a broker with SQLite storage keeps its data across a restart"
+        );
+        // Keep the earlier start's log for a failure message.
+        let log = self.dir.join("tansu.log");
+        let _ = std::fs::rename(&log, self.dir.join(format!("tansu.{}.log", self.starts)));
+        self.starts += 1;
+        // The port was ours a moment ago; a bind can still fail while the kernel releases it,
+        // so try a few times.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            self.child = spawn_tansu(self.addr, &self.dir, self.storage);
+            match self.wait_ready() {
+                Ok(()) => return,
+                Err(e) => {
+                    last_error = format!("{e}\n--- tansu log ---\n{}", self.log_tail());
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+        panic!("tansu did not start again on {}: {last_error}", self.addr);
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open and nothing is answered, as with a
+    /// broker that hangs or a network that drops everything. [`Broker::resume`] undoes it.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused broker run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: `kill` has no memory effects; the pid is our own child, not yet reaped.
+        let r = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(r, 0, "cannot send signal {signal} to the broker");
+    }
+
+    /// [`Broker::kill`], then [`Broker::start_again`].
+    pub fn restart(&mut self) {
+        self.kill();
+        self.start_again();
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
@@ -167,6 +238,50 @@ impl Broker {
     /// Produces records to partition 0 of `topic`, in order, and returns their offsets.
     /// `None` as a value produces a record with no value.
     pub async fn produce(&self, topic: &str, values: &[Option<&[u8]>]) -> Vec<i64> {
+        self.produce_to(topic, 0, values).await
+    }
+
+    /// Produces lines of text to one partition of `topic`, in order.
+    pub async fn produce_lines_to<S: AsRef<str>>(&self, topic: &str, partition: i32, lines: &[S]) -> Vec<i64> {
+        let values: Vec<Option<&[u8]>> = lines.iter().map(|l| Some(l.as_ref().as_bytes())).collect();
+        self.produce_to(topic, partition, &values).await
+    }
+
+    /// The offsets the consumer group `group` has committed for `topic`, by partition
+    /// (partitions with no commit are left out). Reading them does not join the group.
+    pub async fn committed(&self, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+        let mut config = self.client_config();
+        config.set("group.id", group).set("enable.auto.commit", "false");
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let c: BaseConsumer = config.create().expect("consumer");
+            let metadata = c
+                .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
+            let mut tpl = TopicPartitionList::new();
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    tpl.add_partition(&topic, p.id());
+                }
+            }
+            let committed = c
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("committed offsets of {topic}: {e}"));
+            committed
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some((e.partition(), o)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .await
+        .expect("reading committed offsets does not panic")
+    }
+
+    /// Produces records to one partition of `topic`, in order, and returns their offsets.
+    pub async fn produce_to(&self, topic: &str, partition: i32, values: &[Option<&[u8]>]) -> Vec<i64> {
         let producer: FutureProducer = self
             .client_config()
             .set("message.max.bytes", "4000000")
@@ -175,7 +290,7 @@ impl Broker {
             .expect("producer");
         let mut pending = Vec::with_capacity(values.len());
         for v in values {
-            let mut record = FutureRecord::<[u8], [u8]>::to(topic).partition(0);
+            let mut record = FutureRecord::<[u8], [u8]>::to(topic).partition(partition);
             if let Some(v) = v {
                 record = record.payload(v);
             }
@@ -275,6 +390,41 @@ impl Drop for Broker {
     }
 }
 
+/// The tansu binary.
+///
+/// # Panics
+/// When it is not installed, saying how to install it.
+fn tansu() -> PathBuf {
+    tansu_path().unwrap_or_else(|| {
+        panic!(
+            "tansu {TANSU_VERSION} is not installed (looked on PATH and in ~/.cargo/bin): run scripts/test, or \
+             `cargo install tansu --version {TANSU_VERSION} --locked --features dynostore,libsql`"
+        )
+    })
+}
+
+/// Starts tansu on `addr`, its data and log in `dir`.
+fn spawn_tansu(addr: SocketAddr, dir: &Path, storage: Storage) -> Child {
+    let tansu = tansu();
+    let log = std::fs::File::create(dir.join("tansu.log")).expect("create the broker log");
+    let url = format!("tcp://{addr}");
+    let mut cmd = Command::new(&tansu);
+    cmd.arg("broker")
+        .arg("--listener-url")
+        .arg(&url)
+        .arg("--advertised-listener-url")
+        .arg(&url)
+        .arg("--storage-engine")
+        .arg(storage.url())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone the log handle"))
+        .stderr(log);
+    kill_with_parent(&mut cmd);
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", tansu.display()))
+}
+
 /// The value of a header, as text.
 pub fn header(m: &OwnedMessage, key: &str) -> Option<String> {
     use rdkafka::message::Headers;
@@ -306,9 +456,9 @@ fn free_port() -> u16 {
         .expect("bind a loopback port")
 }
 
-/// Makes the broker die with the process that started it, so that a test run killed from
-/// outside leaves no broker behind.
-fn kill_with_parent(cmd: &mut Command) {
+/// Makes a child (the broker, a worker process) die with the thread that started it, so that
+/// a test run killed from outside, or a test that panics, leaves no process behind.
+pub fn kill_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt as _;
     // SAFETY: `prctl` is async-signal-safe and touches only the child being started.
     unsafe {
