@@ -177,8 +177,22 @@ fn file_mode_options_are_refused_with_kafka_settings() {
         "{text}"
     );
 
-    let config = tmp("no-kafka.toml");
-    std::fs::write(&config, "[http]\nlisten = \"127.0.0.1:0\"\n").unwrap();
-    let err = run(&["run", "--config", config.to_str().unwrap()]).unwrap_err();
-    assert!(format!("{err:#}").contains("has no [kafka] section"), "{err:#}");
+    // A config file's [kafka] section is a Kafka setting too.
+    let config = tmp("kafka.toml");
+    std::fs::write(
+        &config,
+        "[kafka]\nbrokers = \"127.0.0.1:9\"\ninput_topics = [\"events\"]\n",
+    )
+    .unwrap();
+    let input = scenario("accounts.jsonl");
+    let err = run(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "-i",
+        input.to_str().unwrap(),
+    ])
+    .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.starts_with("--input is a file-mode option"), "{text}");
 }
