@@ -1,0 +1,311 @@
+//! The binary's HTTP face, run as a real process: in file mode the flags of the input are
+//! served once it is read; on Kafka every instance serves the flags of the whole output topic
+//! and says it is ready only once it has read that topic and restored its partitions. Both
+//! expose the Prometheus metrics of the run and stop on SIGTERM.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use modsignal_core::Policy;
+use modsignal_sim::{SimConfig, Simulator};
+use modsignal_tests::binary::modsignal_binary;
+use modsignal_tests::broker::{Broker, kill_with_parent};
+use modsignal_tests::{final_flags, run_lines};
+
+const ANALYST: &str = "analyst-token-for-the-serve-tests";
+const LIAISON: &str = "liaison-token-for-the-serve-tests";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("modsignal-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// A config file with the `[http]` section the tests use, and `extra` (a `[kafka]` section).
+fn config_file(name: &str, port: u16, extra: &str) -> PathBuf {
+    let path = temp_path(name);
+    let text = format!(
+        r#"
+[http]
+address = "127.0.0.1:{port}"
+tokens = [{{ token = "{ANALYST}", role = "analyst" }}, {{ token = "{LIAISON}", role = "liaison" }}]
+pseudonymise = ["liaison"]
+pseudonym_key = "a-key-for-pseudonyms-in-the-serve-tests"
+{extra}
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// One HTTP/1.1 GET: the status and the body.
+fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn json(port: u16, path: &str, token: &str) -> serde_json::Value {
+    let (status, body) = get(port, path, Some(token)).expect("the server answers");
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+/// Every flag the API lists to `token`, following the cursor.
+fn listed(port: u16, token: &str) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    let mut path = "/api/v1/flags?limit=500".to_owned();
+    loop {
+        let page = json(port, &path, token);
+        all.extend(page["flags"].as_array().unwrap().iter().map(|e| e["flag"].clone()));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/flags?limit=500&cursor={c}"),
+            None => return all,
+        }
+    }
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok())
+        .sum()
+}
+
+struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn start(args: &[&str], log: &str) -> Process {
+        let log = temp_path(log);
+        let mut cmd = Command::new(modsignal_binary());
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("MODSIGNAL_") && k != "MODSIGNAL_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        kill_with_parent(&mut cmd);
+        Process {
+            child: cmd.spawn().expect("start modsignal"),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for `ready`, failing if the process exits first.
+    fn wait_until(&mut self, what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if ready() {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("modsignal exited ({status}) before {what}:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} within {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn terminate(mut self) -> ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn file_mode_serves_the_flags_of_its_input_until_sigterm() {
+    let port = free_port();
+    let config = config_file("file.toml", port, "");
+    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/offence_viral_hate.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(input)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let (flags, errors) = run_lines(&Policy::default(), &lines);
+    assert!(errors.is_empty(), "{errors:?}");
+    let expected = final_flags(&flags);
+    let out = temp_path("file-flags.jsonl");
+    let rejects = temp_path("file-rejects.jsonl");
+    let mut p = Process::start(
+        &[
+            "run",
+            "-i",
+            input,
+            "-o",
+            out.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "file.log",
+    );
+    p.wait_until("readiness", Duration::from_secs(60), || {
+        get(port, "/readyz", None).is_some_and(|(s, _)| s == 200)
+    });
+    assert_eq!(get(port, "/api/v1/flags", None).unwrap().0, 401, "no token, no flags");
+
+    let all = listed(port, ANALYST);
+    let served: BTreeMap<String, u64> = all
+        .iter()
+        .map(|f| {
+            (
+                f["flag_id"].as_str().unwrap().to_owned(),
+                f["revision"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, u64> = expected.iter().map(|(id, f)| (id.clone(), f.revision)).collect();
+    assert_eq!(served, want, "the analyst sees every flag at its newest revision");
+
+    let raised = listed(port, LIAISON);
+    assert_eq!(raised.len(), expected.values().filter(|f| f.raised).count());
+    for f in &raised {
+        assert!(f["account"].as_str().unwrap().starts_with("pseud:"), "{f}");
+    }
+
+    let (status, text) = get(port, "/metrics", None).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        metric(&text, "modsignal_events_total{type=\"post\"}"),
+        lines.iter().filter(|l| l.contains("\"type\":\"post\"")).count() as f64
+    );
+    let written = std::fs::read_to_string(&out).unwrap().lines().count();
+    let emitted: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("modsignal_flags_emitted_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(emitted, written as f64, "every flag written is counted");
+    assert!(
+        text.contains("modsignal_http_requests_total"),
+        "the API counts its requests"
+    );
+
+    let status = p.terminate();
+    assert!(status.success(), "SIGTERM ends the server cleanly: {status}");
+}
+
+#[tokio::test]
+async fn on_kafka_each_instance_serves_the_whole_output_topic_once_ready() {
+    let broker = Broker::start();
+    broker.create_topic("events", 2, &[]).await;
+    broker.create_topic("flags", 2, &[]).await;
+    broker.create_topic("dead-letters", 1, &[]).await;
+    let lines: Vec<String> = Simulator::new(SimConfig {
+        events: 4_000,
+        seed: 41,
+        events_per_sec: 10.0,
+        ..SimConfig::default()
+    })
+    .map(|e| e.to_json())
+    .collect();
+    // All on the first of two partitions: one instance does the work, the other holds an
+    // empty partition, and both must serve every flag.
+    let (flags, _) = run_lines(&Policy::default(), &lines);
+    let expected = final_flags(&flags);
+    broker.produce_lines("events", &lines).await;
+
+    let kafka = format!(
+        "[kafka]\nbrokers = \"{}\"\ninput_topics = [\"events\"]\noutput_topic = \"flags\"\ndead_letter_topic = \"dead-letters\"\nflush_interval = \"200ms\"\nidle_after = \"2s\"\n",
+        broker.addr()
+    );
+    let (port_a, port_b) = (free_port(), free_port());
+    let config_a = config_file("kafka-a.toml", port_a, &kafka);
+    let config_b = config_file("kafka-b.toml", port_b, &kafka);
+    let mut a = Process::start(&["run", "--config", config_a.to_str().unwrap()], "kafka-a.log");
+    let mut b = Process::start(&["run", "--config", config_b.to_str().unwrap()], "kafka-b.log");
+
+    // Both become ready, and each ends up serving every flag, whichever instance wrote it.
+    for (p, port) in [(&mut a, port_a), (&mut b, port_b)] {
+        p.wait_until("readiness", Duration::from_secs(60), || {
+            get(port, "/readyz", None).is_some_and(|(s, _)| s == 200)
+        });
+    }
+    let deadline = Duration::from_secs(90);
+    for (p, port) in [(&mut a, port_a), (&mut b, port_b)] {
+        p.wait_until("every flag served", deadline, || {
+            let served: BTreeMap<String, u64> = listed(port, ANALYST)
+                .iter()
+                .map(|f| {
+                    (
+                        f["flag_id"].as_str().unwrap().to_owned(),
+                        f["revision"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            served.len() == expected.len() && expected.iter().all(|(id, f)| served.get(id) == Some(&f.revision))
+        });
+    }
+    let (_, text) = get(port_a, "/metrics", None).unwrap();
+    let (_, text_b) = get(port_b, "/metrics", None).unwrap();
+    let events = metric(&text, "modsignal_events_total{type=\"post\"}")
+        + metric(&text_b, "modsignal_events_total{type=\"post\"}");
+    assert!(events > 0.0, "the instances count the events they apply");
+    assert!(text.contains("modsignal_partitions_assigned "));
+    for p in [a, b] {
+        let status = p.terminate();
+        assert!(
+            status.success(),
+            "SIGTERM stops the worker and the server cleanly: {status}"
+        );
+    }
+}
