@@ -115,6 +115,10 @@ struct Process {
 
 impl Process {
     fn start(args: &[&str], log: &str) -> Process {
+        Process::start_with(args, &[], log)
+    }
+
+    fn start_with(args: &[&str], envs: &[(&str, &str)], log: &str) -> Process {
         let log = temp_path(log);
         let mut cmd = Command::new(modsignal_binary());
         for (k, _) in std::env::vars_os() {
@@ -123,6 +127,7 @@ impl Process {
             }
         }
         cmd.args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -308,4 +313,74 @@ async fn on_kafka_each_instance_serves_the_whole_output_topic_once_ready() {
             "SIGTERM stops the worker and the server cleanly: {status}"
         );
     }
+}
+
+#[test]
+fn every_setting_can_come_from_the_environment() {
+    // No config file: the server, its token and its page size come from MODSIGNAL__ variables,
+    // and a policy setting too.
+    let port = free_port();
+    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/offence_viral_hate.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(input)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut policy = Policy::default();
+    policy.labels.high_threshold = 0.01;
+    let raised = |p: &Policy| {
+        let (flags, _) = run_lines(p, &lines);
+        final_flags(&flags).values().filter(|f| f.raised).count()
+    };
+    let want = raised(&policy);
+    assert_ne!(
+        want,
+        raised(&Policy::default()),
+        "the policy variable must make a difference"
+    );
+
+    let out = temp_path("env-flags.jsonl");
+    let rejects = temp_path("env-rejects.jsonl");
+    let address = format!("127.0.0.1:{port}");
+    let mut p = Process::start_with(
+        &[
+            "run",
+            "-i",
+            input,
+            "-o",
+            out.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ],
+        &[
+            ("MODSIGNAL__HTTP__ADDRESS", address.as_str()),
+            (
+                "MODSIGNAL__HTTP__TOKENS",
+                r#"[{ token_env = "MODSIGNAL_TEST_ANALYST_TOKEN", role = "analyst" }]"#,
+            ),
+            ("MODSIGNAL_TEST_ANALYST_TOKEN", ANALYST),
+            ("MODSIGNAL__HTTP__MAX_PAGE", "3"),
+            ("MODSIGNAL__HTTP__DEFAULT_PAGE", "3"),
+            ("MODSIGNAL__POLICY__LABELS__HIGH_THRESHOLD", "0.01"),
+        ],
+        "env.log",
+    );
+    p.wait_until("readiness", Duration::from_secs(60), || {
+        get(port, "/readyz", None).is_some_and(|(s, _)| s == 200)
+    });
+    assert_eq!(json(port, "/api/v1/session", ANALYST)["max_page"], 3);
+    let all: Vec<serde_json::Value> = {
+        let mut all = Vec::new();
+        let mut path = "/api/v1/flags?limit=3&raised=true".to_owned();
+        loop {
+            let page = json(port, &path, ANALYST);
+            all.extend(page["flags"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => path = format!("/api/v1/flags?limit=3&raised=true&cursor={c}"),
+                None => break all,
+            }
+        }
+    };
+    assert_eq!(all.len(), want, "raised under the policy the variable set");
+    assert!(p.terminate().success());
 }

@@ -26,21 +26,21 @@ pub struct HttpArgs {
     pub http_address: Option<SocketAddr>,
 }
 
-/// The server's configuration, if one is asked for: the `[http]` section of `config_file`,
-/// its address replaced by `address` when given; or, with `address` alone, a server with no
+/// The server's configuration, if one is asked for: the `[http]` section of `config_file` (with
+/// `MODSIGNAL__HTTP__…` variables laid over it, see [`crate::settings`]), its address replaced
+/// by `address` when given; or, with `address` alone, a server with no
 /// tokens (health, readiness and metrics only: every API call is refused).
 pub fn load(config_file: Option<&Path>, address: Option<SocketAddr>) -> Result<Option<ApiConfig>> {
-    let section = match config_file {
+    let origin = config_file.map_or("the MODSIGNAL__HTTP__ variables".to_owned(), |p| {
+        p.display().to_string()
+    });
+    let section = match crate::settings::config_text(config_file)? {
         None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the config file {}", path.display()))?;
-            match ApiConfig::from_toml_str(&text) {
-                Ok(c) => Some(c),
-                Err(ConfigError::MissingSection) => None,
-                Err(e) => return Err(e).with_context(|| format!("config file {}", path.display())),
-            }
-        }
+        Some(text) => match ApiConfig::from_toml_str(&text) {
+            Ok(c) => Some(c),
+            Err(ConfigError::MissingSection) => None,
+            Err(e) => return Err(e).with_context(|| format!("[http] of {origin}")),
+        },
     };
     let config = match (section, address) {
         (Some(mut c), Some(a)) => {

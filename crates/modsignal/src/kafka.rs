@@ -123,7 +123,7 @@ fn duration_arg(text: &str) -> Result<String, String> {
 impl KafkaArgs {
     /// Whether any Kafka setting was given: `run` then runs the worker.
     pub fn is_set(&self) -> bool {
-        self.any_option() || self.config.as_deref().is_some_and(has_kafka_section)
+        self.any_option() || has_kafka_section(self.config.as_deref())
     }
 
     fn any_option(&self) -> bool {
@@ -204,11 +204,13 @@ impl KafkaArgs {
     /// defaults filled in and everything validated.
     pub fn worker_config(&self, policy: Policy) -> Result<WorkerConfig> {
         let options = self.section()?;
-        let base = match &self.config {
+        let base = match crate::settings::config_text(self.config.as_deref())? {
             None => KafkaSection::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
+            Some(text) => {
+                let path = self
+                    .config
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("(MODSIGNAL__ variables)"));
                 match KafkaSection::from_toml_str(&text) {
                     Ok(section) => section,
                     // The options alone may be enough; the file may hold only other sections.
@@ -229,11 +231,13 @@ impl KafkaArgs {
     }
 }
 
-/// Whether a config file has a `[kafka]` section. A file that cannot be read, or is not TOML,
-/// counts as having one, so that the Kafka path reports what is wrong with it.
-fn has_kafka_section(path: &std::path::Path) -> bool {
-    match std::fs::read_to_string(path) {
-        Ok(text) => !matches!(
+/// Whether the config file, with the `MODSIGNAL__KAFKA__…` variables laid over it, has a
+/// `[kafka]` section. A file that cannot be read, or is not TOML, counts as having one, so that
+/// the Kafka path reports what is wrong with it.
+fn has_kafka_section(path: Option<&std::path::Path>) -> bool {
+    match crate::settings::config_text(path) {
+        Ok(None) => false,
+        Ok(Some(text)) => !matches!(
             KafkaSection::from_toml_str(&text),
             Err(modsignal_kafka::ConfigError::MissingSection)
         ),

@@ -10,6 +10,9 @@
 //! - [`http`] serves the query API, the dashboard and `/metrics` (`modsignal_api`) from a
 //!   store fed by the pipeline in file mode and by the output topic on Kafka.
 //!
+//! - [`settings`] lays `MODSIGNAL__SECTION__KEY` environment variables over the config file
+//!   and the policy, so every setting can come from the environment.
+//!
 //! - [`cli`] is the command line; `main.rs` only calls it.
 
 pub mod cli;
@@ -17,3 +20,4 @@ pub mod files;
 pub mod http;
 pub mod kafka;
 pub mod policy;
+pub mod settings;

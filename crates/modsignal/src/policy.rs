@@ -9,6 +9,8 @@ pub const DEFAULT_POLICY_TOML: &str = include_str!("../../../config/policy.toml"
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyLoadError {
+    #[error(transparent)]
+    Settings(crate::settings::SettingsError),
     #[error("cannot read policy file {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("policy {origin} is not valid TOML for the policy: {source}")]
@@ -33,18 +35,25 @@ pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyLoadError> {
     Ok(policy)
 }
 
-/// The policy from `path`, or the embedded default.
+/// The policy from `path`, or the embedded default, with the `MODSIGNAL__POLICY__…`
+/// variables of the environment laid over it (see [`crate::settings`]).
 pub fn load(path: Option<&Path>) -> Result<Policy, PolicyLoadError> {
-    match path {
-        None => parse(DEFAULT_POLICY_TOML, "(embedded config/policy.toml)"),
+    let (text, origin) = match path {
+        None => (
+            DEFAULT_POLICY_TOML.to_owned(),
+            "(embedded config/policy.toml)".to_owned(),
+        ),
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|source| PolicyLoadError::Read {
                 path: p.display().to_string(),
                 source,
             })?;
-            parse(&text, &p.display().to_string())
+            (text, p.display().to_string())
         }
-    }
+    };
+    let text = crate::settings::overlay(&text, &origin, crate::settings::Scope::Policy, std::env::vars())
+        .map_err(PolicyLoadError::Settings)?;
+    parse(&text, &origin)
 }
 
 #[cfg(test)]
