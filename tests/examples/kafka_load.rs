@@ -5,27 +5,34 @@
 //!
 //! ```sh
 //! cargo run --release -p modsignal-tests --example kafka_load -- \
-//!     [EVENTS] [EVENTS_PER_SEC_OF_EVENT_TIME] [LOAD_RATES] [LOAD_SECS]
+//!     [EVENTS] [EVENTS_PER_SEC_OF_EVENT_TIME] [LOAD_RATES] [LOAD_SECS] [FETCH_WAIT_MS]
 //! ```
 //!
-//! - **One instance**: EVENTS (default 200,000) simulated events on one partition; one worker
-//!   reads them all and settles. The rate is the records read from the moment its partition is
-//!   ready to the acknowledgement of the last flag. A second worker in the same group then
-//!   rebuilds the partition's state by replay.
-//! - **Two instances**: the same number of events over two partitions (two simulated worlds),
-//!   two workers in one group, one partition each once the group has balanced. The rate counts
-//!   the records both read from the moment each holds a partition to the last acknowledgement.
+//! - **Backlog, one instance**: EVENTS (default 200,000) simulated events on one partition,
+//!   produced before the worker starts; it reads them all and settles. The rate is the records
+//!   read from the moment its partition is ready to the last commit (which comes after every
+//!   flag for them is acknowledged). A second worker in the same group then rebuilds the
+//!   partition's state by replay.
+//! - **Live, one and two instances**: the workers start first, on empty topics with as many
+//!   partitions as workers, and each holds one partition; then EVENTS events (one simulated
+//!   world per partition, split evenly) are produced as fast as the producer goes, one producer
+//!   per partition. The rate is EVENTS over the time from the first record produced to the
+//!   last commit.
 //! - **Latency under load**: one worker, one partition, events produced at each of LOAD_RATES
 //!   (events per second of wall time, comma-separated, default `2000,8000`) for LOAD_SECS
-//!   (default 20) seconds. Every 200th event is followed by a probe: a post and a
-//!   `credible_threat` label on it, which makes the worker write a raised flag at once. The
+//!   (default 20) seconds. Every 200th event is followed by a probe: a post by an account of
+//!   its own (so that probes are not repeated conduct, which would re-evaluate every earlier
+//!   probe) and a `credible_threat` label on it, which makes the worker write a raised flag at
+//!   once. The
 //!   latency of a probe is the wall time from handing its label record to the producer client
 //!   to a consumer of the output topic receiving the flag: it includes both clients' batching
 //!   (`linger.ms`, 5 ms), the broker twice, the worker's fetch and processing, and the
-//!   consumer's fetch. Everything runs on one machine and one clock.
+//!   consumer's fetch (`fetch.wait.max.ms` 10 ms). FETCH_WAIT_MS, if given, sets the worker's
+//!   own `fetch.wait.max.ms` (librdkafka's default is 500 ms). Everything runs on one machine
+//!   and one clock.
 //!
-//! The two worker instances run in this process, on a runtime of two threads like the
-//! binary's; the broker, the producer and the consumers share the same cores.
+//! The worker instances run in this process, on a runtime of two threads like the binary's;
+//! the broker, the producers and the consumers share the same cores.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,12 +64,15 @@ async fn main() {
             .collect()
     });
     let load_secs: u64 = args.next().map_or(20, |a| a.parse().expect("LOAD_SECS is a number"));
+    let fetch_wait: Option<String> = args.next();
 
     let broker = Broker::start();
-    one_instance(&broker, events, rate).await;
-    two_instances(&broker, events, rate).await;
+    broker.create_topic("dead-letters", 1, &[]).await;
+    backlog(&broker, events, rate).await;
+    live(&broker, 1, events, rate).await;
+    live(&broker, 2, events, rate).await;
     for r in load_rates {
-        latency(&broker, r, load_secs).await;
+        latency(&broker, r, load_secs, fetch_wait.as_deref()).await;
     }
 }
 
@@ -133,10 +143,9 @@ async fn wait_all(workers: &mut [&mut Running], ready: impl Fn(&[WorkerStatus]) 
     }
 }
 
-async fn one_instance(broker: &Broker, events: u64, rate: f64) {
+async fn backlog(broker: &Broker, events: u64, rate: f64) {
     broker.create_topic("events1", 1, &[]).await;
     broker.create_topic("flags1", 3, &[]).await;
-    broker.create_topic("dead-letters", 1, &[]).await;
     let lines = simulated(events, 3, rate);
     let started = Instant::now();
     broker.produce_lines("events1", &lines).await;
@@ -147,16 +156,20 @@ async fn one_instance(broker: &Broker, events: u64, rate: f64) {
         produce.as_secs_f64(),
         lines.len() as f64 / produce.as_secs_f64()
     );
-    let end = lines.len() as u64;
+    let end = lines.len() as i64;
 
     let mut worker = Running::start(config(broker, "events1", "flags1", "load1"));
-    let (through, records) = measure(&mut [&mut worker], end).await;
+    wait_all(&mut [&mut worker], |s| !s[0].assigned.is_empty()).await;
+    let ready = Instant::now();
+    wait_all(&mut [&mut worker], |s| committed(s) >= end).await;
+    let through = ready.elapsed();
     wait_all(&mut [&mut worker], |s| s[0].settled).await;
     let first = worker.stop().await;
     println!(
-        "one instance: {records} records in {:.2}s from assignment to the last acknowledgement: {:.0} events/s through the broker; {} flag revisions",
+        "backlog, one instance: {} records in {:.2}s from assignment to the last commit: {:.0} events/s through the broker; {} flag revisions",
+        first.records,
         through.as_secs_f64(),
-        records as f64 / through.as_secs_f64(),
+        first.records as f64 / through.as_secs_f64(),
         first.flags
     );
 
@@ -171,52 +184,65 @@ async fn one_instance(broker: &Broker, events: u64, rate: f64) {
     );
 }
 
-async fn two_instances(broker: &Broker, events: u64, rate: f64) {
-    broker.create_topic("events2", 2, &[]).await;
-    broker.create_topic("flags2", 3, &[]).await;
-    // Two simulated worlds, one per partition, half the events each.
-    for p in 0..2 {
-        let lines = simulated(events / 2, 30 + p as u64, rate);
-        broker.produce_lines_to("events2", p, &lines).await;
-    }
-    let end = events / 2 * 2;
-    let mut a = Running::start(config(broker, "events2", "flags2", "load2"));
-    let mut b = Running::start(config(broker, "events2", "flags2", "load2"));
-    let (through, records) = measure(&mut [&mut a, &mut b], end).await;
-    wait_all(&mut [&mut a, &mut b], |s| s.iter().all(|s| s.settled)).await;
-    let (a, b) = (a.stop().await, b.stop().await);
-    println!(
-        "two instances: {records} records in {:.2}s from both holding a partition to the last acknowledgement: {:.0} events/s through the broker; {} flag revisions; {} records replayed after the group balanced",
-        through.as_secs_f64(),
-        records as f64 / through.as_secs_f64(),
-        a.flags + b.flags,
-        a.replayed_records + b.replayed_records
-    );
+/// The offsets committed by a group of workers, summed over their partitions.
+fn committed(statuses: &[WorkerStatus]) -> i64 {
+    statuses.iter().flat_map(|s| s.committed.values()).sum()
 }
 
-/// Waits until every worker holds a partition, then until all `end` input records are read
-/// and every flag is acknowledged; returns the time in between and the records read in it.
-async fn measure(workers: &mut [&mut Running], end: u64) -> (Duration, u64) {
-    let n = workers.len();
-    wait_all(workers, |s| s.iter().all(|s| !s.assigned.is_empty())).await;
-    let (ready, at_ready) = (
-        Instant::now(),
-        workers.iter().map(|w| w.status.borrow().records).sum::<u64>(),
+async fn live(broker: &Broker, instances: usize, events: u64, rate: f64) {
+    let (input, output, group) = (
+        format!("events-live-{instances}"),
+        format!("flags-live-{instances}"),
+        format!("live-{instances}"),
     );
-    // Every record is read, by one worker or (around a hand-over) two: done once the records
-    // read reach the end of each partition and nothing is in flight.
-    wait_all(workers, |s| {
-        let held: usize = s.iter().map(|s| s.assigned.len()).sum();
-        let committed: i64 = s.iter().flat_map(|s| s.committed.values()).sum();
-        held >= n && committed as u64 >= end && s.iter().all(|s| s.unacknowledged == 0)
+    broker.create_topic(&input, instances as i32, &[]).await;
+    broker.create_topic(&output, 3, &[]).await;
+    let mut workers: Vec<Running> = (0..instances)
+        .map(|_| Running::start(config(broker, &input, &output, &group)))
+        .collect();
+    // Each instance holds one partition: the group has balanced before any record comes.
+    wait_all(&mut workers.iter_mut().collect::<Vec<_>>(), |s| {
+        s.iter().all(|s| s.assigned.len() == 1)
     })
     .await;
-    let done = Instant::now();
-    let records = workers.iter().map(|w| w.status.borrow().records).sum::<u64>() - at_ready;
-    (done.duration_since(ready), records)
+    let per_partition = events / instances as u64;
+    let worlds: Vec<Vec<String>> = (0..instances)
+        .map(|p| simulated(per_partition, 40 + p as u64, rate))
+        .collect();
+    let end = (per_partition * instances as u64) as i64;
+
+    let started = Instant::now();
+    let producers = worlds
+        .iter()
+        .enumerate()
+        .map(|(p, lines)| broker.produce_lines_to(&input, p as i32, lines));
+    futures_util::future::join_all(producers).await;
+    let produced = started.elapsed();
+    wait_all(&mut workers.iter_mut().collect::<Vec<_>>(), |s| {
+        committed(s) >= end && s.iter().all(|s| s.unacknowledged == 0)
+    })
+    .await;
+    let through = started.elapsed();
+    wait_all(&mut workers.iter_mut().collect::<Vec<_>>(), |s| {
+        s.iter().all(|s| s.settled)
+    })
+    .await;
+    let mut flags = 0;
+    let mut replayed = 0;
+    for w in workers {
+        let summary = w.stop().await;
+        flags += summary.flags;
+        replayed += summary.replayed_records;
+    }
+    println!(
+        "live, {instances} instance(s), {instances} partition(s): {end} events produced in {:.2}s and read, processed and committed {:.2}s after the first: {:.0} events/s through the broker; {flags} flag revisions; {replayed} records replayed",
+        produced.as_secs_f64(),
+        through.as_secs_f64(),
+        end as f64 / through.as_secs_f64()
+    );
 }
 
-async fn latency(broker: &Broker, rate: u64, secs: u64) {
+async fn latency(broker: &Broker, rate: u64, secs: u64, fetch_wait: Option<&str>) {
     let (input, output, group) = (
         format!("events-lat-{rate}"),
         format!("flags-lat-{rate}"),
@@ -224,7 +250,13 @@ async fn latency(broker: &Broker, rate: u64, secs: u64) {
     );
     broker.create_topic(&input, 1, &[]).await;
     broker.create_topic(&output, 1, &[]).await;
-    let mut worker = Running::start(config(broker, &input, &output, &group));
+    let mut worker_config = config(broker, &input, &output, &group);
+    if let Some(ms) = fetch_wait {
+        worker_config
+            .properties
+            .insert("fetch.wait.max.ms".into(), ms.to_owned());
+    }
+    let mut worker = Running::start(worker_config);
     wait_all(&mut [&mut worker], |s| !s[0].assigned.is_empty()).await;
 
     // The consumer that sees the flags, positioned at the end of the (empty) output topic.
@@ -261,7 +293,7 @@ async fn latency(broker: &Broker, rate: u64, secs: u64) {
                     if (i * per_tick + j + 1).is_multiple_of(probe_every as usize) && probe < probes {
                         let at = serde_json::from_str::<serde_json::Value>(line).expect("JSON")["at"].clone();
                         let post = format!(
-                            r#"{{"type":"post","at":{at},"id":"probe-{probe}","author":{{"id":"probe-author","followers":1000}},"audience":"public"}}"#
+                            r#"{{"type":"post","at":{at},"id":"probe-{probe}","author":{{"id":"probe-author-{probe}","followers":1000}},"audience":"public"}}"#
                         );
                         let label = format!(
                             r#"{{"type":"label","at":{at},"id":"probe-{probe}","category":"credible_threat","confidence":0.99,"source":"classifier-v3"}}"#
@@ -320,7 +352,8 @@ async fn latency(broker: &Broker, rate: u64, secs: u64) {
     let summary = worker.stop().await;
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "latency at {rate} events/s for {secs}s ({} events read, {} flag revisions): {} of {probes} probes seen; event to flag p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+        "latency at {rate} events/s for {secs}s, worker fetch.wait.max.ms {} ({} events read, {} flag revisions): {} of {probes} probes seen; event to flag p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+        fetch_wait.unwrap_or("500 (default)"),
         summary.records,
         summary.flags,
         histogram.len(),
