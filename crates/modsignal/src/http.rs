@@ -152,3 +152,55 @@ impl ServerThread {
             .map_err(|_| anyhow::anyhow!("the HTTP server's thread panicked"))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use modsignal_api::{ApiConfig, Role};
+
+    const SHIPPED: &str = include_str!("../../../config/modsignal.toml");
+    const PRODUCTION: &str = include_str!("../../../config/production.toml");
+
+    fn env(name: &str) -> Option<String> {
+        name.starts_with("MODSIGNAL_")
+            .then(|| format!("{name}-is-a-long-enough-secret"))
+    }
+
+    #[test]
+    fn the_shipped_config_documents_the_servers_defaults() {
+        let c = ApiConfig::from_toml_str_with_env(SHIPPED, env).unwrap();
+        let d = ApiConfig::new(c.address);
+        assert_eq!(c.address.to_string(), modsignal_api::config::DEFAULT_ADDRESS);
+        assert_eq!(
+            (c.default_page, c.max_page, c.max_revisions),
+            (d.default_page, d.max_page, d.max_revisions)
+        );
+        assert_eq!(c.pseudonymise, vec![Role::Liaison]);
+        assert_eq!(
+            c.tokens.iter().map(|t| t.role).collect::<Vec<_>>(),
+            vec![Role::Liaison, Role::Analyst]
+        );
+        // Without the variables the file names, the server refuses to start.
+        assert!(ApiConfig::from_toml_str_with_env(SHIPPED, |_| None).is_err());
+    }
+
+    #[test]
+    fn the_production_example_is_a_valid_config() {
+        let http = ApiConfig::from_toml_str_with_env(PRODUCTION, env).unwrap();
+        assert_eq!(http.address.port(), 8080);
+        let kafka =
+            modsignal_kafka::WorkerConfig::from_toml_str(PRODUCTION, modsignal_core::Policy::default()).unwrap();
+        assert_eq!(
+            kafka.properties.get("security.protocol").map(String::as_str),
+            Some("SASL_SSL")
+        );
+        assert!(kafka.repartition_topic.is_some() && kafka.changelog_topic.is_some());
+        assert_eq!(
+            kafka.input_formats.get("bsky.jetstream"),
+            Some(&modsignal_formats::Format::Jetstream)
+        );
+        assert!(
+            !kafka.properties.contains_key("sasl.password"),
+            "no secret in the example"
+        );
+    }
+}
