@@ -476,6 +476,28 @@ fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
 }
 
 #[test]
+fn a_worker_that_cannot_go_on_exits_non_zero_with_the_error() {
+    isolated(async {
+        init_logs();
+        let _ = modsignal_binary();
+        let broker = Broker::start();
+        broker.create_topic(INPUT, 1, &[]).await;
+        broker.create_topic(DEAD, 1, &[]).await;
+        let log = temp_file("error.log");
+        // The output topic was never created: a permanent error, not an outage to wait out.
+        let mut worker = WorkerProcess::start(&broker, "error", log.clone(), &[]);
+        let status = worker.wait(Duration::from_secs(30)).await;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(status.and_then(|s| s.code()), Some(1), "{text}");
+        assert!(
+            text.contains("topic `flags` does not exist"),
+            "the error is printed:\n{text}"
+        );
+        let _ = std::fs::remove_file(&log);
+    });
+}
+
+#[test]
 fn sigterm_stops_within_the_shutdown_timeout_and_a_second_signal_at_once() {
     isolated(async {
         init_logs();
