@@ -1,8 +1,9 @@
 //! The Kafka worker through failures, against a real broker (tansu, started by each test on a
 //! loopback port): the real `modsignal` binary killed with SIGKILL at random points and
 //! restarted; instances joining and leaving a consumer group mid-run; the broker itself
-//! restarted mid-run. Each test compares the newest revision of every flag on the output topic
-//! with what file mode writes for the same events.
+//! restarted mid-run. Each of these compares the newest revision of every flag on the output
+//! topic with what file mode writes for the same events. Two more check how the binary ends:
+//! on SIGTERM, on a second signal, past its shutdown deadline, and on an error.
 //!
 //! Input partitions carry independent simulated traffic (one seed each, whose ids never meet),
 //! because the worker keeps one engine per partition and expects events keyed by the message
