@@ -669,7 +669,9 @@ impl Engine {
         if let Some(m) = minor
             && (at, m) > (rec.minor_at, rec.minor)
         {
-            grew |= rec.minor != m;
+            // Even a statement that repeats the current value moves the revision (see
+            // `User::minor_term`), so the subject's flags are evaluated again.
+            grew = true;
             rec.minor = m;
             rec.minor_at = at;
         }
@@ -1551,6 +1553,9 @@ impl Engine {
         let (prior, prior_events) = self.prior(m, user, start);
         let (mob, mob_events) = self.mobbing(m);
         let minor = self.users.get(user).minor;
+        // Whether the subject is a minor is state of the account, not of the message: an
+        // `account` event that changes it changes the flag, so it must move the revision too.
+        let minor_term = self.users.get(user).minor_term();
         let rev_base = 1
             + hot.label_events.len() as u64
             + reports.len() as u64
@@ -1566,9 +1571,15 @@ impl Engine {
             // milliseconds), by less than 2^42 ms (139 years); weighting each change by 2^42
             // keeps the sum growing.
             + (changes << 42)
+            // The post itself can arrive after its reshares and labels, and brings what the
+            // placeholder lacked (a reply, mentions, the audience kind): that is a change too.
+            // Only resharers' flags exist before it, and their time term does not shrink with
+            // it unless the author's account changes come into play, which `changes` counts.
+            + u64::from(msg.known())
             + time_term
             + prior_events
-            + mob_events;
+            + mob_events
+            + minor_term;
         let exposure = Exposure {
             posted_at: Ts(start),
             removed_at: vis.first_removal.map(|(t, _)| Ts(t)),
@@ -1927,5 +1938,54 @@ mod tests {
         out.clear();
         e.flush(&mut out);
         assert!(out.is_empty(), "nothing changed since the last flush");
+    }
+
+    /// Found by `any_cut_resumes_exactly`: an `account` event saying the sender is a minor
+    /// changed the flag (a factor against) under the same revision, so a consumer keeping the
+    /// newest revision could keep the wrong one.
+    #[test]
+    fn what_an_account_event_says_of_age_moves_the_revision() {
+        let mut e = Engine::new(Policy::default());
+        let mut out = Vec::new();
+        apply(
+            &mut e,
+            r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a","followers":50}}"#,
+            &mut out,
+        );
+        apply(
+            &mut e,
+            r#"{"type":"label","at":1767607201000,"id":"m","category":"credible_threat","source":"c"}"#,
+            &mut out,
+        );
+        let revision = |out: &[Flag]| out.last().expect("a flag is written").revision;
+        let mut last = revision(&out);
+        let has_minor = |out: &[Flag]| out.last().unwrap().factors.iter().any(|f| f.code == "minor");
+        assert!(!has_minor(&out));
+        // Said to be a minor, then said not to be, then the same said again with the same time:
+        // each statement is evaluated again, and each change of the flag has a higher revision.
+        for (line, minor) in [
+            (r#"{"type":"account","at":1767607202000,"user":"a","minor":true}"#, true),
+            (
+                r#"{"type":"account","at":1767607203000,"user":"a","minor":false}"#,
+                false,
+            ),
+            (r#"{"type":"account","at":1767607203000,"user":"a","minor":true}"#, true),
+        ] {
+            out.clear();
+            apply(&mut e, line, &mut out);
+            e.flush(&mut out);
+            assert_eq!(has_minor(&out), minor, "after {line}");
+            assert!(revision(&out) > last, "after {line}");
+            last = revision(&out);
+        }
+        // An older statement changes nothing.
+        out.clear();
+        apply(
+            &mut e,
+            r#"{"type":"account","at":1767607202500,"user":"a","minor":false}"#,
+            &mut out,
+        );
+        e.flush(&mut out);
+        assert!(out.is_empty());
     }
 }

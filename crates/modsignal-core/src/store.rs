@@ -358,6 +358,19 @@ pub(crate) struct User {
     pub minor_at: i64,
 }
 
+impl User {
+    /// A measure for the revision that grows whenever what is said of the account's age
+    /// changes: `(minor_at, minor)` only grows (the newest statement wins, and on a tie `true`
+    /// wins), and this maps that order onto integers. It is 0 until an event says anything.
+    pub(crate) fn minor_term(&self) -> u64 {
+        if self.minor_at == i64::MIN {
+            0
+        } else {
+            1 + 2 * (self.minor_at - crate::time::MIN_TS.0).max(0) as u64 + u64::from(self.minor)
+        }
+    }
+}
+
 impl Users {
     pub(crate) fn new() -> Self {
         Users {
