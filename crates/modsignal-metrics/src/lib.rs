@@ -46,7 +46,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use modsignal_core::event::{Category, RemovedBy, Track};
+use modsignal_core::event::{Category, RemovedBy};
 use modsignal_core::model::RemovalKind;
 use modsignal_core::{Flag, Outcome, StateStats};
 use prometheus::{
@@ -108,11 +108,15 @@ pub struct Metrics {
 struct Inner {
     registry: Registry,
     events: IntCounterVec,
+    /// The children of `events` and `flags` for every bounded label value, resolved once: they
+    /// are counted for every event and flag, and resolving a label set hashes it and takes a
+    /// lock each time.
+    events_by_type: [IntCounter; EVENT_TYPES.len()],
+    flags_by: [[IntCounter; 2]; Category::ALL.len()],
     rejected: IntCounterVec,
     late: IntCounter,
     duplicates: IntCounter,
     dead_letters: IntCounterVec,
-    flags: IntCounterVec,
     time_to_removal: HistogramVec,
     reach_at_removal: Histogram,
     state_messages: IntGauge,
@@ -357,18 +361,14 @@ impl Metrics {
         r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("the process collector is registered once");
 
-        for t in EVENT_TYPES {
-            events.with_label_values(&[t]);
-        }
+        let events_by_type = EVENT_TYPES.map(|t| events.with_label_values(&[t]));
         for reason in REASONS {
             rejected.with_label_values(&[reason]);
             dead_letters.with_label_values(&[reason]);
         }
-        for c in Category::ALL {
-            for raised in ["true", "false"] {
-                flags.with_label_values(&[c.as_str(), c.track().as_str(), raised]);
-            }
-        }
+        let flags_by = Category::ALL.map(|c| {
+            ["false", "true"].map(|raised| flags.with_label_values(&[c.as_str(), c.track().as_str(), raised]))
+        });
         for store in ["local", "changelog"] {
             for result in ["ok", "failed"] {
                 snapshots.with_label_values(&[store, result]);
@@ -381,11 +381,12 @@ impl Metrics {
             inner: Arc::new(Inner {
                 registry: r,
                 events,
+                events_by_type,
+                flags_by,
                 rejected,
                 late,
                 duplicates,
                 dead_letters,
-                flags,
                 time_to_removal,
                 reach_at_removal,
                 state_messages,
@@ -428,7 +429,10 @@ impl Metrics {
     /// engine reported.
     pub fn applied(&self, type_name: &'static str, outcome: &Outcome) {
         let i = &self.inner;
-        i.events.with_label_values(&[type_name]).inc();
+        match EVENT_TYPES.iter().position(|&t| t == type_name) {
+            Some(ix) => i.events_by_type[ix].inc(),
+            None => i.events.with_label_values(&[type_name]).inc(),
+        }
         if outcome.late {
             i.late.inc();
         }
@@ -466,11 +470,7 @@ impl Metrics {
 
     /// A flag revision written, by its category and whether it is raised.
     pub fn flag_written(&self, category: Category, raised: bool) {
-        let track: Track = category.track();
-        self.inner
-            .flags
-            .with_label_values(&[category.as_str(), track.as_str(), if raised { "true" } else { "false" }])
-            .inc();
+        self.inner.flags_by[category.index()][usize::from(raised)].inc();
     }
 
     /// What the engines hold now, summed over the partitions held.
@@ -609,6 +609,32 @@ mod tests {
             .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
             .parse()
             .unwrap()
+    }
+
+    #[test]
+    fn each_flag_is_counted_under_its_own_category_track_and_raised() {
+        let m = Metrics::new();
+        m.flag_written(Category::CommunicationsOffence, false);
+        m.flag_written(Category::CommunicationsOffence, false);
+        m.flag_written(Category::CourtOrderBreach, true);
+        let text = m.render();
+        let series = |c: Category, raised: bool| {
+            format!(
+                r#"modsignal_flags_emitted_total{{category="{}",raised="{raised}",track="{}"}}"#,
+                c.as_str(),
+                c.track().as_str()
+            )
+        };
+        for c in Category::ALL {
+            for raised in [false, true] {
+                let expected = match (c, raised) {
+                    (Category::CommunicationsOffence, false) => 2.0,
+                    (Category::CourtOrderBreach, true) => 1.0,
+                    _ => 0.0,
+                };
+                assert_eq!(value(&text, &series(c, raised)), expected, "{c:?} raised={raised}");
+            }
+        }
     }
 
     #[test]
