@@ -19,6 +19,10 @@
 //!
 //! - It joins the consumer group ([`WorkerConfig::group_id`], cooperative-sticky assignment
 //!   by default) and keeps one [`modsignal_core::Engine`] per assigned input partition.
+//! - With [`WorkerConfig::repartition_topic`] set, a second stage in the same process (its own
+//!   consumer group, `GROUP.router`) reads the input topics in their platform formats and
+//!   re-keys every event by the message whose state it changes, through that topic, as Kafka
+//!   Streams does; the engines then read the repartition topic. See `router.rs`.
 //! - Each record is decoded ([`modsignal_core::decode`]) and applied. Flags go to the output
 //!   topic keyed by `flag_id`, the value being [`modsignal_core::Flag::to_json`]. The producer
 //!   is idempotent unless `enable.idempotence` is set to `false` in the properties.
@@ -48,7 +52,9 @@
 //!   right after a checkpoint (to the state directory, and in the background to the changelog),
 //!   and once more at shutdown when everything is committed, so that a restart replays nothing.
 //! - When the `shutdown` future completes, the worker stops reading, flushes, waits up to
-//!   [`WorkerConfig::shutdown_timeout`] for acknowledgements, commits and leaves the group.
+//!   [`WorkerConfig::shutdown_timeout`] for acknowledgements, commits and leaves the group;
+//!   the commit and the leaving wait at most [`LEAVE_TIMEOUT`] each, so a stop against a
+//!   broker that is gone still ends in bounded time.
 //! - [`run_with_status`] also publishes a [`WorkerStatus`] at every flush: the partitions
 //!   held, the offsets committed, and whether the worker has settled (everything read is
 //!   processed, acknowledged and committed, and every partition is quiet and finished), for
@@ -66,9 +72,10 @@
 //!
 //! # Limits of this version
 //!
-//! - Events are assumed to be keyed by the message they concern, so that every event about a
-//!   message reaches the partition, and the engine, that holds it. Re-keying platform streams
-//!   (keyed by account) through a repartition topic is not done yet.
+//! - Without [`WorkerConfig::repartition_topic`], events are assumed to be keyed by the message
+//!   they concern, so that every event about a message reaches the partition, and the engine,
+//!   that holds it. Platform streams (keyed by account) need the repartition topic (see
+//!   `router.rs`).
 //! - Without a state directory or changelog, the state of a partition is rebuilt by replaying
 //!   it from its beginning, so input topics must keep their records and the rebuild takes time
 //!   in proportion to the partition's history. With snapshots, input topics must keep at least
@@ -77,10 +84,12 @@
 //!   makes the consumer leave the group.
 //! - The changelog holds whole-state snapshots in chunks, not Kafka Streams' per-key changes:
 //!   each snapshot rewrites the partition's state (about 40 bytes per message or reshare).
-//! - A partition's watermark follows its own events only: a quiet partition is finished (its
-//!   watermark moves to its newest event time) but does not follow the event time of the
-//!   other partitions, so a message that stays up in a quiet partition crosses its exposure
-//!   stages only when the partition's own events move on or it goes quiet.
+//! - Without a repartition topic, a partition's watermark follows its own events only: a quiet
+//!   partition is finished (its watermark moves to its newest event time) but does not follow
+//!   the event time of the other partitions, so a message that stays up in a quiet partition
+//!   crosses its exposure stages only when the partition's own events move on or it goes
+//!   quiet. With one, the router sends every engine partition watermark marks, so quiet
+//!   partitions follow the event time of the whole input.
 //! - Transactions are not used: output is at least once, never exactly once.
 //!
 //! # Running against Kafka
@@ -122,4 +131,4 @@ mod worker;
 
 pub use config::{ConfigError, KafkaSection, WorkerConfig};
 pub use follow::follow_output;
-pub use worker::{Hooks, WorkerError, WorkerStatus, WorkerSummary, run, run_with, run_with_status};
+pub use worker::{Hooks, LEAVE_TIMEOUT, WorkerError, WorkerStatus, WorkerSummary, run, run_with, run_with_status};

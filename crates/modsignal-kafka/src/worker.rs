@@ -487,6 +487,11 @@ async fn commit(shared: &Arc<Shared>, consumer: &Arc<StreamConsumer<WorkerContex
         .map_err(|e| WorkerError::Blocking(e.to_string()))
 }
 
+/// How long stopping may wait on the broker beyond [`WorkerConfig::shutdown_timeout`]: once for
+/// the final commit and once for leaving the group. Together they stay under the binary's own
+/// grace period, after which it exits whatever the worker is doing.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Logs at most once per interval, counting what it held back.
 pub(crate) struct Throttle {
     every: Duration,
@@ -722,10 +727,18 @@ where
         Err(Halt::Failed(e)) => Err(e),
     };
     // Closing the consumer leaves the group, after the revocation callback committed what was
-    // acknowledged. It blocks on the broker, so it runs off the async thread.
-    let close = tokio::task::spawn_blocking(move || drop(consumer)).await;
-    if let Err(e) = close {
-        tracing::warn!(error = %e, "closing the consumer failed");
+    // acknowledged. It blocks on the broker, so it runs off the async thread, and for a bounded
+    // time: against a broker that is gone, librdkafka can wait a minute or more, longer than an
+    // orchestrator waits for a stopping process. What it did not commit is processed again by
+    // the partition's next owner, and the group reassigns the partitions once the session ends.
+    let close = tokio::task::spawn_blocking(move || drop(consumer));
+    match tokio::time::timeout(LEAVE_TIMEOUT, close).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "closing the consumer failed"),
+        Err(_) => tracing::warn!(
+            timeout = ?LEAVE_TIMEOUT,
+            "the consumer did not leave the group in time (is the broker reachable?); it goes on closing in the background"
+        ),
     }
     worker.summary.elapsed = started.elapsed();
     let summary = worker.summary.clone();
@@ -1439,8 +1452,13 @@ impl<'c> Worker<'c> {
         if let Err(e) = self.drain_ready_deliveries() {
             tracing::warn!(error = %e, "stopping the drain");
         }
-        if let Err(e) = commit(&self.shared, consumer).await {
-            tracing::warn!(error = %e, "the final commit did not run");
+        // The final commit gets its own bound rather than what is left of the drain's: after a
+        // long wait for acknowledgements it must still be tried, but never wait on the broker
+        // for long.
+        match tokio::time::timeout(LEAVE_TIMEOUT, commit(&self.shared, consumer)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the final commit did not run"),
+            Err(_) => tracing::warn!(timeout = ?LEAVE_TIMEOUT, "the final commit did not finish in time"),
         }
         let unacknowledged = lock(&self.shared.tracker).unacknowledged();
         if unacknowledged == 0 {

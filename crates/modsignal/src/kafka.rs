@@ -27,6 +27,8 @@ use tokio::signal::unix::{SignalKind, signal};
 /// before the process exits anyway: leaving a group whose broker does not answer can block for
 /// a minute inside librdkafka, longer than an orchestrator waits.
 pub const EXIT_GRACE: Duration = Duration::from_secs(5);
+// The worker's own bounds on the final commit and on leaving the group fit inside the grace.
+const _: () = assert!(EXIT_GRACE.as_secs() > 2 * modsignal_kafka::LEAVE_TIMEOUT.as_secs());
 
 /// The Kafka options of `modsignal run`. Any of them (or `--config`) switches `run` from files
 /// to the Kafka worker.
