@@ -258,6 +258,12 @@ impl Engine {
         (self.max_at != i64::MIN).then(|| Ts((self.max_at - self.lateness_ms()).max(self.wm_floor)))
     }
 
+    /// The newest event time applied (what [`Engine::finish`] moves the watermark to), if any
+    /// event was: what a worker tells the other partitions of its input about event time.
+    pub fn newest_event(&self) -> Option<Ts> {
+        (self.max_at != i64::MIN).then_some(Ts(self.max_at))
+    }
+
     /// The watermark as a number, `i64::MIN` before the first event.
     fn wm(&self) -> i64 {
         self.watermark().map_or(i64::MIN, |w| w.0)
