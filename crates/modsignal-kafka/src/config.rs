@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 /// Everything the worker needs to run. Build it with [`WorkerConfig::new`] and set fields, or
 /// from a config file with [`WorkerConfig::from_toml_str`] (see [`KafkaSection`]). Its `Debug`
-/// output hides secrets (see [`is_secret`]).
-#[derive(Clone, PartialEq)]
+/// output hides secrets (see [`Properties`]).
+#[derive(Clone, Debug, PartialEq)]
 pub struct WorkerConfig {
     /// The bootstrap servers, `host:port` separated by commas.
     pub brokers: String,
@@ -29,7 +29,7 @@ pub struct WorkerConfig {
     /// `sasl.*`, `ssl.*`, `client.id`, timeouts. Settings the worker's guarantees depend on are
     /// refused (see [`RESERVED_PROPERTIES`]); `enable.idempotence` may be turned off for brokers
     /// that lack idempotent producers.
-    pub properties: BTreeMap<String, String>,
+    pub properties: Properties,
     /// The risk policy each partition's engine runs with.
     pub policy: Policy,
     /// How often every partition's engine is flushed and offsets are committed: the longest
@@ -132,7 +132,7 @@ impl WorkerConfig {
             input_topics,
             output_topic: DEFAULT_OUTPUT_TOPIC.to_owned(),
             dead_letter_topic: DEFAULT_DEAD_LETTER_TOPIC.to_owned(),
-            properties: BTreeMap::new(),
+            properties: Properties::default(),
             policy,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
             idle_after: DEFAULT_IDLE_AFTER,
@@ -334,7 +334,7 @@ impl WorkerConfig {
 /// "sasl.username" = "modsignal"
 /// "sasl.password" = "…"
 /// ```
-#[derive(Clone, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSection {
     pub brokers: Option<String>,
@@ -357,7 +357,7 @@ pub struct KafkaSection {
     pub formats: BTreeMap<String, String>,
     /// librdkafka settings; TOML strings, integers and booleans are all accepted.
     #[serde(default)]
-    pub properties: BTreeMap<String, PropertyValue>,
+    pub properties: Properties<PropertyValue>,
 }
 
 /// A librdkafka setting's value as written in TOML. librdkafka takes every value as a string.
@@ -380,17 +380,29 @@ impl std::fmt::Display for PropertyValue {
 }
 
 /// Whether a librdkafka setting holds a secret (`sasl.password`, `ssl.key.password`,
-/// `sasl.oauthbearer.client.secret`, `ssl.key.pem`, …), which `Debug` output hides.
+/// `sasl.oauthbearer.client.secret`, `ssl.key.pem`, …), whose value [`Properties`]' `Debug`
+/// output hides.
 pub fn is_secret(key: &str) -> bool {
     ["password", "secret", "ssl.key.pem", "ssl_key", "keystore", "token"]
         .iter()
         .any(|s| key.contains(s))
 }
 
-/// Properties as `Debug` shows them: secrets replaced by `***`.
-struct Redacted<'a, V>(&'a BTreeMap<String, V>);
+/// librdkafka settings by name, as a map (it dereferences to its [`BTreeMap`]) whose `Debug`
+/// output shows every secret's value (see [`is_secret`]) as `***`. Keeping that rule in the
+/// map's own type lets the configurations that hold one derive `Debug`, and so be logged whole,
+/// without ever printing a password.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct Properties<V = String>(BTreeMap<String, V>);
 
-impl<V: std::fmt::Display> std::fmt::Debug for Redacted<'_, V> {
+impl<V> Default for Properties<V> {
+    fn default() -> Self {
+        Properties(BTreeMap::new())
+    }
+}
+
+impl<V: std::fmt::Display> std::fmt::Debug for Properties<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
             .entries(self.0.iter().map(|(k, v)| {
@@ -401,50 +413,47 @@ impl<V: std::fmt::Display> std::fmt::Debug for Redacted<'_, V> {
     }
 }
 
-impl std::fmt::Debug for WorkerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerConfig")
-            .field("brokers", &self.brokers)
-            .field("group_id", &self.group_id)
-            .field("input_topics", &self.input_topics)
-            .field("output_topic", &self.output_topic)
-            .field("dead_letter_topic", &self.dead_letter_topic)
-            .field("properties", &Redacted(&self.properties))
-            .field("policy", &self.policy)
-            .field("flush_interval", &self.flush_interval)
-            .field("idle_after", &self.idle_after)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .field("max_record_bytes", &self.max_record_bytes)
-            .field("dead_letter_max_bytes", &self.dead_letter_max_bytes)
-            .field("state_dir", &self.state_dir)
-            .field("changelog_topic", &self.changelog_topic)
-            .field("snapshot_interval", &self.snapshot_interval)
-            .field("repartition_topic", &self.repartition_topic)
-            .field("input_formats", &self.input_formats)
-            .finish()
+impl<V> std::ops::Deref for Properties<V> {
+    type Target = BTreeMap<String, V>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
-impl std::fmt::Debug for KafkaSection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaSection")
-            .field("brokers", &self.brokers)
-            .field("group", &self.group)
-            .field("input_topics", &self.input_topics)
-            .field("output_topic", &self.output_topic)
-            .field("dead_letter_topic", &self.dead_letter_topic)
-            .field("flush_interval", &self.flush_interval)
-            .field("idle_after", &self.idle_after)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .field("max_record_bytes", &self.max_record_bytes)
-            .field("dead_letter_max_bytes", &self.dead_letter_max_bytes)
-            .field("state_dir", &self.state_dir)
-            .field("changelog_topic", &self.changelog_topic)
-            .field("snapshot_interval", &self.snapshot_interval)
-            .field("repartition_topic", &self.repartition_topic)
-            .field("formats", &self.formats)
-            .field("properties", &Redacted(&self.properties))
-            .finish()
+impl<V> std::ops::DerefMut for Properties<V> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl<V> From<BTreeMap<String, V>> for Properties<V> {
+    fn from(map: BTreeMap<String, V>) -> Self {
+        Properties(map)
+    }
+}
+
+impl<V> FromIterator<(String, V)> for Properties<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        Properties(iter.into_iter().collect())
+    }
+}
+
+impl<V> IntoIterator for Properties<V> {
+    type Item = (String, V);
+    type IntoIter = std::collections::btree_map::IntoIter<String, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a, V> IntoIterator for &'a Properties<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }
 
@@ -671,7 +680,7 @@ mod tests {
     #[test]
     fn command_line_options_override_the_file() {
         let file = KafkaSection::from_toml_str(FULL).unwrap();
-        let mut props = BTreeMap::new();
+        let mut props = Properties::default();
         props.insert("security.protocol".to_owned(), PropertyValue::Text("SSL".into()));
         let cli = KafkaSection {
             brokers: Some("local:9092".into()),
@@ -693,14 +702,33 @@ mod tests {
         c.properties.insert("sasl.username".into(), "modsignal".into());
         c.properties.insert("sasl.password".into(), "hunter2".into());
         c.properties.insert("ssl.key.password".into(), "swordfish".into());
-        let shown = format!("{c:?}");
-        assert!(shown.contains("modsignal") && shown.contains("***"), "{shown}");
-        assert!(!shown.contains("hunter2") && !shown.contains("swordfish"), "{shown}");
+        for shown in [format!("{c:?}"), format!("{c:#?}")] {
+            assert!(shown.contains("modsignal") && shown.contains("***"), "{shown}");
+            assert!(!shown.contains("hunter2") && !shown.contains("swordfish"), "{shown}");
+        }
+        // The map shows as a map, every key with its value or `***`, as before it had a type.
+        assert_eq!(
+            format!("{:?}", c.properties),
+            r#"{"sasl.password": "***", "sasl.username": "modsignal", "ssl.key.password": "***"}"#
+        );
         let section = KafkaSection::from_toml_str(
-            "[kafka]\n[kafka.properties]\n\"sasl.oauthbearer.client.secret\" = \"s3cret\"\n",
+            "[kafka]\n[kafka.properties]\n\"sasl.oauthbearer.client.secret\" = \"s3cret\"\n\"ssl.key.pem\" = \"-----BEGIN\"\n\"socket.timeout.ms\" = 5000\n",
         )
         .unwrap();
-        assert!(!format!("{section:?}").contains("s3cret"));
+        for shown in [format!("{section:?}"), format!("{section:#?}")] {
+            assert!(!shown.contains("s3cret") && !shown.contains("BEGIN"), "{shown}");
+            assert!(shown.contains(r#""socket.timeout.ms": "5000""#), "{shown}");
+        }
+        // Properties built on the command line are hidden the same way once laid over a file.
+        let cli = KafkaSection {
+            properties: [("sasl.password".to_owned(), PropertyValue::Text("hunter2".into()))]
+                .into_iter()
+                .collect(),
+            ..KafkaSection::default()
+        };
+        let merged = section.overlay(cli);
+        assert_eq!(merged.properties.len(), 4);
+        assert!(!format!("{merged:?}").contains("hunter2"));
     }
 
     #[test]

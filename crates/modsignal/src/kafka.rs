@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use modsignal_core::Policy;
-use modsignal_kafka::config::{PropertyValue, parse_duration};
+use modsignal_kafka::config::{Properties, PropertyValue, parse_duration};
 use modsignal_kafka::{KafkaSection, WorkerConfig, WorkerStatus};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -150,7 +150,7 @@ impl KafkaArgs {
     /// The options as a section to lay over the file's.
     #[allow(clippy::needless_update, reason = "the section grows; see the comment at its end")]
     fn section(&self) -> Result<KafkaSection> {
-        let mut properties = std::collections::BTreeMap::new();
+        let mut properties = Properties::default();
         for entry in &self.properties {
             // A variable written as a block (one setting per line) may end with an empty line.
             let entry = entry.trim_end_matches('\r');
