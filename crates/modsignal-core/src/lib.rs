@@ -11,11 +11,14 @@
 //! - [`model`]: the risk model, facts in and an explained score out.
 //! - [`engine`]: state and emission.
 //! - [`flag`]: the version-1 flag.
+//! - [`frame`]: the magic, format number and checksum around saved state, shared by engine
+//!   snapshots and the Kafka router's.
 
 pub mod engine;
 pub mod event;
 mod exposure;
 pub mod flag;
+pub mod frame;
 pub mod model;
 pub mod policy;
 mod store;

@@ -33,6 +33,7 @@
 
 use std::collections::HashMap;
 
+use modsignal_core::frame::{self, FrameError};
 use modsignal_core::{Event, EventKind, Ts};
 use modsignal_formats::{Format, Read, Reader};
 use serde::{Deserialize, Serialize};
@@ -220,13 +221,9 @@ impl Router {
             max_at: self.max_at,
             next_sweep: self.next_sweep,
         };
-        let mut out = Vec::with_capacity(32 + self.reshares.len() * 24);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT.to_le_bytes());
-        let mut out = postcard::to_extend(&saved, out).expect("serializing to a Vec cannot fail");
-        let sum = xxh3_64(&out[MAGIC.len() + 4..]);
-        out.extend_from_slice(&sum.to_le_bytes());
-        out
+        frame::seal(MAGIC, FORMAT, &[], 12 + self.reshares.len() * 24, |out| {
+            postcard::to_extend(&saved, out).expect("serializing to a Vec cannot fail")
+        })
     }
 
     /// A router in the state `bytes` were taken from.
@@ -236,15 +233,11 @@ impl Router {
         retention_secs: u64,
         bytes: &[u8],
     ) -> Result<Router, String> {
-        let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or("not a router snapshot")?;
-        let (version, rest) = rest.split_first_chunk::<4>().ok_or("not a router snapshot")?;
-        if u32::from_le_bytes(*version) != FORMAT {
-            return Err(format!("router snapshot format {}", u32::from_le_bytes(*version)));
-        }
-        let (body, sum) = rest.split_last_chunk::<8>().ok_or("not a router snapshot")?;
-        if xxh3_64(body) != u64::from_le_bytes(*sum) {
-            return Err("router snapshot damaged: checksum mismatch".into());
-        }
+        let (_, body) = frame::open::<0>(MAGIC, FORMAT, bytes).map_err(|e| match e {
+            FrameError::NotAFrame => "not a router snapshot".to_owned(),
+            FrameError::Format { found, .. } => format!("router snapshot format {found}"),
+            FrameError::Checksum => "router snapshot damaged: checksum mismatch".to_owned(),
+        })?;
         let saved: Saved = postcard::from_bytes(body).map_err(|e| format!("router snapshot damaged: {e}"))?;
         let mut r = Router::new(format, partitions, retention_secs);
         r.reader = Reader::resume(format, saved.clock.map(Ts), saved.sse_event);
@@ -377,5 +370,27 @@ mod tests {
             r#"{"type":"post","at":"2026-01-01T02:00:00Z","id":"m9","author":{"id":"z"}}"#,
         );
         assert_eq!(back.len(), 0);
+    }
+
+    /// Router snapshots already in state directories and changelog topics must still restore
+    /// and be written the same: these bytes were written by a router before its framing moved
+    /// to [`modsignal_core::frame`].
+    #[test]
+    fn snapshots_keep_the_bytes_they_were_written_in() {
+        const WRITTEN_BEFORE: &str = "6d6f64726f757465010000000180a0d5edee660001d3cec5e0a3e4bfc1c0019da585aeded6eaf6f40180a0d5edee6680a0d5edee66a0978ceeee66ff05effb05feae7e";
+        let mut r = Router::new(Format::Canonical, 4, 3600);
+        route(
+            &mut r,
+            r#"{"type":"reshare","at":"2026-01-01T00:00:00Z","id":"r1","of":"m1","author":{"id":"b"}}"#,
+        );
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(hex(&r.snapshot()), WRITTEN_BEFORE);
+        let bytes: Vec<u8> = (0..WRITTEN_BEFORE.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&WRITTEN_BEFORE[i..i + 2], 16).unwrap())
+            .collect();
+        let back = Router::restore(Format::Canonical, 4, 3600, &bytes).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back.snapshot(), bytes);
     }
 }

@@ -8,7 +8,8 @@
 //! revisions included, of an engine that never stopped.
 //!
 //! The format is [postcard](https://docs.rs/postcard) of a private mirror of the engine's
-//! fields, behind a header with a format version and a fingerprint of the policy: a snapshot
+//! fields in a [`crate::frame`] with a format version and, as its header, a fingerprint of the
+//! policy: a snapshot
 //! taken under other weights or horizons would not match what the policy in force computes, so
 //! it is refused and the caller falls back to a replay. Hash indexes are not written; they are
 //! rebuilt on restore. The policy itself is not written: it comes from configuration.
@@ -21,17 +22,16 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::{Engine, Hot, Past, ReportRec};
 use crate::exposure::Change;
+use crate::frame::{self, FrameError};
 use crate::policy::Policy;
 use crate::store::{Message, Reshare, Slab, Store, User, Users};
 
 /// Bumped whenever the engine's state changes shape; older snapshots are then refused.
 pub const SNAPSHOT_FORMAT: u32 = 1;
 
-/// The first bytes of every snapshot.
+/// The first bytes of every snapshot. The frame's checksum covers the body, so a torn or
+/// damaged snapshot is refused rather than restored wrong.
 const MAGIC: &[u8; 8] = b"modsnap\0";
-/// Magic, format and policy fingerprint come before the body; an xxh3-64 of the body follows
-/// it, so a torn or damaged snapshot is refused rather than restored wrong.
-const HEADER: usize = 8 + 4 + 8;
 
 /// Why a snapshot could not be restored. The caller rebuilds the state another way.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -44,6 +44,16 @@ pub enum SnapshotError {
     Policy,
     #[error("the snapshot is damaged: {0}")]
     Damaged(String),
+}
+
+impl From<FrameError> for SnapshotError {
+    fn from(e: FrameError) -> SnapshotError {
+        match e {
+            FrameError::NotAFrame => SnapshotError::NotASnapshot,
+            FrameError::Format { found, .. } => SnapshotError::Format { found },
+            FrameError::Checksum => SnapshotError::Damaged("checksum mismatch".into()),
+        }
+    }
 }
 
 /// A fingerprint of everything in a policy, so that a snapshot is restored only under the
@@ -167,34 +177,20 @@ impl Engine {
             seen_ids: &self.seen_ids,
             seen_since: self.seen_since,
         };
-        let mut out = Vec::with_capacity(64 + self.store.msgs.slots() as usize * 48);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&SNAPSHOT_FORMAT.to_le_bytes());
-        out.extend_from_slice(&policy_fingerprint(&self.policy).to_le_bytes());
-        let mut out = postcard::to_extend(&body, out).expect("serializing to a Vec cannot fail");
-        let sum = xxh3_64(&out[HEADER..]);
-        out.extend_from_slice(&sum.to_le_bytes());
-        out
+        let fingerprint = policy_fingerprint(&self.policy).to_le_bytes();
+        let capacity = 36 + self.store.msgs.slots() as usize * 48;
+        frame::seal(MAGIC, SNAPSHOT_FORMAT, &fingerprint, capacity, |out| {
+            postcard::to_extend(&body, out).expect("serializing to a Vec cannot fail")
+        })
     }
 
     /// An engine in the state `bytes` were taken from, running `policy`, which must be the
-    /// policy the snapshot was taken under.
+    /// policy the snapshot was taken under. The frame is checked before the policy, so a
+    /// snapshot that is both damaged and of another policy is refused as damaged.
     pub fn restore(policy: Policy, bytes: &[u8]) -> Result<Engine, SnapshotError> {
-        let rest = bytes
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or(SnapshotError::NotASnapshot)?;
-        let (format, rest) = rest.split_first_chunk::<4>().ok_or(SnapshotError::NotASnapshot)?;
-        let found = u32::from_le_bytes(*format);
-        if found != SNAPSHOT_FORMAT {
-            return Err(SnapshotError::Format { found });
-        }
-        let (fingerprint, rest) = rest.split_first_chunk::<8>().ok_or(SnapshotError::NotASnapshot)?;
+        let (fingerprint, body) = frame::open::<8>(MAGIC, SNAPSHOT_FORMAT, bytes)?;
         if u64::from_le_bytes(*fingerprint) != policy_fingerprint(&policy) {
             return Err(SnapshotError::Policy);
-        }
-        let (body, sum) = rest.split_last_chunk::<8>().ok_or(SnapshotError::NotASnapshot)?;
-        if xxh3_64(body) != u64::from_le_bytes(*sum) {
-            return Err(SnapshotError::Damaged("checksum mismatch".into()));
         }
         let o: Owned = postcard::from_bytes(body).map_err(|e| SnapshotError::Damaged(e.to_string()))?;
         let damaged = |what: &str| SnapshotError::Damaged(what.to_owned());
