@@ -663,23 +663,16 @@ impl Engine {
     }
 
     fn user(&mut self, id: &str, followers: Option<u32>, minor: Option<bool>, at: i64) -> u32 {
-        let u = self.users.intern(id);
-        let rec = self.users.get_mut(u);
-        let mut grew = false;
-        if let Some(f) = followers
-            && f > rec.followers
-        {
-            rec.followers = f;
-            grew = true;
-        }
-        if let Some(m) = minor
-            && (at, m) > (rec.minor_at, rec.minor)
-        {
-            // Even a statement that repeats the current value moves the revision (see
-            // `User::minor_term`), so the subject's flags are evaluated again.
-            grew = true;
-            rec.minor = m;
-            rec.minor_at = at;
+        let (u, mut grew) = self.users.intern_with_followers(id, followers);
+        if let Some(m) = minor {
+            let (minor, minor_at) = self.users.minor_mut(u);
+            if (at, m) > (*minor_at, *minor) {
+                // Even a statement that repeats the current value moves the revision (see
+                // `User::minor_term`), so the subject's flags are evaluated again.
+                grew = true;
+                *minor = m;
+                *minor_at = at;
+            }
         }
         if grew && self.conduct.contains_key(&u) {
             // A subject of labelled messages changed: their reach sums are rebuilt.

@@ -267,12 +267,21 @@ impl Store {
     /// The message for `key`, created as a placeholder if the id is new. Returns `None` when the
     /// id belongs to a reshare.
     pub(crate) fn message_or_placeholder(&mut self, key: u64) -> Entity {
-        if let Some(e) = self.find(key) {
-            return e;
+        // One probe of the index whether the id is new or not: most posts are new ids.
+        let (msgs, rss) = (&self.msgs, &self.rss);
+        let entry = self.index.entry(
+            key,
+            |&s| Self::slot_key(msgs, rss, s) == key,
+            |&s| Self::slot_key(msgs, rss, s),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => Entity::from_slot(*e.get()),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let ix = self.msgs.push(Message::placeholder(key));
+                v.insert(Entity::Message(ix).slot());
+                Entity::Message(ix)
+            }
         }
-        let ix = self.msgs.push(Message::placeholder(key));
-        self.insert_slot(key, Entity::Message(ix));
-        Entity::Message(ix)
     }
 
     pub(crate) fn insert_reshare(&mut self, r: Reshare) -> u32 {
@@ -340,11 +349,22 @@ impl Store {
 /// People, interned: a 4-byte handle per account id, with the id text kept once in an arena
 /// because flags name their subject's account.
 pub(crate) struct Users {
-    /// Key and handle together, so a lookup touches only the table: accounts are looked up on
-    /// every event and are few next to messages, so the extra bytes buy fewer cache misses.
-    index: HashTable<(u64, u32)>,
+    /// Key, handle and follower count together, so that a lookup touches only the table:
+    /// accounts are looked up on most events, and the follower count is all most of those
+    /// lookups need (is the count given larger?), so the account record stays out of the cache.
+    /// The count fills what would be padding: an entry is 16 bytes either way.
+    index: HashTable<Account>,
     pub users: Vec<User>,
     arena: String,
+}
+
+/// An entry of the account index: the id's hash, the handle and a copy of
+/// [`User::followers`], kept equal to it by [`Users::intern_with_followers`], its only writer.
+#[derive(Clone, Copy)]
+struct Account {
+    key: u64,
+    ix: u32,
+    followers: u32,
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -352,6 +372,7 @@ pub(crate) struct User {
     name_at: u32,
     name_len: u32,
     /// The largest follower count any event gave: the peak audience, which never shrinks.
+    /// Written only through [`Users::intern_with_followers`], which keeps the index's copy.
     pub followers: u32,
     /// Whether the account is a minor, as said by the newest event that said it.
     pub minor: bool,
@@ -379,22 +400,34 @@ impl Users {
             arena: String::new(),
         }
     }
-    pub(crate) fn intern(&mut self, id: &str) -> u32 {
+    /// The handle of an account id, interned if new, with its follower count raised to
+    /// `followers` if that is larger; also whether the count grew. The index holds the count
+    /// too, so an account whose count does not grow costs one probe of the index and no read
+    /// of its record.
+    pub(crate) fn intern_with_followers(&mut self, id: &str, followers: Option<u32>) -> (u32, bool) {
         let key = key_of(id);
-        if let Some(&(_, ix)) = self.index.find(key, |&(k, _)| k == key) {
-            return ix;
+        if let Some(a) = self.index.find_mut(key, |a| a.key == key) {
+            return match followers {
+                Some(f) if f > a.followers => {
+                    a.followers = f;
+                    self.users[a.ix as usize].followers = f;
+                    (a.ix, true)
+                }
+                _ => (a.ix, false),
+            };
         }
         let ix = self.users.len() as u32;
+        let followers = followers.unwrap_or(0);
         self.users.push(User {
             name_at: self.arena.len() as u32,
             name_len: id.len() as u32,
-            followers: 0,
+            followers,
             minor: false,
             minor_at: i64::MIN,
         });
         self.arena.push_str(id);
-        self.index.insert_unique(key, (key, ix), |&(k, _)| k);
-        ix
+        self.index.insert_unique(key, Account { key, ix, followers }, |a| a.key);
+        (ix, followers > 0)
     }
     pub(crate) fn name(&self, ix: u32) -> &str {
         let u = &self.users[ix as usize];
@@ -403,8 +436,11 @@ impl Users {
     pub(crate) fn get(&self, ix: u32) -> &User {
         &self.users[ix as usize]
     }
-    pub(crate) fn get_mut(&mut self, ix: u32) -> &mut User {
-        &mut self.users[ix as usize]
+    /// The account's age statement, the one part of a record written in place (the follower
+    /// count goes through [`Users::intern_with_followers`]).
+    pub(crate) fn minor_mut(&mut self, ix: u32) -> (&mut bool, &mut i64) {
+        let u = &mut self.users[ix as usize];
+        (&mut u.minor, &mut u.minor_at)
     }
     pub(crate) fn len(&self) -> usize {
         self.users.len()
@@ -421,10 +457,15 @@ impl Users {
             let end = u.name_at.checked_add(u.name_len)? as usize;
             let name = arena.get(u.name_at as usize..end)?;
             let key = key_of(name);
-            if index.find(key, |&(k, _): &(u64, u32)| k == key).is_some() {
+            if index.find(key, |a: &Account| a.key == key).is_some() {
                 return None;
             }
-            index.insert_unique(key, (key, ix as u32), |&(k, _)| k);
+            let account = Account {
+                key,
+                ix: ix as u32,
+                followers: u.followers,
+            };
+            index.insert_unique(key, account, |a| a.key);
         }
         Some(Users { index, users, arena })
     }
