@@ -123,6 +123,7 @@ pub mod commit;
 pub mod config;
 pub mod dead_letter;
 mod follow;
+mod read_to_end;
 mod replay;
 mod router;
 mod stage;

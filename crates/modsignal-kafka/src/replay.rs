@@ -6,16 +6,15 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::StreamExt;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Offset;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 
 use crate::commit::Tp;
 use crate::config::WorkerConfig;
+use crate::read_to_end::{Next, ReadToEnd};
 use crate::stage::PartState;
-use crate::worker::{Halt, Stop, Throttle, WorkerError, watermark_of};
+use crate::worker::{Halt, Stop, WorkerError, watermark_of};
 
 /// A rebuilt partition.
 pub(crate) struct Replayed {
@@ -51,30 +50,24 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
             source,
         })
     };
-    let consumer: StreamConsumer = config.replay_config().create().map_err(failed)?;
-    let mut tpl = TopicPartitionList::with_capacity(1);
     let start = if from <= 0 {
         Offset::Beginning
     } else {
         Offset::Offset(from)
     };
-    tpl.add_partition_offset(&tp.topic, tp.partition, start)
-        .map_err(failed)?;
-    consumer.assign(&tpl).map_err(failed)?;
-    let mut stream = consumer.stream();
+    let mut reader = ReadToEnd::start(config, "replay consumer", &tp.topic, [(tp.partition, start)]).map_err(failed)?;
     let mut discard = Vec::new();
     let mut last = -1;
-    let mut log_errors = Throttle::new(Duration::from_secs(10));
     let mut last_progress = Instant::now();
     tracing::info!(partition = %tp, from_offset = from, up_to_offset = end, "rebuilding state by replay");
     loop {
         let next = tokio::select! {
             biased;
             _ = stop.wait() => return Err(Halt::Stop),
-            m = stream.next() => m,
+            next = reader.next() => next,
         };
         match next {
-            Some(Ok(m)) => {
+            Next::Record(m) => {
                 let offset = m.offset();
                 if offset >= end {
                     break;
@@ -100,18 +93,12 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
                     tracing::info!(partition = %tp, offset, up_to_offset = end, "replay in progress");
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => {
+            Next::AtEnd => {
                 // The partition ends before the committed offset: the records in between are
                 // gone (compaction, transaction markers, retention), so there is nothing more.
                 tracing::debug!(partition = %tp, last, end, "replay reached the end of the partition");
                 break;
             }
-            Some(Err(e)) => {
-                if let Some(held_back) = log_errors.allow() {
-                    tracing::warn!(partition = %tp, error = %e, held_back, "replay consumer error; librdkafka keeps retrying");
-                }
-            }
-            None => break,
         }
     }
     r.elapsed = started.elapsed();

@@ -33,21 +33,20 @@ use std::fs;
 use std::future::Future;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use futures_util::stream::StreamExt;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Offset;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::commit::Tp;
 use crate::config::WorkerConfig;
-use crate::worker::{Halt, Stop, Throttle, WorkerError};
+use crate::read_to_end::{Next, ReadToEnd};
+use crate::worker::{Halt, Stop, WorkerError};
 
 /// The largest chunk of a snapshot in one changelog record: well under Kafka's default largest
 /// message (1 MB), with room for the key.
@@ -247,25 +246,20 @@ pub(crate) async fn read_changelog<F: Future<Output = ()>>(
             source,
         })
     };
-    let consumer: StreamConsumer = config.replay_config().create().map_err(failed)?;
-    let mut tpl = TopicPartitionList::with_capacity(1);
-    tpl.add_partition_offset(topic, partition, Offset::Beginning)
-        .map_err(failed)?;
-    consumer.assign(&tpl).map_err(failed)?;
-    let mut stream = consumer.stream();
+    let mut reader =
+        ReadToEnd::start(config, "changelog consumer", topic, [(partition, Offset::Beginning)]).map_err(failed)?;
     let prefix = key_prefix(tp);
     let mut latest: HashMap<String, Vec<u8>> = HashMap::new();
     let mut records = 0u64;
-    let mut log_errors = Throttle::new(Duration::from_secs(10));
     let started = Instant::now();
     loop {
         let next = tokio::select! {
             biased;
             _ = stop.wait() => return Err(Halt::Stop),
-            m = stream.next() => m,
+            next = reader.next() => next,
         };
         match next {
-            Some(Ok(m)) => {
+            Next::Record(m) => {
                 records += 1;
                 let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
                     continue;
@@ -278,13 +272,7 @@ pub(crate) async fn read_changelog<F: Future<Output = ()>>(
                     None => latest.remove(key),
                 };
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => break,
-            Some(Err(e)) => {
-                if let Some(held_back) = log_errors.allow() {
-                    tracing::warn!(changelog = topic, partition, error = %e, held_back, "changelog consumer error; librdkafka keeps retrying");
-                }
-            }
-            None => break,
+            Next::AtEnd => break,
         }
     }
     tracing::debug!(partition = %tp, records, seconds = started.elapsed().as_secs_f64(), "changelog read");
