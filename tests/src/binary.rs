@@ -1,5 +1,5 @@
 //! The real `modsignal` binary, for tests that run it as a child process (to `kill -9` it, or
-//! to send it signals).
+//! to send it signals), and [`modsignal_command`] to start it with what every such test needs.
 //!
 //! Cargo gives integration tests the path of their own package's binaries only
 //! (`CARGO_BIN_EXE_*`), and `modsignal` belongs to `crates/modsignal`. So it is built here, once
@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use crate::broker::kill_with_parent;
+
 /// The path of a freshly built `modsignal` binary.
 ///
 /// # Panics
@@ -23,6 +25,23 @@ pub fn modsignal_binary() -> PathBuf {
         None => build(),
     })
     .clone()
+}
+
+/// A command that runs [`modsignal_binary`] as the tests need it: without the `MODSIGNAL_*`
+/// variables of the test's environment (a `MODSIGNAL_OUTPUT`, say, must not change the run;
+/// `MODSIGNAL_LOG` is kept, to choose what it logs), with no standard input, its standard
+/// output discarded (a test that reads it sets another), and killed with the thread that starts
+/// it, so that a test that panics or is killed leaves no process behind.
+pub fn modsignal_command() -> Command {
+    let mut cmd = Command::new(modsignal_binary());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("MODSIGNAL_") && k != "MODSIGNAL_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    kill_with_parent(&mut cmd);
+    cmd
 }
 
 fn build() -> PathBuf {

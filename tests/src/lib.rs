@@ -1,7 +1,8 @@
 //! Helpers shared by modsignal's integration tests: run events through the engine, keep the
 //! final revision of each flag, and render flags in a compact form a reviewer can read.
-//! [`broker`] starts a real Kafka-protocol broker (tansu) for the Kafka worker's tests, and
-//! [`binary`] builds the real `modsignal` binary for tests that run it as a process.
+//! [`broker`] starts a real Kafka-protocol broker (tansu) for the Kafka worker's tests,
+//! [`worker`] runs that worker inside a test against it, and [`binary`] builds the real
+//! `modsignal` binary for tests that run it as a process.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -10,6 +11,7 @@ use modsignal_core::{Engine, Flag, Policy, decode};
 
 pub mod binary;
 pub mod broker;
+pub mod worker;
 
 /// Runs canonical JSON lines through a fresh engine and returns every flag written, the
 /// end-of-input flush included. Lines that do not decode or apply are returned as errors.

@@ -10,31 +10,18 @@ use modsignal_core::Policy;
 use modsignal_kafka::dead_letter::{
     HEADER_CODE, HEADER_REASON, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC, HEADER_TRUNCATED,
 };
-use modsignal_kafka::{Hooks, WorkerConfig, WorkerStatus, WorkerSummary, run_with};
+use modsignal_kafka::{WorkerConfig, WorkerStatus, WorkerSummary};
 use modsignal_metrics::Metrics;
-use modsignal_sim::{SimConfig, Simulator};
 use modsignal_tests::broker::{Broker, header};
+use modsignal_tests::worker::{
+    CHANGELOG, DEAD, INPUT, OUTPUT, Running, assert_repeats_identical, config, difference, flag_records, init_logs,
+    newest, simulated,
+};
 use modsignal_tests::{final_flags, run_lines};
 use rdkafka::message::{Message, OwnedMessage};
-use tokio::sync::{oneshot, watch};
-
-const INPUT: &str = "events";
-const OUTPUT: &str = "flags";
-const DEAD: &str = "dead-letters";
 
 /// The longest a worker may take to read its input and settle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(40);
-
-/// Logs of the worker and librdkafka, captured per test and shown when it fails;
-/// `MODSIGNAL_LOG` filters them (default `info`).
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MODSIGNAL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
-}
 
 async fn broker_with_topics() -> Broker {
     init_logs();
@@ -45,105 +32,9 @@ async fn broker_with_topics() -> Broker {
     broker
 }
 
-/// Simulated traffic at 10 events per second of event time: a flag revision every dozen
-/// events or so, with duplicates and bounded reordering.
-fn simulated(events: u64, seed: u64) -> Vec<String> {
-    Simulator::new(SimConfig {
-        events,
-        seed,
-        events_per_sec: 10.0,
-        ..SimConfig::default()
-    })
-    .map(|e| e.to_json())
-    .collect()
-}
-
-fn config(broker: &Broker, group: &str) -> WorkerConfig {
-    let mut c = WorkerConfig::new(broker.addr(), vec![INPUT.into()], Policy::default());
-    c.group_id = group.into();
-    c.output_topic = OUTPUT.into();
-    c.dead_letter_topic = DEAD.into();
-    c.flush_interval = Duration::from_millis(200);
-    // Long enough that a pause in fetching never looks like the end of the input.
-    c.idle_after = Duration::from_secs(3);
-    c.shutdown_timeout = Duration::from_secs(20);
-    c
-}
-
-/// A worker running in the background.
-struct Running {
-    task: tokio::task::JoinHandle<Result<WorkerSummary, modsignal_kafka::WorkerError>>,
-    status: watch::Receiver<WorkerStatus>,
-    stop: oneshot::Sender<()>,
-}
-
-impl Running {
-    fn start(config: WorkerConfig) -> Running {
-        Running::start_with(config, Metrics::new())
-    }
-
-    fn start_with(config: WorkerConfig, metrics: Metrics) -> Running {
-        let (status_tx, status) = watch::channel(WorkerStatus::default());
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let hooks = Hooks {
-            status: Some(status_tx),
-            metrics: Some(metrics),
-        };
-        let task = tokio::spawn(run_with(
-            config,
-            async {
-                let _ = stop_rx.await;
-            },
-            hooks,
-        ));
-        Running { task, status, stop }
-    }
-
-    /// Waits until the worker has committed `end` on the input partition and settled (quiet,
-    /// finished, everything acknowledged and committed).
-    async fn settle(&mut self, broker: &Broker, end: i64) {
-        let key = (INPUT.to_owned(), 0);
-        self.wait_for(broker, |s| s.settled && s.committed.get(&key) == Some(&end))
-            .await
-    }
-
-    /// Waits until the worker's status satisfies `ready`.
-    async fn wait_for(&mut self, broker: &Broker, ready: impl Fn(&WorkerStatus) -> bool) {
-        let reached = async {
-            loop {
-                if self.status.changed().await.is_err() {
-                    return false;
-                }
-                if ready(&self.status.borrow_and_update()) {
-                    return true;
-                }
-            }
-        };
-        match tokio::time::timeout(SETTLE_TIMEOUT, reached).await {
-            Ok(true) => {}
-            Ok(false) => panic!("the worker stopped by itself: {:?}", (&mut self.task).await),
-            Err(_) => panic!(
-                "the worker did not get there within {SETTLE_TIMEOUT:?}; last status: {:?}\n--- broker log ---\n{}",
-                *self.status.borrow(),
-                broker.log_tail()
-            ),
-        }
-    }
-
-    /// Signals shutdown and returns the worker's summary.
-    async fn stop(self) -> WorkerSummary {
-        self.stop.send(()).expect("the worker is running");
-        tokio::time::timeout(Duration::from_secs(60), self.task)
-            .await
-            .expect("the worker shuts down within a minute")
-            .expect("the worker task does not panic")
-            .expect("the worker ends without error")
-    }
-}
-
 /// Runs a worker until it has committed `end` and settled, then stops it.
-async fn run_until_settled(broker: &Broker, config: WorkerConfig, end: i64) -> WorkerSummary {
-    let mut worker = Running::start(config);
+async fn run_until_settled(broker: &Broker, name: &'static str, config: WorkerConfig, end: i64) -> WorkerSummary {
+    let mut worker = Running::start(name, config, SETTLE_TIMEOUT);
     worker.settle(broker, end).await;
     worker.stop().await
 }
@@ -151,27 +42,8 @@ async fn run_until_settled(broker: &Broker, config: WorkerConfig, end: i64) -> W
 /// The newest revision of each flag on the output topic, as JSON text, by `flag_id`, and how
 /// many flag records the topic holds.
 async fn newest_flags(broker: &Broker) -> (BTreeMap<String, String>, usize) {
-    let mut newest: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    let records = broker.read_all(OUTPUT).await;
-    let count = records.len();
-    for m in records {
-        let key = String::from_utf8(m.key().expect("flags are keyed").to_vec()).unwrap();
-        let text = String::from_utf8(m.payload().expect("flags have a value").to_vec()).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&text).expect("flags are JSON");
-        assert_eq!(
-            v["flag_id"].as_str(),
-            Some(key.as_str()),
-            "a flag is keyed by its flag_id"
-        );
-        let rev = v["revision"].as_u64().expect("revision");
-        match newest.get(&key) {
-            Some((r, _)) if *r >= rev => {}
-            _ => {
-                newest.insert(key, (rev, text));
-            }
-        }
-    }
-    (newest.into_iter().map(|(k, (_, t))| (k, t)).collect(), count)
+    let records = flag_records(broker).await;
+    (newest(&records), records.len())
 }
 
 /// The final flags of file mode on the same lines, as JSON text, by `flag_id`.
@@ -185,24 +57,8 @@ fn file_mode<S: AsRef<str>>(lines: &[S]) -> (BTreeMap<String, String>, Vec<Strin
 }
 
 fn assert_same_flags(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String>) {
-    let missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).take(3).collect();
-    let extra: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).take(3).collect();
-    let differ: Vec<String> = expected
-        .iter()
-        .filter_map(|(k, e)| {
-            got.get(k)
-                .filter(|g| *g != e)
-                .map(|g| format!("  file:  {e}\n  kafka: {g}"))
-        })
-        .take(3)
-        .collect();
-    assert!(
-        missing.is_empty() && extra.is_empty() && differ.is_empty(),
-        "flags differ from file mode ({} expected, {} on the topic)\nmissing: {missing:?}\nextra: {extra:?}\n{}",
-        expected.len(),
-        got.len(),
-        differ.join("\n")
-    );
+    let diff = difference(expected, got);
+    assert!(diff.is_empty(), "flags differ from file mode: {diff}");
 }
 
 #[tokio::test]
@@ -218,7 +74,7 @@ async fn end_to_end_the_newest_flags_equal_file_mode() {
     );
     broker.produce_lines(INPUT, &lines).await;
 
-    let summary = run_until_settled(&broker, config(&broker, "e2e"), lines.len() as i64).await;
+    let summary = run_until_settled(&broker, "w", config(&broker, "e2e"), lines.len() as i64).await;
     assert_eq!(summary.records, lines.len() as u64);
     assert_eq!(summary.events, lines.len() as u64);
     assert!(summary.dead_letters.is_empty(), "{:?}", summary.dead_letters);
@@ -242,7 +98,7 @@ async fn a_worker_that_goes_quiet_twice_still_ends_with_the_file_mode_flags() {
     assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
     let half = lines.len() / 2;
 
-    let mut worker = Running::start(config(&broker, "bursts"));
+    let mut worker = Running::start("w", config(&broker, "bursts"), SETTLE_TIMEOUT);
     broker.produce_lines(INPUT, &lines[..half]).await;
     worker.settle(&broker, half as i64).await;
     let (first_half, _) = file_mode(&lines[..half]);
@@ -265,9 +121,11 @@ async fn a_partition_handed_over_to_a_running_member_ends_with_the_file_mode_fla
     let cut = lines.len() * 2 / 3;
     broker.produce_lines(INPUT, &lines[..cut]).await;
 
-    let mut first = Running::start(config(&broker, "handover"));
-    first.wait_for(&broker, |s| s.records >= 3_000).await;
-    let mut second = Running::start(config(&broker, "handover"));
+    let mut first = Running::start("first", config(&broker, "handover"), SETTLE_TIMEOUT);
+    first
+        .wait_for(&broker, "read 3000 records", |s| s.records >= 3_000)
+        .await;
+    let mut second = Running::start("second", config(&broker, "handover"), SETTLE_TIMEOUT);
     // The second worker is a member, holding nothing, when the first leaves: the partition
     // reaches it through a rebalance while it runs, wherever the first one had got to.
     let deadline = std::time::Instant::now() + SETTLE_TIMEOUT;
@@ -301,14 +159,14 @@ async fn a_restarted_worker_rebuilds_its_state_by_replay() {
     let half = lines.len() / 2;
 
     broker.produce_lines(INPUT, &lines[..half]).await;
-    let first = run_until_settled(&broker, config(&broker, "restart"), half as i64).await;
+    let first = run_until_settled(&broker, "first", config(&broker, "restart"), half as i64).await;
     assert_eq!(first.records, half as u64);
     // What the first worker wrote is the final state of the first half only.
     let (first_half, _) = file_mode(&lines[..half]);
     assert_same_flags(&first_half, &newest_flags(&broker).await.0);
 
     broker.produce_lines(INPUT, &lines[half..]).await;
-    let second = run_until_settled(&broker, config(&broker, "restart"), lines.len() as i64).await;
+    let second = run_until_settled(&broker, "second", config(&broker, "restart"), lines.len() as i64).await;
     assert_eq!(
         (second.replayed_records, second.replayed_events),
         (half as u64, half as u64),
@@ -324,20 +182,9 @@ async fn a_restarted_worker_rebuilds_its_state_by_replay() {
 
     // A third worker has nothing new to read: it only replays, and whatever it writes again
     // is identical to what is already there under the same flag_id and revision.
-    let third = run_until_settled(&broker, config(&broker, "restart"), lines.len() as i64).await;
+    let third = run_until_settled(&broker, "third", config(&broker, "restart"), lines.len() as i64).await;
     assert_eq!((third.records, third.replayed_events), (0, lines.len() as u64));
-    let mut seen: BTreeMap<(String, u64), String> = BTreeMap::new();
-    for m in broker.read_all(OUTPUT).await {
-        let text = String::from_utf8(m.payload().expect("flags have a value").to_vec()).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let key = (
-            v["flag_id"].as_str().unwrap().to_owned(),
-            v["revision"].as_u64().unwrap(),
-        );
-        if let Some(before) = seen.insert(key.clone(), text.clone()) {
-            assert_eq!(before, text, "flag {key:?} was written twice with different content");
-        }
-    }
+    assert_repeats_identical(&flag_records(&broker).await);
     assert_same_flags(&expected, &newest_flags(&broker).await.0);
 }
 
@@ -346,8 +193,6 @@ enum Store {
     Local(std::path::PathBuf),
     Changelog,
 }
-
-const CHANGELOG: &str = "changelog";
 
 /// A worker writes snapshots, then dies without draining (its task is aborted, as a crash
 /// would end it); the next owner restores the snapshot and reads only what follows.
@@ -371,7 +216,7 @@ async fn restore_from(store: Store) {
     };
 
     broker.produce_lines(INPUT, &lines[..half]).await;
-    let mut first = Running::start(with_store("snap"));
+    let mut first = Running::start("first", with_store("snap"), SETTLE_TIMEOUT);
     first.settle(&broker, half as i64).await;
     // Wait for a snapshot at the committed offset, then kill the worker: no drain, no final
     // snapshot, nothing but what the periodic snapshot left.
@@ -396,11 +241,10 @@ async fn restore_from(store: Store) {
         assert!(tokio::time::Instant::now() < deadline, "no snapshot at offset {half}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    first.task.abort();
-    let _ = first.task.await;
+    first.crash().await;
 
     broker.produce_lines(INPUT, &lines[half..]).await;
-    let second = run_until_settled(&broker, with_store("snap"), lines.len() as i64).await;
+    let second = run_until_settled(&broker, "second", with_store("snap"), lines.len() as i64).await;
     assert_eq!(second.snapshots_restored, 1, "{second:?}");
     assert!(second.restored_keys > 1_000, "{second:?}");
     assert_eq!(
@@ -480,7 +324,7 @@ async fn bad_records_go_to_the_dead_letter_topic_with_their_reasons() {
     );
 
     let metrics = Metrics::new();
-    let mut worker = Running::start_with(config(&broker, "dead"), metrics.clone());
+    let mut worker = Running::start_with_metrics("w", config(&broker, "dead"), SETTLE_TIMEOUT, metrics.clone());
     worker.settle(&broker, records.len() as i64).await;
     let summary = worker.stop().await;
     let mut want_counts: BTreeMap<&str, u64> = BTreeMap::new();
@@ -754,7 +598,10 @@ async fn platform_streams_keyed_by_account_are_routed_to_their_messages() {
         c
     };
     // Two instances: each runs a router and an engine stage, sharing the partitions of both.
-    let workers = [Running::start(routed_config()), Running::start(routed_config())];
+    let workers = [
+        Running::start("a", routed_config(), SETTLE_TIMEOUT),
+        Running::start("b", routed_config(), SETTLE_TIMEOUT),
+    ];
     let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT * 2;
     loop {
         let statuses: Vec<WorkerStatus> = workers.iter().map(|w| w.status.borrow().clone()).collect();

@@ -11,27 +11,24 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use modsignal_core::Policy;
-use modsignal_kafka::{WorkerConfig, WorkerError, WorkerStatus, WorkerSummary, run_with_status};
-use modsignal_sim::{SimConfig, Simulator};
-use modsignal_tests::binary::modsignal_binary;
-use modsignal_tests::broker::{Broker, Storage, kill_with_parent};
+use modsignal_kafka::WorkerStatus;
+use modsignal_tests::binary::{modsignal_binary, modsignal_command};
+use modsignal_tests::broker::{Broker, Storage};
+use modsignal_tests::worker::{
+    CHANGELOG, DEAD, INPUT, OUTPUT, Running, assert_repeats_identical, config, difference, flag_records, init_logs,
+    newest, simulated,
+};
 use modsignal_tests::{final_flags, run_lines};
 use rand::{RngExt, SeedableRng};
-use rdkafka::message::Message;
-use tokio::sync::{oneshot, watch};
-use tracing::Instrument;
+use tokio::sync::watch;
 
-const INPUT: &str = "events";
-const OUTPUT: &str = "flags";
-const DEAD: &str = "dead-letters";
-const CHANGELOG: &str = "changelog";
-
-/// The longest a run may take to reach the expected flags once its input is all there.
+/// The longest a run may take to reach the expected flags once its input is all there, and an
+/// in-process worker a status it is waited for.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Runs a test on a runtime of two threads, like the binary's, and shuts the runtime down
@@ -48,29 +45,6 @@ fn isolated(test: impl std::future::Future<Output = ()>) {
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
-}
-
-/// Logs of in-process workers and librdkafka, captured per test and shown when it fails;
-/// `MODSIGNAL_LOG` filters them (default `info`).
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MODSIGNAL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
-}
-
-/// Simulated traffic at 10 events per second of event time, one world per seed.
-fn simulated(events: u64, seed: u64) -> Vec<String> {
-    Simulator::new(SimConfig {
-        events,
-        seed,
-        events_per_sec: 10.0,
-        ..SimConfig::default()
-    })
-    .map(|e| e.to_json())
-    .collect()
 }
 
 /// The input of one test: the events of each partition.
@@ -135,73 +109,12 @@ async fn create_topics(broker: &Broker, input_partitions: i32) {
         .await;
 }
 
-/// Every flag record on the output topic as (flag_id, revision, JSON text).
-async fn flag_records(broker: &Broker) -> Vec<(String, u64, String)> {
-    let mut out = Vec::new();
-    for m in broker.read_all(OUTPUT).await {
-        let key = String::from_utf8(m.key().expect("flags are keyed").to_vec()).unwrap();
-        let text = String::from_utf8(m.payload().expect("flags have a value").to_vec()).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&text).expect("flags are JSON");
-        assert_eq!(
-            v["flag_id"].as_str(),
-            Some(key.as_str()),
-            "a flag is keyed by its flag_id"
-        );
-        out.push((key, v["revision"].as_u64().expect("revision"), text));
-    }
-    out
-}
-
-/// The newest revision of each flag, as a consumer that keeps the highest revision sees it.
-/// Also checks that a flag written more than once under one revision was identical each time,
-/// which is what lets consumers drop the repeats that restarts and rebalances produce.
-fn newest(records: &[(String, u64, String)]) -> BTreeMap<String, String> {
-    let mut seen: BTreeMap<(&str, u64), &str> = BTreeMap::new();
-    let mut newest: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    for (id, rev, text) in records {
-        if let Some(before) = seen.insert((id, *rev), text) {
-            assert_eq!(
-                before, text,
-                "flag {id} revision {rev} was written twice with different content"
-            );
-        }
-        match newest.get(id) {
-            Some((r, _)) if r >= rev => {}
-            _ => {
-                newest.insert(id.clone(), (*rev, text.clone()));
-            }
-        }
-    }
-    newest.into_iter().map(|(k, (_, t))| (k, t)).collect()
-}
-
-/// What differs between the expected flags and the topic's, for a failure message; empty when
-/// they are equal.
-fn difference(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String>) -> String {
-    let missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
-    let extra: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
-    let differ: Vec<String> = expected
-        .iter()
-        .filter_map(|(k, e)| {
-            got.get(k)
-                .filter(|g| *g != e)
-                .map(|g| format!("  file:  {e}\n  kafka: {g}"))
-        })
-        .collect();
-    if missing.is_empty() && extra.is_empty() && differ.is_empty() {
-        return String::new();
-    }
-    format!(
-        "{} flags expected, {} on the topic; {} missing {:?}, {} extra {:?}, {} differ:\n{}",
-        expected.len(),
-        got.len(),
-        missing.len(),
-        &missing[..missing.len().min(3)],
-        extra.len(),
-        &extra[..extra.len().min(3)],
-        differ.len(),
-        differ[..differ.len().min(2)].join("\n")
-    )
+/// The newest revision of each flag on the output topic. Also checks that a flag written more
+/// than once under one revision was identical each time: restarts and rebalances write repeats.
+async fn newest_flags(broker: &Broker) -> BTreeMap<String, String> {
+    let records = flag_records(broker).await;
+    assert_repeats_identical(&records);
+    newest(&records)
 }
 
 /// Waits until the newest flags on the output topic equal `expected` (the workers finish a
@@ -211,7 +124,7 @@ fn difference(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String
 async fn wait_for_flags(broker: &Broker, expected: &BTreeMap<String, String>, context: impl Fn() -> String) {
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
     loop {
-        let diff = difference(expected, &newest(&flag_records(broker).await));
+        let diff = difference(expected, &newest_flags(broker).await);
         if diff.is_empty() {
             return;
         }
@@ -251,13 +164,7 @@ struct WorkerProcess {
 
 impl WorkerProcess {
     fn start(broker: &Broker, group: &str, log: PathBuf, extra: &[&str]) -> WorkerProcess {
-        let mut cmd = Command::new(modsignal_binary());
-        // Variables of the test's environment (a MODSIGNAL_OUTPUT, say) must not change the run.
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("MODSIGNAL_") && k != "MODSIGNAL_LOG" {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = modsignal_command();
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -271,10 +178,7 @@ impl WorkerProcess {
             .args(["--kafka-property", "session.timeout.ms=3000"])
             .args(["--kafka-property", "heartbeat.interval.ms=500"])
             .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(log_file);
-        kill_with_parent(&mut cmd);
         let child = cmd.spawn().expect("start modsignal");
         WorkerProcess { child, log }
     }
@@ -465,7 +369,7 @@ fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
             worker.log_tail()
         );
         // Nothing written while stopping changed the result.
-        assert_eq!(difference(&expected, &newest(&flag_records(&broker).await)), "");
+        assert_eq!(difference(&expected, &newest_flags(&broker).await), "");
         assert!(broker.read_all(DEAD).await.is_empty());
         // Snapshots were taken along the way (restarts restored from them and replayed only the
         // input after them, as the log says).
@@ -558,85 +462,6 @@ fn sigterm_stops_within_the_shutdown_timeout_and_a_second_signal_at_once() {
         );
         let _ = std::fs::remove_file(&log);
     });
-}
-
-/// An in-process worker's configuration: short timers, so that tests settle quickly.
-fn config(broker: &Broker, group: &str) -> WorkerConfig {
-    let mut c = WorkerConfig::new(broker.addr(), vec![INPUT.into()], Policy::default());
-    c.group_id = group.into();
-    c.output_topic = OUTPUT.into();
-    c.dead_letter_topic = DEAD.into();
-    c.flush_interval = Duration::from_millis(200);
-    // Long enough that a pause in fetching never looks like the end of the input.
-    c.idle_after = Duration::from_secs(3);
-    c.shutdown_timeout = Duration::from_secs(20);
-    c
-}
-
-/// A worker running in the background, in this process.
-struct Running {
-    name: &'static str,
-    task: tokio::task::JoinHandle<Result<WorkerSummary, WorkerError>>,
-    status: watch::Receiver<WorkerStatus>,
-    stop: oneshot::Sender<()>,
-}
-
-impl Running {
-    fn start(name: &'static str, config: WorkerConfig) -> Running {
-        let (status_tx, status) = watch::channel(WorkerStatus::default());
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        // The span names the worker on each of its log lines.
-        let task = tokio::spawn(
-            run_with_status(
-                config,
-                async {
-                    let _ = stop_rx.await;
-                },
-                status_tx,
-            )
-            .instrument(tracing::info_span!("worker", name)),
-        );
-        Running {
-            name,
-            task,
-            status,
-            stop,
-        }
-    }
-
-    /// Waits until the worker's status satisfies `ready`.
-    async fn wait_for(&mut self, broker: &Broker, what: &str, ready: impl Fn(&WorkerStatus) -> bool) {
-        let reached = async {
-            loop {
-                if ready(&self.status.borrow_and_update()) {
-                    return true;
-                }
-                if self.status.changed().await.is_err() {
-                    return false;
-                }
-            }
-        };
-        match tokio::time::timeout(CONVERGE_TIMEOUT, reached).await {
-            Ok(true) => {}
-            Ok(false) => panic!("worker {} stopped by itself: {:?}", self.name, (&mut self.task).await),
-            Err(_) => panic!(
-                "worker {} did not get to {what} within {CONVERGE_TIMEOUT:?}; last status: {:?}\n--- broker log ---\n{}",
-                self.name,
-                *self.status.borrow(),
-                broker.log_tail()
-            ),
-        }
-    }
-
-    /// Signals shutdown and returns the worker's summary.
-    async fn stop(self) -> WorkerSummary {
-        self.stop.send(()).expect("the worker is running");
-        tokio::time::timeout(Duration::from_secs(60), self.task)
-            .await
-            .expect("the worker shuts down within a minute")
-            .expect("the worker task does not panic")
-            .expect("the worker ends without error")
-    }
 }
 
 /// Partitions that two in-process instances claimed at the same time in their published
@@ -749,9 +574,9 @@ fn three_instances_one_joining_one_leaving_mid_run_end_with_the_file_mode_flags(
         let overlaps = Overlaps::watch();
 
         input.produce(&broker, 0.0, 0.2).await;
-        let mut a = Running::start("a", with_changelog());
-        let mut b = Running::start("b", with_changelog());
-        let mut c = Running::start("c", with_changelog());
+        let mut a = Running::start("a", with_changelog(), CONVERGE_TIMEOUT);
+        let mut b = Running::start("b", with_changelog(), CONVERGE_TIMEOUT);
+        let mut c = Running::start("c", with_changelog(), CONVERGE_TIMEOUT);
         for w in [&a, &b, &c] {
             overlaps.add(w);
         }
@@ -763,7 +588,7 @@ fn three_instances_one_joining_one_leaving_mid_run_end_with_the_file_mode_flags(
         // second leaves: partitions change owner in the middle of their records.
         let producer = produce_in_steps(&broker, &input, 0.2, 1.0, 16, Duration::from_millis(250));
         a.wait_for(&broker, "read some records", |s| s.records > 0).await;
-        let mut d = Running::start("d", with_changelog());
+        let mut d = Running::start("d", with_changelog(), CONVERGE_TIMEOUT);
         overlaps.add(&d);
         d.wait_for(&broker, "take partitions over", |s| !s.assigned.is_empty())
             .await;
@@ -823,7 +648,7 @@ fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
         config.snapshot_interval = Duration::from_millis(500);
 
         input.produce(&broker, 0.0, 0.6).await;
-        let mut worker = Running::start("w", config);
+        let mut worker = Running::start("w", config, CONVERGE_TIMEOUT);
         worker
             .wait_for(&broker, "read a fifth of the input", |s| s.records >= total / 5)
             .await;

@@ -7,17 +7,20 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
 use modsignal_core::Policy;
-use modsignal_sim::{SimConfig, Simulator};
-use modsignal_tests::binary::modsignal_binary;
-use modsignal_tests::broker::{Broker, kill_with_parent};
+use modsignal_tests::binary::modsignal_command;
+use modsignal_tests::broker::Broker;
+use modsignal_tests::worker::simulated;
 use modsignal_tests::{final_flags, run_lines};
 
 const ANALYST: &str = "analyst-token-for-the-serve-tests";
 const LIAISON: &str = "liaison-token-for-the-serve-tests";
+
+/// The input of the file-mode runs.
+const SCENARIO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/offence_viral_hate.jsonl");
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -88,18 +91,40 @@ fn json(port: u16, path: &str, token: &str) -> serde_json::Value {
     serde_json::from_str(&body).expect("JSON")
 }
 
-/// Every flag the API lists to `token`, following the cursor.
-fn listed(port: u16, token: &str) -> Vec<serde_json::Value> {
+/// Every flag the API lists to `token` for `query` (`limit=500`, say), following the cursor.
+fn listed(port: u16, token: &str, query: &str) -> Vec<serde_json::Value> {
     let mut all = Vec::new();
-    let mut path = "/api/v1/flags?limit=500".to_owned();
+    let mut path = format!("/api/v1/flags?{query}");
     loop {
         let page = json(port, &path, token);
         all.extend(page["flags"].as_array().unwrap().iter().map(|e| e["flag"].clone()));
         match page["next_cursor"].as_str() {
-            Some(c) => path = format!("/api/v1/flags?limit=500&cursor={c}"),
+            Some(c) => path = format!("/api/v1/flags?{query}&cursor={c}"),
             None => return all,
         }
     }
+}
+
+/// The revision of each flag in `flags`, by `flag_id`.
+fn revisions(flags: &[serde_json::Value]) -> BTreeMap<String, u64> {
+    flags
+        .iter()
+        .map(|f| {
+            (
+                f["flag_id"].as_str().unwrap().to_owned(),
+                f["revision"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The lines of [`SCENARIO`].
+fn scenario_lines() -> Vec<String> {
+    std::fs::read_to_string(SCENARIO)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn metric(text: &str, series: &str) -> f64 {
@@ -108,34 +133,49 @@ fn metric(text: &str, series: &str) -> f64 {
         .sum()
 }
 
+/// `modsignal run` as a child process, its log (stderr) in a temporary file.
 struct Process {
     child: Child,
     log: PathBuf,
 }
 
 impl Process {
-    fn start(args: &[&str], log: &str) -> Process {
-        Process::start_with(args, &[], log)
-    }
-
-    fn start_with(args: &[&str], envs: &[(&str, &str)], log: &str) -> Process {
-        let log = temp_path(log);
-        let mut cmd = Command::new(modsignal_binary());
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("MODSIGNAL_") && k != "MODSIGNAL_LOG" {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.args(args)
+    /// Starts `modsignal run` with `args` and the variables `envs`, its log in `{name}.log`.
+    fn start(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Process {
+        let log = temp_path(&format!("{name}.log"));
+        let mut cmd = modsignal_command();
+        cmd.arg("run")
+            .args(args)
             .envs(envs.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
-        kill_with_parent(&mut cmd);
         Process {
             child: cmd.spawn().expect("start modsignal"),
             log,
         }
+    }
+
+    /// Starts `modsignal run` in file mode on [`SCENARIO`], its flags in `{name}-flags.jsonl`
+    /// (returned) and its rejects in `{name}-rejects.jsonl`, with `args` and `envs` for the rest.
+    fn on_scenario(name: &str, args: &[&str], envs: &[(&str, &str)]) -> (Process, PathBuf) {
+        let out = temp_path(&format!("{name}-flags.jsonl"));
+        let rejects = temp_path(&format!("{name}-rejects.jsonl"));
+        let files = [
+            "-i",
+            SCENARIO,
+            "-o",
+            out.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ];
+        let args: Vec<&str> = files.into_iter().chain(args.iter().copied()).collect();
+        (Process::start(name, &args, envs), out)
+    }
+
+    /// Waits until the server on `port` says it is ready, failing if the process exits first.
+    fn wait_ready(&mut self, port: u16) {
+        self.wait_until("readiness", Duration::from_secs(60), || {
+            get(port, "/readyz", None).is_some_and(|(s, _)| s == 200)
+        });
     }
 
     fn log(&self) -> String {
@@ -178,50 +218,19 @@ impl Process {
 fn file_mode_serves_the_flags_of_its_input_until_sigterm() {
     let port = free_port();
     let config = config_file("file.toml", port, "");
-    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/offence_viral_hate.jsonl");
-    let lines: Vec<String> = std::fs::read_to_string(input)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let lines = scenario_lines();
     let (flags, errors) = run_lines(&Policy::default(), &lines);
     assert!(errors.is_empty(), "{errors:?}");
     let expected = final_flags(&flags);
-    let out = temp_path("file-flags.jsonl");
-    let rejects = temp_path("file-rejects.jsonl");
-    let mut p = Process::start(
-        &[
-            "run",
-            "-i",
-            input,
-            "-o",
-            out.to_str().unwrap(),
-            "--rejects",
-            rejects.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        "file.log",
-    );
-    p.wait_until("readiness", Duration::from_secs(60), || {
-        get(port, "/readyz", None).is_some_and(|(s, _)| s == 200)
-    });
+    let (mut p, out) = Process::on_scenario("file", &["--config", config.to_str().unwrap()], &[]);
+    p.wait_ready(port);
     assert_eq!(get(port, "/api/v1/flags", None).unwrap().0, 401, "no token, no flags");
 
-    let all = listed(port, ANALYST);
-    let served: BTreeMap<String, u64> = all
-        .iter()
-        .map(|f| {
-            (
-                f["flag_id"].as_str().unwrap().to_owned(),
-                f["revision"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let served = revisions(&listed(port, ANALYST, "limit=500"));
     let want: BTreeMap<String, u64> = expected.iter().map(|(id, f)| (id.clone(), f.revision)).collect();
     assert_eq!(served, want, "the analyst sees every flag at its newest revision");
 
-    let raised = listed(port, LIAISON);
+    let raised = listed(port, LIAISON, "limit=500");
     assert_eq!(raised.len(), expected.values().filter(|f| f.raised).count());
     for f in &raised {
         assert!(f["account"].as_str().unwrap().starts_with("pseud:"), "{f}");
@@ -255,14 +264,7 @@ async fn on_kafka_each_instance_serves_the_whole_output_topic_once_ready() {
     broker.create_topic("events", 2, &[]).await;
     broker.create_topic("flags", 2, &[]).await;
     broker.create_topic("dead-letters", 1, &[]).await;
-    let lines: Vec<String> = Simulator::new(SimConfig {
-        events: 4_000,
-        seed: 41,
-        events_per_sec: 10.0,
-        ..SimConfig::default()
-    })
-    .map(|e| e.to_json())
-    .collect();
+    let lines = simulated(4_000, 41);
     // All on the first of two partitions: one instance does the work, the other holds an
     // empty partition, and both must serve every flag.
     let (flags, _) = run_lines(&Policy::default(), &lines);
@@ -276,27 +278,17 @@ async fn on_kafka_each_instance_serves_the_whole_output_topic_once_ready() {
     let (port_a, port_b) = (free_port(), free_port());
     let config_a = config_file("kafka-a.toml", port_a, &kafka);
     let config_b = config_file("kafka-b.toml", port_b, &kafka);
-    let mut a = Process::start(&["run", "--config", config_a.to_str().unwrap()], "kafka-a.log");
-    let mut b = Process::start(&["run", "--config", config_b.to_str().unwrap()], "kafka-b.log");
+    let mut a = Process::start("kafka-a", &["--config", config_a.to_str().unwrap()], &[]);
+    let mut b = Process::start("kafka-b", &["--config", config_b.to_str().unwrap()], &[]);
 
     // Both become ready, and each ends up serving every flag, whichever instance wrote it.
     for (p, port) in [(&mut a, port_a), (&mut b, port_b)] {
-        p.wait_until("readiness", Duration::from_secs(60), || {
-            get(port, "/readyz", None).is_some_and(|(s, _)| s == 200)
-        });
+        p.wait_ready(port);
     }
     let deadline = Duration::from_secs(90);
     for (p, port) in [(&mut a, port_a), (&mut b, port_b)] {
         p.wait_until("every flag served", deadline, || {
-            let served: BTreeMap<String, u64> = listed(port, ANALYST)
-                .iter()
-                .map(|f| {
-                    (
-                        f["flag_id"].as_str().unwrap().to_owned(),
-                        f["revision"].as_u64().unwrap(),
-                    )
-                })
-                .collect();
+            let served = revisions(&listed(port, ANALYST, "limit=500"));
             served.len() == expected.len() && expected.iter().all(|(id, f)| served.get(id) == Some(&f.revision))
         });
     }
@@ -320,12 +312,7 @@ fn every_setting_can_come_from_the_environment() {
     // No config file: the server, its token and its page size come from MODSIGNAL__ variables,
     // and a policy setting too.
     let port = free_port();
-    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/offence_viral_hate.jsonl");
-    let lines: Vec<String> = std::fs::read_to_string(input)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let lines = scenario_lines();
     let mut policy = Policy::default();
     policy.labels.high_threshold = 0.01;
     let raised = |p: &Policy| {
@@ -339,19 +326,10 @@ fn every_setting_can_come_from_the_environment() {
         "the policy variable must make a difference"
     );
 
-    let out = temp_path("env-flags.jsonl");
-    let rejects = temp_path("env-rejects.jsonl");
     let address = format!("127.0.0.1:{port}");
-    let mut p = Process::start_with(
-        &[
-            "run",
-            "-i",
-            input,
-            "-o",
-            out.to_str().unwrap(),
-            "--rejects",
-            rejects.to_str().unwrap(),
-        ],
+    let (mut p, _) = Process::on_scenario(
+        "env",
+        &[],
         &[
             ("MODSIGNAL__HTTP__ADDRESS", address.as_str()),
             (
@@ -363,24 +341,10 @@ fn every_setting_can_come_from_the_environment() {
             ("MODSIGNAL__HTTP__DEFAULT_PAGE", "3"),
             ("MODSIGNAL__POLICY__LABELS__HIGH_THRESHOLD", "0.01"),
         ],
-        "env.log",
     );
-    p.wait_until("readiness", Duration::from_secs(60), || {
-        get(port, "/readyz", None).is_some_and(|(s, _)| s == 200)
-    });
+    p.wait_ready(port);
     assert_eq!(json(port, "/api/v1/session", ANALYST)["max_page"], 3);
-    let all: Vec<serde_json::Value> = {
-        let mut all = Vec::new();
-        let mut path = "/api/v1/flags?limit=3&raised=true".to_owned();
-        loop {
-            let page = json(port, &path, ANALYST);
-            all.extend(page["flags"].as_array().unwrap().iter().cloned());
-            match page["next_cursor"].as_str() {
-                Some(c) => path = format!("/api/v1/flags?limit=3&raised=true&cursor={c}"),
-                None => break all,
-            }
-        }
-    };
+    let all = listed(port, ANALYST, "limit=3&raised=true");
     assert_eq!(all.len(), want, "raised under the policy the variable set");
     assert!(p.terminate().success());
 }
