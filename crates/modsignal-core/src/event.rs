@@ -422,17 +422,24 @@ pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::Json(format!("not UTF-8: {e}")))?;
     // Records in the plain shape producers write are read by a reader made for it; anything
     // else (escapes, unknown fields, unusual numbers, errors) by serde, as the contract says.
-    let raw: RawEvent<'_> = match fast::raw(text) {
-        Some(raw) => raw,
-        None => serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?,
-    };
-    raw.into_event()
+    // The wire shape is filled and read in place: it is over 400 bytes, and moving it from
+    // reader to validator cost more than reading some of the fields.
+    let mut raw = RawEvent::default();
+    if !fast::read(text, &mut raw) {
+        raw = serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
+    }
+    raw.take_event()
 }
 
 impl<'a> RawEvent<'a> {
     /// Validates the wire shape into an [`Event`].
-    pub fn into_event(self) -> Result<Event<'a>, DecodeError> {
-        let at = match need(self.at, "at")? {
+    pub fn into_event(mut self) -> Result<Event<'a>, DecodeError> {
+        self.take_event()
+    }
+
+    /// As [`RawEvent::into_event`], taking the fields out of `self`.
+    fn take_event(&mut self) -> Result<Event<'a>, DecodeError> {
+        let at = match need(self.at.take(), "at")? {
             RawAt::Millis(ms) if Ts(ms).in_range() => Ts(ms),
             RawAt::Millis(ms) => {
                 return Err(DecodeError::Invalid {
@@ -447,37 +454,37 @@ impl<'a> RawEvent<'a> {
                 });
             }
         };
-        let kind_name = need(self.kind, "type")?;
+        let kind_name = need(self.kind.take(), "type")?;
         let kind = match &*kind_name {
             "post" => EventKind::Post {
-                id: nonempty(self.id, "id")?,
-                author: author(self.author)?,
-                audience: self.audience.unwrap_or_default(),
-                reply_to: self.reply_to,
-                quote_of: self.quote_of,
-                mentions: self.mentions.unwrap_or_default(),
+                id: nonempty(self.id.take(), "id")?,
+                author: author(self.author.take())?,
+                audience: self.audience.take().unwrap_or_default(),
+                reply_to: self.reply_to.take(),
+                quote_of: self.quote_of.take(),
+                mentions: self.mentions.take().unwrap_or_default(),
             },
             "reshare" => EventKind::Reshare {
-                id: nonempty(self.id, "id")?,
-                of: nonempty(self.of, "of")?,
-                author: author(self.author)?,
-                via: self.via,
+                id: nonempty(self.id.take(), "id")?,
+                of: nonempty(self.of.take(), "of")?,
+                author: author(self.author.take())?,
+                via: self.via.take(),
             },
             "delete" => EventKind::Delete {
-                id: nonempty(self.id, "id")?,
-                by: self.by.unwrap_or(RemovedBy::Unknown),
+                id: nonempty(self.id.take(), "id")?,
+                by: self.by.take().unwrap_or(RemovedBy::Unknown),
             },
             "restrict" => EventKind::Restrict {
-                id: nonempty(self.id, "id")?,
-                by: self.by.unwrap_or(RemovedBy::Unknown),
-                scope: need(self.scope, "scope")?,
+                id: nonempty(self.id.take(), "id")?,
+                by: self.by.take().unwrap_or(RemovedBy::Unknown),
+                scope: need(self.scope.take(), "scope")?,
             },
             "restore" => EventKind::Restore {
-                id: nonempty(self.id, "id")?,
-                by: self.by.unwrap_or(RemovedBy::Unknown),
+                id: nonempty(self.id.take(), "id")?,
+                by: self.by.take().unwrap_or(RemovedBy::Unknown),
             },
             "label" => {
-                let code = match (self.category, self.factor) {
+                let code = match (self.category.take(), self.factor.take()) {
                     (Some(c), None) => LabelCode::Category(c),
                     (None, Some(f)) => LabelCode::Factor(f),
                     (None, None) => return Err(DecodeError::Missing("category")),
@@ -488,7 +495,7 @@ impl<'a> RawEvent<'a> {
                         });
                     }
                 };
-                let confidence = self.confidence.unwrap_or(1.0);
+                let confidence = self.confidence.take().unwrap_or(1.0);
                 if !(0.0..=1.0).contains(&confidence) {
                     return Err(DecodeError::Invalid {
                         field: "confidence",
@@ -496,34 +503,34 @@ impl<'a> RawEvent<'a> {
                     });
                 }
                 EventKind::Label {
-                    id: nonempty(self.id, "id")?,
+                    id: nonempty(self.id.take(), "id")?,
                     code,
                     confidence,
-                    source: self.source.unwrap_or(Cow::Borrowed("unknown")),
-                    target: self.target,
-                    negate: self.negate.unwrap_or(false),
+                    source: self.source.take().unwrap_or(Cow::Borrowed("unknown")),
+                    target: self.target.take(),
+                    negate: self.negate.take().unwrap_or(false),
                 }
             }
             "report" => EventKind::Report {
-                id: nonempty(self.id, "id")?,
-                reporter: nonempty(self.reporter, "reporter")?,
-                by_target: self.by_target.unwrap_or(false),
+                id: nonempty(self.id.take(), "id")?,
+                reporter: nonempty(self.reporter.take(), "reporter")?,
+                by_target: self.by_target.take().unwrap_or(false),
             },
             "impressions" => EventKind::Impressions {
-                id: nonempty(self.id, "id")?,
-                count: need(self.count, "count")?,
+                id: nonempty(self.id.take(), "id")?,
+                count: need(self.count.take(), "count")?,
             },
             "account" => EventKind::Account {
-                user: nonempty(self.user, "user")?,
-                status: self.status,
-                minor: self.minor,
-                followers: self.followers,
+                user: nonempty(self.user.take(), "user")?,
+                status: self.status.take(),
+                minor: self.minor.take(),
+                followers: self.followers.take(),
             },
             other => return Err(DecodeError::UnknownType(other.chars().take(64).collect())),
         };
         Ok(Event {
             at,
-            event_id: self.event_id,
+            event_id: self.event_id.take(),
             kind,
         })
     }

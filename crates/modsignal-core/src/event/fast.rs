@@ -313,11 +313,15 @@ const STATUSES: [(&str, AccountStatus); 5] = [
     ("takendown", AccountStatus::Takendown),
 ];
 
-/// Reads one record of the plain shape into the [`RawEvent`] serde would give, or `None`
-/// when the record is anything else (serde then reads it, and reports its errors).
-pub(super) fn raw(text: &str) -> Option<RawEvent<'_>> {
+/// Reads one record of the plain shape into `r` (empty), as serde would fill it, and says
+/// whether it could: when it could not (the record is anything else), `r` holds part of the
+/// record and the caller lets serde read it, errors included.
+pub(super) fn read<'a>(text: &'a str, r: &mut RawEvent<'a>) -> bool {
+    fill(text, r).is_some()
+}
+
+fn fill<'a>(text: &'a str, r: &mut RawEvent<'a>) -> Option<()> {
     let mut c = Cursor { text, i: 0 };
-    let mut r = RawEvent::default();
     c.ws();
     c.eat(b'{')?;
     c.ws();
@@ -447,7 +451,7 @@ pub(super) fn raw(text: &str) -> Option<RawEvent<'_>> {
         }
     }
     c.ws();
-    (c.i == text.len()).then_some(r)
+    (c.i == text.len()).then_some(())
 }
 
 #[cfg(test)]
@@ -455,6 +459,11 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    fn raw(text: &str) -> Option<RawEvent<'_>> {
+        let mut r = RawEvent::default();
+        read(text, &mut r).then_some(r)
+    }
 
     fn serde_raw(text: &str) -> Result<RawEvent<'_>, String> {
         serde_json::from_str(text).map_err(|e| e.to_string())
