@@ -16,6 +16,13 @@ pub mod worker;
 /// Runs canonical JSON lines through a fresh engine and returns every flag written, the
 /// end-of-input flush included. Lines that do not decode or apply are returned as errors.
 pub fn run_lines<S: AsRef<str>>(policy: &Policy, lines: &[S]) -> (Vec<Flag>, Vec<String>) {
+    let (_, out, errors) = run_engine(policy, lines);
+    (out, errors)
+}
+
+/// [`run_lines`], also returning the engine, to be taken further (moved to a later event time,
+/// say).
+pub fn run_engine<S: AsRef<str>>(policy: &Policy, lines: &[S]) -> (Engine, Vec<Flag>, Vec<String>) {
     let mut engine = Engine::new(policy.clone());
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -34,7 +41,7 @@ pub fn run_lines<S: AsRef<str>>(policy: &Policy, lines: &[S]) -> (Vec<Flag>, Vec
         }
     }
     engine.finish(&mut out);
-    (out, errors)
+    (engine, out, errors)
 }
 
 /// The newest revision of each flag, as a consumer that keeps the latest per `flag_id` sees it.

@@ -64,6 +64,13 @@ pub struct WorkerConfig {
     /// topic that owns its message, and the engine stage reads this topic. Needed whenever the
     /// input is not keyed by message, as platform streams are not (they are keyed by account).
     pub repartition_topic: Option<String>,
+    /// A compacted topic where every engine partition publishes the newest event time it has
+    /// applied, and from which every instance learns the newest event time of the whole input:
+    /// a quiet partition's watermark follows it, so its messages that stay up cross their
+    /// exposure stages as the rest of the input moves on. Without it (and without routing,
+    /// whose router tells every partition the input's event time), a partition's watermark
+    /// follows its own events only.
+    pub watermark_topic: Option<String>,
     /// The format of each input topic; topics not named are canonical. Formats other than
     /// canonical need routing.
     pub input_formats: BTreeMap<String, Format>,
@@ -143,6 +150,7 @@ impl WorkerConfig {
             changelog_topic: None,
             snapshot_interval: DEFAULT_SNAPSHOT_INTERVAL,
             repartition_topic: None,
+            watermark_topic: None,
             input_formats: BTreeMap::new(),
         }
     }
@@ -226,6 +234,17 @@ impl WorkerConfig {
             return invalid(
                 "repartition_topic",
                 "must differ from the input, output, dead-letter and changelog topics",
+            );
+        }
+        if let Some(t) = &self.watermark_topic
+            && (self.input_topics.contains(t)
+                || outputs.contains(&t)
+                || self.changelog_topic.as_ref() == Some(t)
+                || self.repartition_topic.as_ref() == Some(t))
+        {
+            return invalid(
+                "watermark_topic",
+                "must differ from the input, output, dead-letter, changelog and repartition topics",
             );
         }
         for (topic, format) in &self.input_formats {
@@ -352,6 +371,7 @@ pub struct KafkaSection {
     pub changelog_topic: Option<String>,
     pub snapshot_interval: Option<String>,
     pub repartition_topic: Option<String>,
+    pub watermark_topic: Option<String>,
     /// The format of each input topic (`canonical`, `jetstream`, `mastodon`, `twitter`).
     #[serde(default)]
     pub formats: BTreeMap<String, String>,
@@ -490,7 +510,8 @@ impl KafkaSection {
             state_dir,
             changelog_topic,
             snapshot_interval,
-            repartition_topic
+            repartition_topic,
+            watermark_topic
         );
         self.formats.extend(over.formats);
         self.properties.extend(over.properties);
@@ -528,6 +549,7 @@ impl KafkaSection {
         c.changelog_topic = self.changelog_topic.filter(|t| !t.is_empty());
         c.snapshot_interval = duration("snapshot_interval", self.snapshot_interval, c.snapshot_interval)?;
         c.repartition_topic = self.repartition_topic.filter(|t| !t.is_empty());
+        c.watermark_topic = self.watermark_topic.filter(|t| !t.is_empty());
         for (topic, name) in self.formats {
             let format = name.parse::<Format>().map_err(|reason| ConfigError::Invalid {
                 field: "formats",
@@ -587,6 +609,7 @@ mod tests {
         shutdown_timeout = "1m"
         max_record_bytes = 65536
         dead_letter_max_bytes = 4096
+        watermark_topic = "watermarks"
 
         [kafka.properties]
         "security.protocol" = "SASL_SSL"
@@ -608,6 +631,7 @@ mod tests {
         assert_eq!(c.idle_after, Duration::from_secs(10));
         assert_eq!(c.shutdown_timeout, Duration::from_secs(60));
         assert_eq!((c.max_record_bytes, c.dead_letter_max_bytes), (65536, 4096));
+        assert_eq!(c.watermark_topic.as_deref(), Some("watermarks"));
         let props: Vec<(&str, &str)> = c.properties.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(
             props,
@@ -675,6 +699,22 @@ mod tests {
         let mut c = WorkerConfig::new("b:1", vec!["e".into()], Policy::default());
         c.max_record_bytes = modsignal_core::event::MAX_RECORD_BYTES + 1;
         assert!(c.validate().unwrap_err().to_string().contains("max_record_bytes"));
+        for taken in [
+            "e",
+            "modsignal.flags",
+            "modsignal.dead-letters",
+            "changelog",
+            "repartition",
+        ] {
+            let mut c = WorkerConfig::new("b:1", vec!["e".into()], Policy::default());
+            c.changelog_topic = Some("changelog".into());
+            c.repartition_topic = Some("repartition".into());
+            c.watermark_topic = Some(taken.into());
+            assert!(
+                c.validate().unwrap_err().to_string().contains("watermark_topic"),
+                "{taken}"
+            );
+        }
     }
 
     #[test]

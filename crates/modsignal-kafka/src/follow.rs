@@ -1,10 +1,11 @@
-//! Following the output topic: every flag any instance writes, from the beginning of every
-//! partition, for a query API that answers about every message whichever instance owns it.
+//! Following a whole topic from the beginning of every partition: the output topic, for a query
+//! API that answers about every message whichever instance owns it, and the watermark topic,
+//! for the event time of the whole input.
 //!
-//! The follower assigns itself every partition of the output topic (it joins no group and
-//! commits nothing), so each instance reads all of it. It reports once when it has reached the
-//! end of every partition as they were when it started reading, so the caller can say when it
-//! is ready.
+//! The follower assigns itself every partition of the topic (it joins no group and commits
+//! nothing), so each instance reads all of it. It reports once when it has reached the end of
+//! every partition as they were when it started reading, so the caller can say when it is
+//! ready.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,7 +26,33 @@ use crate::worker::{Throttle, WorkerError};
 /// does not exist, is an error.
 pub async fn follow_output<F, G, H>(
     config: &WorkerConfig,
-    mut on_flag: F,
+    on_flag: F,
+    on_caught_up: G,
+    shutdown: H,
+) -> Result<(), WorkerError>
+where
+    F: FnMut(&[u8]),
+    G: FnMut(),
+    H: Future<Output = ()>,
+{
+    follow_topic(
+        config,
+        &config.output_topic,
+        "output follower",
+        on_flag,
+        on_caught_up,
+        shutdown,
+    )
+    .await
+}
+
+/// Reads every partition of `topic` from its beginning until `shutdown` completes, handing
+/// every record's value to `on_record`; `client` names the follower in errors and logs.
+pub(crate) async fn follow_topic<F, G, H>(
+    config: &WorkerConfig,
+    topic: &str,
+    client: &'static str,
+    mut on_record: F,
     mut on_caught_up: G,
     shutdown: H,
 ) -> Result<(), WorkerError>
@@ -34,11 +61,10 @@ where
     G: FnMut(),
     H: Future<Output = ()>,
 {
-    let topic = config.output_topic.as_str();
-    let consumer: StreamConsumer = config.replay_config().create().map_err(|source| WorkerError::Client {
-        client: "output follower",
-        source,
-    })?;
+    let consumer: StreamConsumer = config
+        .replay_config()
+        .create()
+        .map_err(|source| WorkerError::Client { client, source })?;
     let consumer = Arc::new(consumer);
     let mut shutdown = std::pin::pin!(shutdown);
     // The partition count, waiting for the brokers as long as it takes.
@@ -59,7 +85,7 @@ where
             Ok(Some(n)) if n > 0 => break n as i32,
             Ok(_) => return Err(WorkerError::MissingTopic(topic.to_owned())),
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "output follower cannot reach the brokers yet");
+                tracing::warn!(client, error = %e, retry_in = ?backoff, "cannot reach the brokers yet");
                 tokio::select! {
                     _ = &mut shutdown => return Ok(()),
                     _ = tokio::time::sleep(backoff) => {}
@@ -71,21 +97,17 @@ where
     let mut tpl = TopicPartitionList::with_capacity(partitions as usize);
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .map_err(|source| WorkerError::Client {
-                client: "output follower",
-                source,
-            })?;
+            .map_err(|source| WorkerError::Client { client, source })?;
     }
-    consumer.assign(&tpl).map_err(|source| WorkerError::Client {
-        client: "output follower",
-        source,
-    })?;
+    consumer
+        .assign(&tpl)
+        .map_err(|source| WorkerError::Client { client, source })?;
     let mut at_end = vec![false; partitions as usize];
     let mut caught_up = false;
     let mut records = 0u64;
     let mut log_errors = Throttle::new(Duration::from_secs(10));
     let mut stream = consumer.stream();
-    tracing::info!(topic, partitions, "following the output topic");
+    tracing::info!(topic, partitions, client, "following a topic from its beginning");
     loop {
         let next = tokio::select! {
             biased;
@@ -96,7 +118,7 @@ where
             Some(Ok(m)) => {
                 records += 1;
                 if let Some(v) = m.payload() {
-                    on_flag(v);
+                    on_record(v);
                 }
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
@@ -105,13 +127,13 @@ where
                 }
                 if !caught_up && at_end.iter().all(|e| *e) {
                     caught_up = true;
-                    tracing::info!(topic, records, "output topic read to its end");
+                    tracing::info!(topic, records, client, "topic read to its end");
                     on_caught_up();
                 }
             }
             Some(Err(e)) => {
                 if let Some(held_back) = log_errors.allow() {
-                    tracing::warn!(topic, error = %e, held_back, "output follower error; librdkafka keeps retrying");
+                    tracing::warn!(topic, client, error = %e, held_back, "follower error; librdkafka keeps retrying");
                 }
             }
             None => return Ok(()),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use tokio::time::MissedTickBehavior;
 use crate::commit::{Tp, Tracker};
 use crate::config::{ConfigError, WorkerConfig};
 use crate::dead_letter::{DeadLetter, cut_value};
+use crate::follow::follow_topic;
 use crate::replay::replay;
 use crate::router::{HEADER_WATERMARK, Outcome as RouteOutcome, Routed};
 use crate::stage::{PartState, Stage};
@@ -545,6 +547,8 @@ enum Kind {
     DeadLetter(&'static str),
     /// A canonical event for this partition of the repartition topic (the router stage).
     Routed(i32),
+    /// An input partition's newest event time, for the watermark topic.
+    Watermark,
 }
 
 /// A record waiting to be produced.
@@ -595,6 +599,10 @@ struct Part {
     slots: Slots,
     /// A changelog upload in flight: the slot it writes and its task.
     upload: Option<(u8, JoinHandle<Result<u32, KafkaError>>)>,
+    /// The newest event time sent to the watermark topic for this partition.
+    published: i64,
+    /// The group's event time this partition's engine was last moved to while quiet.
+    advanced: i64,
 }
 
 struct Worker<'c> {
@@ -615,6 +623,9 @@ struct Worker<'c> {
     metrics: Metrics,
     /// The changelog topic's partition count, when there is one.
     changelog_partitions: Option<i32>,
+    /// The newest event time of the whole input, as the watermark topic tells it (ms since the
+    /// epoch; `i64::MIN` until known). Present when the engine stage has a watermark topic.
+    group_time: Option<Arc<AtomicI64>>,
     /// A send was given up at shutdown: the engines hold changes that were never produced, so
     /// no further checkpoint may be taken.
     abandoned: bool,
@@ -674,6 +685,35 @@ where
         dead_letters = %config.dead_letter_topic,
         "starting the Kafka worker"
     );
+    // The engine stage learns the input's event time from the watermark topic, read whole by a
+    // follower of its own for as long as the worker runs.
+    let watermarks = match (&stage, &config.watermark_topic) {
+        (Stage::Engine, Some(topic)) => {
+            let time = Arc::new(AtomicI64::new(i64::MIN));
+            let (seen, config, topic) = (time.clone(), config.clone(), topic.clone());
+            let task = tokio::spawn(async move {
+                let on_record = |value: &[u8]| {
+                    if let Some(t) = std::str::from_utf8(value).ok().and_then(|v| v.parse::<i64>().ok()) {
+                        seen.fetch_max(t, Ordering::Relaxed);
+                    }
+                };
+                let followed = follow_topic(
+                    &config,
+                    &topic,
+                    "watermark follower",
+                    on_record,
+                    || {},
+                    std::future::pending(),
+                )
+                .await;
+                if let Err(e) = followed {
+                    tracing::error!(error = %e, "cannot follow the watermark topic; quiet partitions follow their own event time only");
+                }
+            });
+            Some((time, task))
+        }
+        _ => None,
+    };
     let mut worker = Worker {
         config: &config,
         stage,
@@ -690,6 +730,7 @@ where
         status,
         metrics,
         changelog_partitions: None,
+        group_time: watermarks.as_ref().map(|(time, _)| time.clone()),
         abandoned: false,
         log_dead: Throttle::new(Duration::from_secs(10)),
         log_consume: Throttle::new(Duration::from_secs(10)),
@@ -740,6 +781,9 @@ where
             "the consumer did not leave the group in time (is the broker reachable?); it goes on closing in the background"
         ),
     }
+    if let Some((_, task)) = watermarks {
+        task.abort();
+    }
     worker.summary.elapsed = started.elapsed();
     let summary = worker.summary.clone();
     drop(worker);
@@ -778,6 +822,7 @@ async fn check_topics<F: Future<Output = ()>>(
                 for t in [&config.output_topic, &config.dead_letter_topic]
                     .into_iter()
                     .chain(config.changelog_topic.as_ref())
+                    .chain(config.watermark_topic.as_ref())
                     .chain(repartition)
                 {
                     if partitions(t).is_none() {
@@ -983,6 +1028,8 @@ impl<'c> Worker<'c> {
                 },
                 slots,
                 upload: None,
+                published: i64::MIN,
+                advanced: i64::MIN,
             });
         }
         Ok(())
@@ -1141,6 +1188,13 @@ impl<'c> Worker<'c> {
                 (Kind::DeadLetter(_), _) => (config.dead_letter_topic.as_str(), None),
                 (Kind::Routed(p), Some(topic)) => (topic.as_str(), Some(p)),
                 (Kind::Routed(_), None) => unreachable!("only the router stage routes"),
+                (Kind::Watermark, _) => (
+                    config
+                        .watermark_topic
+                        .as_deref()
+                        .expect("watermarks are sent only with a watermark topic"),
+                    None,
+                ),
             };
             let mut headers = o.headers;
             loop {
@@ -1213,7 +1267,7 @@ impl<'c> Worker<'c> {
                         }
                     }
                     Kind::DeadLetter(code) => self.metrics.dead_letter(code),
-                    Kind::Routed(_) => {}
+                    Kind::Routed(_) | Kind::Watermark => {}
                 }
                 self.acked.push(d.seq);
             }
@@ -1340,6 +1394,34 @@ impl<'c> Worker<'c> {
                 engine.flush(&mut self.flags);
                 part.last_record_ms
             };
+            if let Some(group_time) = &self.group_time {
+                // Tell the other partitions how far this one's event time has come, and let a
+                // quiet one follow theirs: its messages that stay up cross their exposure
+                // stages as the rest of the input moves on, and once the whole input is quiet
+                // every partition is finished at the newest event time of all, as file mode is.
+                if let Some(newest) = engine.newest_event()
+                    && newest.0 > part.published
+                {
+                    part.published = newest.0;
+                    self.outgoing.push(Outgoing {
+                        kind: Kind::Watermark,
+                        key: Some(part.tp.to_string().into_bytes()),
+                        value: newest.0.to_string().into_bytes(),
+                        headers: None,
+                        origin_ms: None,
+                    });
+                }
+                let group = group_time.load(Ordering::Relaxed);
+                if part.quiet && group > part.advanced {
+                    part.advanced = group;
+                    if engine.watermark().is_some_and(|w| w.0 < group) {
+                        let before = self.flags.len();
+                        engine.advance_to(modsignal_core::Ts(group), &mut self.flags);
+                        engine.finish(&mut self.flags);
+                        tracing::debug!(partition = %part.tp, group_time = group, flags = self.flags.len() - before, "quiet partition moved to the input's event time");
+                    }
+                }
+            }
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, origin_ms);
         }
         self.send_outgoing(stop).await?;
@@ -1388,12 +1470,20 @@ impl<'c> Worker<'c> {
         let Some(tx) = &self.status else { return };
         let tracker = lock(&self.shared.tracker);
         let unacknowledged = tracker.unacknowledged();
+        let group = self.group_time.as_ref().map_or(i64::MIN, |g| g.load(Ordering::Relaxed));
         let settled = self.pending.is_empty()
             && unacknowledged == 0
-            && self
-                .parts
-                .iter()
-                .all(|p| p.quiet && p.checkpointed == p.next_offset && tracker.is_committed(&p.tp));
+            && self.parts.iter().all(|p| {
+                p.quiet
+                    && p.checkpointed == p.next_offset
+                    && tracker.is_committed(&p.tp)
+                    && (self.group_time.is_none()
+                        || (p.advanced >= group
+                            && p.state
+                                .engine()
+                                .and_then(Engine::newest_event)
+                                .is_none_or(|n| n.0 <= p.published)))
+            });
         let status = WorkerStatus {
             restoring: self.pending.len(),
             assigned: self

@@ -95,6 +95,11 @@ pub struct KafkaArgs {
     /// when the input is not keyed that way (platform streams, keyed by account) [default: none].
     #[arg(long, value_name = "TOPIC", env = "MODSIGNAL_REPARTITION_TOPIC")]
     pub repartition_topic: Option<String>,
+    /// A compacted topic through which the instances share how far event time has come, so
+    /// that a quiet partition's messages cross their exposure stages as the rest of the input
+    /// moves on (routing does this by itself) [default: none].
+    #[arg(long, value_name = "TOPIC", env = "MODSIGNAL_WATERMARK_TOPIC")]
+    pub watermark_topic: Option<String>,
     /// How an input topic is written: `TOPIC=canonical|jetstream|mastodon|twitter` (may be
     /// repeated; the variable takes a comma-separated list). Topics not named are canonical;
     /// other formats need --repartition-topic.
@@ -143,6 +148,7 @@ impl KafkaArgs {
             || self.changelog_topic.is_some()
             || self.snapshot_interval.is_some()
             || self.repartition_topic.is_some()
+            || self.watermark_topic.is_some()
             || self.input_formats.iter().any(|f| !f.trim().is_empty())
             || self.properties.iter().any(|p| !p.trim().is_empty())
     }
@@ -194,6 +200,7 @@ impl KafkaArgs {
             changelog_topic: self.changelog_topic.clone(),
             snapshot_interval: self.snapshot_interval.clone(),
             repartition_topic: self.repartition_topic.clone(),
+            watermark_topic: self.watermark_topic.clone(),
             formats,
             properties,
             // A setting added to the section before it has an option here comes from the file
