@@ -181,6 +181,19 @@ impl Running {
             .expect("the worker ends without error")
     }
 
+    /// Signals shutdown and waits at most `bound` for the worker to end, whatever its result:
+    /// for stops whose promise is an end in bounded time rather than a clean one.
+    ///
+    /// # Panics
+    /// When the worker is still running after `bound`, or panics.
+    pub async fn stop_within(self, bound: Duration) -> Result<WorkerSummary, WorkerError> {
+        self.stop.send(()).expect("the worker is running");
+        tokio::time::timeout(bound, self.task)
+            .await
+            .unwrap_or_else(|_| panic!("worker {} did not stop within {bound:?}", self.name))
+            .expect("the worker task does not panic")
+    }
+
     /// Ends the worker as a crash would: its task is aborted, with no drain, no final commit or
     /// snapshot, and no goodbye to the group.
     pub async fn crash(self) {

@@ -7,7 +7,9 @@
 //!
 //! Input partitions carry independent simulated traffic (one seed each, whose ids never meet),
 //! because the worker keeps one engine per partition and expects events keyed by the message
-//! they concern: file mode run over each partition's events gives the expected flags.
+//! they concern: file mode run over each partition's events gives the expected flags, each
+//! partition finished at its own newest event time, or at the newest of all partitions where
+//! the workers share event time through a watermark topic (which one more test checks alone).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,9 +25,12 @@ use modsignal_tests::worker::{
     CHANGELOG, DEAD, INPUT, OUTPUT, Running, assert_repeats_identical, config, difference, flag_records, init_logs,
     newest, simulated,
 };
-use modsignal_tests::{final_flags, run_lines};
+use modsignal_tests::{final_flags, run_engine};
 use rand::{RngExt, SeedableRng};
 use tokio::sync::watch;
+
+/// The topic through which the workers share event time.
+const WATERMARKS: &str = "watermarks";
 
 /// The longest a run may take to reach the expected flags once its input is all there, and an
 /// in-process worker a status it is waited for.
@@ -54,20 +59,43 @@ struct Input {
 
 impl Input {
     fn new(partitions: usize, events: u64, seed: u64) -> Input {
+        Input::with_sizes(&vec![events; partitions], seed)
+    }
+
+    /// Partitions of `sizes[p]` events each: a short one goes quiet at an earlier event time.
+    fn with_sizes(sizes: &[u64], seed: u64) -> Input {
         Input {
-            partitions: (0..partitions as u64)
-                .map(|p| simulated(events, seed * 100 + p))
+            partitions: sizes
+                .iter()
+                .zip(0u64..)
+                .map(|(&events, p)| simulated(events, seed * 100 + p))
                 .collect(),
         }
     }
 
-    /// The final flags file mode writes for each partition's events, as JSON text by `flag_id`.
-    fn expected(&self) -> BTreeMap<String, String> {
+    /// The final flags file mode writes for each partition's events, as JSON text by `flag_id`:
+    /// each partition finished at its own newest event time, or, with `shared_time` (a worker
+    /// with a watermark topic), at the newest event time of all partitions.
+    fn expected(&self, shared_time: bool) -> BTreeMap<String, String> {
+        let mut runs: Vec<_> = self
+            .partitions
+            .iter()
+            .map(|lines| {
+                let (engine, flags, errors) = run_engine(&Policy::default(), lines);
+                assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+                (engine, flags)
+            })
+            .collect();
+        let newest = runs.iter().filter_map(|(e, _)| e.newest_event()).max();
+        if let (true, Some(newest)) = (shared_time, newest) {
+            for (engine, flags) in &mut runs {
+                engine.advance_to(newest, flags);
+                engine.finish(flags);
+            }
+        }
         let mut all = BTreeMap::new();
-        for lines in &self.partitions {
-            let (flags, errors) = run_lines(&Policy::default(), lines);
-            assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
-            for (id, f) in final_flags(&flags) {
+        for (_, flags) in &runs {
+            for (id, f) in final_flags(flags) {
                 assert!(
                     all.insert(id, f.to_json()).is_none(),
                     "the partitions' simulated worlds share a flag"
@@ -106,6 +134,9 @@ async fn create_topics(broker: &Broker, input_partitions: i32) {
     broker.create_topic(DEAD, 1, &[]).await;
     broker
         .create_topic(CHANGELOG, input_partitions, &[("cleanup.policy", "compact")])
+        .await;
+    broker
+        .create_topic(WATERMARKS, 1, &[("cleanup.policy", "compact")])
         .await;
 }
 
@@ -261,7 +292,7 @@ fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
         let broker = Arc::new(Broker::start());
         create_topics(&broker, 2).await;
         let input = Arc::new(Input::new(2, 6_000, 7));
-        let expected = input.expected();
+        let expected = input.expected(true);
         let ends = input.ends();
         let group = "crash";
         let log = temp_file("crash.log");
@@ -278,6 +309,8 @@ fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
             CHANGELOG,
             "--snapshot-interval",
             "500ms",
+            "--watermark-topic",
+            WATERMARKS,
         ];
 
         // The input arrives in steps while the worker runs, is killed and restarts, so that kills
@@ -552,7 +585,7 @@ fn three_instances_one_joining_one_leaving_mid_run_end_with_the_file_mode_flags(
         let partitions = 6;
         create_topics(&broker, partitions).await;
         let input = Arc::new(Input::new(partitions as usize, 2_000, 13));
-        let expected = input.expected();
+        let expected = input.expected(true);
         let ends = input.ends();
         let group = "rebalance";
         // A partition that changes owner is restored from the changelog and the input after its
@@ -567,6 +600,7 @@ fn three_instances_one_joining_one_leaving_mid_run_end_with_the_file_mode_flags(
             let mut c = config(&broker, group);
             c.changelog_topic = Some(CHANGELOG.into());
             c.snapshot_interval = Duration::from_millis(500);
+            c.watermark_topic = Some(WATERMARKS.into());
             c.properties
                 .insert("partition.assignment.strategy".into(), "range".into());
             c
@@ -636,7 +670,8 @@ fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
         let mut broker = Broker::start_with(Storage::Sqlite);
         create_topics(&broker, 2).await;
         let input = Input::new(2, 5_000, 17);
-        let expected = input.expected();
+        // Without a watermark topic: each partition is finished at its own newest event time.
+        let expected = input.expected(false);
         let ends = input.ends();
         let total = input.total() as u64;
         let group = "outage";
@@ -666,5 +701,77 @@ fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
         let summary = worker.stop().await;
         assert!(summary.records >= total, "every record was read: {summary:?}");
         assert!(broker.read_all(DEAD).await.is_empty());
+    });
+}
+
+#[test]
+fn with_a_watermark_topic_a_quiet_partition_follows_the_event_time_of_the_others() {
+    isolated(async {
+        init_logs();
+        let broker = Broker::start();
+        create_topics(&broker, 3).await;
+        // Partition 0's traffic stops hours of event time before the others': its messages that
+        // stay up cross further exposure stages only if its watermark follows theirs.
+        let input = Input::with_sizes(&[400, 4_000, 4_000], 23);
+        let expected = input.expected(true);
+        let own_time = input.expected(false);
+        let moved: Vec<&String> = expected.keys().filter(|id| expected[*id] != own_time[*id]).collect();
+        assert!(
+            !moved.is_empty(),
+            "the test needs flags that the shared event time changes"
+        );
+        let group = "watermarks";
+        let mut config = config(&broker, group);
+        config.watermark_topic = Some(WATERMARKS.into());
+        input.produce(&broker, 0.0, 1.0).await;
+        let mut worker = Running::start("w", config, CONVERGE_TIMEOUT);
+        wait_for_commits(&broker, group, &input.ends(), || broker.log_tail()).await;
+        worker.wait_for(&broker, "settle", |s| s.settled).await;
+        wait_for_flags(&broker, &expected, || {
+            format!("{} flags move with the shared event time", moved.len())
+        })
+        .await;
+        // Each partition published its newest event time, keyed by partition.
+        let published: BTreeMap<String, i64> = broker
+            .read_all(WATERMARKS)
+            .await
+            .iter()
+            .map(|m| {
+                use rdkafka::Message;
+                let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+                let at = std::str::from_utf8(m.payload().unwrap()).unwrap().parse().unwrap();
+                (key, at)
+            })
+            .collect();
+        assert_eq!(
+            published.keys().cloned().collect::<Vec<_>>(),
+            (0..3).map(|p| format!("{INPUT}/{p}")).collect::<Vec<_>>()
+        );
+        worker.stop().await;
+    });
+}
+
+#[test]
+fn stopping_while_the_broker_is_silent_ends_in_bounded_time() {
+    isolated(async {
+        init_logs();
+        let broker = Broker::start();
+        create_topics(&broker, 2).await;
+        let input = Input::new(2, 2_000, 29);
+        input.produce(&broker, 0.0, 1.0).await;
+        let group = "gone";
+        let mut config = config(&broker, group);
+        config.shutdown_timeout = Duration::from_secs(2);
+        let mut worker = Running::start("w", config, CONVERGE_TIMEOUT);
+        worker.wait_for(&broker, "read some records", |s| s.records > 0).await;
+        // The broker stops answering with the worker mid-run (its connections stay open, which
+        // is worse than a refused one): the drain cannot be acknowledged, and the final commit
+        // and the group leave get no answer. The stop waits for each only so long.
+        broker.pause();
+        let bound = Duration::from_secs(2) + 2 * modsignal_kafka::LEAVE_TIMEOUT + Duration::from_secs(5);
+        let started = Instant::now();
+        let stopped = worker.stop_within(bound).await;
+        eprintln!("stopped in {:?} with the broker silent: {stopped:?}", started.elapsed());
+        broker.resume();
     });
 }
