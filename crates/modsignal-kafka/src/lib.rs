@@ -84,12 +84,15 @@
 //!   makes the consumer leave the group.
 //! - The changelog holds whole-state snapshots in chunks, not Kafka Streams' per-key changes:
 //!   each snapshot rewrites the partition's state (about 40 bytes per message or reshare).
-//! - Without a repartition topic, a partition's watermark follows its own events only: a quiet
-//!   partition is finished (its watermark moves to its newest event time) but does not follow
-//!   the event time of the other partitions, so a message that stays up in a quiet partition
-//!   crosses its exposure stages only when the partition's own events move on or it goes
-//!   quiet. With one, the router sends every engine partition watermark marks, so quiet
-//!   partitions follow the event time of the whole input.
+//! - Without a repartition topic or a [`WorkerConfig::watermark_topic`], a partition's
+//!   watermark follows its own events only: a quiet partition is finished (its watermark moves
+//!   to its newest event time) but does not follow the event time of the other partitions, so
+//!   a message that stays up in a quiet partition crosses its exposure stages only when the
+//!   partition's own events move on or it goes quiet. With routing, the router sends every
+//!   engine partition watermark marks; with a watermark topic, every partition publishes its
+//!   newest event time there and a quiet one moves to the newest of all. Either way the event
+//!   time that quiet partitions follow is the newest any partition has seen: one partition
+//!   whose clock runs ahead (events stamped in the future) moves the quiet ones with it.
 //! - Transactions are not used: output is at least once, never exactly once.
 //!
 //! # Running against Kafka
