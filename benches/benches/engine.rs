@@ -49,13 +49,18 @@ fn end_to_end(c: &mut Criterion) {
             || (Engine::new(Policy::default()), Vec::with_capacity(1 << 20)),
             |(mut engine, mut sink)| {
                 let mut out = Vec::new();
-                for l in lines(&buf) {
-                    if let Ok(ev) = decode(l) {
-                        let _ = engine.apply(&ev, &mut out);
-                    }
-                    for f in out.drain(..) {
-                        serde_json::to_writer(&mut sink, &f).expect("flags serialise");
-                        sink.push(b'\n');
+                // As the file pipeline does: a run of lines decoded, then applied in order.
+                let mut batch = Vec::with_capacity(64);
+                let mut lines = lines(&buf).peekable();
+                while lines.peek().is_some() {
+                    batch.clear();
+                    batch.extend(lines.by_ref().take(64).filter_map(|l| decode(l).ok()));
+                    for ev in &batch {
+                        let _ = engine.apply(ev, &mut out);
+                        for f in out.drain(..) {
+                            serde_json::to_writer(&mut sink, &f).expect("flags serialise");
+                            sink.push(b'\n');
+                        }
                     }
                 }
                 engine.finish(&mut out);

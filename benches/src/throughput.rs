@@ -1,7 +1,8 @@
 //! End-to-end throughput on one core: canonical JSON bytes in, flag JSON out.
 //!
-//! Generates simulated traffic once, then times decode alone, and decode + apply + flag
-//! serialisation, over the whole buffer several times, and prints the best run of each (the
+//! Generates simulated traffic once, then times decode alone, apply alone, and decode + apply +
+//! flag serialisation (in runs of lines decoded then applied, as the file pipeline reads them),
+//! over the whole buffer several times, and prints the best run of each (the
 //! least disturbed by other work on a shared machine) with the machine's CPU model.
 //!
 //! `cargo run --release -p modsignal-benches --bin throughput -- [EVENTS] [RATE] [RUNS] [PHASE]`
@@ -68,6 +69,9 @@ impl Best {
 
 use modsignal_core::{Engine, Policy, decode};
 
+/// Lines decoded together before they are applied, as `modsignal run` reads a file.
+const BATCH_LINES: usize = 64;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let events: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
@@ -128,14 +132,18 @@ fn main() {
         let mut sink: Vec<u8> = Vec::with_capacity(64 << 20);
         let t = Clock::start();
         flags = 0;
-        for l in &lines {
-            if let Ok(ev) = decode(l) {
-                let _ = engine.apply(&ev, &mut out);
-            }
-            for f in out.drain(..) {
-                serde_json::to_writer(&mut sink, &f).expect("flags serialise");
-                sink.push(b'\n');
-                flags += 1;
+        // As the file pipeline does: a run of lines decoded, then applied in order.
+        let mut batch = Vec::with_capacity(BATCH_LINES);
+        for run in lines.chunks(BATCH_LINES) {
+            batch.clear();
+            batch.extend(run.iter().filter_map(|l| decode(l).ok()));
+            for ev in &batch {
+                let _ = engine.apply(ev, &mut out);
+                for f in out.drain(..) {
+                    serde_json::to_writer(&mut sink, &f).expect("flags serialise");
+                    sink.push(b'\n');
+                    flags += 1;
+                }
             }
         }
         let before_finish = t.elapsed().1;
