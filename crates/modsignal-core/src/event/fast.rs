@@ -59,7 +59,7 @@ impl<'a> Cursor<'a> {
 
     /// A string without escapes or control characters, borrowed from the input. The input is
     /// valid UTF-8 and `"` is ASCII, so the slice between the quotes is valid UTF-8 too.
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
@@ -252,7 +252,7 @@ impl<'a> Cursor<'a> {
 /// Ids are tens of bytes long, so this looks at eight bytes at a time: in each 64-bit word, a
 /// byte equal to `"` or `\\` or below 0x20 sets its high bit in `hits`. Borrows can set bits
 /// above a true hit, never below it, so the lowest bit set marks the first such byte.
-#[inline]
+#[inline(always)]
 fn string_end(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -542,6 +542,7 @@ mod tests {
             r#"{"type":"delete","at":1e3,"id":"m"}"#,
             r#"{"type":"delete","at":1732206400000,"id":7}"#,
             r#"{"type":"impressions","at":1732206400000,"id":"m","count":-4}"#,
+            r#"{"type":"impressions","at":1732206400000,"id":"m","count":99999999999999999999999}"#,
             r#"{"type":"post","at":1,"id":"m","author":{"id":"u","followers":4294967296}}"#,
             r#"{"type":"post","at":1,"id":"m","author":{"followers":4}}"#,
             r#"{"type":"post","at":1,"id":"m","author":["u",4,null]}"#,
