@@ -8,17 +8,15 @@
 //! ready.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::StreamExt;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::Offset;
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::WorkerConfig;
-use crate::worker::{Throttle, WorkerError};
+use crate::read_to_end::{Next, ReadToEnd};
+use crate::worker::WorkerError;
 
 /// Reads the output topic of `config` until `shutdown` completes, handing every record's value
 /// to `on_flag`, and calling `on_caught_up` once every partition has been read to its end.
@@ -61,16 +59,12 @@ where
     G: FnMut(),
     H: Future<Output = ()>,
 {
-    let consumer: StreamConsumer = config
-        .replay_config()
-        .create()
-        .map_err(|source| WorkerError::Client { client, source })?;
-    let consumer = Arc::new(consumer);
+    let mut reader = ReadToEnd::new(config, client, topic).map_err(|source| WorkerError::Client { client, source })?;
     let mut shutdown = std::pin::pin!(shutdown);
     // The partition count, waiting for the brokers as long as it takes.
     let mut backoff = Duration::from_millis(200);
     let partitions = loop {
-        let (c, t) = (consumer.clone(), topic.to_owned());
+        let (c, t) = (reader.consumer().clone(), topic.to_owned());
         let metadata = tokio::task::spawn_blocking(move || {
             c.fetch_metadata(Some(&t), Duration::from_secs(10)).map(|m| {
                 m.topics()
@@ -94,49 +88,28 @@ where
             }
         }
     };
-    let mut tpl = TopicPartitionList::with_capacity(partitions as usize);
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .map_err(|source| WorkerError::Client { client, source })?;
-    }
-    consumer
-        .assign(&tpl)
+    reader
+        .assign((0..partitions).map(|p| (p, Offset::Beginning)))
         .map_err(|source| WorkerError::Client { client, source })?;
-    let mut at_end = vec![false; partitions as usize];
-    let mut caught_up = false;
     let mut records = 0u64;
-    let mut log_errors = Throttle::new(Duration::from_secs(10));
-    let mut stream = consumer.stream();
     tracing::info!(topic, partitions, client, "following a topic from its beginning");
     loop {
         let next = tokio::select! {
             biased;
             _ = &mut shutdown => return Ok(()),
-            m = stream.next() => m,
+            next = reader.next() => next,
         };
         match next {
-            Some(Ok(m)) => {
+            Next::Record(m) => {
                 records += 1;
                 if let Some(v) = m.payload() {
                     on_record(v);
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                if let Some(end) = at_end.get_mut(p as usize) {
-                    *end = true;
-                }
-                if !caught_up && at_end.iter().all(|e| *e) {
-                    caught_up = true;
-                    tracing::info!(topic, records, client, "topic read to its end");
-                    on_caught_up();
-                }
+            Next::AtEnd => {
+                tracing::info!(topic, records, client, "topic read to its end");
+                on_caught_up();
             }
-            Some(Err(e)) => {
-                if let Some(held_back) = log_errors.allow() {
-                    tracing::warn!(topic, client, error = %e, held_back, "follower error; librdkafka keeps retrying");
-                }
-            }
-            None => return Ok(()),
         }
     }
 }

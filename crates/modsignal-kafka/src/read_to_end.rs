@@ -1,12 +1,13 @@
 //! Reading partitions to their end: the consumer that rebuilds a partition's state from the
-//! input ([`crate::replay`]) and the one that reads a partition of the changelog
-//! ([`crate::state`]).
+//! input ([`crate::replay`]), the one that reads a partition of the changelog ([`crate::state`])
+//! and the followers of whole topics ([`crate::follow_output`]).
 //!
 //! It assigns itself the partitions it reads (from the replay settings,
 //! [`WorkerConfig::replay_config`]), so it joins no group and commits nothing, and it is told
 //! when it reaches the end of each partition, which is how its callers know they have read
 //! everything there was.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -19,7 +20,7 @@ use crate::worker::Throttle;
 
 /// A consumer of some partitions of one topic, read from given offsets to their end.
 pub(crate) struct ReadToEnd {
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer>,
     /// The consumer's name in log lines, such as `replay consumer`.
     client: &'static str,
     topic: String,
@@ -49,23 +50,45 @@ impl ReadToEnd {
         topic: &str,
         partitions: impl IntoIterator<Item = (i32, Offset)>,
     ) -> KafkaResult<ReadToEnd> {
+        let mut reader = ReadToEnd::new(config, client, topic)?;
+        reader.assign(partitions)?;
+        Ok(reader)
+    }
+
+    /// A consumer of `topic` with no partition assigned yet, so that its client can first ask
+    /// the brokers how many there are ([`ReadToEnd::consumer`]); [`ReadToEnd::assign`] then
+    /// gives it its partitions.
+    pub(crate) fn new(config: &WorkerConfig, client: &'static str, topic: &str) -> KafkaResult<ReadToEnd> {
         let consumer: StreamConsumer = config.replay_config().create()?;
-        let mut tpl = TopicPartitionList::new();
-        let mut assigned = Vec::new();
-        for (partition, offset) in partitions {
-            tpl.add_partition_offset(topic, partition, offset)?;
-            assigned.push(partition);
-        }
-        consumer.assign(&tpl)?;
         Ok(ReadToEnd {
-            consumer,
+            consumer: Arc::new(consumer),
             client,
             topic: topic.to_owned(),
-            open: assigned.clone(),
-            partitions: assigned,
+            partitions: Vec::new(),
+            open: Vec::new(),
             ended: false,
             log_errors: Throttle::new(Duration::from_secs(10)),
         })
+    }
+
+    /// The client, shared so that its blocking metadata requests can run on another thread.
+    pub(crate) fn consumer(&self) -> &Arc<StreamConsumer> {
+        &self.consumer
+    }
+
+    /// Reads `partitions` of the topic, each from its offset, in place of any assigned before.
+    pub(crate) fn assign(&mut self, partitions: impl IntoIterator<Item = (i32, Offset)>) -> KafkaResult<()> {
+        let mut tpl = TopicPartitionList::new();
+        let mut assigned = Vec::new();
+        for (partition, offset) in partitions {
+            tpl.add_partition_offset(&self.topic, partition, offset)?;
+            assigned.push(partition);
+        }
+        self.consumer.assign(&tpl)?;
+        self.open = assigned.clone();
+        self.partitions = assigned;
+        self.ended = false;
+        Ok(())
     }
 
     /// The next record, or word that every partition has been read to its end. Consumer
