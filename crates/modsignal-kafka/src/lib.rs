@@ -126,6 +126,8 @@ pub mod commit;
 pub mod config;
 pub mod dead_letter;
 mod follow;
+#[cfg(test)]
+mod mock_tests;
 mod read_to_end;
 mod replay;
 mod router;
