@@ -7,6 +7,7 @@
 //! when it reaches the end of each partition, which is how its callers know they have read
 //! everything there was.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::WorkerConfig;
-use crate::worker::Throttle;
+use crate::worker::{Halt, Stop, Throttle};
 
 /// A consumer of some partitions of one topic, read from given offsets to their end.
 pub(crate) struct ReadToEnd {
@@ -89,6 +90,18 @@ impl ReadToEnd {
         self.partitions = assigned;
         self.ended = false;
         Ok(())
+    }
+
+    /// [`ReadToEnd::next`], unless `stop` fires first.
+    pub(crate) async fn next_or_stop<F: Future<Output = ()>>(
+        &mut self,
+        stop: &mut Stop<'_, F>,
+    ) -> Result<Next<'_>, Halt> {
+        tokio::select! {
+            biased;
+            _ = stop.wait() => Err(Halt::Stop),
+            next = self.next() => Ok(next),
+        }
     }
 
     /// The next record, or word that every partition has been read to its end. Consumer

@@ -61,12 +61,7 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
     let mut last_progress = Instant::now();
     tracing::info!(partition = %tp, from_offset = from, up_to_offset = end, "rebuilding state by replay");
     loop {
-        let next = tokio::select! {
-            biased;
-            _ = stop.wait() => return Err(Halt::Stop),
-            next = reader.next() => next,
-        };
-        match next {
+        match reader.next_or_stop(stop).await? {
             Next::Record(m) => {
                 let offset = m.offset();
                 if offset >= end {

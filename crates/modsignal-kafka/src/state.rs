@@ -252,28 +252,19 @@ pub(crate) async fn read_changelog<F: Future<Output = ()>>(
     let mut latest: HashMap<String, Vec<u8>> = HashMap::new();
     let mut records = 0u64;
     let started = Instant::now();
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = stop.wait() => return Err(Halt::Stop),
-            next = reader.next() => next,
+    // The newest value of each key of `tp`'s snapshots, up to the partition's end.
+    while let Next::Record(m) = reader.next_or_stop(stop).await? {
+        records += 1;
+        let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+            continue;
         };
-        match next {
-            Next::Record(m) => {
-                records += 1;
-                let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
-                    continue;
-                };
-                if !key.starts_with(&prefix) {
-                    continue;
-                }
-                match m.payload() {
-                    Some(v) => latest.insert(key.to_owned(), v.to_vec()),
-                    None => latest.remove(key),
-                };
-            }
-            Next::AtEnd => break,
+        if !key.starts_with(&prefix) {
+            continue;
         }
+        match m.payload() {
+            Some(v) => latest.insert(key.to_owned(), v.to_vec()),
+            None => latest.remove(key),
+        };
     }
     tracing::debug!(partition = %tp, records, seconds = started.elapsed().as_secs_f64(), "changelog read");
     let mut found = Found {
