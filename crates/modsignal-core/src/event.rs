@@ -2,8 +2,14 @@
 //!
 //! Decoding is strict about meaning and lenient about shape: unknown fields are ignored and
 //! optional fields may be missing, but a field that is present with the wrong type, an unknown
-//! event `type`, or an absurd timestamp is a [`DecodeError`] that names the field. Strings are
-//! borrowed from the input where JSON allows, so decoding allocates only for escaped strings.
+//! event `type`, or an absurd timestamp is a [`DecodeError`] that names the field.
+//!
+//! Records in the plain shape producers write are read by a fast reader (`event/fast.rs`) that
+//! borrows every string from the input. Anything else goes to serde, which copies most strings
+//! (serde borrows a `Cow` only as a direct field, not inside an `Option` or a list); those
+//! records are the rare ones. A hand-written reader rather than a faster JSON crate: measured
+//! back to back, sonic-rs decoded these short records at 1.55M events/s against serde_json's
+//! 1.87M and the fast reader's 4.37M.
 
 use std::borrow::Cow;
 use std::fmt;
