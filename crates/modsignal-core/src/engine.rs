@@ -1713,6 +1713,24 @@ mod tests {
         e.apply(&decode(line.as_bytes()).unwrap(), out).unwrap();
     }
 
+    /// An engine holding message `m` by account `a` (50 followers), posted and labelled a
+    /// credible threat a second later, and what that wrote.
+    fn threat_by_a() -> (Engine, Vec<Flag>) {
+        let mut e = Engine::new(Policy::default());
+        let mut out = Vec::new();
+        apply(
+            &mut e,
+            r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a","followers":50}}"#,
+            &mut out,
+        );
+        apply(
+            &mut e,
+            r#"{"type":"label","at":1767607201000,"id":"m","category":"credible_threat","source":"c"}"#,
+            &mut out,
+        );
+        (e, out)
+    }
+
     #[test]
     fn a_first_removal_is_reported_once_with_its_kind_time_and_audience() {
         let mut e = Engine::new(Policy::default());
@@ -1900,18 +1918,7 @@ mod tests {
 
     #[test]
     fn small_changes_wait_for_flush_and_are_not_lost() {
-        let mut e = Engine::new(Policy::default());
-        let mut out = Vec::new();
-        apply(
-            &mut e,
-            r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a","followers":50}}"#,
-            &mut out,
-        );
-        apply(
-            &mut e,
-            r#"{"type":"label","at":1767607201000,"id":"m","category":"credible_threat","source":"c"}"#,
-            &mut out,
-        );
+        let (mut e, mut out) = threat_by_a();
         assert_eq!(out.len(), 1, "the new flag is written at once");
         out.clear();
         // Reshares by accounts with no followers: below every reach milestone after the first.
@@ -1944,18 +1951,7 @@ mod tests {
     /// newest revision could keep the wrong one.
     #[test]
     fn what_an_account_event_says_of_age_moves_the_revision() {
-        let mut e = Engine::new(Policy::default());
-        let mut out = Vec::new();
-        apply(
-            &mut e,
-            r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a","followers":50}}"#,
-            &mut out,
-        );
-        apply(
-            &mut e,
-            r#"{"type":"label","at":1767607201000,"id":"m","category":"credible_threat","source":"c"}"#,
-            &mut out,
-        );
+        let (mut e, mut out) = threat_by_a();
         let revision = |out: &[Flag]| out.last().expect("a flag is written").revision;
         let mut last = revision(&out);
         let has_minor = |out: &[Flag]| out.last().unwrap().factors.iter().any(|f| f.code == "minor");
