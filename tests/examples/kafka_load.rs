@@ -40,16 +40,19 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use modsignal_core::Policy;
-use modsignal_kafka::{WorkerConfig, WorkerStatus, WorkerSummary, run_with_status};
+use modsignal_kafka::{WorkerConfig, WorkerStatus};
 use modsignal_sim::{SimConfig, Simulator};
 use modsignal_tests::broker::Broker;
+use modsignal_tests::worker::Running;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::{oneshot, watch};
+
+/// The longest any wait of a load run may take: the machine may be slow and busy.
+const LONG: Duration = Duration::from_secs(1800);
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -97,39 +100,9 @@ fn config(broker: &Broker, input: &str, output: &str, group: &str) -> WorkerConf
     config
 }
 
-/// A worker running in the background.
-struct Running {
-    task: tokio::task::JoinHandle<Result<WorkerSummary, modsignal_kafka::WorkerError>>,
-    status: watch::Receiver<WorkerStatus>,
-    stop: oneshot::Sender<()>,
-}
-
-impl Running {
-    fn start(config: WorkerConfig) -> Running {
-        let (status_tx, status) = watch::channel(WorkerStatus::default());
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(run_with_status(
-            config,
-            async {
-                let _ = stop_rx.await;
-            },
-            status_tx,
-        ));
-        Running { task, status, stop }
-    }
-
-    async fn stop(self) -> WorkerSummary {
-        self.stop.send(()).expect("worker running");
-        self.task
-            .await
-            .expect("the worker does not panic")
-            .expect("the worker ends without error")
-    }
-}
-
 /// Waits until every worker's status satisfies `ready`, checking at each status change.
 async fn wait_all(workers: &mut [&mut Running], ready: impl Fn(&[WorkerStatus]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(1800);
+    let deadline = Instant::now() + LONG;
     loop {
         let statuses: Vec<WorkerStatus> = workers.iter().map(|w| w.status.borrow().clone()).collect();
         if ready(&statuses) {
@@ -137,7 +110,7 @@ async fn wait_all(workers: &mut [&mut Running], ready: impl Fn(&[WorkerStatus]) 
         }
         assert!(Instant::now() < deadline, "no progress in 30 minutes: {statuses:?}");
         for w in workers.iter_mut() {
-            assert!(!w.task.is_finished(), "a worker stopped by itself");
+            assert!(!w.is_finished(), "worker {} stopped by itself", w.name);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -158,7 +131,7 @@ async fn backlog(broker: &Broker, events: u64, rate: f64) {
     );
     let end = lines.len() as i64;
 
-    let mut worker = Running::start(config(broker, "events1", "flags1", "load1"));
+    let mut worker = Running::start("load", config(broker, "events1", "flags1", "load1"), LONG);
     wait_all(&mut [&mut worker], |s| !s[0].assigned.is_empty()).await;
     let ready = Instant::now();
     wait_all(&mut [&mut worker], |s| committed(s) >= end).await;
@@ -173,7 +146,7 @@ async fn backlog(broker: &Broker, events: u64, rate: f64) {
         first.flags
     );
 
-    let mut worker = Running::start(config(broker, "events1", "flags1", "load1"));
+    let mut worker = Running::start("load", config(broker, "events1", "flags1", "load1"), LONG);
     wait_all(&mut [&mut worker], |s| s[0].settled && !s[0].assigned.is_empty()).await;
     let second = worker.stop().await;
     println!(
@@ -198,7 +171,7 @@ async fn live(broker: &Broker, instances: usize, events: u64, rate: f64) {
     broker.create_topic(&input, instances as i32, &[]).await;
     broker.create_topic(&output, 3, &[]).await;
     let mut workers: Vec<Running> = (0..instances)
-        .map(|_| Running::start(config(broker, &input, &output, &group)))
+        .map(|_| Running::start("load", config(broker, &input, &output, &group), LONG))
         .collect();
     // Each instance holds one partition: the group has balanced before any record comes.
     wait_all(&mut workers.iter_mut().collect::<Vec<_>>(), |s| {
@@ -256,7 +229,7 @@ async fn latency(broker: &Broker, rate: u64, secs: u64, fetch_wait: Option<&str>
             .properties
             .insert("fetch.wait.max.ms".into(), ms.to_owned());
     }
-    let mut worker = Running::start(worker_config);
+    let mut worker = Running::start("load", worker_config, LONG);
     wait_all(&mut [&mut worker], |s| !s[0].assigned.is_empty()).await;
 
     // The consumer that sees the flags, positioned at the end of the (empty) output topic.

@@ -16,10 +16,10 @@
 use std::time::{Duration, Instant};
 
 use modsignal_core::Policy;
-use modsignal_kafka::{WorkerConfig, WorkerStatus, WorkerSummary, run_with_status};
+use modsignal_kafka::{WorkerConfig, WorkerSummary};
 use modsignal_sim::{SimConfig, Simulator};
 use modsignal_tests::broker::Broker;
-use tokio::sync::{oneshot, watch};
+use modsignal_tests::worker::Running;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -64,7 +64,7 @@ async fn main() {
         c
     };
 
-    let first = run_until_settled(config("restore", true), end).await;
+    let first = run_until_settled(&broker, config("restore", true), end).await;
     println!(
         "first worker: {} events in {:.1}s; {} snapshot(s) written",
         first.events,
@@ -78,7 +78,7 @@ async fn main() {
         .map(|m| rdkafka::message::Message::payload(m).map_or(0, <[u8]>::len))
         .sum();
 
-    let second = run_until_settled(config("restore", true), end).await;
+    let second = run_until_settled(&broker, config("restore", true), end).await;
     let secs = second.restore_time.as_secs_f64();
     println!(
         "restore from the changelog: {} keys ({:.1} MiB of changelog records) in {secs:.2}s: {:.0} keys/s; replayed {} records after the snapshot",
@@ -91,8 +91,8 @@ async fn main() {
     // The same with a local snapshot directory instead of the changelog.
     let mut local = config("local", false);
     local.state_dir = Some(dir.clone());
-    let _ = run_until_settled(local.clone(), end).await;
-    let fourth = run_until_settled(local, end).await;
+    let _ = run_until_settled(&broker, local.clone(), end).await;
+    let fourth = run_until_settled(&broker, local, end).await;
     let secs = fourth.restore_time.as_secs_f64();
     println!(
         "restore from a local snapshot: {} keys in {secs:.2}s: {:.0} keys/s",
@@ -103,9 +103,9 @@ async fn main() {
 
     // The same partition rebuilt without a snapshot, by replaying it from its beginning: a
     // group of its own that has committed `end` first.
-    let _ = run_until_settled(config("replay", false), end).await;
+    let _ = run_until_settled(&broker, config("replay", false), end).await;
     let started = Instant::now();
-    let third = run_until_settled(config("replay", false), end).await;
+    let third = run_until_settled(&broker, config("replay", false), end).await;
     println!(
         "replay from the beginning: {} events in {:.2}s ({:.0} events/s); whole restart {:.2}s",
         third.replayed_events,
@@ -115,26 +115,9 @@ async fn main() {
     );
 }
 
-async fn run_until_settled(config: WorkerConfig, end: i64) -> WorkerSummary {
-    let (status_tx, mut status) = watch::channel(WorkerStatus::default());
-    let (stop, stop_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run_with_status(
-        config,
-        async {
-            let _ = stop_rx.await;
-        },
-        status_tx,
-    ));
-    let key = ("events".to_owned(), 0);
-    loop {
-        status.changed().await.expect("the worker runs until stopped");
-        let s = status.borrow_and_update();
-        if s.settled && s.committed.get(&key) == Some(&end) {
-            break;
-        }
-    }
-    stop.send(()).expect("the worker is running");
-    task.await
-        .expect("the worker task does not panic")
-        .expect("the worker ends without error")
+/// Runs a worker until it has committed `end` and settled, and returns its summary.
+async fn run_until_settled(broker: &Broker, config: WorkerConfig, end: i64) -> WorkerSummary {
+    let mut worker = Running::start("restore", config, Duration::from_secs(1800));
+    worker.settle(broker, end).await;
+    worker.stop().await
 }

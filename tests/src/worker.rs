@@ -194,6 +194,11 @@ impl Running {
             .expect("the worker task does not panic")
     }
 
+    /// Whether the worker has ended (by itself, unless it was stopped).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Ends the worker as a crash would: its task is aborted, with no drain, no final commit or
     /// snapshot, and no goodbye to the group.
     pub async fn crash(self) {
