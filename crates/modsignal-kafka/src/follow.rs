@@ -22,17 +22,12 @@ use crate::worker::WorkerError;
 /// to `on_flag`, and calling `on_caught_up` once every partition has been read to its end.
 /// Broker outages are retried; only a client that cannot be created, or an output topic that
 /// does not exist, is an error.
-pub async fn follow_output<F, G, H>(
+pub async fn follow_output(
     config: &WorkerConfig,
-    on_flag: F,
-    on_caught_up: G,
-    shutdown: H,
-) -> Result<(), WorkerError>
-where
-    F: FnMut(&[u8]),
-    G: FnMut(),
-    H: Future<Output = ()>,
-{
+    on_flag: impl FnMut(&[u8]),
+    on_caught_up: impl FnMut(),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
     follow_topic(
         config,
         &config.output_topic,
