@@ -19,6 +19,7 @@ pub struct Policy {
     pub conduct: Conduct,
     pub emission: Emission,
     pub stream: Stream,
+    pub limits: Limits,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,6 +124,11 @@ pub struct Emission {
     pub reach_milestone_base: f64,
     /// Scores are compared at this resolution to decide whether a change is material.
     pub score_step: f64,
+    /// A flag written less than this long ago (in event time) is not written again for a
+    /// change that is not news (its score, reach or time up moving): that waits until the
+    /// interval has passed, or for the streaming worker's flush, or for the end of input.
+    /// News (a flag raised or lowered, a subject coming down or back up) is written at once.
+    pub min_interval_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -135,6 +141,33 @@ pub struct Stream {
     /// written one last time and dropped from state, with its reshares, so memory stays bounded
     /// on an endless stream.
     pub retention_secs: u64,
+    /// An event stamped more than this far after the time its adapter received it (a Kafka
+    /// record's timestamp; the file reader's clock with `--ingest-clock`) is rejected as
+    /// `future`: clocks of honest producers disagree by seconds, not by hours.
+    pub max_skew_secs: u64,
+    /// Without an ingest time, an event stamped more than this far after the event time of the
+    /// stream so far is rejected as `future`. It never moves event time either way, and one
+    /// record alone never moves it (see the engine's clock).
+    pub max_jump_secs: u64,
+}
+
+/// Bounds on what one message or account may hold, so that work per event and memory per key
+/// stay bounded whatever the input. Input beyond a bound is rejected with code `limit` and its
+/// reason (or, for reports, counted as `at least`), never silently dropped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// A reshare counts towards the reach of at most this many reshares above it in a chain,
+    /// and cascade depth is counted up to one more than this.
+    pub chain_levels: u32,
+    /// Distinct label events kept per message.
+    pub labels_per_message: u32,
+    /// Distinct reporters counted per message; beyond, a flag says "at least" this many.
+    pub reporters_per_message: u32,
+    /// Removal changes (deletes, restrictions, restores) kept per message or reshare id.
+    pub changes_per_id: u32,
+    /// Status changes kept per account while it is in state.
+    pub changes_per_account: u32,
 }
 
 impl Default for Policy {
@@ -192,10 +225,20 @@ impl Default for Policy {
             emission: Emission {
                 reach_milestone_base: 10.0,
                 score_step: 0.05,
+                min_interval_secs: 60,
             },
             stream: Stream {
                 lateness_secs: 300,
                 retention_secs: 7 * 86_400,
+                max_skew_secs: 300,
+                max_jump_secs: 365 * 86_400,
+            },
+            limits: Limits {
+                chain_levels: 32,
+                labels_per_message: 1024,
+                reporters_per_message: 1000,
+                changes_per_id: 64,
+                changes_per_account: 256,
             },
         }
     }
@@ -241,54 +284,90 @@ impl Default for Stream {
         Policy::default().stream
     }
 }
+impl Default for Limits {
+    fn default() -> Self {
+        Policy::default().limits
+    }
+}
 
-/// A policy that would break the model's promises.
+/// A policy that would break the model's promises, or whose numbers would overflow or make a
+/// flag unwritable. Every variant names the setting and what is allowed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PolicyError {
-    #[error("weight `{0}` is {1}: weights must be finite and non-negative")]
-    NegativeWeight(&'static str, f64),
-    #[error("`{0}` must be in 0..=1, got {1}")]
-    OutOfUnit(&'static str, f64),
-    #[error("exposure.swift_secs ({0}) must be positive and below exposure.slow_secs ({1})")]
+    #[error("`{setting}` is {value}: allowed {allowed}")]
+    Range {
+        setting: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+    #[error("exposure.swift_secs ({0}) must be below exposure.slow_secs ({1})")]
     ExposureScale(u64, u64),
-    #[error("emission.reach_milestone_base must be above 1, got {0}")]
-    MilestoneBase(f64),
+    #[error("exposure.stages_secs must be strictly increasing: {0} follows {1}")]
+    Stages(u64, u64),
     #[error("stream.retention_secs ({0}) must be longer than stream.lateness_secs ({1})")]
     Retention(u64, u64),
-    #[error("base `{0}` must be finite")]
-    Base(&'static str),
+}
+
+/// The longest span any time setting may have: 100 years, so that every sum of times in
+/// milliseconds stays far inside `i64`.
+const MAX_SPAN_SECS: u64 = 100 * 365 * 86_400;
+const SPAN: &str = "0..=3153600000 (100 years)";
+/// The largest magnitude of a weight or base: a factor's contribution is a weight times at
+/// most ln(2^64), so every score stays finite and every weight printable.
+const MAX_WEIGHT: f64 = 1000.0;
+
+fn range(setting: &'static str, value: impl std::fmt::Display, allowed: &'static str) -> PolicyError {
+    PolicyError::Range {
+        setting,
+        value: value.to_string(),
+        allowed,
+    }
 }
 
 impl Policy {
-    /// Checks the policy keeps the model's promises: all weights non-negative, the swift time
-    /// scale shorter than the slow one, and shares in 0..1.
+    /// Checks the policy keeps the model's promises (every weight non-negative, the swift time
+    /// scale shorter than the slow one, shares in 0..1) and that every number is in a range
+    /// where the engine's arithmetic cannot overflow and every flag can be written.
     pub fn validate(&self) -> Result<(), PolicyError> {
         let w = &self.weights;
         let weights = [
-            ("confidence", w.confidence),
-            ("exposure", w.exposure),
-            ("swift_removal", w.swift_removal),
-            ("audience", w.audience),
-            ("reshares", w.reshares),
-            ("impressions", w.impressions),
-            ("engagement", w.engagement),
-            ("targeted", w.targeted),
-            ("reported_by_target", w.reported_by_target),
-            ("reports", w.reports),
-            ("significant_impact", w.significant_impact),
-            ("hate", w.hate),
-            ("encouragement", w.encouragement),
-            ("repeat", w.repeat),
-            ("mobbing", w.mobbing),
-            ("minor", w.minor),
-            ("remorse", w.remorse),
-            ("tolerable", w.tolerable),
-            ("limited_audience", w.limited_audience),
-            ("small_audience", w.small_audience),
+            ("weights.confidence", w.confidence),
+            ("weights.exposure", w.exposure),
+            ("weights.swift_removal", w.swift_removal),
+            ("weights.audience", w.audience),
+            ("weights.reshares", w.reshares),
+            ("weights.impressions", w.impressions),
+            ("weights.engagement", w.engagement),
+            ("weights.targeted", w.targeted),
+            ("weights.reported_by_target", w.reported_by_target),
+            ("weights.reports", w.reports),
+            ("weights.significant_impact", w.significant_impact),
+            ("weights.hate", w.hate),
+            ("weights.encouragement", w.encouragement),
+            ("weights.repeat", w.repeat),
+            ("weights.mobbing", w.mobbing),
+            ("weights.minor", w.minor),
+            ("weights.remorse", w.remorse),
+            ("weights.tolerable", w.tolerable),
+            ("weights.limited_audience", w.limited_audience),
+            ("weights.small_audience", w.small_audience),
         ];
         for (name, v) in weights {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(PolicyError::NegativeWeight(name, v));
+            // `contains` is false for NaN, so NaN is refused too.
+            if !(0.0..=MAX_WEIGHT).contains(&v) {
+                return Err(range(name, v, "0..=1000, finite and non-negative"));
+            }
+        }
+        for c in Category::ALL {
+            let v = self.base.of(c);
+            if !(-MAX_WEIGHT..=MAX_WEIGHT).contains(&v) {
+                let name = match c {
+                    Category::CredibleThreat => "base.credible_threat",
+                    Category::TargetedHarassment => "base.targeted_harassment",
+                    Category::CourtOrderBreach => "base.court_order_breach",
+                    Category::CommunicationsOffence => "base.communications_offence",
+                };
+                return Err(range(name, v, "-1000..=1000, finite"));
             }
         }
         for (name, v) in [
@@ -299,25 +378,121 @@ impl Policy {
             ("audience.group", self.audience.group),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(PolicyError::OutOfUnit(name, v));
+                return Err(range(name, v, "0..=1"));
             }
         }
         let e = &self.exposure;
-        if e.swift_secs == 0 || e.swift_secs >= e.slow_secs {
+        for (name, v) in [
+            ("exposure.swift_secs", e.swift_secs),
+            ("exposure.slow_secs", e.slow_secs),
+        ] {
+            if !(1..=MAX_SPAN_SECS).contains(&v) {
+                return Err(range(name, v, "1..=3153600000 (100 years)"));
+            }
+        }
+        if e.swift_secs >= e.slow_secs {
             return Err(PolicyError::ExposureScale(e.swift_secs, e.slow_secs));
         }
-        if self.stream.retention_secs <= self.stream.lateness_secs {
-            return Err(PolicyError::Retention(
-                self.stream.retention_secs,
-                self.stream.lateness_secs,
+        if e.stages_secs.len() > 64 {
+            return Err(range(
+                "exposure.stages_secs",
+                format!("a list of {}", e.stages_secs.len()),
+                "at most 64 stages",
             ));
         }
-        if self.emission.reach_milestone_base.is_nan() || self.emission.reach_milestone_base <= 1.0 {
-            return Err(PolicyError::MilestoneBase(self.emission.reach_milestone_base));
+        for (i, &s) in e.stages_secs.iter().enumerate() {
+            if !(1..=MAX_SPAN_SECS).contains(&s) {
+                return Err(range("exposure.stages_secs", s, "each 1..=3153600000 (100 years)"));
+            }
+            if i > 0 && s <= e.stages_secs[i - 1] {
+                return Err(PolicyError::Stages(s, e.stages_secs[i - 1]));
+            }
         }
-        for c in Category::ALL {
-            if !self.base.of(c).is_finite() {
-                return Err(PolicyError::Base(c.as_str()));
+        if self.audience.small_below > 1_000_000_000_000 {
+            return Err(range(
+                "audience.small_below",
+                self.audience.small_below,
+                "0..=1000000000000",
+            ));
+        }
+        let c = &self.conduct;
+        for (name, v) in [
+            ("conduct.repeat_window_secs", c.repeat_window_secs),
+            ("conduct.mobbing_window_secs", c.mobbing_window_secs),
+        ] {
+            if v > MAX_SPAN_SECS {
+                return Err(range(name, v, SPAN));
+            }
+        }
+        if c.repeat_cap > 1000 {
+            return Err(range("conduct.repeat_cap", c.repeat_cap, "0..=1000"));
+        }
+        if c.mobbing_min_senders > 1000 {
+            return Err(range("conduct.mobbing_min_senders", c.mobbing_min_senders, "0..=1000"));
+        }
+        let m = &self.emission;
+        if !(1.0 < m.reach_milestone_base && m.reach_milestone_base <= 1e6) {
+            return Err(range(
+                "emission.reach_milestone_base",
+                m.reach_milestone_base,
+                "above 1, at most 1000000",
+            ));
+        }
+        if !(0.0 < m.score_step && m.score_step <= 1.0) {
+            return Err(range("emission.score_step", m.score_step, "above 0, at most 1"));
+        }
+        if m.min_interval_secs > MAX_SPAN_SECS {
+            return Err(range("emission.min_interval_secs", m.min_interval_secs, SPAN));
+        }
+        let s = &self.stream;
+        for (name, v) in [
+            ("stream.lateness_secs", s.lateness_secs),
+            ("stream.retention_secs", s.retention_secs),
+            ("stream.max_skew_secs", s.max_skew_secs),
+            ("stream.max_jump_secs", s.max_jump_secs),
+        ] {
+            if v > MAX_SPAN_SECS {
+                return Err(range(name, v, SPAN));
+            }
+        }
+        if s.retention_secs <= s.lateness_secs {
+            return Err(PolicyError::Retention(s.retention_secs, s.lateness_secs));
+        }
+        let l = &self.limits;
+        for (name, v, allowed, ok) in [
+            (
+                "limits.chain_levels",
+                l.chain_levels,
+                "1..=1024",
+                (1..=1024).contains(&l.chain_levels),
+            ),
+            (
+                "limits.labels_per_message",
+                l.labels_per_message,
+                "1..=65536",
+                (1..=65_536).contains(&l.labels_per_message),
+            ),
+            (
+                "limits.reporters_per_message",
+                l.reporters_per_message,
+                "1..=1000000",
+                (1..=1_000_000).contains(&l.reporters_per_message),
+            ),
+            (
+                "limits.changes_per_id",
+                l.changes_per_id,
+                "1..=65536",
+                (1..=65_536).contains(&l.changes_per_id),
+            ),
+            (
+                "limits.changes_per_account",
+                l.changes_per_account,
+                "1..=65536",
+                (1..=65_536).contains(&l.changes_per_account),
+            ),
+        ] {
+            if !ok {
+                return Err(range(name, v, allowed));
             }
         }
         Ok(())
@@ -333,13 +508,55 @@ mod tests {
         Policy::default().validate().unwrap();
     }
 
+    /// The settings issue 9 found accepted, each now refused with its name and allowed range.
     #[test]
-    fn negative_weights_are_refused() {
-        let mut p = Policy::default();
-        p.weights.hate = -1.0;
-        assert_eq!(p.validate(), Err(PolicyError::NegativeWeight("hate", -1.0)));
-        let mut p = Policy::default();
-        p.exposure.swift_secs = p.exposure.slow_secs;
-        assert!(p.validate().is_err());
+    fn every_number_is_range_checked() {
+        type Edit = fn(&mut Policy);
+        let cases: &[(Edit, &str)] = &[
+            (|p| p.weights.hate = -1.0, "weights.hate"),
+            (|p| p.weights.audience = 1e308, "weights.audience"),
+            (|p| p.weights.audience = f64::NAN, "weights.audience"),
+            (
+                |p| p.base.communications_offence = f64::INFINITY,
+                "base.communications_offence",
+            ),
+            (
+                |p| p.stream.lateness_secs = 18_446_744_073_709_551_614,
+                "stream.lateness_secs",
+            ),
+            (|p| p.stream.retention_secs = u64::MAX, "stream.retention_secs"),
+            (|p| p.emission.score_step = 0.0, "emission.score_step"),
+            (|p| p.emission.score_step = -1.0, "emission.score_step"),
+            (|p| p.emission.score_step = f64::NAN, "emission.score_step"),
+            (|p| p.emission.score_step = f64::INFINITY, "emission.score_step"),
+            (
+                |p| p.emission.reach_milestone_base = f64::INFINITY,
+                "emission.reach_milestone_base",
+            ),
+            (
+                |p| p.emission.reach_milestone_base = 1.0,
+                "emission.reach_milestone_base",
+            ),
+            (
+                |p| p.exposure.stages_secs = (1..=200_000).collect(),
+                "exposure.stages_secs",
+            ),
+            (|p| p.exposure.stages_secs = vec![60, 30], "exposure.stages_secs"),
+            (|p| p.exposure.swift_secs = 0, "exposure.swift_secs"),
+            (|p| p.exposure.swift_secs = p.exposure.slow_secs, "exposure.swift_secs"),
+            (
+                |p| p.conduct.repeat_window_secs = u64::MAX,
+                "conduct.repeat_window_secs",
+            ),
+            (|p| p.labels.min_confidence = 1.5, "labels.min_confidence"),
+            (|p| p.limits.chain_levels = 0, "limits.chain_levels"),
+            (|p| p.stream.max_jump_secs = u64::MAX, "stream.max_jump_secs"),
+        ];
+        for (edit, setting) in cases {
+            let mut p = Policy::default();
+            edit(&mut p);
+            let err = p.validate().expect_err(setting);
+            assert!(err.to_string().contains(setting), "{setting}: {err}");
+        }
     }
 }
