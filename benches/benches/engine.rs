@@ -90,6 +90,7 @@ fn model(c: &mut Criterion) {
         depth: 3,
         targeted: Some(Targeting::Mention),
         reports: 2,
+        reports_at_least: false,
         reported_by_target: true,
         hate: 0.8,
         encouragement: 0.0,
@@ -98,7 +99,9 @@ fn model(c: &mut Criterion) {
         tolerable: 0.0,
         minor: false,
         prior: 1,
+        prior_at_least: false,
         mob_senders: 1,
+        mob_at_least: false,
     };
     c.bench_function("model/evaluate", |b| {
         b.iter(|| black_box(evaluate(&policy, black_box(&facts))))

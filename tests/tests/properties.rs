@@ -65,6 +65,7 @@ prop_compose! {
             reported_by_target: reported_by_target && reports > 0,
             hate: labels[0], encouragement: labels[1], significant_impact: labels[2], remorse: labels[3], tolerable: labels[4],
             minor, prior, mob_senders,
+            reports_at_least: false, prior_at_least: false, mob_at_least: false,
         }
     }
 }
@@ -184,11 +185,14 @@ fn post_label_delete(category: &str, delete_after: Option<u64>, reshares: u32, f
             T0 + s as i64 * 1000
         ));
     }
-    // An unrelated event fixes the end of input, so every variant is judged at the same time.
-    v.push(format!(
-        r#"{{"type":"account","at":{},"user":"someone-else"}}"#,
-        T0 + 40 * 86_400_000
-    ));
+    // Unrelated events fix the end of input, so every variant is judged at the same time.
+    // Two of them: event time is the newest time seen in two events, never moved by one alone.
+    for user in ["someone-else", "another-one"] {
+        v.push(format!(
+            r#"{{"type":"account","at":{},"user":"{user}"}}"#,
+            T0 + 40 * 86_400_000
+        ));
+    }
     v
 }
 

@@ -132,7 +132,8 @@ mod tests {
     fn engine_snapshots_are_frames_with_the_policy_fingerprint_as_header() {
         let policy = crate::Policy::default();
         let bytes = crate::Engine::new(policy.clone()).snapshot();
-        assert_eq!(&bytes[..PREFIX], b"modsnap\0\x01\0\0\0");
+        assert_eq!(&bytes[..8], b"modsnap\0");
+        assert_eq!(bytes[8..PREFIX], crate::SNAPSHOT_FORMAT.to_le_bytes());
         let (header, _) = open::<8>(b"modsnap\0", crate::SNAPSHOT_FORMAT, &bytes).unwrap();
         assert_eq!(u64::from_le_bytes(*header), crate::policy_fingerprint(&policy));
     }

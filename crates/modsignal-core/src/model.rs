@@ -38,6 +38,8 @@ pub struct Facts {
     /// Whom the message addresses, if anyone: a label's target, a mention or a reply.
     pub targeted: Option<Targeting>,
     pub reports: u32,
+    /// More distinct reporters came than `limits.reporters_per_message` counts.
+    pub reports_at_least: bool,
     pub reported_by_target: bool,
     /// Confidence of each factor label, zero when absent.
     pub hate: f64,
@@ -48,8 +50,12 @@ pub struct Facts {
     pub minor: bool,
     /// Earlier labelled messages from the same sender within the repeat window.
     pub prior: u32,
+    /// The count of earlier messages stopped short: there are at least `prior`.
+    pub prior_at_least: bool,
     /// Distinct senders of labelled messages at the same target within the mobbing window.
     pub mob_senders: u32,
+    /// The count of senders stopped short: there are at least `mob_senders`.
+    pub mob_at_least: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -433,7 +439,10 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             "reports",
             Effect::For,
             w.reports * (f.reports as f64).ln_1p(),
-            || count(u64::from(f.reports), "reporter", "distinct reporters"),
+            || {
+                let n = count(u64::from(f.reports), "reporter", "distinct reporters");
+                if f.reports_at_least { format!("at least {n}") } else { n }
+            },
             provisions::IMPACT,
         );
     }
@@ -497,7 +506,8 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             w.repeat * n as f64,
             || {
                 format!(
-                    "{} from the same sender within {} (counted up to {})",
+                    "{}{} from the same sender within {} (counted up to {})",
+                    if f.prior_at_least { "at least " } else { "" },
                     count(
                         u64::from(f.prior),
                         "earlier labelled message",
@@ -517,7 +527,8 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             w.mobbing * (f.mob_senders as f64).ln(),
             || {
                 format!(
-                    "{} distinct senders of labelled messages at the same person within {}",
+                    "{}{} distinct senders of labelled messages at the same person within {}",
+                    if f.mob_at_least { "at least " } else { "" },
                     f.mob_senders,
                     human_duration(policy.conduct.mobbing_window_secs)
                 )
@@ -569,6 +580,7 @@ mod tests {
             depth: 1,
             targeted: None,
             reports: 0,
+            reports_at_least: false,
             reported_by_target: false,
             hate: 0.0,
             encouragement: 0.0,
@@ -577,7 +589,9 @@ mod tests {
             tolerable: 0.0,
             minor: false,
             prior: 0,
+            prior_at_least: false,
             mob_senders: 1,
+            mob_at_least: false,
         }
     }
 

@@ -69,7 +69,7 @@ pub const EVENT_TYPES: [&str; 9] = [
 
 /// The reason codes of [`modsignal_core::DecodeError::code`] and
 /// [`modsignal_core::ApplyError::code`], the values of the `reason` label.
-pub const REASONS: [&str; 7] = [
+pub const REASONS: [&str; 9] = [
     "invalid_json",
     "missing_field",
     "unknown_type",
@@ -77,6 +77,8 @@ pub const REASONS: [&str; 7] = [
     "too_large",
     "kind_conflict",
     "self_reshare",
+    "future",
+    "limit",
 ];
 
 /// The values of the `removal` label of `modsignal_time_to_removal_seconds`: a delete by whom,
@@ -578,6 +580,16 @@ fn by_label(by: RemovedBy) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+
+    /// Every reason a decoder or the engine can give is pre-registered, so the metric's label
+    /// set is closed and a dashboard sees zeros rather than missing series.
+    #[test]
+    fn every_reject_code_is_a_known_reason() {
+        for code in modsignal_core::ApplyError::CODES {
+            assert!(REASONS.contains(&code), "{code}");
+        }
+    }
+
     use super::*;
     use modsignal_core::{Engine, Policy, decode};
 
@@ -644,6 +656,8 @@ mod tests {
             r#"{"type":"reshare","at":"2026-01-01T00:01:00Z","id":"r","of":"m","author":{"id":"b","followers":500}}"#,
             r#"{"type":"label","at":"2026-01-01T00:02:00Z","id":"m","category":"credible_threat","source":"c"}"#,
             r#"{"type":"delete","at":"2026-01-01T01:00:00Z","id":"m","by":"platform"}"#,
+            // A second event at 01:00: event time is the newest time seen in two events.
+            r#"{"type":"impressions","at":"2026-01-01T01:00:00Z","id":"m","count":10}"#,
             r#"{"type":"post","at":"2026-01-01T00:00:00Z","id":"m","author":{"id":"a","followers":1000}}"#,
             r#"{"type":"nonsense","at":"2026-01-01T00:00:00Z"}"#,
             "{not json",

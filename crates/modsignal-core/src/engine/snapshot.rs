@@ -20,14 +20,16 @@ use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{Engine, Hot, Past, ReportRec};
+use super::{Clock, Conduct, Engine, Hot, Reports, Target};
 use crate::exposure::Change;
 use crate::frame::{self, FrameError};
 use crate::policy::Policy;
-use crate::store::{Message, Reshare, Slab, Store, User, Users};
+use crate::store::{Id, Message, NONE, Reshare, Slab, Store, User, Users};
 
-/// Bumped whenever the engine's state changes shape; older snapshots are then refused.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+/// Bumped whenever the engine's state changes shape; older snapshots are then refused, and the
+/// caller rebuilds the state by replaying its input. Format 2 keeps ids whole (format 1 kept
+/// hashes of them and 32-bit offsets of account ids).
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// The first bytes of every snapshot. The frame's checksum covers the body, so a torn or
 /// damaged snapshot is refused rather than restored wrong.
@@ -68,24 +70,40 @@ struct SlabRef<'a, T>(&'a Slab<T>);
 
 impl<T: Serialize> Serialize for SlabRef<'_, T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeSeq, SerializeTuple};
-        struct Items<'b, T>(&'b Slab<T>);
-        impl<T: Serialize> Serialize for Items<'_, T> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let (items, _) = self.0.parts();
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-        }
-        let (_, free) = self.0.parts();
-        let mut t = s.serialize_tuple(2)?;
-        t.serialize_element(&Items(self.0))?;
-        t.serialize_element(free)?;
-        t.end()
+        parts(self.0.parts(), s)
     }
+}
+
+/// The accounts' slab, as [`SlabRef`] writes a slab.
+struct UsersRef<'a>(&'a Users);
+
+impl Serialize for UsersRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        parts(self.0.parts(), s)
+    }
+}
+
+/// Writes a slab's slots and free list as a pair.
+fn parts<'a, T: Serialize + 'a, S: serde::Serializer>(
+    (items, free): (impl ExactSizeIterator<Item = &'a T>, &[u32]),
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::{SerializeSeq, SerializeTuple};
+    struct Items<I>(std::cell::Cell<Option<I>>);
+    impl<'a, T: Serialize + 'a, I: ExactSizeIterator<Item = &'a T>> Serialize for Items<I> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let items = self.0.take().expect("serialized once");
+            let mut seq = s.serialize_seq(Some(items.len()))?;
+            for item in items {
+                seq.serialize_element(item)?;
+            }
+            seq.end()
+        }
+    }
+    let mut t = s.serialize_tuple(2)?;
+    t.serialize_element(&Items(std::cell::Cell::new(Some(items))))?;
+    t.serialize_element(free)?;
+    t.end()
 }
 
 /// The engine's fields, borrowed, in the order [`Owned`] reads them back.
@@ -93,56 +111,60 @@ impl<T: Serialize> Serialize for SlabRef<'_, T> {
 struct Borrowed<'a> {
     msgs: SlabRef<'a, Message>,
     rss: SlabRef<'a, Reshare>,
-    users: &'a [User],
-    arena: &'a str,
-    removals: &'a HashMap<u64, Vec<Change>>,
+    users: UsersRef<'a>,
+    removals: &'a HashMap<Id, Vec<Change>>,
     accounts: &'a HashMap<u32, Vec<Change>>,
-    reports: &'a HashMap<u32, Vec<ReportRec>>,
+    reports: &'a HashMap<u32, Reports>,
     hot: &'a [Hot],
-    conduct: &'a HashMap<u32, Vec<u32>>,
-    targets: &'a HashMap<u64, Vec<u32>>,
-    waiting_via: &'a HashMap<u64, Vec<u32>>,
-    pending_via: &'a HashMap<u32, u64>,
+    conduct: &'a HashMap<u32, Conduct>,
+    targets: &'a HashMap<u32, Target>,
+    waiting_via: &'a HashMap<Id, Vec<u32>>,
+    pending_via: &'a HashMap<u32, Id>,
     timers: &'a BTreeSet<(i64, u32, u32)>,
     queue: &'a [u32],
     stale: &'a [u32],
-    max_at: i64,
+    deferred_users: &'a [u32],
+    deferred_targets: &'a [u32],
+    deferred_growth: &'a [u32],
+    deferred_sync: &'a [u32],
+    clock: &'a Clock,
     wm_floor: i64,
     next_sweep: i64,
     hot_free: &'a [u32],
-    past_conduct: &'a HashMap<u32, Past>,
-    past_targets: &'a HashMap<u64, Past>,
     evicted: u64,
-    seen_ids: &'a [HashSet<u64>; 2],
+    seen_ids: &'a [HashSet<Id>; 2],
     seen_since: i64,
+    work: u64,
 }
 
 #[derive(Deserialize)]
 struct Owned {
     msgs: (Vec<Message>, Vec<u32>),
     rss: (Vec<Reshare>, Vec<u32>),
-    users: Vec<User>,
-    arena: String,
-    removals: HashMap<u64, Vec<Change>>,
+    users: (Vec<User>, Vec<u32>),
+    removals: HashMap<Id, Vec<Change>>,
     accounts: HashMap<u32, Vec<Change>>,
-    reports: HashMap<u32, Vec<ReportRec>>,
+    reports: HashMap<u32, Reports>,
     hot: Vec<Hot>,
-    conduct: HashMap<u32, Vec<u32>>,
-    targets: HashMap<u64, Vec<u32>>,
-    waiting_via: HashMap<u64, Vec<u32>>,
-    pending_via: HashMap<u32, u64>,
+    conduct: HashMap<u32, Conduct>,
+    targets: HashMap<u32, Target>,
+    waiting_via: HashMap<Id, Vec<u32>>,
+    pending_via: HashMap<u32, Id>,
     timers: BTreeSet<(i64, u32, u32)>,
     queue: Vec<u32>,
     stale: Vec<u32>,
-    max_at: i64,
+    deferred_users: Vec<u32>,
+    deferred_targets: Vec<u32>,
+    deferred_growth: Vec<u32>,
+    deferred_sync: Vec<u32>,
+    clock: Clock,
     wm_floor: i64,
     next_sweep: i64,
     hot_free: Vec<u32>,
-    past_conduct: HashMap<u32, Past>,
-    past_targets: HashMap<u64, Past>,
     evicted: u64,
-    seen_ids: [HashSet<u64>; 2],
+    seen_ids: [HashSet<Id>; 2],
     seen_since: i64,
+    work: u64,
 }
 
 impl Engine {
@@ -150,12 +172,10 @@ impl Engine {
     /// snapshot changes nothing, and two engines in the same state write snapshots that
     /// restore to the same state.
     pub fn snapshot(&self) -> Vec<u8> {
-        let (users, arena) = self.users.parts();
         let body = Borrowed {
             msgs: SlabRef(&self.store.msgs),
             rss: SlabRef(&self.store.rss),
-            users,
-            arena,
+            users: UsersRef(&self.users),
             removals: &self.removals,
             accounts: &self.accounts,
             reports: &self.reports,
@@ -167,18 +187,21 @@ impl Engine {
             timers: &self.timers,
             queue: &self.queue,
             stale: &self.stale,
-            max_at: self.max_at,
+            deferred_users: &self.deferred_users,
+            deferred_targets: &self.deferred_targets,
+            deferred_growth: &self.deferred_growth,
+            deferred_sync: &self.deferred_sync,
+            clock: &self.clock,
             wm_floor: self.wm_floor,
             next_sweep: self.next_sweep,
             hot_free: &self.hot_free,
-            past_conduct: &self.past_conduct,
-            past_targets: &self.past_targets,
             evicted: self.evicted,
             seen_ids: &self.seen_ids,
             seen_since: self.seen_since,
+            work: self.work,
         };
         let fingerprint = policy_fingerprint(&self.policy).to_le_bytes();
-        let capacity = 36 + self.store.msgs.slots() as usize * 48;
+        let capacity = 36 + self.store.msgs.slots() as usize * 64;
         frame::seal(MAGIC, SNAPSHOT_FORMAT, &fingerprint, capacity, |out| {
             postcard::to_extend(&body, out).expect("serializing to a Vec cannot fail")
         })
@@ -197,7 +220,7 @@ impl Engine {
         let msgs = Slab::from_parts(o.msgs.0, o.msgs.1).ok_or_else(|| damaged("message slots"))?;
         let rss = Slab::from_parts(o.rss.0, o.rss.1).ok_or_else(|| damaged("reshare slots"))?;
         let store = Store::from_slabs(msgs, rss).ok_or_else(|| damaged("two records share an id"))?;
-        let users = Users::from_parts(o.users, o.arena).ok_or_else(|| damaged("account ids"))?;
+        let users = Users::from_parts(o.users.0, o.users.1).ok_or_else(|| damaged("account ids"))?;
         let mut engine = Engine::new(policy);
         engine.store = store;
         engine.users = users;
@@ -212,45 +235,74 @@ impl Engine {
         engine.timers = o.timers;
         engine.queue = o.queue;
         engine.stale = o.stale;
-        engine.max_at = o.max_at;
+        engine.deferred_users = o.deferred_users;
+        engine.deferred_targets = o.deferred_targets;
+        engine.deferred_growth = o.deferred_growth;
+        engine.deferred_sync = o.deferred_sync;
+        engine.clock = o.clock;
         engine.wm_floor = o.wm_floor;
         engine.next_sweep = o.next_sweep;
         engine.hot_free = o.hot_free;
-        engine.past_conduct = o.past_conduct;
-        engine.past_targets = o.past_targets;
         engine.evicted = o.evicted;
         engine.seen_ids = o.seen_ids;
         engine.seen_since = o.seen_since;
+        engine.work = o.work;
         engine.check_references().map_err(SnapshotError::Damaged)?;
         Ok(engine)
     }
 
-    /// Checks that every handle the state holds points inside its table, so that a damaged
-    /// snapshot that still parses is refused rather than panicking later.
-    fn check_references(&self) -> Result<(), String> {
-        let (msgs, rss, users, hot) = (
-            self.store.msgs.slots(),
-            self.store.rss.slots(),
-            self.users.len() as u32,
-            self.hot.len() as u32,
-        );
-        let ok = |ix: u32, n: u32| ix == crate::store::NONE || ix < n;
-        let (items, _) = self.store.msgs.parts();
-        for m in items {
-            if !ok(m.author, users) || !ok(m.first_reshare, rss) || !ok(m.hot, hot) {
-                return Err(format!("message {:x} points outside the state", m.key));
+    /// Checks that every handle the state holds points at a live record of its table, so that
+    /// a damaged snapshot that still parses is refused rather than panicking later (and, after
+    /// every retention sweep in debug builds, that nothing refers to a forgotten record).
+    pub(super) fn check_references(&self) -> Result<(), String> {
+        let free_msgs = self.store.msgs.free_bits();
+        let free_rss = self.store.rss.free_bits();
+        let free_users = self.users.free_bits();
+        let msg = |ix: u32| ix == NONE || free_msgs.get(ix as usize) == Some(&false);
+        let rs = |ix: u32| ix == NONE || free_rss.get(ix as usize) == Some(&false);
+        let user = |ix: u32| ix == NONE || free_users.get(ix as usize) == Some(&false);
+        let hot = |ix: u32| ix == NONE || (ix as usize) < self.hot.len();
+        for ix in 0..self.store.msgs.slots() {
+            if free_msgs[ix as usize] {
+                continue;
+            }
+            let m = self.store.msgs.get(ix);
+            let ok = if m.forwards() {
+                rs(m.author) && m.author != NONE
+            } else {
+                user(m.author) && user(m.mention) && rs(m.tail) && hot(m.hot)
+            };
+            if !ok {
+                return Err(format!("message `{}` points outside the state", m.id));
             }
         }
-        let (items, _) = self.store.rss.parts();
-        for r in items {
-            if !ok(r.original, msgs) || !ok(r.parent, rss) || !ok(r.author, users) || !ok(r.next, rss) {
-                return Err(format!("reshare {:x} points outside the state", r.key));
+        for ix in 0..self.store.rss.slots() {
+            if free_rss[ix as usize] {
+                continue;
+            }
+            let r = self.store.rss.get(ix);
+            if !(msg(r.original)
+                && r.original != NONE
+                && rs(r.parent)
+                && user(r.author)
+                && rs(r.next)
+                && r.next != NONE)
+            {
+                return Err(format!("reshare `{}` points outside the state", r.id));
             }
         }
-        for h in &self.hot {
-            if !ok(h.msg, msgs) {
-                return Err(format!("labelled message `{}` points outside the state", h.id));
+        for h in self.hot.iter().filter(|h| h.msg != NONE) {
+            if !msg(h.msg) || h.resharers.keys().any(|&u| !user(u)) || h.slots.keys().any(|&(u, _, _)| !user(u)) {
+                return Err(format!("a labelled message (slot {}) points outside the state", h.msg));
             }
+        }
+        for r in self.reports.values() {
+            if r.users.iter().any(|&u| !user(u)) {
+                return Err("a reporter points outside the state".into());
+            }
+        }
+        if self.conduct.keys().chain(self.targets.keys()).any(|&u| !user(u)) {
+            return Err("an index names an account not in state".into());
         }
         Ok(())
     }

@@ -1,0 +1,447 @@
+//! Repeated conduct and virtual mobbing, counted from indexes kept as messages change.
+//!
+//! Per sender, a [`Conduct`] holds the labelled messages they are a subject of (as author or
+//! resharer) with their start and whether they count as conduct (a live category label), and
+//! the starts of those that count in event-time order; per person targeted, a [`Target`] holds
+//! the labelled messages that ever targeted them and, for those that target them now and
+//! count, their time and sender. Evicted messages leave their entries behind as history, pruned
+//! once older than every window.
+//!
+//! A count is a walk over one window of one index, stopped at [`COUNT_CAP`] and at
+//! [`SCAN_LIMIT`] entries, so its cost is bounded whatever one sender or one target holds (a
+//! count stopped short says "at least").
+//!
+//! Each index also keeps a *sum*, which the flags that read it count in their revision. It is
+//! the sum over its entries of a measure of each entry's message that only grows as the
+//! message's state grows (its label events, and how early it starts), so it is a function of
+//! the state, whatever order the events came in, and it grows whenever a count read from the
+//! index can change. An entry is what was last synced from its message: syncing every subject
+//! of a message with many of them waits for the flush, and until then the counts and the sum
+//! both read the old entry, so a flag's revision always matches what the flag says.
+
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
+
+use super::Engine;
+use crate::store::NONE;
+use crate::time::MAX_TS;
+
+/// Counts of earlier messages and distinct senders are exact up to this, and "at least" above.
+pub(super) const COUNT_CAP: u32 = 1000;
+/// The most index entries one count visits.
+const SCAN_LIMIT: u32 = 4096;
+
+/// A sender's entry for one labelled message, as last synced.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Entry {
+    start: i64,
+    live: bool,
+    /// The message's measure: label events plus how early the entry starts.
+    measure: u64,
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct Conduct {
+    msgs: HashMap<u32, Entry>,
+    /// Starts of the messages counted as conduct, with how many start then.
+    live: BTreeMap<i64, u32>,
+    /// Starts of evicted messages that counted.
+    past: BTreeMap<i64, u32>,
+    sum: u64,
+}
+
+impl Conduct {
+    pub(super) fn len(&self) -> usize {
+        self.msgs.len()
+    }
+    /// The labelled messages, in handle order.
+    pub(super) fn messages(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.msgs.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+    fn is_empty(&self) -> bool {
+        self.msgs.is_empty() && self.past.is_empty()
+    }
+}
+
+/// A message's entry in a target's index, as last synced.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Member {
+    /// `(time posted, sender)` when the message targets the person now and counts.
+    counted: Option<(i64, u32)>,
+    measure: u64,
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct Target {
+    msgs: HashMap<u32, Member>,
+    live: BTreeMap<(i64, u32), u32>,
+    past: BTreeMap<(i64, u32), u32>,
+    sum: u64,
+}
+
+impl Target {
+    pub(super) fn len(&self) -> usize {
+        self.msgs.len()
+    }
+    pub(super) fn messages(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.msgs.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+    fn is_empty(&self) -> bool {
+        self.msgs.is_empty() && self.past.is_empty()
+    }
+    /// The handles of the senders in the history, for the retention sweep.
+    pub(super) fn past_senders(&self) -> impl Iterator<Item = u32> + '_ {
+        self.past.keys().map(|&(_, s)| s)
+    }
+}
+
+fn add<K: Ord>(map: &mut BTreeMap<K, u32>, k: K) {
+    *map.entry(k).or_default() += 1;
+}
+
+fn sub<K: Ord>(map: &mut BTreeMap<K, u32>, k: K) {
+    if let std::collections::btree_map::Entry::Occupied(mut e) = map.entry(k) {
+        *e.get_mut() -= 1;
+        if *e.get() == 0 {
+            e.remove();
+        }
+    }
+}
+
+/// Replaces `old` by `new` in a sum that must never shrink: a measure only grows as its
+/// message's state grows, but when two entries merge (a placeholder's into its original's) the
+/// merged one can measure less than the two did, and then the sum grows by one instead.
+fn resum(sum: &mut u64, old: u64, new: u64) {
+    *sum = if new >= old {
+        sum.saturating_add(new - old)
+    } else {
+        sum.saturating_add(1)
+    };
+}
+
+/// How early an instant is, as a number that grows as the instant moves earlier.
+fn earliness(at: i64) -> u64 {
+    (MAX_TS.0 - at).max(0) as u64
+}
+
+/// A count from a walk over an index: the count, whether it stopped short, and how many
+/// entries it visited.
+pub(super) struct Count {
+    pub n: u32,
+    pub at_least: bool,
+    pub visited: u32,
+}
+
+impl Engine {
+    /// When a subject started on a message: the post, or the user's earliest reshare of it.
+    pub(super) fn subject_start(&self, m: u32, user: u32) -> Option<i64> {
+        let msg = self.store.msgs.get(m);
+        if msg.author == user && msg.known() {
+            return Some(msg.posted_at);
+        }
+        let h = msg.hot;
+        if h == NONE {
+            return None;
+        }
+        self.hot[h as usize].resharers.get(&user).map(|r| r.start)
+    }
+
+    /// Distinct label events of a hot message.
+    fn label_measure(&self, m: u32) -> u64 {
+        let h = self.store.msgs.get(m).hot;
+        if h == NONE {
+            0
+        } else {
+            self.hot[h as usize].label_events.len() as u64
+        }
+    }
+
+    /// Brings user `u`'s conduct entry for hot message `m` in line with the message. Returns
+    /// whether something a count reads (its start, whether it counts) changed.
+    pub(super) fn sync_subject(&mut self, m: u32, u: u32) -> bool {
+        let h = self.store.msgs.get(m).hot;
+        let want = if h == NONE {
+            None
+        } else {
+            self.subject_start(m, u).map(|start| Entry {
+                start,
+                live: self.hot[h as usize].live,
+                measure: self.label_measure(m) + earliness(start),
+            })
+        };
+        let Some(want) = want else { return false };
+        let c = self.conduct.entry(u).or_default();
+        let have = c.msgs.insert(m, want);
+        if have == Some(want) {
+            return false;
+        }
+        if let Some(Entry { start, live: true, .. }) = have {
+            sub(&mut c.live, start);
+        }
+        if want.live {
+            add(&mut c.live, want.start);
+        }
+        resum(&mut c.sum, have.map_or(0, |e| e.measure), want.measure);
+        have.is_none_or(|e| e.start != want.start || e.live != want.live)
+    }
+
+    /// Removes user `u`'s entry for message `m`, keeping its start as history when the
+    /// message is evicted and counted. The sum keeps the entry's measure, and grows by one
+    /// when a count changes (the entry counted and is not kept).
+    pub(super) fn unregister_subject(&mut self, m: u32, u: u32, remember: bool) {
+        let Some(c) = self.conduct.get_mut(&u) else { return };
+        if let Some(e) = c.msgs.remove(&m)
+            && e.live
+        {
+            sub(&mut c.live, e.start);
+            if remember {
+                add(&mut c.past, e.start);
+            } else {
+                c.sum = c.sum.saturating_add(1);
+            }
+        }
+        if c.is_empty() {
+            self.conduct.remove(&u);
+        }
+    }
+
+    /// The people message `m` targets now: the targets of its live labels and the first person
+    /// it mentions.
+    pub(super) fn targets_of(&self, m: u32) -> Vec<u32> {
+        let msg = self.store.msgs.get(m);
+        let mut t: Vec<u32> = Vec::new();
+        if msg.hot != NONE {
+            t.extend(
+                self.hot[msg.hot as usize]
+                    .labels
+                    .iter()
+                    .filter(|l| !l.negate && l.target != NONE)
+                    .map(|l| l.target),
+            );
+        }
+        if msg.mention != NONE {
+            t.push(msg.mention);
+        }
+        t.sort_unstable();
+        t.dedup();
+        t
+    }
+
+    /// Brings hot message `m`'s entries in every index in line with it after its labels or
+    /// its post changed: whether it counts as conduct, its subjects' entries, the people it
+    /// targets. Senders and people whose counts can change have their other messages evaluated
+    /// again. A message with many subjects has them synced at the next flush.
+    pub(super) fn sync_indexes(&mut self, m: u32) {
+        let h = self.store.msgs.get(m).hot;
+        if h == NONE {
+            return;
+        }
+        self.hot[h as usize].live = self.compute_live(h);
+        if self.hot[h as usize].resharers.len() > super::RELATED_AT_ONCE {
+            let msg = self.store.msgs.get(m);
+            if msg.known() && msg.author != NONE {
+                let author = msg.author;
+                if self.sync_subject(m, author) {
+                    self.mark_user(author);
+                }
+            }
+            self.deferred_sync.push(m);
+        } else {
+            self.sync_subjects(m);
+        }
+        self.sync_targets(m);
+    }
+
+    /// Syncs every subject's conduct entry for hot message `m`.
+    pub(super) fn sync_subjects(&mut self, m: u32) {
+        let h = self.store.msgs.get(m).hot;
+        if h == NONE || self.hot[h as usize].restructured {
+            // A rebuild registers the subjects it finds.
+            return;
+        }
+        let mut subjects: Vec<u32> = self.hot[h as usize].resharers.keys().copied().collect();
+        subjects.sort_unstable();
+        let msg = self.store.msgs.get(m);
+        if msg.known() && msg.author != NONE {
+            subjects.push(msg.author);
+        }
+        self.work += subjects.len() as u64;
+        for u in subjects {
+            if self.sync_subject(m, u) {
+                self.mark_user(u);
+            }
+        }
+    }
+
+    /// Syncs message `m`'s entries in the index of everyone it ever targeted: a message stays
+    /// a member for as long as it is in state, so that the sums its revision reads are there.
+    fn sync_targets(&mut self, m: u32) {
+        let h = self.store.msgs.get(m).hot;
+        let now = self.targets_of(m);
+        let msg = self.store.msgs.get(m);
+        let live = self.hot[h as usize].live;
+        let counted = (live && msg.known() && msg.author != NONE).then_some((msg.posted_at, msg.author));
+        let measure = self.label_measure(m) + if msg.known() { 1 + earliness(msg.posted_at) } else { 0 };
+        let hot = &mut self.hot[h as usize];
+        hot.targets_now = now.clone();
+        for &t in &now {
+            if !hot.targets_ever.contains(&t) {
+                hot.targets_ever.push(t);
+            }
+        }
+        for t in hot.targets_ever.clone() {
+            let want = Member {
+                counted: if now.binary_search(&t).is_ok() { counted } else { None },
+                measure,
+            };
+            let x = self.targets.entry(t).or_default();
+            let have = x.msgs.insert(m, want);
+            if have == Some(want) {
+                continue;
+            }
+            if let Some(Member { counted: Some(k), .. }) = have {
+                sub(&mut x.live, k);
+            }
+            if let Some(k) = want.counted {
+                add(&mut x.live, k);
+            }
+            resum(&mut x.sum, have.map_or(0, |e| e.measure), want.measure);
+            if have.is_none_or(|e| e.counted != want.counted) {
+                self.mark_target(t);
+            }
+        }
+    }
+
+    /// Removes message `m` from person `t`'s index, keeping its entry as history when the
+    /// message is evicted.
+    pub(super) fn unregister_target(&mut self, m: u32, t: u32, remember: bool) {
+        let Some(x) = self.targets.get_mut(&t) else { return };
+        if let Some(Member { counted: Some(k), .. }) = x.msgs.remove(&m) {
+            sub(&mut x.live, k);
+            if remember {
+                add(&mut x.past, k);
+            } else {
+                x.sum = x.sum.saturating_add(1);
+            }
+        }
+        if x.is_empty() {
+            self.targets.remove(&t);
+        }
+    }
+
+    /// Earlier messages counted as conduct by `user` that started within the repeat window
+    /// before `start`.
+    pub(super) fn prior(&self, user: u32, start: i64) -> Count {
+        let window = self.policy.conduct.repeat_window_secs as i64 * 1000;
+        let mut count = Count {
+            n: 0,
+            at_least: false,
+            visited: 0,
+        };
+        let Some(c) = self.conduct.get(&user) else {
+            return count;
+        };
+        let from = start.saturating_sub(window);
+        for map in [&c.live, &c.past] {
+            for (_, &k) in map.range(from..start) {
+                count.visited += 1;
+                count.n = count.n.saturating_add(k);
+                if count.n >= COUNT_CAP || count.visited >= SCAN_LIMIT {
+                    count.at_least = true;
+                    count.n = count.n.min(COUNT_CAP);
+                    return count;
+                }
+            }
+        }
+        count
+    }
+
+    /// Distinct senders of messages counted as conduct aimed at any person message `m` targets,
+    /// posted within the mobbing window either side of it: the largest such count.
+    pub(super) fn mobbing(&self, m: u32) -> Count {
+        let mut best = Count {
+            n: 0,
+            at_least: false,
+            visited: 0,
+        };
+        let msg = self.store.msgs.get(m);
+        if !msg.known() || msg.hot == NONE {
+            return best;
+        }
+        let posted = msg.posted_at;
+        let window = self.policy.conduct.mobbing_window_secs as i64 * 1000;
+        let (from, to) = (posted.saturating_sub(window), posted.saturating_add(window));
+        let mut visited = 0;
+        for &t in &self.hot[msg.hot as usize].targets_now {
+            let Some(x) = self.targets.get(&t) else { continue };
+            let mut senders: Vec<u32> = Vec::new();
+            let mut at_least = false;
+            'scan: for map in [&x.live, &x.past] {
+                for (&(_, s), _) in map.range((from, 0)..=(to, u32::MAX)) {
+                    visited += 1;
+                    if let Err(pos) = senders.binary_search(&s) {
+                        senders.insert(pos, s);
+                    }
+                    if senders.len() as u32 >= COUNT_CAP || visited >= SCAN_LIMIT {
+                        at_least = true;
+                        break 'scan;
+                    }
+                }
+            }
+            let n = senders.len() as u32;
+            if n > best.n || (n == best.n && at_least) {
+                best.n = n;
+                best.at_least = at_least;
+            }
+            if visited >= SCAN_LIMIT {
+                break;
+            }
+        }
+        best.visited = visited;
+        best
+    }
+
+    /// A measure for the revision of message `m`'s flags that grows whenever a count of
+    /// mobbing could change: the sums of everyone it ever targeted.
+    pub(super) fn mobbing_version(&self, m: u32) -> u64 {
+        let h = self.store.msgs.get(m).hot;
+        if h == NONE {
+            return 0;
+        }
+        self.hot[h as usize]
+            .targets_ever
+            .iter()
+            .map(|t| self.targets.get(t).map_or(0, |x| x.sum))
+            .fold(0, u64::saturating_add)
+    }
+
+    /// A measure for the revision that grows whenever `user`'s count of repeated conduct could
+    /// change.
+    pub(super) fn conduct_version(&self, user: u32) -> u64 {
+        self.conduct.get(&user).map_or(0, |c| c.sum)
+    }
+
+    /// Forgets history older than `cut`. A forgotten entry can change a count, so the sums
+    /// grow by what was forgotten.
+    pub(super) fn prune_history(&mut self, cut: i64) {
+        for c in self.conduct.values_mut() {
+            let keep = c.past.split_off(&cut);
+            let gone: u32 = c.past.values().sum();
+            c.past = keep;
+            c.sum = c.sum.saturating_add(u64::from(gone));
+        }
+        self.conduct.retain(|_, c| !c.is_empty());
+        for x in self.targets.values_mut() {
+            let keep = x.past.split_off(&(cut, 0));
+            let gone: u32 = x.past.values().sum();
+            x.past = keep;
+            x.sum = x.sum.saturating_add(u64::from(gone));
+        }
+        self.targets.retain(|_, x| !x.is_empty());
+    }
+}

@@ -1,0 +1,579 @@
+//! Evaluating subjects and deciding what is written.
+//!
+//! A subject's flag is written when its material state (its [`signature`]) changed: at once
+//! for news (a new flag, raised or lowered, the subject coming down or back up), and for other
+//! changes (score, reach, time up) at most once per `emission.min_interval_secs` of event time.
+//! What is held back is written by an event-time timer, by the streaming worker's flush or at
+//! the end of input, so the newest revision of every flag is exact once the input is quiet.
+//!
+//! A flag's [`revision`] is a sum of monotone measures of everything that goes into it, so it
+//! grows with every change and the same state always carries the same revision: a consumer that
+//! keeps the highest revision per flag keeps the newest, however often a flag was written again
+//! (after a crash, a rebalance, a replay).
+
+use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+
+use super::hot::Slot;
+use super::{AUTHOR, Engine};
+use crate::event::{Category, FactorLabel, LabelCode};
+use crate::exposure::{Change, Channel, Role, Visibility};
+use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Subject, flag_id};
+use crate::model::{Evaluation, Facts, Removal, Targeting, evaluate, evaluate_with};
+use crate::policy::Policy;
+use crate::store::{BIT_REPLY, NONE};
+use crate::time::Ts;
+
+/// The measures a flag's revision adds up. Each only grows as the state it measures grows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RevisionParts {
+    /// Distinct label events on the message.
+    pub label_events: u64,
+    /// Distinct reporters counted, whether the target reported, whether more came.
+    pub reports: u64,
+    pub reported_by_target: bool,
+    pub reports_capped: bool,
+    pub reshares: u64,
+    pub quotes: u64,
+    pub replies: u64,
+    pub depth: u64,
+    pub audience: u64,
+    pub impressions: u64,
+    /// The subject's reshares of the message (1 for the author's post).
+    pub channels: u64,
+    /// Removal and account changes on every source of the subject's exposure.
+    pub changes: u64,
+    /// Whether the post has been seen (it can arrive after its reshares and labels).
+    pub known: bool,
+    /// Milliseconds from the subject's start to the time the flag is measured to.
+    pub time_term: u64,
+    /// The versions of the indexes the flag's counts of repeated conduct and mobbing read.
+    pub conduct_version: u64,
+    pub mobbing_version: u64,
+    /// What was said of the sender's age (see `User::minor_term`).
+    pub minor_term: u64,
+}
+
+/// A flag's revision: one plus the sum of its measures. A removal change can bring a subject
+/// down earlier and so shrink the time term (in milliseconds) by less than 2^42 ms (139
+/// years); weighting each change by 2^42 keeps the sum growing. The sum saturates rather than
+/// wrapping, so it never goes backwards.
+pub fn revision(p: &RevisionParts) -> u64 {
+    [
+        p.label_events,
+        p.reports,
+        u64::from(p.reported_by_target),
+        u64::from(p.reports_capped),
+        p.reshares,
+        p.quotes,
+        p.replies,
+        p.depth,
+        p.audience,
+        p.impressions,
+        p.channels,
+        p.changes.saturating_mul(1 << 42),
+        u64::from(p.known),
+        p.time_term,
+        p.conduct_version,
+        p.mobbing_version,
+        p.minor_term,
+    ]
+    .into_iter()
+    .fold(1u64, u64::saturating_add)
+}
+
+/// The material state of one flag, beside its evaluation: what [`signature`] hashes.
+#[derive(Clone, Copy, Debug)]
+pub struct Material<'a> {
+    /// The strongest live label's confidence for the flag's category.
+    pub confidence: Option<f64>,
+    /// How many exposure stages the subject has reached.
+    pub stage: u64,
+    pub exposure: &'a Exposure,
+    pub removal: Option<Removal>,
+    pub reach: &'a Reach,
+    pub start: i64,
+}
+
+/// What decides whether a changed flag is worth writing before the end of input: whether it is
+/// raised, its score in steps of `emission.score_step`, the label's confidence, the exposure
+/// stage reached, its removal, each reach figure's milestone (a power of
+/// `emission.reach_milestone_base`), its cascade depth, its start, and which factors it has.
+pub fn signature(policy: &Policy, quick: &Evaluation, m: &Material<'_>) -> u64 {
+    let Material {
+        confidence,
+        stage,
+        exposure,
+        removal,
+        reach,
+        start,
+    } = *m;
+    let base = policy.emission.reach_milestone_base;
+    let milestone = |x: u64| ((x as f64).ln_1p() / base.ln()).floor() as u64;
+    let parts = [
+        quick.raised as u64,
+        (quick.score / policy.emission.score_step).floor() as u64,
+        confidence.map_or(u64::MAX, |c| (c * 100.0).round() as u64),
+        stage,
+        exposure.removed_at.map_or(0, |t| t.0 as u64),
+        exposure.still_up as u64,
+        removal.map_or(0, |r| 1 + r.kind as u64 * 8 + r.by as u64),
+        milestone(reach.audience),
+        milestone(reach.reshares),
+        milestone(reach.impressions.unwrap_or(0)),
+        milestone(reach.quotes + reach.replies),
+        u64::from(reach.depth),
+        start as u64,
+    ];
+    let mut hasher = Xxh3::new();
+    for x in parts {
+        hasher.update(&x.to_le_bytes());
+    }
+    for f in &quick.factors {
+        hasher.update(f.code.as_bytes());
+        hasher.update(&[f.effect as u8]);
+    }
+    hasher.digest()
+}
+
+impl Engine {
+    /// Evaluates the queued subjects. Unless `force` (flush, end of input, retention), each
+    /// message's work is paid from its credit; what the credit does not cover stays marked and
+    /// waits on the stale list.
+    pub(super) fn drain(&mut self, out: &mut Vec<Flag>, force: bool) {
+        while let Some(h) = self.queue.pop() {
+            let hot = &mut self.hot[h as usize];
+            hot.queued = false;
+            if hot.msg == NONE {
+                continue;
+            }
+            if hot.restructured {
+                let cost = self.rebuild_cost(h);
+                if !force && self.hot[h as usize].credit < cost {
+                    self.hold(h);
+                    continue;
+                }
+                self.rebuild(h);
+                self.hot[h as usize].credit -= cost;
+                self.hot[h as usize].queued = false;
+                if let Some(pos) = self.queue.iter().rposition(|&x| x == h) {
+                    self.queue.remove(pos);
+                }
+            }
+            let hot = &mut self.hot[h as usize];
+            let dirty_all = std::mem::take(&mut hot.dirty_all);
+            let mut users = std::mem::take(&mut hot.dirty);
+            let m = hot.msg;
+            let msg = self.store.msgs.get(m);
+            let known = msg.known();
+            let author = msg.author;
+            let mut subjects: Vec<u32> = if dirty_all {
+                let mut all: Vec<u32> = hot
+                    .resharers
+                    .keys()
+                    .copied()
+                    .filter(|&u| u != author || !known)
+                    .collect();
+                all.sort_unstable();
+                // Go on from where the last partial pass stopped.
+                let split = all.partition_point(|&u| u < hot.cursor);
+                all.rotate_left(split);
+                if known {
+                    all.insert(0, AUTHOR);
+                }
+                all
+            } else {
+                users.sort_unstable();
+                users.dedup();
+                users
+                    .into_iter()
+                    .filter_map(|u| {
+                        if u == AUTHOR || (u == author && known) {
+                            known.then_some(AUTHOR)
+                        } else {
+                            hot.resharers.contains_key(&u).then_some(u)
+                        }
+                    })
+                    .collect()
+            };
+            subjects.dedup();
+            for i in 0..subjects.len() {
+                if !force && self.hot[h as usize].credit <= 0 {
+                    let hot = &mut self.hot[h as usize];
+                    hot.dirty.extend_from_slice(&subjects[i..]);
+                    if dirty_all && let Some(&u) = subjects[i..].iter().find(|&&u| u != AUTHOR) {
+                        hot.cursor = u;
+                    }
+                    self.hold(h);
+                    break;
+                }
+                let u = subjects[i];
+                let (user, subject) = if u == AUTHOR {
+                    (author, Subject::Author)
+                } else {
+                    (u, Subject::Resharer)
+                };
+                let cost = self.evaluate_subject(h, user, subject, out, force);
+                self.hot[h as usize].credit -= cost as i64;
+                self.work += cost;
+            }
+        }
+    }
+
+    /// Puts hot message `h` on the stale list: something of it waits for the flush.
+    pub(super) fn hold(&mut self, h: u32) {
+        let hot = &mut self.hot[h as usize];
+        if !hot.stale {
+            hot.stale = true;
+            self.stale.push(h);
+        }
+    }
+
+    /// Evaluates one subject of a hot message for every category it is labelled with, writes
+    /// the flags that changed as the rules above say, and returns the work it took.
+    fn evaluate_subject(&mut self, h: u32, user: u32, subject: Subject, out: &mut Vec<Flag>, force: bool) -> u64 {
+        let policy = &self.policy;
+        let hot = &self.hot[h as usize];
+        let m = hot.msg;
+        let msg = self.store.msgs.get(m);
+        let mut categories: Vec<Category> = hot
+            .labels
+            .iter()
+            .filter_map(|l| match l.code {
+                LabelCode::Category(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        categories.sort_unstable();
+        categories.dedup();
+        if categories.is_empty() {
+            return 1;
+        }
+        let mut cost = 1 + categories.len() as u64;
+
+        // Exposure channels: the post itself, or each of the user's reshares. Reshares with no
+        // removal of their own share every other source, so together they are up exactly when
+        // the earliest of them is: one channel stands for all of them.
+        let empty: &[Change] = &[];
+        let removals_of = |id: &str| self.removals.get(id).map_or(empty, |v| v.as_slice());
+        let account_of = |u: u32| self.accounts.get(&u).map_or(empty, |v| v.as_slice());
+        let mut channels = Vec::new();
+        let mut reshares_of_user: Vec<u32> = Vec::new();
+        match subject {
+            Subject::Author => channels.push(Channel {
+                start: msg.posted_at,
+                sources: vec![
+                    (Role::Own, removals_of(&msg.id)),
+                    (Role::OwnAccount, account_of(msg.author)),
+                ],
+            }),
+            Subject::Resharer => {
+                reshares_of_user.extend(hot.reshares_by(user));
+                let mut plain: Option<i64> = None;
+                let original = removals_of(&msg.id);
+                let original_account = if msg.author != NONE {
+                    account_of(msg.author)
+                } else {
+                    empty
+                };
+                for &r in &reshares_of_user {
+                    let rs = self.store.rss.get(r);
+                    let own = removals_of(&rs.id);
+                    if own.is_empty() {
+                        plain = Some(plain.map_or(rs.at, |p| p.min(rs.at)));
+                        continue;
+                    }
+                    channels.push(Channel {
+                        start: rs.at,
+                        sources: vec![
+                            (Role::Own, own),
+                            (Role::OwnAccount, account_of(user)),
+                            (Role::Original, original),
+                            (Role::OriginalAccount, original_account),
+                        ],
+                    });
+                }
+                if let Some(start) = plain {
+                    channels.push(Channel {
+                        start,
+                        sources: vec![
+                            (Role::Own, empty),
+                            (Role::OwnAccount, account_of(user)),
+                            (Role::Original, original),
+                            (Role::OriginalAccount, original_account),
+                        ],
+                    });
+                }
+                cost += reshares_of_user.len() as u64;
+            }
+        }
+        if channels.is_empty() {
+            return cost;
+        }
+        let start = channels.iter().map(|c| c.start).min().expect("non-empty");
+        let mut last_event = msg.last_at.max(start);
+        let mut changes = 0u64;
+        for c in &channels {
+            for (_, list) in &c.sources {
+                changes += list.len() as u64;
+                if let Some(l) = list.last() {
+                    last_event = last_event.max(l.at);
+                }
+            }
+        }
+        cost += changes * channels.len() as u64;
+        // Sources shared by several channels were counted once per channel above: the
+        // revision counts each change once.
+        let changes = match subject {
+            Subject::Author => changes,
+            Subject::Resharer => {
+                let shared = account_of(user).len()
+                    + removals_of(&msg.id).len()
+                    + if msg.author != NONE {
+                        account_of(msg.author).len()
+                    } else {
+                        0
+                    };
+                changes - (shared * (channels.len() - 1)) as u64
+            }
+        };
+        let horizon = self.wm().max(last_event);
+        let vis = Visibility::compute(&channels, horizon);
+        let stage_end = vis.down.map_or(horizon, |(since, _)| since.max(start));
+        let stages = &policy.exposure.stages_secs;
+        let stage = stages.iter().filter(|&&s| start + s as i64 * 1000 <= stage_end).count() as u64;
+        // A subject still up is measured to the horizon (event time now); one that is down is
+        // measured to its removal, and nothing about it moves until another change arrives.
+        let as_of = match vis.down {
+            None => horizon,
+            Some((since, _)) => last_event.max(since),
+        };
+        let seconds_up = (vis.up_millis(as_of) / 1000) as u64;
+        let removal = vis.down.map(|(_, r)| r);
+        let time_term = (as_of - start).max(0) as u64;
+        let who = if subject == Subject::Author { AUTHOR } else { user };
+        if vis.down.is_none()
+            && let Some(&next) = stages.iter().find(|&&s| start + s as i64 * 1000 > stage_end)
+        {
+            self.timers.insert((start + next as i64 * 1000, m, who));
+        }
+        let hot = &self.hot[h as usize];
+        let msg = self.store.msgs.get(m);
+
+        // Reach.
+        let followers = u64::from(self.users.get(user).followers);
+        let reach = match subject {
+            Subject::Author => Reach {
+                audience: followers + hot.resharer_audience,
+                reshares: u64::from(msg.reshares),
+                quotes: u64::from(msg.quotes),
+                replies: u64::from(msg.replies),
+                impressions: (msg.impressions != NONE).then_some(u64::from(msg.impressions)),
+                depth: hot.depth,
+            },
+            Subject::Resharer => {
+                let mut reach = Reach {
+                    audience: followers,
+                    reshares: 0,
+                    quotes: 0,
+                    replies: 0,
+                    impressions: None,
+                    depth: 0,
+                };
+                for r in &reshares_of_user {
+                    if let Some(a) = hot.agg.get(r) {
+                        reach.audience += a.followers;
+                        reach.reshares += u64::from(a.count);
+                        reach.depth = reach.depth.max(a.depth_below);
+                    }
+                }
+                reach
+            }
+        };
+
+        // Message-level factors: the strongest live label per category and per factor.
+        let mut category_conf: [Option<f64>; 4] = [None; 4];
+        let mut factor_confs = [0.0f64; FactorLabel::ALL.len()];
+        let mut label_targeted = false;
+        for l in hot.labels.iter().filter(|l| !l.negate) {
+            label_targeted |= l.target != NONE;
+            match l.code {
+                LabelCode::Category(c) => {
+                    let slot = &mut category_conf[c.index()];
+                    *slot = Some(slot.map_or(l.confidence, |a: f64| a.max(l.confidence)));
+                }
+                LabelCode::Factor(f) => {
+                    let slot = &mut factor_confs[f as usize];
+                    *slot = slot.max(l.confidence);
+                }
+            }
+        }
+        let factor_conf = |f: FactorLabel| factor_confs[f as usize];
+        let reports = self.reports.get(&m);
+        let (n_reports, by_target, reports_capped) =
+            reports.map_or((0, false, false), |r| (r.users.len() as u64, r.by_target, r.capped));
+        let targeted = if label_targeted {
+            Some(Targeting::Label)
+        } else if msg.mention != NONE {
+            Some(Targeting::Mention)
+        } else if msg.bits & BIT_REPLY != 0 {
+            Some(Targeting::Reply)
+        } else {
+            None
+        };
+        let prior = self.prior(user, start);
+        let mob = self.mobbing(m);
+        cost += u64::from(prior.visited + mob.visited);
+        let account = self.users.get(user);
+        let parts = RevisionParts {
+            label_events: hot.label_events.len() as u64,
+            reports: n_reports,
+            reported_by_target: by_target,
+            reports_capped,
+            reshares: reach.reshares,
+            quotes: reach.quotes,
+            replies: reach.replies,
+            depth: u64::from(reach.depth),
+            audience: reach.audience,
+            impressions: reach.impressions.unwrap_or(0),
+            channels: match subject {
+                Subject::Author => 1,
+                Subject::Resharer => reshares_of_user.len() as u64,
+            },
+            changes,
+            known: msg.known(),
+            time_term,
+            conduct_version: self.conduct_version(user),
+            mobbing_version: self.mobbing_version(m),
+            // Whether the subject is a minor is state of the account, not of the message: an
+            // `account` event that changes it changes the flag, so it moves the revision too.
+            minor_term: account.minor_term(),
+        };
+        let rev = revision(&parts);
+        let exposure = Exposure {
+            posted_at: Ts(start),
+            removed_at: vis.first_removal.map(|(t, _)| Ts(t)),
+            removed_by: vis.first_removal.map(|(_, r)| r.by),
+            removal: vis.first_removal.map(|(_, r)| r.kind),
+            seconds_up,
+            still_up: removal.is_none(),
+        };
+        let interval = policy.emission.min_interval_secs as i64 * 1000;
+        for category in categories {
+            let confidence = category_conf[category.index()];
+            let facts = Facts {
+                category,
+                confidence,
+                resharer: subject == Subject::Resharer,
+                seconds_up,
+                removal,
+                removed_after_secs: vis.down.map_or(0, |(since, _)| Ts(since).secs_since(Ts(start))),
+                audience_kind: msg.audience(),
+                audience: reach.audience,
+                reshares: reach.reshares,
+                impressions: reach.impressions,
+                quotes: reach.quotes,
+                replies: reach.replies,
+                depth: reach.depth,
+                targeted,
+                reports: n_reports as u32,
+                reports_at_least: reports_capped,
+                reported_by_target: by_target,
+                hate: factor_conf(FactorLabel::Hate),
+                encouragement: factor_conf(FactorLabel::Encouragement),
+                significant_impact: factor_conf(FactorLabel::SignificantImpact),
+                remorse: factor_conf(FactorLabel::Remorse),
+                tolerable: factor_conf(FactorLabel::Tolerable),
+                minor: account.minor,
+                prior: prior.n,
+                prior_at_least: prior.at_least,
+                mob_senders: mob.n,
+                mob_at_least: mob.at_least,
+            };
+            // Score without evidence first: most evaluations change nothing material and are
+            // not written, and formatting evidence costs more than the arithmetic.
+            let quick = evaluate_with(policy, &facts, false);
+            let material = Material {
+                confidence,
+                stage,
+                exposure: &exposure,
+                removal,
+                reach: &reach,
+                start,
+            };
+            let sig = signature(policy, &quick, &material);
+            let key = (user, subject, category);
+            let prev = self.hot[h as usize].slots.get(&key).copied();
+            let emit = match prev {
+                None => true,
+                // At a flush and at the end of input every flag whose revision moved is
+                // written: the revision measures the whole state, so an unchanged revision
+                // means an unchanged flag.
+                Some(p) if force => p.sig != sig || p.rev != rev,
+                Some(p) if p.sig == sig => false,
+                // News is written at once; other material changes once the interval is over.
+                Some(p) => {
+                    p.raised != quick.raised || p.still_up != exposure.still_up || horizon - p.written_at >= interval
+                }
+            };
+            if !emit {
+                if let Some(p) = prev
+                    && p.rev != rev
+                {
+                    // Not written now, but not lost: a timer at the end of the interval (for a
+                    // material change), the flush, or the end of input writes it.
+                    if p.sig != sig {
+                        self.timers.insert((p.written_at.saturating_add(interval), m, who));
+                    }
+                    let hot = &mut self.hot[h as usize];
+                    if !hot.stale {
+                        hot.stale = true;
+                        self.stale.push(h);
+                    }
+                }
+                continue;
+            }
+            let eval = evaluate(policy, &facts);
+            let account = self.users.name(user);
+            let flag = Flag {
+                schema: FLAG_SCHEMA,
+                flag_id: flag_id(&msg.id, subject, account, category),
+                revision: rev,
+                message_id: msg.id.to_string(),
+                subject,
+                account: account.to_owned(),
+                category,
+                track: category.track(),
+                score: eval.score,
+                raised: eval.raised,
+                reach: reach.clone(),
+                exposure: exposure.clone(),
+                factors: eval.factors,
+                provision: category.provision(),
+                at: Ts(as_of),
+            };
+            // In debug builds (the tests), check the revision's promise on every write: a
+            // changed flag has a higher revision.
+            let content = if cfg!(debug_assertions) {
+                xxh3_64(flag.to_json().as_bytes())
+            } else {
+                0
+            };
+            debug_assert!(
+                prev.is_none_or(|p| p.rev < rev || (p.rev == rev && p.content == content)),
+                "revision did not grow: {prev:?} -> {rev} {}",
+                flag.to_json()
+            );
+            let written = Slot {
+                rev,
+                sig,
+                written_at: horizon,
+                raised: flag.raised,
+                still_up: flag.exposure.still_up,
+                content,
+            };
+            self.hot[h as usize].slots.insert(key, written);
+            out.push(flag);
+        }
+        cost
+    }
+}

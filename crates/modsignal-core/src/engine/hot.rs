@@ -1,0 +1,471 @@
+//! Labelled ("hot") messages: labels, per-resharer state, reach sums, and the work credit that
+//! pays for evaluating them.
+//!
+//! Most messages are never labelled and cost only their compact record. A labelled message
+//! gets a [`Hot`] entry: its labels, its resharers (with each one's start), the reach sums
+//! below each reshare that has reshares of its own, and one [`Slot`] per flag written.
+//!
+//! Reach sums are kept incrementally: a new reshare adds itself to at most
+//! `limits.chain_levels` reshares above it. A change of structure (a placeholder's reshares
+//! joining, a `via` resolved late) instead marks the message *restructured*, and its sums are
+//! rebuilt from its reshare list before it is next evaluated.
+//!
+//! Every evaluation and rebuild is paid for from the message's *credit*, which each event about
+//! the message (and each timer that fires for it) earns. What the credit does not cover stays
+//! marked and waits: for the message's next events, for an exposure timer, for the streaming
+//! worker's flush, for the end of input. So a message reshared a million times, or a chain of
+//! reshares a million deep, costs a bounded amount of work per event, and every flag is still
+//! exact once the input is quiet.
+
+use hashbrown::HashMap;
+
+use super::{ALL, AUTHOR, Engine};
+use crate::event::{Category, LabelCode};
+use crate::flag::Subject;
+use crate::store::{Id, NONE};
+
+/// Credit one event earns its message: enough to evaluate a few hundred ordinary subjects.
+pub(super) const CREDIT_PER_EVENT: i64 = 1024;
+/// The most credit a message can hold, so that a quiet message cannot save up for a burst.
+const CREDIT_CAP: i64 = 64 * CREDIT_PER_EVENT;
+
+/// One label event as kept: everything that distinguishes it from another, compared whole.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct LabelEntry {
+    pub source: Id,
+    pub code: LabelCode,
+    pub at: i64,
+    pub confidence: f64,
+    pub negate: bool,
+    /// The handle of the person the label names as targeted, or `NONE`.
+    pub target: u32,
+}
+
+impl LabelEntry {
+    /// The order in which two assertions from one source about one code supersede each other:
+    /// the later one wins, and at equal times a retraction wins, then the higher confidence.
+    pub fn rank(&self) -> (i64, bool, u64) {
+        (self.at, self.negate, self.confidence.to_bits())
+    }
+    fn key(&self) -> (&str, LabelCode, i64, u64, bool, u32) {
+        (
+            &self.source,
+            self.code,
+            self.at,
+            self.confidence.to_bits(),
+            self.negate,
+            self.target,
+        )
+    }
+}
+
+impl PartialEq for LabelEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for LabelEntry {}
+impl PartialOrd for LabelEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for LabelEntry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// Reach below one reshare: the reshares made through it (within `limits.chain_levels`), the
+/// followers of their accounts, and how far the longest of them is below it.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct Agg {
+    pub count: u32,
+    pub depth_below: u32,
+    pub followers: u64,
+}
+
+/// One resharer of a hot message: their first reshare and their start (their earliest
+/// reshare's time). Further reshares by the same account are in [`Hot::extra`].
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct Resharer {
+    pub first: u32,
+    pub start: i64,
+}
+
+/// What was last written for one flag.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct Slot {
+    pub rev: u64,
+    /// What decides a streaming re-emission: the material state.
+    pub sig: u64,
+    /// The event time the flag was written at.
+    pub written_at: i64,
+    pub raised: bool,
+    pub still_up: bool,
+    /// A hash of everything the flag said, kept in debug builds to check that an unchanged
+    /// revision always means an unchanged flag.
+    pub content: u64,
+}
+
+/// Per labelled message: everything the model needs beyond the compact record.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct Hot {
+    pub msg: u32,
+    /// The newest assertion per (source, code).
+    pub labels: Vec<LabelEntry>,
+    /// Every distinct label event, sorted: their number counts in the revision.
+    pub label_events: Vec<LabelEntry>,
+    /// Whether the message counts as conduct (a live category label at or above the floor).
+    pub live: bool,
+    pub resharers: HashMap<u32, Resharer>,
+    pub extra: HashMap<u32, Vec<u32>>,
+    pub agg: HashMap<u32, Agg>,
+    /// The deepest chain of reshares, counted up to `limits.chain_levels` + 1.
+    pub depth: u32,
+    pub resharer_audience: u64,
+    /// Every person this message was ever seen targeting (only grows).
+    pub targets_ever: Vec<u32>,
+    /// The people it targets now, as registered in the target index.
+    pub targets_now: Vec<u32>,
+    pub slots: HashMap<(u32, Subject, Category), Slot>,
+    pub dirty_all: bool,
+    pub dirty: Vec<u32>,
+    pub queued: bool,
+    /// On the engine's stale list: something was held back.
+    pub stale: bool,
+    /// The reach sums must be rebuilt before the next evaluation.
+    pub restructured: bool,
+    pub credit: i64,
+    /// Where the last partial pass over every subject stopped, so the next one goes on from
+    /// there instead of starting over.
+    pub cursor: u32,
+}
+
+impl Hot {
+    pub(super) fn empty() -> Hot {
+        Hot {
+            msg: NONE,
+            labels: Vec::new(),
+            label_events: Vec::new(),
+            live: false,
+            resharers: HashMap::new(),
+            extra: HashMap::new(),
+            agg: HashMap::new(),
+            depth: 0,
+            resharer_audience: 0,
+            targets_ever: Vec::new(),
+            targets_now: Vec::new(),
+            slots: HashMap::new(),
+            dirty_all: false,
+            dirty: Vec::new(),
+            queued: false,
+            stale: false,
+            restructured: false,
+            credit: 0,
+            cursor: 0,
+        }
+    }
+
+    /// Every reshare of the message by `user`.
+    pub(super) fn reshares_by(&self, user: u32) -> impl Iterator<Item = u32> + '_ {
+        let first = self.resharers.get(&user).map(|r| r.first);
+        first
+            .into_iter()
+            .chain(self.extra.get(&user).into_iter().flatten().copied())
+    }
+}
+
+impl Engine {
+    /// An event about message `m` earns it credit, if it is labelled.
+    pub(super) fn earn(&mut self, m: u32) {
+        let h = self.store.msgs.get(m).hot;
+        if h != NONE {
+            let hot = &mut self.hot[h as usize];
+            hot.credit = (hot.credit + CREDIT_PER_EVENT).min(CREDIT_CAP);
+        }
+    }
+
+    /// Makes a message hot (labelled). Its reach sums are built before its first evaluation.
+    pub(super) fn heat(&mut self, m: u32) -> u32 {
+        let h = self.store.msgs.get(m).hot;
+        if h != NONE {
+            return h;
+        }
+        let fresh = Hot {
+            msg: m,
+            restructured: true,
+            ..Hot::empty()
+        };
+        let h = match self.hot_free.pop() {
+            Some(h) => {
+                self.hot[h as usize] = fresh;
+                h
+            }
+            None => {
+                self.hot.push(fresh);
+                self.hot.len() as u32 - 1
+            }
+        };
+        self.store.msgs.get_mut(m).hot = h;
+        self.mark(m, ALL);
+        h
+    }
+
+    /// The structure of message `m`'s reshares changed: its sums are rebuilt before it is
+    /// next evaluated.
+    pub(super) fn restructure(&mut self, m: u32) {
+        let h = self.store.msgs.get(m).hot;
+        if h != NONE {
+            self.hot[h as usize].restructured = true;
+            self.mark(m, ALL);
+        }
+    }
+
+    /// What rebuilding a hot message's sums costs: each reshare walks up its chain.
+    pub(super) fn rebuild_cost(&self, h: u32) -> i64 {
+        let m = self.hot[h as usize].msg;
+        i64::from(self.store.msgs.get(m).reshares) * (i64::from(self.policy.limits.chain_levels) + 1)
+    }
+
+    /// Recomputes a hot message's resharers, reach sums, depth and audience from its reshare
+    /// list, resolving what forwarding records and late `via`s left open, and registers its
+    /// resharers' conduct.
+    pub(super) fn rebuild(&mut self, h: u32) {
+        let m = self.hot[h as usize].msg;
+        let list = self.store.reshares_of(m);
+        self.work += list.len() as u64;
+        for &r in &list {
+            self.original_of(r);
+        }
+        for &r in &list {
+            if let Some(v) = self.pending_via.get(&r).cloned()
+                && let Some(crate::store::Entity::Reshare(v)) = self.store.find(&v)
+            {
+                self.resolve_via(r, v);
+            }
+        }
+        let hot = &mut self.hot[h as usize];
+        hot.resharers.clear();
+        hot.extra.clear();
+        hot.agg.clear();
+        hot.depth = 0;
+        hot.resharer_audience = 0;
+        hot.restructured = false;
+        for &r in &list {
+            self.hot_add(h, r);
+        }
+        let mut users: Vec<u32> = self.hot[h as usize].resharers.keys().copied().collect();
+        users.sort_unstable();
+        let msg = self.store.msgs.get(m);
+        if msg.known() && msg.author != NONE {
+            users.push(msg.author);
+        }
+        let changed: Vec<u32> = users.into_iter().filter(|&u| self.sync_subject(m, u)).collect();
+        if changed.len() <= super::RELATED_AT_ONCE {
+            for u in changed {
+                self.mark_user(u);
+            }
+        } else {
+            self.deferred_users.extend(changed);
+        }
+        self.mark(m, ALL);
+    }
+
+    /// Adds reshare `r` to its hot message's resharers and to the sums of at most
+    /// `limits.chain_levels` reshares above it; returns the accounts whose reach changed.
+    fn hot_add(&mut self, h: u32, r: u32) -> Vec<u32> {
+        let levels = self.policy.limits.chain_levels;
+        let rs = self.store.rss.get(r);
+        let (user, at) = (rs.author, rs.at);
+        let m = self.hot[h as usize].msg;
+        let author = self.store.msgs.get(m).author;
+        let followers = u64::from(self.users.get(user).followers);
+        let mut changed = vec![user];
+        // The ancestors first: `parent_of` reads the store, the sums are the hot entry's.
+        let mut chain = Vec::new();
+        let mut p = self.parent_of(r);
+        while p != NONE && chain.len() < levels as usize {
+            chain.push(p);
+            p = self.parent_of(p);
+        }
+        let truncated = p != NONE;
+        self.work += 1 + chain.len() as u64;
+        let hot = &mut self.hot[h as usize];
+        match hot.resharers.get_mut(&user) {
+            None => {
+                hot.resharers.insert(user, Resharer { first: r, start: at });
+                if user != author {
+                    hot.resharer_audience += followers;
+                }
+            }
+            Some(first) => {
+                first.start = first.start.min(at);
+                hot.extra.entry(user).or_default().push(r);
+            }
+        }
+        for (i, &p) in chain.iter().enumerate() {
+            let ps = self.store.rss.get(p);
+            let a = hot.agg.entry(p).or_default();
+            a.count += 1;
+            if ps.author != user {
+                a.followers += followers;
+            }
+            a.depth_below = a.depth_below.max(i as u32 + 1);
+            changed.push(ps.author);
+        }
+        let depth = chain.len() as u32 + 1 + u32::from(truncated);
+        hot.depth = hot.depth.max(depth);
+        changed
+    }
+
+    /// A new reshare of a hot message: the sums, its resharer's conduct and the flags whose
+    /// reach changed.
+    pub(super) fn add_to_hot(&mut self, h: u32, r: u32) {
+        if self.hot[h as usize].restructured {
+            // The rebuild will count it.
+            let m = self.hot[h as usize].msg;
+            self.mark(m, ALL);
+            return;
+        }
+        let m = self.hot[h as usize].msg;
+        let user = self.store.rss.get(r).author;
+        let changed = self.hot_add(h, r);
+        if self.sync_subject(m, user) {
+            self.mark_user(user);
+        }
+        self.mark(m, AUTHOR);
+        for u in changed {
+            self.mark(m, u);
+        }
+    }
+
+    /// Recomputes a resharer's start from their reshares (after one of them moved earlier).
+    pub(super) fn refresh_resharer_start(&mut self, h: u32, user: u32) {
+        let hot = &self.hot[h as usize];
+        let start = hot.reshares_by(user).map(|r| self.store.rss.get(r).at).min();
+        if let (Some(start), Some(rs)) = (start, self.hot[h as usize].resharers.get_mut(&user)) {
+            rs.start = start;
+        }
+    }
+
+    /// The post of a hot message arrived after its reshares: its author is known now. The
+    /// author's own reshares, if any, no longer count in the resharers' audience.
+    pub(super) fn author_known(&mut self, m: u32) {
+        let h = self.store.msgs.get(m).hot;
+        let author = self.store.msgs.get(m).author;
+        if h == NONE || author == NONE {
+            return;
+        }
+        let followers = u64::from(self.users.get(author).followers);
+        let hot = &mut self.hot[h as usize];
+        if !hot.restructured && hot.resharers.contains_key(&author) {
+            hot.resharer_audience -= followers;
+        }
+    }
+
+    /// Account `u`'s follower count grew by `delta`: the reach sums of the labelled messages it
+    /// reshared grow with it. With many such messages, they are rebuilt at the next flush.
+    pub(super) fn followers_grew(&mut self, u: u32, delta: u64) {
+        let Some(c) = self.conduct.get(&u) else { return };
+        if c.len() > super::RELATED_AT_ONCE {
+            self.deferred_growth.push(u);
+            return;
+        }
+        let levels = self.policy.limits.chain_levels as usize;
+        for m in c.messages() {
+            let h = self.store.msgs.get(m).hot;
+            if h == NONE || self.hot[h as usize].restructured {
+                continue;
+            }
+            let author = self.store.msgs.get(m).author;
+            let reshares: Vec<u32> = self.hot[h as usize].reshares_by(u).collect();
+            if reshares.is_empty() {
+                continue;
+            }
+            if u != author {
+                self.hot[h as usize].resharer_audience += delta;
+            }
+            for r in reshares {
+                let mut p = self.parent_of(r);
+                let mut steps = 0;
+                while p != NONE && steps < levels {
+                    if self.store.rss.get(p).author != u {
+                        let hot = &mut self.hot[h as usize];
+                        hot.agg.entry(p).or_default().followers += delta;
+                    }
+                    p = self.parent_of(p);
+                    steps += 1;
+                }
+                self.work += 1 + steps as u64;
+            }
+        }
+    }
+
+    pub(super) fn merge_label(&mut self, h: u32, entry: super::hot::LabelEntry) {
+        let hot = &mut self.hot[h as usize];
+        match hot
+            .labels
+            .iter_mut()
+            .find(|l| l.source == entry.source && l.code == entry.code)
+        {
+            Some(l) if entry.rank() > l.rank() => *l = entry,
+            Some(_) => {}
+            None => hot.labels.push(entry),
+        }
+    }
+
+    /// Takes the labels of placeholder `p` (hot entry `h`) as it becomes a reshare, and frees
+    /// its hot entry: the original will carry them.
+    pub(super) fn take_labels(&mut self, h: u32, p: u32) -> (Vec<LabelEntry>, Vec<LabelEntry>, Vec<u32>) {
+        let hot = &mut self.hot[h as usize];
+        let labels = std::mem::take(&mut hot.labels);
+        let events = std::mem::take(&mut hot.label_events);
+        let targets = hot.targets_ever.clone();
+        self.cool(h, p, false);
+        (labels, events, targets)
+    }
+
+    /// Gives message `m` the labels a placeholder carried. The original stands in for the
+    /// placeholder wherever it was counted, so the sums of label events never shrink.
+    pub(super) fn give_labels(&mut self, m: u32, labels: Vec<LabelEntry>, events: Vec<LabelEntry>, targets: Vec<u32>) {
+        let h = self.heat(m);
+        let hot = &mut self.hot[h as usize];
+        for e in events {
+            if let Err(pos) = hot.label_events.binary_search(&e) {
+                hot.label_events.insert(pos, e);
+            }
+        }
+        for t in targets {
+            if !hot.targets_ever.contains(&t) {
+                hot.targets_ever.push(t);
+            }
+        }
+        for l in labels {
+            self.merge_label(h, l);
+        }
+        self.earn(m);
+        self.subject_moved(m);
+    }
+
+    /// Unlinks a hot message from the conduct and target indexes and frees its slot. When the
+    /// message is evicted (`remember`), what conduct and mobbing need of it is kept as history.
+    pub(super) fn cool(&mut self, h: u32, m: u32, remember: bool) {
+        let mut subjects: Vec<u32> = self.hot[h as usize].resharers.keys().copied().collect();
+        let author = self.store.msgs.get(m).author;
+        if author != NONE && self.store.msgs.get(m).known() {
+            subjects.push(author);
+        }
+        subjects.sort_unstable();
+        subjects.dedup();
+        for u in subjects {
+            self.unregister_subject(m, u, remember);
+        }
+        let targets = std::mem::take(&mut self.hot[h as usize].targets_ever);
+        for t in targets {
+            self.unregister_target(m, t, remember);
+        }
+        self.hot[h as usize] = Hot::empty();
+        self.hot_free.push(h);
+    }
+}

@@ -1,0 +1,604 @@
+//! Applying each kind of event to state.
+//!
+//! Every function here is a join on the engine's lattice: applying an event twice, or two
+//! events in either order, leaves the same state. Work per event is bounded: no function here
+//! visits all of a message's reshares or all of a sender's messages (that is left to the
+//! credit-paid rebuilds of `hot` and the deferred marking of `Engine::mark_user`).
+
+use super::{ALL, AUTHOR, ApplyError, Engine, RemovalSeen, Reports};
+use crate::event::{Audience, EventKind, LabelCode};
+use crate::exposure::{Change, What, insert_change, scope_ord, status_ord};
+use crate::model::RemovalKind;
+use crate::store::{BIT_FORWARD, BIT_REPLY, Entity, Id, NONE, Reshare};
+use crate::time::Ts;
+
+use super::hot::LabelEntry;
+
+impl Engine {
+    /// Applies one event's kind at event time `at`; the first removal it made, if any.
+    pub(super) fn ingest(&mut self, kind: &EventKind<'_>, at: i64) -> Result<Option<RemovalSeen>, ApplyError> {
+        match kind {
+            EventKind::Post {
+                id,
+                author,
+                audience,
+                reply_to,
+                quote_of,
+                mentions,
+            } => {
+                let user = self.user(&author.id, author.followers, author.minor, at);
+                let mention = match mentions.first() {
+                    Some(p) => self.person(p, at),
+                    None => NONE,
+                };
+                self.post(
+                    id,
+                    at,
+                    user,
+                    *audience,
+                    reply_to.as_deref(),
+                    quote_of.as_deref(),
+                    mention,
+                )?;
+            }
+            EventKind::Reshare { id, of, author, via } => {
+                let user = self.user(&author.id, author.followers, author.minor, at);
+                self.reshare(id, of, via.as_deref(), at, user)?;
+            }
+            EventKind::Delete { id, by } => {
+                return self.removal(
+                    id,
+                    Change {
+                        at,
+                        what: What::Delete(*by),
+                    },
+                );
+            }
+            EventKind::Restrict { id, by, scope } => {
+                return self.removal(
+                    id,
+                    Change {
+                        at,
+                        what: What::Restrict(*by, scope_ord(*scope)),
+                    },
+                );
+            }
+            EventKind::Restore { id, by } => {
+                self.removal(
+                    id,
+                    Change {
+                        at,
+                        what: What::Restore(*by),
+                    },
+                )?;
+            }
+            EventKind::Label {
+                id,
+                code,
+                confidence,
+                source,
+                target,
+                negate,
+            } => {
+                let target = match target {
+                    Some(t) => self.person(t, at),
+                    None => NONE,
+                };
+                let entry = LabelEntry {
+                    source: Id::new(source),
+                    code: *code,
+                    at,
+                    confidence: *confidence,
+                    negate: *negate,
+                    target,
+                };
+                self.label(id, entry)?;
+            }
+            EventKind::Report {
+                id,
+                reporter,
+                by_target,
+            } => self.report(id, at, reporter, *by_target),
+            EventKind::Impressions { id, count } => {
+                let m = self.resolve_message(id);
+                let msg = self.store.msgs.get_mut(m);
+                let count = (*count).min(u64::from(NONE - 1)) as u32;
+                if msg.impressions == NONE || msg.impressions < count {
+                    msg.impressions = count;
+                }
+                msg.touch(at);
+                self.earn(m);
+                self.mark(m, AUTHOR);
+            }
+            EventKind::Account {
+                user,
+                status,
+                minor,
+                followers,
+            } => {
+                let u = self.user(user, *followers, *minor, at);
+                if let Some(s) = status {
+                    let limit = self.policy.limits.changes_per_account;
+                    let list = self.accounts.entry(u).or_default();
+                    let change = Change {
+                        at,
+                        what: What::Account(status_ord(*s)),
+                    };
+                    if list.len() >= limit as usize && list.binary_search(&change).is_err() {
+                        return Err(ApplyError::Limit {
+                            id: user.to_string(),
+                            what: "account status changes",
+                            setting: "changes_per_account",
+                            limit,
+                        });
+                    }
+                    if insert_change(list, change) {
+                        self.mark_user(u);
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The handle of an account that sends or reshares, interned if new, with what the event
+    /// says of its followers and age. When its follower count grows, the reach of every
+    /// labelled message it reshared grows with it.
+    fn user(&mut self, id: &str, followers: Option<u32>, minor: Option<bool>, at: i64) -> u32 {
+        let before = self.users.find(id).map(|u| self.users.get(u).followers);
+        let (u, grew) = self.users.intern(id, followers, at);
+        let mut changed = grew;
+        if let Some(m) = minor {
+            let (minor, minor_at) = self.users.minor_mut(u);
+            if (at, m) > (*minor_at, *minor) {
+                // Even a statement that repeats the current value moves the revision (see
+                // `User::minor_term`), so the subject's flags are evaluated again.
+                changed = true;
+                *minor = m;
+                *minor_at = at;
+            }
+        }
+        if grew && let Some(old) = before {
+            let delta = u64::from(self.users.get(u).followers - old);
+            self.followers_grew(u, delta);
+        }
+        if changed {
+            self.mark_user(u);
+        }
+        u
+    }
+
+    /// The handle of a person an event names without them acting (a mention, a label's
+    /// target, a reporter): kept in state, compared whole, never written.
+    fn person(&mut self, id: &str, at: i64) -> u32 {
+        self.users.intern(id, None, at).0
+    }
+
+    /// The message an id refers to: a reshare's id refers to its original. Creates a
+    /// placeholder for an id not seen yet.
+    pub(super) fn resolve_message(&mut self, id: &str) -> u32 {
+        match self.store.message_or_placeholder(id) {
+            Entity::Message(m) => m,
+            Entity::Reshare(r) => self.original_of(r),
+        }
+    }
+
+    /// The original message of reshare `r`. A reshare made of a placeholder that later turned
+    /// out to be a reshare itself names a forwarding record; this follows the forwarding
+    /// records to the real original and points every reshare on the way straight at it (with
+    /// the reshare the placeholder became as its parent), so each forwarding step is taken once.
+    pub(super) fn original_of(&mut self, r: u32) -> u32 {
+        let o = self.store.rss.get(r).original;
+        if !self.store.msgs.get(o).forwards() {
+            return o;
+        }
+        let mut chain = vec![r];
+        let mut cur = o;
+        while self.store.msgs.get(cur).forwards() {
+            let became = self.store.msgs.get(cur).author;
+            chain.push(became);
+            cur = self.store.rss.get(became).original;
+        }
+        let root = cur;
+        for x in chain {
+            let f = self.store.rss.get(x).original;
+            if f == root {
+                continue;
+            }
+            let became = self.store.msgs.get(f).author;
+            let rs = self.store.rss.get_mut(x);
+            if rs.parent == NONE {
+                rs.parent = became;
+            }
+            rs.original = root;
+            self.store.msgs.get_mut(root).refs += 1;
+            let fm = self.store.msgs.get_mut(f);
+            fm.refs -= 1;
+            if fm.refs == 0 {
+                self.store.free_message(f);
+            }
+            self.work += 1;
+        }
+        root
+    }
+
+    /// The reshare `r` was made through, seen through a forwarding record if need be.
+    pub(super) fn parent_of(&self, r: u32) -> u32 {
+        let rs = self.store.rss.get(r);
+        if rs.parent != NONE {
+            return rs.parent;
+        }
+        let o = self.store.msgs.get(rs.original);
+        if o.forwards() { o.author } else { NONE }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn post(
+        &mut self,
+        id: &str,
+        at: i64,
+        author: u32,
+        audience: Audience,
+        reply_to: Option<&str>,
+        quote_of: Option<&str>,
+        mention: u32,
+    ) -> Result<(), ApplyError> {
+        let m = match self.store.message_or_placeholder(id) {
+            Entity::Message(m) => m,
+            Entity::Reshare(_) => return Err(ApplyError::KindConflict(id.to_owned())),
+        };
+        let msg = self.store.msgs.get_mut(m);
+        if msg.known() {
+            // A repeat of the post: only the earliest posting time can change.
+            if at < msg.posted_at {
+                msg.posted_at = at;
+                self.earn(m);
+                self.subject_moved(m);
+            }
+            return Ok(());
+        }
+        msg.posted_at = at;
+        msg.touch(at);
+        msg.author = author;
+        msg.mention = mention;
+        msg.set_audience(audience);
+        let is_hot = msg.hot != NONE;
+        for (parent, reply) in [(reply_to, true), (quote_of, false)] {
+            let Some(parent) = parent else { continue };
+            let p = self.resolve_message(parent);
+            if p == m {
+                continue;
+            }
+            let pm = self.store.msgs.get_mut(p);
+            if reply {
+                pm.replies += 1;
+            } else {
+                pm.quotes += 1;
+            }
+            pm.touch(at);
+            if reply {
+                self.store.msgs.get_mut(m).bits |= BIT_REPLY;
+            }
+            self.earn(p);
+            self.mark(p, AUTHOR);
+        }
+        if is_hot {
+            self.author_known(m);
+            self.earn(m);
+            self.subject_moved(m);
+        }
+        Ok(())
+    }
+
+    /// A subject's start, whether the message counts as conduct or the people it targets
+    /// changed: its own flags, and (through `sync_indexes`) those that count it as earlier
+    /// conduct or as another sender at the same person, are evaluated again.
+    pub(super) fn subject_moved(&mut self, m: u32) {
+        self.sync_indexes(m);
+        self.mark(m, ALL);
+    }
+
+    fn reshare(&mut self, id: &str, of: &str, via: Option<&str>, at: i64, user: u32) -> Result<(), ApplyError> {
+        if id == of {
+            return Err(ApplyError::SelfReshare(id.to_owned()));
+        }
+        let placeholder = match self.store.find(id) {
+            Some(Entity::Reshare(r)) => {
+                // A repeat: only the earliest time can change, and with it the resharer's start.
+                if at < self.store.rss.get(r).at {
+                    self.store.rss.get_mut(r).at = at;
+                    let o = self.original_of(r);
+                    let author = self.store.rss.get(r).author;
+                    self.earn(o);
+                    self.reshare_moved(o, author);
+                }
+                return Ok(());
+            }
+            Some(Entity::Message(m)) if self.store.msgs.get(m).known() => {
+                return Err(ApplyError::KindConflict(id.to_owned()));
+            }
+            Some(Entity::Message(m)) => Some(m),
+            None => None,
+        };
+        let (original, of_parent) = match self.store.message_or_placeholder(of) {
+            Entity::Reshare(p) => (self.original_of(p), p),
+            Entity::Message(m) => (m, NONE),
+        };
+        if placeholder == Some(original) {
+            return Err(ApplyError::SelfReshare(id.to_owned()));
+        }
+        // `via` names the reshare the user saw it through; it refines a direct reshare's
+        // parent. If it cannot be resolved yet (not seen, or of another original so far), the
+        // reshare stays direct until it can (see `Engine::resolve_via`).
+        let mut parent = of_parent;
+        let mut pending = None;
+        if let (Some(v), NONE) = (via, of_parent) {
+            match self.store.find(v) {
+                Some(Entity::Reshare(p)) if self.original_of(p) == original => parent = p,
+                Some(Entity::Message(_)) => {}
+                _ => pending = Some(Id::new(v)),
+            }
+        }
+        let rec = Reshare {
+            id: Id::new(id),
+            at,
+            original,
+            parent,
+            author: user,
+            next: NONE,
+        };
+        let r = match placeholder {
+            Some(p) => self.convert_placeholder(p, rec),
+            None => self.store.insert_reshare(rec),
+        };
+        self.store.link(original, r);
+        let o = self.store.msgs.get_mut(original);
+        o.refs += 1;
+        o.reshares += 1;
+        o.touch(at);
+        if let Some(v) = pending {
+            self.waiting_via.entry(v.clone()).or_default().push(r);
+            self.pending_via.insert(r, v);
+        }
+        // Reshares that named this one as their `via` can now be placed under it.
+        let mut restructured = placeholder.is_some();
+        if let Some(waiting) = self.waiting_via.remove(id) {
+            for w in waiting {
+                if let Some(o) = self.resolve_via(w, r) {
+                    restructured |= o == original;
+                    if o != original {
+                        self.restructure(o);
+                    }
+                }
+            }
+        }
+        self.earn(original);
+        if restructured {
+            self.restructure(original);
+        } else {
+            let h = self.store.msgs.get(original).hot;
+            if h != NONE {
+                self.add_to_hot(h, r);
+            }
+        }
+        Ok(())
+    }
+
+    /// The earliest reshare of a labelled message by `user` moved: their start, and what counts
+    /// it as earlier conduct, change.
+    fn reshare_moved(&mut self, original: u32, user: u32) {
+        let h = self.store.msgs.get(original).hot;
+        if h == NONE {
+            return;
+        }
+        self.refresh_resharer_start(h, user);
+        if self.sync_subject(original, user) {
+            self.mark_user(user);
+        }
+        self.mark(original, user);
+    }
+
+    /// Places reshare `w` under `v`, the reshare its `via` named, if they share an original,
+    /// `w` has no parent yet and `v` does not descend from `w` (within `limits.chain_levels`:
+    /// a longer cycle is only cut short by every walk's bound). Returns `w`'s original when
+    /// the link was made.
+    pub(super) fn resolve_via(&mut self, w: u32, v: u32) -> Option<u32> {
+        let ow = self.original_of(w);
+        if self.original_of(v) != ow || self.parent_of(w) != NONE {
+            return None;
+        }
+        let mut p = v;
+        for _ in 0..=self.policy.limits.chain_levels {
+            if p == NONE {
+                break;
+            }
+            if p == w {
+                self.pending_via.remove(&w);
+                return None;
+            }
+            p = self.parent_of(p);
+            self.work += 1;
+        }
+        self.pending_via.remove(&w);
+        self.store.rss.get_mut(w).parent = v;
+        Some(ow)
+    }
+
+    /// An id first seen as a message (something referred to it) arrives as a reshare. The
+    /// placeholder becomes a forwarding record: its reshares join the original's list in
+    /// constant time and keep naming it until `original_of` points them at the original; its
+    /// counts, reports and labels move to the original.
+    fn convert_placeholder(&mut self, p: u32, rec: Reshare) -> u32 {
+        let original = rec.original;
+        let r = self.store.replace_placeholder(p, rec);
+        let old = self.store.msgs.get(p).clone();
+        self.store.splice(p, original);
+        let o = self.store.msgs.get_mut(original);
+        o.reshares += old.reshares;
+        o.quotes += old.quotes;
+        o.replies += old.replies;
+        if old.impressions != NONE && (o.impressions == NONE || o.impressions < old.impressions) {
+            o.impressions = old.impressions;
+        }
+        o.touch(old.last_at);
+        if let Some(reports) = self.reports.remove(&p) {
+            self.merge_reports(original, reports);
+        }
+        let moved = if old.hot != NONE {
+            Some(self.take_labels(old.hot, p))
+        } else {
+            None
+        };
+        let fm = self.store.msgs.get_mut(p);
+        fm.bits |= BIT_FORWARD;
+        fm.author = r;
+        fm.id = Id::default();
+        fm.hot = NONE;
+        if fm.refs == 0 {
+            self.store.free_message(p);
+        }
+        if let Some((labels, events, targets)) = moved {
+            self.give_labels(original, labels, events, targets);
+        }
+        r
+    }
+
+    fn removal(&mut self, id: &str, change: Change) -> Result<Option<RemovalSeen>, ApplyError> {
+        let limit = self.policy.limits.changes_per_id;
+        if !self.removals.contains_key(id) {
+            self.removals.insert(Id::new(id), Vec::new());
+        }
+        let list = self.removals.get_mut(id).expect("inserted above");
+        let first = list.is_empty();
+        if list.len() >= limit as usize && list.binary_search(&change).is_err() {
+            return Err(ApplyError::Limit {
+                id: id.to_owned(),
+                what: "removal changes",
+                setting: "changes_per_id",
+                limit,
+            });
+        }
+        if !insert_change(list, change) {
+            return Ok(None);
+        }
+        let (m, start, own) = match self.store.find(id) {
+            Some(Entity::Message(m)) => (m, self.store.msgs.get(m).posted_at, true),
+            Some(Entity::Reshare(r)) => {
+                let at = self.store.rss.get(r).at;
+                (self.original_of(r), at, false)
+            }
+            None => return Ok(None),
+        };
+        let msg = self.store.msgs.get_mut(m);
+        msg.touch(change.at);
+        let (hot, author) = (msg.hot, msg.author);
+        self.earn(m);
+        self.mark(m, ALL);
+        let (kind, by) = match change.what {
+            What::Delete(by) => (RemovalKind::Deleted, by),
+            What::Restrict(by, _) => (RemovalKind::Blocked, by),
+            _ => return Ok(None),
+        };
+        if !first || start == i64::MIN {
+            return Ok(None);
+        }
+        let audience = (own && hot != NONE && author != NONE)
+            .then(|| u64::from(self.users.get(author).followers) + self.hot[hot as usize].resharer_audience);
+        Ok(Some(RemovalSeen {
+            kind,
+            by,
+            seconds_up: Ts(change.at).secs_since(Ts(start)),
+            audience,
+        }))
+    }
+
+    fn label(&mut self, id: &str, entry: LabelEntry) -> Result<(), ApplyError> {
+        let m = self.resolve_message(id);
+        let h = self.heat(m);
+        let limit = self.policy.limits.labels_per_message;
+        let hot = &mut self.hot[h as usize];
+        let pos = match hot.label_events.binary_search(&entry) {
+            Ok(_) => return Ok(()),
+            Err(pos) => pos,
+        };
+        if hot.label_events.len() >= limit as usize {
+            return Err(ApplyError::Limit {
+                id: id.to_owned(),
+                what: "label events",
+                setting: "labels_per_message",
+                limit,
+            });
+        }
+        hot.label_events.insert(pos, entry.clone());
+        self.store.msgs.get_mut(m).touch(entry.at);
+        let target = entry.target;
+        self.merge_label(h, entry);
+        if target != NONE {
+            let hot = &mut self.hot[h as usize];
+            if !hot.targets_ever.contains(&target) {
+                hot.targets_ever.push(target);
+            }
+        }
+        self.earn(m);
+        self.subject_moved(m);
+        Ok(())
+    }
+
+    fn report(&mut self, id: &str, at: i64, reporter: &str, by_target: bool) {
+        let m = self.resolve_message(id);
+        let cap = self.policy.limits.reporters_per_message as usize;
+        let full = self.reports.get(&m).is_some_and(|r| r.users.len() >= cap);
+        // A reporter beyond the cap is not interned: only whether they are new matters.
+        let u = if full {
+            self.users.find(reporter)
+        } else {
+            Some(self.person(reporter, at))
+        };
+        let reports = self.reports.entry(m).or_default();
+        let mut changed = false;
+        match u.map(|u| (u, reports.users.binary_search(&u))) {
+            Some((_, Ok(_))) => {}
+            Some((u, Err(pos))) if !full => {
+                reports.users.insert(pos, u);
+                changed = true;
+            }
+            _ => {
+                changed = !reports.capped;
+                reports.capped = true;
+            }
+        }
+        if by_target && !reports.by_target {
+            reports.by_target = true;
+            changed = true;
+        }
+        if changed {
+            self.store.msgs.get_mut(m).touch(at);
+            self.earn(m);
+            self.mark(m, ALL);
+        }
+    }
+
+    /// Reports gathered under a placeholder join those of its original.
+    fn merge_reports(&mut self, m: u32, from: Reports) {
+        let cap = self.policy.limits.reporters_per_message as usize;
+        let to = self.reports.entry(m).or_default();
+        for u in from.users {
+            if let Err(pos) = to.users.binary_search(&u) {
+                if to.users.len() < cap {
+                    to.users.insert(pos, u);
+                } else {
+                    to.capped = true;
+                }
+            }
+        }
+        to.by_target |= from.by_target;
+        to.capped |= from.capped;
+    }
+
+    /// Labels of a message that counts as conduct: a live category label at or above the floor.
+    pub(super) fn compute_live(&self, h: u32) -> bool {
+        self.hot[h as usize].labels.iter().any(|l| {
+            !l.negate && matches!(l.code, LabelCode::Category(_)) && l.confidence >= self.policy.labels.min_confidence
+        })
+    }
+}

@@ -1,0 +1,286 @@
+//! Unit tests of the engine that need its private state.
+
+use super::*;
+use crate::decode;
+use crate::flag::Subject;
+
+fn apply(e: &mut Engine, line: &str, out: &mut Vec<Flag>) {
+    e.apply(&decode(line.as_bytes()).unwrap(), out).unwrap();
+}
+
+/// An engine holding message `m` by account `a` (50 followers), posted and labelled a
+/// credible threat a second later, and what that wrote.
+fn threat_by_a() -> (Engine, Vec<Flag>) {
+    let mut e = Engine::new(Policy::default());
+    let mut out = Vec::new();
+    apply(
+        &mut e,
+        r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a","followers":50}}"#,
+        &mut out,
+    );
+    apply(
+        &mut e,
+        r#"{"type":"label","at":1767607201000,"id":"m","category":"credible_threat","source":"c"}"#,
+        &mut out,
+    );
+    (e, out)
+}
+
+#[test]
+fn a_first_removal_is_reported_once_with_its_kind_time_and_audience() {
+    let mut e = Engine::new(Policy::default());
+    let mut out = Vec::new();
+    let ev = |line: &str| decode(line.as_bytes()).unwrap().into_owned();
+    let run = |e: &mut Engine, out: &mut Vec<Flag>, line: &str| e.apply(&ev(line), out).unwrap().removal;
+    run(
+        &mut e,
+        &mut out,
+        r#"{"type":"post","at":1767225600000,"id":"m","author":{"id":"a","followers":100}}"#,
+    );
+    run(
+        &mut e,
+        &mut out,
+        r#"{"type":"reshare","at":1767225601000,"id":"r","of":"m","author":{"id":"b","followers":50}}"#,
+    );
+    run(
+        &mut e,
+        &mut out,
+        r#"{"type":"label","at":1767225602000,"id":"m","category":"credible_threat","source":"c"}"#,
+    );
+    let seen = run(
+        &mut e,
+        &mut out,
+        r#"{"type":"restrict","at":1767225662000,"id":"m","by":"platform","scope":"withheld"}"#,
+    );
+    assert_eq!(
+        seen,
+        Some(RemovalSeen {
+            kind: RemovalKind::Blocked,
+            by: RemovedBy::Platform,
+            seconds_up: 62,
+            audience: Some(150),
+        })
+    );
+    // A second removal of the same message, and a repeat, are not first removals.
+    assert_eq!(
+        run(
+            &mut e,
+            &mut out,
+            r#"{"type":"delete","at":1767225690000,"id":"m","by":"author"}"#
+        ),
+        None
+    );
+    assert_eq!(
+        run(
+            &mut e,
+            &mut out,
+            r#"{"type":"restrict","at":1767225662000,"id":"m","by":"platform","scope":"withheld"}"#
+        ),
+        None
+    );
+    // A reshare's own removal has no tracked audience.
+    let seen = run(
+        &mut e,
+        &mut out,
+        r#"{"type":"delete","at":1767225604000,"id":"r","by":"author"}"#,
+    );
+    assert_eq!(
+        seen,
+        Some(RemovalSeen {
+            kind: RemovalKind::Deleted,
+            by: RemovedBy::Author,
+            seconds_up: 3,
+            audience: None,
+        })
+    );
+    // A delete of an id not seen yet comes before its post: no time up to report.
+    assert_eq!(
+        run(
+            &mut e,
+            &mut out,
+            r#"{"type":"delete","at":1767225604000,"id":"x","by":"author"}"#
+        ),
+        None
+    );
+}
+
+#[test]
+fn quiet_messages_are_written_once_more_then_dropped() {
+    let mut e = Engine::new(Policy::default());
+    let mut out = Vec::new();
+    let t0 = 1_767_607_200_000i64;
+    apply(
+        &mut e,
+        &format!(r#"{{"type":"post","at":{t0},"id":"m","author":{{"id":"a"}},"mentions":["v"]}}"#),
+        &mut out,
+    );
+    apply(
+        &mut e,
+        &format!(
+            r#"{{"type":"reshare","at":{},"id":"r","of":"m","author":{{"id":"b"}}}}"#,
+            t0 + 1
+        ),
+        &mut out,
+    );
+    apply(
+        &mut e,
+        &format!(
+            r#"{{"type":"label","at":{},"id":"m","category":"targeted_harassment","source":"c","target":"v"}}"#,
+            t0 + 2
+        ),
+        &mut out,
+    );
+    apply(
+        &mut e,
+        &format!(r#"{{"type":"delete","at":{},"id":"gone","by":"author"}}"#, t0 + 3),
+        &mut out,
+    );
+    assert_eq!((e.stats().messages, e.stats().reshares, e.stats().labelled), (1, 1, 1));
+    out.clear();
+    // Activity elsewhere moves the watermark past the retention horizon and a sweep.
+    let day = 86_400_000i64;
+    for d in 1..=9 {
+        apply(
+            &mut e,
+            &format!(
+                r#"{{"type":"post","at":{},"id":"x{d}","author":{{"id":"z"}}}}"#,
+                t0 + d * day
+            ),
+            &mut out,
+        );
+    }
+    let stats = e.stats();
+    assert_eq!(stats.labelled, 0);
+    assert!(stats.evicted >= 1 && stats.reshares == 0, "{stats:?}");
+    assert!(e.removals.is_empty(), "removals of ids never seen go too");
+    assert!(
+        e.conduct.values().all(|c| c.messages().is_empty()) && e.targets.values().all(|t| t.messages().is_empty()),
+        "indexes hold only history"
+    );
+    // Its two flags (author, resharer) were written as exposure stages passed, the last time
+    // with all of its exposure, and never again.
+    let ids: std::collections::BTreeSet<&str> = out
+        .iter()
+        .filter(|f| f.message_id == "m")
+        .map(|f| f.flag_id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let last = out.iter().rev().find(|f| f.message_id == "m").expect("written");
+    assert!(last.exposure.seconds_up >= 7 * 86_400, "{}", last.exposure.seconds_up);
+    out.clear();
+    apply(
+        &mut e,
+        &format!(
+            r#"{{"type":"post","at":{},"id":"y","author":{{"id":"z"}}}}"#,
+            t0 + 9 * day + 1
+        ),
+        &mut out,
+    );
+    assert!(out.iter().all(|f| f.message_id != "m"));
+    // A late event about it starts afresh instead of touching freed slots.
+    apply(
+        &mut e,
+        &format!(
+            r#"{{"type":"label","at":{},"id":"m","category":"credible_threat","source":"c"}}"#,
+            t0 + 9 * day
+        ),
+        &mut out,
+    );
+    assert_eq!(e.stats().labelled, 1);
+}
+
+/// Event time is the newest time seen in two events: the label alone at 10:01 does not move
+/// it, so the end of input measures other messages to 10:00; the labelled message itself is
+/// measured to its own newest event.
+#[test]
+fn finish_moves_the_watermark_to_event_time_and_no_further() {
+    let mut e = Engine::new(Policy::default());
+    let mut out = Vec::new();
+    apply(
+        &mut e,
+        r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a"}}"#,
+        &mut out,
+    );
+    apply(
+        &mut e,
+        r#"{"type":"label","at":1767607260000,"id":"m","category":"credible_threat","source":"c"}"#,
+        &mut out,
+    );
+    e.finish(&mut out);
+    assert_eq!(e.watermark(), Some(Ts(1767607200000)));
+    let written = out.len();
+    e.finish(&mut out);
+    e.finish(&mut out);
+    assert_eq!(e.watermark(), Some(Ts(1767607200000)));
+    assert_eq!(out.len(), written, "finishing again changes nothing");
+    let last = out.last().expect("a flag");
+    assert_eq!(last.exposure.seconds_up, 60);
+}
+
+#[test]
+fn small_changes_wait_for_flush_and_are_not_lost() {
+    let (mut e, mut out) = threat_by_a();
+    assert_eq!(out.len(), 1, "the new flag is written at once");
+    out.clear();
+    // Reshares by accounts with no followers: below every reach milestone after the first.
+    for i in 2..6 {
+        let line = format!(
+            r#"{{"type":"reshare","at":{},"id":"r{i}","of":"m","author":{{"id":"u{i}"}}}}"#,
+            1767607201000i64 + i
+        );
+        apply(&mut e, &line, &mut out);
+    }
+    let authors: Vec<&Flag> = out.iter().filter(|f| f.subject == Subject::Author).collect();
+    assert!(
+        authors.iter().all(|f| f.reach.reshares < 4),
+        "small changes are not written at once"
+    );
+    out.clear();
+    e.flush(&mut out);
+    let author = out
+        .iter()
+        .find(|f| f.subject == Subject::Author)
+        .expect("flush writes the author's flag");
+    assert_eq!(author.reach.reshares, 4);
+    out.clear();
+    e.flush(&mut out);
+    assert!(out.is_empty(), "nothing changed since the last flush");
+}
+
+/// Found by `any_cut_resumes_exactly`: an `account` event saying the sender is a minor
+/// changed the flag (a factor against) under the same revision, so a consumer keeping the
+/// newest revision could keep the wrong one.
+#[test]
+fn what_an_account_event_says_of_age_moves_the_revision() {
+    let (mut e, mut out) = threat_by_a();
+    let revision = |out: &[Flag]| out.last().expect("a flag is written").revision;
+    let mut last = revision(&out);
+    let has_minor = |out: &[Flag]| out.last().unwrap().factors.iter().any(|f| f.code == "minor");
+    assert!(!has_minor(&out));
+    // Said to be a minor, then said not to be, then the same said again with the same time:
+    // each statement is evaluated again, and each change of the flag has a higher revision.
+    for (line, minor) in [
+        (r#"{"type":"account","at":1767607202000,"user":"a","minor":true}"#, true),
+        (
+            r#"{"type":"account","at":1767607203000,"user":"a","minor":false}"#,
+            false,
+        ),
+        (r#"{"type":"account","at":1767607203000,"user":"a","minor":true}"#, true),
+    ] {
+        out.clear();
+        apply(&mut e, line, &mut out);
+        e.flush(&mut out);
+        assert_eq!(has_minor(&out), minor, "after {line}");
+        assert!(revision(&out) > last, "after {line}");
+        last = revision(&out);
+    }
+    // An older statement changes nothing.
+    out.clear();
+    apply(
+        &mut e,
+        r#"{"type":"account","at":1767607202500,"user":"a","minor":false}"#,
+        &mut out,
+    );
+    e.flush(&mut out);
+    assert!(out.is_empty());
+}
