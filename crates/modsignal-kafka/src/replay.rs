@@ -14,7 +14,7 @@ use crate::commit::Tp;
 use crate::config::WorkerConfig;
 use crate::read_to_end::{Next, ReadToEnd};
 use crate::stage::PartState;
-use crate::worker::{Halt, Stop, WorkerError, watermark_of};
+use crate::worker::{Halt, Stop, WorkerError, record_ms, watermark_of};
 
 /// A rebuilt partition.
 pub(crate) struct Replayed {
@@ -75,9 +75,13 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
                 let payload = m.payload().unwrap_or(&[]);
                 // Records that were dead-lettered when first read fail the same way here and
                 // are skipped: they are already on the dead-letter topic.
-                if r.state
-                    .replay(payload, watermark_of(&m), config.max_record_bytes, &mut discard)
-                {
+                if r.state.replay(
+                    payload,
+                    watermark_of(&m),
+                    record_ms(&m),
+                    config.max_record_bytes,
+                    &mut discard,
+                ) {
                     r.events += 1;
                 }
                 if offset + 1 >= end {

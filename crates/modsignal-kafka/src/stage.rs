@@ -89,11 +89,12 @@ impl PartState {
     }
 
     /// Applies a record again to rebuild the state, writing nothing; whether it gave events.
-    /// `watermark` is the record's watermark mark, if it is one.
+    /// `watermark` is the record's watermark mark, if it is one; `received_ms` its timestamp.
     pub(crate) fn replay(
         &mut self,
         payload: &[u8],
         watermark: Option<i64>,
+        received_ms: Option<i64>,
         max_record_bytes: usize,
         discard: &mut Vec<Flag>,
     ) -> bool {
@@ -104,7 +105,7 @@ impl PartState {
                 false
             }
             PartState::Engine(e) => {
-                let ok = apply_record(e, payload, max_record_bytes, discard).is_ok();
+                let ok = apply_record(e, payload, received_ms, max_record_bytes, discard).is_ok();
                 discard.clear();
                 ok
             }

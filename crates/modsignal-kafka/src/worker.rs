@@ -523,11 +523,14 @@ impl Throttle {
 }
 
 /// Decodes and applies one record: the same steps for live records and for a replay, so that
-/// a replay rebuilds exactly the state the live records built.
+/// a replay rebuilds exactly the state the live records built. The record's timestamp is the
+/// time it was received: an event stamped further after it than `stream.max_skew_secs` is
+/// rejected as `future` (and the same record is rejected again on a replay).
 /// Returns the event's type name (a metrics label) with what applying it did.
 pub(crate) fn apply_record(
     engine: &mut Engine,
     payload: &[u8],
+    received_ms: Option<i64>,
     max_record_bytes: usize,
     out: &mut Vec<Flag>,
 ) -> Result<(&'static str, Outcome), (String, &'static str)> {
@@ -536,7 +539,9 @@ pub(crate) fn apply_record(
         return Err((e.to_string(), e.code()));
     }
     let ev = decode(payload).map_err(|e| (e.to_string(), e.code()))?;
-    let outcome = engine.apply(&ev, out).map_err(|e| (e.to_string(), e.code()))?;
+    let outcome = engine
+        .apply_at(&ev, received_ms.map(modsignal_core::Ts), out)
+        .map_err(|e| (e.to_string(), e.code()))?;
     Ok((ev.kind.type_name(), outcome))
 }
 
@@ -1112,18 +1117,21 @@ impl<'c> Worker<'c> {
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, None);
             return;
         }
-        let origin_ms = match m.timestamp() {
-            Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
-            Timestamp::NotAvailable => None,
-        };
+        let origin_ms = record_ms(m);
         let result = match &mut part.state {
-            PartState::Engine(engine) => apply_record(engine, payload, self.config.max_record_bytes, &mut self.flags)
-                .map(|(type_name, o)| {
-                    self.summary.events += 1;
-                    self.summary.late += o.late as u64;
-                    self.summary.duplicates += o.duplicate as u64;
-                    self.metrics.applied(type_name, &o);
-                }),
+            PartState::Engine(engine) => apply_record(
+                engine,
+                payload,
+                origin_ms,
+                self.config.max_record_bytes,
+                &mut self.flags,
+            )
+            .map(|(type_name, o)| {
+                self.summary.events += 1;
+                self.summary.late += o.late as u64;
+                self.summary.duplicates += o.duplicate as u64;
+                self.metrics.applied(type_name, &o);
+            }),
             PartState::Router(router) => router.route(payload, &mut self.routed).map(|o| match o {
                 RouteOutcome::Routed { events, .. } => {
                     self.summary.events += events as u64;
@@ -1695,6 +1703,14 @@ impl Worker<'_> {
                 Err(_) => self.metrics.snapshot("changelog", false),
             }
         }
+    }
+}
+
+/// The timestamp a record carries (ms since the epoch): when it was produced or appended.
+pub(crate) fn record_ms<M: Message>(m: &M) -> Option<i64> {
+    match m.timestamp() {
+        Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+        Timestamp::NotAvailable => None,
     }
 }
 
