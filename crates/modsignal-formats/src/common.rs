@@ -123,13 +123,18 @@ pub(crate) fn ts_rfc3339(s: Option<&str>, field: &'static str) -> Result<Ts, For
     }
 }
 
-/// The time of a record that carries none: the stream clock, but never before `floor` (the
-/// creation time the record's id encodes). See [`crate::Reader`].
-pub(crate) fn untimed(clock: Option<Ts>, floor: Option<Ts>, field: &'static str) -> Result<Ts, FormatError> {
-    let floor = floor.filter(|t| t.in_range());
-    clock.max(floor).ok_or_else(|| FormatError::Invalid {
+/// The time of a record that carries none of its own: the stream clock (see
+/// [`crate::Reader`]).
+///
+/// It is never derived from the record's id, although Twitter's and Mastodon's snowflake ids
+/// encode a creation time: whoever writes the stream can write any id, and an id of
+/// 18446744073709551615 would date the record to the 22nd century and drag event time forward
+/// for everyone downstream. Without a clock the record cannot be placed, so it is an error
+/// naming `field`, set aside and reported rather than guessed.
+pub(crate) fn untimed(clock: Option<Ts>, field: &'static str) -> Result<Ts, FormatError> {
+    clock.ok_or_else(|| FormatError::Invalid {
         field,
-        reason: "the record carries no time, no earlier record set the stream clock and its id encodes no time".into(),
+        reason: "the record carries no time and no earlier record set the stream clock".into(),
     })
 }
 
@@ -163,13 +168,15 @@ mod tests {
     }
 
     #[test]
-    fn untimed_records_take_the_later_of_clock_and_id_time() {
-        let (a, b) = (Ts(1_700_000_000_000), Ts(1_700_000_500_000));
-        assert_eq!(untimed(Some(a), Some(b), "at"), Ok(b));
-        assert_eq!(untimed(Some(b), Some(a), "at"), Ok(b));
-        assert_eq!(untimed(None, Some(a), "at"), Ok(a));
-        assert_eq!(untimed(Some(a), Some(Ts(5)), "at"), Ok(a));
-        assert_eq!(untimed(None, Some(Ts(5)), "at").unwrap_err().code(), "invalid_field");
+    fn untimed_records_take_the_stream_clock_or_are_refused() {
+        let t = Ts(1_700_000_000_000);
+        assert_eq!(untimed(Some(t), "at"), Ok(t));
+        let err = untimed(None, "delete.timestamp_ms").unwrap_err();
+        assert_eq!(err.code(), "invalid_field");
+        assert_eq!(
+            err.to_string(),
+            "field `delete.timestamp_ms`: the record carries no time and no earlier record set the stream clock"
+        );
     }
 
     #[test]

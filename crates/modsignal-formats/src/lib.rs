@@ -187,11 +187,15 @@ impl FormatError {
 ///
 /// Besides the pairing of server-sent events, a reader keeps a *stream clock*: the latest event
 /// time of the events it has produced. A few records carry no time of their own (a Mastodon
-/// `delete`, a Twitter `status_withheld` without `timestamp_ms`); they are stamped with the
-/// stream clock, never earlier than the time their id encodes (both networks' ids are
-/// snowflakes that carry their creation time), since they can only have happened after what
-/// came before them and after the message they name was created. That makes their time depend
-/// on the order of the stream, which is the best the stream allows.
+/// `delete`, a Twitter `delete` or `status_withheld` without `timestamp_ms`); they are stamped
+/// with the stream clock, since they can only have happened after what came before them. That
+/// makes their time depend on the order of the stream, which is the best the stream allows.
+///
+/// Their time is never derived from their id, although both networks' ids are snowflakes that
+/// encode a creation time: the people this pipeline watches write its input, and an id such as
+/// 18446744073709551615 would date a delete to 2150 and move event time for everyone
+/// downstream. A record without a time of its own that comes before any record set the clock is
+/// a [`FormatError`] naming the field, set aside and reported rather than guessed.
 #[derive(Debug, Default)]
 pub struct Reader {
     format: Format,
