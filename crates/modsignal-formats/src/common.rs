@@ -123,19 +123,44 @@ pub(crate) fn ts_rfc3339(s: Option<&str>, field: &'static str) -> Result<Ts, For
     }
 }
 
-/// The time of a record that carries none of its own: the stream clock (see
-/// [`crate::Reader`]).
+/// The stream clock as an adapter sees it while reading one record: the time to give the record
+/// if it carries none of its own, and whether it was given.
 ///
-/// It is never derived from the record's id, although Twitter's and Mastodon's snowflake ids
-/// encode a creation time: whoever writes the stream can write any id, and an id of
-/// 18446744073709551615 would date the record to the 22nd century and drag event time forward
-/// for everyone downstream. Without a clock the record cannot be placed, so it is an error
-/// naming `field`, set aside and reported rather than guessed.
-pub(crate) fn untimed(clock: Option<Ts>, field: &'static str) -> Result<Ts, FormatError> {
-    clock.ok_or_else(|| FormatError::Invalid {
-        field,
-        reason: "the record carries no time and no earlier record set the stream clock".into(),
-    })
+/// The [`crate::Reader`] needs to know: a record stamped with the clock's own time tells the
+/// clock nothing, and were it counted as a second record at that time it would make a lone
+/// first record's time look confirmed.
+#[derive(Debug)]
+pub(crate) struct Untimed {
+    clock: Option<Ts>,
+    stamped: bool,
+}
+
+impl Untimed {
+    pub(crate) fn new(clock: Option<Ts>) -> Self {
+        Untimed { clock, stamped: false }
+    }
+
+    /// The time of a record that carries none of its own: the stream clock (see
+    /// [`crate::Reader`]).
+    ///
+    /// It is never derived from the record's id, although Twitter's and Mastodon's snowflake
+    /// ids encode a creation time: whoever writes the stream can write any id, and an id of
+    /// 18446744073709551615 would date the record to the 22nd century and drag event time
+    /// forward for everyone downstream. Without a clock the record cannot be placed, so it is
+    /// an error naming `field`, set aside and reported rather than guessed.
+    pub(crate) fn stamp(&mut self, field: &'static str) -> Result<Ts, FormatError> {
+        let t = self.clock.ok_or_else(|| FormatError::Invalid {
+            field,
+            reason: "the record carries no time and no earlier record set the stream clock".into(),
+        })?;
+        self.stamped = true;
+        Ok(t)
+    }
+
+    /// Whether the record took the stream clock's time.
+    pub(crate) fn stamped(&self) -> bool {
+        self.stamped
+    }
 }
 
 /// A follower count as platforms report it: negative means hidden (some servers send -1),
@@ -170,8 +195,13 @@ mod tests {
     #[test]
     fn untimed_records_take_the_stream_clock_or_are_refused() {
         let t = Ts(1_700_000_000_000);
-        assert_eq!(untimed(Some(t), "at"), Ok(t));
-        let err = untimed(None, "delete.timestamp_ms").unwrap_err();
+        let mut clock = Untimed::new(Some(t));
+        assert!(!clock.stamped());
+        assert_eq!(clock.stamp("at"), Ok(t));
+        assert!(clock.stamped());
+        let mut none = Untimed::new(None);
+        let err = none.stamp("delete.timestamp_ms").unwrap_err();
+        assert!(!none.stamped());
         assert_eq!(err.code(), "invalid_field");
         assert_eq!(
             err.to_string(),

@@ -29,10 +29,10 @@
 use std::borrow::Cow;
 
 use modsignal_core::event::{Audience, Author, RemovedBy};
-use modsignal_core::{Event, EventKind, Ts};
+use modsignal_core::{Event, EventKind};
 use serde::Deserialize;
 
-use crate::common::{Id, followers, parse, parse_nested, pick_id, ts_rfc3339, untimed};
+use crate::common::{Id, Untimed, followers, parse, parse_nested, pick_id, ts_rfc3339};
 use crate::{Format, FormatError, Read, Skip};
 
 #[derive(Deserialize)]
@@ -92,7 +92,7 @@ const REBLOG: Fields = Fields {
 pub(crate) fn read(
     text: &str,
     sse_event: &mut Option<String>,
-    clock: Option<Ts>,
+    clock: &mut Untimed,
     out: &mut Vec<Event<'static>>,
 ) -> Result<Read, FormatError> {
     if text.starts_with('{') {
@@ -134,7 +134,7 @@ fn dispatch(
     event: &str,
     payload: Option<&str>,
     field: &'static str,
-    clock: Option<Ts>,
+    clock: &mut Untimed,
     out: &mut Vec<Event<'static>>,
 ) -> Result<Read, FormatError> {
     match event {
@@ -158,7 +158,7 @@ fn dispatch(
                     reason: "a delete carries the status id alone".into(),
                 });
             }
-            let at = untimed(clock, field)?;
+            let at = clock.stamp(field)?;
             out.push(Event {
                 at,
                 event_id: None,

@@ -56,7 +56,7 @@ use modsignal_core::{Event, EventKind, Ts};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::common::{Id, followers, parse, pick_id, ts_ms, ts_rfc3339, untimed};
+use crate::common::{Id, Untimed, followers, parse, pick_id, ts_ms, ts_rfc3339};
 use crate::{Format, FormatError, Read, Skip};
 
 /// A record: a status, a v1.1 notice or a v2 compliance event. One shape for all, read in one
@@ -193,7 +193,7 @@ const QUOTED: Fields = Fields {
     user_id: "quoted_status.user.id_str",
 };
 
-pub(crate) fn read(text: &str, clock: Option<Ts>, out: &mut Vec<Event<'static>>) -> Result<Read, FormatError> {
+pub(crate) fn read(text: &str, clock: &mut Untimed, out: &mut Vec<Event<'static>>) -> Result<Read, FormatError> {
     let r: Record = parse(text)?;
     if let Some(data) = r.data {
         return compliance(data, out);
@@ -263,7 +263,7 @@ fn ev(at: Ts, kind: EventKind<'static>) -> Event<'static> {
 
 /// `timestamp_ms` as written (a string, or a number), or the stream clock when it is missing:
 /// never the time the tweet's snowflake id encodes, which whoever wrote the record chose.
-fn notice_time(stamp: Option<Id>, clock: Option<Ts>, field: &'static str) -> Result<Ts, FormatError> {
+fn notice_time(stamp: Option<Id>, clock: &mut Untimed, field: &'static str) -> Result<Ts, FormatError> {
     match stamp {
         Some(Id(s)) => {
             let ms: i64 = s.parse().map_err(|_| FormatError::Invalid {
@@ -272,7 +272,7 @@ fn notice_time(stamp: Option<Id>, clock: Option<Ts>, field: &'static str) -> Res
             })?;
             ts_ms(ms, field)
         }
-        None => untimed(clock, field),
+        None => clock.stamp(field),
     }
 }
 
@@ -513,8 +513,9 @@ mod tests {
             [
                 r#"{"type":"delete","at":1482242573699,"id":"229197184271278081","by":"unknown"}"#,
                 r#"{"type":"delete","at":1482242573700,"id":"229197184271278082","by":"unknown"}"#,
-                // No time of its own: the stream clock.
-                r#"{"type":"restrict","at":1482242573700,"id":"1234567890","by":"legal","scope":"withheld"}"#,
+                // No time of its own: the stream clock, the newest time two records reached
+                // (the first delete's; only one record reached the second delete's).
+                r#"{"type":"restrict","at":1482242573699,"id":"1234567890","by":"legal","scope":"withheld"}"#,
                 r#"{"type":"restore","at":1482242580000,"id":"1234567890","by":"legal"}"#,
             ]
         );
