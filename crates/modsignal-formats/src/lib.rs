@@ -413,6 +413,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use modsignal_core::EventKind;
 
     #[test]
     fn formats_parse_by_name() {
@@ -628,6 +629,85 @@ mod tests {
         assert_eq!(from_time.clock(), Some(Ts(T0)));
         from_time.read(jetstream(T1).as_bytes(), &mut out).unwrap();
         assert_eq!(from_time.clock(), Some(Ts(T1)));
+    }
+
+    #[test]
+    fn tens_of_thousands_of_mentions_keep_their_first_seen_order() {
+        // Ids cycling through a prime modulus: each comes once or twice, and the order in
+        // which they first come is not their sorted order.
+        let ids = |n: u64, modulus: u64| -> Vec<u64> { (0..n).map(|i| (i * 7919) % modulus).collect() };
+        let first_seen_by_hand = |ids: &[u64]| -> Vec<String> {
+            let mut seen = std::collections::BTreeSet::new();
+            ids.iter().filter(|i| seen.insert(**i)).map(u64::to_string).collect()
+        };
+        let tweet = |ids: &[u64]| {
+            let list = |ids: &[u64]| {
+                ids.iter()
+                    .map(|i| format!(r#"{{"id":{i}}}"#))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            // The extended tweet's mentions repeat the first thousand: still one each.
+            format!(
+                r#"{{"created_at":"2026-01-05T10:00:00Z","id_str":"1","user":{{"id_str":"2"}},"entities":{{"user_mentions":[{}]}},"extended_tweet":{{"entities":{{"user_mentions":[{}]}}}}}}"#,
+                list(ids),
+                list(&ids[..1000])
+            )
+        };
+        let toot = |ids: &[u64]| {
+            let list = ids
+                .iter()
+                .map(|i| format!(r#"{{"id":"{i}"}}"#))
+                .collect::<Vec<_>>()
+                .join(",");
+            format!(
+                r#"data: {{"id":"1","created_at":"2026-01-05T10:00:00Z","account":{{"id":"2"}},"mentions":[{list}]}}"#
+            )
+        };
+        let skeet = |ids: &[u64]| {
+            let list = ids
+                .iter()
+                .map(|i| format!(r#"{{"$type":"app.bsky.richtext.facet#mention","did":"{i}"}}"#))
+                .collect::<Vec<_>>()
+                .join(",");
+            format!(
+                r#"{{"did":"did:plc:a","time_us":1767607200000000,"kind":"commit","commit":{{"operation":"create","collection":"app.bsky.feed.post","rkey":"r","record":{{"facets":[{{"features":[{list}]}}]}}}}}}"#
+            )
+        };
+        // (format, records before the post, the post, its mention ids); a Jetstream mention
+        // takes more bytes, so fewer fit in one record.
+        type Case = (Format, Vec<String>, fn(&[u64]) -> String, Vec<u64>);
+        let cases: [Case; 3] = [
+            (Format::Twitter, vec![], tweet, ids(50_000, 25_013)),
+            (
+                Format::Mastodon,
+                vec!["event: update".into()],
+                toot,
+                ids(50_000, 25_013),
+            ),
+            (Format::Jetstream, vec![], skeet, ids(15_000, 7_507)),
+        ];
+        for (format, before, post, ids) in cases {
+            let record = post(&ids);
+            assert!(record.len() <= MAX_RECORD_BYTES, "{format}: {} bytes", record.len());
+            let mut r = Reader::new(format);
+            let mut out = Vec::new();
+            for line in &before {
+                r.read(line.as_bytes(), &mut out).unwrap();
+            }
+            assert_eq!(r.read(record.as_bytes(), &mut out), Ok(Read::Events(1)), "{format}");
+            let EventKind::Post { mentions, .. } = &out[0].kind else {
+                panic!("{format}: not a post: {:?}", out[0]);
+            };
+            let want = first_seen_by_hand(&ids);
+            assert!(want.len() < ids.len(), "{format}: the ids repeat");
+            assert!(
+                want.windows(2).any(|w| w[0] > w[1]),
+                "{format}: first seen is not sorted"
+            );
+            assert_eq!(mentions.len(), want.len(), "{format}");
+            assert!(mentions.iter().zip(&want).all(|(m, w)| m == w), "{format}");
+        }
     }
 
     #[test]

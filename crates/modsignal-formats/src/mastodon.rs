@@ -14,8 +14,8 @@
 //!
 //! - `update` is a Status: a canonical `post` (`id`; author `account.id` with
 //!   `account.followers_count`; `visibility` `public`/`unlisted` → public, `private` →
-//!   followers, `direct` → direct; `in_reply_to_id` → `reply_to`; `mentions[].id`), at
-//!   `created_at`. A Status with `reblog` set is a boost: its own `id` is the boost, a canonical
+//!   followers, `direct` → direct; `in_reply_to_id` → `reply_to`; `mentions[].id`, each once,
+//!   in the order first mentioned), at `created_at`. A Status with `reblog` set is a boost: its own `id` is the boost, a canonical
 //!   `reshare` of `reblog.id` by its own account at its own `created_at`, preceded by the boosted
 //!   Status as a `post` so that the original's author and followers are known.
 //! - `status.update` (an edit) is the Status again, which the engine treats as a repeat.
@@ -32,7 +32,7 @@ use modsignal_core::event::{Audience, Author, RemovedBy};
 use modsignal_core::{Event, EventKind};
 use serde::Deserialize;
 
-use crate::common::{Id, Untimed, followers, parse, parse_nested, pick_id, ts_rfc3339};
+use crate::common::{Id, Untimed, first_seen, followers, parse, parse_nested, pick_id, ts_rfc3339};
 use crate::{Format, FormatError, Read, Skip};
 
 #[derive(Deserialize)]
@@ -222,15 +222,13 @@ fn post(status: Status, f: &Fields) -> Result<Event<'static>, FormatError> {
             });
         }
     };
-    let mut mentions: Vec<Cow<'static, str>> = Vec::new();
-    for m in status.mentions.into_iter().flatten() {
-        if let Some(Id(id)) = m.id
-            && !id.is_empty()
-            && !mentions.iter().any(|x| *x == id)
-        {
-            mentions.push(Cow::Owned(id));
-        }
-    }
+    let mentions = first_seen(
+        status
+            .mentions
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.id.map(|Id(id)| id).filter(|id| !id.is_empty())),
+    );
     Ok(Event {
         at,
         event_id: None,

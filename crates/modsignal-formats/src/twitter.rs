@@ -7,7 +7,7 @@
 //!   RFC 3339): author `user.id_str` with `user.followers_count`, followers-only when
 //!   `user.protected`, `in_reply_to_status_id_str` → `reply_to`, `quoted_status_id_str` →
 //!   `quote_of`, `entities.user_mentions[].id_str` (and those of `extended_tweet` for a long
-//!   tweet) → `mentions`. An embedded `quoted_status` is also given as a `post` when it is
+//!   tweet) → `mentions`, each once, in the order first mentioned. An embedded `quoted_status` is also given as a `post` when it is
 //!   complete, so that the quoted author's followers are known.
 //! - A status with `retweeted_status` is a retweet: the original as a `post`, then a `reshare`
 //!   of it whose id is the retweet's own.
@@ -56,7 +56,7 @@ use modsignal_core::{Event, EventKind, Ts};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::common::{Id, Untimed, followers, parse, pick_id, ts_ms, ts_rfc3339};
+use crate::common::{Id, Untimed, first_seen, followers, parse, pick_id, ts_ms, ts_rfc3339};
 use crate::{Format, FormatError, Read, Skip};
 
 /// A record: a status, a v1.1 notice or a v2 compliance event. One shape for all, read in one
@@ -383,18 +383,18 @@ fn post_events(mut r: Record, f: &Fields, out: &mut Vec<Event<'static>>) -> Resu
 fn post(r: Record, f: &Fields) -> Result<Event<'static>, FormatError> {
     let at = created_at(r.created_at.as_deref(), f.created_at)?;
     let protected = r.user.as_ref().and_then(|u| u.protected) == Some(true);
-    let mut mentions: Vec<Cow<'static, str>> = Vec::new();
     let lists = [
         r.entities.and_then(|e| e.user_mentions),
         r.extended_tweet.and_then(|x| x.entities).and_then(|e| e.user_mentions),
     ];
-    for m in lists.into_iter().flatten().flatten() {
-        if let Ok(id) = pick_id(m.id_str, m.id, "user_mentions.id_str")
-            && !mentions.contains(&id)
-        {
-            mentions.push(id);
-        }
-    }
+    let mentions = first_seen(
+        lists
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|m| pick_id(m.id_str, m.id, "user_mentions.id_str").ok())
+            .map(Cow::into_owned),
+    );
     let opt = |s: Option<Id>, n: Option<Id>| pick_id(s, n, "").ok();
     Ok(ev(
         at,
