@@ -265,10 +265,12 @@ fn mastodon_websocket_and_server_sent_events_give_the_same_flags() {
     // gave 30 (a reply is not a reshare, so it counts as a reply only).
     assert_eq!(threat["reach"]["audience"], 420 + 150);
     assert_eq!(threat["reach"]["replies"], 1);
-    // A delete carries no time: it took the stream clock, the last status's 25 minutes in, and
-    // it is `unknown` because a moderator's removal looks like the author's.
+    // A delete carries no time: it took the stream clock, the newest time two records reached
+    // (the reply's, 7 minutes in; only the last status reached 25 minutes, and one record
+    // cannot move the clock), and it is `unknown` because a moderator's removal looks like the
+    // author's.
     assert_eq!(threat["exposure"]["removed_by"], "unknown");
-    assert_eq!(threat["exposure"]["seconds_up"], 25 * 60);
+    assert_eq!(threat["exposure"]["seconds_up"], 7 * 60);
     let booster = find(&flags, "115841905459204101", "resharer", "3003");
     assert_eq!(booster["exposure"]["removal"], "deleted");
     // The private status reached only its author's followers.
@@ -279,14 +281,15 @@ fn mastodon_websocket_and_server_sent_events_give_the_same_flags() {
     expect![[r#"
         115841905459204101 author 1001 credible_threat raised=true score=0.7928
           audience=570 reshares=1 quotes=0 replies=1 depth=1
-          posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:25:00.000Z by=unknown how=deleted up=1500s still_up=false
+          posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:07:00.000Z by=unknown how=deleted up=420s still_up=false
         115841905459204101 resharer 3003 credible_threat raised=true score=0.7190
           audience=150 reshares=0 quotes=0 replies=0 depth=0
-          posted=2026-01-05T10:04:00.000Z removed=2026-01-05T10:25:00.000Z by=unknown how=deleted up=1260s still_up=false
+          posted=2026-01-05T10:04:00.000Z removed=2026-01-05T10:07:00.000Z by=unknown how=deleted up=180s still_up=false
         115841913323520077 author 5005 court_order_breach raised=true score=0.6651
           audience=90 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:02:00.000Z removed=- by=- how=- up=1380s still_up=true
-    "#]].assert_eq(&render(&flags));
+    "#]]
+    .assert_eq(&render(&flags));
 }
 
 const TWEET_A: &str = "2008116259845046273";
@@ -305,13 +308,14 @@ fn twitter_end_to_end() {
     assert!(ran.rejects.is_empty(), "{:?}", ran.rejects);
     let flags = final_flags(&ran.out);
 
-    // Withheld in Germany by a legal order, with no time of its own: the stream clock, which the
-    // delete notice that came first had set to 40 minutes in.
+    // Withheld in Germany by a legal order, with no time of its own: the stream clock, the
+    // newest time two records reached (the reply's, 6 minutes in). The delete notice that came
+    // first is the only record 40 minutes in, and one record cannot move the clock.
     let threat = find(&flags, TWEET_A, "author", "12");
     assert_eq!(threat["raised"], true);
     assert_eq!(threat["exposure"]["removal"], "blocked");
     assert_eq!(threat["exposure"]["removed_by"], "legal");
-    assert_eq!(threat["exposure"]["seconds_up"], 40 * 60);
+    assert_eq!(threat["exposure"]["seconds_up"], 6 * 60);
     assert_eq!(threat["reach"]["reshares"], 2);
     assert_eq!(threat["reach"]["quotes"], 1);
     assert_eq!(threat["reach"]["replies"], 1);
@@ -332,13 +336,13 @@ fn twitter_end_to_end() {
     expect![[r#"
         2008116259845046273 author 12 credible_threat raised=true score=0.8586
           audience=5100 reshares=2 quotes=1 replies=1 depth=1
-          posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:40:00.000Z by=legal how=blocked up=2400s still_up=false
+          posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=blocked up=360s still_up=false
         2008116259845046273 resharer 55 credible_threat raised=true score=0.6039
           audience=80 reshares=0 quotes=0 replies=0 depth=0
-          posted=2026-01-05T10:03:00.000Z removed=2026-01-05T10:40:00.000Z by=legal how=with_original up=2220s still_up=false
+          posted=2026-01-05T10:03:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=with_original up=180s still_up=false
         2008116259845046273 resharer 88 credible_threat raised=true score=0.5646
           audience=20 reshares=0 quotes=0 replies=0 depth=0
-          posted=2026-01-05T10:08:00.000Z removed=2026-01-05T10:40:00.000Z by=legal how=with_original up=1920s still_up=false
+          posted=2026-01-05T10:08:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=with_original up=0s still_up=false
         2008117518136246275 author 66 targeted_harassment raised=true score=0.7739
           audience=300 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:05:00.000Z removed=2026-01-05T10:20:00.000Z by=platform how=blocked up=8700s still_up=false

@@ -2,6 +2,7 @@
 //! errors turned into [`FormatError`]s.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 use modsignal_core::Ts;
@@ -123,14 +124,65 @@ pub(crate) fn ts_rfc3339(s: Option<&str>, field: &'static str) -> Result<Ts, For
     }
 }
 
-/// The time of a record that carries none: the stream clock, but never before `floor` (the
-/// creation time the record's id encodes). See [`crate::Reader`].
-pub(crate) fn untimed(clock: Option<Ts>, floor: Option<Ts>, field: &'static str) -> Result<Ts, FormatError> {
-    let floor = floor.filter(|t| t.in_range());
-    clock.max(floor).ok_or_else(|| FormatError::Invalid {
-        field,
-        reason: "the record carries no time, no earlier record set the stream clock and its id encodes no time".into(),
-    })
+/// The stream clock as an adapter sees it while reading one record: the time to give the record
+/// if it carries none of its own, and whether it was given.
+///
+/// The [`crate::Reader`] needs to know: a record stamped with the clock's own time tells the
+/// clock nothing, and were it counted as a second record at that time it would make a lone
+/// first record's time look confirmed.
+#[derive(Debug)]
+pub(crate) struct Untimed {
+    clock: Option<Ts>,
+    stamped: bool,
+}
+
+impl Untimed {
+    pub(crate) fn new(clock: Option<Ts>) -> Self {
+        Untimed { clock, stamped: false }
+    }
+
+    /// The time of a record that carries none of its own: the stream clock (see
+    /// [`crate::Reader`]).
+    ///
+    /// It is never derived from the record's id, although Twitter's and Mastodon's snowflake
+    /// ids encode a creation time: whoever writes the stream can write any id, and an id of
+    /// 18446744073709551615 would date the record to the 22nd century and drag event time
+    /// forward for everyone downstream. Without a clock the record cannot be placed, so it is
+    /// an error naming `field`, set aside and reported rather than guessed.
+    pub(crate) fn stamp(&mut self, field: &'static str) -> Result<Ts, FormatError> {
+        let t = self.clock.ok_or_else(|| FormatError::Invalid {
+            field,
+            reason: "the record carries no time and no earlier record set the stream clock".into(),
+        })?;
+        self.stamped = true;
+        Ok(t)
+    }
+
+    /// Whether the record took the stream clock's time.
+    pub(crate) fn stamped(&self) -> bool {
+        self.stamped
+    }
+}
+
+/// Ids with repeats left out, each kept where it first came: the engine reads the first
+/// mention of a post as the person it is addressed to, so the order is kept.
+///
+/// Time is linear in the number of ids. A post's mentions are written by its author, tens of
+/// thousands in one record: searching the ids kept so far for each new one took 17 s over five
+/// such records. The set of ids seen uses the standard library's randomly keyed hasher, so that
+/// ids chosen to collide cannot make it quadratic again.
+pub(crate) fn first_seen(ids: impl IntoIterator<Item = String>) -> Vec<Cow<'static, str>> {
+    let ids: Vec<String> = ids.into_iter().collect();
+    if ids.len() < 2 {
+        return ids.into_iter().map(Cow::Owned).collect();
+    }
+    let mut seen: HashSet<&str> = HashSet::with_capacity(ids.len());
+    let keep: Vec<bool> = ids.iter().map(|id| seen.insert(id.as_str())).collect();
+    drop(seen);
+    ids.into_iter()
+        .zip(keep)
+        .filter_map(|(id, first)| first.then_some(Cow::Owned(id)))
+        .collect()
 }
 
 /// A follower count as platforms report it: negative means hidden (some servers send -1),
@@ -163,13 +215,34 @@ mod tests {
     }
 
     #[test]
-    fn untimed_records_take_the_later_of_clock_and_id_time() {
-        let (a, b) = (Ts(1_700_000_000_000), Ts(1_700_000_500_000));
-        assert_eq!(untimed(Some(a), Some(b), "at"), Ok(b));
-        assert_eq!(untimed(Some(b), Some(a), "at"), Ok(b));
-        assert_eq!(untimed(None, Some(a), "at"), Ok(a));
-        assert_eq!(untimed(Some(a), Some(Ts(5)), "at"), Ok(a));
-        assert_eq!(untimed(None, Some(Ts(5)), "at").unwrap_err().code(), "invalid_field");
+    fn untimed_records_take_the_stream_clock_or_are_refused() {
+        let t = Ts(1_700_000_000_000);
+        let mut clock = Untimed::new(Some(t));
+        assert!(!clock.stamped());
+        assert_eq!(clock.stamp("at"), Ok(t));
+        assert!(clock.stamped());
+        let mut none = Untimed::new(None);
+        let err = none.stamp("delete.timestamp_ms").unwrap_err();
+        assert!(!none.stamped());
+        assert_eq!(err.code(), "invalid_field");
+        assert_eq!(
+            err.to_string(),
+            "field `delete.timestamp_ms`: the record carries no time and no earlier record set the stream clock"
+        );
+    }
+
+    #[test]
+    fn repeated_ids_are_left_out_in_first_seen_order() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases: [(&[&str], &[&str]); 4] = [
+            (&[], &[]),
+            (&["a"], &["a"]),
+            (&["c", "a", "c", "b", "a", "c"], &["c", "a", "b"]),
+            (&["x", "x", "x"], &["x"]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(first_seen(ids(input)), want.to_vec(), "{input:?}");
+        }
     }
 
     #[test]

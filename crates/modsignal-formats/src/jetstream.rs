@@ -6,8 +6,8 @@
 //!   `record.reply.parent.uri`, `quote_of` from an embedded record (`app.bsky.embed.record`'s
 //!   `embed.record.uri`, or `app.bsky.embed.recordWithMedia`'s `embed.record.record.uri`; only
 //!   when it is a post, not a feed or a list) and `mentions` from the facets'
-//!   `app.bsky.richtext.facet#mention` DIDs. An update gives the same post again, which the
-//!   engine treats as a repeat.
+//!   `app.bsky.richtext.facet#mention` DIDs, each once, in the order first mentioned. An update
+//!   gives the same post again, which the engine treats as a repeat.
 //! - A commit to `app.bsky.feed.repost` is a `reshare` of `subject.uri`, through `via.uri`
 //!   when present.
 //! - Deleting a post or a repost is a `delete` by the author: only the repo's owner commits to
@@ -32,7 +32,7 @@ use modsignal_core::{Event, EventKind, Ts};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::common::{need_str, parse_nested, ts_ms};
+use crate::common::{first_seen, need_str, parse_nested, ts_ms};
 use crate::{FormatError, Read, Skip};
 
 pub const POST: &str = "app.bsky.feed.post";
@@ -206,20 +206,15 @@ fn post(id: Cow<'static, str>, author: Author<'static>, record: Record) -> Event
     });
     // An embedded record may be a feed, a list or a starter pack: only a post is a quote.
     let quote_of = quoted.filter(|u| collection_of(u) == Some(POST));
-    let mut mentions: Vec<Cow<'static, str>> = Vec::new();
-    for feature in record
-        .facets
-        .into_iter()
-        .flatten()
-        .flat_map(|f| f.features.into_iter().flatten())
-    {
-        if feature.kind.as_deref() == Some(MENTION)
-            && let Some(did) = feature.did.filter(|d| !d.is_empty())
-            && !mentions.iter().any(|m| *m == did)
-        {
-            mentions.push(Cow::Owned(did));
-        }
-    }
+    let mentions = first_seen(
+        record
+            .facets
+            .into_iter()
+            .flatten()
+            .flat_map(|f| f.features.into_iter().flatten())
+            .filter(|feature| feature.kind.as_deref() == Some(MENTION))
+            .filter_map(|feature| feature.did.filter(|d| !d.is_empty())),
+    );
     EventKind::Post {
         id,
         author,

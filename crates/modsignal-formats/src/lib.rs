@@ -11,7 +11,7 @@
 //! - [`Reader`] reads one record (one line, or one frame) in a chosen [`Format`] and appends the
 //!   canonical events it stands for. It is stateful because Mastodon's server-sent events pair
 //!   an `event:` line with the `data:` line after it, and because a few records carry no time of
-//!   their own (see [`Reader`]).
+//!   their own and take the time of a [`StreamClock`] (see [`Reader`]).
 //! - [`Read`] says what a record gave: events, or nothing, with a bounded [`Skip`] reason code
 //!   for counting (likes, follows, identity changes and rate-limit notices are not errors).
 //! - [`FormatError`] says what was wrong with a record that could not be read, so that an
@@ -28,6 +28,8 @@ use std::str::FromStr;
 
 use modsignal_core::event::MAX_RECORD_BYTES;
 use modsignal_core::{DecodeError, Event, Ts};
+
+use crate::common::Untimed;
 
 mod common;
 pub mod jetstream;
@@ -183,19 +185,117 @@ impl FormatError {
     }
 }
 
+/// A [`Reader`]'s stream clock: the newest time that at least two records have reached, for
+/// the records that carry no time of their own.
+///
+/// It keeps the two newest record times seen (a record's time is the newest of its events'
+/// times; two records may carry the same time) and reads the older of the two. The people this
+/// pipeline watches write its input: a clock that followed the newest time seen would let one
+/// record dated far in the future (a status from a hostile Mastodon server claiming 2199) date
+/// every later untimed record to 2199, and with it move event time for everyone downstream.
+/// This clock never reads a time that only one record has reached, so one record, however far
+/// ahead, cannot move it past what another record has reached.
+///
+/// Before two records have carried a time, the clock reads the one seen. A lone first record is
+/// accepted because there is nothing yet to weigh it against, and refusing it would only set
+/// aside every untimed record until a second one came. The second record may set the clock
+/// back; from then on it never goes back.
+///
+/// It bounds what one record can do, not what the writer of many can: two records dated in the
+/// future do move it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StreamClock {
+    /// The newest record time seen.
+    newest: Option<Ts>,
+    /// The newest time seen in a record other than the one that carried `newest`: never after
+    /// it, and `None` until a second record carried a time.
+    runner_up: Option<Ts>,
+}
+
+impl StreamClock {
+    /// A clock that has seen no record.
+    pub const fn new() -> Self {
+        StreamClock {
+            newest: None,
+            runner_up: None,
+        }
+    }
+
+    /// The clock after records at these times, in any order: how a saved clock
+    /// ([`StreamClock::newest`], [`StreamClock::runner_up`]) is restored.
+    pub fn from_times(a: Option<Ts>, b: Option<Ts>) -> Self {
+        let mut c = StreamClock::new();
+        for t in [a, b].into_iter().flatten() {
+            c.observe(t);
+        }
+        c
+    }
+
+    /// A clock that reads `t` as if two records had reached it, so that no single record can
+    /// move it: how a reader resumes from a saved [`Reader::clock`] alone.
+    pub const fn established(t: Option<Ts>) -> Self {
+        StreamClock {
+            newest: t,
+            runner_up: t,
+        }
+    }
+
+    /// The time the clock reads: the newest time that at least two records have reached, or,
+    /// before a second record carried a time, the first one's.
+    pub fn now(&self) -> Option<Ts> {
+        self.runner_up.or(self.newest)
+    }
+
+    /// The newest record time seen.
+    pub fn newest(&self) -> Option<Ts> {
+        self.newest
+    }
+
+    /// The newest time seen in another record than the newest one, once two records carried a
+    /// time.
+    pub fn runner_up(&self) -> Option<Ts> {
+        self.runner_up
+    }
+
+    /// Counts one record at time `t`. Constant time: the clock keeps two times, not a history.
+    pub fn observe(&mut self, t: Ts) {
+        match self.newest {
+            Some(n) if t < n => self.runner_up = self.runner_up.max(Some(t)),
+            previous => {
+                self.runner_up = previous;
+                self.newest = Some(t);
+            }
+        }
+    }
+}
+
+/// A saved clock time alone (what [`Reader::clock`] gives) is taken as established: see
+/// [`StreamClock::established`].
+impl From<Option<Ts>> for StreamClock {
+    fn from(t: Option<Ts>) -> Self {
+        StreamClock::established(t)
+    }
+}
+
 /// Reads records of one [`Format`] into canonical events.
 ///
-/// Besides the pairing of server-sent events, a reader keeps a *stream clock*: the latest event
-/// time of the events it has produced. A few records carry no time of their own (a Mastodon
-/// `delete`, a Twitter `status_withheld` without `timestamp_ms`); they are stamped with the
-/// stream clock, never earlier than the time their id encodes (both networks' ids are
-/// snowflakes that carry their creation time), since they can only have happened after what
-/// came before them and after the message they name was created. That makes their time depend
-/// on the order of the stream, which is the best the stream allows.
+/// Besides the pairing of server-sent events, a reader keeps a [`StreamClock`] of the times of
+/// the records it has read. A few records carry no time of their own (a Mastodon `delete`, a
+/// Twitter `delete` or `status_withheld` without `timestamp_ms`); they are stamped with the
+/// time the clock reads, since they can only have happened after what came before them. That
+/// makes their time depend on the order of the stream, which is the best the stream allows. A
+/// record so stamped is not counted by the clock: its time is the clock's own and confirms
+/// nothing.
+///
+/// Their time is never derived from their id, although both networks' ids are snowflakes that
+/// encode a creation time: the people this pipeline watches write its input, and an id such as
+/// 18446744073709551615 would date a delete to 2150 and move event time for everyone
+/// downstream. A record without a time of its own that comes before any record set the clock is
+/// a [`FormatError`] naming the field, set aside and reported rather than guessed.
 #[derive(Debug, Default)]
 pub struct Reader {
     format: Format,
-    clock: Option<Ts>,
+    clock: StreamClock,
     /// The event name of a server-sent event whose `data:` line has not come yet.
     sse_event: Option<String>,
 }
@@ -204,7 +304,7 @@ impl Reader {
     pub fn new(format: Format) -> Self {
         Reader {
             format,
-            clock: None,
+            clock: StreamClock::new(),
             sse_event: None,
         }
     }
@@ -213,8 +313,15 @@ impl Reader {
         self.format
     }
 
-    /// The latest event time produced so far.
+    /// The time the stream clock reads ([`StreamClock::now`]): the time a record without one of
+    /// its own would be given now.
     pub fn clock(&self) -> Option<Ts> {
+        self.clock.now()
+    }
+
+    /// The whole stream clock, both times it keeps: what a reader's state must save for
+    /// [`Reader::resume`] to stamp exactly as this reader would.
+    pub fn stream_clock(&self) -> StreamClock {
         self.clock
     }
 
@@ -223,13 +330,19 @@ impl Reader {
         self.sse_event.as_deref()
     }
 
-    /// A reader that continues from the state another one had ([`Reader::clock`] and
-    /// [`Reader::pending_sse_event`]): how a restored Kafka partition keeps stamping the
-    /// records that carry no time exactly as before.
-    pub fn resume(format: Format, clock: Option<Ts>, sse_event: Option<String>) -> Self {
+    /// A reader that continues from the state another one had ([`Reader::pending_sse_event`]
+    /// and its clock): how a restored Kafka partition keeps stamping the records that carry no
+    /// time.
+    ///
+    /// Given the other reader's [`Reader::stream_clock`], it stamps exactly as the other would
+    /// have. Given only its [`Reader::clock`] (an `Option<Ts>`), the clock starts
+    /// [established](StreamClock::established) at that time: it reads the same and no single
+    /// record can move it, but until a second record passes it, it may read earlier than the
+    /// other reader's would have, which also knew a newer time.
+    pub fn resume(format: Format, clock: impl Into<StreamClock>, sse_event: Option<String>) -> Self {
         Reader {
             format,
-            clock,
+            clock: clock.into(),
             sse_event,
         }
     }
@@ -238,7 +351,8 @@ impl Reader {
     /// `out` is left as it was: a record gives all its events or none.
     pub fn read(&mut self, record: &[u8], out: &mut Vec<Event<'static>>) -> Result<Read, FormatError> {
         let start = out.len();
-        let res = self.read_inner(record, out);
+        let mut untimed = Untimed::new(self.clock.now());
+        let res = self.read_inner(record, &mut untimed, out);
         match res {
             Ok(Read::Events(_)) => {
                 let n = out.len() - start;
@@ -248,8 +362,14 @@ impl Reader {
                     // is reported as passed over rather than as a count of zero events.
                     return Ok(Read::Skipped(Skip::OtherEvent));
                 }
-                let latest = out[start..].iter().map(|e| e.at).max();
-                self.clock = self.clock.max(latest);
+                // One record counts once, at its newest event's time, however many events it
+                // gave: a retweet whose embedded original claims a future time must not count
+                // as two records that reached it.
+                if !untimed.stamped()
+                    && let Some(latest) = out[start..].iter().map(|e| e.at).max()
+                {
+                    self.clock.observe(latest);
+                }
                 Ok(Read::Events(n))
             }
             Ok(skip) => Ok(skip),
@@ -260,7 +380,12 @@ impl Reader {
         }
     }
 
-    fn read_inner(&mut self, record: &[u8], out: &mut Vec<Event<'static>>) -> Result<Read, FormatError> {
+    fn read_inner(
+        &mut self,
+        record: &[u8],
+        untimed: &mut Untimed,
+        out: &mut Vec<Event<'static>>,
+    ) -> Result<Read, FormatError> {
         if record.len() > MAX_RECORD_BYTES {
             return Err(FormatError::TooLarge(record.len()));
         }
@@ -279,8 +404,8 @@ impl Reader {
                 Ok(Read::Events(1))
             }
             Format::Jetstream => jetstream::read(text, out),
-            Format::Mastodon => mastodon::read(text, &mut self.sse_event, self.clock, out),
-            Format::Twitter => twitter::read(text, self.clock, out),
+            Format::Mastodon => mastodon::read(text, &mut self.sse_event, untimed, out),
+            Format::Twitter => twitter::read(text, untimed, out),
         }
     }
 }
@@ -288,6 +413,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use modsignal_core::EventKind;
 
     #[test]
     fn formats_parse_by_name() {
@@ -308,6 +434,280 @@ mod tests {
         assert_eq!(err.code(), "missing_field");
         assert_eq!(out.len(), 1);
         assert_eq!(r.read(b"  \r", &mut out), Ok(Read::Skipped(Skip::Blank)));
+    }
+
+    #[test]
+    fn the_stream_clock_reads_the_newest_time_two_records_reached() {
+        // (record times in order, what the clock reads after each)
+        let cases: [(&[i64], &[Option<i64>]); 6] = [
+            (&[], &[]),
+            // A lone first record is accepted; the second may set the clock back.
+            (&[50, 10], &[Some(50), Some(10)]),
+            (&[10, 20, 30], &[Some(10), Some(10), Some(20)]),
+            // One record far ahead moves nothing; a second record reaching further does.
+            (
+                &[10, 20, 9_000, 30, 9_000],
+                &[Some(10), Some(10), Some(20), Some(30), Some(9_000)],
+            ),
+            // Equal times count as two records.
+            (&[7, 7], &[Some(7), Some(7)]),
+            // Older records never set an established clock back.
+            (&[10, 20, 5, 15], &[Some(10), Some(10), Some(10), Some(15)]),
+        ];
+        for (times, want) in cases {
+            let mut c = StreamClock::new();
+            assert_eq!(c.now(), None);
+            let got: Vec<Option<i64>> = times
+                .iter()
+                .map(|&t| {
+                    c.observe(Ts(t));
+                    c.now().map(|t| t.0)
+                })
+                .collect();
+            assert_eq!(got, want, "{times:?}");
+            assert_eq!(StreamClock::from_times(c.runner_up(), c.newest()), c, "{times:?}");
+        }
+        assert_eq!(StreamClock::established(Some(Ts(4))).now(), Some(Ts(4)));
+        assert_eq!(StreamClock::from(None), StreamClock::new());
+    }
+
+    const T0: i64 = 1_767_607_200_000; // 2026-01-05T10:00:00Z
+    const T1: i64 = 1_767_607_260_000; // 2026-01-05T10:01:00Z
+    const FUTURE: i64 = 7_226_582_400_000; // 2199-01-01T00:00:00Z
+
+    fn rfc3339(ms: i64) -> String {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    }
+
+    fn jetstream(ms: i64) -> String {
+        let us = ms * 1000;
+        format!(
+            r#"{{"did":"did:plc:a","time_us":{us},"kind":"commit","commit":{{"operation":"delete","collection":"app.bsky.feed.post","rkey":"r{ms}"}}}}"#
+        )
+    }
+
+    fn tweet(ms: i64) -> String {
+        format!(
+            r#"{{"created_at":"{}","id_str":"{ms}","user":{{"id_str":"2"}}}}"#,
+            rfc3339(ms)
+        )
+    }
+
+    fn status(ms: i64) -> String {
+        let status = format!(
+            r#"{{"id":"{ms}","created_at":"{}","account":{{"id":"2"}}}}"#,
+            rfc3339(ms)
+        );
+        serde_json::json!({"stream": ["public"], "event": "update", "payload": status}).to_string()
+    }
+
+    const UNTIMED_TWEET_DELETE: &str = r#"{"delete":{"status":{"id_str":"18446744073709551615"}}}"#;
+    const UNTIMED_TOOT_DELETE: &str = r#"{"stream":["public"],"event":"delete","payload":"18446744073709551615"}"#;
+
+    #[test]
+    fn one_record_dated_in_the_future_does_not_date_the_records_without_a_time() {
+        // A retweet whose own time is now and whose embedded original claims 2199: one record,
+        // counted once at its newest time.
+        let retweet = format!(
+            r#"{{"created_at":"{}","id_str":"3","user":{{"id_str":"4"}},"retweeted_status":{{"created_at":"{}","id_str":"5","user":{{"id_str":"6"}}}}}}"#,
+            rfc3339(T1),
+            rfc3339(FUTURE)
+        );
+        // (format, records, the last record's time or error code, the clock after them)
+        type Case = (Format, Vec<String>, Result<i64, &'static str>, Option<i64>);
+        let cases: [Case; 11] = [
+            (
+                Format::Jetstream,
+                vec![jetstream(T0), jetstream(FUTURE)],
+                Ok(FUTURE),
+                Some(T0),
+            ),
+            (
+                Format::Jetstream,
+                vec![jetstream(T0), jetstream(FUTURE), jetstream(T1)],
+                Ok(T1),
+                Some(T1),
+            ),
+            // A lone first record is all there is to go by, and a second one corrects it.
+            (Format::Jetstream, vec![jetstream(FUTURE)], Ok(FUTURE), Some(FUTURE)),
+            (
+                Format::Jetstream,
+                vec![jetstream(FUTURE), jetstream(T0)],
+                Ok(T0),
+                Some(T0),
+            ),
+            (
+                Format::Twitter,
+                vec![tweet(T0), tweet(FUTURE), UNTIMED_TWEET_DELETE.into()],
+                Ok(T0),
+                Some(T0),
+            ),
+            (
+                Format::Twitter,
+                vec![tweet(T0), retweet, UNTIMED_TWEET_DELETE.into()],
+                Ok(T0),
+                Some(T0),
+            ),
+            // A record stamped with the clock confirms nothing: after a lone first record in the
+            // future, the untimed delete takes its time, but the next record still corrects it.
+            (
+                Format::Twitter,
+                vec![
+                    tweet(FUTURE),
+                    UNTIMED_TWEET_DELETE.into(),
+                    tweet(T0),
+                    UNTIMED_TWEET_DELETE.into(),
+                ],
+                Ok(T0),
+                Some(T0),
+            ),
+            // Two records reaching a time do move the clock: it bounds one record, not many.
+            (
+                Format::Twitter,
+                vec![tweet(T0), tweet(FUTURE), tweet(FUTURE), UNTIMED_TWEET_DELETE.into()],
+                Ok(FUTURE),
+                Some(FUTURE),
+            ),
+            (
+                Format::Mastodon,
+                vec![status(T0), status(FUTURE), UNTIMED_TOOT_DELETE.into()],
+                Ok(T0),
+                Some(T0),
+            ),
+            (
+                Format::Mastodon,
+                vec![UNTIMED_TOOT_DELETE.into()],
+                Err("invalid_field"),
+                None,
+            ),
+            (
+                Format::Twitter,
+                vec![UNTIMED_TWEET_DELETE.into()],
+                Err("invalid_field"),
+                None,
+            ),
+        ];
+        for (format, records, want_last, want_clock) in cases {
+            let mut r = Reader::new(format);
+            let mut out = Vec::new();
+            let mut last = None;
+            for rec in &records {
+                last = Some(r.read(rec.as_bytes(), &mut out));
+            }
+            let got = match last.unwrap() {
+                Ok(Read::Events(_)) => Ok(out.last().unwrap().at.0),
+                Ok(skip) => panic!("{format} {records:?}: skipped, {skip:?}"),
+                Err(e) => Err(e.code()),
+            };
+            assert_eq!(got, want_last, "{format} {records:?}");
+            assert_eq!(r.clock().map(|t| t.0), want_clock, "{format} {records:?}");
+        }
+    }
+
+    #[test]
+    fn a_resumed_reader_keeps_its_clock() {
+        let mut out = Vec::new();
+        let mut r = Reader::new(Format::Jetstream);
+        for ms in [T0, FUTURE] {
+            r.read(jetstream(ms).as_bytes(), &mut out).unwrap();
+        }
+        // From the whole stream clock, the resumed reader reads exactly as the first one.
+        let mut exact = Reader::resume(Format::Jetstream, r.stream_clock(), None);
+        // From the time the clock read alone (what older saved states hold), it reads the same
+        // and is established there: one record ahead does not move it.
+        let mut from_time = Reader::resume(Format::Jetstream, r.clock(), None);
+        assert_eq!(from_time.clock(), Some(Ts(T0)));
+        for reader in [&mut r, &mut exact, &mut from_time] {
+            reader.read(jetstream(T1).as_bytes(), &mut out).unwrap();
+        }
+        assert_eq!(r.clock(), Some(Ts(T1)));
+        assert_eq!(exact.stream_clock(), r.stream_clock());
+        // It had forgotten the 2199 record, so it waits for a second record past T0.
+        assert_eq!(from_time.clock(), Some(Ts(T0)));
+        from_time.read(jetstream(T1).as_bytes(), &mut out).unwrap();
+        assert_eq!(from_time.clock(), Some(Ts(T1)));
+    }
+
+    #[test]
+    fn tens_of_thousands_of_mentions_keep_their_first_seen_order() {
+        // Ids cycling through a prime modulus: each comes once or twice, and the order in
+        // which they first come is not their sorted order.
+        let ids = |n: u64, modulus: u64| -> Vec<u64> { (0..n).map(|i| (i * 7919) % modulus).collect() };
+        let first_seen_by_hand = |ids: &[u64]| -> Vec<String> {
+            let mut seen = std::collections::BTreeSet::new();
+            ids.iter().filter(|i| seen.insert(**i)).map(u64::to_string).collect()
+        };
+        let tweet = |ids: &[u64]| {
+            let list = |ids: &[u64]| {
+                ids.iter()
+                    .map(|i| format!(r#"{{"id":{i}}}"#))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            // The extended tweet's mentions repeat the first thousand: still one each.
+            format!(
+                r#"{{"created_at":"2026-01-05T10:00:00Z","id_str":"1","user":{{"id_str":"2"}},"entities":{{"user_mentions":[{}]}},"extended_tweet":{{"entities":{{"user_mentions":[{}]}}}}}}"#,
+                list(ids),
+                list(&ids[..1000])
+            )
+        };
+        let toot = |ids: &[u64]| {
+            let list = ids
+                .iter()
+                .map(|i| format!(r#"{{"id":"{i}"}}"#))
+                .collect::<Vec<_>>()
+                .join(",");
+            format!(
+                r#"data: {{"id":"1","created_at":"2026-01-05T10:00:00Z","account":{{"id":"2"}},"mentions":[{list}]}}"#
+            )
+        };
+        let skeet = |ids: &[u64]| {
+            let list = ids
+                .iter()
+                .map(|i| format!(r#"{{"$type":"app.bsky.richtext.facet#mention","did":"{i}"}}"#))
+                .collect::<Vec<_>>()
+                .join(",");
+            format!(
+                r#"{{"did":"did:plc:a","time_us":1767607200000000,"kind":"commit","commit":{{"operation":"create","collection":"app.bsky.feed.post","rkey":"r","record":{{"facets":[{{"features":[{list}]}}]}}}}}}"#
+            )
+        };
+        // (format, records before the post, the post, its mention ids); a Jetstream mention
+        // takes more bytes, so fewer fit in one record.
+        type Case = (Format, Vec<String>, fn(&[u64]) -> String, Vec<u64>);
+        let cases: [Case; 3] = [
+            (Format::Twitter, vec![], tweet, ids(50_000, 25_013)),
+            (
+                Format::Mastodon,
+                vec!["event: update".into()],
+                toot,
+                ids(50_000, 25_013),
+            ),
+            (Format::Jetstream, vec![], skeet, ids(15_000, 7_507)),
+        ];
+        for (format, before, post, ids) in cases {
+            let record = post(&ids);
+            assert!(record.len() <= MAX_RECORD_BYTES, "{format}: {} bytes", record.len());
+            let mut r = Reader::new(format);
+            let mut out = Vec::new();
+            for line in &before {
+                r.read(line.as_bytes(), &mut out).unwrap();
+            }
+            assert_eq!(r.read(record.as_bytes(), &mut out), Ok(Read::Events(1)), "{format}");
+            let EventKind::Post { mentions, .. } = &out[0].kind else {
+                panic!("{format}: not a post: {:?}", out[0]);
+            };
+            let want = first_seen_by_hand(&ids);
+            assert!(want.len() < ids.len(), "{format}: the ids repeat");
+            assert!(
+                want.windows(2).any(|w| w[0] > w[1]),
+                "{format}: first seen is not sorted"
+            );
+            assert_eq!(mentions.len(), want.len(), "{format}");
+            assert!(mentions.iter().zip(&want).all(|(m, w)| m == w), "{format}");
+        }
     }
 
     #[test]

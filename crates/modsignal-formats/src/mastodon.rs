@@ -14,24 +14,25 @@
 //!
 //! - `update` is a Status: a canonical `post` (`id`; author `account.id` with
 //!   `account.followers_count`; `visibility` `public`/`unlisted` → public, `private` →
-//!   followers, `direct` → direct; `in_reply_to_id` → `reply_to`; `mentions[].id`), at
-//!   `created_at`. A Status with `reblog` set is a boost: its own `id` is the boost, a canonical
+//!   followers, `direct` → direct; `in_reply_to_id` → `reply_to`; `mentions[].id`, each once,
+//!   in the order first mentioned), at `created_at`. A Status with `reblog` set is a boost: its own `id` is the boost, a canonical
 //!   `reshare` of `reblog.id` by its own account at its own `created_at`, preceded by the boosted
 //!   Status as a `post` so that the original's author and followers are known.
 //! - `status.update` (an edit) is the Status again, which the engine treats as a repeat.
 //! - `delete` carries only the status id: a canonical `delete` with `by: unknown`, because a
 //!   moderator's removal looks the same as the author's. It has no time: it takes the
-//!   [`crate::Reader`]'s stream clock, never earlier than the time its snowflake id encodes.
+//!   [`crate::Reader`]'s stream clock, never a time derived from its snowflake id (whoever wrote
+//!   the record chose the id); before any record set the clock it is an error naming the field.
 //! - Other events (`notification`, `conversation`, `filters_changed`, `announcement`, …) are
 //!   skipped.
 
 use std::borrow::Cow;
 
 use modsignal_core::event::{Audience, Author, RemovedBy};
-use modsignal_core::{Event, EventKind, Ts};
+use modsignal_core::{Event, EventKind};
 use serde::Deserialize;
 
-use crate::common::{Id, followers, parse, parse_nested, pick_id, ts_rfc3339, untimed};
+use crate::common::{Id, Untimed, first_seen, followers, parse, parse_nested, pick_id, ts_rfc3339};
 use crate::{Format, FormatError, Read, Skip};
 
 #[derive(Deserialize)]
@@ -88,18 +89,10 @@ const REBLOG: Fields = Fields {
     account_id: "reblog.account.id",
 };
 
-/// The creation time a Mastodon snowflake id encodes: milliseconds in the bits above the 16
-/// of sequence. Ids from before snowflakes (small integers) encode nothing in range.
-pub fn id_time(id: &str) -> Option<Ts> {
-    let n: u64 = id.parse().ok()?;
-    let t = Ts(i64::try_from(n >> 16).ok()?);
-    t.in_range().then_some(t)
-}
-
 pub(crate) fn read(
     text: &str,
     sse_event: &mut Option<String>,
-    clock: Option<Ts>,
+    clock: &mut Untimed,
     out: &mut Vec<Event<'static>>,
 ) -> Result<Read, FormatError> {
     if text.starts_with('{') {
@@ -141,7 +134,7 @@ fn dispatch(
     event: &str,
     payload: Option<&str>,
     field: &'static str,
-    clock: Option<Ts>,
+    clock: &mut Untimed,
     out: &mut Vec<Event<'static>>,
 ) -> Result<Read, FormatError> {
     match event {
@@ -165,7 +158,7 @@ fn dispatch(
                     reason: "a delete carries the status id alone".into(),
                 });
             }
-            let at = untimed(clock, id_time(&id), field)?;
+            let at = clock.stamp(field)?;
             out.push(Event {
                 at,
                 event_id: None,
@@ -229,15 +222,13 @@ fn post(status: Status, f: &Fields) -> Result<Event<'static>, FormatError> {
             });
         }
     };
-    let mut mentions: Vec<Cow<'static, str>> = Vec::new();
-    for m in status.mentions.into_iter().flatten() {
-        if let Some(Id(id)) = m.id
-            && !id.is_empty()
-            && !mentions.iter().any(|x| *x == id)
-        {
-            mentions.push(Cow::Owned(id));
-        }
-    }
+    let mentions = first_seen(
+        status
+            .mentions
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.id.map(|Id(id)| id).filter(|id| !id.is_empty())),
+    );
     Ok(Event {
         at,
         event_id: None,
@@ -325,24 +316,59 @@ mod tests {
             [
                 r#"{"type":"post","at":1732205367095,"id":"113521810937939154","author":{"id":"1001","followers":420}}"#,
                 r#"{"type":"reshare","at":1732206300000,"id":"113521872076800007","author":{"id":"3003"},"of":"113521810937939154"}"#,
-                // The delete carries no time: it takes the stream clock (the boost's time),
-                // which is also the time the boost's id encodes.
+                // The delete carries no time: it takes the stream clock (the boost's time).
                 r#"{"type":"delete","at":1732206300000,"id":"113521872076800007","by":"unknown"}"#,
             ]
         );
     }
 
     #[test]
-    fn a_delete_with_no_earlier_event_takes_the_time_its_id_encodes() {
-        let (evs, res) = read_all(&[&frame("delete", "113521810937939154")]);
-        assert_eq!(res, vec![Ok(Read::Events(1))]);
-        let ms = 113521810937939154u64 >> 16;
-        assert_eq!(
-            evs[0],
-            format!(r#"{{"type":"delete","at":{ms},"id":"113521810937939154","by":"unknown"}}"#)
-        );
-        let (_, res) = read_all(&[&frame("delete", "17")]);
-        assert_eq!(res[0].clone().unwrap_err().code(), "invalid_field");
+    fn a_delete_is_never_dated_by_its_id() {
+        // Ids encode a creation time that whoever wrote the record chose: 18446744073709551615
+        // would be 2150 in Twitter's reading. Before any record set the stream clock, a delete
+        // cannot be placed and is refused; after one, it takes the clock.
+        let huge = "18446744073709551615";
+        let cases: [(Vec<String>, Result<i64, &str>); 5] = [
+            (vec![frame("delete", huge)], Err("payload")),
+            (vec!["event: delete".into(), format!("data: {huge}")], Err("data")),
+            (vec![frame("delete", "113521810937939154")], Err("payload")),
+            (
+                vec![frame("update", STATUS), frame("delete", huge)],
+                Ok(1_732_205_367_095),
+            ),
+            (
+                vec![
+                    frame("update", STATUS),
+                    "event: delete".into(),
+                    format!("data: \"{huge}\""),
+                ],
+                Ok(1_732_205_367_095),
+            ),
+        ];
+        for (lines, want) in cases {
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let (evs, res) = read_all(&refs);
+            let last = res.last().unwrap().clone();
+            match want {
+                Ok(at) => {
+                    assert_eq!(last, Ok(Read::Events(1)), "{lines:?}");
+                    let want = format!(r#"{{"type":"delete","at":{at},"id":"{huge}","by":"unknown"}}"#);
+                    assert_eq!(evs.last().unwrap(), &want, "{lines:?}");
+                }
+                Err(field) => {
+                    let err = last.unwrap_err();
+                    assert_eq!(err.code(), "invalid_field", "{lines:?}");
+                    assert_eq!(
+                        err.to_string(),
+                        format!(
+                            "field `{field}`: the record carries no time and no earlier record set the stream clock"
+                        ),
+                        "{lines:?}"
+                    );
+                    assert!(evs.is_empty(), "{lines:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!   RFC 3339): author `user.id_str` with `user.followers_count`, followers-only when
 //!   `user.protected`, `in_reply_to_status_id_str` → `reply_to`, `quoted_status_id_str` →
 //!   `quote_of`, `entities.user_mentions[].id_str` (and those of `extended_tweet` for a long
-//!   tweet) → `mentions`. An embedded `quoted_status` is also given as a `post` when it is
+//!   tweet) → `mentions`, each once, in the order first mentioned. An embedded `quoted_status` is also given as a `post` when it is
 //!   complete, so that the quoted author's followers are known.
 //! - A status with `retweeted_status` is a retweet: the original as a `post`, then a `reshare`
 //!   of it whose id is the retweet's own.
@@ -18,7 +18,8 @@
 //!   unknown`: v1.1 sends the same notice whoever removed the tweet. A delete that comes before
 //!   its tweet is emitted all the same; the engine honours it when the tweet arrives.
 //! - `status_withheld` → `restrict` with scope `withheld` by `legal` (a `restore` by `legal`
-//!   when `withheld_in_countries` is empty: withheld nowhere).
+//!   when `withheld_in_countries` is empty: withheld nowhere), at `timestamp_ms` when the
+//!   notice has one.
 //! - `user_withheld` is skipped and counted: withholding an account in some countries is not
 //!   the removal of all its content (which is what a canonical account status means to the
 //!   engine), and the notice does not name the tweets, so no per-message restriction can be
@@ -44,8 +45,9 @@
 //!
 //! Ids may be strings or numbers; the `_str` form is preferred when both are present (a number
 //! above 2^53 from a JavaScript producer has lost digits) and every id is emitted as a string.
-//! Records without a time of their own take the [`crate::Reader`]'s stream clock, never earlier
-//! than the time the tweet's snowflake id encodes.
+//! A notice without `timestamp_ms` takes the [`crate::Reader`]'s stream clock, never a time
+//! derived from the tweet's snowflake id (whoever wrote the record chose the id); before any
+//! record set the clock it is an error naming `timestamp_ms`.
 
 use std::borrow::Cow;
 
@@ -54,22 +56,8 @@ use modsignal_core::{Event, EventKind, Ts};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::common::{Id, followers, parse, pick_id, ts_ms, ts_rfc3339, untimed};
+use crate::common::{Id, Untimed, first_seen, followers, parse, pick_id, ts_ms, ts_rfc3339};
 use crate::{Format, FormatError, Read, Skip};
-
-/// Twitter's epoch for snowflake ids, in milliseconds since the Unix epoch.
-const TWEPOCH_MS: i64 = 1_288_834_974_657;
-
-/// Tweet ids below this are the sequential ids from before snowflakes (November 2010, the
-/// last near 29.7 billion): they encode no time.
-const FIRST_SNOWFLAKE: u64 = 1 << 35;
-
-/// The creation time a tweet's snowflake id encodes: `(id >> 22) + 1288834974657` ms.
-pub fn id_time(id: &str) -> Option<Ts> {
-    let n: u64 = id.parse().ok().filter(|&n| n >= FIRST_SNOWFLAKE)?;
-    let t = Ts(i64::try_from(n >> 22).ok()? + TWEPOCH_MS);
-    t.in_range().then_some(t)
-}
 
 /// A record: a status, a v1.1 notice or a v2 compliance event. One shape for all, read in one
 /// pass; the fields present say which it is. `text` and `full_text` are not among them, so
@@ -205,7 +193,7 @@ const QUOTED: Fields = Fields {
     user_id: "quoted_status.user.id_str",
 };
 
-pub(crate) fn read(text: &str, clock: Option<Ts>, out: &mut Vec<Event<'static>>) -> Result<Read, FormatError> {
+pub(crate) fn read(text: &str, clock: &mut Untimed, out: &mut Vec<Event<'static>>) -> Result<Read, FormatError> {
     let r: Record = parse(text)?;
     if let Some(data) = r.data {
         return compliance(data, out);
@@ -218,7 +206,7 @@ pub(crate) fn read(text: &str, clock: Option<Ts>, out: &mut Vec<Event<'static>>)
             };
         };
         let id = pick_id(status.id_str, status.id, "delete.status.id_str")?;
-        let at = notice_time(d.timestamp_ms, &id, clock, "delete.timestamp_ms")?;
+        let at = notice_time(d.timestamp_ms, clock, "delete.timestamp_ms")?;
         out.push(ev(
             at,
             EventKind::Delete {
@@ -230,7 +218,7 @@ pub(crate) fn read(text: &str, clock: Option<Ts>, out: &mut Vec<Event<'static>>)
     }
     if let Some(w) = r.status_withheld {
         let id = pick_id(w.id_str, w.id, "status_withheld.id")?;
-        let at = notice_time(w.timestamp_ms, &id, clock, "status_withheld.timestamp_ms")?;
+        let at = notice_time(w.timestamp_ms, clock, "status_withheld.timestamp_ms")?;
         out.push(ev(at, withheld(id, w.withheld_in_countries.as_deref())));
         return Ok(Read::Events(1));
     }
@@ -273,8 +261,9 @@ fn ev(at: Ts, kind: EventKind<'static>) -> Event<'static> {
     }
 }
 
-/// `timestamp_ms` as written (a string, or a number), or the stream clock when it is missing.
-fn notice_time(stamp: Option<Id>, id: &str, clock: Option<Ts>, field: &'static str) -> Result<Ts, FormatError> {
+/// `timestamp_ms` as written (a string, or a number), or the stream clock when it is missing:
+/// never the time the tweet's snowflake id encodes, which whoever wrote the record chose.
+fn notice_time(stamp: Option<Id>, clock: &mut Untimed, field: &'static str) -> Result<Ts, FormatError> {
     match stamp {
         Some(Id(s)) => {
             let ms: i64 = s.parse().map_err(|_| FormatError::Invalid {
@@ -283,7 +272,7 @@ fn notice_time(stamp: Option<Id>, id: &str, clock: Option<Ts>, field: &'static s
             })?;
             ts_ms(ms, field)
         }
-        None => untimed(clock, id_time(id), field),
+        None => clock.stamp(field),
     }
 }
 
@@ -394,18 +383,18 @@ fn post_events(mut r: Record, f: &Fields, out: &mut Vec<Event<'static>>) -> Resu
 fn post(r: Record, f: &Fields) -> Result<Event<'static>, FormatError> {
     let at = created_at(r.created_at.as_deref(), f.created_at)?;
     let protected = r.user.as_ref().and_then(|u| u.protected) == Some(true);
-    let mut mentions: Vec<Cow<'static, str>> = Vec::new();
     let lists = [
         r.entities.and_then(|e| e.user_mentions),
         r.extended_tweet.and_then(|x| x.entities).and_then(|e| e.user_mentions),
     ];
-    for m in lists.into_iter().flatten().flatten() {
-        if let Ok(id) = pick_id(m.id_str, m.id, "user_mentions.id_str")
-            && !mentions.contains(&id)
-        {
-            mentions.push(id);
-        }
-    }
+    let mentions = first_seen(
+        lists
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|m| pick_id(m.id_str, m.id, "user_mentions.id_str").ok())
+            .map(Cow::into_owned),
+    );
     let opt = |s: Option<Id>, n: Option<Id>| pick_id(s, n, "").ok();
     Ok(ev(
         at,
@@ -458,14 +447,6 @@ mod tests {
         let mut out = Vec::new();
         let results = lines.iter().map(|l| r.read(l.as_bytes(), &mut out)).collect();
         (out.iter().map(|e| e.to_json()).collect(), results)
-    }
-
-    #[test]
-    fn the_snowflake_epoch_is_twitters() {
-        // (229197184271278081 >> 22) + 1288834974657 = 1343479841665 ms.
-        assert_eq!(id_time("229197184271278081"), Some(Ts(1_343_479_841_665)));
-        assert_eq!(id_time("12"), None);
-        assert_eq!(id_time("29700859247"), None);
     }
 
     #[test]
@@ -532,11 +513,57 @@ mod tests {
             [
                 r#"{"type":"delete","at":1482242573699,"id":"229197184271278081","by":"unknown"}"#,
                 r#"{"type":"delete","at":1482242573700,"id":"229197184271278082","by":"unknown"}"#,
-                // No time of its own: the stream clock.
-                r#"{"type":"restrict","at":1482242573700,"id":"1234567890","by":"legal","scope":"withheld"}"#,
+                // No time of its own: the stream clock, the newest time two records reached
+                // (the first delete's; only one record reached the second delete's).
+                r#"{"type":"restrict","at":1482242573699,"id":"1234567890","by":"legal","scope":"withheld"}"#,
                 r#"{"type":"restore","at":1482242580000,"id":"1234567890","by":"legal"}"#,
             ]
         );
+    }
+
+    #[test]
+    fn notices_without_a_time_are_never_dated_by_their_id() {
+        // 18446744073709551615 would be 2150 as a snowflake; whoever wrote the record chose it.
+        const HUGE: &str = "18446744073709551615";
+        let tweet =
+            r#"{"created_at":"Wed May 20 23:15:04 +0000 2015","id_str":"601139823917547520","user":{"id_str":"12"}}"#;
+        let untimed = [
+            (
+                format!(r#"{{"delete":{{"status":{{"id":{HUGE},"user_id":1}}}}}}"#),
+                "delete.timestamp_ms",
+                format!(r#"{{"type":"delete","at":1432163704000,"id":"{HUGE}","by":"unknown"}}"#),
+            ),
+            (
+                format!(r#"{{"delete":{{"status":{{"id_str":"{HUGE}","user_id_str":"1"}}}}}}"#),
+                "delete.timestamp_ms",
+                format!(r#"{{"type":"delete","at":1432163704000,"id":"{HUGE}","by":"unknown"}}"#),
+            ),
+            (
+                format!(r#"{{"status_withheld":{{"id":{HUGE},"user_id":1,"withheld_in_countries":["DE"]}}}}"#),
+                "status_withheld.timestamp_ms",
+                format!(r#"{{"type":"restrict","at":1432163704000,"id":"{HUGE}","by":"legal","scope":"withheld"}}"#),
+            ),
+            (
+                format!(r#"{{"status_withheld":{{"id_str":"{HUGE}","withheld_in_countries":[]}}}}"#),
+                "status_withheld.timestamp_ms",
+                format!(r#"{{"type":"restore","at":1432163704000,"id":"{HUGE}","by":"legal"}}"#),
+            ),
+        ];
+        for (notice, field, want) in untimed {
+            // First in the stream: no clock, so the notice is refused with the field named.
+            let (evs, res) = read_all(&[&notice]);
+            let err = res[0].clone().unwrap_err();
+            assert_eq!(err.code(), "invalid_field", "{notice}");
+            assert_eq!(
+                err.to_string(),
+                format!("field `{field}`: the record carries no time and no earlier record set the stream clock")
+            );
+            assert!(evs.is_empty(), "{notice}");
+            // After a timed record: the stream clock, the tweet's `created_at`.
+            let (evs, res) = read_all(&[tweet, &notice]);
+            assert_eq!(res[1], Ok(Read::Events(1)), "{notice}");
+            assert_eq!(evs[1], want);
+        }
     }
 
     #[test]
