@@ -185,7 +185,7 @@ fn jetstream_end_to_end() {
           posted=2026-01-05T10:08:00.000Z removed=2026-01-05T10:20:00.000Z by=author how=deleted up=720s still_up=false
         at://did:plc:erin3vx6qa8/app.bsky.feed.post/3lbqe5cc2k2d author did:plc:erin3vx6qa8 targeted_harassment raised=false score=0.0000
           audience=80 reshares=0 quotes=0 replies=0 depth=0
-          posted=2026-01-05T10:09:00.000Z removed=- by=- how=- up=6660s still_up=true
+          posted=2026-01-05T10:09:00.000Z removed=- by=- how=- up=1860s still_up=true
         at://did:plc:frank5ht1jy2/app.bsky.feed.post/3lfr1q9zz2k2a author did:plc:frank5ht1jy2 communications_offence raised=false score=0.1663
           audience=5000 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:01:00.000Z removed=2026-01-05T12:00:00.000Z by=platform how=account up=7140s still_up=false
@@ -287,7 +287,7 @@ fn mastodon_websocket_and_server_sent_events_give_the_same_flags() {
           posted=2026-01-05T10:04:00.000Z removed=2026-01-05T10:07:00.000Z by=unknown how=deleted up=180s still_up=false
         115841913323520077 author 5005 court_order_breach raised=true score=0.6651
           audience=90 reshares=0 quotes=0 replies=0 depth=0
-          posted=2026-01-05T10:02:00.000Z removed=- by=- how=- up=1380s still_up=true
+          posted=2026-01-05T10:02:00.000Z removed=- by=- how=- up=300s still_up=true
     "#]]
     .assert_eq(&render(&flags));
 }
