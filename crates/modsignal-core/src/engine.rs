@@ -534,16 +534,19 @@ impl Engine {
         }
     }
 
-    /// Marks every labelled message user `u` is a subject of: at once when there are few,
+    /// Marks every labelled message user `u` is a subject of, but `except` (the message whose
+    /// change this follows, which its caller marks itself): at once when there are few,
     /// otherwise at the next flush (or the end of input, or a retention sweep).
-    fn mark_user(&mut self, u: u32) {
+    fn mark_user(&mut self, u: u32, except: u32) {
         let Some(c) = self.conduct.get(&u) else { return };
         if c.len() > RELATED_AT_ONCE {
             self.deferred_users.push(u);
             return;
         }
         for m in c.messages() {
-            self.mark(m, ALL);
+            if m != except {
+                self.mark(m, ALL);
+            }
         }
     }
 

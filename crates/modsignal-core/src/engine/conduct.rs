@@ -27,8 +27,11 @@ use super::Engine;
 use crate::store::NONE;
 use crate::time::MAX_TS;
 
-/// Counts of earlier messages and distinct senders are exact up to this, and "at least" above.
+/// Counts of distinct senders are exact up to this, and "at least" above.
 pub(super) const COUNT_CAP: u32 = 1000;
+/// Counts of earlier messages are exact up to this (the model counts at most
+/// `conduct.repeat_cap` of them), and "at least" above.
+const PRIOR_CAP: u32 = 100;
 /// The most index entries one count visits.
 const SCAN_LIMIT: u32 = 4096;
 
@@ -162,7 +165,7 @@ impl Engine {
     }
 
     /// Brings user `u`'s conduct entry for hot message `m` in line with the message. Returns
-    /// whether something a count reads (its start, whether it counts) changed.
+    /// whether what the counts read (whether it counts, and from when) changed.
     pub(super) fn sync_subject(&mut self, m: u32, u: u32) -> bool {
         let h = self.store.msgs.get(m).hot;
         let want = if h == NONE {
@@ -187,7 +190,10 @@ impl Engine {
             add(&mut c.live, want.start);
         }
         resum(&mut c.sum, have.map_or(0, |e| e.measure), want.measure);
-        have.is_none_or(|e| e.start != want.start || e.live != want.live)
+        // Only an entry that counts, or stops counting, or counts from another time, changes
+        // another message's count.
+        let counted = |e: &Entry| e.live.then_some(e.start);
+        have.as_ref().and_then(counted) != counted(&want)
     }
 
     /// Removes user `u`'s entry for message `m`, keeping its start as history when the
@@ -247,7 +253,7 @@ impl Engine {
             if msg.known() && msg.author != NONE {
                 let author = msg.author;
                 if self.sync_subject(m, author) {
-                    self.mark_user(author);
+                    self.mark_user(author, m);
                 }
             }
             self.deferred_sync.push(m);
@@ -273,7 +279,7 @@ impl Engine {
         self.work += subjects.len() as u64;
         for u in subjects {
             if self.sync_subject(m, u) {
-                self.mark_user(u);
+                self.mark_user(u, m);
             }
         }
     }
@@ -351,9 +357,9 @@ impl Engine {
             for (_, &k) in map.range(from..start) {
                 count.visited += 1;
                 count.n = count.n.saturating_add(k);
-                if count.n >= COUNT_CAP || count.visited >= SCAN_LIMIT {
+                if count.n >= PRIOR_CAP || count.visited >= SCAN_LIMIT {
                     count.at_least = true;
-                    count.n = count.n.min(COUNT_CAP);
+                    count.n = count.n.min(PRIOR_CAP);
                     return count;
                 }
             }

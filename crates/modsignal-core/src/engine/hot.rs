@@ -264,7 +264,7 @@ impl Engine {
         let changed: Vec<u32> = users.into_iter().filter(|&u| self.sync_subject(m, u)).collect();
         if changed.len() <= super::RELATED_AT_ONCE {
             for u in changed {
-                self.mark_user(u);
+                self.mark_user(u, m);
             }
         } else {
             self.deferred_users.extend(changed);
@@ -289,7 +289,6 @@ impl Engine {
             chain.push(p);
             p = self.parent_of(p);
         }
-        let truncated = p != NONE;
         self.work += 1 + chain.len() as u64;
         let hot = &mut self.hot[h as usize];
         match hot.resharers.get_mut(&user) {
@@ -314,8 +313,8 @@ impl Engine {
             a.depth_below = a.depth_below.max(i as u32 + 1);
             changed.push(ps.author);
         }
-        let depth = chain.len() as u32 + 1 + u32::from(truncated);
-        hot.depth = hot.depth.max(depth);
+        // A chain longer than the walk reads as `chain_levels + 1` deep.
+        hot.depth = hot.depth.max(chain.len() as u32 + 1);
         changed
     }
 
@@ -332,7 +331,7 @@ impl Engine {
         let user = self.store.rss.get(r).author;
         let changed = self.hot_add(h, r);
         if self.sync_subject(m, user) {
-            self.mark_user(user);
+            self.mark_user(user, m);
         }
         self.mark(m, AUTHOR);
         for u in changed {

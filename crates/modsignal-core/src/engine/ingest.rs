@@ -133,7 +133,7 @@ impl Engine {
                         });
                     }
                     if insert_change(list, change) {
-                        self.mark_user(u);
+                        self.mark_user(u, NONE);
                     }
                 }
             }
@@ -163,7 +163,7 @@ impl Engine {
             self.followers_grew(u, delta);
         }
         if changed {
-            self.mark_user(u);
+            self.mark_user(u, NONE);
         }
         u
     }
@@ -393,7 +393,7 @@ impl Engine {
         }
         self.refresh_resharer_start(h, user);
         if self.sync_subject(original, user) {
-            self.mark_user(user);
+            self.mark_user(user, original);
         }
         self.mark(original, user);
     }
