@@ -1,5 +1,6 @@
 //! The command line, driven in-process: `run` over files with bad lines, `run` on simulated
-//! traffic, `simulate`, and policy errors.
+//! traffic, `simulate`, and policy errors; and, through the real binary for its exit status and
+//! standard error, files that cannot be read or written.
 
 use std::path::{Path, PathBuf};
 
@@ -195,4 +196,90 @@ fn file_mode_options_are_refused_with_kafka_settings() {
     .unwrap_err();
     let text = format!("{err:#}");
     assert!(text.starts_with("--input is a file-mode option"), "{text}");
+}
+
+/// Runs the real binary with `args` and returns its exit status and standard error.
+fn run_binary(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let out = modsignal_tests::binary::modsignal_command()
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn an_unwritable_reject_path_fails_at_start_naming_it() {
+    let dir = tmp("rejects-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = tmp("rejects-parent-is-a-file");
+    std::fs::write(&file, "").unwrap();
+    // A bad line far into the input: before the check, the run stopped there, midway
+    // through its output, with an error that did not name the file.
+    let input = tmp("rejects-input.jsonl");
+    let good = std::fs::read_to_string(scenario("accounts.jsonl")).unwrap();
+    let mut lines: Vec<&str> = good.lines().filter(|l| !l.starts_with('#')).collect();
+    lines.push("{not json");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    for (rejects, why) in [
+        (dir.clone(), "it is a directory"),
+        (dir.join("missing").join("rejects.jsonl"), "No such file or directory"),
+        (file.join("rejects.jsonl"), "is not a directory"),
+    ] {
+        let out = tmp("rejects-unwritable.flags");
+        let _ = std::fs::remove_file(&out);
+        let (status, stderr) = run_binary(&[
+            "run",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ]);
+        assert!(!status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write the reject file {}", rejects.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(!out.exists(), "nothing was written: {}", rejects.display());
+    }
+}
+
+#[test]
+fn files_that_cannot_be_read_or_written_are_named() {
+    let dir = tmp("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let input = scenario("accounts.jsonl");
+    let input = input.to_str().unwrap();
+    let rejects = tmp("named.rejects");
+    let rejects = rejects.to_str().unwrap();
+    let out = tmp("named.flags");
+    let out = out.to_str().unwrap();
+    let cases: [(&str, Vec<&str>, String); 4] = [
+        (
+            "--input",
+            vec!["-i", d, "-o", out],
+            format!("cannot read {d}: it is a directory"),
+        ),
+        (
+            "--side-input",
+            vec!["-i", input, "-o", out, "--side-input", d],
+            format!("cannot read side input {d}: it is a directory"),
+        ),
+        ("--output", vec!["-i", input, "-o", d], format!("cannot create {d}")),
+        (
+            "--policy",
+            vec!["-i", input, "-o", out, "--policy", d],
+            format!("cannot read policy file {d}"),
+        ),
+    ];
+    for (option, args, want) in cases {
+        let mut all = vec!["run", "--rejects", rejects];
+        all.extend(args);
+        let (status, stderr) = run_binary(&all);
+        assert!(!status.success(), "{option}: {stderr}");
+        assert!(stderr.contains(&want), "{option}: {stderr}");
+    }
 }

@@ -2,15 +2,37 @@
 //! Protocol labels) out, bad lines set aside.
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use modsignal_core::{DecodeError, Engine, Event, Flag, Policy, StateStats, Ts, decode};
 use modsignal_formats::{Format, Label, LabelWriter, Read, Reader};
 use modsignal_metrics::Metrics;
 use serde::Serialize;
+
+/// Why a run over files stopped. Bad records never stop a run (they go to the reject file);
+/// these are failures of the files themselves, and each names the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    /// The main input could not be read.
+    #[error("cannot read {name}")]
+    Input { name: String, source: io::Error },
+    /// A side input could not be read.
+    #[error("cannot read side input {name}")]
+    SideInput { name: String, source: io::Error },
+    /// Flags or labels could not be written.
+    #[error("cannot write {name}")]
+    Output { name: String, source: io::Error },
+    /// The reject file cannot be created or written.
+    #[error("cannot write the reject file {}", path.display())]
+    Rejects { path: PathBuf, source: io::Error },
+}
+
+/// The most bytes of a record written to the reject file: enough to find the record, while a
+/// megabyte line does not make a megabyte reject entry.
+const REJECT_EXCERPT_BYTES: usize = 512;
 
 /// Where bad lines go: a JSON-lines file opened on the first reject, so a clean run leaves
 /// no empty file behind.
@@ -27,52 +49,130 @@ struct RejectLine<'a> {
     input: Option<&'a str>,
     line: u64,
     code: &'a str,
-    reason: String,
+    reason: &'a str,
     /// The start of the record, so it can be found and fixed; at most 512 bytes.
     record: String,
 }
 
 impl Rejects {
-    pub fn new(path: PathBuf) -> Self {
-        Rejects {
-            path,
-            file: None,
-            count: 0,
+    /// A reject file at `path`. It is created only on the first bad line, but whether it can
+    /// be is checked now (the path is not a directory, an existing file can be written, or
+    /// else its directory exists and is writable), so that a run that could not set bad lines
+    /// aside fails before it reads anything rather than stopping mid-stream at its first one.
+    pub fn new(path: PathBuf) -> Result<Self, FilesError> {
+        match check_creatable(&path) {
+            Ok(()) => Ok(Rejects {
+                path,
+                file: None,
+                count: 0,
+            }),
+            Err(source) => Err(FilesError::Rejects { path, source }),
         }
     }
-    fn write(&mut self, input: Option<&str>, line: u64, code: &str, reason: String, record: &[u8]) -> io::Result<()> {
+
+    fn write(
+        &mut self,
+        input: Option<&str>,
+        line: u64,
+        code: &str,
+        reason: &str,
+        record: &[u8],
+    ) -> Result<(), FilesError> {
         self.count += 1;
         if self.count <= 10 {
-            tracing::warn!(input, line, code, %reason, "rejected a record");
+            tracing::warn!(input, line, code, reason, "rejected a record");
         } else if self.count == 11 {
             tracing::warn!(path = %self.path.display(), "more records rejected; see the reject file");
         }
-        if self.file.is_none() {
-            self.file = Some(BufWriter::new(File::create(&self.path)?));
-        }
-        let w = self.file.as_mut().expect("opened above");
-        let cut = &record[..record.len().min(512)];
-        serde_json::to_writer(
-            &mut *w,
-            &RejectLine {
-                input,
-                line,
-                code,
-                reason,
-                record: String::from_utf8_lossy(cut).into_owned(),
-            },
-        )?;
+        let entry = RejectLine {
+            input,
+            line,
+            code,
+            reason,
+            record: String::from_utf8_lossy(&record[..record.len().min(REJECT_EXCERPT_BYTES)]).into_owned(),
+        };
+        self.append(&entry).map_err(|source| FilesError::Rejects {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn append(&mut self, entry: &RejectLine<'_>) -> io::Result<()> {
+        let w = match &mut self.file {
+            Some(w) => w,
+            None => self.file.insert(BufWriter::new(File::create(&self.path)?)),
+        };
+        serde_json::to_writer(&mut *w, entry)?;
         w.write_all(b"\n")
     }
-    fn flush(&mut self) -> io::Result<()> {
+
+    fn flush(&mut self) -> Result<(), FilesError> {
         match &mut self.file {
-            Some(f) => f.flush(),
+            Some(f) => f.flush().map_err(|source| FilesError::Rejects {
+                path: self.path.clone(),
+                source,
+            }),
             None => Ok(()),
         }
     }
-    pub fn path(&self) -> Option<&std::path::Path> {
+
+    pub fn path(&self) -> Option<&Path> {
         self.file.as_ref().map(|_| self.path.as_path())
     }
+}
+
+/// Whether a file can be created (or truncated) at `path`, found without creating it: the
+/// error says what stands in the way.
+fn check_creatable(path: &Path) -> io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Err(io::Error::new(io::ErrorKind::IsADirectory, "it is a directory")),
+        // Opening an existing file to append tells whether it may be written, and changes
+        // nothing in it: a clean run leaves it as it was.
+        Ok(_) => return OpenOptions::new().append(true).open(path).map(drop),
+        // A parent that is a file gives "not a directory": the parent's check below says so
+        // by name.
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {}
+        Err(e) => return Err(e),
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => writable_dir(dir),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", dir.display()),
+        )),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("its directory {}: {e}", dir.display()),
+        )),
+    }
+}
+
+/// Whether files can be created in `dir`, as access(2) answers for this process's user (it
+/// also knows read-only file systems, which permission bits do not tell).
+#[cfg(unix)]
+fn writable_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
+    // SAFETY: `c` is a NUL-terminated string that lives across the call, which only reads it.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    Err(io::Error::new(
+        e.kind(),
+        format!("its directory {} is not writable: {e}", dir.display()),
+    ))
+}
+
+/// Elsewhere the first bad line tells, as it did before the check.
+#[cfg(not(unix))]
+fn writable_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
 }
 
 /// What a run did, for the one-line summary.
@@ -177,6 +277,9 @@ pub struct Pipeline<W: Write> {
     clock: Option<Ts>,
     /// The line number within the main input.
     line_no: u64,
+    /// The main input's and the output's names, for errors.
+    input_name: String,
+    output_name: String,
     summary: Summary,
     started: Instant,
     /// Where events, rejects and flags are counted, when the process exports metrics.
@@ -200,6 +303,8 @@ impl<W: Write> Pipeline<W> {
             side_names: Vec::new(),
             clock: None,
             line_no: 0,
+            input_name: "the input".to_owned(),
+            output_name: "the output".to_owned(),
             summary: Summary::default(),
             started: Instant::now(),
             metrics: None,
@@ -232,6 +337,13 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
+    /// Names the main input and the output in errors (their paths, or "standard input").
+    pub fn with_names(mut self, input: &str, output: &str) -> Self {
+        self.input_name = input.to_owned();
+        self.output_name = output.to_owned();
+        self
+    }
+
     /// Loads a side input: canonical events (follower counts, labels, account changes) that
     /// the main input does not carry. The file is read before the main input, and its events
     /// are applied in event time with it: each when the main input's time reaches it (the
@@ -239,14 +351,20 @@ impl<W: Write> Pipeline<W> {
     /// the first event, and a label and its later retraction are seen at their times, so the
     /// flags written on the way (and the labels that follow from them) are those of one stream
     /// in time order. Bad lines are rejected with the side input's name and line number.
-    pub fn add_side_input<R: BufRead>(&mut self, name: &str, mut input: R) -> io::Result<()> {
+    pub fn add_side_input<R: BufRead>(&mut self, name: &str, mut input: R) -> Result<(), FilesError> {
         let index = self.side_names.len();
         self.side_names.push(name.to_owned());
         let mut line = Vec::with_capacity(1024);
         let mut line_no = 0u64;
         loop {
             line.clear();
-            if input.read_until(b'\n', &mut line)? == 0 {
+            let n = input
+                .read_until(b'\n', &mut line)
+                .map_err(|source| FilesError::SideInput {
+                    name: name.to_owned(),
+                    source,
+                })?;
+            if n == 0 {
                 break;
             }
             line_no += 1;
@@ -263,7 +381,7 @@ impl<W: Write> Pipeline<W> {
                 }),
                 Err(e) => self
                     .rejects
-                    .write(Some(name), line_no, e.code(), e.to_string(), trimmed)?,
+                    .write(Some(name), line_no, e.code(), &e.to_string(), trimmed)?,
             }
         }
         // Latest first; a stable sort keeps the file order of events at one time.
@@ -272,20 +390,20 @@ impl<W: Write> Pipeline<W> {
     }
 
     /// Applies the side events due by `until` (all of them when `None`).
-    fn release_side(&mut self, until: Option<Ts>) -> io::Result<()> {
+    fn release_side(&mut self, until: Option<Ts>) -> Result<(), FilesError> {
         while let Some(side) = self.side.pop_if(|next| until.is_none_or(|t| next.event.at <= t)) {
             if let Err(e) = self.apply(&side.event) {
                 let name = &self.side_names[side.input];
                 let json = side.event.to_json();
                 self.rejects
-                    .write(Some(name), side.line, e.code(), e.to_string(), json.as_bytes())?;
+                    .write(Some(name), side.line, e.code(), &e.to_string(), json.as_bytes())?;
             }
         }
         Ok(())
     }
 
     /// Moves the main input's clock to `at` and applies the side events now due.
-    fn tick(&mut self, at: Ts) -> io::Result<()> {
+    fn tick(&mut self, at: Ts) -> Result<(), FilesError> {
         if self.clock.is_none_or(|c| at > c) {
             self.clock = Some(at);
         }
@@ -297,7 +415,7 @@ impl<W: Write> Pipeline<W> {
 
     /// Decodes and applies one line of the main input. Blank lines are skipped; a line that
     /// cannot be decoded or applied goes to the reject file with its number and reason.
-    pub fn feed_line(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub fn feed_line(&mut self, bytes: &[u8]) -> Result<(), FilesError> {
         self.summary.lines += 1;
         self.line_no += 1;
         if self.reader.is_some() {
@@ -307,7 +425,7 @@ impl<W: Write> Pipeline<W> {
         }
     }
 
-    fn feed_canonical(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn feed_canonical(&mut self, bytes: &[u8]) -> Result<(), FilesError> {
         let trimmed = bytes.trim_ascii();
         if trimmed.is_empty() {
             return Ok(());
@@ -316,7 +434,7 @@ impl<W: Write> Pipeline<W> {
     }
 
     /// Applies one decoded canonical line (or rejects it) and writes the flags it gave.
-    fn canonical(&mut self, trimmed: &[u8], decoded: Result<Event<'_>, DecodeError>) -> io::Result<()> {
+    fn canonical(&mut self, trimmed: &[u8], decoded: Result<Event<'_>, DecodeError>) -> Result<(), FilesError> {
         match decoded {
             Ok(ev) => {
                 self.tick(ev.at)?;
@@ -331,7 +449,7 @@ impl<W: Write> Pipeline<W> {
 
     /// A platform record: it may give several events (a boost gives the original and the
     /// reshare), each applied on its own, or none (a like, a heartbeat), counted by reason.
-    fn feed_platform(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn feed_platform(&mut self, bytes: &[u8]) -> Result<(), FilesError> {
         let Some(reader) = self.reader.as_mut() else {
             return self.feed_canonical(bytes);
         };
@@ -361,15 +479,15 @@ impl<W: Write> Pipeline<W> {
         self.write_flags()
     }
 
-    fn reject(&mut self, code: &'static str, reason: String, record: &[u8]) -> io::Result<()> {
+    fn reject(&mut self, code: &'static str, reason: String, record: &[u8]) -> Result<(), FilesError> {
         if let Some(m) = &self.metrics {
             m.rejected(code);
         }
-        self.rejects.write(None, self.line_no, code, reason, record)
+        self.rejects.write(None, self.line_no, code, &reason, record)
     }
 
     /// Applies one event that is already decoded (the simulator's).
-    pub fn feed_event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+    pub fn feed_event(&mut self, ev: &Event<'_>) -> Result<(), FilesError> {
         self.summary.lines += 1;
         self.line_no += 1;
         self.tick(ev.at)?;
@@ -391,7 +509,14 @@ impl<W: Write> Pipeline<W> {
         Ok(())
     }
 
-    fn write_flags(&mut self) -> io::Result<()> {
+    fn write_flags(&mut self) -> Result<(), FilesError> {
+        self.write_out().map_err(|source| FilesError::Output {
+            name: self.output_name.clone(),
+            source,
+        })
+    }
+
+    fn write_out(&mut self) -> io::Result<()> {
         for f in self.buf.drain(..) {
             self.summary.flags += 1;
             self.summary.raised += f.raised as u64;
@@ -430,7 +555,7 @@ impl<W: Write> Pipeline<W> {
         &mut self,
         mut input: R,
         progress: Option<&indicatif::ProgressBar>,
-    ) -> io::Result<()> {
+    ) -> Result<(), FilesError> {
         let mut line = Vec::with_capacity(1024);
         let mut ends = Vec::with_capacity(BATCH_LINES);
         let mut since_tick = 0u64;
@@ -438,7 +563,12 @@ impl<W: Write> Pipeline<W> {
             let buf = match input.fill_buf() {
                 Ok(buf) => buf,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(source) => {
+                    return Err(FilesError::Input {
+                        name: self.input_name.clone(),
+                        source,
+                    });
+                }
             };
             if buf.is_empty() {
                 return Ok(());
@@ -448,16 +578,19 @@ impl<W: Write> Pipeline<W> {
                 Some(&end) => {
                     self.feed_lines(buf, &ends)?;
                     input.consume(end);
-                    end
+                    end as u64
                 }
                 None => {
                     line.clear();
-                    let n = input.read_until(b'\n', &mut line)?;
+                    let n = input.read_until(b'\n', &mut line).map_err(|source| FilesError::Input {
+                        name: self.input_name.clone(),
+                        source,
+                    })?;
                     self.feed_line(&line)?;
-                    n
+                    n as u64
                 }
             };
-            since_tick += n as u64;
+            since_tick += n;
             if since_tick >= 1 << 20 {
                 if let Some(p) = progress {
                     p.inc(since_tick);
@@ -471,7 +604,7 @@ impl<W: Write> Pipeline<W> {
     /// in order: each stage's code and data stay hot in the cache for the whole run, which
     /// made bytes to flags about 10% faster than decoding and applying line by line. What each
     /// line does, and in which order rejects and flags are written, is what `feed_line` does.
-    fn feed_lines(&mut self, buf: &[u8], ends: &[usize]) -> io::Result<()> {
+    fn feed_lines(&mut self, buf: &[u8], ends: &[usize]) -> Result<(), FilesError> {
         let lines = ends.iter().scan(0, |start, &end| {
             let line = &buf[*start..end];
             *start = end;
@@ -498,12 +631,15 @@ impl<W: Write> Pipeline<W> {
     }
 
     /// Ends the input: writes the last state of every open flag and returns the summary.
-    pub fn finish(mut self) -> io::Result<(Summary, Rejects)> {
+    pub fn finish(mut self) -> Result<(Summary, Rejects), FilesError> {
         self.release_side(None)?;
         self.write_flags()?;
         self.engine.finish(&mut self.buf);
         self.write_flags()?;
-        self.out.flush()?;
+        self.out.flush().map_err(|source| FilesError::Output {
+            name: self.output_name.clone(),
+            source,
+        })?;
         self.rejects.flush()?;
         self.summary.rejected = self.rejects.count;
         self.summary.state = self.engine.stats();
@@ -539,12 +675,36 @@ mod tests {
         }
     }
 
-    /// Flags, rejects and summary counts of one run over `input`, read through a buffer of
-    /// `capacity` bytes, or line by line with `feed_line` when `capacity` is 0.
-    fn run(input: &[u8], capacity: usize) -> (Vec<u8>, String, (u64, u64, u64)) {
-        let rejects = std::env::temp_dir().join(format!("modsignal-files-{}-{capacity}.jsonl", std::process::id()));
+    /// A reject file of its own for each test.
+    fn rejects_path(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("modsignal-files-{}-{tag}.jsonl", std::process::id()))
+    }
+
+    /// What one run wrote: flags, reject file, and the summary's lines, events and flags.
+    type Ran = (Vec<u8>, String, (u64, u64, u64));
+
+    /// A pipeline reading `format`, its output, and where its rejects go.
+    fn pipeline(format: Format, tag: &str) -> (Pipeline<Shared>, Shared, PathBuf) {
+        let rejects = rejects_path(tag);
+        let _ = std::fs::remove_file(&rejects);
         let out = Shared::default();
-        let mut p = Pipeline::new(Policy::default(), out.clone(), Rejects::new(rejects.clone()));
+        let p =
+            Pipeline::new(Policy::default(), out.clone(), Rejects::new(rejects.clone()).unwrap()).with_format(format);
+        (p, out, rejects)
+    }
+
+    fn finish(p: Pipeline<Shared>, out: Shared, rejects: &Path) -> Ran {
+        let (summary, _) = p.finish().unwrap();
+        let rejected = std::fs::read_to_string(rejects).unwrap_or_default();
+        let _ = std::fs::remove_file(rejects);
+        let flags = out.0.borrow().clone();
+        (flags, rejected, (summary.lines, summary.events, summary.flags))
+    }
+
+    /// Flags, rejects and summary counts of one run over `input` in `format`, read through a
+    /// buffer of `capacity` bytes, or line by line with `feed_line` when `capacity` is 0.
+    fn run_as(format: Format, input: &[u8], capacity: usize) -> Ran {
+        let (mut p, out, rejects) = pipeline(format, &format!("{format}-{capacity}"));
         if capacity == 0 {
             for line in input.split_inclusive(|&b| b == b'\n') {
                 p.feed_line(line).unwrap();
@@ -552,11 +712,11 @@ mod tests {
         } else {
             p.feed_reader(BufReader::with_capacity(capacity, input), None).unwrap();
         }
-        let (summary, _) = p.finish().unwrap();
-        let rejected = std::fs::read_to_string(&rejects).unwrap_or_default();
-        let _ = std::fs::remove_file(&rejects);
-        let flags = out.0.borrow().clone();
-        (flags, rejected, (summary.lines, summary.events, summary.flags))
+        finish(p, out, &rejects)
+    }
+
+    fn run(input: &[u8], capacity: usize) -> Ran {
+        run_as(Format::Canonical, input, capacity)
     }
 
     /// Read in runs of lines from the buffer, the input gives the same flags, rejects (with
@@ -590,5 +750,34 @@ mod tests {
         for capacity in [1, 7, 100, 1000, 1 << 16] {
             assert!(run(&input, capacity) == expected, "buffer of {capacity} bytes");
         }
+    }
+
+    /// A reject file that could not be created is refused before anything is read, naming
+    /// why; one that can is not created by the check.
+    #[test]
+    fn the_reject_file_is_checked_at_start() {
+        let dir = std::env::temp_dir().join(format!("modsignal-files-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a-file");
+        std::fs::write(&file, "kept").unwrap();
+        let refused = |path: PathBuf, why: &str| {
+            let e = Rejects::new(path.clone()).err().expect("refused");
+            let text = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+            assert!(
+                text.starts_with(&format!("cannot write the reject file {}", path.display())),
+                "{text}"
+            );
+            assert!(text.contains(why), "{text}");
+        };
+        refused(dir.clone(), "it is a directory");
+        refused(dir.join("missing/rejects.jsonl"), "missing");
+        refused(file.join("rejects.jsonl"), "is not a directory");
+        let fresh = dir.join("fresh.jsonl");
+        Rejects::new(fresh.clone()).unwrap();
+        assert!(!fresh.exists(), "the check creates nothing");
+        Rejects::new(file.clone()).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "kept", "nor changes a file");
+        Rejects::new(PathBuf::from("relative-name.jsonl")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
