@@ -1,5 +1,10 @@
 //! Running the engine over files: canonical events or a platform's stream in, flags (or AT
 //! Protocol labels) out, bad lines set aside.
+//!
+//! Every input is read as a stream, line by line, holding at most
+//! [`MAX_RECORD_BYTES`] of a line: a longer line is rejected with code `too_large` and skipped
+//! to its newline, so neither a huge line nor a stream that never ends its line can make the
+//! process grow.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -7,8 +12,9 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use modsignal_core::event::MAX_RECORD_BYTES;
 use modsignal_core::{DecodeError, Engine, Event, Flag, Policy, StateStats, Ts, decode};
-use modsignal_formats::{Format, Label, LabelWriter, Read, Reader};
+use modsignal_formats::{Format, FormatError, Label, LabelWriter, Read, Reader};
 use modsignal_metrics::Metrics;
 use serde::Serialize;
 
@@ -221,6 +227,91 @@ impl Summary {
     }
 }
 
+/// How [`read_line`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Line {
+    /// The input had ended: there was no line.
+    End,
+    /// The whole record is held (whitespace around it, which trimming drops, may not be).
+    Held,
+    /// The record (the line without the whitespace around it) has this many bytes, more than
+    /// [`MAX_RECORD_BYTES`]; only its first [`MAX_RECORD_BYTES`] are held.
+    TooLarge(u64),
+}
+
+/// Reads one line, up to and including its newline (or to the end of input), into `held`,
+/// skipping the whitespace before the record. Past [`MAX_RECORD_BYTES`] of record it holds nothing more and only counts, to
+/// the newline: `held` never grows past the limit, however long the line. Returns how the
+/// line ended and the bytes consumed.
+fn read_line<R: BufRead + ?Sized>(input: &mut R, held: &mut Vec<u8>) -> io::Result<(Line, u64)> {
+    held.clear();
+    let mut gather = Gather { held, pos: 0, end: 0 };
+    let mut consumed = 0u64;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let (chunk, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let len = chunk.len();
+        gather.push(chunk);
+        input.consume(len);
+        consumed += len as u64;
+        if done {
+            break;
+        }
+    }
+    let line = if consumed == 0 {
+        Line::End
+    } else if gather.end > MAX_RECORD_BYTES as u64 {
+        Line::TooLarge(gather.end)
+    } else {
+        Line::Held
+    };
+    Ok((line, consumed))
+}
+
+/// The part of a line [`read_line`] holds, and where its record ends.
+struct Gather<'a> {
+    /// The line from its first byte that is not whitespace: at most [`MAX_RECORD_BYTES`].
+    held: &'a mut Vec<u8>,
+    /// Bytes of the line seen from there.
+    pos: u64,
+    /// Just past the last byte that is not whitespace: the record's length.
+    end: u64,
+}
+
+impl Gather<'_> {
+    fn push(&mut self, bytes: &[u8]) {
+        // Whitespace before the record is not kept: a line padded with it is no longer for it.
+        let bytes = if self.pos == 0 { bytes.trim_ascii_start() } else { bytes };
+        if bytes.is_empty() {
+            return;
+        }
+        let take = bytes.len().min(MAX_RECORD_BYTES - self.held.len());
+        if take > 0 {
+            // Amortised growth as a Vec's own, but never past the limit.
+            let need = self.held.len() + take;
+            if need > self.held.capacity() {
+                let want = (self.held.capacity() * 2).clamp(need, MAX_RECORD_BYTES);
+                self.held.reserve_exact(want - self.held.len());
+            }
+            self.held.extend_from_slice(&bytes[..take]);
+        }
+        if let Some(i) = bytes.iter().rposition(|b| !b.is_ascii_whitespace()) {
+            self.end = self.pos + i as u64 + 1;
+        }
+        self.pos += bytes.len() as u64;
+    }
+}
+
 /// An event of a side input waiting for the main input's time to reach it.
 struct SideEvent {
     input: usize,
@@ -269,6 +360,8 @@ pub struct Pipeline<W: Write> {
     events: Vec<Event<'static>>,
     buf: Vec<Flag>,
     labels: Vec<Label>,
+    /// A line of the main input not complete in the reader's buffer (see [`read_line`]).
+    held: Vec<u8>,
     /// Side-input events not applied yet, latest first, so the next one due is at the end.
     side: Vec<SideEvent>,
     /// The names of the side inputs, for reject entries.
@@ -299,6 +392,7 @@ impl<W: Write> Pipeline<W> {
             events: Vec::new(),
             buf: Vec::new(),
             labels: Vec::new(),
+            held: Vec::with_capacity(1024),
             side: Vec::new(),
             side_names: Vec::new(),
             clock: None,
@@ -357,32 +451,39 @@ impl<W: Write> Pipeline<W> {
         let mut line = Vec::with_capacity(1024);
         let mut line_no = 0u64;
         loop {
-            line.clear();
-            let n = input
-                .read_until(b'\n', &mut line)
-                .map_err(|source| FilesError::SideInput {
-                    name: name.to_owned(),
-                    source,
-                })?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            self.summary.lines += 1;
-            let trimmed = line.trim_ascii();
-            if trimmed.is_empty() {
-                continue;
-            }
-            match decode(trimmed) {
-                Ok(ev) => self.side.push(SideEvent {
-                    input: index,
-                    line: line_no,
-                    event: ev.into_owned(),
-                }),
-                Err(e) => self
-                    .rejects
-                    .write(Some(name), line_no, e.code(), &e.to_string(), trimmed)?,
-            }
+            let (read, _) = read_line(&mut input, &mut line).map_err(|source| FilesError::SideInput {
+                name: name.to_owned(),
+                source,
+            })?;
+            let (code, reason, record) = match read {
+                Line::End => break,
+                Line::TooLarge(len) => {
+                    line_no += 1;
+                    self.summary.lines += 1;
+                    let e = DecodeError::TooLarge(usize::try_from(len).unwrap_or(usize::MAX));
+                    (e.code(), e.to_string(), &line[..])
+                }
+                Line::Held => {
+                    line_no += 1;
+                    self.summary.lines += 1;
+                    let trimmed = line.trim_ascii();
+                    if trimmed.is_empty() {
+                        continue;
+                    }
+                    match decode(trimmed) {
+                        Ok(ev) => {
+                            self.side.push(SideEvent {
+                                input: index,
+                                line: line_no,
+                                event: ev.into_owned(),
+                            });
+                            continue;
+                        }
+                        Err(e) => (e.code(), e.to_string(), trimmed),
+                    }
+                }
+            };
+            self.rejects.write(Some(name), line_no, code, &reason, record)?;
         }
         // Latest first; a stable sort keeps the file order of events at one time.
         self.side.sort_by_key(|s| std::cmp::Reverse(s.event.at));
@@ -479,6 +580,23 @@ impl<W: Write> Pipeline<W> {
         self.write_flags()
     }
 
+    /// A line of the main input whose record is `len` bytes, over the limit, of which `start`
+    /// was held: rejected as the decoder (or the platform reader) rejects such a record,
+    /// without its having been read whole.
+    fn too_large(&mut self, len: u64, start: &[u8]) -> Result<(), FilesError> {
+        self.summary.lines += 1;
+        self.line_no += 1;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let (code, reason) = if self.reader.is_some() {
+            let e = FormatError::TooLarge(len);
+            (e.code(), e.to_string())
+        } else {
+            let e = DecodeError::TooLarge(len);
+            (e.code(), e.to_string())
+        };
+        self.reject(code, reason, start)
+    }
+
     fn reject(&mut self, code: &'static str, reason: String, record: &[u8]) -> Result<(), FilesError> {
         if let Some(m) = &self.metrics {
             m.rejected(code);
@@ -551,12 +669,14 @@ impl<W: Write> Pipeline<W> {
     /// copied out and waited for, as a line-by-line reader would. So nothing waits for input
     /// a line-by-line reader would not wait for (a live stream on standard input is written as
     /// it comes), and every line is handled in order exactly as [`Pipeline::feed_line`] does.
+    /// Of a line that is not complete in the buffer at most [`MAX_RECORD_BYTES`] is held: a
+    /// longer one is rejected (`too_large`) and read on to its newline without being kept, so
+    /// memory stays within the limit and the reader's buffer whatever the input.
     pub fn feed_reader<R: BufRead>(
         &mut self,
         mut input: R,
         progress: Option<&indicatif::ProgressBar>,
     ) -> Result<(), FilesError> {
-        let mut line = Vec::with_capacity(1024);
         let mut ends = Vec::with_capacity(BATCH_LINES);
         let mut since_tick = 0u64;
         loop {
@@ -580,15 +700,7 @@ impl<W: Write> Pipeline<W> {
                     input.consume(end);
                     end as u64
                 }
-                None => {
-                    line.clear();
-                    let n = input.read_until(b'\n', &mut line).map_err(|source| FilesError::Input {
-                        name: self.input_name.clone(),
-                        source,
-                    })?;
-                    self.feed_line(&line)?;
-                    n as u64
-                }
+                None => self.feed_partial_line(&mut input)?,
             };
             since_tick += n;
             if since_tick >= 1 << 20 {
@@ -598,6 +710,23 @@ impl<W: Write> Pipeline<W> {
                 since_tick = 0;
             }
         }
+    }
+
+    /// Reads and feeds a line that is not complete in the reader's buffer, holding at most
+    /// [`MAX_RECORD_BYTES`] of it; returns the bytes it took.
+    fn feed_partial_line<R: BufRead>(&mut self, input: &mut R) -> Result<u64, FilesError> {
+        let mut held = std::mem::take(&mut self.held);
+        let result = match read_line(input, &mut held) {
+            Ok((Line::End, n)) => Ok(n),
+            Ok((Line::Held, n)) => self.feed_line(&held).map(|()| n),
+            Ok((Line::TooLarge(len), n)) => self.too_large(len, &held).map(|()| n),
+            Err(source) => Err(FilesError::Input {
+                name: self.input_name.clone(),
+                source,
+            }),
+        };
+        self.held = held;
+        result
     }
 
     /// Feeds a run of complete lines. Canonical lines are all decoded first and then applied
@@ -656,6 +785,8 @@ mod tests {
     use std::cell::RefCell;
     use std::io::BufReader;
     use std::rc::Rc;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     use modsignal_sim::{SimConfig, Simulator};
 
@@ -719,9 +850,46 @@ mod tests {
         run_as(Format::Canonical, input, capacity)
     }
 
+    /// The reject entries of a run, as (line, code, reason, record).
+    fn rejects_of(text: &str) -> Vec<(u64, String, String, String)> {
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let s = |k: &str| v[k].as_str().unwrap().to_owned();
+                (v["line"].as_u64().unwrap(), s("code"), s("reason"), s("record"))
+            })
+            .collect()
+    }
+
+    /// A record of `len` bytes that starts like an event, with no newline.
+    fn long_record(len: usize) -> Vec<u8> {
+        let mut r = br#"{"type":"post","at":1767571200000,"id":""#.to_vec();
+        r.resize(len - 2, b'x');
+        r.extend_from_slice(b"\"}");
+        r
+    }
+
+    /// Canonical simulated events, one per line.
+    fn simulated(events: u64) -> Vec<u8> {
+        let mut input = Vec::new();
+        let sim = Simulator::new(SimConfig {
+            events,
+            seed: 7,
+            events_per_sec: 20.0,
+            ..SimConfig::default()
+        });
+        for ev in sim {
+            input.extend_from_slice(ev.to_json().as_bytes());
+            input.push(b'\n');
+        }
+        input
+    }
+
     /// Read in runs of lines from the buffer, the input gives the same flags, rejects (with
     /// their line numbers) and counts as fed line by line, whatever the buffer's size (lines
-    /// cut across refills, longer than the buffer, blank, bad, CRLF, the last unterminated).
+    /// cut across refills, longer than the buffer, blank, bad, CRLF, the last unterminated,
+    /// records longer than the limit, and lines longer than the limit only by the whitespace
+    /// around their record, which is not part of it).
     #[test]
     fn runs_of_lines_give_what_line_by_line_gives() {
         let mut input = Vec::new();
@@ -731,6 +899,7 @@ mod tests {
             events_per_sec: 20.0,
             ..SimConfig::default()
         });
+        let limit = MAX_RECORD_BYTES;
         for (i, ev) in sim.enumerate() {
             input.extend_from_slice(ev.to_json().as_bytes());
             match i % 97 {
@@ -738,6 +907,26 @@ mod tests {
                 1 => input.extend_from_slice(b"\r\n"),
                 2 => input.extend_from_slice(b"\n{\"type\":\"post\"}\nnot json\n"),
                 _ => input.push(b'\n'),
+            }
+            match i {
+                // Over the limit by a byte, and far over it.
+                1000 => {
+                    input.extend_from_slice(&long_record(limit + 1));
+                    input.push(b'\n');
+                }
+                1500 => {
+                    input.extend_from_slice(b"  ");
+                    input.extend_from_slice(&long_record(limit * 2 + 7));
+                    input.extend_from_slice(b" \r\n");
+                }
+                // At the limit exactly, padded past it on both sides: not too large.
+                2000 => {
+                    input.extend_from_slice(&vec![b' '; limit]);
+                    input.extend_from_slice(&long_record(limit));
+                    input.extend_from_slice(&vec![b'\t'; limit]);
+                    input.push(b'\n');
+                }
+                _ => {}
             }
         }
         input.extend_from_slice(br#"{"type":"delete","at":1767571200000,"id":"last"}"#);
@@ -747,9 +936,129 @@ mod tests {
             "{:?}",
             expected.2
         );
-        for capacity in [1, 7, 100, 1000, 1 << 16] {
+        let codes: Vec<(u64, String)> = rejects_of(&expected.1).into_iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(codes.iter().filter(|c| c.1 == "too_large").count(), 2, "{codes:?}");
+        for capacity in [1, 2, 7, 100, 1000, 1 << 16, 3 << 20] {
             assert!(run(&input, capacity) == expected, "buffer of {capacity} bytes");
         }
+    }
+
+    /// The same for a platform's stream: an over-long record is rejected as the platform
+    /// reader rejects it, and the other records read as before.
+    #[test]
+    fn platform_records_longer_than_the_limit_are_rejected_alike() {
+        let mut input = JETSTREAM.to_vec();
+        input.extend_from_slice(&long_record(MAX_RECORD_BYTES + 100));
+        input.extend_from_slice(b"\n");
+        input.extend_from_slice(b"{\"kind\":\"nonsense\"}\n");
+        input.extend_from_slice(&long_record(2 * MAX_RECORD_BYTES));
+        let expected = run_as(Format::Jetstream, &input, 0);
+        let rejects = rejects_of(&expected.1);
+        let codes: Vec<(u64, &str)> = rejects.iter().map(|r| (r.0, r.1.as_str())).collect();
+        let n = JETSTREAM.split(|&b| b == b'\n').count() as u64;
+        assert_eq!(codes[0], (n, "too_large"), "{codes:?}");
+        assert_eq!(codes.last(), Some(&(n + 2, "too_large")), "{codes:?}");
+        assert_eq!(
+            rejects[0].2,
+            format!("record of {} bytes exceeds the limit", MAX_RECORD_BYTES + 100)
+        );
+        for capacity in [1, 100, 1 << 16] {
+            assert!(
+                run_as(Format::Jetstream, &input, capacity) == expected,
+                "buffer of {capacity} bytes"
+            );
+        }
+        let mut plain = JETSTREAM.to_vec();
+        plain.extend_from_slice(b"\n{\"kind\":\"nonsense\"}\n");
+        let without = run_as(Format::Jetstream, &plain, 1 << 16);
+        assert_eq!(without.0, expected.0, "the other records give the same flags");
+        assert_eq!(without.2.1, expected.2.1);
+    }
+
+    /// Three Jetstream records: a post, a label for it (from a canonical line, which
+    /// Jetstream does not read: a reject) and its deletion.
+    const JETSTREAM: &[u8] = br#"{"did":"did:plc:alice4hq2vz5","time_us":1767607200000167,"kind":"commit","commit":{"rev":"3lbh2k2aa","operation":"create","collection":"app.bsky.feed.post","rkey":"3lbhpa2xk2c2v","record":{"$type":"app.bsky.feed.post","createdAt":"2026-01-05T10:00:00.000Z","text":"x"},"cid":"bafyreia7c4zq2x3v5kfyh6yq"}}
+{"did":"did:plc:alice4hq2vz5","time_us":1767609000000000,"kind":"commit","commit":{"rev":"3lbh2k2aa","operation":"delete","collection":"app.bsky.feed.post","rkey":"3lbhpa2xk2c2v"}}
+"#;
+
+    /// An over-long line in the middle of normal lines, and a last line longer than the limit
+    /// with no newline, are rejected with their line number, code and first 512 bytes; the
+    /// other lines give the flags they give without them.
+    #[test]
+    fn lines_longer_than_the_limit_are_rejected_and_the_rest_is_unchanged() {
+        let plain = simulated(2000);
+        let lines: Vec<&[u8]> = plain.split_inclusive(|&b| b == b'\n').collect();
+        let mut input = Vec::new();
+        input.extend(lines[..700].concat());
+        let long = long_record(3 * MAX_RECORD_BYTES / 2);
+        input.extend_from_slice(&long);
+        input.push(b'\n');
+        input.extend(lines[700..].concat());
+        input.extend_from_slice(&long_record(MAX_RECORD_BYTES + 1));
+        let expected = run(&plain, 1 << 16);
+        assert!(expected.0.len() > 1000);
+        let got = run(&input, 1 << 16);
+        assert_eq!(got.0, expected.0, "the other lines' flags");
+        assert_eq!(got.2.1, expected.2.1, "the other lines' events");
+        let rejects = rejects_of(&got.1);
+        assert_eq!(
+            rejects.len(),
+            2,
+            "{:?}",
+            rejects.iter().map(|r| (r.0, &r.1)).collect::<Vec<_>>()
+        );
+        assert_eq!((rejects[0].0, rejects[0].1.as_str()), (701, "too_large"));
+        assert_eq!(
+            rejects[0].2,
+            format!("record of {} bytes exceeds the limit", long.len())
+        );
+        assert_eq!(rejects[0].3.as_bytes(), &long[..512]);
+        assert_eq!((rejects[1].0, rejects[1].1.as_str()), (2002, "too_large"));
+        assert_eq!(
+            rejects[1].2,
+            format!("record of {} bytes exceeds the limit", MAX_RECORD_BYTES + 1)
+        );
+    }
+
+    /// A reader of `len` bytes of `byte` that counts how many it handed out and the largest
+    /// buffer it was asked to fill.
+    struct Counting<R> {
+        inner: R,
+        read: Arc<AtomicU64>,
+    }
+
+    impl<R: io::Read> io::Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.fetch_add(n as u64, Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
+    /// A stream that never ends its line costs no more than the limit: 3 MiB with no newline
+    /// is one rejected line, and the pipeline held at most the limit of it.
+    #[test]
+    fn a_stream_without_a_newline_does_not_grow_memory() {
+        let (mut p, out, rejects) = pipeline(Format::Canonical, "no-newline");
+        let read = Arc::new(AtomicU64::new(0));
+        let input = Counting {
+            inner: io::Read::take(io::repeat(b'{'), 3 << 20),
+            read: read.clone(),
+        };
+        p.feed_reader(BufReader::with_capacity(1 << 16, input), None).unwrap();
+        assert_eq!(read.load(Ordering::Relaxed), 3 << 20, "read to its end");
+        assert!(
+            p.held.capacity() <= MAX_RECORD_BYTES,
+            "held {} bytes of the line",
+            p.held.capacity()
+        );
+        let (flags, rejected, (lines, events, _)) = finish(p, out, &rejects);
+        assert!(flags.is_empty());
+        assert_eq!((lines, events), (1, 0));
+        let rejects = rejects_of(&rejected);
+        assert_eq!(rejects.len(), 1);
+        assert_eq!((rejects[0].0, rejects[0].1.as_str()), (1, "too_large"));
+        assert_eq!(rejects[0].3, "{".repeat(512));
     }
 
     /// A reject file that could not be created is refused before anything is read, naming
