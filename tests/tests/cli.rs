@@ -1,6 +1,6 @@
-//! The command line, driven in-process: `run` over files with bad lines, `run` on simulated
-//! traffic, `simulate`, and policy errors; and, through the real binary for its exit status and
-//! standard error, files that cannot be read or written.
+//! The command line, driven in-process: `run` over files with bad lines and byte-order marks,
+//! `run` on simulated traffic, `simulate`, and policy errors; and, through the real binary for
+//! its exit status and standard error, files that cannot be read or written.
 
 use std::path::{Path, PathBuf};
 
@@ -282,4 +282,45 @@ fn files_that_cannot_be_read_or_written_are_named() {
         assert!(!status.success(), "{option}: {stderr}");
         assert!(stderr.contains(&want), "{option}: {stderr}");
     }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let text = std::fs::read_to_string(scenario("threat_swift_platform_removal.jsonl")).unwrap();
+    let events: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let (plain, with_bom) = (tmp("bom-plain.jsonl"), tmp("bom.jsonl"));
+    std::fs::write(&plain, events.join("\n")).unwrap();
+    std::fs::write(&with_bom, format!("\u{feff}{}\r\n", events.join("\r\n"))).unwrap();
+    // A side input with a mark of its own, whose first line is the one that counts.
+    let side = tmp("bom-side.jsonl");
+    std::fs::write(
+        &side,
+        "\u{feff}{\"type\":\"account\",\"at\":\"2026-01-05T09:00:00Z\",\"user\":\"nobody\",\"followers\":1}\n",
+    )
+    .unwrap();
+    let mut flags = Vec::new();
+    for (tag, input) in [("plain", &plain), ("bom", &with_bom)] {
+        let (out, rejects) = (tmp(&format!("bom-{tag}.flags")), tmp(&format!("bom-{tag}.rejects")));
+        let _ = std::fs::remove_file(&rejects);
+        run(&[
+            "run",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "--side-input",
+            side.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert!(
+            !rejects.exists(),
+            "{tag}: {}",
+            std::fs::read_to_string(&rejects).unwrap()
+        );
+        flags.push(std::fs::read_to_string(&out).unwrap());
+    }
+    assert!(!parse_flag_lines(&flags[0]).is_empty());
+    assert_eq!(flags[0], flags[1]);
 }

@@ -4,7 +4,7 @@
 //! Every input is read as a stream, line by line, holding at most
 //! [`MAX_RECORD_BYTES`] of a line: a longer line is rejected with code `too_large` and skipped
 //! to its newline, so neither a huge line nor a stream that never ends its line can make the
-//! process grow.
+//! process grow. A UTF-8 byte-order mark at the start of an input is skipped.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -227,6 +227,10 @@ impl Summary {
     }
 }
 
+/// The UTF-8 byte-order mark, which Windows tools write at the start of a text file. It is
+/// not part of the first record, so it is skipped there (and only there).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// How [`read_line`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Line {
@@ -240,12 +244,15 @@ enum Line {
 }
 
 /// Reads one line, up to and including its newline (or to the end of input), into `held`,
-/// skipping the whitespace before the record. Past [`MAX_RECORD_BYTES`] of record it holds nothing more and only counts, to
+/// skipping a byte-order mark when it is the input's `first` line and the whitespace before
+/// the record. Past [`MAX_RECORD_BYTES`] of record it holds nothing more and only counts, to
 /// the newline: `held` never grows past the limit, however long the line. Returns how the
 /// line ended and the bytes consumed.
-fn read_line<R: BufRead + ?Sized>(input: &mut R, held: &mut Vec<u8>) -> io::Result<(Line, u64)> {
+fn read_line<R: BufRead + ?Sized>(input: &mut R, held: &mut Vec<u8>, first: bool) -> io::Result<(Line, u64)> {
     held.clear();
     let mut gather = Gather { held, pos: 0, end: 0 };
+    // How many bytes of a byte-order mark have been matched; all of it when none is expected.
+    let mut bom = if first { 0 } else { BOM.len() };
     let mut consumed = 0u64;
     loop {
         let buf = match input.fill_buf() {
@@ -261,12 +268,29 @@ fn read_line<R: BufRead + ?Sized>(input: &mut R, held: &mut Vec<u8>) -> io::Resu
             None => (buf, false),
         };
         let len = chunk.len();
-        gather.push(chunk);
+        // The mark may be cut across refills of a small buffer, so it is matched a byte at a
+        // time; bytes that began like it but were not it belong to the line.
+        let mut rest = chunk;
+        while bom < BOM.len()
+            && let Some((&b, tail)) = rest.split_first()
+        {
+            if b == BOM[bom] {
+                bom += 1;
+                rest = tail;
+            } else {
+                gather.push(&BOM[..bom]);
+                bom = BOM.len();
+            }
+        }
+        gather.push(rest);
         input.consume(len);
         consumed += len as u64;
         if done {
             break;
         }
+    }
+    if bom < BOM.len() {
+        gather.push(&BOM[..bom]);
     }
     let line = if consumed == 0 {
         Line::End
@@ -451,7 +475,7 @@ impl<W: Write> Pipeline<W> {
         let mut line = Vec::with_capacity(1024);
         let mut line_no = 0u64;
         loop {
-            let (read, _) = read_line(&mut input, &mut line).map_err(|source| FilesError::SideInput {
+            let (read, _) = read_line(&mut input, &mut line, line_no == 0).map_err(|source| FilesError::SideInput {
                 name: name.to_owned(),
                 source,
             })?;
@@ -515,8 +539,19 @@ impl<W: Write> Pipeline<W> {
     }
 
     /// Decodes and applies one line of the main input. Blank lines are skipped; a line that
-    /// cannot be decoded or applied goes to the reject file with its number and reason.
+    /// cannot be decoded or applied goes to the reject file with its number and reason. A
+    /// byte-order mark that starts the first line is skipped.
     pub fn feed_line(&mut self, bytes: &[u8]) -> Result<(), FilesError> {
+        let bytes = if self.line_no == 0 {
+            bytes.strip_prefix(BOM).unwrap_or(bytes)
+        } else {
+            bytes
+        };
+        self.line(bytes)
+    }
+
+    /// A line of the main input, its byte-order mark (if it was the first) already skipped.
+    fn line(&mut self, bytes: &[u8]) -> Result<(), FilesError> {
         self.summary.lines += 1;
         self.line_no += 1;
         if self.reader.is_some() {
@@ -716,9 +751,9 @@ impl<W: Write> Pipeline<W> {
     /// [`MAX_RECORD_BYTES`] of it; returns the bytes it took.
     fn feed_partial_line<R: BufRead>(&mut self, input: &mut R) -> Result<u64, FilesError> {
         let mut held = std::mem::take(&mut self.held);
-        let result = match read_line(input, &mut held) {
+        let result = match read_line(input, &mut held, self.line_no == 0) {
             Ok((Line::End, n)) => Ok(n),
-            Ok((Line::Held, n)) => self.feed_line(&held).map(|()| n),
+            Ok((Line::Held, n)) => self.line(&held).map(|()| n),
             Ok((Line::TooLarge(len), n)) => self.too_large(len, &held).map(|()| n),
             Err(source) => Err(FilesError::Input {
                 name: self.input_name.clone(),
@@ -734,14 +769,20 @@ impl<W: Write> Pipeline<W> {
     /// made bytes to flags about 10% faster than decoding and applying line by line. What each
     /// line does, and in which order rejects and flags are written, is what `feed_line` does.
     fn feed_lines(&mut self, buf: &[u8], ends: &[usize]) -> Result<(), FilesError> {
-        let lines = ends.iter().scan(0, |start, &end| {
+        // The first line of the input starts after its byte-order mark, if it has one.
+        let start = if self.line_no == 0 && buf.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let lines = ends.iter().scan(start, |start, &end| {
             let line = &buf[*start..end];
             *start = end;
             Some(line)
         });
         if self.reader.is_some() {
             for line in lines {
-                self.feed_line(line)?;
+                self.line(line)?;
             }
             return Ok(());
         }
@@ -887,12 +928,12 @@ mod tests {
 
     /// Read in runs of lines from the buffer, the input gives the same flags, rejects (with
     /// their line numbers) and counts as fed line by line, whatever the buffer's size (lines
-    /// cut across refills, longer than the buffer, blank, bad, CRLF, the last unterminated,
-    /// records longer than the limit, and lines longer than the limit only by the whitespace
-    /// around their record, which is not part of it).
+    /// cut across refills, longer than the buffer, blank, bad, CRLF, the last unterminated, a
+    /// byte-order mark first, records longer than the limit, and lines longer than the limit
+    /// only by the whitespace around their record, which is not part of it).
     #[test]
     fn runs_of_lines_give_what_line_by_line_gives() {
-        let mut input = Vec::new();
+        let mut input = BOM.to_vec();
         let sim = Simulator::new(SimConfig {
             events: 3000,
             seed: 7,
@@ -909,7 +950,8 @@ mod tests {
                 _ => input.push(b'\n'),
             }
             match i {
-                // Over the limit by a byte, and far over it.
+                // Over the limit by a byte, and far over it; then a BOM that is not the
+                // input's first bytes, which is a bad record like any other.
                 1000 => {
                     input.extend_from_slice(&long_record(limit + 1));
                     input.push(b'\n');
@@ -919,6 +961,7 @@ mod tests {
                     input.extend_from_slice(&long_record(limit * 2 + 7));
                     input.extend_from_slice(b" \r\n");
                 }
+                1600 => input.extend_from_slice(b"\xEF\xBB\xBF{}\n"),
                 // At the limit exactly, padded past it on both sides: not too large.
                 2000 => {
                     input.extend_from_slice(&vec![b' '; limit]);
@@ -937,6 +980,7 @@ mod tests {
             expected.2
         );
         let codes: Vec<(u64, String)> = rejects_of(&expected.1).into_iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(codes[0], (6, "missing_field".to_owned()), "the BOM was skipped");
         assert_eq!(codes.iter().filter(|c| c.1 == "too_large").count(), 2, "{codes:?}");
         for capacity in [1, 2, 7, 100, 1000, 1 << 16, 3 << 20] {
             assert!(run(&input, capacity) == expected, "buffer of {capacity} bytes");
@@ -947,7 +991,8 @@ mod tests {
     /// reader rejects it, and the other records read as before.
     #[test]
     fn platform_records_longer_than_the_limit_are_rejected_alike() {
-        let mut input = JETSTREAM.to_vec();
+        let mut input = BOM.to_vec();
+        input.extend_from_slice(JETSTREAM);
         input.extend_from_slice(&long_record(MAX_RECORD_BYTES + 100));
         input.extend_from_slice(b"\n");
         input.extend_from_slice(b"{\"kind\":\"nonsense\"}\n");
