@@ -1,6 +1,7 @@
 //! The command line, driven in-process: `run` over files with bad lines and byte-order marks,
-//! `run` on simulated traffic, `simulate`, and policy errors; and, through the real binary for
-//! its exit status and standard error, files that cannot be read or written.
+//! with a large side input, `run` on simulated traffic, `simulate`, and policy errors; and,
+//! through the real binary for its exit status and standard error, files that cannot be read
+//! or written.
 
 use std::path::{Path, PathBuf};
 
@@ -323,4 +324,88 @@ fn a_byte_order_mark_is_skipped() {
     }
     assert!(!parse_flag_lines(&flags[0]).is_empty());
     assert_eq!(flags[0], flags[1]);
+}
+
+/// The newest revision of each flag, as a consumer keeping the highest revision sees it.
+fn final_flags(text: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut m = std::collections::BTreeMap::new();
+    for f in parse_flag_lines(text) {
+        let id = f["flag_id"].as_str().unwrap().to_owned();
+        let rev = f["revision"].as_u64().unwrap();
+        if m.get(&id)
+            .is_none_or(|p: &serde_json::Value| p["revision"].as_u64().unwrap() <= rev)
+        {
+            m.insert(id, f);
+        }
+    }
+    m
+}
+
+/// A side input of 200,000 lines is read as a stream with the main input, and gives the
+/// flags of the same events in one time-sorted input.
+#[test]
+fn a_large_side_input_is_streamed_with_the_main_input() {
+    let sim = modsignal_sim::Simulator::new(modsignal_sim::SimConfig {
+        events: 240_000,
+        seed: 11,
+        events_per_sec: 200.0,
+        ..modsignal_sim::SimConfig::default()
+    });
+    let mut events: Vec<(modsignal_core::Ts, String)> = sim.map(|ev| (ev.at, ev.to_json())).collect();
+    // Side inputs are written in event-time order; the stable sort keeps the simulator's order
+    // at equal times.
+    events.sort_by_key(|(at, _)| *at);
+    let (mut main, mut side, mut all) = (String::new(), String::new(), String::new());
+    for (i, (_, line)) in events.iter().enumerate() {
+        let part = if i % 6 == 0 { &mut main } else { &mut side };
+        part.push_str(line);
+        part.push('\n');
+        all.push_str(line);
+        all.push('\n');
+    }
+    assert_eq!(side.lines().count(), 200_000);
+    let (main_path, side_path, all_path) = (
+        tmp("stream-main.jsonl"),
+        tmp("stream-side.jsonl"),
+        tmp("stream-all.jsonl"),
+    );
+    std::fs::write(&main_path, main).unwrap();
+    std::fs::write(&side_path, side).unwrap();
+    std::fs::write(&all_path, all).unwrap();
+    let (split_out, one_out, rejects) = (
+        tmp("stream-split.flags"),
+        tmp("stream-one.flags"),
+        tmp("stream.rejects"),
+    );
+    let _ = std::fs::remove_file(&rejects);
+    run(&[
+        "run",
+        "-i",
+        main_path.to_str().unwrap(),
+        "--side-input",
+        side_path.to_str().unwrap(),
+        "-o",
+        split_out.to_str().unwrap(),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ])
+    .unwrap();
+    run(&[
+        "run",
+        "-i",
+        all_path.to_str().unwrap(),
+        "-o",
+        one_out.to_str().unwrap(),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert!(!rejects.exists());
+    let split = final_flags(&std::fs::read_to_string(&split_out).unwrap());
+    let one = final_flags(&std::fs::read_to_string(&one_out).unwrap());
+    assert!(one.len() > 100, "{} flags", one.len());
+    assert!(split == one, "{} flags against {}", split.len(), one.len());
+    for p in [main_path, side_path, all_path, split_out, one_out] {
+        let _ = std::fs::remove_file(p);
+    }
 }

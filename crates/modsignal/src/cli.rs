@@ -54,7 +54,9 @@ struct RunArgs {
     format: InputFormat,
     /// A file of canonical events (may be repeated): follower counts that a platform's stream
     /// lacks (`account` events with `followers`), classifier and reviewer labels, account
-    /// changes. Read before --input, and applied in event time with it.
+    /// changes, applied in event time with --input. It is read as a stream in the order
+    /// written, so write it in event-time order: an event out of order is applied as soon as
+    /// it is read.
     #[arg(long = "side-input", value_name = "FILE", env = "MODSIGNAL_SIDE_INPUT")]
     side_input: Vec<PathBuf>,
     /// What is written: `flag` (modsignal's flag, version 1) or `atproto-label` (AT Protocol

@@ -4,7 +4,9 @@
 //! Every input is read as a stream, line by line, holding at most
 //! [`MAX_RECORD_BYTES`] of a line: a longer line is rejected with code `too_large` and skipped
 //! to its newline, so neither a huge line nor a stream that never ends its line can make the
-//! process grow. A UTF-8 byte-order mark at the start of an input is skipped.
+//! process grow. Side inputs are streams too, merged with the main input in event time, so
+//! their size costs no memory either. A UTF-8 byte-order mark at the start of an input is
+//! skipped.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -336,11 +338,18 @@ impl Gather<'_> {
     }
 }
 
-/// An event of a side input waiting for the main input's time to reach it.
-struct SideEvent {
-    input: usize,
-    line: u64,
-    event: Event<'static>,
+/// A side input being read: its reader, and its next event, decoded, waiting for the main
+/// input's clock to reach it. Nothing else of it is held.
+struct Side {
+    /// Its name (the path), for reject entries and errors.
+    name: String,
+    input: Box<dyn BufRead + Send>,
+    /// The line being read (see [`read_line`]).
+    line: Vec<u8>,
+    /// The number of the last line read.
+    line_no: u64,
+    /// The next event and its line number; `None` once the input has ended.
+    next: Option<(u64, Event<'static>)>,
 }
 
 /// What is written for each flag revision.
@@ -386,10 +395,10 @@ pub struct Pipeline<W: Write> {
     labels: Vec<Label>,
     /// A line of the main input not complete in the reader's buffer (see [`read_line`]).
     held: Vec<u8>,
-    /// Side-input events not applied yet, latest first, so the next one due is at the end.
-    side: Vec<SideEvent>,
-    /// The names of the side inputs, for reject entries.
-    side_names: Vec<String>,
+    /// The side inputs, in the order given.
+    sides: Vec<Side>,
+    /// The earliest time among the side inputs' next events: none is due before it.
+    side_due: Option<Ts>,
     /// The latest event time of the main input so far: side events up to it are due.
     clock: Option<Ts>,
     /// The line number within the main input.
@@ -417,8 +426,8 @@ impl<W: Write> Pipeline<W> {
             buf: Vec::new(),
             labels: Vec::new(),
             held: Vec::with_capacity(1024),
-            side: Vec::new(),
-            side_names: Vec::new(),
+            sides: Vec::new(),
+            side_due: None,
             clock: None,
             line_no: 0,
             input_name: "the input".to_owned(),
@@ -462,78 +471,123 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
-    /// Loads a side input: canonical events (follower counts, labels, account changes) that
-    /// the main input does not carry. The file is read before the main input, and its events
-    /// are applied in event time with it: each when the main input's time reaches it (the
-    /// remainder at the end). Follower counts stamped before the stream are so in place from
-    /// the first event, and a label and its later retraction are seen at their times, so the
-    /// flags written on the way (and the labels that follow from them) are those of one stream
-    /// in time order. Bad lines are rejected with the side input's name and line number.
-    pub fn add_side_input<R: BufRead>(&mut self, name: &str, mut input: R) -> Result<(), FilesError> {
-        let index = self.side_names.len();
-        self.side_names.push(name.to_owned());
-        let mut line = Vec::with_capacity(1024);
-        let mut line_no = 0u64;
+    /// Adds a side input: canonical events (follower counts, labels, account changes) that
+    /// the main input does not carry, applied in event time with it: each when the main
+    /// input's time reaches it, the rest at the end of the main input. Follower counts stamped
+    /// before the stream are so in place from the first event, and a label and its later
+    /// retraction are seen at their times, so the flags written on the way (and the labels
+    /// that follow from them) are those of one stream in time order.
+    ///
+    /// A side input is read as a stream, in the order written, holding one decoded event
+    /// ahead (read here, before the main input starts): its size costs no memory. So write it
+    /// in event-time order: an event is never applied before those written above it, and one
+    /// earlier than the one before it is applied as soon as it is read. Between side inputs,
+    /// and at the end, the earliest next event goes first (the first side input given, at
+    /// equal times). Bad lines are rejected with the side input's name and line number.
+    pub fn add_side_input<R: BufRead + Send + 'static>(&mut self, name: &str, input: R) -> Result<(), FilesError> {
+        self.sides.push(Side {
+            name: name.to_owned(),
+            input: Box::new(input),
+            line: Vec::new(),
+            line_no: 0,
+            next: None,
+        });
+        self.advance_side(self.sides.len() - 1)?;
+        self.side_due = self.next_side().map(|(_, at)| at);
+        Ok(())
+    }
+
+    /// Reads side input `i` to its next event, rejecting the bad lines on the way.
+    fn advance_side(&mut self, i: usize) -> Result<(), FilesError> {
         loop {
-            let (read, _) = read_line(&mut input, &mut line, line_no == 0).map_err(|source| FilesError::SideInput {
-                name: name.to_owned(),
-                source,
-            })?;
-            let (code, reason, record) = match read {
-                Line::End => break,
+            let side = &mut self.sides[i];
+            side.next = None;
+            let first = side.line_no == 0;
+            let (line, _) =
+                read_line(&mut side.input, &mut side.line, first).map_err(|source| FilesError::SideInput {
+                    name: side.name.clone(),
+                    source,
+                })?;
+            let (code, reason, record) = match line {
+                Line::End => return Ok(()),
                 Line::TooLarge(len) => {
-                    line_no += 1;
+                    side.line_no += 1;
                     self.summary.lines += 1;
                     let e = DecodeError::TooLarge(usize::try_from(len).unwrap_or(usize::MAX));
-                    (e.code(), e.to_string(), &line[..])
+                    (e.code(), e.to_string(), &side.line[..])
                 }
                 Line::Held => {
-                    line_no += 1;
+                    side.line_no += 1;
                     self.summary.lines += 1;
-                    let trimmed = line.trim_ascii();
+                    let trimmed = side.line.trim_ascii();
                     if trimmed.is_empty() {
                         continue;
                     }
                     match decode(trimmed) {
                         Ok(ev) => {
-                            self.side.push(SideEvent {
-                                input: index,
-                                line: line_no,
-                                event: ev.into_owned(),
-                            });
-                            continue;
+                            let ev = ev.into_owned();
+                            side.next = Some((side.line_no, ev));
+                            return Ok(());
                         }
                         Err(e) => (e.code(), e.to_string(), trimmed),
                     }
                 }
             };
-            self.rejects.write(Some(name), line_no, code, &reason, record)?;
+            if let Some(m) = &self.metrics {
+                m.rejected(code);
+            }
+            self.rejects
+                .write(Some(&side.name), side.line_no, code, &reason, record)?;
         }
-        // Latest first; a stable sort keeps the file order of events at one time.
-        self.side.sort_by_key(|s| std::cmp::Reverse(s.event.at));
-        Ok(())
     }
 
-    /// Applies the side events due by `until` (all of them when `None`).
+    /// The side input whose next event comes first, and that event's time; the first side
+    /// input given at equal times.
+    fn next_side(&self) -> Option<(usize, Ts)> {
+        self.sides
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.next.as_ref().map(|(_, ev)| (i, ev.at)))
+            .min_by_key(|&(i, at)| (at, i))
+    }
+
+    /// Applies the side events due by `until` (all of them when `None`), each side input in
+    /// the order written.
     fn release_side(&mut self, until: Option<Ts>) -> Result<(), FilesError> {
-        while let Some(side) = self.side.pop_if(|next| until.is_none_or(|t| next.event.at <= t)) {
-            if let Err(e) = self.apply(&side.event) {
-                let name = &self.side_names[side.input];
-                let json = side.event.to_json();
-                self.rejects
-                    .write(Some(name), side.line, e.code(), &e.to_string(), json.as_bytes())?;
+        while let Some((i, at)) = self.next_side()
+            && until.is_none_or(|t| at <= t)
+        {
+            let (line, event) = self.sides[i].next.take().expect("next_side found it");
+            if let Err(e) = self.apply(&event) {
+                if let Some(m) = &self.metrics {
+                    m.rejected(e.code());
+                }
+                let json = event.to_json();
+                self.rejects.write(
+                    Some(&self.sides[i].name),
+                    line,
+                    e.code(),
+                    &e.to_string(),
+                    json.as_bytes(),
+                )?;
             }
+            self.advance_side(i)?;
         }
+        self.side_due = self.next_side().map(|(_, at)| at);
         Ok(())
     }
 
     /// Moves the main input's clock to `at` and applies the side events now due.
     fn tick(&mut self, at: Ts) -> Result<(), FilesError> {
-        if self.clock.is_none_or(|c| at > c) {
-            self.clock = Some(at);
-        }
-        if !self.side.is_empty() {
-            self.release_side(self.clock)?;
+        let clock = match self.clock {
+            Some(c) if c >= at => c,
+            _ => {
+                self.clock = Some(at);
+                at
+            }
+        };
+        if self.side_due.is_some_and(|due| due <= clock) {
+            self.release_side(Some(clock))?;
         }
         Ok(())
     }
@@ -800,7 +854,8 @@ impl<W: Write> Pipeline<W> {
         Ok(())
     }
 
-    /// Ends the input: writes the last state of every open flag and returns the summary.
+    /// Ends the input: applies what is left of the side inputs, writes the last state of
+    /// every open flag and returns the summary.
     pub fn finish(mut self) -> Result<(Summary, Rejects), FilesError> {
         self.release_side(None)?;
         self.write_flags()?;
@@ -824,7 +879,7 @@ impl<W: Write> Pipeline<W> {
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
-    use std::io::BufReader;
+    use std::io::{BufReader, Cursor};
     use std::rc::Rc;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -1104,6 +1159,161 @@ mod tests {
         assert_eq!(rejects.len(), 1);
         assert_eq!((rejects[0].0, rejects[0].1.as_str()), (1, "too_large"));
         assert_eq!(rejects[0].3, "{".repeat(512));
+    }
+
+    /// Side inputs are read as the main input's clock reaches their events, one event ahead,
+    /// not loaded whole: after each main event, what was read of a side input is what was due
+    /// and one buffer more.
+    #[test]
+    fn side_inputs_are_streamed_one_event_ahead() {
+        let start = 1_767_571_200_000i64;
+        let mut side = Vec::new();
+        // An account change a second, over a little more than a day.
+        for i in 0..100_000i64 {
+            let at = start + i * 1000;
+            side.extend_from_slice(
+                format!(
+                    "{{\"type\":\"account\",\"at\":{at},\"user\":\"u{}\",\"followers\":{i}}}\n",
+                    i % 5000
+                )
+                .as_bytes(),
+            );
+        }
+        let line_len = side.len() / 100_000 + 1;
+        let read = Arc::new(AtomicU64::new(0));
+        let (mut p, out, rejects) = pipeline(Format::Canonical, "side-streamed");
+        let capacity = 8192;
+        let counted = Counting {
+            inner: Cursor::new(side.clone()),
+            read: read.clone(),
+        };
+        p.add_side_input("side.jsonl", BufReader::with_capacity(capacity, counted))
+            .unwrap();
+        assert!(read.load(Ordering::Relaxed) <= capacity as u64, "one buffer read ahead");
+        for (k, secs) in [(1u64, 10i64), (2, 20_000), (3, 50_000)] {
+            let line = format!(
+                "{{\"type\":\"post\",\"at\":{},\"id\":\"m{k}\",\"author\":{{\"id\":\"a{k}\"}},\"audience\":\"public\"}}\n",
+                start + secs * 1000
+            );
+            p.feed_line(line.as_bytes()).unwrap();
+            let due = (secs + 1) as u64;
+            let got = read.load(Ordering::Relaxed);
+            assert!(
+                got <= (due + 1) * line_len as u64 + capacity as u64,
+                "after {secs} s: {got} bytes read for {due} events due"
+            );
+            assert!(got >= due * (line_len as u64 - 8), "after {secs} s: {got} bytes read");
+            assert_eq!(p.summary.events, k + due, "the side events due were applied");
+            assert!(p.sides[0].line.capacity() < 4096);
+        }
+        let (_, rejected, (lines, events, _)) = finish(p, out, &rejects);
+        assert_eq!(rejected, "");
+        assert_eq!(read.load(Ordering::Relaxed), side.len() as u64);
+        assert_eq!((lines, events), (100_003, 100_003), "the rest at the end");
+    }
+
+    /// A side input is applied in the order written: an event earlier than the one before it
+    /// waits for that one, and is applied as soon as it is read.
+    #[test]
+    fn a_side_event_out_of_order_is_applied_as_soon_as_it_is_read() {
+        let at = |secs: i64| 1_767_571_200_000 + secs * 1000;
+        let account = |secs: i64, user: &str| {
+            format!(
+                "{{\"type\":\"account\",\"at\":{},\"user\":\"{user}\",\"followers\":3}}\n",
+                at(secs)
+            )
+        };
+        let side = [account(10, "a"), account(3, "b"), account(20, "c")].concat();
+        let (mut p, out, rejects) = pipeline(Format::Canonical, "side-order");
+        p.add_side_input("side.jsonl", Cursor::new(side.into_bytes())).unwrap();
+        let next_line = |p: &Pipeline<Shared>| p.sides[0].next.as_ref().map(|(line, _)| *line);
+        p.feed_line(account(5, "m").as_bytes()).unwrap();
+        assert_eq!((p.summary.events, next_line(&p)), (1, Some(1)), "not due at 5 s");
+        p.feed_line(account(15, "m").as_bytes()).unwrap();
+        assert_eq!(
+            (p.summary.events, next_line(&p)),
+            (4, Some(3)),
+            "at 15 s the event at 10 s is due, and the one at 3 s after it is applied when read"
+        );
+        let (_, rejected, (_, events, _)) = finish(p, out, &rejects);
+        assert_eq!((rejected.as_str(), events), ("", 5));
+    }
+
+    /// Two side inputs and the main input, each in time order, give the flags of the same
+    /// events in one input (the engine's final flags do not depend on the order).
+    #[test]
+    fn side_inputs_merge_with_the_main_input() {
+        let all = simulated(4000);
+        let lines: Vec<&[u8]> = all.split_inclusive(|&b| b == b'\n').collect();
+        let mut by_time: Vec<(Ts, &[u8])> = lines.iter().map(|l| (decode(l.trim_ascii()).unwrap().at, *l)).collect();
+        by_time.sort_by_key(|(at, _)| *at);
+        let mut parts = [Vec::new(), Vec::new(), Vec::new()];
+        for (i, (_, line)) in by_time.iter().enumerate() {
+            parts[i % 3].extend_from_slice(line);
+        }
+        let (mut p, out, rejects) = pipeline(Format::Canonical, "side-merge");
+        p.add_side_input("a", Cursor::new(parts[1].clone())).unwrap();
+        p.add_side_input("b", Cursor::new(parts[2].clone())).unwrap();
+        p.feed_reader(&parts[0][..], None).unwrap();
+        let merged = finish(p, out, &rejects);
+        let one: Vec<u8> = by_time.iter().flat_map(|(_, l)| l.iter().copied()).collect();
+        let single = run(&one, 1 << 16);
+        assert_eq!(newest(&merged.0), newest(&single.0));
+        assert_eq!((merged.1.as_str(), merged.2.1), ("", single.2.1));
+    }
+
+    /// The newest revision of each flag.
+    fn newest(flags: &[u8]) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        for line in flags.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            let rev = v["revision"].as_u64().unwrap();
+            let id = v["flag_id"].as_str().unwrap().to_owned();
+            if m.get(&id).is_none_or(|(r, _)| *r <= rev) {
+                m.insert(id, (rev, String::from_utf8(line.to_vec()).unwrap()));
+            }
+        }
+        m.into_iter().map(|(k, (_, v))| (k, v)).collect()
+    }
+
+    /// A side input's byte-order mark is skipped; its bad and over-long lines are rejected
+    /// with its name and their line numbers, holding no more than the limit of them.
+    #[test]
+    fn side_input_rejects_name_it_and_bom_is_skipped() {
+        let mut side = BOM.to_vec();
+        side.extend_from_slice(
+            b"{\"type\":\"account\",\"at\":1767571200000,\"user\":\"u1\",\"followers\":3}\n\nnope\n",
+        );
+        side.extend_from_slice(&long_record(2 * MAX_RECORD_BYTES));
+        side.extend_from_slice(b"\n{\"type\":\"account\",\"at\":1767571300000,\"user\":\"u2\",\"followers\":3}\n");
+        side.extend_from_slice(&long_record(MAX_RECORD_BYTES + 5));
+        let (mut p, out, rejects) = pipeline(Format::Canonical, "side-rejects");
+        p.add_side_input("side.jsonl", BufReader::with_capacity(1000, Cursor::new(side)))
+            .unwrap();
+        p.feed_line(b"{\"type\":\"account\",\"at\":1767571400000,\"user\":\"u3\"}\n")
+            .unwrap();
+        assert!(p.sides[0].line.capacity() <= MAX_RECORD_BYTES);
+        let (_, rejected, (lines, events, _)) = finish(p, out, &rejects);
+        let entries: Vec<serde_json::Value> = rejected.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let got: Vec<(&str, u64, &str)> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e["input"].as_str().unwrap(),
+                    e["line"].as_u64().unwrap(),
+                    e["code"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("side.jsonl", 3, "invalid_json"),
+                ("side.jsonl", 4, "too_large"),
+                ("side.jsonl", 6, "too_large")
+            ]
+        );
+        assert_eq!((lines, events), (7, 3));
     }
 
     /// A reject file that could not be created is refused before anything is read, naming
