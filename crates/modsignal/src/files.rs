@@ -38,8 +38,9 @@ pub enum FilesError {
     Rejects { path: PathBuf, source: io::Error },
 }
 
-/// The most bytes of a record written to the reject file: enough to find the record, while a
-/// megabyte line does not make a megabyte reject entry.
+/// The most bytes of a record, and of its reason, written to the reject file: enough to find
+/// the record and see what is wrong, while a megabyte line (or a decoder message quoting a
+/// megabyte string) does not make a megabyte reject entry.
 const REJECT_EXCERPT_BYTES: usize = 512;
 
 /// Where bad lines go: a JSON-lines file opened on the first reject, so a clean run leaves
@@ -57,6 +58,7 @@ struct RejectLine<'a> {
     input: Option<&'a str>,
     line: u64,
     code: &'a str,
+    /// Why, cut like the record.
     reason: &'a str,
     /// The start of the record, so it can be found and fixed; at most 512 bytes.
     record: String,
@@ -87,6 +89,8 @@ impl Rejects {
         record: &[u8],
     ) -> Result<(), FilesError> {
         self.count += 1;
+        let reason = excerpt(reason);
+        let reason: &str = &reason;
         if self.count <= 10 {
             tracing::warn!(input, line, code, reason, "rejected a record");
         } else if self.count == 11 {
@@ -127,6 +131,18 @@ impl Rejects {
     pub fn path(&self) -> Option<&Path> {
         self.file.as_ref().map(|_| self.path.as_path())
     }
+}
+
+/// At most [`REJECT_EXCERPT_BYTES`] of `text`, cut at a character boundary, with `…` when cut.
+fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= REJECT_EXCERPT_BYTES {
+        return text.into();
+    }
+    let mut end = REJECT_EXCERPT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
 }
 
 /// Whether a file can be created (or truncated) at `path`, found without creating it: the
@@ -1314,6 +1330,27 @@ mod tests {
             ]
         );
         assert_eq!((lines, events), (7, 3));
+    }
+
+    /// A reason that quotes a huge part of the record is cut like the record.
+    #[test]
+    fn reasons_are_cut_like_records() {
+        // serde's message for a value of the wrong type quotes the value whole.
+        let mut line =
+            br#"{"type":"label","at":1767571200000,"id":"m1","source":"s","category":"credible_threat","confidence":""#
+                .to_vec();
+        line.resize(100_000, b'y');
+        line.extend_from_slice(b"\"}\n");
+        let (_, rejected, _) = run(&line, 1 << 16);
+        let rejects = rejects_of(&rejected);
+        assert_eq!(rejects[0].1, "invalid_json", "{}", rejects[0].2);
+        assert!(
+            rejects[0].2.len() <= REJECT_EXCERPT_BYTES + '…'.len_utf8(),
+            "{}",
+            rejects[0].2.len()
+        );
+        assert!(rejects[0].2.ends_with('…'), "{}", rejects[0].2);
+        assert_eq!(excerpt(&"é".repeat(300)).len(), 512 + '…'.len_utf8());
     }
 
     /// A reject file that could not be created is refused before anything is read, naming
