@@ -1,5 +1,7 @@
-//! The command line, driven in-process: `run` over files with bad lines, `run` on simulated
-//! traffic, `simulate`, and policy errors.
+//! The command line, driven in-process: `run` over files with bad lines and byte-order marks,
+//! with a large side input, `run` on simulated traffic, `simulate`, and policy errors; and,
+//! through the real binary for its exit status and standard error, files that cannot be read
+//! or written.
 
 use std::path::{Path, PathBuf};
 
@@ -195,4 +197,215 @@ fn file_mode_options_are_refused_with_kafka_settings() {
     .unwrap_err();
     let text = format!("{err:#}");
     assert!(text.starts_with("--input is a file-mode option"), "{text}");
+}
+
+/// Runs the real binary with `args` and returns its exit status and standard error.
+fn run_binary(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let out = modsignal_tests::binary::modsignal_command()
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn an_unwritable_reject_path_fails_at_start_naming_it() {
+    let dir = tmp("rejects-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = tmp("rejects-parent-is-a-file");
+    std::fs::write(&file, "").unwrap();
+    // A bad line far into the input: before the check, the run stopped there, midway
+    // through its output, with an error that did not name the file.
+    let input = tmp("rejects-input.jsonl");
+    let good = std::fs::read_to_string(scenario("accounts.jsonl")).unwrap();
+    let mut lines: Vec<&str> = good.lines().filter(|l| !l.starts_with('#')).collect();
+    lines.push("{not json");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    for (rejects, why) in [
+        (dir.clone(), "it is a directory"),
+        (dir.join("missing").join("rejects.jsonl"), "No such file or directory"),
+        (file.join("rejects.jsonl"), "is not a directory"),
+    ] {
+        let out = tmp("rejects-unwritable.flags");
+        let _ = std::fs::remove_file(&out);
+        let (status, stderr) = run_binary(&[
+            "run",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ]);
+        assert!(!status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write the reject file {}", rejects.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(!out.exists(), "nothing was written: {}", rejects.display());
+    }
+}
+
+#[test]
+fn files_that_cannot_be_read_or_written_are_named() {
+    let dir = tmp("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let input = scenario("accounts.jsonl");
+    let input = input.to_str().unwrap();
+    let rejects = tmp("named.rejects");
+    let rejects = rejects.to_str().unwrap();
+    let out = tmp("named.flags");
+    let out = out.to_str().unwrap();
+    let cases: [(&str, Vec<&str>, String); 4] = [
+        (
+            "--input",
+            vec!["-i", d, "-o", out],
+            format!("cannot read {d}: it is a directory"),
+        ),
+        (
+            "--side-input",
+            vec!["-i", input, "-o", out, "--side-input", d],
+            format!("cannot read side input {d}: it is a directory"),
+        ),
+        ("--output", vec!["-i", input, "-o", d], format!("cannot create {d}")),
+        (
+            "--policy",
+            vec!["-i", input, "-o", out, "--policy", d],
+            format!("cannot read policy file {d}"),
+        ),
+    ];
+    for (option, args, want) in cases {
+        let mut all = vec!["run", "--rejects", rejects];
+        all.extend(args);
+        let (status, stderr) = run_binary(&all);
+        assert!(!status.success(), "{option}: {stderr}");
+        assert!(stderr.contains(&want), "{option}: {stderr}");
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let text = std::fs::read_to_string(scenario("threat_swift_platform_removal.jsonl")).unwrap();
+    let events: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let (plain, with_bom) = (tmp("bom-plain.jsonl"), tmp("bom.jsonl"));
+    std::fs::write(&plain, events.join("\n")).unwrap();
+    std::fs::write(&with_bom, format!("\u{feff}{}\r\n", events.join("\r\n"))).unwrap();
+    // A side input with a mark of its own, whose first line is the one that counts.
+    let side = tmp("bom-side.jsonl");
+    std::fs::write(
+        &side,
+        "\u{feff}{\"type\":\"account\",\"at\":\"2026-01-05T09:00:00Z\",\"user\":\"nobody\",\"followers\":1}\n",
+    )
+    .unwrap();
+    let mut flags = Vec::new();
+    for (tag, input) in [("plain", &plain), ("bom", &with_bom)] {
+        let (out, rejects) = (tmp(&format!("bom-{tag}.flags")), tmp(&format!("bom-{tag}.rejects")));
+        let _ = std::fs::remove_file(&rejects);
+        run(&[
+            "run",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "--side-input",
+            side.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert!(
+            !rejects.exists(),
+            "{tag}: {}",
+            std::fs::read_to_string(&rejects).unwrap()
+        );
+        flags.push(std::fs::read_to_string(&out).unwrap());
+    }
+    assert!(!parse_flag_lines(&flags[0]).is_empty());
+    assert_eq!(flags[0], flags[1]);
+}
+
+/// The newest revision of each flag, as a consumer keeping the highest revision sees it.
+fn final_flags(text: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut m = std::collections::BTreeMap::new();
+    for f in parse_flag_lines(text) {
+        let id = f["flag_id"].as_str().unwrap().to_owned();
+        let rev = f["revision"].as_u64().unwrap();
+        if m.get(&id)
+            .is_none_or(|p: &serde_json::Value| p["revision"].as_u64().unwrap() <= rev)
+        {
+            m.insert(id, f);
+        }
+    }
+    m
+}
+
+/// A side input of 200,000 lines is read as a stream with the main input, and gives the
+/// flags of the same events in one time-sorted input.
+#[test]
+fn a_large_side_input_is_streamed_with_the_main_input() {
+    let sim = modsignal_sim::Simulator::new(modsignal_sim::SimConfig {
+        events: 240_000,
+        seed: 11,
+        events_per_sec: 200.0,
+        ..modsignal_sim::SimConfig::default()
+    });
+    let mut events: Vec<(modsignal_core::Ts, String)> = sim.map(|ev| (ev.at, ev.to_json())).collect();
+    // Side inputs are written in event-time order; the stable sort keeps the simulator's order
+    // at equal times.
+    events.sort_by_key(|(at, _)| *at);
+    let (mut main, mut side, mut all) = (String::new(), String::new(), String::new());
+    for (i, (_, line)) in events.iter().enumerate() {
+        let part = if i % 6 == 0 { &mut main } else { &mut side };
+        part.push_str(line);
+        part.push('\n');
+        all.push_str(line);
+        all.push('\n');
+    }
+    assert_eq!(side.lines().count(), 200_000);
+    let (main_path, side_path, all_path) = (
+        tmp("stream-main.jsonl"),
+        tmp("stream-side.jsonl"),
+        tmp("stream-all.jsonl"),
+    );
+    std::fs::write(&main_path, main).unwrap();
+    std::fs::write(&side_path, side).unwrap();
+    std::fs::write(&all_path, all).unwrap();
+    let (split_out, one_out, rejects) = (
+        tmp("stream-split.flags"),
+        tmp("stream-one.flags"),
+        tmp("stream.rejects"),
+    );
+    let _ = std::fs::remove_file(&rejects);
+    run(&[
+        "run",
+        "-i",
+        main_path.to_str().unwrap(),
+        "--side-input",
+        side_path.to_str().unwrap(),
+        "-o",
+        split_out.to_str().unwrap(),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ])
+    .unwrap();
+    run(&[
+        "run",
+        "-i",
+        all_path.to_str().unwrap(),
+        "-o",
+        one_out.to_str().unwrap(),
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert!(!rejects.exists());
+    let split = final_flags(&std::fs::read_to_string(&split_out).unwrap());
+    let one = final_flags(&std::fs::read_to_string(&one_out).unwrap());
+    assert!(one.len() > 100, "{} flags", one.len());
+    assert!(split == one, "{} flags against {}", split.len(), one.len());
+    for p in [main_path, side_path, all_path, split_out, one_out] {
+        let _ = std::fs::remove_file(p);
+    }
 }

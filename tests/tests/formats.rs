@@ -440,7 +440,7 @@ fn rejects_from_a_side_input_name_it() {
 /// Runs a sample through the pipeline in-process and returns what it skipped, by reason.
 fn skipped(format: Format, file: &str) -> BTreeMap<&'static str, u64> {
     let out: Vec<u8> = Vec::new();
-    let mut p = Pipeline::new(Policy::default(), out, Rejects::new(tmp("skips.rejects"))).with_format(format);
+    let mut p = Pipeline::new(Policy::default(), out, Rejects::new(tmp("skips.rejects")).unwrap()).with_format(format);
     let text = std::fs::read(sample(file)).unwrap();
     p.feed_reader(&text[..], None).unwrap();
     let (summary, rejects) = p.finish().unwrap();

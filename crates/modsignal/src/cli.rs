@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::files::{Output, Pipeline, Rejects};
 use anyhow::{Context, Result, bail};
@@ -54,7 +54,9 @@ struct RunArgs {
     format: InputFormat,
     /// A file of canonical events (may be repeated): follower counts that a platform's stream
     /// lacks (`account` events with `followers`), classifier and reviewer labels, account
-    /// changes. Read before --input, and applied in event time with it.
+    /// changes, applied in event time with --input. It is read as a stream in the order
+    /// written, so write it in event-time order: an event out of order is applied as soon as
+    /// it is read.
     #[arg(long = "side-input", value_name = "FILE", env = "MODSIGNAL_SIDE_INPUT")]
     side_input: Vec<PathBuf>,
     /// What is written: `flag` (modsignal's flag, version 1) or `atproto-label` (AT Protocol
@@ -71,7 +73,8 @@ struct RunArgs {
     /// The risk policy (TOML). Defaults to the embedded config/policy.toml.
     #[arg(long, env = "MODSIGNAL_POLICY")]
     policy: Option<PathBuf>,
-    /// Where bad lines go, with their line number and reason; created on the first bad line.
+    /// Where bad lines go, with their line number and reason; created on the first bad line,
+    /// but a path where it could not be created is refused at start.
     #[arg(long, default_value = "modsignal-rejects.jsonl", env = "MODSIGNAL_REJECTS")]
     rejects: PathBuf,
     /// Simulated events to run on when there is no --input.
@@ -226,6 +229,24 @@ fn init_logging(format: LogFormat) {
     };
 }
 
+/// Opens a file to read, refusing a directory: Linux opens one and fails only at the first
+/// read, with an error that does not say which file it was.
+fn open_to_read(path: &Path, what: &str) -> Result<File> {
+    let file = File::open(path).with_context(|| format!("cannot open {what}{}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {what}{}", path.display()))?;
+    if meta.is_dir() {
+        bail!("cannot read {what}{}: it is a directory", path.display());
+    }
+    Ok(file)
+}
+
+/// How errors name an output: its path, or standard output for `-`.
+fn output_name(path: &str) -> &str {
+    if path == "-" { "standard output" } else { path }
+}
+
 fn writer(path: &str) -> Result<Box<dyn Write>> {
     Ok(if path == "-" {
         Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock()))
@@ -250,12 +271,30 @@ fn run(args: RunArgs) -> Result<()> {
         }
         (FlagFormat::AtprotoLabel, Some(src)) => Output::Labels(LabelWriter::new(src).context("--label-src")?),
     };
+    // Every file is opened (and the reject file's path checked) before the output is created,
+    // so a run that cannot start fails without truncating it, and fails naming the file.
+    let input = match args.input.as_deref() {
+        Some(path) if path != "-" => Some(open_to_read(Path::new(path), "")?),
+        _ => None,
+    };
+    let sides = args
+        .side_input
+        .iter()
+        .map(|path| open_to_read(path, "side input ").map(|f| (path, f)))
+        .collect::<Result<Vec<_>>>()?;
+    let rejects = Rejects::new(args.rejects.clone())?;
     let http = crate::http::load(args.kafka.config.as_deref(), args.http.http_address)?
         .map(|c| crate::http::Http::new(c, modsignal_metrics::Metrics::new()));
     let out = writer(&args.output)?;
-    let mut pipeline = Pipeline::new(policy, out, Rejects::new(args.rejects.clone()))
+    let input_name = match args.input.as_deref() {
+        None => "simulated traffic",
+        Some("-") => "standard input",
+        Some(path) => path,
+    };
+    let mut pipeline = Pipeline::new(policy, out, rejects)
         .with_format(format)
-        .with_output(output);
+        .with_output(output)
+        .with_names(input_name, output_name(&args.output));
     let server = match &http {
         Some(h) => {
             pipeline = pipeline.with_metrics(h.metrics.clone()).with_flag_sink(h.flag_sink());
@@ -263,11 +302,19 @@ fn run(args: RunArgs) -> Result<()> {
         }
         None => None,
     };
-    for path in &args.side_input {
-        let file = File::open(path).with_context(|| format!("cannot open side input {}", path.display()))?;
+    for (path, file) in sides {
         pipeline.add_side_input(&path.display().to_string(), BufReader::with_capacity(1 << 16, file))?;
     }
-    match args.input.as_deref() {
+    match input {
+        Some(file) => {
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let bar = progress(len, "bytes");
+            pipeline.feed_reader(BufReader::with_capacity(1 << 16, file), bar.as_ref())?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        }
+        None if args.input.is_some() => pipeline.feed_reader(io::stdin().lock(), None)?,
         None => {
             tracing::info!(
                 events = args.events,
@@ -284,16 +331,6 @@ fn run(args: RunArgs) -> Result<()> {
                     b.set_position(i as u64);
                 }
             }
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
-        }
-        Some("-") => pipeline.feed_reader(io::stdin().lock(), None)?,
-        Some(path) => {
-            let file = File::open(path).with_context(|| format!("cannot open {path}"))?;
-            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-            let bar = progress(len, "bytes");
-            pipeline.feed_reader(BufReader::with_capacity(1 << 16, file), bar.as_ref())?;
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
@@ -333,11 +370,14 @@ fn progress(total: u64, unit: &str) -> Option<indicatif::ProgressBar> {
 }
 
 fn simulate(args: SimArgs) -> Result<()> {
+    let sim = Simulator::new(sim_config(args.events, args.seed, args.rate)?);
     let mut out = writer(&args.output)?;
-    for ev in Simulator::new(sim_config(args.events, args.seed, args.rate)?) {
-        serde_json::to_writer(&mut out, &ev.to_raw())?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(())
+    let write = || -> io::Result<()> {
+        for ev in sim {
+            serde_json::to_writer(&mut out, &ev.to_raw())?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    };
+    write().with_context(|| format!("cannot write {}", output_name(&args.output)))
 }

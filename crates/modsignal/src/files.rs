@@ -1,16 +1,47 @@
 //! Running the engine over files: canonical events or a platform's stream in, flags (or AT
 //! Protocol labels) out, bad lines set aside.
+//!
+//! Every input is read as a stream, line by line, holding at most
+//! [`MAX_RECORD_BYTES`] of a line: a longer line is rejected with code `too_large` and skipped
+//! to its newline, so neither a huge line nor a stream that never ends its line can make the
+//! process grow. Side inputs are streams too, merged with the main input in event time, so
+//! their size costs no memory either. A UTF-8 byte-order mark at the start of an input is
+//! skipped.
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use modsignal_core::event::MAX_RECORD_BYTES;
 use modsignal_core::{DecodeError, Engine, Event, Flag, Policy, StateStats, Ts, decode};
-use modsignal_formats::{Format, Label, LabelWriter, Read, Reader};
+use modsignal_formats::{Format, FormatError, Label, LabelWriter, Read, Reader};
 use modsignal_metrics::Metrics;
 use serde::Serialize;
+
+/// Why a run over files stopped. Bad records never stop a run (they go to the reject file);
+/// these are failures of the files themselves, and each names the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    /// The main input could not be read.
+    #[error("cannot read {name}")]
+    Input { name: String, source: io::Error },
+    /// A side input could not be read.
+    #[error("cannot read side input {name}")]
+    SideInput { name: String, source: io::Error },
+    /// Flags or labels could not be written.
+    #[error("cannot write {name}")]
+    Output { name: String, source: io::Error },
+    /// The reject file cannot be created or written.
+    #[error("cannot write the reject file {}", path.display())]
+    Rejects { path: PathBuf, source: io::Error },
+}
+
+/// The most bytes of a record, and of its reason, written to the reject file: enough to find
+/// the record and see what is wrong, while a megabyte line (or a decoder message quoting a
+/// megabyte string) does not make a megabyte reject entry.
+const REJECT_EXCERPT_BYTES: usize = 512;
 
 /// Where bad lines go: a JSON-lines file opened on the first reject, so a clean run leaves
 /// no empty file behind.
@@ -27,52 +58,145 @@ struct RejectLine<'a> {
     input: Option<&'a str>,
     line: u64,
     code: &'a str,
-    reason: String,
+    /// Why, cut like the record.
+    reason: &'a str,
     /// The start of the record, so it can be found and fixed; at most 512 bytes.
     record: String,
 }
 
 impl Rejects {
-    pub fn new(path: PathBuf) -> Self {
-        Rejects {
-            path,
-            file: None,
-            count: 0,
+    /// A reject file at `path`. It is created only on the first bad line, but whether it can
+    /// be is checked now (the path is not a directory, an existing file can be written, or
+    /// else its directory exists and is writable), so that a run that could not set bad lines
+    /// aside fails before it reads anything rather than stopping mid-stream at its first one.
+    pub fn new(path: PathBuf) -> Result<Self, FilesError> {
+        match check_creatable(&path) {
+            Ok(()) => Ok(Rejects {
+                path,
+                file: None,
+                count: 0,
+            }),
+            Err(source) => Err(FilesError::Rejects { path, source }),
         }
     }
-    fn write(&mut self, input: Option<&str>, line: u64, code: &str, reason: String, record: &[u8]) -> io::Result<()> {
+
+    fn write(
+        &mut self,
+        input: Option<&str>,
+        line: u64,
+        code: &str,
+        reason: &str,
+        record: &[u8],
+    ) -> Result<(), FilesError> {
         self.count += 1;
+        let reason = excerpt(reason);
+        let reason: &str = &reason;
         if self.count <= 10 {
-            tracing::warn!(input, line, code, %reason, "rejected a record");
+            tracing::warn!(input, line, code, reason, "rejected a record");
         } else if self.count == 11 {
             tracing::warn!(path = %self.path.display(), "more records rejected; see the reject file");
         }
-        if self.file.is_none() {
-            self.file = Some(BufWriter::new(File::create(&self.path)?));
-        }
-        let w = self.file.as_mut().expect("opened above");
-        let cut = &record[..record.len().min(512)];
-        serde_json::to_writer(
-            &mut *w,
-            &RejectLine {
-                input,
-                line,
-                code,
-                reason,
-                record: String::from_utf8_lossy(cut).into_owned(),
-            },
-        )?;
+        let entry = RejectLine {
+            input,
+            line,
+            code,
+            reason,
+            record: String::from_utf8_lossy(&record[..record.len().min(REJECT_EXCERPT_BYTES)]).into_owned(),
+        };
+        self.append(&entry).map_err(|source| FilesError::Rejects {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn append(&mut self, entry: &RejectLine<'_>) -> io::Result<()> {
+        let w = match &mut self.file {
+            Some(w) => w,
+            None => self.file.insert(BufWriter::new(File::create(&self.path)?)),
+        };
+        serde_json::to_writer(&mut *w, entry)?;
         w.write_all(b"\n")
     }
-    fn flush(&mut self) -> io::Result<()> {
+
+    fn flush(&mut self) -> Result<(), FilesError> {
         match &mut self.file {
-            Some(f) => f.flush(),
+            Some(f) => f.flush().map_err(|source| FilesError::Rejects {
+                path: self.path.clone(),
+                source,
+            }),
             None => Ok(()),
         }
     }
-    pub fn path(&self) -> Option<&std::path::Path> {
+
+    pub fn path(&self) -> Option<&Path> {
         self.file.as_ref().map(|_| self.path.as_path())
     }
+}
+
+/// At most [`REJECT_EXCERPT_BYTES`] of `text`, cut at a character boundary, with `…` when cut.
+fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= REJECT_EXCERPT_BYTES {
+        return text.into();
+    }
+    let mut end = REJECT_EXCERPT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
+/// Whether a file can be created (or truncated) at `path`, found without creating it: the
+/// error says what stands in the way.
+fn check_creatable(path: &Path) -> io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Err(io::Error::new(io::ErrorKind::IsADirectory, "it is a directory")),
+        // Opening an existing file to append tells whether it may be written, and changes
+        // nothing in it: a clean run leaves it as it was.
+        Ok(_) => return OpenOptions::new().append(true).open(path).map(drop),
+        // A parent that is a file gives "not a directory": the parent's check below says so
+        // by name.
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {}
+        Err(e) => return Err(e),
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => writable_dir(dir),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", dir.display()),
+        )),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("its directory {}: {e}", dir.display()),
+        )),
+    }
+}
+
+/// Whether files can be created in `dir`, as access(2) answers for this process's user (it
+/// also knows read-only file systems, which permission bits do not tell).
+#[cfg(unix)]
+fn writable_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
+    // SAFETY: `c` is a NUL-terminated string that lives across the call, which only reads it.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    Err(io::Error::new(
+        e.kind(),
+        format!("its directory {} is not writable: {e}", dir.display()),
+    ))
+}
+
+/// Elsewhere the first bad line tells, as it did before the check.
+#[cfg(not(unix))]
+fn writable_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
 }
 
 /// What a run did, for the one-line summary.
@@ -121,11 +245,127 @@ impl Summary {
     }
 }
 
-/// An event of a side input waiting for the main input's time to reach it.
-struct SideEvent {
-    input: usize,
-    line: u64,
-    event: Event<'static>,
+/// The UTF-8 byte-order mark, which Windows tools write at the start of a text file. It is
+/// not part of the first record, so it is skipped there (and only there).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How [`read_line`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Line {
+    /// The input had ended: there was no line.
+    End,
+    /// The whole record is held (whitespace around it, which trimming drops, may not be).
+    Held,
+    /// The record (the line without the whitespace around it) has this many bytes, more than
+    /// [`MAX_RECORD_BYTES`]; only its first [`MAX_RECORD_BYTES`] are held.
+    TooLarge(u64),
+}
+
+/// Reads one line, up to and including its newline (or to the end of input), into `held`,
+/// skipping a byte-order mark when it is the input's `first` line and the whitespace before
+/// the record. Past [`MAX_RECORD_BYTES`] of record it holds nothing more and only counts, to
+/// the newline: `held` never grows past the limit, however long the line. Returns how the
+/// line ended and the bytes consumed.
+fn read_line<R: BufRead + ?Sized>(input: &mut R, held: &mut Vec<u8>, first: bool) -> io::Result<(Line, u64)> {
+    held.clear();
+    let mut gather = Gather { held, pos: 0, end: 0 };
+    // How many bytes of a byte-order mark have been matched; all of it when none is expected.
+    let mut bom = if first { 0 } else { BOM.len() };
+    let mut consumed = 0u64;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let (chunk, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let len = chunk.len();
+        // The mark may be cut across refills of a small buffer, so it is matched a byte at a
+        // time; bytes that began like it but were not it belong to the line.
+        let mut rest = chunk;
+        while bom < BOM.len()
+            && let Some((&b, tail)) = rest.split_first()
+        {
+            if b == BOM[bom] {
+                bom += 1;
+                rest = tail;
+            } else {
+                gather.push(&BOM[..bom]);
+                bom = BOM.len();
+            }
+        }
+        gather.push(rest);
+        input.consume(len);
+        consumed += len as u64;
+        if done {
+            break;
+        }
+    }
+    if bom < BOM.len() {
+        gather.push(&BOM[..bom]);
+    }
+    let line = if consumed == 0 {
+        Line::End
+    } else if gather.end > MAX_RECORD_BYTES as u64 {
+        Line::TooLarge(gather.end)
+    } else {
+        Line::Held
+    };
+    Ok((line, consumed))
+}
+
+/// The part of a line [`read_line`] holds, and where its record ends.
+struct Gather<'a> {
+    /// The line from its first byte that is not whitespace: at most [`MAX_RECORD_BYTES`].
+    held: &'a mut Vec<u8>,
+    /// Bytes of the line seen from there.
+    pos: u64,
+    /// Just past the last byte that is not whitespace: the record's length.
+    end: u64,
+}
+
+impl Gather<'_> {
+    fn push(&mut self, bytes: &[u8]) {
+        // Whitespace before the record is not kept: a line padded with it is no longer for it.
+        let bytes = if self.pos == 0 { bytes.trim_ascii_start() } else { bytes };
+        if bytes.is_empty() {
+            return;
+        }
+        let take = bytes.len().min(MAX_RECORD_BYTES - self.held.len());
+        if take > 0 {
+            // Amortised growth as a Vec's own, but never past the limit.
+            let need = self.held.len() + take;
+            if need > self.held.capacity() {
+                let want = (self.held.capacity() * 2).clamp(need, MAX_RECORD_BYTES);
+                self.held.reserve_exact(want - self.held.len());
+            }
+            self.held.extend_from_slice(&bytes[..take]);
+        }
+        if let Some(i) = bytes.iter().rposition(|b| !b.is_ascii_whitespace()) {
+            self.end = self.pos + i as u64 + 1;
+        }
+        self.pos += bytes.len() as u64;
+    }
+}
+
+/// A side input being read: its reader, and its next event, decoded, waiting for the main
+/// input's clock to reach it. Nothing else of it is held.
+struct Side {
+    /// Its name (the path), for reject entries and errors.
+    name: String,
+    input: Box<dyn BufRead + Send>,
+    /// The line being read (see [`read_line`]).
+    line: Vec<u8>,
+    /// The number of the last line read.
+    line_no: u64,
+    /// The next event and its line number; `None` once the input has ended.
+    next: Option<(u64, Event<'static>)>,
 }
 
 /// What is written for each flag revision.
@@ -169,14 +409,19 @@ pub struct Pipeline<W: Write> {
     events: Vec<Event<'static>>,
     buf: Vec<Flag>,
     labels: Vec<Label>,
-    /// Side-input events not applied yet, latest first, so the next one due is at the end.
-    side: Vec<SideEvent>,
-    /// The names of the side inputs, for reject entries.
-    side_names: Vec<String>,
+    /// A line of the main input not complete in the reader's buffer (see [`read_line`]).
+    held: Vec<u8>,
+    /// The side inputs, in the order given.
+    sides: Vec<Side>,
+    /// The earliest time among the side inputs' next events: none is due before it.
+    side_due: Option<Ts>,
     /// The latest event time of the main input so far: side events up to it are due.
     clock: Option<Ts>,
     /// The line number within the main input.
     line_no: u64,
+    /// The main input's and the output's names, for errors.
+    input_name: String,
+    output_name: String,
     summary: Summary,
     started: Instant,
     /// Where events, rejects and flags are counted, when the process exports metrics.
@@ -196,10 +441,13 @@ impl<W: Write> Pipeline<W> {
             events: Vec::new(),
             buf: Vec::new(),
             labels: Vec::new(),
-            side: Vec::new(),
-            side_names: Vec::new(),
+            held: Vec::with_capacity(1024),
+            sides: Vec::new(),
+            side_due: None,
             clock: None,
             line_no: 0,
+            input_name: "the input".to_owned(),
+            output_name: "the output".to_owned(),
             summary: Summary::default(),
             started: Instant::now(),
             metrics: None,
@@ -232,72 +480,148 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
-    /// Loads a side input: canonical events (follower counts, labels, account changes) that
-    /// the main input does not carry. The file is read before the main input, and its events
-    /// are applied in event time with it: each when the main input's time reaches it (the
-    /// remainder at the end). Follower counts stamped before the stream are so in place from
-    /// the first event, and a label and its later retraction are seen at their times, so the
-    /// flags written on the way (and the labels that follow from them) are those of one stream
-    /// in time order. Bad lines are rejected with the side input's name and line number.
-    pub fn add_side_input<R: BufRead>(&mut self, name: &str, mut input: R) -> io::Result<()> {
-        let index = self.side_names.len();
-        self.side_names.push(name.to_owned());
-        let mut line = Vec::with_capacity(1024);
-        let mut line_no = 0u64;
-        loop {
-            line.clear();
-            if input.read_until(b'\n', &mut line)? == 0 {
-                break;
-            }
-            line_no += 1;
-            self.summary.lines += 1;
-            let trimmed = line.trim_ascii();
-            if trimmed.is_empty() {
-                continue;
-            }
-            match decode(trimmed) {
-                Ok(ev) => self.side.push(SideEvent {
-                    input: index,
-                    line: line_no,
-                    event: ev.into_owned(),
-                }),
-                Err(e) => self
-                    .rejects
-                    .write(Some(name), line_no, e.code(), e.to_string(), trimmed)?,
-            }
-        }
-        // Latest first; a stable sort keeps the file order of events at one time.
-        self.side.sort_by_key(|s| std::cmp::Reverse(s.event.at));
+    /// Names the main input and the output in errors (their paths, or "standard input").
+    pub fn with_names(mut self, input: &str, output: &str) -> Self {
+        self.input_name = input.to_owned();
+        self.output_name = output.to_owned();
+        self
+    }
+
+    /// Adds a side input: canonical events (follower counts, labels, account changes) that
+    /// the main input does not carry, applied in event time with it: each when the main
+    /// input's time reaches it, the rest at the end of the main input. Follower counts stamped
+    /// before the stream are so in place from the first event, and a label and its later
+    /// retraction are seen at their times, so the flags written on the way (and the labels
+    /// that follow from them) are those of one stream in time order.
+    ///
+    /// A side input is read as a stream, in the order written, holding one decoded event
+    /// ahead (read here, before the main input starts): its size costs no memory. So write it
+    /// in event-time order: an event is never applied before those written above it, and one
+    /// earlier than the one before it is applied as soon as it is read. Between side inputs,
+    /// and at the end, the earliest next event goes first (the first side input given, at
+    /// equal times). Bad lines are rejected with the side input's name and line number.
+    pub fn add_side_input<R: BufRead + Send + 'static>(&mut self, name: &str, input: R) -> Result<(), FilesError> {
+        self.sides.push(Side {
+            name: name.to_owned(),
+            input: Box::new(input),
+            line: Vec::new(),
+            line_no: 0,
+            next: None,
+        });
+        self.advance_side(self.sides.len() - 1)?;
+        self.side_due = self.next_side().map(|(_, at)| at);
         Ok(())
     }
 
-    /// Applies the side events due by `until` (all of them when `None`).
-    fn release_side(&mut self, until: Option<Ts>) -> io::Result<()> {
-        while let Some(side) = self.side.pop_if(|next| until.is_none_or(|t| next.event.at <= t)) {
-            if let Err(e) = self.apply(&side.event) {
-                let name = &self.side_names[side.input];
-                let json = side.event.to_json();
-                self.rejects
-                    .write(Some(name), side.line, e.code(), e.to_string(), json.as_bytes())?;
+    /// Reads side input `i` to its next event, rejecting the bad lines on the way.
+    fn advance_side(&mut self, i: usize) -> Result<(), FilesError> {
+        loop {
+            let side = &mut self.sides[i];
+            side.next = None;
+            let first = side.line_no == 0;
+            let (line, _) =
+                read_line(&mut side.input, &mut side.line, first).map_err(|source| FilesError::SideInput {
+                    name: side.name.clone(),
+                    source,
+                })?;
+            let (code, reason, record) = match line {
+                Line::End => return Ok(()),
+                Line::TooLarge(len) => {
+                    side.line_no += 1;
+                    self.summary.lines += 1;
+                    let e = DecodeError::TooLarge(usize::try_from(len).unwrap_or(usize::MAX));
+                    (e.code(), e.to_string(), &side.line[..])
+                }
+                Line::Held => {
+                    side.line_no += 1;
+                    self.summary.lines += 1;
+                    let trimmed = side.line.trim_ascii();
+                    if trimmed.is_empty() {
+                        continue;
+                    }
+                    match decode(trimmed) {
+                        Ok(ev) => {
+                            let ev = ev.into_owned();
+                            side.next = Some((side.line_no, ev));
+                            return Ok(());
+                        }
+                        Err(e) => (e.code(), e.to_string(), trimmed),
+                    }
+                }
+            };
+            if let Some(m) = &self.metrics {
+                m.rejected(code);
             }
+            self.rejects
+                .write(Some(&side.name), side.line_no, code, &reason, record)?;
         }
+    }
+
+    /// The side input whose next event comes first, and that event's time; the first side
+    /// input given at equal times.
+    fn next_side(&self) -> Option<(usize, Ts)> {
+        self.sides
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.next.as_ref().map(|(_, ev)| (i, ev.at)))
+            .min_by_key(|&(i, at)| (at, i))
+    }
+
+    /// Applies the side events due by `until` (all of them when `None`), each side input in
+    /// the order written.
+    fn release_side(&mut self, until: Option<Ts>) -> Result<(), FilesError> {
+        while let Some((i, at)) = self.next_side()
+            && until.is_none_or(|t| at <= t)
+        {
+            let (line, event) = self.sides[i].next.take().expect("next_side found it");
+            if let Err(e) = self.apply(&event) {
+                if let Some(m) = &self.metrics {
+                    m.rejected(e.code());
+                }
+                let json = event.to_json();
+                self.rejects.write(
+                    Some(&self.sides[i].name),
+                    line,
+                    e.code(),
+                    &e.to_string(),
+                    json.as_bytes(),
+                )?;
+            }
+            self.advance_side(i)?;
+        }
+        self.side_due = self.next_side().map(|(_, at)| at);
         Ok(())
     }
 
     /// Moves the main input's clock to `at` and applies the side events now due.
-    fn tick(&mut self, at: Ts) -> io::Result<()> {
-        if self.clock.is_none_or(|c| at > c) {
-            self.clock = Some(at);
-        }
-        if !self.side.is_empty() {
-            self.release_side(self.clock)?;
+    fn tick(&mut self, at: Ts) -> Result<(), FilesError> {
+        let clock = match self.clock {
+            Some(c) if c >= at => c,
+            _ => {
+                self.clock = Some(at);
+                at
+            }
+        };
+        if self.side_due.is_some_and(|due| due <= clock) {
+            self.release_side(Some(clock))?;
         }
         Ok(())
     }
 
     /// Decodes and applies one line of the main input. Blank lines are skipped; a line that
-    /// cannot be decoded or applied goes to the reject file with its number and reason.
-    pub fn feed_line(&mut self, bytes: &[u8]) -> io::Result<()> {
+    /// cannot be decoded or applied goes to the reject file with its number and reason. A
+    /// byte-order mark that starts the first line is skipped.
+    pub fn feed_line(&mut self, bytes: &[u8]) -> Result<(), FilesError> {
+        let bytes = if self.line_no == 0 {
+            bytes.strip_prefix(BOM).unwrap_or(bytes)
+        } else {
+            bytes
+        };
+        self.line(bytes)
+    }
+
+    /// A line of the main input, its byte-order mark (if it was the first) already skipped.
+    fn line(&mut self, bytes: &[u8]) -> Result<(), FilesError> {
         self.summary.lines += 1;
         self.line_no += 1;
         if self.reader.is_some() {
@@ -307,7 +631,7 @@ impl<W: Write> Pipeline<W> {
         }
     }
 
-    fn feed_canonical(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn feed_canonical(&mut self, bytes: &[u8]) -> Result<(), FilesError> {
         let trimmed = bytes.trim_ascii();
         if trimmed.is_empty() {
             return Ok(());
@@ -316,7 +640,7 @@ impl<W: Write> Pipeline<W> {
     }
 
     /// Applies one decoded canonical line (or rejects it) and writes the flags it gave.
-    fn canonical(&mut self, trimmed: &[u8], decoded: Result<Event<'_>, DecodeError>) -> io::Result<()> {
+    fn canonical(&mut self, trimmed: &[u8], decoded: Result<Event<'_>, DecodeError>) -> Result<(), FilesError> {
         match decoded {
             Ok(ev) => {
                 self.tick(ev.at)?;
@@ -331,7 +655,7 @@ impl<W: Write> Pipeline<W> {
 
     /// A platform record: it may give several events (a boost gives the original and the
     /// reshare), each applied on its own, or none (a like, a heartbeat), counted by reason.
-    fn feed_platform(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn feed_platform(&mut self, bytes: &[u8]) -> Result<(), FilesError> {
         let Some(reader) = self.reader.as_mut() else {
             return self.feed_canonical(bytes);
         };
@@ -361,15 +685,32 @@ impl<W: Write> Pipeline<W> {
         self.write_flags()
     }
 
-    fn reject(&mut self, code: &'static str, reason: String, record: &[u8]) -> io::Result<()> {
+    /// A line of the main input whose record is `len` bytes, over the limit, of which `start`
+    /// was held: rejected as the decoder (or the platform reader) rejects such a record,
+    /// without its having been read whole.
+    fn too_large(&mut self, len: u64, start: &[u8]) -> Result<(), FilesError> {
+        self.summary.lines += 1;
+        self.line_no += 1;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let (code, reason) = if self.reader.is_some() {
+            let e = FormatError::TooLarge(len);
+            (e.code(), e.to_string())
+        } else {
+            let e = DecodeError::TooLarge(len);
+            (e.code(), e.to_string())
+        };
+        self.reject(code, reason, start)
+    }
+
+    fn reject(&mut self, code: &'static str, reason: String, record: &[u8]) -> Result<(), FilesError> {
         if let Some(m) = &self.metrics {
             m.rejected(code);
         }
-        self.rejects.write(None, self.line_no, code, reason, record)
+        self.rejects.write(None, self.line_no, code, &reason, record)
     }
 
     /// Applies one event that is already decoded (the simulator's).
-    pub fn feed_event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+    pub fn feed_event(&mut self, ev: &Event<'_>) -> Result<(), FilesError> {
         self.summary.lines += 1;
         self.line_no += 1;
         self.tick(ev.at)?;
@@ -391,7 +732,14 @@ impl<W: Write> Pipeline<W> {
         Ok(())
     }
 
-    fn write_flags(&mut self) -> io::Result<()> {
+    fn write_flags(&mut self) -> Result<(), FilesError> {
+        self.write_out().map_err(|source| FilesError::Output {
+            name: self.output_name.clone(),
+            source,
+        })
+    }
+
+    fn write_out(&mut self) -> io::Result<()> {
         for f in self.buf.drain(..) {
             self.summary.flags += 1;
             self.summary.raised += f.raised as u64;
@@ -426,19 +774,26 @@ impl<W: Write> Pipeline<W> {
     /// copied out and waited for, as a line-by-line reader would. So nothing waits for input
     /// a line-by-line reader would not wait for (a live stream on standard input is written as
     /// it comes), and every line is handled in order exactly as [`Pipeline::feed_line`] does.
+    /// Of a line that is not complete in the buffer at most [`MAX_RECORD_BYTES`] is held: a
+    /// longer one is rejected (`too_large`) and read on to its newline without being kept, so
+    /// memory stays within the limit and the reader's buffer whatever the input.
     pub fn feed_reader<R: BufRead>(
         &mut self,
         mut input: R,
         progress: Option<&indicatif::ProgressBar>,
-    ) -> io::Result<()> {
-        let mut line = Vec::with_capacity(1024);
+    ) -> Result<(), FilesError> {
         let mut ends = Vec::with_capacity(BATCH_LINES);
         let mut since_tick = 0u64;
         loop {
             let buf = match input.fill_buf() {
                 Ok(buf) => buf,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(source) => {
+                    return Err(FilesError::Input {
+                        name: self.input_name.clone(),
+                        source,
+                    });
+                }
             };
             if buf.is_empty() {
                 return Ok(());
@@ -448,16 +803,11 @@ impl<W: Write> Pipeline<W> {
                 Some(&end) => {
                     self.feed_lines(buf, &ends)?;
                     input.consume(end);
-                    end
+                    end as u64
                 }
-                None => {
-                    line.clear();
-                    let n = input.read_until(b'\n', &mut line)?;
-                    self.feed_line(&line)?;
-                    n
-                }
+                None => self.feed_partial_line(&mut input)?,
             };
-            since_tick += n as u64;
+            since_tick += n;
             if since_tick >= 1 << 20 {
                 if let Some(p) = progress {
                     p.inc(since_tick);
@@ -467,19 +817,42 @@ impl<W: Write> Pipeline<W> {
         }
     }
 
+    /// Reads and feeds a line that is not complete in the reader's buffer, holding at most
+    /// [`MAX_RECORD_BYTES`] of it; returns the bytes it took.
+    fn feed_partial_line<R: BufRead>(&mut self, input: &mut R) -> Result<u64, FilesError> {
+        let mut held = std::mem::take(&mut self.held);
+        let result = match read_line(input, &mut held, self.line_no == 0) {
+            Ok((Line::End, n)) => Ok(n),
+            Ok((Line::Held, n)) => self.line(&held).map(|()| n),
+            Ok((Line::TooLarge(len), n)) => self.too_large(len, &held).map(|()| n),
+            Err(source) => Err(FilesError::Input {
+                name: self.input_name.clone(),
+                source,
+            }),
+        };
+        self.held = held;
+        result
+    }
+
     /// Feeds a run of complete lines. Canonical lines are all decoded first and then applied
     /// in order: each stage's code and data stay hot in the cache for the whole run, which
     /// made bytes to flags about 10% faster than decoding and applying line by line. What each
     /// line does, and in which order rejects and flags are written, is what `feed_line` does.
-    fn feed_lines(&mut self, buf: &[u8], ends: &[usize]) -> io::Result<()> {
-        let lines = ends.iter().scan(0, |start, &end| {
+    fn feed_lines(&mut self, buf: &[u8], ends: &[usize]) -> Result<(), FilesError> {
+        // The first line of the input starts after its byte-order mark, if it has one.
+        let start = if self.line_no == 0 && buf.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let lines = ends.iter().scan(start, |start, &end| {
             let line = &buf[*start..end];
             *start = end;
             Some(line)
         });
         if self.reader.is_some() {
             for line in lines {
-                self.feed_line(line)?;
+                self.line(line)?;
             }
             return Ok(());
         }
@@ -497,13 +870,17 @@ impl<W: Write> Pipeline<W> {
         Ok(())
     }
 
-    /// Ends the input: writes the last state of every open flag and returns the summary.
-    pub fn finish(mut self) -> io::Result<(Summary, Rejects)> {
+    /// Ends the input: applies what is left of the side inputs, writes the last state of
+    /// every open flag and returns the summary.
+    pub fn finish(mut self) -> Result<(Summary, Rejects), FilesError> {
         self.release_side(None)?;
         self.write_flags()?;
         self.engine.finish(&mut self.buf);
         self.write_flags()?;
-        self.out.flush()?;
+        self.out.flush().map_err(|source| FilesError::Output {
+            name: self.output_name.clone(),
+            source,
+        })?;
         self.rejects.flush()?;
         self.summary.rejected = self.rejects.count;
         self.summary.state = self.engine.stats();
@@ -518,8 +895,10 @@ impl<W: Write> Pipeline<W> {
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
-    use std::io::BufReader;
+    use std::io::{BufReader, Cursor};
     use std::rc::Rc;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     use modsignal_sim::{SimConfig, Simulator};
 
@@ -539,12 +918,36 @@ mod tests {
         }
     }
 
-    /// Flags, rejects and summary counts of one run over `input`, read through a buffer of
-    /// `capacity` bytes, or line by line with `feed_line` when `capacity` is 0.
-    fn run(input: &[u8], capacity: usize) -> (Vec<u8>, String, (u64, u64, u64)) {
-        let rejects = std::env::temp_dir().join(format!("modsignal-files-{}-{capacity}.jsonl", std::process::id()));
+    /// A reject file of its own for each test.
+    fn rejects_path(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("modsignal-files-{}-{tag}.jsonl", std::process::id()))
+    }
+
+    /// What one run wrote: flags, reject file, and the summary's lines, events and flags.
+    type Ran = (Vec<u8>, String, (u64, u64, u64));
+
+    /// A pipeline reading `format`, its output, and where its rejects go.
+    fn pipeline(format: Format, tag: &str) -> (Pipeline<Shared>, Shared, PathBuf) {
+        let rejects = rejects_path(tag);
+        let _ = std::fs::remove_file(&rejects);
         let out = Shared::default();
-        let mut p = Pipeline::new(Policy::default(), out.clone(), Rejects::new(rejects.clone()));
+        let p =
+            Pipeline::new(Policy::default(), out.clone(), Rejects::new(rejects.clone()).unwrap()).with_format(format);
+        (p, out, rejects)
+    }
+
+    fn finish(p: Pipeline<Shared>, out: Shared, rejects: &Path) -> Ran {
+        let (summary, _) = p.finish().unwrap();
+        let rejected = std::fs::read_to_string(rejects).unwrap_or_default();
+        let _ = std::fs::remove_file(rejects);
+        let flags = out.0.borrow().clone();
+        (flags, rejected, (summary.lines, summary.events, summary.flags))
+    }
+
+    /// Flags, rejects and summary counts of one run over `input` in `format`, read through a
+    /// buffer of `capacity` bytes, or line by line with `feed_line` when `capacity` is 0.
+    fn run_as(format: Format, input: &[u8], capacity: usize) -> Ran {
+        let (mut p, out, rejects) = pipeline(format, &format!("{format}-{capacity}"));
         if capacity == 0 {
             for line in input.split_inclusive(|&b| b == b'\n') {
                 p.feed_line(line).unwrap();
@@ -552,25 +955,63 @@ mod tests {
         } else {
             p.feed_reader(BufReader::with_capacity(capacity, input), None).unwrap();
         }
-        let (summary, _) = p.finish().unwrap();
-        let rejected = std::fs::read_to_string(&rejects).unwrap_or_default();
-        let _ = std::fs::remove_file(&rejects);
-        let flags = out.0.borrow().clone();
-        (flags, rejected, (summary.lines, summary.events, summary.flags))
+        finish(p, out, &rejects)
+    }
+
+    fn run(input: &[u8], capacity: usize) -> Ran {
+        run_as(Format::Canonical, input, capacity)
+    }
+
+    /// The reject entries of a run, as (line, code, reason, record).
+    fn rejects_of(text: &str) -> Vec<(u64, String, String, String)> {
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let s = |k: &str| v[k].as_str().unwrap().to_owned();
+                (v["line"].as_u64().unwrap(), s("code"), s("reason"), s("record"))
+            })
+            .collect()
+    }
+
+    /// A record of `len` bytes that starts like an event, with no newline.
+    fn long_record(len: usize) -> Vec<u8> {
+        let mut r = br#"{"type":"post","at":1767571200000,"id":""#.to_vec();
+        r.resize(len - 2, b'x');
+        r.extend_from_slice(b"\"}");
+        r
+    }
+
+    /// Canonical simulated events, one per line.
+    fn simulated(events: u64) -> Vec<u8> {
+        let mut input = Vec::new();
+        let sim = Simulator::new(SimConfig {
+            events,
+            seed: 7,
+            events_per_sec: 20.0,
+            ..SimConfig::default()
+        });
+        for ev in sim {
+            input.extend_from_slice(ev.to_json().as_bytes());
+            input.push(b'\n');
+        }
+        input
     }
 
     /// Read in runs of lines from the buffer, the input gives the same flags, rejects (with
     /// their line numbers) and counts as fed line by line, whatever the buffer's size (lines
-    /// cut across refills, longer than the buffer, blank, bad, CRLF, the last unterminated).
+    /// cut across refills, longer than the buffer, blank, bad, CRLF, the last unterminated, a
+    /// byte-order mark first, records longer than the limit, and lines longer than the limit
+    /// only by the whitespace around their record, which is not part of it).
     #[test]
     fn runs_of_lines_give_what_line_by_line_gives() {
-        let mut input = Vec::new();
+        let mut input = BOM.to_vec();
         let sim = Simulator::new(SimConfig {
             events: 3000,
             seed: 7,
             events_per_sec: 20.0,
             ..SimConfig::default()
         });
+        let limit = MAX_RECORD_BYTES;
         for (i, ev) in sim.enumerate() {
             input.extend_from_slice(ev.to_json().as_bytes());
             match i % 97 {
@@ -578,6 +1019,28 @@ mod tests {
                 1 => input.extend_from_slice(b"\r\n"),
                 2 => input.extend_from_slice(b"\n{\"type\":\"post\"}\nnot json\n"),
                 _ => input.push(b'\n'),
+            }
+            match i {
+                // Over the limit by a byte, and far over it; then a BOM that is not the
+                // input's first bytes, which is a bad record like any other.
+                1000 => {
+                    input.extend_from_slice(&long_record(limit + 1));
+                    input.push(b'\n');
+                }
+                1500 => {
+                    input.extend_from_slice(b"  ");
+                    input.extend_from_slice(&long_record(limit * 2 + 7));
+                    input.extend_from_slice(b" \r\n");
+                }
+                1600 => input.extend_from_slice(b"\xEF\xBB\xBF{}\n"),
+                // At the limit exactly, padded past it on both sides: not too large.
+                2000 => {
+                    input.extend_from_slice(&vec![b' '; limit]);
+                    input.extend_from_slice(&long_record(limit));
+                    input.extend_from_slice(&vec![b'\t'; limit]);
+                    input.push(b'\n');
+                }
+                _ => {}
             }
         }
         input.extend_from_slice(br#"{"type":"delete","at":1767571200000,"id":"last"}"#);
@@ -587,8 +1050,335 @@ mod tests {
             "{:?}",
             expected.2
         );
-        for capacity in [1, 7, 100, 1000, 1 << 16] {
+        let codes: Vec<(u64, String)> = rejects_of(&expected.1).into_iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(codes[0], (6, "missing_field".to_owned()), "the BOM was skipped");
+        assert_eq!(codes.iter().filter(|c| c.1 == "too_large").count(), 2, "{codes:?}");
+        for capacity in [1, 2, 7, 100, 1000, 1 << 16, 3 << 20] {
             assert!(run(&input, capacity) == expected, "buffer of {capacity} bytes");
         }
+    }
+
+    /// The same for a platform's stream: an over-long record is rejected as the platform
+    /// reader rejects it, and the other records read as before.
+    #[test]
+    fn platform_records_longer_than_the_limit_are_rejected_alike() {
+        let mut input = BOM.to_vec();
+        input.extend_from_slice(JETSTREAM);
+        input.extend_from_slice(&long_record(MAX_RECORD_BYTES + 100));
+        input.extend_from_slice(b"\n");
+        input.extend_from_slice(b"{\"kind\":\"nonsense\"}\n");
+        input.extend_from_slice(&long_record(2 * MAX_RECORD_BYTES));
+        let expected = run_as(Format::Jetstream, &input, 0);
+        let rejects = rejects_of(&expected.1);
+        let codes: Vec<(u64, &str)> = rejects.iter().map(|r| (r.0, r.1.as_str())).collect();
+        let n = JETSTREAM.split(|&b| b == b'\n').count() as u64;
+        assert_eq!(codes[0], (n, "too_large"), "{codes:?}");
+        assert_eq!(codes.last(), Some(&(n + 2, "too_large")), "{codes:?}");
+        assert_eq!(
+            rejects[0].2,
+            format!("record of {} bytes exceeds the limit", MAX_RECORD_BYTES + 100)
+        );
+        for capacity in [1, 100, 1 << 16] {
+            assert!(
+                run_as(Format::Jetstream, &input, capacity) == expected,
+                "buffer of {capacity} bytes"
+            );
+        }
+        let mut plain = JETSTREAM.to_vec();
+        plain.extend_from_slice(b"\n{\"kind\":\"nonsense\"}\n");
+        let without = run_as(Format::Jetstream, &plain, 1 << 16);
+        assert_eq!(without.0, expected.0, "the other records give the same flags");
+        assert_eq!(without.2.1, expected.2.1);
+    }
+
+    /// Three Jetstream records: a post, a label for it (from a canonical line, which
+    /// Jetstream does not read: a reject) and its deletion.
+    const JETSTREAM: &[u8] = br#"{"did":"did:plc:alice4hq2vz5","time_us":1767607200000167,"kind":"commit","commit":{"rev":"3lbh2k2aa","operation":"create","collection":"app.bsky.feed.post","rkey":"3lbhpa2xk2c2v","record":{"$type":"app.bsky.feed.post","createdAt":"2026-01-05T10:00:00.000Z","text":"x"},"cid":"bafyreia7c4zq2x3v5kfyh6yq"}}
+{"did":"did:plc:alice4hq2vz5","time_us":1767609000000000,"kind":"commit","commit":{"rev":"3lbh2k2aa","operation":"delete","collection":"app.bsky.feed.post","rkey":"3lbhpa2xk2c2v"}}
+"#;
+
+    /// An over-long line in the middle of normal lines, and a last line longer than the limit
+    /// with no newline, are rejected with their line number, code and first 512 bytes; the
+    /// other lines give the flags they give without them.
+    #[test]
+    fn lines_longer_than_the_limit_are_rejected_and_the_rest_is_unchanged() {
+        let plain = simulated(2000);
+        let lines: Vec<&[u8]> = plain.split_inclusive(|&b| b == b'\n').collect();
+        let mut input = Vec::new();
+        input.extend(lines[..700].concat());
+        let long = long_record(3 * MAX_RECORD_BYTES / 2);
+        input.extend_from_slice(&long);
+        input.push(b'\n');
+        input.extend(lines[700..].concat());
+        input.extend_from_slice(&long_record(MAX_RECORD_BYTES + 1));
+        let expected = run(&plain, 1 << 16);
+        assert!(expected.0.len() > 1000);
+        let got = run(&input, 1 << 16);
+        assert_eq!(got.0, expected.0, "the other lines' flags");
+        assert_eq!(got.2.1, expected.2.1, "the other lines' events");
+        let rejects = rejects_of(&got.1);
+        assert_eq!(
+            rejects.len(),
+            2,
+            "{:?}",
+            rejects.iter().map(|r| (r.0, &r.1)).collect::<Vec<_>>()
+        );
+        assert_eq!((rejects[0].0, rejects[0].1.as_str()), (701, "too_large"));
+        assert_eq!(
+            rejects[0].2,
+            format!("record of {} bytes exceeds the limit", long.len())
+        );
+        assert_eq!(rejects[0].3.as_bytes(), &long[..512]);
+        assert_eq!((rejects[1].0, rejects[1].1.as_str()), (2002, "too_large"));
+        assert_eq!(
+            rejects[1].2,
+            format!("record of {} bytes exceeds the limit", MAX_RECORD_BYTES + 1)
+        );
+    }
+
+    /// A reader of `len` bytes of `byte` that counts how many it handed out and the largest
+    /// buffer it was asked to fill.
+    struct Counting<R> {
+        inner: R,
+        read: Arc<AtomicU64>,
+    }
+
+    impl<R: io::Read> io::Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.fetch_add(n as u64, Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
+    /// A stream that never ends its line costs no more than the limit: 3 MiB with no newline
+    /// is one rejected line, and the pipeline held at most the limit of it.
+    #[test]
+    fn a_stream_without_a_newline_does_not_grow_memory() {
+        let (mut p, out, rejects) = pipeline(Format::Canonical, "no-newline");
+        let read = Arc::new(AtomicU64::new(0));
+        let input = Counting {
+            inner: io::Read::take(io::repeat(b'{'), 3 << 20),
+            read: read.clone(),
+        };
+        p.feed_reader(BufReader::with_capacity(1 << 16, input), None).unwrap();
+        assert_eq!(read.load(Ordering::Relaxed), 3 << 20, "read to its end");
+        assert!(
+            p.held.capacity() <= MAX_RECORD_BYTES,
+            "held {} bytes of the line",
+            p.held.capacity()
+        );
+        let (flags, rejected, (lines, events, _)) = finish(p, out, &rejects);
+        assert!(flags.is_empty());
+        assert_eq!((lines, events), (1, 0));
+        let rejects = rejects_of(&rejected);
+        assert_eq!(rejects.len(), 1);
+        assert_eq!((rejects[0].0, rejects[0].1.as_str()), (1, "too_large"));
+        assert_eq!(rejects[0].3, "{".repeat(512));
+    }
+
+    /// Side inputs are read as the main input's clock reaches their events, one event ahead,
+    /// not loaded whole: after each main event, what was read of a side input is what was due
+    /// and one buffer more.
+    #[test]
+    fn side_inputs_are_streamed_one_event_ahead() {
+        let start = 1_767_571_200_000i64;
+        let mut side = Vec::new();
+        // An account change a second, over a little more than a day.
+        for i in 0..100_000i64 {
+            let at = start + i * 1000;
+            side.extend_from_slice(
+                format!(
+                    "{{\"type\":\"account\",\"at\":{at},\"user\":\"u{}\",\"followers\":{i}}}\n",
+                    i % 5000
+                )
+                .as_bytes(),
+            );
+        }
+        let line_len = side.len() / 100_000 + 1;
+        let read = Arc::new(AtomicU64::new(0));
+        let (mut p, out, rejects) = pipeline(Format::Canonical, "side-streamed");
+        let capacity = 8192;
+        let counted = Counting {
+            inner: Cursor::new(side.clone()),
+            read: read.clone(),
+        };
+        p.add_side_input("side.jsonl", BufReader::with_capacity(capacity, counted))
+            .unwrap();
+        assert!(read.load(Ordering::Relaxed) <= capacity as u64, "one buffer read ahead");
+        for (k, secs) in [(1u64, 10i64), (2, 20_000), (3, 50_000)] {
+            let line = format!(
+                "{{\"type\":\"post\",\"at\":{},\"id\":\"m{k}\",\"author\":{{\"id\":\"a{k}\"}},\"audience\":\"public\"}}\n",
+                start + secs * 1000
+            );
+            p.feed_line(line.as_bytes()).unwrap();
+            let due = (secs + 1) as u64;
+            let got = read.load(Ordering::Relaxed);
+            assert!(
+                got <= (due + 1) * line_len as u64 + capacity as u64,
+                "after {secs} s: {got} bytes read for {due} events due"
+            );
+            assert!(got >= due * (line_len as u64 - 8), "after {secs} s: {got} bytes read");
+            assert_eq!(p.summary.events, k + due, "the side events due were applied");
+            assert!(p.sides[0].line.capacity() < 4096);
+        }
+        let (_, rejected, (lines, events, _)) = finish(p, out, &rejects);
+        assert_eq!(rejected, "");
+        assert_eq!(read.load(Ordering::Relaxed), side.len() as u64);
+        assert_eq!((lines, events), (100_003, 100_003), "the rest at the end");
+    }
+
+    /// A side input is applied in the order written: an event earlier than the one before it
+    /// waits for that one, and is applied as soon as it is read.
+    #[test]
+    fn a_side_event_out_of_order_is_applied_as_soon_as_it_is_read() {
+        let at = |secs: i64| 1_767_571_200_000 + secs * 1000;
+        let account = |secs: i64, user: &str| {
+            format!(
+                "{{\"type\":\"account\",\"at\":{},\"user\":\"{user}\",\"followers\":3}}\n",
+                at(secs)
+            )
+        };
+        let side = [account(10, "a"), account(3, "b"), account(20, "c")].concat();
+        let (mut p, out, rejects) = pipeline(Format::Canonical, "side-order");
+        p.add_side_input("side.jsonl", Cursor::new(side.into_bytes())).unwrap();
+        let next_line = |p: &Pipeline<Shared>| p.sides[0].next.as_ref().map(|(line, _)| *line);
+        p.feed_line(account(5, "m").as_bytes()).unwrap();
+        assert_eq!((p.summary.events, next_line(&p)), (1, Some(1)), "not due at 5 s");
+        p.feed_line(account(15, "m").as_bytes()).unwrap();
+        assert_eq!(
+            (p.summary.events, next_line(&p)),
+            (4, Some(3)),
+            "at 15 s the event at 10 s is due, and the one at 3 s after it is applied when read"
+        );
+        let (_, rejected, (_, events, _)) = finish(p, out, &rejects);
+        assert_eq!((rejected.as_str(), events), ("", 5));
+    }
+
+    /// Two side inputs and the main input, each in time order, give the flags of the same
+    /// events in one input (the engine's final flags do not depend on the order).
+    #[test]
+    fn side_inputs_merge_with_the_main_input() {
+        let all = simulated(4000);
+        let lines: Vec<&[u8]> = all.split_inclusive(|&b| b == b'\n').collect();
+        let mut by_time: Vec<(Ts, &[u8])> = lines.iter().map(|l| (decode(l.trim_ascii()).unwrap().at, *l)).collect();
+        by_time.sort_by_key(|(at, _)| *at);
+        let mut parts = [Vec::new(), Vec::new(), Vec::new()];
+        for (i, (_, line)) in by_time.iter().enumerate() {
+            parts[i % 3].extend_from_slice(line);
+        }
+        let (mut p, out, rejects) = pipeline(Format::Canonical, "side-merge");
+        p.add_side_input("a", Cursor::new(parts[1].clone())).unwrap();
+        p.add_side_input("b", Cursor::new(parts[2].clone())).unwrap();
+        p.feed_reader(&parts[0][..], None).unwrap();
+        let merged = finish(p, out, &rejects);
+        let one: Vec<u8> = by_time.iter().flat_map(|(_, l)| l.iter().copied()).collect();
+        let single = run(&one, 1 << 16);
+        assert_eq!(newest(&merged.0), newest(&single.0));
+        assert_eq!((merged.1.as_str(), merged.2.1), ("", single.2.1));
+    }
+
+    /// The newest revision of each flag.
+    fn newest(flags: &[u8]) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        for line in flags.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            let rev = v["revision"].as_u64().unwrap();
+            let id = v["flag_id"].as_str().unwrap().to_owned();
+            if m.get(&id).is_none_or(|(r, _)| *r <= rev) {
+                m.insert(id, (rev, String::from_utf8(line.to_vec()).unwrap()));
+            }
+        }
+        m.into_iter().map(|(k, (_, v))| (k, v)).collect()
+    }
+
+    /// A side input's byte-order mark is skipped; its bad and over-long lines are rejected
+    /// with its name and their line numbers, holding no more than the limit of them.
+    #[test]
+    fn side_input_rejects_name_it_and_bom_is_skipped() {
+        let mut side = BOM.to_vec();
+        side.extend_from_slice(
+            b"{\"type\":\"account\",\"at\":1767571200000,\"user\":\"u1\",\"followers\":3}\n\nnope\n",
+        );
+        side.extend_from_slice(&long_record(2 * MAX_RECORD_BYTES));
+        side.extend_from_slice(b"\n{\"type\":\"account\",\"at\":1767571300000,\"user\":\"u2\",\"followers\":3}\n");
+        side.extend_from_slice(&long_record(MAX_RECORD_BYTES + 5));
+        let (mut p, out, rejects) = pipeline(Format::Canonical, "side-rejects");
+        p.add_side_input("side.jsonl", BufReader::with_capacity(1000, Cursor::new(side)))
+            .unwrap();
+        p.feed_line(b"{\"type\":\"account\",\"at\":1767571400000,\"user\":\"u3\"}\n")
+            .unwrap();
+        assert!(p.sides[0].line.capacity() <= MAX_RECORD_BYTES);
+        let (_, rejected, (lines, events, _)) = finish(p, out, &rejects);
+        let entries: Vec<serde_json::Value> = rejected.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let got: Vec<(&str, u64, &str)> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e["input"].as_str().unwrap(),
+                    e["line"].as_u64().unwrap(),
+                    e["code"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("side.jsonl", 3, "invalid_json"),
+                ("side.jsonl", 4, "too_large"),
+                ("side.jsonl", 6, "too_large")
+            ]
+        );
+        assert_eq!((lines, events), (7, 3));
+    }
+
+    /// A reason that quotes a huge part of the record is cut like the record.
+    #[test]
+    fn reasons_are_cut_like_records() {
+        // serde's message for a value of the wrong type quotes the value whole.
+        let mut line =
+            br#"{"type":"label","at":1767571200000,"id":"m1","source":"s","category":"credible_threat","confidence":""#
+                .to_vec();
+        line.resize(100_000, b'y');
+        line.extend_from_slice(b"\"}\n");
+        let (_, rejected, _) = run(&line, 1 << 16);
+        let rejects = rejects_of(&rejected);
+        assert_eq!(rejects[0].1, "invalid_json", "{}", rejects[0].2);
+        assert!(
+            rejects[0].2.len() <= REJECT_EXCERPT_BYTES + '…'.len_utf8(),
+            "{}",
+            rejects[0].2.len()
+        );
+        assert!(rejects[0].2.ends_with('…'), "{}", rejects[0].2);
+        assert_eq!(excerpt(&"é".repeat(300)).len(), 512 + '…'.len_utf8());
+    }
+
+    /// A reject file that could not be created is refused before anything is read, naming
+    /// why; one that can is not created by the check.
+    #[test]
+    fn the_reject_file_is_checked_at_start() {
+        let dir = std::env::temp_dir().join(format!("modsignal-files-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a-file");
+        std::fs::write(&file, "kept").unwrap();
+        let refused = |path: PathBuf, why: &str| {
+            let e = Rejects::new(path.clone()).err().expect("refused");
+            let text = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+            assert!(
+                text.starts_with(&format!("cannot write the reject file {}", path.display())),
+                "{text}"
+            );
+            assert!(text.contains(why), "{text}");
+        };
+        refused(dir.clone(), "it is a directory");
+        refused(dir.join("missing/rejects.jsonl"), "missing");
+        refused(file.join("rejects.jsonl"), "is not a directory");
+        let fresh = dir.join("fresh.jsonl");
+        Rejects::new(fresh.clone()).unwrap();
+        assert!(!fresh.exists(), "the check creates nothing");
+        Rejects::new(file.clone()).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "kept", "nor changes a file");
+        Rejects::new(PathBuf::from("relative-name.jsonl")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

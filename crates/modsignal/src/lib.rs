@@ -2,8 +2,10 @@
 //!
 //! - [`policy`] loads `config/policy.toml` (embedded as the default) and validates it.
 //! - [`files`] runs the engine over a file or standard input of canonical events or a
-//!   platform's stream (read by `modsignal_formats`), with side inputs of canonical events,
-//!   writes flags or AT Protocol labels as JSON lines and sets bad lines aside in a reject file.
+//!   platform's stream (read by `modsignal_formats`), with side inputs of canonical events
+//!   read as streams and merged in event time, writes flags or AT Protocol labels as JSON lines
+//!   and sets bad lines aside in a reject file; no input, however long its lines, is held
+//!   whole.
 //! - [`kafka`] runs the Kafka worker (`modsignal_kafka`) for `run --config`/`--brokers`: its
 //!   options and config file, its runtime, and the signals that stop it.
 //!
