@@ -409,3 +409,61 @@ fn a_large_side_input_is_streamed_with_the_main_input() {
         let _ = std::fs::remove_file(p);
     }
 }
+
+/// Issue 9, case 3, as a user meets it: one record dated 2199 in the middle of a file goes to
+/// the reject file as `future` with its line number, and every flag is what it is without it;
+/// with `--ingest-clock`, a record stamped an hour after this machine's clock is refused too.
+#[test]
+fn a_record_from_the_future_is_rejected_and_changes_no_flag() {
+    let clean = std::fs::read_to_string(scenario("offence_viral_hate.jsonl")).unwrap();
+    let lines: Vec<&str> = clean.lines().filter(|l| !l.starts_with('#')).collect();
+    let future = r#"{"type":"delete","at":"2199-01-01T00:00:00Z","id":"m3","by":"platform"}"#;
+    let mut hostile = lines.clone();
+    hostile.insert(lines.len() / 2, future);
+    let flags_of = |name: &str, input: &[&str], extra: &[&str]| {
+        let (i, o, r) = (
+            tmp(&format!("{name}.jsonl")),
+            tmp(&format!("{name}.flags")),
+            tmp(&format!("{name}.rejects")),
+        );
+        std::fs::write(&i, input.join("\n")).unwrap();
+        let _ = std::fs::remove_file(&r);
+        let mut args = vec![
+            "run",
+            "-i",
+            i.to_str().unwrap(),
+            "-o",
+            o.to_str().unwrap(),
+            "--rejects",
+            r.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args).unwrap();
+        (
+            final_flags(&std::fs::read_to_string(&o).unwrap()),
+            std::fs::read_to_string(&r).unwrap_or_default(),
+        )
+    };
+    let (expected, none) = flags_of("future-clean", &lines, &[]);
+    assert!(none.is_empty() && !expected.is_empty());
+    let (got, rejects) = flags_of("future-hostile", &hostile, &[]);
+    assert_eq!(got, expected);
+    let reject: serde_json::Value = serde_json::from_str(rejects.lines().next().expect("a reject")).unwrap();
+    assert_eq!(reject["code"], "future");
+    assert_eq!(reject["line"], lines.len() / 2 + 1);
+    assert!(reject["reason"].as_str().unwrap().contains("max_jump_secs"), "{reject}");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let soon = format!(
+        r#"{{"type":"post","at":{},"id":"fresh","author":{{"id":"a"}}}}"#,
+        now + 3_600_000
+    );
+    let mut live = lines.clone();
+    live.push(&soon);
+    let (got, rejects) = flags_of("future-live", &live, &["--ingest-clock"]);
+    assert_eq!(got, expected);
+    assert!(rejects.contains("max_skew_secs"), "{rejects}");
+}

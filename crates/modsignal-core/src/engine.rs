@@ -344,7 +344,7 @@ impl Engine {
     /// time.
     pub fn apply_at(&mut self, ev: &Event<'_>, ingest: Option<Ts>, out: &mut Vec<Flag>) -> Result<Outcome, ApplyError> {
         let at = ev.at.0;
-        self.check_time(at, ingest)?;
+        self.check_time(ev.at, ingest)?;
         let mut outcome = Outcome {
             late: self.watermark().is_some_and(|w| ev.at < w),
             ..Outcome::default()
@@ -362,7 +362,10 @@ impl Engine {
         Ok(outcome)
     }
 
-    fn check_time(&self, at: i64, ingest: Option<Ts>) -> Result<(), ApplyError> {
+    /// Whether an event stamped `at`, received at `ingest` (if known), would be accepted by
+    /// the rule for time from the future; [`Engine::apply_at`] applies this rule first.
+    pub fn check_time(&self, at: Ts, ingest: Option<Ts>) -> Result<(), ApplyError> {
+        let at = at.0;
         let s = &self.policy.stream;
         let (reference, limit_secs, basis, setting) = match (ingest, self.clock.time()) {
             (Some(t), _) => (t.0, s.max_skew_secs, "time it was received", "max_skew_secs"),

@@ -73,6 +73,12 @@ struct RunArgs {
     /// The risk policy (TOML). Defaults to the embedded config/policy.toml.
     #[arg(long, env = "MODSIGNAL_POLICY")]
     policy: Option<PathBuf>,
+    /// Judge every event against this machine's clock as the time it was received: an event
+    /// stamped more than the policy's stream.max_skew_secs (5 minutes) later is rejected as
+    /// `future`. For live input; without it, an event more than stream.max_jump_secs (a year)
+    /// after the stream's event time is.
+    #[arg(long, env = "MODSIGNAL_INGEST_CLOCK")]
+    ingest_clock: bool,
     /// Where bad lines go, with their line number and reason; created on the first bad line,
     /// but a path where it could not be created is refused at start.
     #[arg(long, default_value = "modsignal-rejects.jsonl", env = "MODSIGNAL_REJECTS")]
@@ -103,6 +109,7 @@ const FILE_MODE_OPTIONS: &[(&str, &str)] = &[
     ("label_src", "--label-src"),
     ("output", "--output"),
     ("rejects", "--rejects"),
+    ("ingest_clock", "--ingest-clock"),
     ("events", "--events"),
     ("seed", "--seed"),
     ("rate", "--rate"),
@@ -295,6 +302,9 @@ fn run(args: RunArgs) -> Result<()> {
         .with_format(format)
         .with_output(output)
         .with_names(input_name, output_name(&args.output));
+    if args.ingest_clock {
+        pipeline = pipeline.with_ingest_clock();
+    }
     let server = match &http {
         Some(h) => {
             pipeline = pipeline.with_metrics(h.metrics.clone()).with_flag_sink(h.flag_sink());

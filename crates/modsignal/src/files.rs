@@ -428,6 +428,8 @@ pub struct Pipeline<W: Write> {
     metrics: Option<Metrics>,
     /// Who else is told of each flag written (the HTTP API's store).
     sink: Option<FlagSink>,
+    /// Whether events are judged against this machine's clock as their ingest time.
+    ingest_clock: bool,
 }
 
 impl<W: Write> Pipeline<W> {
@@ -452,7 +454,16 @@ impl<W: Write> Pipeline<W> {
             started: Instant::now(),
             metrics: None,
             sink: None,
+            ingest_clock: false,
         }
+    }
+
+    /// Judges every event against this machine's clock, as the time it was received: one
+    /// stamped more than `stream.max_skew_secs` later is rejected as `future`. For live input;
+    /// an archive replayed later is in the past of the clock and is unaffected.
+    pub fn with_ingest_clock(mut self) -> Self {
+        self.ingest_clock = true;
+        self
     }
 
     /// Counts what the pipeline does in `metrics`.
@@ -595,6 +606,11 @@ impl<W: Write> Pipeline<W> {
 
     /// Moves the main input's clock to `at` and applies the side events now due.
     fn tick(&mut self, at: Ts) -> Result<(), FilesError> {
+        // An event the engine will refuse as from the future must not move the side inputs'
+        // clock either (it would release every side event at once).
+        if self.engine.check_time(at, self.ingest_time()).is_err() {
+            return Ok(());
+        }
         let clock = match self.clock {
             Some(c) if c >= at => c,
             _ => {
@@ -721,8 +737,19 @@ impl<W: Write> Pipeline<W> {
         self.write_flags()
     }
 
+    /// The time an event is received, when `--ingest-clock` asks for the reader's clock.
+    fn ingest_time(&self) -> Option<Ts> {
+        self.ingest_clock.then(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Ts(i64::try_from(now.as_millis()).unwrap_or(i64::MAX))
+        })
+    }
+
     fn apply(&mut self, ev: &Event<'_>) -> Result<(), modsignal_core::ApplyError> {
-        let o = self.engine.apply(ev, &mut self.buf)?;
+        let ingest = self.ingest_time();
+        let o = self.engine.apply_at(ev, ingest, &mut self.buf)?;
         if let Some(m) = &self.metrics {
             m.applied(ev.kind.type_name(), &o);
         }
