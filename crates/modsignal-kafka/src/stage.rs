@@ -56,7 +56,7 @@ impl Stage {
             } => PartState::Router(Router::new(
                 Self::format_of(formats, tp),
                 *partitions,
-                config.policy.stream.retention_secs,
+                &config.policy.stream,
             )),
         }
     }
@@ -69,13 +69,8 @@ impl Stage {
                 .map_err(|e| e.to_string()),
             Stage::Router {
                 formats, partitions, ..
-            } => Router::restore(
-                Self::format_of(formats, tp),
-                *partitions,
-                config.policy.stream.retention_secs,
-                bytes,
-            )
-            .map(PartState::Router),
+            } => Router::restore(Self::format_of(formats, tp), *partitions, &config.policy.stream, bytes)
+                .map(PartState::Router),
         }
     }
 }
@@ -111,7 +106,7 @@ impl PartState {
             }
             PartState::Router(r) => {
                 let mut routed = Vec::new();
-                r.route(payload, &mut routed).is_ok()
+                r.route(payload, received_ms, &mut routed).is_ok()
             }
         }
     }

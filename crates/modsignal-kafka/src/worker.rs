@@ -1132,7 +1132,7 @@ impl<'c> Worker<'c> {
                 self.summary.duplicates += o.duplicate as u64;
                 self.metrics.applied(type_name, &o);
             }),
-            PartState::Router(router) => router.route(payload, &mut self.routed).map(|o| match o {
+            PartState::Router(router) => router.route(payload, origin_ms, &mut self.routed).map(|o| match o {
                 RouteOutcome::Routed { events, .. } => {
                     self.summary.events += events as u64;
                     self.metrics.routed(events);
