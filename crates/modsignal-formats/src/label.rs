@@ -17,7 +17,7 @@
 //! (Jetstream), which is what AT Protocol consumers expect; other platforms' ids are written
 //! as they are.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use modsignal_core::event::Category;
 use modsignal_core::{Flag, Ts};
@@ -91,11 +91,13 @@ pub fn to_label(flag: &Flag, src: &str, neg: bool) -> Label {
 
 /// Turns the flags written, in the order written, into the labels that follow from them. It
 /// remembers, for each asserted (message, category), which flags hold it up, and forgets it
-/// when the label is retracted, so its memory is that of the labels currently asserted.
+/// when the label is retracted, so its memory is that of the labels currently asserted. Each
+/// flag costs constant time however many hold one label up (a message with a million raised
+/// resharers).
 #[derive(Debug)]
 pub struct LabelWriter {
     src: String,
-    raised: HashMap<(String, Category), Vec<String>>,
+    raised: HashMap<(String, Category), HashSet<String>>,
 }
 
 impl LabelWriter {
@@ -113,15 +115,15 @@ impl LabelWriter {
         match (flag.raised, self.raised.get_mut(&key)) {
             (true, Some(holders)) => {
                 if !holders.contains(&flag.flag_id) {
-                    holders.push(flag.flag_id.clone());
+                    holders.insert(flag.flag_id.clone());
                 }
             }
             (true, None) => {
-                self.raised.insert(key, vec![flag.flag_id.clone()]);
+                self.raised.insert(key, HashSet::from([flag.flag_id.clone()]));
                 out.push(to_label(flag, &self.src, false));
             }
             (false, Some(holders)) => {
-                holders.retain(|h| *h != flag.flag_id);
+                holders.remove(&flag.flag_id);
                 if holders.is_empty() {
                     self.raised.remove(&key);
                     out.push(to_label(flag, &self.src, true));
