@@ -30,14 +30,14 @@
 
 use std::collections::BTreeSet;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 
 use crate::event::{Event, RemovedBy};
 use crate::exposure::Change;
 use crate::flag::Flag;
 use crate::model::RemovalKind;
 use crate::policy::Policy;
-use crate::store::{Id, NONE, Store, Users};
+use crate::store::{Id, IdSet, NONE, Store, Users};
 use crate::time::Ts;
 
 mod conduct;
@@ -240,7 +240,7 @@ pub struct Engine {
     /// Hot slots free for reuse.
     hot_free: Vec<u32>,
     evicted: u64,
-    seen_ids: [HashSet<Id>; 2],
+    seen_ids: [IdSet; 2],
     seen_since: i64,
     work: u64,
 }
@@ -275,7 +275,7 @@ impl Engine {
             next_sweep: i64::MIN,
             hot_free: Vec::new(),
             evicted: 0,
-            seen_ids: [HashSet::new(), HashSet::new()],
+            seen_ids: [IdSet::new(), IdSet::new()],
             seen_since: i64::MIN,
             work: 0,
         }
@@ -478,7 +478,7 @@ impl Engine {
             self.seen_ids[0].clear();
             self.seen_since = wm;
         }
-        self.seen_ids[0].insert(Id::new(id));
+        self.seen_ids[0].insert(id);
         true
     }
 

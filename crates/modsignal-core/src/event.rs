@@ -407,6 +407,11 @@ fn need<T>(v: Option<T>, field: &'static str) -> Result<T, DecodeError> {
     v.ok_or(DecodeError::Missing(field))
 }
 
+/// The longest id accepted, in bytes: ids are kept and compared whole, so their length is
+/// bounded like a record's. Real ids are tens of bytes (an AT Protocol URI is about a hundred).
+pub const MAX_ID_BYTES: usize = 4096;
+
+/// An id that is present, not empty and not longer than [`MAX_ID_BYTES`].
 fn nonempty<'a>(v: Option<Cow<'a, str>>, field: &'static str) -> Result<Cow<'a, str>, DecodeError> {
     let v = need(v, field)?;
     if v.is_empty() {
@@ -415,7 +420,18 @@ fn nonempty<'a>(v: Option<Cow<'a, str>>, field: &'static str) -> Result<Cow<'a, 
             reason: "must not be empty".into(),
         });
     }
-    Ok(v)
+    bounded(Some(v), field).map(|v| v.expect("present"))
+}
+
+/// An optional id, if not longer than [`MAX_ID_BYTES`].
+fn bounded<'a>(v: Option<Cow<'a, str>>, field: &'static str) -> Result<Option<Cow<'a, str>>, DecodeError> {
+    match v {
+        Some(v) if v.len() > MAX_ID_BYTES => Err(DecodeError::Invalid {
+            field,
+            reason: format!("{} bytes long; ids are at most {MAX_ID_BYTES} bytes", v.len()),
+        }),
+        v => Ok(v),
+    }
 }
 
 /// Decodes one canonical event from bytes.
@@ -466,15 +482,23 @@ impl<'a> RawEvent<'a> {
                 id: nonempty(self.id.take(), "id")?,
                 author: author(self.author.take())?,
                 audience: self.audience.take().unwrap_or_default(),
-                reply_to: self.reply_to.take(),
-                quote_of: self.quote_of.take(),
-                mentions: self.mentions.take().unwrap_or_default(),
+                reply_to: bounded(self.reply_to.take(), "reply_to")?,
+                quote_of: bounded(self.quote_of.take(), "quote_of")?,
+                mentions: {
+                    let mentions = self.mentions.take().unwrap_or_default();
+                    for m in &mentions {
+                        if m.len() > MAX_ID_BYTES {
+                            bounded(Some(m.clone()), "mentions")?;
+                        }
+                    }
+                    mentions
+                },
             },
             "reshare" => EventKind::Reshare {
                 id: nonempty(self.id.take(), "id")?,
                 of: nonempty(self.of.take(), "of")?,
                 author: author(self.author.take())?,
-                via: self.via.take(),
+                via: bounded(self.via.take(), "via")?,
             },
             "delete" => EventKind::Delete {
                 id: nonempty(self.id.take(), "id")?,
@@ -512,8 +536,8 @@ impl<'a> RawEvent<'a> {
                     id: nonempty(self.id.take(), "id")?,
                     code,
                     confidence,
-                    source: self.source.take().unwrap_or(Cow::Borrowed("unknown")),
-                    target: self.target.take(),
+                    source: bounded(self.source.take(), "source")?.unwrap_or(Cow::Borrowed("unknown")),
+                    target: bounded(self.target.take(), "target")?,
                     negate: self.negate.take().unwrap_or(false),
                 }
             }
@@ -536,20 +560,15 @@ impl<'a> RawEvent<'a> {
         };
         Ok(Event {
             at,
-            event_id: self.event_id.take(),
+            event_id: bounded(self.event_id.take(), "event_id")?,
             kind,
         })
     }
 }
 
 fn author(a: Option<Author<'_>>) -> Result<Author<'_>, DecodeError> {
-    let a = need(a, "author")?;
-    if a.id.is_empty() {
-        return Err(DecodeError::Invalid {
-            field: "author.id",
-            reason: "must not be empty".into(),
-        });
-    }
+    let mut a = need(a, "author")?;
+    a.id = nonempty(Some(a.id), "author.id")?;
     Ok(a)
 }
 
@@ -801,6 +820,17 @@ mod tests {
         }
         let big = vec![b' '; MAX_RECORD_BYTES + 1];
         assert_eq!(decode(&big).unwrap_err().code(), "too_large");
+        // An id longer than ids are kept is refused, naming its field.
+        let long = "x".repeat(MAX_ID_BYTES + 1);
+        for line in [
+            format!(r#"{{"type":"delete","at":1732206400000,"id":"{long}"}}"#),
+            format!(r#"{{"type":"post","at":1732206400000,"id":"m","author":{{"id":"{long}"}}}}"#),
+            format!(r#"{{"type":"post","at":1732206400000,"id":"m","author":{{"id":"a"}},"mentions":["{long}"]}}"#),
+        ] {
+            let err = decode(line.as_bytes()).unwrap_err();
+            assert_eq!(err.code(), "invalid_field", "{err}");
+            assert!(err.to_string().contains("at most 4096 bytes"), "{err}");
+        }
     }
 
     #[test]

@@ -255,6 +255,7 @@ impl Engine {
         // the earliest of them is: one channel stands for all of them.
         let empty: &[Change] = &[];
         let removals_of = |id: &str| self.removals.get(id).map_or(empty, |v| v.as_slice());
+        let msg_id = self.store.msg_id(m);
         let account_of = |u: u32| self.accounts.get(&u).map_or(empty, |v| v.as_slice());
         let mut channels = Vec::new();
         let mut reshares_of_user: Vec<u32> = Vec::new();
@@ -262,14 +263,14 @@ impl Engine {
             Subject::Author => channels.push(Channel {
                 start: msg.posted_at,
                 sources: vec![
-                    (Role::Own, removals_of(&msg.id)),
+                    (Role::Own, removals_of(msg_id)),
                     (Role::OwnAccount, account_of(msg.author)),
                 ],
             }),
             Subject::Resharer => {
                 reshares_of_user.extend(hot.reshares_by(user));
                 let mut plain: Option<i64> = None;
-                let original = removals_of(&msg.id);
+                let original = removals_of(msg_id);
                 let original_account = if msg.author != NONE {
                     account_of(msg.author)
                 } else {
@@ -277,7 +278,7 @@ impl Engine {
                 };
                 for &r in &reshares_of_user {
                     let rs = self.store.rss.get(r);
-                    let own = removals_of(&rs.id);
+                    let own = removals_of(self.store.rs_id(r));
                     if own.is_empty() {
                         plain = Some(plain.map_or(rs.at, |p| p.min(rs.at)));
                         continue;
@@ -327,7 +328,7 @@ impl Engine {
             Subject::Author => changes,
             Subject::Resharer => {
                 let shared = account_of(user).len()
-                    + removals_of(&msg.id).len()
+                    + removals_of(msg_id).len()
                     + if msg.author != NONE {
                         account_of(msg.author).len()
                     } else {
@@ -536,9 +537,9 @@ impl Engine {
             let account = self.users.name(user);
             let flag = Flag {
                 schema: FLAG_SCHEMA,
-                flag_id: flag_id(&msg.id, subject, account, category),
+                flag_id: flag_id(self.store.msg_id(m), subject, account, category),
                 revision: rev,
-                message_id: msg.id.to_string(),
+                message_id: self.store.msg_id(m).to_owned(),
                 subject,
                 account: account.to_owned(),
                 category,

@@ -9,7 +9,7 @@ use super::{ALL, AUTHOR, ApplyError, Engine, RemovalSeen, Reports};
 use crate::event::{Audience, EventKind, LabelCode};
 use crate::exposure::{Change, What, insert_change, scope_ord, status_ord};
 use crate::model::RemovalKind;
-use crate::store::{BIT_FORWARD, BIT_REPLY, Entity, Id, NONE, Reshare};
+use crate::store::{BIT_FORWARD, BIT_REPLY, Entity, Id, IdRef, NONE, Reshare};
 use crate::time::Ts;
 
 use super::hot::LabelEntry;
@@ -145,9 +145,8 @@ impl Engine {
     /// says of its followers and age. When its follower count grows, the reach of every
     /// labelled message it reshared grows with it.
     fn user(&mut self, id: &str, followers: Option<u32>, minor: Option<bool>, at: i64) -> u32 {
-        let before = self.users.find(id).map(|u| self.users.get(u).followers);
-        let (u, grew) = self.users.intern(id, followers, at);
-        let mut changed = grew;
+        let (u, before) = self.users.intern(id, followers, at);
+        let mut changed = before.is_some();
         if let Some(m) = minor {
             let (minor, minor_at) = self.users.minor_mut(u);
             if (at, m) > (*minor_at, *minor) {
@@ -158,7 +157,7 @@ impl Engine {
                 *minor_at = at;
             }
         }
-        if grew && let Some(old) = before {
+        if let Some(old) = before {
             let delta = u64::from(self.users.get(u).followers - old);
             self.followers_grew(u, delta);
         }
@@ -340,7 +339,7 @@ impl Engine {
             }
         }
         let rec = Reshare {
-            id: Id::new(id),
+            id: IdRef::default(),
             at,
             original,
             parent,
@@ -349,7 +348,7 @@ impl Engine {
         };
         let r = match placeholder {
             Some(p) => self.convert_placeholder(p, rec),
-            None => self.store.insert_reshare(rec),
+            None => self.store.insert_reshare(rec, id),
         };
         self.store.link(original, r);
         let o = self.store.msgs.get_mut(original);
@@ -452,7 +451,6 @@ impl Engine {
         let fm = self.store.msgs.get_mut(p);
         fm.bits |= BIT_FORWARD;
         fm.author = r;
-        fm.id = Id::default();
         fm.hot = NONE;
         if fm.refs == 0 {
             self.store.free_message(p);

@@ -99,8 +99,7 @@ impl Engine {
                     forwards.push(f);
                 }
             }
-            let id = self.store.rss.get(r).id.clone();
-            self.removals.remove(id.as_str());
+            self.removals.remove(self.store.rs_id(r));
             if let Some(v) = self.pending_via.remove(&r)
                 && let Some(waiting) = self.waiting_via.get_mut(v.as_str())
             {
@@ -119,9 +118,7 @@ impl Engine {
             self.cool(h, m, true);
         }
         self.reports.remove(&m);
-        let id = self.store.msgs.get(m).id.clone();
-        self.removals.remove(id.as_str());
-        self.store.remove_id(&id);
+        self.removals.remove(self.store.msg_id(m));
         self.store.free_message(m);
     }
 
@@ -175,7 +172,7 @@ impl Engine {
         self.deferred_growth.iter().for_each(|&u| hold(u));
         let free = self.users.free_bits();
         for u in 0..n as u32 {
-            if !free[u as usize] && !keep[u as usize] && self.users.get(u).last_at < horizon {
+            if !free[u as usize] && !keep[u as usize] && self.users.quiet_since(u, horizon) {
                 self.accounts.remove(&u);
                 self.users.release(u);
             }

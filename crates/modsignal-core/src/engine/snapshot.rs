@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -24,7 +24,7 @@ use super::{Clock, Conduct, Engine, Hot, Reports, Target};
 use crate::exposure::Change;
 use crate::frame::{self, FrameError};
 use crate::policy::Policy;
-use crate::store::{Id, Message, NONE, Reshare, Slab, Store, User, Users};
+use crate::store::{Id, IdSet, Message, NONE, Reshare, Slab, Store, User, Users};
 
 /// Bumped whenever the engine's state changes shape; older snapshots are then refused, and the
 /// caller rebuilds the state by replaying its input. Format 2 keeps ids whole (format 1 kept
@@ -65,53 +65,13 @@ pub fn policy_fingerprint(policy: &Policy) -> u64 {
     xxh3_64(text.as_bytes())
 }
 
-/// Slab contents in slot order, with the free list.
-struct SlabRef<'a, T>(&'a Slab<T>);
-
-impl<T: Serialize> Serialize for SlabRef<'_, T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        parts(self.0.parts(), s)
-    }
-}
-
-/// The accounts' slab, as [`SlabRef`] writes a slab.
-struct UsersRef<'a>(&'a Users);
-
-impl Serialize for UsersRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        parts(self.0.parts(), s)
-    }
-}
-
-/// Writes a slab's slots and free list as a pair.
-fn parts<'a, T: Serialize + 'a, S: serde::Serializer>(
-    (items, free): (impl ExactSizeIterator<Item = &'a T>, &[u32]),
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::{SerializeSeq, SerializeTuple};
-    struct Items<I>(std::cell::Cell<Option<I>>);
-    impl<'a, T: Serialize + 'a, I: ExactSizeIterator<Item = &'a T>> Serialize for Items<I> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let items = self.0.take().expect("serialized once");
-            let mut seq = s.serialize_seq(Some(items.len()))?;
-            for item in items {
-                seq.serialize_element(item)?;
-            }
-            seq.end()
-        }
-    }
-    let mut t = s.serialize_tuple(2)?;
-    t.serialize_element(&Items(std::cell::Cell::new(Some(items))))?;
-    t.serialize_element(free)?;
-    t.end()
-}
-
 /// The engine's fields, borrowed, in the order [`Owned`] reads them back.
 #[derive(Serialize)]
 struct Borrowed<'a> {
-    msgs: SlabRef<'a, Message>,
-    rss: SlabRef<'a, Reshare>,
-    users: UsersRef<'a>,
+    msgs: &'a Slab<Message>,
+    rss: &'a Slab<Reshare>,
+    users: &'a Slab<User>,
+    user_lasts: Vec<u32>,
     removals: &'a HashMap<Id, Vec<Change>>,
     accounts: &'a HashMap<u32, Vec<Change>>,
     reports: &'a HashMap<u32, Reports>,
@@ -132,16 +92,17 @@ struct Borrowed<'a> {
     next_sweep: i64,
     hot_free: &'a [u32],
     evicted: u64,
-    seen_ids: &'a [HashSet<Id>; 2],
+    seen_ids: &'a [IdSet; 2],
     seen_since: i64,
     work: u64,
 }
 
 #[derive(Deserialize)]
 struct Owned {
-    msgs: (Vec<Message>, Vec<u32>),
-    rss: (Vec<Reshare>, Vec<u32>),
-    users: (Vec<User>, Vec<u32>),
+    msgs: Slab<Message>,
+    rss: Slab<Reshare>,
+    users: Slab<User>,
+    user_lasts: Vec<u32>,
     removals: HashMap<Id, Vec<Change>>,
     accounts: HashMap<u32, Vec<Change>>,
     reports: HashMap<u32, Reports>,
@@ -162,7 +123,7 @@ struct Owned {
     next_sweep: i64,
     hot_free: Vec<u32>,
     evicted: u64,
-    seen_ids: [HashSet<Id>; 2],
+    seen_ids: [IdSet; 2],
     seen_since: i64,
     work: u64,
 }
@@ -173,9 +134,10 @@ impl Engine {
     /// restore to the same state.
     pub fn snapshot(&self) -> Vec<u8> {
         let body = Borrowed {
-            msgs: SlabRef(&self.store.msgs),
-            rss: SlabRef(&self.store.rss),
-            users: UsersRef(&self.users),
+            msgs: &self.store.msgs,
+            rss: &self.store.rss,
+            users: self.users.slab(),
+            user_lasts: self.users.lasts(),
             removals: &self.removals,
             accounts: &self.accounts,
             reports: &self.reports,
@@ -217,10 +179,8 @@ impl Engine {
         }
         let o: Owned = postcard::from_bytes(body).map_err(|e| SnapshotError::Damaged(e.to_string()))?;
         let damaged = |what: &str| SnapshotError::Damaged(what.to_owned());
-        let msgs = Slab::from_parts(o.msgs.0, o.msgs.1).ok_or_else(|| damaged("message slots"))?;
-        let rss = Slab::from_parts(o.rss.0, o.rss.1).ok_or_else(|| damaged("reshare slots"))?;
-        let store = Store::from_slabs(msgs, rss).ok_or_else(|| damaged("two records share an id"))?;
-        let users = Users::from_parts(o.users.0, o.users.1).ok_or_else(|| damaged("account ids"))?;
+        let store = Store::from_slabs(o.msgs, o.rss).ok_or_else(|| damaged("two records share an id"))?;
+        let users = Users::from_slab(o.users, &o.user_lasts).ok_or_else(|| damaged("account ids"))?;
         let mut engine = Engine::new(policy);
         engine.store = store;
         engine.users = users;
@@ -273,7 +233,7 @@ impl Engine {
                 user(m.author) && user(m.mention) && rs(m.tail) && hot(m.hot)
             };
             if !ok {
-                return Err(format!("message `{}` points outside the state", m.id));
+                return Err(format!("message `{}` points outside the state", self.store.msg_id(ix)));
             }
         }
         for ix in 0..self.store.rss.slots() {
@@ -288,7 +248,7 @@ impl Engine {
                 && rs(r.next)
                 && r.next != NONE)
             {
-                return Err(format!("reshare `{}` points outside the state", r.id));
+                return Err(format!("reshare `{}` points outside the state", self.store.rs_id(ix)));
             }
         }
         for h in self.hot.iter().filter(|h| h.msg != NONE) {
