@@ -83,6 +83,7 @@ scenario!(
     negated_labels,
     mobbing_and_repeat,
     direct_message_court_order,
+    fuzz_findings,
 );
 
 #[test]

@@ -58,6 +58,10 @@ impl Conduct {
     pub(super) fn len(&self) -> usize {
         self.msgs.len()
     }
+    /// Whether every message it names passes `msg` (a restored snapshot's check).
+    pub(super) fn names_only(&self, msg: impl Fn(u32) -> bool) -> bool {
+        self.msgs.keys().all(|&m| msg(m))
+    }
     /// The labelled messages, in handle order.
     pub(super) fn messages(&self) -> Vec<u32> {
         let mut v: Vec<u32> = self.msgs.keys().copied().collect();
@@ -100,6 +104,11 @@ impl Target {
     /// The handles of the senders in the history, for the retention sweep.
     pub(super) fn past_senders(&self) -> impl Iterator<Item = u32> + '_ {
         self.past.keys().map(|&(_, s)| s)
+    }
+    /// Whether every message and sender it names passes `msg` and `user` (a restored
+    /// snapshot's check).
+    pub(super) fn names_only(&self, msg: impl Fn(u32) -> bool, user: impl Fn(u32) -> bool) -> bool {
+        self.msgs.keys().all(|&m| msg(m)) && self.live.keys().chain(self.past.keys()).all(|&(_, s)| user(s))
     }
 }
 

@@ -54,9 +54,9 @@ pub struct RevisionParts {
 }
 
 /// A flag's revision: one plus the sum of its measures. A removal change can bring a subject
-/// down earlier and so shrink the time term (in milliseconds) by less than 2^42 ms (139
-/// years); weighting each change by 2^42 keeps the sum growing. The sum saturates rather than
-/// wrapping, so it never goes backwards.
+/// down earlier and so shrink the time term (in milliseconds) by at most the span of times the
+/// decoder accepts (2000 to 2200, less than 2^43 ms); weighting each change by 2^43 keeps the
+/// sum growing. The sum saturates rather than wrapping, so it never goes backwards.
 pub fn revision(p: &RevisionParts) -> u64 {
     [
         p.label_events,
@@ -70,7 +70,7 @@ pub fn revision(p: &RevisionParts) -> u64 {
         p.audience,
         p.impressions,
         p.channels,
-        p.changes.saturating_mul(1 << 42),
+        p.changes.saturating_mul(1 << 43),
         u64::from(p.known),
         p.time_term,
         p.conduct_version,
@@ -166,13 +166,10 @@ impl Engine {
             let msg = self.store.msgs.get(m);
             let known = msg.known();
             let author = msg.author;
+            // An author who reshared their own post is a resharer too: whether the post or the
+            // reshare came first, both flags exist.
             let mut subjects: Vec<u32> = if dirty_all {
-                let mut all: Vec<u32> = hot
-                    .resharers
-                    .keys()
-                    .copied()
-                    .filter(|&u| u != author || !known)
-                    .collect();
+                let mut all: Vec<u32> = hot.resharers.keys().copied().collect();
                 all.sort_unstable();
                 // Go on from where the last partial pass stopped.
                 let split = all.partition_point(|&u| u < hot.cursor);
@@ -184,16 +181,17 @@ impl Engine {
             } else {
                 users.sort_unstable();
                 users.dedup();
-                users
-                    .into_iter()
-                    .filter_map(|u| {
-                        if u == AUTHOR || (u == author && known) {
-                            known.then_some(AUTHOR)
-                        } else {
-                            hot.resharers.contains_key(&u).then_some(u)
-                        }
-                    })
-                    .collect()
+                let mut v = Vec::with_capacity(users.len());
+                for u in users {
+                    if u != AUTHOR && hot.resharers.contains_key(&u) {
+                        v.push(u);
+                    }
+                    if known && (u == AUTHOR || u == author) {
+                        v.push(AUTHOR);
+                    }
+                }
+                v.sort_unstable();
+                v
             };
             subjects.dedup();
             for i in 0..subjects.len() {

@@ -247,6 +247,9 @@ impl Engine {
             Entity::Reshare(_) => return Err(ApplyError::KindConflict(id.to_owned())),
         };
         let msg = self.store.msgs.get_mut(m);
+        // Every event about a message counts in its last activity, a repeat's too: the
+        // newest of them is the same whatever order they came in.
+        msg.touch(at);
         if msg.known() {
             // A repeat of the post: only the earliest posting time can change.
             if at < msg.posted_at {
@@ -303,7 +306,10 @@ impl Engine {
         }
         let placeholder = match self.store.find(id) {
             Some(Entity::Reshare(r)) => {
-                // A repeat: only the earliest time can change, and with it the resharer's start.
+                // A repeat: only the earliest time can change, and with it the resharer's start;
+                // its time counts in the original's last activity whatever order it came in.
+                let o = self.original_of(r);
+                self.store.msgs.get_mut(o).touch(at);
                 if at < self.store.rss.get(r).at {
                     self.store.rss.get_mut(r).at = at;
                     let o = self.original_of(r);
@@ -333,7 +339,11 @@ impl Engine {
         let mut pending = None;
         if let (Some(v), NONE) = (via, of_parent) {
             match self.store.find(v) {
-                Some(Entity::Reshare(p)) if self.original_of(p) == original => parent = p,
+                Some(Entity::Reshare(p)) if self.original_of(p) == original => {
+                    if Self::earlier(self.store.rss.get(p).at, v, at, id) {
+                        parent = p;
+                    }
+                }
                 Some(Entity::Message(_)) => {}
                 _ => pending = Some(Id::new(v)),
             }
@@ -397,28 +407,27 @@ impl Engine {
         self.mark(original, user);
     }
 
+    /// Whether a reshare at `a` with id `a_id` came before one at `b` with id `b_id`: by time,
+    /// then by id, so that of two reshares one is always the earlier.
+    fn earlier(a: i64, a_id: &str, b: i64, b_id: &str) -> bool {
+        (a, a_id) < (b, b_id)
+    }
+
     /// Places reshare `w` under `v`, the reshare its `via` named, if they share an original,
-    /// `w` has no parent yet and `v` does not descend from `w` (within `limits.chain_levels`:
-    /// a longer cycle is only cut short by every walk's bound). Returns `w`'s original when
-    /// the link was made.
+    /// `w` has no parent yet and `v` came before `w`: one sees a post through a reshare that
+    /// already exists, and with that rule two reshares `via` each other are linked the same
+    /// way whatever order they arrive in, and no chain of `via`s can close a cycle. Returns
+    /// `w`'s original when the link was made.
     pub(super) fn resolve_via(&mut self, w: u32, v: u32) -> Option<u32> {
         let ow = self.original_of(w);
         if self.original_of(v) != ow || self.parent_of(w) != NONE {
             return None;
         }
-        let mut p = v;
-        for _ in 0..=self.policy.limits.chain_levels {
-            if p == NONE {
-                break;
-            }
-            if p == w {
-                self.pending_via.remove(&w);
-                return None;
-            }
-            p = self.parent_of(p);
-            self.work += 1;
-        }
         self.pending_via.remove(&w);
+        let (vs, ws) = (self.store.rss.get(v), self.store.rss.get(w));
+        if !Self::earlier(vs.at, self.store.rs_id(v), ws.at, self.store.rs_id(w)) {
+            return None;
+        }
         self.store.rss.get_mut(w).parent = v;
         Some(ow)
     }

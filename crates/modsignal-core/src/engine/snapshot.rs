@@ -251,18 +251,62 @@ impl Engine {
                 return Err(format!("reshare `{}` points outside the state", self.store.rs_id(ix)));
             }
         }
-        for h in self.hot.iter().filter(|h| h.msg != NONE) {
-            if !msg(h.msg) || h.resharers.keys().any(|&u| !user(u)) || h.slots.keys().any(|&(u, _, _)| !user(u)) {
-                return Err(format!("a labelled message (slot {}) points outside the state", h.msg));
+        let live_msg = |ix: u32| ix != NONE && msg(ix);
+        let live_rs = |ix: u32| ix != NONE && rs(ix);
+        let subject = |u: u32| u == super::AUTHOR || user(u);
+        for (h, x) in self.hot.iter().enumerate().filter(|(_, x)| x.msg != NONE) {
+            let ok = live_msg(x.msg)
+                && self.store.msgs.get(x.msg).hot == h as u32
+                && x.resharers.iter().all(|(&u, r)| user(u) && live_rs(r.first))
+                && x.extra.iter().all(|(&u, v)| user(u) && v.iter().all(|&r| live_rs(r)))
+                && x.agg.keys().all(|&r| live_rs(r))
+                && x.slots.keys().all(|&(u, _, _)| user(u))
+                && x.labels.iter().chain(&x.label_events).all(|l| user(l.target))
+                && x.targets_ever
+                    .iter()
+                    .chain(&x.targets_now)
+                    .all(|&u| user(u) && u != NONE)
+                && x.dirty.iter().all(|&u| subject(u));
+            if !ok {
+                return Err(format!("a labelled message (slot {}) points outside the state", x.msg));
             }
         }
-        for r in self.reports.values() {
-            if r.users.iter().any(|&u| !user(u)) {
-                return Err("a reporter points outside the state".into());
+        for (&m, r) in &self.reports {
+            if !live_msg(m) || r.users.iter().any(|&u| !user(u) || u == NONE) {
+                return Err("reports point outside the state".into());
             }
         }
-        if self.conduct.keys().chain(self.targets.keys()).any(|&u| !user(u)) {
-            return Err("an index names an account not in state".into());
+        let conduct_ok = self
+            .conduct
+            .iter()
+            .all(|(&u, c)| user(u) && u != NONE && c.names_only(live_msg));
+        let targets_ok = self
+            .targets
+            .iter()
+            .all(|(&t, x)| user(t) && t != NONE && x.names_only(live_msg, |s| user(s) && s != NONE));
+        if !conduct_ok || !targets_ok || self.accounts.keys().any(|&u| !user(u) || u == NONE) {
+            return Err("an index names a message or account not in state".into());
+        }
+        let waiting_ok =
+            self.waiting_via.values().flatten().all(|&r| live_rs(r)) && self.pending_via.keys().all(|&r| live_rs(r));
+        let slots = self.store.msgs.slots();
+        let hots = self.hot.len() as u32;
+        let lists_ok = self.timers.iter().all(|&(_, m, u)| m < slots && subject(u))
+            && self
+                .queue
+                .iter()
+                .chain(&self.stale)
+                .chain(&self.hot_free)
+                .all(|&h| h < hots)
+            && self.deferred_sync.iter().all(|&m| m < slots)
+            && self
+                .deferred_users
+                .iter()
+                .chain(&self.deferred_targets)
+                .chain(&self.deferred_growth)
+                .all(|&u| user(u) && u != NONE);
+        if !waiting_ok || !lists_ok {
+            return Err("a pending list points outside the state".into());
         }
         Ok(())
     }

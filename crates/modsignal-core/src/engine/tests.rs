@@ -284,3 +284,31 @@ fn what_an_account_event_says_of_age_moves_the_revision() {
     e.flush(&mut out);
     assert!(out.is_empty());
 }
+
+/// Found by the engine fuzz target: an event stamped at the latest time accepted, first (before
+/// there is an event time to judge it by), then a labelled post and its removal. The removal's
+/// revision must still grow (it fell when a change weighed less than the time span accepted),
+/// and the far-future event must not move the post's time.
+#[test]
+fn a_first_event_from_the_far_future_moves_no_time_and_revisions_grow() {
+    let mut e = Engine::new(Policy::default());
+    let mut out = Vec::new();
+    for line in [
+        r#"{"type":"impressions","at":7258118400000,"id":"m0","count":1}"#,
+        r#"{"type":"post","at":1767608485000,"id":"m5","author":{"id":"u5"}}"#,
+        r#"{"type":"label","at":1767608485000,"id":"m5","category":"targeted_harassment"}"#,
+        r#"{"type":"delete","at":1767608485000,"id":"m5"}"#,
+    ] {
+        apply(&mut e, line, &mut out);
+    }
+    e.finish(&mut out);
+    let revisions: Vec<u64> = out
+        .iter()
+        .filter(|f| f.message_id == "m5")
+        .map(|f| f.revision)
+        .collect();
+    assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
+    let last = out.iter().rev().find(|f| f.message_id == "m5").unwrap();
+    assert_eq!(last.at, Ts(1767608485000));
+    assert!(!last.exposure.still_up);
+}
