@@ -178,5 +178,89 @@ fn main() {
         "restore:             {restore_secs:.2}s, {:.0} keys/s (messages and reshares, indexes rebuilt)",
         keys / restore_secs
     );
-    std::hint::black_box((engine, restored));
+    drop(restored);
+    drop(bytes);
+    hot_resharers(engine, messages);
+}
+
+/// One labelled message reshared by `n` accounts seen nowhere else: the heap each resharer
+/// costs (their reshare, their account and their flag's state), and the flags written.
+fn hot_resharers(mut engine: Engine, n: u64) {
+    let t0 = 1_767_607_200_000i64 + 3 * n as i64;
+    let mut out = Vec::new();
+    let viral = "at://did:plc:viralviralviralviralviral/app.bsky.feed.post/3lviral";
+    let mut apply = |engine: &mut Engine, kind: EventKind<'_>, at: i64, out: &mut Vec<modsignal_core::Flag>| {
+        let ev = Event {
+            at: Ts(at),
+            event_id: None,
+            kind,
+        };
+        engine.apply(&ev, out).expect("applies");
+    };
+    let author = Author {
+        id: "did:plc:viralviralviralviralviral".into(),
+        followers: Some(1000),
+        minor: None,
+    };
+    apply(
+        &mut engine,
+        EventKind::Post {
+            id: viral.into(),
+            author,
+            audience: Audience::Public,
+            reply_to: None,
+            quote_of: None,
+            mentions: Vec::new(),
+        },
+        t0,
+        &mut out,
+    );
+    apply(
+        &mut engine,
+        EventKind::Label {
+            id: viral.into(),
+            code: modsignal_core::event::LabelCode::Category(modsignal_core::event::Category::CommunicationsOffence),
+            confidence: 0.9,
+            source: "classifier".into(),
+            target: None,
+            negate: false,
+        },
+        t0 + 1,
+        &mut out,
+    );
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut flags = 0u64;
+    let (mut id, mut user) = (String::new(), String::new());
+    for i in 0..n {
+        use std::fmt::Write;
+        id.clear();
+        user.clear();
+        let _ = write!(user, "did:plc:fan{i:021x}");
+        let _ = write!(id, "at://{user}/app.bsky.feed.repost/3r{i:011x}");
+        let kind = EventKind::Reshare {
+            id: id.as_str().into(),
+            of: viral.into(),
+            author: Author {
+                id: user.as_str().into(),
+                followers: Some(50),
+                minor: None,
+            },
+            via: None,
+        };
+        // A reshare a millisecond: all within a minute's emission interval of each other's
+        // flags only for the first 60,000.
+        apply(&mut engine, kind, t0 + 2 + i as i64, &mut out);
+        flags += out.len() as u64;
+        out.clear();
+    }
+    let after = LIVE.load(Ordering::Relaxed);
+    engine.finish(&mut out);
+    flags += out.len() as u64;
+    let stats = engine.stats();
+    println!(
+        "one labelled message, {n} resharers: heap per resharer {:.1} bytes (their reshare, account and flag state); {flags} flag revisions written, {:.2} per event",
+        (after - before) as f64 / n as f64,
+        flags as f64 / n as f64
+    );
+    std::hint::black_box((engine, stats));
 }

@@ -380,3 +380,44 @@ fn accounts_and_their_history_are_forgotten() {
     // Eleven hours of accounts, one an hour's horizon (and an eighth) kept.
     assert!(engine.stats().users < 6_000, "{:?}", engine.stats());
 }
+
+/// The most flag revisions one event can write: every restrict/restore flip of a message with
+/// many resharers is news for every one of their flags, but an event pays for at most the credit
+/// its message has saved (64 events' worth), and what that does not cover is written as later
+/// events earn more, at the next flush, or at the end of input.
+#[test]
+fn one_event_writes_a_bounded_number_of_revisions() {
+    let resharers = 40_000;
+    let mut lines = vec![post(T0, "m", "a"), label(T0 + 1, "m", "credible_threat")];
+    for i in 0..resharers {
+        lines.push(reshare(T0 + 10 + i, &format!("r{i}"), "m", &format!("u{i}")));
+    }
+    for i in 0..6 {
+        let what = if i % 2 == 0 {
+            r#""type":"restrict","scope":"withheld""#
+        } else {
+            r#""type":"restore""#
+        };
+        lines.push(format!(
+            r#"{{{what},"at":{},"id":"m","by":"platform"}}"#,
+            T0 + 100_000 + i * 1000
+        ));
+    }
+    let mut e = Engine::new(Policy::default());
+    let (mut out, mut all, mut most) = (Vec::new(), Vec::new(), 0);
+    for line in &lines {
+        e.apply(&decode(line.as_bytes()).unwrap(), &mut out).unwrap();
+        most = most.max(out.len());
+        all.append(&mut out);
+    }
+    e.finish(&mut all);
+    assert!(most < 20_000, "one event wrote {most} revisions");
+    assert!(all.len() <= 4 * lines.len(), "{} revisions", all.len());
+    let finals = final_flags(&all);
+    assert_eq!(finals.len(), resharers as usize + 1);
+    assert!(
+        finals.values().all(|f| f.exposure.still_up),
+        "exact at the end: the last flip restored it"
+    );
+    eprintln!("most revisions written by one event: {most}");
+}

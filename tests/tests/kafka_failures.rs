@@ -731,7 +731,8 @@ fn with_a_watermark_topic_a_quiet_partition_follows_the_event_time_of_the_others
             format!("{} flags move with the shared event time", moved.len())
         })
         .await;
-        // Each partition published its newest event time, keyed by partition.
+        // Each partition published its two newest event times (`PARTITION=NEWEST:SECOND`, in
+        // ms), keyed by partition.
         let published: BTreeMap<String, i64> = broker
             .read_all(WATERMARKS)
             .await
@@ -739,8 +740,11 @@ fn with_a_watermark_topic_a_quiet_partition_follows_the_event_time_of_the_others
             .map(|m| {
                 use rdkafka::Message;
                 let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
-                let at = std::str::from_utf8(m.payload().unwrap()).unwrap().parse().unwrap();
-                (key, at)
+                let value = std::str::from_utf8(m.payload().unwrap()).unwrap();
+                let (source, times) = value.split_once('=').unwrap();
+                assert_eq!(source, key);
+                let newest = times.split_once(':').unwrap().0.parse().unwrap();
+                (key, newest)
             })
             .collect();
         assert_eq!(

@@ -28,7 +28,7 @@
 //! indexes, `emit` evaluates subjects and decides what is written, `retention` drops what has
 //! been quiet for the retention horizon, and `snapshot` saves and restores the whole state.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hashbrown::HashMap;
 
@@ -49,7 +49,7 @@ pub mod snapshot;
 
 pub use emit::{Material, RevisionParts, revision, signature};
 
-use conduct::{Conduct, Target};
+use conduct::{Conducts, Targets};
 use hot::Hot;
 
 /// Why an event could not be applied. The event is set aside; nothing else is affected.
@@ -153,8 +153,12 @@ struct Reports {
 /// newest time seen in at least two events), so that one record stamped far ahead, however it
 /// got through and however often it is repeated, never moves the watermark, the timers or the
 /// retention horizon for everyone else.
+///
+/// The Kafka router keeps one per input partition, and the engine partitions combine what the
+/// partitions publish with [`combined_event_time`], so that the whole input reaches the event
+/// time file mode reaches.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Clock {
+pub struct EventClock {
     newest: i64,
     /// The type and id of the newest event: a repeat of it (or another event of the same type
     /// about the same id) does not corroborate its time.
@@ -162,14 +166,17 @@ struct Clock {
     second: i64,
 }
 
-impl Clock {
-    fn new() -> Clock {
-        Clock {
+impl Default for EventClock {
+    fn default() -> Self {
+        EventClock {
             newest: i64::MIN,
             newest_of: (0, Id::default()),
             second: i64::MIN,
         }
     }
+}
+
+impl EventClock {
     /// Takes in an event at `at` of type `kind` about `id`; whether event time moved.
     fn observe(&mut self, at: i64, kind: u8, id: &str) -> bool {
         let same = self.newest_of.0 == kind && self.newest_of.1 == id;
@@ -188,10 +195,52 @@ impl Clock {
         }
         self.second != before
     }
+
+    /// Takes in an event; whether event time moved.
+    pub fn observe_event(&mut self, at: Ts, kind: &crate::event::EventKind<'_>) -> bool {
+        use crate::event::EventKind::*;
+        let (type_of, id) = match kind {
+            Post { id, .. } => (0, id),
+            Reshare { id, .. } => (1, id),
+            Delete { id, .. } => (2, id),
+            Restrict { id, .. } => (3, id),
+            Restore { id, .. } => (4, id),
+            Label { id, .. } => (5, id),
+            Report { id, .. } => (6, id),
+            Impressions { id, .. } => (7, id),
+            Account { user, .. } => (8, user),
+        };
+        self.observe(at.0, type_of, id)
+    }
+
     /// Event time: the newest time seen in two events.
     fn time(&self) -> Option<i64> {
         (self.second != i64::MIN).then_some(self.second)
     }
+
+    /// The newest time seen, and the newest time a different event reached: what a partition
+    /// publishes for [`combined_event_time`].
+    pub fn times(&self) -> (Option<Ts>, Option<Ts>) {
+        let t = |x: i64| (x != i64::MIN).then_some(Ts(x));
+        (t(self.newest), t(self.second))
+    }
+}
+
+/// The event time of a whole input from the [`EventClock::times`] of its partitions (each an
+/// event set of its own): the second newest of all their times, or the one time if there is
+/// only one. Each partition's two newest events are among them, so this is the newest time
+/// seen in two events of the input, as one clock over the whole input would read it.
+pub fn combined_event_time(times: impl IntoIterator<Item = (Option<Ts>, Option<Ts>)>) -> Option<Ts> {
+    let (mut first, mut second) = (None, None);
+    for t in times.into_iter().flat_map(|(a, b)| [a, b]).flatten() {
+        if Some(t) > first {
+            second = first;
+            first = Some(t);
+        } else if Some(t) > second {
+            second = Some(t);
+        }
+    }
+    second.or(first)
 }
 
 /// Who in a message is to be evaluated, as the queue and the timers hold it: a resharer's
@@ -210,9 +259,9 @@ pub struct Engine {
     reports: HashMap<u32, Reports>,
     hot: Vec<Hot>,
     /// Per sender: the labelled messages they are a subject of, for repeated conduct.
-    conduct: HashMap<u32, Conduct>,
+    conduct: Conducts,
     /// Per person targeted: the labelled messages aimed at them, for virtual mobbing.
-    targets: HashMap<u32, Target>,
+    targets: Targets,
     /// Reshares whose `via` names an id not seen yet, by that id.
     waiting_via: HashMap<Id, Vec<u32>>,
     pending_via: HashMap<u32, Id>,
@@ -232,7 +281,11 @@ pub struct Engine {
     deferred_growth: Vec<u32>,
     /// Labelled messages with too many subjects to sync their conduct entries at once.
     deferred_sync: Vec<u32>,
-    clock: Clock,
+    clock: EventClock,
+    /// The two newest event times each source of watermark marks (an input partition of the
+    /// router) last published: once the whole input is quiet, their combination is the
+    /// input's event time.
+    marks: BTreeMap<String, (Option<i64>, Option<i64>)>,
     /// A floor under the watermark, raised by `finish` and `advance_to` (end of input, idle).
     wm_floor: i64,
     /// Watermark at which the next retention sweep runs.
@@ -259,8 +312,8 @@ impl Engine {
             accounts: HashMap::new(),
             reports: HashMap::new(),
             hot: Vec::new(),
-            conduct: HashMap::new(),
-            targets: HashMap::new(),
+            conduct: Conducts::default(),
+            targets: Targets::default(),
             waiting_via: HashMap::new(),
             pending_via: HashMap::new(),
             timers: BTreeSet::new(),
@@ -270,7 +323,8 @@ impl Engine {
             deferred_targets: Vec::new(),
             deferred_growth: Vec::new(),
             deferred_sync: Vec::new(),
-            clock: Clock::new(),
+            clock: EventClock::default(),
+            marks: BTreeMap::new(),
             wm_floor: i64::MIN,
             next_sweep: i64::MIN,
             hot_free: Vec::new(),
@@ -384,6 +438,29 @@ impl Engine {
         Ok(())
     }
 
+    /// The two newest event times of this engine's input ([`EventClock::times`]): what a
+    /// partition publishes for the others to combine with [`combined_event_time`].
+    pub fn event_times(&self) -> (Option<Ts>, Option<Ts>) {
+        self.clock.times()
+    }
+
+    /// A watermark mark from `source` (an input partition the router reads, now quiet): its two
+    /// newest event times. The watermark moves to the event time all the sources' marks give
+    /// together ([`combined_event_time`]), as [`Engine::advance_to`] moves it.
+    pub fn advance_by_mark(&mut self, source: &str, times: (Option<Ts>, Option<Ts>), out: &mut Vec<Flag>) {
+        let times = (times.0.map(|t| t.0), times.1.map(|t| t.0));
+        match self.marks.get_mut(source) {
+            Some(t) => *t = times,
+            None => {
+                self.marks.insert(source.to_owned(), times);
+            }
+        }
+        let all = self.marks.values().map(|&(a, b)| (a.map(Ts), b.map(Ts)));
+        if let Some(at) = combined_event_time(all) {
+            self.advance_to(at, out);
+        }
+    }
+
     /// Moves the watermark to `at` (if that is later) without an event, and writes what the
     /// exposure timers say has changed: for a worker whose input is idle but whose clock
     /// (event time elsewhere) has moved on.
@@ -450,7 +527,7 @@ impl Engine {
         users.sort_unstable();
         users.dedup();
         for u in users {
-            for m in self.conduct.get(&u).map(Conduct::messages).unwrap_or_default() {
+            for m in self.conduct.messages(u) {
                 self.mark(m, ALL);
             }
         }
@@ -458,7 +535,7 @@ impl Engine {
         targets.sort_unstable();
         targets.dedup();
         for t in targets {
-            for m in self.targets.get(&t).map(Target::messages).unwrap_or_default() {
+            for m in self.targets.messages(t) {
                 self.mark(m, ALL);
             }
         }
@@ -483,19 +560,7 @@ impl Engine {
     }
 
     fn advance(&mut self, at: i64, kind: &crate::event::EventKind<'_>) {
-        use crate::event::EventKind::*;
-        let (type_of, id) = match kind {
-            Post { id, .. } => (0, id),
-            Reshare { id, .. } => (1, id),
-            Delete { id, .. } => (2, id),
-            Restrict { id, .. } => (3, id),
-            Restore { id, .. } => (4, id),
-            Label { id, .. } => (5, id),
-            Report { id, .. } => (6, id),
-            Impressions { id, .. } => (7, id),
-            Account { user, .. } => (8, user),
-        };
-        if self.clock.observe(at, type_of, id) {
+        if self.clock.observe_event(Ts(at), kind) {
             self.fire_timers();
         }
     }
@@ -541,12 +606,11 @@ impl Engine {
     /// change this follows, which its caller marks itself): at once when there are few,
     /// otherwise at the next flush (or the end of input, or a retention sweep).
     fn mark_user(&mut self, u: u32, except: u32) {
-        let Some(c) = self.conduct.get(&u) else { return };
-        if c.len() > RELATED_AT_ONCE {
+        if self.conduct.len(u) > RELATED_AT_ONCE {
             self.deferred_users.push(u);
             return;
         }
-        for m in c.messages() {
+        for m in self.conduct.messages(u) {
             if m != except {
                 self.mark(m, ALL);
             }
@@ -555,12 +619,11 @@ impl Engine {
 
     /// Marks every labelled message aimed at person `t`, as [`Engine::mark_user`] does.
     fn mark_target(&mut self, t: u32) {
-        let Some(x) = self.targets.get(&t) else { return };
-        if x.len() > RELATED_AT_ONCE {
+        if self.targets.len(t) > RELATED_AT_ONCE {
             self.deferred_targets.push(t);
             return;
         }
-        for m in x.messages() {
+        for m in self.targets.messages(t) {
             self.mark(m, ALL);
         }
     }

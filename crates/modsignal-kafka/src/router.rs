@@ -39,7 +39,7 @@ use std::collections::HashMap;
 use compact_str::CompactString;
 use modsignal_core::frame::{self, FrameError};
 use modsignal_core::policy::Stream;
-use modsignal_core::{Event, EventKind, Ts};
+use modsignal_core::{Event, EventClock, EventKind, Ts};
 use modsignal_formats::{Format, Read, Reader, StreamClock};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -63,8 +63,32 @@ pub(crate) enum Outcome {
 
 const MAGIC: &[u8; 8] = b"modroute";
 
-/// The header of a watermark mark: the event time in ms since the epoch, in decimal.
+/// The header of a watermark mark: the input partition's two newest event times (see
+/// [`encode_times`]); the mark's key names the input partition.
 pub const HEADER_WATERMARK: &str = "modsignal.watermark";
+
+/// Two event times ([`modsignal_core::EventClock::times`]) as text: `newest:second` in ms
+/// since the epoch, each empty when unknown.
+pub(crate) fn encode_times((a, b): (Option<Ts>, Option<Ts>)) -> String {
+    let t = |x: Option<Ts>| x.map_or(String::new(), |t| t.0.to_string());
+    format!("{}:{}", t(a), t(b))
+}
+
+/// The inverse of [`encode_times`]; a plain number (a mark written before marks carried two
+/// times) reads as a newest time alone.
+pub(crate) fn decode_times(s: &str) -> Option<(Option<Ts>, Option<Ts>)> {
+    let t = |x: &str| -> Option<Option<Ts>> {
+        if x.is_empty() {
+            Some(None)
+        } else {
+            x.parse().ok().map(|v| Some(Ts(v)))
+        }
+    };
+    match s.split_once(':') {
+        Some((a, b)) => Some((t(a)?, t(b)?)),
+        None => Some((t(s)?, None)),
+    }
+}
 /// Format 2 keeps reshare ids whole and both times of each clock; format 1 (hashes of ids, one
 /// time) is refused, and the partition is rebuilt by replaying its input.
 const FORMAT: u32 = 2;
@@ -75,15 +99,16 @@ pub(crate) struct Router {
     /// Reshare id → (the routing hash of its original's id, event time of the reshare in ms).
     /// The id is kept whole: two reshare ids with one hash must not share an original.
     reshares: HashMap<CompactString, (u64, i64)>,
-    /// Event time of the partition, as a clock that one record cannot move.
-    clock: StreamClock,
+    /// Event time of the partition, as the engine keeps it: one record cannot move it.
+    clock: EventClock,
     next_sweep: i64,
     retention_ms: i64,
     max_skew_ms: i64,
     partitions: i32,
     events: Vec<Event<'static>>,
-    /// The event time of the last watermark mark sent.
+    /// The two times of the last watermark mark sent.
     marked: i64,
+    marked_second: i64,
 }
 
 type Times = (Option<i64>, Option<i64>);
@@ -92,7 +117,7 @@ fn times(c: StreamClock) -> Times {
     (c.newest().map(|t| t.0), c.runner_up().map(|t| t.0))
 }
 
-fn clock((a, b): Times) -> StreamClock {
+fn stream_clock((a, b): Times) -> StreamClock {
     StreamClock::from_times(a.map(Ts), b.map(Ts))
 }
 
@@ -101,7 +126,7 @@ struct Saved {
     reader_clock: Times,
     sse_event: Option<String>,
     reshares: Vec<(String, u64, i64)>,
-    clock: Times,
+    clock: EventClock,
     next_sweep: i64,
 }
 
@@ -110,30 +135,35 @@ impl Router {
         Router {
             reader: Reader::new(format),
             reshares: HashMap::new(),
-            clock: StreamClock::new(),
+            clock: EventClock::default(),
             next_sweep: i64::MIN,
             retention_ms: (stream.retention_secs as i64).saturating_mul(1000),
             max_skew_ms: (stream.max_skew_secs as i64).saturating_mul(1000),
             partitions: partitions.max(1),
             events: Vec::new(),
             marked: i64::MIN,
+            marked_second: i64::MIN,
         }
     }
 
-    /// Event time as this router knows it.
+    /// Event time as this router knows it: the newest time seen in two events.
     fn now(&self) -> i64 {
-        self.clock.now().map_or(i64::MIN, |t| t.0)
+        self.clock.times().1.map_or(i64::MIN, |t| t.0)
     }
 
     /// A watermark mark for every partition, if events newer than the last mark were read:
     /// sent when the input partition goes quiet.
-    pub(crate) fn marks(&mut self) -> Option<(i64, Vec<i32>)> {
-        let now = self.now();
-        if now <= self.marked {
+    /// The mark's times are the partition's two newest event times ([`EventClock::times`]):
+    /// the engine combines the marks of every input partition into the input's event time.
+    pub(crate) fn marks(&mut self) -> Option<((Option<Ts>, Option<Ts>), Vec<i32>)> {
+        let times = self.clock.times();
+        let newest = times.0.map_or(i64::MIN, |t| t.0);
+        if newest <= self.marked && times.1.map_or(i64::MIN, |t| t.0) <= self.marked_second {
             return None;
         }
-        self.marked = now;
-        Some((now, (0..self.partitions).collect()))
+        self.marked = newest;
+        self.marked_second = times.1.map_or(i64::MIN, |t| t.0);
+        Some((times, (0..self.partitions).collect()))
     }
 
     /// Reshares remembered.
@@ -161,7 +191,7 @@ impl Router {
                     // An event from the future is routed (the engine sets it aside as `future`)
                     // but does not count as this partition's event time.
                     if received_ms.is_none_or(|r| ev.at.0 <= r.saturating_add(self.max_skew_ms)) {
-                        self.clock.observe(ev.at);
+                        self.clock.observe_event(ev.at, &ev.kind);
                     }
                     self.route_event(ev, out);
                 }
@@ -261,7 +291,7 @@ impl Router {
             reader_clock: times(self.reader.stream_clock()),
             sse_event: self.reader.pending_sse_event().map(str::to_owned),
             reshares,
-            clock: times(self.clock),
+            clock: self.clock.clone(),
             next_sweep: self.next_sweep,
         };
         frame::seal(MAGIC, FORMAT, &[], 40 + self.reshares.len() * 64, |out| {
@@ -280,13 +310,13 @@ impl Router {
         })?;
         let saved: Saved = postcard::from_bytes(body).map_err(|e| format!("router snapshot damaged: {e}"))?;
         let mut r = Router::new(format, partitions, stream);
-        r.reader = Reader::resume(format, clock(saved.reader_clock), saved.sse_event);
+        r.reader = Reader::resume(format, stream_clock(saved.reader_clock), saved.sse_event);
         r.reshares = saved
             .reshares
             .into_iter()
             .map(|(rs, o, at)| (CompactString::from(rs), (o, at)))
             .collect();
-        r.clock = clock(saved.clock);
+        r.clock = saved.clock;
         r.next_sweep = saved.next_sweep;
         Ok(r)
     }
@@ -455,6 +485,7 @@ mod tests {
         assert_eq!(partitions(&route(&mut r, &del(a))), vec![part("m1", n)]);
         assert_eq!(partitions(&route(&mut r, &del(b))), vec![part("m2", n)]);
         let mark = r.marks().expect("a mark").0;
+        assert!(mark.1.is_some(), "two events: {mark:?}");
         let received = Ts::parse_rfc3339("2026-01-01T00:02:00Z").unwrap().0;
         let mut out = Vec::new();
         for id in ["f1", "f2"] {
@@ -462,7 +493,7 @@ mod tests {
             r.route(future.as_bytes(), Some(received), &mut out).unwrap();
         }
         assert_eq!(out.len(), 2, "routed, for the engine to set aside");
-        assert_eq!(r.marks(), None, "event time still {mark}");
+        assert_eq!(r.marks(), None, "event time still {mark:?}");
     }
 
     /// A format-1 snapshot (hashes of ids) is refused with its format named, so the partition
@@ -478,7 +509,7 @@ mod tests {
             .err()
             .expect("refused");
         assert_eq!(err, "router snapshot format 1; this build reads format 2");
-        const WRITTEN_BEFORE: &str = "6d6f64726f757465020000000180a0d5edee660000010272319da585aeded6eaf6f40180a0d5edee660180a0d5edee6600a0978ceeee6668692c246a774799";
+        const WRITTEN_BEFORE: &str = "6d6f64726f757465020000000180a0d5edee660000010272319da585aeded6eaf6f40180a0d5edee6680a0d5edee6601027231ffffffffffffffffff01ffffffffffffffffff01d6434f65a576a38f";
         let mut r = Router::new(Format::Canonical, 4, &stream(3600));
         route(
             &mut r,

@@ -84,18 +84,20 @@ impl PartState {
     }
 
     /// Applies a record again to rebuild the state, writing nothing; whether it gave events.
-    /// `watermark` is the record's watermark mark, if it is one; `received_ms` its timestamp.
+    /// `watermark` is the record's watermark mark (its source and times), if it is one;
+    /// `received_ms` its timestamp.
     pub(crate) fn replay(
         &mut self,
         payload: &[u8],
-        watermark: Option<i64>,
+        watermark: Option<(String, (Option<modsignal_core::Ts>, Option<modsignal_core::Ts>))>,
         received_ms: Option<i64>,
         max_record_bytes: usize,
         discard: &mut Vec<Flag>,
     ) -> bool {
         match self {
             PartState::Engine(e) if watermark.is_some() => {
-                e.advance_to(modsignal_core::Ts(watermark.unwrap_or_default()), discard);
+                let (source, times) = watermark.expect("checked");
+                e.advance_by_mark(&source, times, discard);
                 discard.clear();
                 false
             }

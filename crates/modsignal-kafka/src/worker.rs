@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use modsignal_core::{DecodeError, Engine, Flag, Outcome, decode};
+use modsignal_core::{DecodeError, Engine, Flag, Outcome, Ts, decode};
 use modsignal_metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -30,7 +30,7 @@ use crate::config::{ConfigError, WorkerConfig};
 use crate::dead_letter::{DeadLetter, cut_value};
 use crate::follow::follow_topic;
 use crate::replay::replay;
-use crate::router::{HEADER_WATERMARK, Outcome as RouteOutcome, Routed};
+use crate::router::{HEADER_WATERMARK, Outcome as RouteOutcome, Routed, decode_times, encode_times};
 use crate::stage::{PartState, Stage};
 use crate::state::{self, Slots, Snapshot, Source};
 
@@ -604,8 +604,8 @@ struct Part {
     slots: Slots,
     /// A changelog upload in flight: the slot it writes and its task.
     upload: Option<(u8, JoinHandle<Result<u32, KafkaError>>)>,
-    /// The newest event time sent to the watermark topic for this partition.
-    published: i64,
+    /// The two newest event times last sent to the watermark topic for this partition.
+    published: (Option<Ts>, Option<Ts>),
     /// The group's event time this partition's engine was last moved to while quiet.
     advanced: i64,
 }
@@ -697,9 +697,20 @@ where
             let time = Arc::new(AtomicI64::new(i64::MIN));
             let (seen, config, topic) = (time.clone(), config.clone(), topic.clone());
             let task = tokio::spawn(async move {
-                let on_record = |value: &[u8]| {
-                    if let Some(t) = std::str::from_utf8(value).ok().and_then(|v| v.parse::<i64>().ok()) {
-                        seen.fetch_max(t, Ordering::Relaxed);
+                // Each partition's latest two times, combined as one clock over the whole input
+                // would read them (see `modsignal_core::combined_event_time`).
+                let mut latest: std::collections::BTreeMap<String, (Option<Ts>, Option<Ts>)> = Default::default();
+                let on_record = move |value: &[u8]| {
+                    let Some((source, times)) = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.split_once('='))
+                        .and_then(|(s, t)| Some((s.to_owned(), decode_times(t)?)))
+                    else {
+                        return;
+                    };
+                    latest.insert(source, times);
+                    if let Some(t) = modsignal_core::combined_event_time(latest.values().copied()) {
+                        seen.fetch_max(t.0, Ordering::Relaxed);
                     }
                 };
                 let followed = follow_topic(
@@ -1033,7 +1044,7 @@ impl<'c> Worker<'c> {
                 },
                 slots,
                 upload: None,
-                published: i64::MIN,
+                published: (None, None),
                 advanced: i64::MIN,
             });
         }
@@ -1110,9 +1121,9 @@ impl<'c> Worker<'c> {
         }
         let payload = m.payload().unwrap_or(&[]);
         self.summary.records += 1;
-        if let (Some(mark), PartState::Engine(engine)) = (watermark_of(m), &mut part.state) {
+        if let (Some((source, times)), PartState::Engine(engine)) = (watermark_of(m), &mut part.state) {
             // A watermark mark from the router: not an event, but it moves event time on.
-            engine.advance_to(modsignal_core::Ts(mark), &mut self.flags);
+            engine.advance_by_mark(&source, times, &mut self.flags);
             part.next_offset = offset + 1;
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, None);
             return;
@@ -1370,12 +1381,13 @@ impl<'c> Worker<'c> {
                     // tells every engine partition how far event time has come.
                     if idle {
                         part.quiet = true;
-                        if let Some((at, partitions)) = router.marks() {
-                            let value = at.to_string();
+                        if let Some((times, partitions)) = router.marks() {
+                            let value = encode_times(times);
+                            let source = format!("watermark:{}", part.tp);
                             for p in partitions {
                                 self.outgoing.push(Outgoing {
                                     kind: Kind::Routed(p),
-                                    key: Some(b"watermark".to_vec()),
+                                    key: Some(source.clone().into_bytes()),
                                     value: Vec::new(),
                                     headers: Some(OwnedHeaders::new().insert(Header {
                                         key: HEADER_WATERMARK,
@@ -1407,14 +1419,13 @@ impl<'c> Worker<'c> {
                 // quiet one follow theirs: its messages that stay up cross their exposure
                 // stages as the rest of the input moves on, and once the whole input is quiet
                 // every partition is finished at the newest event time of all, as file mode is.
-                if let Some(newest) = engine.newest_event()
-                    && newest.0 > part.published
-                {
-                    part.published = newest.0;
+                let times = engine.event_times();
+                if times.0.is_some() && times != part.published {
+                    part.published = times;
                     self.outgoing.push(Outgoing {
                         kind: Kind::Watermark,
                         key: Some(part.tp.to_string().into_bytes()),
-                        value: newest.0.to_string().into_bytes(),
+                        value: format!("{}={}", part.tp, encode_times(times)).into_bytes(),
                         headers: None,
                         origin_ms: None,
                     });
@@ -1486,11 +1497,7 @@ impl<'c> Worker<'c> {
                     && p.checkpointed == p.next_offset
                     && tracker.is_committed(&p.tp)
                     && (self.group_time.is_none()
-                        || (p.advanced >= group
-                            && p.state
-                                .engine()
-                                .and_then(Engine::newest_event)
-                                .is_none_or(|n| n.0 <= p.published)))
+                        || (p.advanced >= group && p.state.engine().is_none_or(|e| e.event_times() == p.published)))
             });
         let status = WorkerStatus {
             restoring: self.pending.len(),
@@ -1715,11 +1722,18 @@ pub(crate) fn record_ms<M: Message>(m: &M) -> Option<i64> {
 }
 
 /// The event time a watermark mark carries, if the record is one.
-pub(crate) fn watermark_of<M: Message>(m: &M) -> Option<i64> {
-    m.headers()?
+pub(crate) fn watermark_of<M: Message>(m: &M) -> Option<(String, (Option<Ts>, Option<Ts>))> {
+    let times = m
+        .headers()?
         .iter()
         .find(|h| h.key == HEADER_WATERMARK)
-        .and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
+        .and_then(|h| decode_times(std::str::from_utf8(h.value?).ok()?))?;
+    let source = m
+        .key()
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .unwrap_or("watermark")
+        .to_owned();
+    Some((source, times))
 }
 
 /// Turns flags into records keyed by `flag_id`, counting them, each timed from `origin_ms`.

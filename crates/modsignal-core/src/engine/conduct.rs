@@ -1,25 +1,27 @@
 //! Repeated conduct and virtual mobbing, counted from indexes kept as messages change.
 //!
-//! Per sender, a [`Conduct`] holds the labelled messages they are a subject of (as author or
+//! [`Conducts`] holds, per sender, the labelled messages they are a subject of (as author or
 //! resharer) with their start and whether they count as conduct (a live category label), and
-//! the starts of those that count in event-time order; per person targeted, a [`Target`] holds
-//! the labelled messages that ever targeted them and, for those that target them now and
-//! count, their time and sender. Evicted messages leave their entries behind as history, pruned
-//! once older than every window.
+//! the starts of those that count, in event-time order; [`Targets`] holds, per person targeted,
+//! the labelled messages that ever targeted them and, for those that target them now and count,
+//! their time and sender. Evicted messages leave their entries behind as history, pruned once
+//! older than every window. Both are flat: one ordered set keyed by (sender, start), or
+//! (person, time, sender), shared by everyone, so a resharer seen once costs one entry in each,
+//! not a map of their own.
 //!
-//! A count is a walk over one window of one index, stopped at [`COUNT_CAP`] and at
-//! [`SCAN_LIMIT`] entries, so its cost is bounded whatever one sender or one target holds (a
-//! count stopped short says "at least").
+//! A count is a walk over one window of one sender's or person's entries, stopped at
+//! [`COUNT_CAP`] (or [`PRIOR_CAP`]) and at [`SCAN_LIMIT`] entries, so its cost is bounded
+//! whatever one sender or one target holds (a count stopped short says "at least").
 //!
-//! Each index also keeps a *sum*, which the flags that read it count in their revision. It is
-//! the sum over its entries of a measure of each entry's message that only grows as the
-//! message's state grows (its label events, and how early it starts), so it is a function of
-//! the state, whatever order the events came in, and it grows whenever a count read from the
-//! index can change. An entry is what was last synced from its message: syncing every subject
-//! of a message with many of them waits for the flush, and until then the counts and the sum
-//! both read the old entry, so a flag's revision always matches what the flag says.
+//! Each sender and person also has a *sum*, which the flags that read their counts count in
+//! their revision. It is the sum over their entries of a measure of each entry's message that
+//! only grows as the message's state grows (its label events, and how early it starts), so it
+//! is a function of the state, whatever order the events came in, and it grows whenever a count
+//! can change. An entry is what was last synced from its message: syncing every subject of a
+//! message with many of them waits for the flush, and until then the counts and the sum both
+//! read the old entry, so a flag's revision always matches what the flag says.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hashbrown::HashMap;
 
@@ -44,32 +46,52 @@ struct Entry {
     measure: u64,
 }
 
-#[derive(Default, serde::Serialize, serde::Deserialize)]
-pub(super) struct Conduct {
-    msgs: HashMap<u32, Entry>,
-    /// Starts of the messages counted as conduct, with how many start then.
-    live: BTreeMap<i64, u32>,
-    /// Starts of evicted messages that counted.
-    past: BTreeMap<i64, u32>,
+/// A sender's or a person's sum (see the module docs) and how many messages in state they have
+/// entries for.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Sum {
     sum: u64,
+    messages: u32,
 }
 
-impl Conduct {
-    pub(super) fn len(&self) -> usize {
-        self.msgs.len()
+/// The per-sender index of repeated conduct.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct Conducts {
+    entries: HashMap<(u32, u32), Entry>,
+    /// (sender, message), to list a sender's messages.
+    by_sender: BTreeSet<(u32, u32)>,
+    /// (sender, start) of the entries that count, with how many start then.
+    live: BTreeMap<(u32, i64), u32>,
+    /// (sender, start) of evicted messages that counted.
+    past: BTreeMap<(u32, i64), u32>,
+    sums: HashMap<u32, Sum>,
+}
+
+impl Conducts {
+    /// How many labelled messages in state `user` is a subject of.
+    pub(super) fn len(&self, user: u32) -> usize {
+        self.sums.get(&user).map_or(0, |s| s.messages as usize)
     }
-    /// Whether every message it names passes `msg` (a restored snapshot's check).
-    pub(super) fn names_only(&self, msg: impl Fn(u32) -> bool) -> bool {
-        self.msgs.keys().all(|&m| msg(m))
+    /// Those messages, in handle order.
+    pub(super) fn messages(&self, user: u32) -> Vec<u32> {
+        self.by_sender
+            .range((user, 0)..=(user, u32::MAX))
+            .map(|&(_, m)| m)
+            .collect()
     }
-    /// The labelled messages, in handle order.
-    pub(super) fn messages(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.msgs.keys().copied().collect();
-        v.sort_unstable();
-        v
+    /// Every sender with entries or history.
+    pub(super) fn senders(&self) -> impl Iterator<Item = u32> + '_ {
+        self.sums.keys().copied()
     }
-    fn is_empty(&self) -> bool {
-        self.msgs.is_empty() && self.past.is_empty()
+    /// Whether every sender passes `user` and every message `msg` (a restored snapshot's check).
+    pub(super) fn names_only(&self, msg: impl Fn(u32) -> bool, user: impl Fn(u32) -> bool) -> bool {
+        self.entries.keys().all(|&(u, m)| user(u) && msg(m)) && self.sums.keys().all(|&u| user(u))
+    }
+    /// Forgets a sender's sum once they have neither entries nor history: no flag reads it then.
+    fn tidy(&mut self, user: u32) {
+        if self.len(user) == 0 && self.past.range((user, i64::MIN)..=(user, i64::MAX)).next().is_none() {
+            self.sums.remove(&user);
+        }
     }
 }
 
@@ -81,34 +103,47 @@ struct Member {
     measure: u64,
 }
 
+/// The per-person index of virtual mobbing.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
-pub(super) struct Target {
-    msgs: HashMap<u32, Member>,
-    live: BTreeMap<(i64, u32), u32>,
-    past: BTreeMap<(i64, u32), u32>,
-    sum: u64,
+pub(super) struct Targets {
+    members: HashMap<(u32, u32), Member>,
+    /// (person, message), to list the messages aimed at a person.
+    by_person: BTreeSet<(u32, u32)>,
+    /// (person, time posted, sender) of the messages that count, with how many.
+    live: BTreeMap<(u32, i64, u32), u32>,
+    past: BTreeMap<(u32, i64, u32), u32>,
+    sums: HashMap<u32, Sum>,
 }
 
-impl Target {
-    pub(super) fn len(&self) -> usize {
-        self.msgs.len()
+impl Targets {
+    pub(super) fn len(&self, person: u32) -> usize {
+        self.sums.get(&person).map_or(0, |s| s.messages as usize)
     }
-    pub(super) fn messages(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.msgs.keys().copied().collect();
-        v.sort_unstable();
-        v
+    pub(super) fn messages(&self, person: u32) -> Vec<u32> {
+        self.by_person
+            .range((person, 0)..=(person, u32::MAX))
+            .map(|&(_, m)| m)
+            .collect()
     }
-    fn is_empty(&self) -> bool {
-        self.msgs.is_empty() && self.past.is_empty()
+    /// Every person and every sender the index names, for the retention sweep.
+    pub(super) fn people(&self) -> impl Iterator<Item = u32> + '_ {
+        self.sums
+            .keys()
+            .copied()
+            .chain(self.live.keys().chain(self.past.keys()).map(|&(_, _, s)| s))
     }
-    /// The handles of the senders in the history, for the retention sweep.
-    pub(super) fn past_senders(&self) -> impl Iterator<Item = u32> + '_ {
-        self.past.keys().map(|&(_, s)| s)
-    }
-    /// Whether every message and sender it names passes `msg` and `user` (a restored
-    /// snapshot's check).
     pub(super) fn names_only(&self, msg: impl Fn(u32) -> bool, user: impl Fn(u32) -> bool) -> bool {
-        self.msgs.keys().all(|&m| msg(m)) && self.live.keys().chain(self.past.keys()).all(|&(_, s)| user(s))
+        self.members.keys().all(|&(t, m)| user(t) && msg(m)) && self.people().all(user)
+    }
+    fn tidy(&mut self, person: u32) {
+        let history = self
+            .past
+            .range((person, i64::MIN, 0)..=(person, i64::MAX, u32::MAX))
+            .next()
+            .is_some();
+        if self.len(person) == 0 && !history {
+            self.sums.remove(&person);
+        }
     }
 }
 
@@ -187,18 +222,23 @@ impl Engine {
             })
         };
         let Some(want) = want else { return false };
-        let c = self.conduct.entry(u).or_default();
-        let have = c.msgs.insert(m, want);
+        let c = &mut self.conduct;
+        let have = c.entries.insert((u, m), want);
         if have == Some(want) {
             return false;
         }
         if let Some(Entry { start, live: true, .. }) = have {
-            sub(&mut c.live, start);
+            sub(&mut c.live, (u, start));
         }
         if want.live {
-            add(&mut c.live, want.start);
+            add(&mut c.live, (u, want.start));
         }
-        resum(&mut c.sum, have.map_or(0, |e| e.measure), want.measure);
+        let sum = c.sums.entry(u).or_default();
+        resum(&mut sum.sum, have.map_or(0, |e| e.measure), want.measure);
+        if have.is_none() {
+            sum.messages += 1;
+            c.by_sender.insert((u, m));
+        }
         // Only an entry that counts, or stops counting, or counts from another time, changes
         // another message's count.
         let counted = |e: &Entry| e.live.then_some(e.start);
@@ -209,20 +249,20 @@ impl Engine {
     /// message is evicted and counted. The sum keeps the entry's measure, and grows by one
     /// when a count changes (the entry counted and is not kept).
     pub(super) fn unregister_subject(&mut self, m: u32, u: u32, remember: bool) {
-        let Some(c) = self.conduct.get_mut(&u) else { return };
-        if let Some(e) = c.msgs.remove(&m)
-            && e.live
-        {
-            sub(&mut c.live, e.start);
+        let c = &mut self.conduct;
+        let Some(e) = c.entries.remove(&(u, m)) else { return };
+        c.by_sender.remove(&(u, m));
+        let sum = c.sums.entry(u).or_default();
+        sum.messages -= 1;
+        if e.live {
+            sub(&mut c.live, (u, e.start));
             if remember {
-                add(&mut c.past, e.start);
+                add(&mut c.past, (u, e.start));
             } else {
-                c.sum = c.sum.saturating_add(1);
+                sum.sum = sum.sum.saturating_add(1);
             }
         }
-        if c.is_empty() {
-            self.conduct.remove(&u);
-        }
+        c.tidy(u);
     }
 
     /// The people message `m` targets now: the targets of its live labels and the first person
@@ -314,18 +354,26 @@ impl Engine {
                 counted: if now.binary_search(&t).is_ok() { counted } else { None },
                 measure,
             };
-            let x = self.targets.entry(t).or_default();
-            let have = x.msgs.insert(m, want);
+            let x = &mut self.targets;
+            let have = x.members.insert((t, m), want);
             if have == Some(want) {
                 continue;
             }
-            if let Some(Member { counted: Some(k), .. }) = have {
-                sub(&mut x.live, k);
+            if let Some(Member {
+                counted: Some((at, s)), ..
+            }) = have
+            {
+                sub(&mut x.live, (t, at, s));
             }
-            if let Some(k) = want.counted {
-                add(&mut x.live, k);
+            if let Some((at, s)) = want.counted {
+                add(&mut x.live, (t, at, s));
             }
-            resum(&mut x.sum, have.map_or(0, |e| e.measure), want.measure);
+            let sum = x.sums.entry(t).or_default();
+            resum(&mut sum.sum, have.map_or(0, |e| e.measure), want.measure);
+            if have.is_none() {
+                sum.messages += 1;
+                x.by_person.insert((t, m));
+            }
             if have.is_none_or(|e| e.counted != want.counted) {
                 self.mark_target(t);
             }
@@ -335,18 +383,23 @@ impl Engine {
     /// Removes message `m` from person `t`'s index, keeping its entry as history when the
     /// message is evicted.
     pub(super) fn unregister_target(&mut self, m: u32, t: u32, remember: bool) {
-        let Some(x) = self.targets.get_mut(&t) else { return };
-        if let Some(Member { counted: Some(k), .. }) = x.msgs.remove(&m) {
-            sub(&mut x.live, k);
+        let x = &mut self.targets;
+        let Some(member) = x.members.remove(&(t, m)) else {
+            return;
+        };
+        x.by_person.remove(&(t, m));
+        let sum = x.sums.entry(t).or_default();
+        sum.messages -= 1;
+        if let Some((at, s)) = member.counted {
+            sub(&mut x.live, (t, at, s));
+            // History keeps a counted message counted: only forgetting it changes a count.
             if remember {
-                add(&mut x.past, k);
+                add(&mut x.past, (t, at, s));
             } else {
-                x.sum = x.sum.saturating_add(1);
+                sum.sum = sum.sum.saturating_add(1);
             }
         }
-        if x.is_empty() {
-            self.targets.remove(&t);
-        }
+        x.tidy(t);
     }
 
     /// Earlier messages counted as conduct by `user` that started within the repeat window
@@ -358,12 +411,12 @@ impl Engine {
             at_least: false,
             visited: 0,
         };
-        let Some(c) = self.conduct.get(&user) else {
-            return count;
-        };
         let from = start.saturating_sub(window);
-        for map in [&c.live, &c.past] {
-            for (_, &k) in map.range(from..start) {
+        if start == i64::MIN {
+            return count;
+        }
+        for map in [&self.conduct.live, &self.conduct.past] {
+            for (_, &k) in map.range((user, from)..(user, start)) {
                 count.visited += 1;
                 count.n = count.n.saturating_add(k);
                 if count.n >= PRIOR_CAP || count.visited >= SCAN_LIMIT {
@@ -393,11 +446,10 @@ impl Engine {
         let (from, to) = (posted.saturating_sub(window), posted.saturating_add(window));
         let mut visited = 0;
         for &t in &self.hot[msg.hot as usize].targets_now {
-            let Some(x) = self.targets.get(&t) else { continue };
             let mut senders: Vec<u32> = Vec::new();
             let mut at_least = false;
-            'scan: for map in [&x.live, &x.past] {
-                for (&(_, s), _) in map.range((from, 0)..=(to, u32::MAX)) {
+            'scan: for map in [&self.targets.live, &self.targets.past] {
+                for (&(_, _, s), _) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
                     visited += 1;
                     if let Err(pos) = senders.binary_search(&s) {
                         senders.insert(pos, s);
@@ -431,32 +483,50 @@ impl Engine {
         self.hot[h as usize]
             .targets_ever
             .iter()
-            .map(|t| self.targets.get(t).map_or(0, |x| x.sum))
+            .map(|t| self.targets.sums.get(t).map_or(0, |x| x.sum))
             .fold(0, u64::saturating_add)
     }
 
     /// A measure for the revision that grows whenever `user`'s count of repeated conduct could
     /// change.
     pub(super) fn conduct_version(&self, user: u32) -> u64 {
-        self.conduct.get(&user).map_or(0, |c| c.sum)
+        self.conduct.sums.get(&user).map_or(0, |c| c.sum)
     }
 
     /// Forgets history older than `cut`. A forgotten entry can change a count, so the sums
     /// grow by what was forgotten.
     pub(super) fn prune_history(&mut self, cut: i64) {
-        for c in self.conduct.values_mut() {
-            let keep = c.past.split_off(&cut);
-            let gone: u32 = c.past.values().sum();
-            c.past = keep;
-            c.sum = c.sum.saturating_add(u64::from(gone));
+        let c = &mut self.conduct;
+        let mut gone: Vec<(u32, i64, u32)> = Vec::new();
+        c.past.retain(|&(u, start), &mut n| {
+            let keep = start >= cut;
+            if !keep {
+                gone.push((u, start, n));
+            }
+            keep
+        });
+        for &(u, _, n) in &gone {
+            let sum = c.sums.entry(u).or_default();
+            sum.sum = sum.sum.saturating_add(u64::from(n));
         }
-        self.conduct.retain(|_, c| !c.is_empty());
-        for x in self.targets.values_mut() {
-            let keep = x.past.split_off(&(cut, 0));
-            let gone: u32 = x.past.values().sum();
-            x.past = keep;
-            x.sum = x.sum.saturating_add(u64::from(gone));
+        for (u, _, _) in gone {
+            c.tidy(u);
         }
-        self.targets.retain(|_, x| !x.is_empty());
+        let x = &mut self.targets;
+        let mut gone: Vec<(u32, u32)> = Vec::new();
+        x.past.retain(|&(t, at, _), &mut n| {
+            let keep = at >= cut;
+            if !keep {
+                gone.push((t, n));
+            }
+            keep
+        });
+        for &(t, n) in &gone {
+            let sum = x.sums.entry(t).or_default();
+            sum.sum = sum.sum.saturating_add(u64::from(n));
+        }
+        for (t, _) in gone {
+            x.tidy(t);
+        }
     }
 }

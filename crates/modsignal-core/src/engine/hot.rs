@@ -366,13 +366,12 @@ impl Engine {
     /// Account `u`'s follower count grew by `delta`: the reach sums of the labelled messages it
     /// reshared grow with it. With many such messages, they are rebuilt at the next flush.
     pub(super) fn followers_grew(&mut self, u: u32, delta: u64) {
-        let Some(c) = self.conduct.get(&u) else { return };
-        if c.len() > super::RELATED_AT_ONCE {
+        if self.conduct.len(u) > super::RELATED_AT_ONCE {
             self.deferred_growth.push(u);
             return;
         }
         let levels = self.policy.limits.chain_levels as usize;
-        for m in c.messages() {
+        for m in self.conduct.messages(u) {
             let h = self.store.msgs.get(m).hot;
             if h == NONE || self.hot[h as usize].restructured {
                 continue;

@@ -40,7 +40,7 @@ impl Engine {
         growth.sort_unstable();
         growth.dedup();
         for u in growth {
-            for m in self.conduct.get(&u).map(super::Conduct::messages).unwrap_or_default() {
+            for m in self.conduct.messages(u) {
                 self.restructure(m);
             }
         }
@@ -162,11 +162,8 @@ impl Engine {
                 hold(u);
             }
         }
-        self.conduct.keys().for_each(|&u| hold(u));
-        for (&t, x) in &self.targets {
-            hold(t);
-            x.past_senders().for_each(&mut hold);
-        }
+        self.conduct.senders().for_each(&mut hold);
+        self.targets.people().for_each(&mut hold);
         self.deferred_users.iter().for_each(|&u| hold(u));
         self.deferred_targets.iter().for_each(|&u| hold(u));
         self.deferred_growth.iter().for_each(|&u| hold(u));

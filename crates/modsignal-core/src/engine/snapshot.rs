@@ -14,13 +14,13 @@
 //! it is refused and the caller falls back to a replay. Hash indexes are not written; they are
 //! rebuilt on restore. The policy itself is not written: it comes from configuration.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{Clock, Conduct, Engine, Hot, Reports, Target};
+use super::{Conducts, Engine, EventClock, Hot, Reports, Targets};
 use crate::exposure::Change;
 use crate::frame::{self, FrameError};
 use crate::policy::Policy;
@@ -76,8 +76,8 @@ struct Borrowed<'a> {
     accounts: &'a HashMap<u32, Vec<Change>>,
     reports: &'a HashMap<u32, Reports>,
     hot: &'a [Hot],
-    conduct: &'a HashMap<u32, Conduct>,
-    targets: &'a HashMap<u32, Target>,
+    conduct: &'a Conducts,
+    targets: &'a Targets,
     waiting_via: &'a HashMap<Id, Vec<u32>>,
     pending_via: &'a HashMap<u32, Id>,
     timers: &'a BTreeSet<(i64, u32, u32)>,
@@ -87,7 +87,8 @@ struct Borrowed<'a> {
     deferred_targets: &'a [u32],
     deferred_growth: &'a [u32],
     deferred_sync: &'a [u32],
-    clock: &'a Clock,
+    clock: &'a EventClock,
+    marks: &'a BTreeMap<String, (Option<i64>, Option<i64>)>,
     wm_floor: i64,
     next_sweep: i64,
     hot_free: &'a [u32],
@@ -107,8 +108,8 @@ struct Owned {
     accounts: HashMap<u32, Vec<Change>>,
     reports: HashMap<u32, Reports>,
     hot: Vec<Hot>,
-    conduct: HashMap<u32, Conduct>,
-    targets: HashMap<u32, Target>,
+    conduct: Conducts,
+    targets: Targets,
     waiting_via: HashMap<Id, Vec<u32>>,
     pending_via: HashMap<u32, Id>,
     timers: BTreeSet<(i64, u32, u32)>,
@@ -118,7 +119,8 @@ struct Owned {
     deferred_targets: Vec<u32>,
     deferred_growth: Vec<u32>,
     deferred_sync: Vec<u32>,
-    clock: Clock,
+    clock: EventClock,
+    marks: BTreeMap<String, (Option<i64>, Option<i64>)>,
     wm_floor: i64,
     next_sweep: i64,
     hot_free: Vec<u32>,
@@ -154,6 +156,7 @@ impl Engine {
             deferred_growth: &self.deferred_growth,
             deferred_sync: &self.deferred_sync,
             clock: &self.clock,
+            marks: &self.marks,
             wm_floor: self.wm_floor,
             next_sweep: self.next_sweep,
             hot_free: &self.hot_free,
@@ -200,6 +203,7 @@ impl Engine {
         engine.deferred_growth = o.deferred_growth;
         engine.deferred_sync = o.deferred_sync;
         engine.clock = o.clock;
+        engine.marks = o.marks;
         engine.wm_floor = o.wm_floor;
         engine.next_sweep = o.next_sweep;
         engine.hot_free = o.hot_free;
@@ -276,14 +280,9 @@ impl Engine {
                 return Err("reports point outside the state".into());
             }
         }
-        let conduct_ok = self
-            .conduct
-            .iter()
-            .all(|(&u, c)| user(u) && u != NONE && c.names_only(live_msg));
-        let targets_ok = self
-            .targets
-            .iter()
-            .all(|(&t, x)| user(t) && t != NONE && x.names_only(live_msg, |s| user(s) && s != NONE));
+        let person = |u: u32| user(u) && u != NONE;
+        let conduct_ok = self.conduct.names_only(live_msg, person);
+        let targets_ok = self.targets.names_only(live_msg, person);
         if !conduct_ok || !targets_ok || self.accounts.keys().any(|&u| !user(u) || u == NONE) {
             return Err("an index names a message or account not in state".into());
         }

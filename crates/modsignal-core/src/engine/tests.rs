@@ -154,7 +154,8 @@ fn quiet_messages_are_written_once_more_then_dropped() {
     assert!(stats.evicted >= 1 && stats.reshares == 0, "{stats:?}");
     assert!(e.removals.is_empty(), "removals of ids never seen go too");
     assert!(
-        e.conduct.values().all(|c| c.messages().is_empty()) && e.targets.values().all(|t| t.messages().is_empty()),
+        e.conduct.senders().all(|u| e.conduct.messages(u).is_empty())
+            && e.targets.people().all(|t| e.targets.messages(t).is_empty()),
         "indexes hold only history"
     );
     // Its two flags (author, resharer) were written as exposure stages passed, the last time
@@ -311,4 +312,37 @@ fn a_first_event_from_the_far_future_moves_no_time_and_revisions_grow() {
     let last = out.iter().rev().find(|f| f.message_id == "m5").unwrap();
     assert_eq!(last.at, Ts(1767608485000));
     assert!(!last.exposure.still_up);
+}
+
+/// Split into any partitions, a stream's event time combined from the partitions' clocks is
+/// the event time one clock over the whole stream reads: what lets the Kafka worker finish
+/// every partition where file mode finishes.
+#[test]
+fn partition_clocks_combine_into_the_whole_streams_event_time() {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..200 {
+        let n = 1 + next() % 12;
+        let parts = 1 + next() % 5;
+        let mut whole = EventClock::default();
+        let mut clocks = vec![EventClock::default(); parts as usize];
+        for i in 0..n {
+            let at = Ts(1_767_607_200_000 + (next() % 50) as i64 * 1000);
+            let id = format!("m{i}");
+            let ev = crate::EventKind::Delete {
+                id: id.as_str().into(),
+                by: crate::event::RemovedBy::Author,
+            };
+            whole.observe_event(at, &ev);
+            clocks[(next() % parts) as usize].observe_event(at, &ev);
+        }
+        let (newest, second) = whole.times();
+        let combined = combined_event_time(clocks.iter().map(EventClock::times));
+        assert_eq!(combined, second.or(newest), "round {round}");
+    }
 }
