@@ -189,7 +189,7 @@ fn hot_resharers(mut engine: Engine, n: u64) {
     let t0 = 1_767_607_200_000i64 + 3 * n as i64;
     let mut out = Vec::new();
     let viral = "at://did:plc:viralviralviralviralviral/app.bsky.feed.post/3lviral";
-    let mut apply = |engine: &mut Engine, kind: EventKind<'_>, at: i64, out: &mut Vec<modsignal_core::Flag>| {
+    let apply = |engine: &mut Engine, kind: EventKind<'_>, at: i64, out: &mut Vec<modsignal_core::Flag>| {
         let ev = Event {
             at: Ts(at),
             event_id: None,

@@ -220,17 +220,20 @@ impl EventClock {
 
     /// The newest time seen, and the newest time a different event reached: what a partition
     /// publishes for [`combined_event_time`].
-    pub fn times(&self) -> (Option<Ts>, Option<Ts>) {
+    pub fn times(&self) -> EventTimes {
         let t = |x: i64| (x != i64::MIN).then_some(Ts(x));
         (t(self.newest), t(self.second))
     }
 }
 
+/// A partition's two newest event times ([`EventClock::times`]).
+pub type EventTimes = (Option<Ts>, Option<Ts>);
+
 /// The event time of a whole input from the [`EventClock::times`] of its partitions (each an
 /// event set of its own): the second newest of all their times, or the one time if there is
 /// only one. Each partition's two newest events are among them, so this is the newest time
 /// seen in two events of the input, as one clock over the whole input would read it.
-pub fn combined_event_time(times: impl IntoIterator<Item = (Option<Ts>, Option<Ts>)>) -> Option<Ts> {
+pub fn combined_event_time(times: impl IntoIterator<Item = EventTimes>) -> Option<Ts> {
     let (mut first, mut second) = (None, None);
     for t in times.into_iter().flat_map(|(a, b)| [a, b]).flatten() {
         if Some(t) > first {
@@ -440,14 +443,14 @@ impl Engine {
 
     /// The two newest event times of this engine's input ([`EventClock::times`]): what a
     /// partition publishes for the others to combine with [`combined_event_time`].
-    pub fn event_times(&self) -> (Option<Ts>, Option<Ts>) {
+    pub fn event_times(&self) -> EventTimes {
         self.clock.times()
     }
 
     /// A watermark mark from `source` (an input partition the router reads, now quiet): its two
     /// newest event times. The watermark moves to the event time all the sources' marks give
     /// together ([`combined_event_time`]), as [`Engine::advance_to`] moves it.
-    pub fn advance_by_mark(&mut self, source: &str, times: (Option<Ts>, Option<Ts>), out: &mut Vec<Flag>) {
+    pub fn advance_by_mark(&mut self, source: &str, times: EventTimes, out: &mut Vec<Flag>) {
         let times = (times.0.map(|t| t.0), times.1.map(|t| t.0));
         match self.marks.get_mut(source) {
             Some(t) => *t = times,

@@ -25,7 +25,7 @@ mod store;
 pub mod time;
 
 pub use engine::snapshot::{SNAPSHOT_FORMAT, SnapshotError, policy_fingerprint};
-pub use engine::{ApplyError, Engine, EventClock, Outcome, RemovalSeen, StateStats, combined_event_time};
+pub use engine::{ApplyError, Engine, EventClock, EventTimes, Outcome, RemovalSeen, StateStats, combined_event_time};
 pub use event::{DecodeError, Event, EventKind, decode};
 pub use flag::{Flag, Subject};
 pub use policy::Policy;

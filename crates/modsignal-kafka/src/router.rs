@@ -39,7 +39,7 @@ use std::collections::HashMap;
 use compact_str::CompactString;
 use modsignal_core::frame::{self, FrameError};
 use modsignal_core::policy::Stream;
-use modsignal_core::{Event, EventClock, EventKind, Ts};
+use modsignal_core::{Event, EventClock, EventKind, EventTimes, Ts};
 use modsignal_formats::{Format, Read, Reader, StreamClock};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -69,14 +69,14 @@ pub const HEADER_WATERMARK: &str = "modsignal.watermark";
 
 /// Two event times ([`modsignal_core::EventClock::times`]) as text: `newest:second` in ms
 /// since the epoch, each empty when unknown.
-pub(crate) fn encode_times((a, b): (Option<Ts>, Option<Ts>)) -> String {
+pub(crate) fn encode_times((a, b): EventTimes) -> String {
     let t = |x: Option<Ts>| x.map_or(String::new(), |t| t.0.to_string());
     format!("{}:{}", t(a), t(b))
 }
 
 /// The inverse of [`encode_times`]; a plain number (a mark written before marks carried two
 /// times) reads as a newest time alone.
-pub(crate) fn decode_times(s: &str) -> Option<(Option<Ts>, Option<Ts>)> {
+pub(crate) fn decode_times(s: &str) -> Option<EventTimes> {
     let t = |x: &str| -> Option<Option<Ts>> {
         if x.is_empty() {
             Some(None)
@@ -155,7 +155,7 @@ impl Router {
     /// sent when the input partition goes quiet.
     /// The mark's times are the partition's two newest event times ([`EventClock::times`]):
     /// the engine combines the marks of every input partition into the input's event time.
-    pub(crate) fn marks(&mut self) -> Option<((Option<Ts>, Option<Ts>), Vec<i32>)> {
+    pub(crate) fn marks(&mut self) -> Option<(EventTimes, Vec<i32>)> {
         let times = self.clock.times();
         let newest = times.0.map_or(i64::MIN, |t| t.0);
         if newest <= self.marked && times.1.map_or(i64::MIN, |t| t.0) <= self.marked_second {

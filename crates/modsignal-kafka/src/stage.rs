@@ -89,7 +89,7 @@ impl PartState {
     pub(crate) fn replay(
         &mut self,
         payload: &[u8],
-        watermark: Option<(String, (Option<modsignal_core::Ts>, Option<modsignal_core::Ts>))>,
+        watermark: Option<(String, modsignal_core::EventTimes)>,
         received_ms: Option<i64>,
         max_record_bytes: usize,
         discard: &mut Vec<Flag>,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use modsignal_core::{DecodeError, Engine, Flag, Outcome, Ts, decode};
+use modsignal_core::{DecodeError, Engine, EventTimes, Flag, Outcome, decode};
 use modsignal_metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -605,7 +605,7 @@ struct Part {
     /// A changelog upload in flight: the slot it writes and its task.
     upload: Option<(u8, JoinHandle<Result<u32, KafkaError>>)>,
     /// The two newest event times last sent to the watermark topic for this partition.
-    published: (Option<Ts>, Option<Ts>),
+    published: EventTimes,
     /// The group's event time this partition's engine was last moved to while quiet.
     advanced: i64,
 }
@@ -699,7 +699,7 @@ where
             let task = tokio::spawn(async move {
                 // Each partition's latest two times, combined as one clock over the whole input
                 // would read them (see `modsignal_core::combined_event_time`).
-                let mut latest: std::collections::BTreeMap<String, (Option<Ts>, Option<Ts>)> = Default::default();
+                let mut latest: std::collections::BTreeMap<String, EventTimes> = Default::default();
                 let on_record = move |value: &[u8]| {
                     let Some((source, times)) = std::str::from_utf8(value)
                         .ok()
@@ -1722,7 +1722,7 @@ pub(crate) fn record_ms<M: Message>(m: &M) -> Option<i64> {
 }
 
 /// The event time a watermark mark carries, if the record is one.
-pub(crate) fn watermark_of<M: Message>(m: &M) -> Option<(String, (Option<Ts>, Option<Ts>))> {
+pub(crate) fn watermark_of<M: Message>(m: &M) -> Option<(String, EventTimes)> {
     let times = m
         .headers()?
         .iter()
