@@ -41,8 +41,8 @@ use modsignal_fuzz::{check_flag, check_revisions, final_flags};
 /// came with (author, audience, reply, quote and mentions; author, original and `via`), only its
 /// time and `event_id` differing. The engine keeps the first content it sees for an id and merges
 /// only the earliest time, so two events that give one id different content make the final
-/// flags depend on arrival order (found by this target and reported with issue 9; the input is
-/// `fuzz/regressions/engine/conflicting-repeat`). Until the engine resolves such a conflict the
+/// flags depend on arrival order (found by this target and reported with issue 9; the events
+/// are in `fuzz/regressions/README.md`). Until the engine resolves such a conflict the
 /// same in every order, the generator leaves it out so that the target keeps finding everything
 /// else; set this to `false` to check the fix.
 const CONSISTENT_REPEATS: bool = true;
