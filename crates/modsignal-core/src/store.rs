@@ -725,7 +725,7 @@ impl User {
         if self.minor_at == i64::MIN {
             0
         } else {
-            1 + 2 * (self.minor_at - crate::time::MIN_TS.0).max(0) as u64 + u64::from(self.minor)
+            1 + 2 * self.minor_at.saturating_sub(crate::time::MIN_TS.0).max(0) as u64 + u64::from(self.minor)
         }
     }
 }

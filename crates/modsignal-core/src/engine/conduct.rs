@@ -79,13 +79,36 @@ impl Conducts {
             .map(|&(_, m)| m)
             .collect()
     }
-    /// Every sender with entries or history.
+    /// Every sender the index names, for the retention sweep: those with a sum (entries or
+    /// history) and, so that an account is never freed while a key still names it, every key.
     pub(super) fn senders(&self) -> impl Iterator<Item = u32> + '_ {
-        self.sums.keys().copied()
+        self.sums
+            .keys()
+            .copied()
+            .chain(self.entries.keys().map(|&(u, _)| u))
+            .chain(self.live.keys().chain(self.past.keys()).map(|&(u, _)| u))
     }
     /// Whether every sender passes `user` and every message `msg` (a restored snapshot's check).
-    pub(super) fn names_only(&self, msg: impl Fn(u32) -> bool, user: impl Fn(u32) -> bool) -> bool {
-        self.entries.keys().all(|&(u, m)| user(u) && msg(m)) && self.sums.keys().all(|&u| user(u))
+    /// `subject(m, u)` says whether `u` is a subject of labelled message `m`.
+    pub(super) fn names_only(
+        &self,
+        msg: impl Fn(u32) -> bool,
+        user: impl Fn(u32) -> bool,
+        subject: impl Fn(u32, u32) -> bool,
+    ) -> bool {
+        self.entries.len() == self.by_sender.len()
+            && self
+                .entries
+                .keys()
+                .all(|&(u, m)| user(u) && msg(m) && subject(m, u) && self.by_sender.contains(&(u, m)))
+            && counts_agree(self.by_sender.iter().map(|&(u, _)| u), &self.sums)
+            && self.live.values().chain(self.past.values()).all(|&n| n > 0)
+            && self.live.keys().chain(self.past.keys()).all(|&(u, _)| user(u))
+            && self.sums.keys().all(|&u| user(u))
+    }
+    /// Whether every time it holds passes `ok` (a restored snapshot's check).
+    pub(super) fn times_within(&self, ok: impl Fn(i64) -> bool) -> bool {
+        self.entries.values().all(|e| ok(e.start)) && self.live.keys().chain(self.past.keys()).all(|&(_, t)| ok(t))
     }
     /// Forgets a sender's sum once they have neither entries nor history: no flag reads it then.
     fn tidy(&mut self, user: u32) {
@@ -130,10 +153,34 @@ impl Targets {
         self.sums
             .keys()
             .copied()
-            .chain(self.live.keys().chain(self.past.keys()).map(|&(_, _, s)| s))
+            .chain(self.members.keys().map(|&(t, _)| t))
+            .chain(self.live.keys().chain(self.past.keys()).flat_map(|&(t, _, s)| [t, s]))
     }
-    pub(super) fn names_only(&self, msg: impl Fn(u32) -> bool, user: impl Fn(u32) -> bool) -> bool {
-        self.members.keys().all(|&(t, m)| user(t) && msg(m)) && self.people().all(user)
+    /// `targeted(m, t)` says whether labelled message `m` was ever seen targeting `t`.
+    pub(super) fn names_only(
+        &self,
+        msg: impl Fn(u32) -> bool,
+        user: impl Fn(u32) -> bool,
+        targeted: impl Fn(u32, u32) -> bool,
+    ) -> bool {
+        self.members.len() == self.by_person.len()
+            && self
+                .members
+                .keys()
+                .all(|&(t, m)| user(t) && msg(m) && targeted(m, t) && self.by_person.contains(&(t, m)))
+            && counts_agree(self.by_person.iter().map(|&(t, _)| t), &self.sums)
+            && self.live.values().chain(self.past.values()).all(|&n| n > 0)
+            && self
+                .live
+                .keys()
+                .chain(self.past.keys())
+                .all(|&(t, _, s)| user(t) && user(s))
+            && self.people().all(user)
+    }
+    /// Whether every time it holds passes `ok` (a restored snapshot's check).
+    pub(super) fn times_within(&self, ok: impl Fn(i64) -> bool) -> bool {
+        self.members.values().all(|m| m.counted.is_none_or(|(t, _)| ok(t)))
+            && self.live.keys().chain(self.past.keys()).all(|&(_, t, _)| ok(t))
     }
     fn tidy(&mut self, person: u32) {
         let history = self
@@ -147,15 +194,30 @@ impl Targets {
     }
 }
 
+/// Whether each key's count of messages in `sums` is the number of times it comes in `keys`
+/// (sorted), a restored snapshot's check: the counts are taken from as entries go.
+fn counts_agree(keys: impl Iterator<Item = u32>, sums: &HashMap<u32, Sum>) -> bool {
+    let mut counted: HashMap<u32, u32> = HashMap::new();
+    for k in keys {
+        *counted.entry(k).or_default() += 1;
+    }
+    sums.iter()
+        .all(|(k, s)| counted.get(k).copied().unwrap_or(0) == s.messages)
+        && counted.keys().all(|k| sums.contains_key(k))
+}
+
 fn add<K: Ord>(map: &mut BTreeMap<K, u32>, k: K) {
     *map.entry(k).or_default() += 1;
 }
 
+/// Takes one from a count, dropping the key at zero. A count of zero is never kept, but a
+/// restored snapshot could hold one: it goes rather than wrapping.
 fn sub<K: Ord>(map: &mut BTreeMap<K, u32>, k: K) {
     if let std::collections::btree_map::Entry::Occupied(mut e) = map.entry(k) {
-        *e.get_mut() -= 1;
-        if *e.get() == 0 {
+        if *e.get() <= 1 {
             e.remove();
+        } else {
+            *e.get_mut() -= 1;
         }
     }
 }
@@ -173,7 +235,7 @@ fn resum(sum: &mut u64, old: u64, new: u64) {
 
 /// How early an instant is, as a number that grows as the instant moves earlier.
 fn earliness(at: i64) -> u64 {
-    (MAX_TS.0 - at).max(0) as u64
+    MAX_TS.0.saturating_sub(at).max(0) as u64
 }
 
 /// A count from a walk over an index: the count, whether it stopped short, and how many
@@ -185,17 +247,20 @@ pub(super) struct Count {
 }
 
 impl Engine {
-    /// When a subject started on a message: the post, or the user's earliest reshare of it.
+    /// When a sender started on a message: the earlier of their post and their earliest
+    /// reshare of it (an author may reshare their own post). It only moves earlier as events
+    /// arrive, whatever their order.
     pub(super) fn subject_start(&self, m: u32, user: u32) -> Option<i64> {
         let msg = self.store.msgs.get(m);
-        if msg.author == user && msg.known() {
-            return Some(msg.posted_at);
-        }
+        let posted = (msg.author == user && msg.known()).then_some(msg.posted_at);
         let h = msg.hot;
-        if h == NONE {
-            return None;
+        let reshared = (h != NONE)
+            .then(|| self.hot[h as usize].resharers.get(&user).map(|r| r.start))
+            .flatten();
+        match (posted, reshared) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        self.hot[h as usize].resharers.get(&user).map(|r| r.start)
     }
 
     /// Distinct label events of a hot message.
@@ -325,7 +390,7 @@ impl Engine {
         if msg.known() && msg.author != NONE {
             subjects.push(msg.author);
         }
-        self.work += subjects.len() as u64;
+        self.work = self.work.saturating_add(subjects.len() as u64);
         for u in subjects {
             if self.sync_subject(m, u) {
                 self.mark_user(u, m);

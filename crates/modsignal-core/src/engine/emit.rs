@@ -46,6 +46,9 @@ pub struct RevisionParts {
     pub known: bool,
     /// Milliseconds from the subject's start to the time the flag is measured to.
     pub time_term: u64,
+    /// Milliseconds the subject was up (over all its channels) by then: a channel that starts
+    /// earlier than it first did can lengthen it without moving the subject's start.
+    pub up_millis: u64,
     /// The versions of the indexes the flag's counts of repeated conduct and mobbing read.
     pub conduct_version: u64,
     pub mobbing_version: u64,
@@ -54,9 +57,10 @@ pub struct RevisionParts {
 }
 
 /// A flag's revision: one plus the sum of its measures. A removal change can bring a subject
-/// down earlier and so shrink the time term (in milliseconds) by at most the span of times the
-/// decoder accepts (2000 to 2200, less than 2^43 ms); weighting each change by 2^43 keeps the
-/// sum growing. The sum saturates rather than wrapping, so it never goes backwards.
+/// down earlier and so shrink the time term and the up time (in milliseconds) by at most the
+/// span of times the decoder accepts each (2000 to 2200, less than 2^43 ms); weighting each
+/// change by 2^44 keeps the sum growing. The sum saturates rather than wrapping, so it never
+/// goes backwards.
 pub fn revision(p: &RevisionParts) -> u64 {
     [
         p.label_events,
@@ -70,9 +74,10 @@ pub fn revision(p: &RevisionParts) -> u64 {
         p.audience,
         p.impressions,
         p.channels,
-        p.changes.saturating_mul(1 << 43),
+        p.changes.saturating_mul(1 << 44),
         u64::from(p.known),
         p.time_term,
+        p.up_millis,
         p.conduct_version,
         p.mobbing_version,
         p.minor_term,
@@ -212,7 +217,7 @@ impl Engine {
                 };
                 let cost = self.evaluate_subject(h, user, subject, out, force);
                 self.hot[h as usize].credit -= cost as i64;
-                self.work += cost;
+                self.work = self.work.saturating_add(cost);
             }
         }
     }
@@ -346,7 +351,8 @@ impl Engine {
             None => horizon,
             Some((since, _)) => last_event.max(since),
         };
-        let seconds_up = (vis.up_millis(as_of) / 1000) as u64;
+        let up_millis = vis.up_millis(as_of).max(0) as u64;
+        let seconds_up = up_millis / 1000;
         let removal = vis.down.map(|(_, r)| r);
         let time_term = (as_of - start).max(0) as u64;
         let who = if subject == Subject::Author { AUTHOR } else { user };
@@ -433,7 +439,8 @@ impl Engine {
             replies: reach.replies,
             depth: u64::from(reach.depth),
             audience: reach.audience,
-            impressions: reach.impressions.unwrap_or(0),
+            // Given as zero differs from not given: each is its own state.
+            impressions: reach.impressions.map_or(0, |n| n.saturating_add(1)),
             channels: match subject {
                 Subject::Author => 1,
                 Subject::Resharer => reshares_of_user.len() as u64,
@@ -441,6 +448,7 @@ impl Engine {
             changes,
             known: msg.known(),
             time_term,
+            up_millis,
             conduct_version: self.conduct_version(user),
             mobbing_version: self.mobbing_version(m),
             // Whether the subject is a minor is state of the account, not of the message: an
@@ -558,7 +566,7 @@ impl Engine {
                 0
             };
             debug_assert!(
-                prev.is_none_or(|p| p.rev < rev || (p.rev == rev && p.content == content)),
+                !self.revisions_trusted || prev.is_none_or(|p| p.rev < rev || (p.rev == rev && p.content == content)),
                 "revision did not grow: {prev:?} -> {rev} {}",
                 flag.to_json()
             );

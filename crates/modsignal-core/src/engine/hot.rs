@@ -234,12 +234,12 @@ impl Engine {
     pub(super) fn rebuild(&mut self, h: u32) {
         let m = self.hot[h as usize].msg;
         let list = self.store.reshares_of(m);
-        self.work += list.len() as u64;
+        self.work = self.work.saturating_add(list.len() as u64);
         for &r in &list {
             self.original_of(r);
         }
         for &r in &list {
-            if let Some(v) = self.pending_via.get(&r).cloned()
+            if let Some(v) = self.via.via_of(r).cloned()
                 && let Some(crate::store::Entity::Reshare(v)) = self.store.find(&v)
             {
                 self.resolve_via(r, v);
@@ -289,7 +289,7 @@ impl Engine {
             chain.push(p);
             p = self.parent_of(p);
         }
-        self.work += 1 + chain.len() as u64;
+        self.work = self.work.saturating_add(1 + chain.len() as u64);
         let hot = &mut self.hot[h as usize];
         match hot.resharers.get_mut(&user) {
             None => {
@@ -395,19 +395,23 @@ impl Engine {
                     p = self.parent_of(p);
                     steps += 1;
                 }
-                self.work += 1 + steps as u64;
+                self.work = self.work.saturating_add(1 + steps as u64);
             }
         }
     }
 
     pub(super) fn merge_label(&mut self, h: u32, entry: super::hot::LabelEntry) {
+        // Two assertions of one rank that name different people are told apart by the
+        // person's id, never by the handle it happens to have: handles depend on arrival order.
+        let users = &self.users;
+        let target = |u: u32| if u == NONE { "" } else { users.name(u) };
         let hot = &mut self.hot[h as usize];
         match hot
             .labels
             .iter_mut()
             .find(|l| l.source == entry.source && l.code == entry.code)
         {
-            Some(l) if entry.rank() > l.rank() => *l = entry,
+            Some(l) if (entry.rank(), target(entry.target)) > (l.rank(), target(l.target)) => *l = entry,
             Some(_) => {}
             None => hot.labels.push(entry),
         }

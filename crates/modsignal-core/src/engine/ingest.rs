@@ -186,6 +186,8 @@ impl Engine {
     /// out to be a reshare itself names a forwarding record; this follows the forwarding
     /// records to the real original and points every reshare on the way straight at it (with
     /// the reshare the placeholder became as its parent), so each forwarding step is taken once.
+    /// Callers that change a hot message's structure this way have it rebuilt (`rebuild` calls
+    /// this on every reshare before it sums).
     pub(super) fn original_of(&mut self, r: u32) -> u32 {
         let o = self.store.rss.get(r).original;
         if !self.store.msgs.get(o).forwards() {
@@ -206,17 +208,20 @@ impl Engine {
             }
             let became = self.store.msgs.get(f).author;
             let rs = self.store.rss.get_mut(x);
-            if rs.parent == NONE {
-                rs.parent = became;
-            }
+            // Its `of` named the placeholder that became a reshare: that reshare is its parent,
+            // as when it was known first (a `via` refines only a reshare of the original, so a
+            // `via` link made while the placeholder's kind was unknown gives way).
+            rs.parent = became;
             rs.original = root;
+            let at = rs.at;
+            self.via.done(x, at);
             self.store.msgs.get_mut(root).refs += 1;
             let fm = self.store.msgs.get_mut(f);
             fm.refs -= 1;
             if fm.refs == 0 {
                 self.store.free_message(f);
             }
-            self.work += 1;
+            self.work = self.work.saturating_add(1);
         }
         root
     }
@@ -246,31 +251,41 @@ impl Engine {
             Entity::Message(m) => m,
             Entity::Reshare(_) => return Err(ApplyError::KindConflict(id.to_owned())),
         };
+        // Every event about a message counts in its last activity, a repeat's too, and removals
+        // that came before the post: the newest of them is the same whatever order they came in.
+        let removed = self
+            .removals
+            .get(id)
+            .and_then(|l| l.last())
+            .map_or(at, |c| c.at.max(at));
         let msg = self.store.msgs.get_mut(m);
-        // Every event about a message counts in its last activity, a repeat's too: the
-        // newest of them is the same whatever order they came in.
-        msg.touch(at);
+        msg.touch(removed);
         if msg.known() {
-            // A repeat of the post: only the earliest posting time can change.
+            // A repeat of the post: only the earliest posting time can change. Its time counts
+            // in the last activity of what it answers, as the first sighting's did, so that the
+            // newest of them does not depend on which came first.
             if at < msg.posted_at {
                 msg.posted_at = at;
                 self.earn(m);
                 self.subject_moved(m);
             }
+            for parent in [reply_to, quote_of].into_iter().flatten() {
+                let p = self.resolve_message(parent);
+                self.store.msgs.get_mut(p).touch(at);
+            }
             return Ok(());
         }
         msg.posted_at = at;
-        msg.touch(at);
         msg.author = author;
         msg.mention = mention;
         msg.set_audience(audience);
         let is_hot = msg.hot != NONE;
         for (parent, reply) in [(reply_to, true), (quote_of, false)] {
             let Some(parent) = parent else { continue };
+            // A post that answers itself (or a reshare of itself, a loop only a canonical
+            // producer can write) counts that answer like any other: whether the reshare was
+            // known yet or was a placeholder that turns into it, the count is the same.
             let p = self.resolve_message(parent);
-            if p == m {
-                continue;
-            }
             let pm = self.store.msgs.get_mut(p);
             if reply {
                 pm.replies += 1;
@@ -310,11 +325,18 @@ impl Engine {
                 // its time counts in the original's last activity whatever order it came in.
                 let o = self.original_of(r);
                 self.store.msgs.get_mut(o).touch(at);
-                if at < self.store.rss.get(r).at {
+                let old = self.store.rss.get(r).at;
+                if at < old {
                     self.store.rss.get_mut(r).at = at;
+                    self.via.moved(r, old, at);
                     let o = self.original_of(r);
                     let author = self.store.rss.get(r).author;
                     self.earn(o);
+                    // Reshares made `via` this one that it did not come before may now be
+                    // placed under it, as if it had come at this time first.
+                    if self.link_waiting(id, r) {
+                        self.restructure(o);
+                    }
                     self.reshare_moved(o, author);
                 }
                 return Ok(());
@@ -342,9 +364,17 @@ impl Engine {
                 Some(Entity::Reshare(p)) if self.original_of(p) == original => {
                     if Self::earlier(self.store.rss.get(p).at, v, at, id) {
                         parent = p;
+                    } else {
+                        // Not before this one (yet): a repeat of it at an earlier time links
+                        // them, as arriving in the other order would have.
+                        pending = Some(Id::new(v));
                     }
                 }
-                Some(Entity::Message(_)) => {}
+                // A post is not a reshare one can see a post through. A placeholder (an id
+                // only referred to so far) may still turn out to be a reshare: wait for it as
+                // for an id not seen, or the link would depend on whether a reply to it came
+                // first.
+                Some(Entity::Message(m)) if self.store.msgs.get(m).known() => {}
                 _ => pending = Some(Id::new(v)),
             }
         }
@@ -361,26 +391,22 @@ impl Engine {
             None => self.store.insert_reshare(rec, id),
         };
         self.store.link(original, r);
+        // Removals of this reshare that came before it count in its original's last activity,
+        // as they do when they come after it.
+        let removed = self
+            .removals
+            .get(id)
+            .and_then(|l| l.last())
+            .map_or(at, |c| c.at.max(at));
         let o = self.store.msgs.get_mut(original);
         o.refs += 1;
         o.reshares += 1;
-        o.touch(at);
+        o.touch(removed);
         if let Some(v) = pending {
-            self.waiting_via.entry(v.clone()).or_default().push(r);
-            self.pending_via.insert(r, v);
+            self.via.wait(r, at, &v);
         }
         // Reshares that named this one as their `via` can now be placed under it.
-        let mut restructured = placeholder.is_some();
-        if let Some(waiting) = self.waiting_via.remove(id) {
-            for w in waiting {
-                if let Some(o) = self.resolve_via(w, r) {
-                    restructured |= o == original;
-                    if o != original {
-                        self.restructure(o);
-                    }
-                }
-            }
-        }
+        let restructured = self.link_waiting(id, r) | placeholder.is_some();
         self.earn(original);
         if restructured {
             self.restructure(original);
@@ -413,21 +439,48 @@ impl Engine {
         (a, a_id) < (b, b_id)
     }
 
+    /// Tries to place every reshare waiting for `v` (id `id`) as its `via` under it; those it
+    /// does not come before keep waiting. Returns whether one of `v`'s original's reshares was
+    /// placed (the others' originals are marked for a rebuild here).
+    fn link_waiting(&mut self, id: &str, v: u32) -> bool {
+        let waiting = self.via.listed_from(id, self.store.rss.get(v).at);
+        let original = self.original_of(v);
+        let mut placed = false;
+        for w in waiting {
+            if let Some(o) = self.resolve_via(w, v) {
+                placed |= o == original;
+                if o != original {
+                    self.restructure(o);
+                }
+            }
+        }
+        placed
+    }
+
     /// Places reshare `w` under `v`, the reshare its `via` named, if they share an original,
     /// `w` has no parent yet and `v` came before `w`: one sees a post through a reshare that
     /// already exists, and with that rule two reshares `via` each other are linked the same
     /// way whatever order they arrive in, and no chain of `via`s can close a cycle. Returns
-    /// `w`'s original when the link was made.
+    /// `w`'s original when the link was made; until then `w` stays pending on `v`, since a
+    /// repeat of `v` at an earlier time or a merge of originals can still allow the link.
     pub(super) fn resolve_via(&mut self, w: u32, v: u32) -> Option<u32> {
         let ow = self.original_of(w);
-        if self.original_of(v) != ow || self.parent_of(w) != NONE {
+        let w_at = self.store.rss.get(w).at;
+        if self.parent_of(w) != NONE {
+            self.via.done(w, w_at);
             return None;
         }
-        self.pending_via.remove(&w);
-        let (vs, ws) = (self.store.rss.get(v), self.store.rss.get(w));
-        if !Self::earlier(vs.at, self.store.rs_id(v), ws.at, self.store.rs_id(w)) {
+        if self.original_of(v) != ow {
+            // Only a rebuild of the original they may yet share can place it.
+            self.via.unlist(self.store.rs_id(v), w, w_at);
             return None;
         }
+        let v_at = self.store.rss.get(v).at;
+        if !Self::earlier(v_at, self.store.rs_id(v), w_at, self.store.rs_id(w)) {
+            self.via.relist(w, w_at);
+            return None;
+        }
+        self.via.done(w, w_at);
         self.store.rss.get_mut(w).parent = v;
         Some(ow)
     }

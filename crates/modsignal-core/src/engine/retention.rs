@@ -88,7 +88,7 @@ impl Engine {
 
     fn drop_message(&mut self, m: u32) {
         let list = self.store.reshares_of(m);
-        self.work += list.len() as u64;
+        self.work = self.work.saturating_add(list.len() as u64);
         let mut forwards = Vec::new();
         for &r in &list {
             let f = self.store.rss.get(r).original;
@@ -100,14 +100,7 @@ impl Engine {
                 }
             }
             self.removals.remove(self.store.rs_id(r));
-            if let Some(v) = self.pending_via.remove(&r)
-                && let Some(waiting) = self.waiting_via.get_mut(v.as_str())
-            {
-                waiting.retain(|&w| w != r);
-                if waiting.is_empty() {
-                    self.waiting_via.remove(v.as_str());
-                }
-            }
+            self.via.done(r, self.store.rss.get(r).at);
             self.store.free_reshare(r);
         }
         for f in forwards {
@@ -174,6 +167,6 @@ impl Engine {
                 self.users.release(u);
             }
         }
-        self.work += n as u64;
+        self.work = self.work.saturating_add(n as u64);
     }
 }

@@ -78,8 +78,7 @@ struct Borrowed<'a> {
     hot: &'a [Hot],
     conduct: &'a Conducts,
     targets: &'a Targets,
-    waiting_via: &'a HashMap<Id, Vec<u32>>,
-    pending_via: &'a HashMap<u32, Id>,
+    via: &'a super::via::Waiting,
     timers: &'a BTreeSet<(i64, u32, u32)>,
     queue: &'a [u32],
     stale: &'a [u32],
@@ -110,8 +109,7 @@ struct Owned {
     hot: Vec<Hot>,
     conduct: Conducts,
     targets: Targets,
-    waiting_via: HashMap<Id, Vec<u32>>,
-    pending_via: HashMap<u32, Id>,
+    via: super::via::Waiting,
     timers: BTreeSet<(i64, u32, u32)>,
     queue: Vec<u32>,
     stale: Vec<u32>,
@@ -146,8 +144,7 @@ impl Engine {
             hot: &self.hot,
             conduct: &self.conduct,
             targets: &self.targets,
-            waiting_via: &self.waiting_via,
-            pending_via: &self.pending_via,
+            via: &self.via,
             timers: &self.timers,
             queue: &self.queue,
             stale: &self.stale,
@@ -193,8 +190,7 @@ impl Engine {
         engine.hot = o.hot;
         engine.conduct = o.conduct;
         engine.targets = o.targets;
-        engine.waiting_via = o.waiting_via;
-        engine.pending_via = o.pending_via;
+        engine.via = o.via;
         engine.timers = o.timers;
         engine.queue = o.queue;
         engine.stale = o.stale;
@@ -225,7 +221,8 @@ impl Engine {
         let msg = |ix: u32| ix == NONE || free_msgs.get(ix as usize) == Some(&false);
         let rs = |ix: u32| ix == NONE || free_rss.get(ix as usize) == Some(&false);
         let user = |ix: u32| ix == NONE || free_users.get(ix as usize) == Some(&false);
-        let hot = |ix: u32| ix == NONE || (ix as usize) < self.hot.len();
+        // A message's hot slot is its own: the slot names the message back.
+        let hot = |ix: u32, m: u32| ix == NONE || self.hot.get(ix as usize).is_some_and(|x| x.msg == m);
         for ix in 0..self.store.msgs.slots() {
             if free_msgs[ix as usize] {
                 continue;
@@ -234,7 +231,7 @@ impl Engine {
             let ok = if m.forwards() {
                 rs(m.author) && m.author != NONE
             } else {
-                user(m.author) && user(m.mention) && rs(m.tail) && hot(m.hot)
+                user(m.author) && user(m.mention) && rs(m.tail) && hot(m.hot, ix)
             };
             if !ok {
                 return Err(format!("message `{}` points outside the state", self.store.msg_id(ix)));
@@ -281,22 +278,41 @@ impl Engine {
             }
         }
         let person = |u: u32| user(u) && u != NONE;
-        let conduct_ok = self.conduct.names_only(live_msg, person);
-        let targets_ok = self.targets.names_only(live_msg, person);
-        if !conduct_ok || !targets_ok || self.accounts.keys().any(|&u| !user(u) || u == NONE) {
-            return Err("an index names a message or account not in state".into());
+        // Index entries agree with the messages they name, so that evicting a message takes
+        // every entry of it away.
+        let hot_of = |m: u32| {
+            let h = self.store.msgs.get(m).hot;
+            (h != NONE && (h as usize) < self.hot.len()).then(|| &self.hot[h as usize])
+        };
+        let is_subject = |m: u32, u: u32| {
+            let msg = self.store.msgs.get(m);
+            hot_of(m).is_some_and(|x| (msg.author == u && msg.known()) || x.resharers.contains_key(&u))
+        };
+        let targeted = |m: u32, t: u32| hot_of(m).is_some_and(|x| x.targets_ever.contains(&t));
+        let conduct_ok = self.conduct.names_only(live_msg, person, is_subject);
+        let targets_ok = self.targets.names_only(live_msg, person, targeted);
+        if !conduct_ok {
+            return Err("the conduct index names a message or account not in state".into());
         }
-        let waiting_ok =
-            self.waiting_via.values().flatten().all(|&r| live_rs(r)) && self.pending_via.keys().all(|&r| live_rs(r));
+        if !targets_ok {
+            return Err("the targets index names a message or account not in state".into());
+        }
+        if self.accounts.keys().any(|&u| !user(u) || u == NONE) {
+            return Err("an account change names an account not in state".into());
+        }
+        // Every listed reshare is pending on the id of its list, under its own time, so that
+        // placing or dropping it takes it off the list.
+        let waiting_ok = self.via.consistent(live_rs, |r| self.store.rss.get(r).at);
         let slots = self.store.msgs.slots();
         let hots = self.hot.len() as u32;
-        let lists_ok = self.timers.iter().all(|&(_, m, u)| m < slots && subject(u))
-            && self
-                .queue
-                .iter()
-                .chain(&self.stale)
-                .chain(&self.hot_free)
-                .all(|&h| h < hots)
+        // A free hot slot is listed once and holds no message: `heat` hands it out as it is.
+        let mut listed = vec![false; self.hot.len()];
+        let hot_free_ok = self.hot_free.iter().all(|&h| {
+            self.hot.get(h as usize).is_some_and(|x| x.msg == NONE) && !std::mem::replace(&mut listed[h as usize], true)
+        });
+        let lists_ok = hot_free_ok
+            && self.timers.iter().all(|&(_, m, u)| m < slots && subject(u))
+            && self.queue.iter().chain(&self.stale).all(|&h| h < hots)
             && self.deferred_sync.iter().all(|&m| m < slots)
             && self
                 .deferred_users
@@ -306,6 +322,99 @@ impl Engine {
                 .all(|&u| user(u) && u != NONE);
         if !waiting_ok || !lists_ok {
             return Err("a pending list points outside the state".into());
+        }
+        self.check_times()?;
+        self.check_lists()
+    }
+
+    /// Checks that the reshares form one circular list per message, each reshare in exactly
+    /// one, and that every forwarding record leads to a message: the walks over them then end.
+    fn check_lists(&self) -> Result<(), String> {
+        let free_msgs = self.store.msgs.free_bits();
+        let free_rss = self.store.rss.free_bits();
+        let mut seen = vec![false; self.store.rss.slots() as usize];
+        for m in 0..self.store.msgs.slots() {
+            let msg = self.store.msgs.get(m);
+            if free_msgs[m as usize] || msg.forwards() || msg.tail == NONE {
+                continue;
+            }
+            let tail = msg.tail;
+            let mut cur = tail;
+            loop {
+                cur = self.store.rss.get(cur).next;
+                if free_rss[cur as usize] || std::mem::replace(&mut seen[cur as usize], true) {
+                    return Err(format!(
+                        "the reshares of message `{}` do not form a list",
+                        self.store.msg_id(m)
+                    ));
+                }
+                if cur == tail {
+                    break;
+                }
+            }
+        }
+        if (0..self.store.rss.slots()).any(|r| !free_rss[r as usize] && !seen[r as usize]) {
+            return Err("a reshare in no message's list".into());
+        }
+        for m in 0..self.store.msgs.slots() {
+            if free_msgs[m as usize] || !self.store.msgs.get(m).forwards() {
+                continue;
+            }
+            let mut cur = m;
+            let mut steps = 0;
+            while !free_msgs[cur as usize] && self.store.msgs.get(cur).forwards() {
+                cur = self.store.rss.get(self.store.msgs.get(cur).author).original;
+                steps += 1;
+                if steps > self.store.msgs.slots() {
+                    return Err("forwarding records in a loop".into());
+                }
+            }
+            if free_msgs[cur as usize] {
+                return Err("a forwarding record leads to a freed message".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every time the state holds is unset or within two centuries of the times
+    /// the decoder accepts, so that no arithmetic on times (sums of times and spans of up to a
+    /// century, in milliseconds) can overflow after a restore.
+    fn check_times(&self) -> Result<(), String> {
+        const SPAN: i64 = 200 * 366 * 86_400_000;
+        let ok = |t: i64| t == i64::MIN || (crate::time::MIN_TS.0 - SPAN..=crate::time::MAX_TS.0 + SPAN).contains(&t);
+        let free_msgs = self.store.msgs.free_bits();
+        let free_rss = self.store.rss.free_bits();
+        let free_users = self.users.free_bits();
+        let msgs = (0..self.store.msgs.slots())
+            .filter(|&m| !free_msgs[m as usize])
+            .all(|m| ok(self.store.msgs.get(m).posted_at) && ok(self.store.msgs.get(m).last_at));
+        let rss = (0..self.store.rss.slots())
+            .filter(|&r| !free_rss[r as usize])
+            .all(|r| ok(self.store.rss.get(r).at));
+        let users = (0..self.users.slots())
+            .filter(|&u| !free_users[u as usize])
+            .all(|u| ok(self.users.get(u).minor_at));
+        let changes = self
+            .removals
+            .values()
+            .chain(self.accounts.values())
+            .flatten()
+            .all(|c| ok(c.at));
+        let hot = self.hot.iter().filter(|x| x.msg != NONE).all(|x| {
+            x.labels.iter().chain(&x.label_events).all(|l| ok(l.at))
+                && x.resharers.values().all(|r| ok(r.start))
+                && x.slots.values().all(|s| ok(s.written_at))
+        });
+        let clock = {
+            let (a, b) = self.clock.times();
+            a.is_none_or(|t| ok(t.0)) && b.is_none_or(|t| ok(t.0))
+        };
+        let marks = self.marks.values().all(|&(a, b)| a.is_none_or(ok) && b.is_none_or(ok));
+        let scalars = [self.wm_floor, self.next_sweep, self.seen_since].into_iter().all(ok);
+        let timers = self.timers.iter().all(|&(t, _, _)| ok(t));
+        let indexes = self.conduct.times_within(ok) && self.targets.times_within(ok);
+        if !(msgs && rss && users && changes && hot && clock && marks && scalars && timers && indexes) {
+            return Err("a time outside what the state can hold".into());
         }
         Ok(())
     }

@@ -1,0 +1,94 @@
+//! Reshares waiting to be placed under the reshare their `via` names.
+//!
+//! A `via` is followed only to an earlier reshare of the same original (see
+//! `Engine::resolve_via`). A reshare whose `via` cannot be followed yet (the id not seen, or
+//! seen only as a placeholder, or of another original so far, or not earlier) is *pending* on
+//! that id. Each pending reshare is also *listed* under the id, keyed by its own time, until the
+//! two turn out to be of different originals: then only a rebuild of the merged original (which
+//! visits its reshares anyway) can place it. Keyed by time, the reshares a `via` reshare now
+//! comes before are a range of its list, so a repeat that moves it earlier visits only those,
+//! and dropping a reshare takes it off its list in logarithmic time: no event rescans a list.
+
+use std::collections::BTreeSet;
+
+use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::store::Id;
+
+#[derive(Default, Serialize, Deserialize)]
+pub(super) struct Waiting {
+    /// Pending reshare → the id its `via` names.
+    pending: HashMap<u32, Id>,
+    /// The id a `via` names → (time, reshare) of the pending reshares listed under it.
+    listed: HashMap<Id, BTreeSet<(i64, u32)>>,
+}
+
+impl Waiting {
+    /// Reshare `w` (at `at`) waits for `via`.
+    pub(super) fn wait(&mut self, w: u32, at: i64, via: &str) {
+        self.pending.insert(w, Id::new(via));
+        self.listed.entry(Id::new(via)).or_default().insert((at, w));
+    }
+
+    /// The id reshare `w` waits for, if any.
+    pub(super) fn via_of(&self, w: u32) -> Option<&Id> {
+        self.pending.get(&w)
+    }
+
+    /// Reshare `w` (at `at`) waits no more: it was placed, or it is dropped.
+    pub(super) fn done(&mut self, w: u32, at: i64) {
+        if let Some(via) = self.pending.remove(&w) {
+            self.unlist(via.as_str(), w, at);
+        }
+    }
+
+    /// Takes `w` off the list of `via`, leaving it pending: it is of another original.
+    pub(super) fn unlist(&mut self, via: &str, w: u32, at: i64) {
+        if let Some(list) = self.listed.get_mut(via) {
+            list.remove(&(at, w));
+            if list.is_empty() {
+                self.listed.remove(via);
+            }
+        }
+    }
+
+    /// Lists pending reshare `w` (at `at`) under the id it waits for again: a rebuild found it
+    /// of the same original as that reshare, but not after it.
+    pub(super) fn relist(&mut self, w: u32, at: i64) {
+        if let Some(via) = self.pending.get(&w) {
+            self.listed.entry(via.clone()).or_default().insert((at, w));
+        }
+    }
+
+    /// Pending reshare `w` moved from `old` to `new`: its key in its list moves too.
+    pub(super) fn moved(&mut self, w: u32, old: i64, new: i64) {
+        let Some(via) = self.pending.get(&w) else { return };
+        if let Some(list) = self.listed.get_mut(via.as_str())
+            && list.remove(&(old, w))
+        {
+            list.insert((new, w));
+        }
+    }
+
+    /// The reshares listed under `via` at `at` or later: those a reshare at `at` may come
+    /// before (at equal times the ids decide).
+    pub(super) fn listed_from(&self, via: &str, at: i64) -> Vec<u32> {
+        self.listed
+            .get(via)
+            .map(|list| list.range((at, 0)..).map(|&(_, w)| w).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether every entry passes: pending reshares live (`live`), each listed reshare pending
+    /// on the id of its list at the time it is keyed by (`at_of`), a restored snapshot's check.
+    pub(super) fn consistent(&self, live: impl Fn(u32) -> bool, at_of: impl Fn(u32) -> i64) -> bool {
+        self.pending.keys().all(|&w| live(w))
+            && self.listed.iter().all(|(via, list)| {
+                !list.is_empty()
+                    && list
+                        .iter()
+                        .all(|&(t, w)| live(w) && self.pending.get(&w) == Some(via) && t == at_of(w))
+            })
+    }
+}
