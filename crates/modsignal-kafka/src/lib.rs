@@ -136,5 +136,36 @@ pub mod state;
 mod worker;
 
 pub use config::{ConfigError, KafkaSection, WorkerConfig};
+
+/// What the worker reads back from its own topics, decoded as the worker decodes it, for the
+/// fuzz targets in `fuzz/` (the changelog's records are in [`state`]). Not an interface to
+/// build on.
+#[doc(hidden)]
+pub mod fuzzing {
+    use modsignal_core::policy::Stream;
+    use modsignal_formats::Format;
+
+    /// Restores a router of `partitions` repartition partitions from `bytes`, as the worker
+    /// does for an input partition, and returns the restored router's own snapshot.
+    pub fn router_restore(format: Format, partitions: i32, stream: &Stream, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        crate::router::Router::restore(format, partitions, stream, bytes).map(|r| r.snapshot())
+    }
+
+    /// A router's snapshot after it read `records` (lines of `format`) from a fresh start.
+    pub fn router_after(format: Format, partitions: i32, stream: &Stream, records: &[&[u8]]) -> Vec<u8> {
+        let mut router = crate::router::Router::new(format, partitions, stream);
+        let mut routed = Vec::new();
+        for record in records {
+            let _ = router.route(record, None, &mut routed);
+        }
+        router.snapshot()
+    }
+
+    /// The two event times a watermark mark or watermark record carries, as the worker reads
+    /// them.
+    pub fn watermark_times(text: &str) -> Option<modsignal_core::EventTimes> {
+        crate::router::decode_times(text)
+    }
+}
 pub use follow::follow_output;
 pub use worker::{Hooks, LEAVE_TIMEOUT, WorkerError, WorkerStatus, WorkerSummary, run, run_with, run_with_status};

@@ -25,7 +25,7 @@
 //! partition `p mod n`, `n` being the changelog's partition count.
 //!
 //! This is a snapshot changelog, not Kafka Streams' per-key one: every snapshot rewrites the
-//! whole partition state (about 40 bytes per message or reshare), so the snapshot interval
+//! whole partition state (about 110 bytes per message or reshare with short ids), so the snapshot interval
 //! trades broker traffic against how much input a restore replays.
 
 use std::collections::HashMap;
@@ -52,11 +52,16 @@ use crate::worker::{Halt, Stop, WorkerError};
 /// message (1 MB), with room for the key.
 pub const CHUNK_BYTES: usize = 512 * 1024;
 
+/// The most chunks one snapshot is written in (512 GiB): a chunk key numbered beyond it is not
+/// the worker's, and is left alone.
+const MAX_CHUNKS: u32 = 1 << 20;
+
 /// The snapshots kept per partition in the local directory.
 const LOCAL_KEEP: usize = 2;
 
 /// A snapshot of one partition's engine and the input offset it reflects.
-pub(crate) struct Snapshot {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
     pub offset: i64,
     pub bytes: Vec<u8>,
 }
@@ -161,11 +166,36 @@ fn slot_name(slot: u8) -> char {
 
 /// What a partition's changelog slots hold, as far as this worker knows: the chunk count of
 /// each slot, so a smaller snapshot can delete the chunks a larger one left.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Slots {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Slots {
     pub chunks: [u32; 2],
     /// The slot the next snapshot goes to.
     pub next: u8,
+}
+
+/// The changelog records of `snap` in `slot`: each chunk's key and value, and the manifest's,
+/// which is written only after every chunk is acknowledged.
+pub fn snapshot_records(tp: &Tp, slot: u8, snap: &Snapshot) -> (Vec<(String, Vec<u8>)>, (String, Vec<u8>)) {
+    let sum = xxh3_64(&snap.bytes);
+    let chunks: Vec<(String, Vec<u8>)> = snap
+        .bytes
+        .chunks(CHUNK_BYTES)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut value = Vec::with_capacity(8 + chunk.len());
+            value.extend_from_slice(&sum.to_le_bytes());
+            value.extend_from_slice(chunk);
+            (chunk_key(tp, slot, i as u32), value)
+        })
+        .collect();
+    let manifest = Manifest {
+        offset: snap.offset,
+        chunks: chunks.len() as u32,
+        bytes: snap.bytes.len() as u64,
+        checksum: format!("{sum:016x}"),
+    };
+    let value = serde_json::to_vec(&manifest).expect("a manifest serializes");
+    (chunks, (manifest_key(tp, slot), value))
 }
 
 /// Writes `snap` to the changelog in `slots.next`: every chunk, then (once they are all
@@ -180,15 +210,10 @@ pub(crate) async fn upload(
     leftover: u32,
     snap: Snapshot,
 ) -> Result<u32, KafkaError> {
-    let sum = xxh3_64(&snap.bytes);
-    let chunks: Vec<&[u8]> = snap.bytes.chunks(CHUNK_BYTES).collect();
+    let (chunks, (manifest_key, manifest)) = snapshot_records(&tp, slot, &snap);
     let n = chunks.len() as u32;
     let mut sends = Vec::with_capacity(chunks.len());
-    for (i, chunk) in chunks.iter().enumerate() {
-        let mut value = Vec::with_capacity(8 + chunk.len());
-        value.extend_from_slice(&sum.to_le_bytes());
-        value.extend_from_slice(chunk);
-        let key = chunk_key(&tp, slot, i as u32);
+    for (key, value) in chunks {
         let producer = producer.clone();
         let topic = topic.clone();
         sends.push(async move {
@@ -202,18 +227,10 @@ pub(crate) async fn upload(
     for r in futures_util::future::join_all(sends).await {
         r?;
     }
-    let manifest = Manifest {
-        offset: snap.offset,
-        chunks: n,
-        bytes: snap.bytes.len() as u64,
-        checksum: format!("{sum:016x}"),
-    };
-    let value = serde_json::to_vec(&manifest).expect("a manifest serializes");
-    let key = manifest_key(&tp, slot);
     let record = FutureRecord::<str, [u8]>::to(&topic)
         .partition(partition)
-        .key(&key)
-        .payload(&value);
+        .key(&manifest_key)
+        .payload(&manifest);
     producer.send(record, Timeout::Never).await.map_err(|(e, _)| e)?;
     for i in n..leftover {
         let key = chunk_key(&tp, slot, i);
@@ -224,7 +241,8 @@ pub(crate) async fn upload(
 }
 
 /// What the changelog held for one input partition.
-pub(crate) struct Found {
+#[derive(Debug)]
+pub struct Found {
     /// Snapshots whose chunks are all there and whose checksum matches, newest first.
     pub snapshots: Vec<Snapshot>,
     pub slots: Slots,
@@ -267,6 +285,15 @@ pub(crate) async fn read_changelog<F: Future<Output = ()>>(
         };
     }
     tracing::debug!(partition = %tp, records, seconds = started.elapsed().as_secs_f64(), "changelog read");
+    Ok(find_snapshots(&latest, tp, max_offset))
+}
+
+/// The complete snapshots of `tp` at offsets up to `max_offset` among `latest`, the newest
+/// value of each changelog key (as compaction leaves them), and what its slots hold. A
+/// manifest that does not parse, a chunk missing or of another snapshot, or a checksum that
+/// does not match leaves that slot's snapshot out, with a warning: the worker then restores an
+/// older one or replays its input. Nothing read is trusted to size an allocation.
+pub fn find_snapshots(latest: &HashMap<String, Vec<u8>>, tp: &Tp, max_offset: i64) -> Found {
     let mut found = Found {
         snapshots: Vec::new(),
         slots: Slots::default(),
@@ -279,18 +306,24 @@ pub(crate) async fn read_changelog<F: Future<Output = ()>>(
         else {
             continue;
         };
-        // Count every chunk key of the slot, so the next snapshot there deletes the extra.
-        let present = (0..)
-            .take_while(|&i| latest.contains_key(&chunk_key(tp, slot, i)))
-            .count() as u32;
-        found.slots.chunks[slot as usize] = present.max(m.chunks);
+        // The chunk keys the slot holds, so the next snapshot there deletes the extra: up to
+        // the highest one present, whatever the manifest says (a damaged manifest must not make
+        // the worker send billions of tombstones).
+        let chunk_prefix = format!("{}{}/c/", key_prefix(tp), slot_name(slot));
+        found.slots.chunks[slot as usize] = latest
+            .keys()
+            .filter_map(|k| k.strip_prefix(&chunk_prefix)?.parse::<u32>().ok())
+            .filter(|&i| i < MAX_CHUNKS)
+            .map(|i| i + 1)
+            .max()
+            .unwrap_or(0);
         if newest.is_none_or(|(o, _)| m.offset > o) {
             newest = Some((m.offset, slot));
         }
         if m.offset > max_offset {
             continue;
         }
-        match assemble(&latest, tp, slot, &m) {
+        match assemble(latest, tp, slot, &m) {
             Some(bytes) => found.snapshots.push(Snapshot {
                 offset: m.offset,
                 bytes,
@@ -303,21 +336,30 @@ pub(crate) async fn read_changelog<F: Future<Output = ()>>(
     // The next snapshot overwrites the older slot.
     found.slots.next = newest.map_or(0, |(_, s)| 1 - s);
     found.snapshots.sort_unstable_by_key(|s| std::cmp::Reverse(s.offset));
-    Ok(found)
+    found
 }
 
+/// The snapshot slot `slot` holds, if every chunk the manifest counts is there and of this
+/// snapshot. The buffer is sized from the chunks found, never from the manifest's `bytes`: a
+/// damaged manifest must not make the worker allocate what it says.
 fn assemble(latest: &HashMap<String, Vec<u8>>, tp: &Tp, slot: u8, m: &Manifest) -> Option<Vec<u8>> {
     let sum = u64::from_str_radix(&m.checksum, 16).ok()?;
-    let mut bytes = Vec::with_capacity(m.bytes as usize);
+    let mut parts = Vec::new();
+    let mut len = 0u64;
     for i in 0..m.chunks {
         let v = latest.get(&chunk_key(tp, slot, i))?;
         let (head, data) = v.split_first_chunk::<8>()?;
         if u64::from_le_bytes(*head) != sum {
             return None;
         }
-        bytes.extend_from_slice(data);
+        len += data.len() as u64;
+        parts.push(data);
     }
-    (bytes.len() as u64 == m.bytes && xxh3_64(&bytes) == sum).then_some(bytes)
+    if len != m.bytes {
+        return None;
+    }
+    let bytes = parts.concat();
+    (xxh3_64(&bytes) == sum).then_some(bytes)
 }
 
 #[cfg(test)]
@@ -373,5 +415,62 @@ mod tests {
         missing.remove(&chunk_key(&tp(), 1, 2));
         assert_eq!(assemble(&missing, &tp(), 1, &m), None);
         assert_eq!(assemble(&latest, &tp(), 0, &m), None, "the other slot holds nothing");
+    }
+
+    #[test]
+    fn snapshots_are_found_from_the_records_written_for_them() {
+        let old = Snapshot {
+            offset: 7,
+            bytes: vec![1; CHUNK_BYTES + 5],
+        };
+        let new = Snapshot {
+            offset: 9,
+            bytes: vec![2; 10],
+        };
+        let mut latest = HashMap::new();
+        for (slot, snap) in [(0, &old), (1, &new)] {
+            let (chunks, manifest) = snapshot_records(&tp(), slot, snap);
+            latest.extend(chunks);
+            latest.extend([manifest]);
+        }
+        let found = find_snapshots(&latest, &tp(), i64::MAX);
+        assert_eq!(found.snapshots, vec![new.clone(), old.clone()]);
+        assert_eq!(
+            found.slots,
+            Slots {
+                chunks: [2, 1],
+                next: 0
+            }
+        );
+        let found = find_snapshots(&latest, &tp(), 8);
+        assert_eq!(found.snapshots, vec![old]);
+        assert!(
+            find_snapshots(&latest, &Tp::new("events", 4), i64::MAX)
+                .snapshots
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_damaged_manifest_sizes_nothing() {
+        let snap = Snapshot {
+            offset: 3,
+            bytes: vec![5; 100],
+        };
+        let (chunks, (key, _)) = snapshot_records(&tp(), 0, &snap);
+        let mut latest: HashMap<String, Vec<u8>> = chunks.into_iter().collect();
+        let sum = xxh3_64(&snap.bytes);
+        let huge =
+            format!(r#"{{"offset":3,"chunks":4294967295,"bytes":18446744073709551615,"checksum":"{sum:016x}"}}"#);
+        latest.insert(key, huge.into_bytes());
+        // A chunk key no worker writes.
+        latest.insert(chunk_key(&tp(), 0, u32::MAX), sum.to_le_bytes().to_vec());
+        let found = find_snapshots(&latest, &tp(), i64::MAX);
+        assert!(found.snapshots.is_empty());
+        assert_eq!(
+            found.slots.chunks,
+            [1, 0],
+            "tombstones only for the chunk keys a worker writes"
+        );
     }
 }
