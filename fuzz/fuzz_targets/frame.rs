@@ -21,12 +21,12 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use modsignal_core::{Engine, Event, Policy, SNAPSHOT_FORMAT, decode, frame, policy_fingerprint};
-use modsignal_fuzz::{SCENARIOS, check_flag, check_revisions, scenario_events};
+use modsignal_fuzz::{SCENARIOS, check_flag, scenario_events};
 
 const ENGINE_MAGIC: &[u8; 8] = b"modsnap\0";
 const ROUTER_MAGIC: &[u8; 8] = b"modroute";
 /// The Kafka router's snapshot format (`crates/modsignal-kafka/src/router.rs`).
-const ROUTER_FORMAT: u32 = 1;
+const ROUTER_FORMAT: u32 = 2;
 /// Magic, format and the policy fingerprint.
 const ENGINE_PREFIX: usize = 8 + 4 + 8;
 const CHECKSUM: usize = 8;
@@ -92,6 +92,10 @@ fn restore_and_run(bytes: &[u8]) {
     let Ok(mut engine) = Engine::restore(Policy::default(), bytes) else {
         return;
     };
+    // A resealed edit of a snapshot can hold any revision for a flag: its revisions are not
+    // the promise here (a checksum that holds is trusted; see engine/snapshot.rs), running on
+    // without a panic is.
+    engine.distrust_revisions();
     let mut out = Vec::new();
     let _ = engine.stats();
     let (first, rest) = probe().split_at(4);
@@ -101,12 +105,12 @@ fn restore_and_run(bytes: &[u8]) {
     engine.flush(&mut out);
     let mut engine = Engine::restore(Policy::default(), &engine.snapshot())
         .unwrap_or_else(|e| panic!("the snapshot of a restored engine does not restore: {e}"));
+    engine.distrust_revisions();
     for ev in rest {
         let _ = engine.apply(ev, &mut out);
     }
     engine.finish(&mut out);
     out.iter().for_each(check_flag);
-    check_revisions(&out);
 }
 
 /// Opens `data` as a frame of one kind and checks that a frame that opens is exactly what
