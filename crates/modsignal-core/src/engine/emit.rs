@@ -40,6 +40,11 @@ pub struct RevisionParts {
     pub impressions: u64,
     /// The subject's reshares of the message (1 for the author's post).
     pub channels: u64,
+    /// For each channel of the subject's exposure (its post, or each of its reshares), how far
+    /// its start lies before the latest time accepted, in milliseconds: a channel that starts
+    /// earlier than it first did can change which removal reached the subject first without
+    /// changing its up time. Less than 2^43 per channel.
+    pub channel_starts: u64,
     /// Removal and account changes on every source of the subject's exposure.
     pub changes: u64,
     /// Whether the post has been seen (it can arrive after its reshares and labels).
@@ -74,6 +79,7 @@ pub fn revision(p: &RevisionParts) -> u64 {
         p.audience,
         p.impressions,
         p.channels,
+        p.channel_starts,
         p.changes.saturating_mul(1 << 44),
         u64::from(p.known),
         p.time_term,
@@ -352,6 +358,10 @@ impl Engine {
             Some((since, _)) => last_event.max(since),
         };
         let up_millis = vis.up_millis(as_of).max(0) as u64;
+        let channel_starts = channels
+            .iter()
+            .map(|c| (crate::time::MAX_TS.0 - c.start).max(0) as u64)
+            .fold(0u64, u64::saturating_add);
         let seconds_up = up_millis / 1000;
         let removal = vis.down.map(|(_, r)| r);
         let time_term = (as_of - start).max(0) as u64;
@@ -445,6 +455,7 @@ impl Engine {
                 Subject::Author => 1,
                 Subject::Resharer => reshares_of_user.len() as u64,
             },
+            channel_starts,
             changes,
             known: msg.known(),
             time_term,

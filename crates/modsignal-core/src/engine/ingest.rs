@@ -207,14 +207,20 @@ impl Engine {
                 continue;
             }
             let became = self.store.msgs.get(f).author;
-            let rs = self.store.rss.get_mut(x);
             // Its `of` named the placeholder that became a reshare: that reshare is its parent,
             // as when it was known first (a `via` refines only a reshare of the original, so a
-            // `via` link made while the placeholder's kind was unknown gives way).
-            rs.parent = became;
+            // `via` link made while the placeholder's kind was unknown gives way). A parent set
+            // by an earlier step of this walk is kept: the original it pointed at then was a
+            // placeholder further up, not its `of`.
+            let via_linked = self.via.is_linked(x);
+            let rs = self.store.rss.get_mut(x);
+            if rs.parent == NONE || via_linked {
+                rs.parent = became;
+                let at = rs.at;
+                self.via.done(x, at, false);
+            }
+            let rs = self.store.rss.get_mut(x);
             rs.original = root;
-            let at = rs.at;
-            self.via.done(x, at);
             self.store.msgs.get_mut(root).refs += 1;
             let fm = self.store.msgs.get_mut(f);
             fm.refs -= 1;
@@ -404,6 +410,9 @@ impl Engine {
         o.touch(removed);
         if let Some(v) = pending {
             self.via.wait(r, at, &v);
+        } else if parent != of_parent {
+            // Placed under its `via` at once: marked so, as if linked later.
+            self.via.done(r, at, true);
         }
         // Reshares that named this one as their `via` can now be placed under it.
         let restructured = self.link_waiting(id, r) | placeholder.is_some();
@@ -467,7 +476,8 @@ impl Engine {
         let ow = self.original_of(w);
         let w_at = self.store.rss.get(w).at;
         if self.parent_of(w) != NONE {
-            self.via.done(w, w_at);
+            let linked = self.via.is_linked(w);
+            self.via.done(w, w_at, linked);
             return None;
         }
         if self.original_of(v) != ow {
@@ -480,7 +490,7 @@ impl Engine {
             self.via.relist(w, w_at);
             return None;
         }
-        self.via.done(w, w_at);
+        self.via.done(w, w_at, true);
         self.store.rss.get_mut(w).parent = v;
         Some(ow)
     }

@@ -100,7 +100,7 @@ impl Engine {
                 }
             }
             self.removals.remove(self.store.rs_id(r));
-            self.via.done(r, self.store.rss.get(r).at);
+            self.via.done(r, self.store.rss.get(r).at, false);
             self.store.free_reshare(r);
         }
         for f in forwards {

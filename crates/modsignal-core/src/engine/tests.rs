@@ -346,3 +346,35 @@ fn partition_clocks_combine_into_the_whole_streams_event_time() {
         assert_eq!(combined, second.or(newest), "round {round}");
     }
 }
+
+/// Found by the engine fuzz target: an account's reshare that was down from the start comes
+/// again earlier, before another restriction. Its up time stays 0, but which removal reached
+/// the account first changes: the revision must change with it (the debug build asserts that
+/// a flag written again under one revision says the same).
+#[test]
+fn a_born_down_reshare_moved_earlier_writes_a_new_revision() {
+    let mut e = Engine::new(Policy::default());
+    let mut out = Vec::new();
+    for line in [
+        r#"{"type":"label","at":1767920760000,"id":"m5","category":"targeted_harassment","confidence":0.5,"target":"u5"}"#,
+        r#"{"type":"reshare","at":1767673740000,"id":"r4","author":{"id":"u5","followers":161},"of":"m5","via":"r5"}"#,
+        r#"{"type":"restrict","at":1767632778000,"id":"m5","by":"legal","scope":"followers_only"}"#,
+        r#"{"type":"reshare","at":1771840800000,"id":"r0","author":{"id":"u5","followers":53},"of":"r5","via":"r5"}"#,
+        r#"{"type":"reshare","at":1768096320000,"id":"r5","author":{"id":"u5","followers":53},"of":"m5"}"#,
+        r#"{"type":"restrict","at":1767920760000,"id":"m5","by":"legal","scope":"followers_only"}"#,
+        r#"{"type":"restrict","at":1767722100000,"id":"r5","by":"legal","scope":"followers_only"}"#,
+    ] {
+        apply(&mut e, line, &mut out);
+    }
+    e.flush(&mut out);
+    let before = out.iter().rfind(|f| f.account == "u5").expect("a flag for u5").clone();
+    apply(
+        &mut e,
+        r#"{"type":"reshare","at":1767704460000,"id":"r5","author":{"id":"u5","followers":53},"of":"m5"}"#,
+        &mut out,
+    );
+    e.finish(&mut out);
+    let after = out.iter().rfind(|f| f.account == "u5").expect("a flag for u5");
+    assert_ne!(after.to_json(), before.to_json(), "the repeat changes what the flag says");
+    assert!(after.revision > before.revision, "{} -> {}", before.revision, after.revision);
+}

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::store::Id;
@@ -22,6 +22,9 @@ pub(super) struct Waiting {
     pending: HashMap<u32, Id>,
     /// The id a `via` names → (time, reshare) of the pending reshares listed under it.
     listed: HashMap<Id, BTreeSet<(i64, u32)>>,
+    /// Reshares whose parent is the reshare their `via` named (not one their `of` named), so
+    /// that an `of` that turns out to name a reshare can take precedence.
+    linked: HashSet<u32>,
 }
 
 impl Waiting {
@@ -36,11 +39,22 @@ impl Waiting {
         self.pending.get(&w)
     }
 
-    /// Reshare `w` (at `at`) waits no more: it was placed, or it is dropped.
-    pub(super) fn done(&mut self, w: u32, at: i64) {
+    /// Reshare `w` (at `at`) waits no more: it was placed under its `via` (`linked`), or under
+    /// the reshare its `of` named, or it is dropped.
+    pub(super) fn done(&mut self, w: u32, at: i64, linked: bool) {
         if let Some(via) = self.pending.remove(&w) {
             self.unlist(via.as_str(), w, at);
         }
+        if linked {
+            self.linked.insert(w);
+        } else {
+            self.linked.remove(&w);
+        }
+    }
+
+    /// Whether reshare `w`'s parent is the reshare its `via` named.
+    pub(super) fn is_linked(&self, w: u32) -> bool {
+        self.linked.contains(&w)
     }
 
     /// Takes `w` off the list of `via`, leaving it pending: it is of another original.
@@ -84,6 +98,7 @@ impl Waiting {
     /// on the id of its list at the time it is keyed by (`at_of`), a restored snapshot's check.
     pub(super) fn consistent(&self, live: impl Fn(u32) -> bool, at_of: impl Fn(u32) -> i64) -> bool {
         self.pending.keys().all(|&w| live(w))
+            && self.linked.iter().all(|&w| live(w) && !self.pending.contains_key(&w))
             && self.listed.iter().all(|(via, list)| {
                 !list.is_empty()
                     && list
