@@ -173,11 +173,14 @@ pub struct Slots {
     pub next: u8,
 }
 
-/// The changelog records of `snap` in `slot`: each chunk's key and value, and the manifest's,
-/// which is written only after every chunk is acknowledged.
-pub fn snapshot_records(tp: &Tp, slot: u8, snap: &Snapshot) -> (Vec<(String, Vec<u8>)>, (String, Vec<u8>)) {
+/// A changelog record: its key and value.
+pub type Record = (String, Vec<u8>);
+
+/// The changelog records of `snap` in `slot`: each chunk's, and the manifest's, which is
+/// written only after every chunk is acknowledged.
+pub fn snapshot_records(tp: &Tp, slot: u8, snap: &Snapshot) -> (Vec<Record>, Record) {
     let sum = xxh3_64(&snap.bytes);
-    let chunks: Vec<(String, Vec<u8>)> = snap
+    let chunks: Vec<Record> = snap
         .bytes
         .chunks(CHUNK_BYTES)
         .enumerate()
