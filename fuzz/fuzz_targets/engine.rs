@@ -456,7 +456,7 @@ static REVISION_RESTARTS: AtomicU64 = AtomicU64::new(0);
 
 fn report_progress() {
     let checked = REVERSALS_CHECKED.load(Ordering::Relaxed);
-    if checked.is_power_of_two() && checked >= 1024 {
+    if checked.is_power_of_two() && checked >= 64 {
         eprintln!(
             "engine target: reversal checked {checked}, skipped past the retention horizon {}, \
              worst revisions per unit {:.3}, same-revision rewrites {}, revisions restarted \

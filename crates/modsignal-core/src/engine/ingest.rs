@@ -641,8 +641,13 @@ impl Engine {
             reports.by_target = true;
             changed = true;
         }
-        if changed {
-            self.store.msgs.get_mut(m).touch(at);
+        // A report counts in the message's last activity even when it changes nothing else (the
+        // same reporter again, later): otherwise the last activity would depend on which of a
+        // reporter's reports came first.
+        let msg = self.store.msgs.get_mut(m);
+        let later = at > msg.last_at;
+        msg.touch(at);
+        if changed || later {
             self.earn(m);
             self.mark(m, ALL);
         }

@@ -375,6 +375,42 @@ fn a_born_down_reshare_moved_earlier_writes_a_new_revision() {
     );
     e.finish(&mut out);
     let after = out.iter().rfind(|f| f.account == "u5").expect("a flag for u5");
-    assert_ne!(after.to_json(), before.to_json(), "the repeat changes what the flag says");
-    assert!(after.revision > before.revision, "{} -> {}", before.revision, after.revision);
+    assert_ne!(
+        after.to_json(),
+        before.to_json(),
+        "the repeat changes what the flag says"
+    );
+    assert!(
+        after.revision > before.revision,
+        "{} -> {}",
+        before.revision,
+        after.revision
+    );
+}
+
+/// Found by the engine fuzz target: one person reports a reshare three times before it
+/// arrives. The latest report counts in the message's last activity (and so in how long the
+/// reshare is measured to have been up) whichever report came first.
+#[test]
+fn repeated_reports_count_in_last_activity_in_any_order() {
+    let lines = [
+        r#"{"type":"label","at":1767406680000,"id":"m0","category":"court_order_breach","target":"u3"}"#,
+        r#"{"type":"report","at":1767569400000,"id":"r3","reporter":"u3","by_target":true}"#,
+        r#"{"type":"report","at":1767607200000,"id":"r3","reporter":"u3","by_target":true}"#,
+        r#"{"type":"report","at":1767654050000,"id":"r3","reporter":"u3","by_target":true}"#,
+        r#"{"type":"reshare","at":1767654048000,"id":"r3","author":{"id":"u0"},"of":"m0"}"#,
+    ];
+    let run = |order: &[&str]| {
+        let mut e = Engine::new(Policy::default());
+        let mut out = Vec::new();
+        for line in order {
+            apply(&mut e, line, &mut out);
+        }
+        e.finish(&mut out);
+        let last = out.iter().rfind(|f| f.account == "u0").expect("a flag for u0").clone();
+        (last.exposure.seconds_up, last.revision)
+    };
+    let reversed: Vec<&str> = lines.iter().rev().copied().collect();
+    assert_eq!(run(&lines), run(&reversed));
+    assert_eq!(run(&lines).0, 2, "up from the reshare to the last report");
 }
