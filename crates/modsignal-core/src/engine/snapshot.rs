@@ -324,7 +324,23 @@ impl Engine {
             return Err("a pending list points outside the state".into());
         }
         self.check_times()?;
+        self.check_confidences()?;
         self.check_lists()
+    }
+
+    /// Checks that every label's confidence is in 0..=1, as the decoder accepts it: the model
+    /// takes its logarithm, so a confidence of infinity would print a factor of infinite weight
+    /// (found by the `frame` fuzz target).
+    fn check_confidences(&self) -> Result<(), String> {
+        let ok = self
+            .hot
+            .iter()
+            .filter(|x| x.msg != NONE)
+            .all(|x| x.labels.iter().chain(&x.label_events).all(|l| (0.0..=1.0).contains(&l.confidence)));
+        if !ok {
+            return Err("a label confidence outside 0..1".into());
+        }
+        Ok(())
     }
 
     /// Checks that the reshares form one circular list per message, each reshare in exactly

@@ -414,3 +414,40 @@ fn repeated_reports_count_in_last_activity_in_any_order() {
     assert_eq!(run(&lines), run(&reversed));
     assert_eq!(run(&lines).0, 2, "up from the reshare to the last report");
 }
+
+#[test]
+fn a_snapshot_with_a_label_confidence_outside_0_to_1_is_refused() {
+    use crate::{SNAPSHOT_FORMAT, SnapshotError, frame};
+    const MAGIC: &[u8; 8] = b"modsnap\0";
+    // The frame fuzz target resealed a snapshot whose label confidence was infinity, and the
+    // restored engine printed a factor of infinite weight; restore now refuses it as damaged.
+    let mut e = Engine::new(Policy::default());
+    let mut out = Vec::new();
+    apply(
+        &mut e,
+        r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a","followers":50}}"#,
+        &mut out,
+    );
+    apply(
+        &mut e,
+        r#"{"type":"label","at":1767607201000,"id":"m","category":"credible_threat","confidence":0.8125}"#,
+        &mut out,
+    );
+    let snapshot = e.snapshot();
+    let (fingerprint, body) = frame::open::<8>(MAGIC, SNAPSHOT_FORMAT, &snapshot).unwrap();
+    let at = body.windows(8).position(|w| w == 0.8125f64.to_le_bytes()).expect("the confidence is in the body");
+    for bad in [f64::INFINITY, f64::NAN, 1.5, -0.25] {
+        let mut edited = body.to_vec();
+        edited[at..at + 8].copy_from_slice(&bad.to_le_bytes());
+        let resealed = frame::seal(MAGIC, SNAPSHOT_FORMAT, fingerprint, edited.len(), |mut o| {
+            o.extend_from_slice(&edited);
+            o
+        });
+        match Engine::restore(Policy::default(), &resealed) {
+            Err(SnapshotError::Damaged(why)) => assert!(why.contains("confidence"), "{why}"),
+            Err(other) => panic!("confidence {bad}: refused for another reason: {other}"),
+            Ok(_) => panic!("a snapshot with label confidence {bad} was restored"),
+        }
+    }
+    assert!(Engine::restore(Policy::default(), &snapshot).is_ok(), "the unedited snapshot restores");
+}
