@@ -180,12 +180,15 @@ fn main() {
     );
     drop(restored);
     drop(bytes);
-    hot_resharers(engine, messages);
+    hot_resharers(engine, messages, true);
+    hot_resharers(Engine::new(Policy::default()), messages, false);
 }
 
-/// One labelled message reshared by `n` accounts seen nowhere else: the heap each resharer
-/// costs (their reshare, their account and their flag's state), and the flags written.
-fn hot_resharers(mut engine: Engine, n: u64) {
+/// One message reshared by `n` accounts seen nowhere else: the heap each resharer costs
+/// (their reshare, their account and, when the message is `labelled`, their flag's state), and
+/// the flags written. Run unlabelled too, the difference is what a resharer of a labelled
+/// message costs beyond any reshare.
+fn hot_resharers(mut engine: Engine, n: u64, labelled: bool) {
     let t0 = 1_767_607_200_000i64 + 3 * n as i64;
     let mut out = Vec::new();
     let viral = "at://did:plc:viralviralviralviralviral/app.bsky.feed.post/3lviral";
@@ -215,19 +218,23 @@ fn hot_resharers(mut engine: Engine, n: u64) {
         t0,
         &mut out,
     );
-    apply(
-        &mut engine,
-        EventKind::Label {
-            id: viral.into(),
-            code: modsignal_core::event::LabelCode::Category(modsignal_core::event::Category::CommunicationsOffence),
-            confidence: 0.9,
-            source: "classifier".into(),
-            target: None,
-            negate: false,
-        },
-        t0 + 1,
-        &mut out,
-    );
+    if labelled {
+        apply(
+            &mut engine,
+            EventKind::Label {
+                id: viral.into(),
+                code: modsignal_core::event::LabelCode::Category(
+                    modsignal_core::event::Category::CommunicationsOffence,
+                ),
+                confidence: 0.9,
+                source: "classifier".into(),
+                target: None,
+                negate: false,
+            },
+            t0 + 1,
+            &mut out,
+        );
+    }
     let before = LIVE.load(Ordering::Relaxed);
     let mut flags = 0u64;
     let (mut id, mut user) = (String::new(), String::new());
@@ -257,10 +264,17 @@ fn hot_resharers(mut engine: Engine, n: u64) {
     engine.finish(&mut out);
     flags += out.len() as u64;
     let stats = engine.stats();
-    println!(
-        "one labelled message, {n} resharers: heap per resharer {:.1} bytes (their reshare, account and flag state); {flags} flag revisions written, {:.2} per event",
-        (after - before) as f64 / n as f64,
-        flags as f64 / n as f64
-    );
+    if labelled {
+        println!(
+            "one labelled message, {n} resharers: heap per resharer {:.1} bytes (their reshare, account and flag state); {flags} flag revisions written, {:.2} per event",
+            (after - before) as f64 / n as f64,
+            flags as f64 / n as f64
+        );
+    } else {
+        println!(
+            "one unlabelled message, {n} resharers: heap per resharer {:.1} bytes (their reshare and account)",
+            (after - before) as f64 / n as f64,
+        );
+    }
     std::hint::black_box((engine, stats));
 }
