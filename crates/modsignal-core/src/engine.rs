@@ -247,6 +247,45 @@ pub fn combined_event_time(times: impl IntoIterator<Item = EventTimes>) -> Optio
     second.or(first)
 }
 
+/// What one input partition feeding an engine (a *source*: the Kafka worker names it
+/// `topic/partition`) last said of its event time: its two newest event times
+/// ([`EventClock::times`]), and whether it is idle, that is, has read everything its partition
+/// holds. See [`Engine::expect_sources`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourceMark {
+    pub newest: Option<i64>,
+    pub second: Option<i64>,
+    pub idle: bool,
+}
+
+impl SourceMark {
+    pub fn new((newest, second): EventTimes, idle: bool) -> SourceMark {
+        SourceMark {
+            newest: newest.map(|t| t.0),
+            second: second.map(|t| t.0),
+            idle,
+        }
+    }
+
+    pub fn times(&self) -> EventTimes {
+        (self.newest.map(Ts), self.second.map(Ts))
+    }
+}
+
+/// How far the sources of an engine's input let event time go ([`Engine::input_time`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputTime {
+    /// No sources declared: the engine follows the events it applies (file mode, one input).
+    Own,
+    /// A source that is not idle has said nothing yet, or has read no event: event time stays.
+    Held,
+    /// The event time of the slowest source that is not idle.
+    Slowest(Ts),
+    /// Every source is idle: the event time of the whole input ([`combined_event_time`]), to
+    /// which the watermark moves as at the end of input.
+    Idle(Option<Ts>),
+}
+
 /// Who in a message is to be evaluated, as the queue and the timers hold it: a resharer's
 /// account handle, or one of these.
 pub(crate) const ALL: u32 = NONE;
@@ -285,10 +324,13 @@ pub struct Engine {
     /// Labelled messages with too many subjects to sync their conduct entries at once.
     deferred_sync: Vec<u32>,
     clock: EventClock,
-    /// The two newest event times each source of watermark marks (an input partition of the
-    /// router) last published: once the whole input is quiet, their combination is the
-    /// input's event time.
-    marks: BTreeMap<String, (Option<i64>, Option<i64>)>,
+    /// What each source (an input partition feeding this engine) last said of its event time.
+    marks: BTreeMap<String, SourceMark>,
+    /// The sources declared by [`Engine::expect_sources`]; `None` when the engine follows its
+    /// own events. Not in the snapshot: the adapter declares them again after a restore.
+    sources: Option<BTreeSet<String>>,
+    /// Event time as the sources allow it ([`InputTime::Slowest`]), when declared.
+    source_time: Option<i64>,
     /// A floor under the watermark, raised by `finish` and `advance_to` (end of input, idle).
     wm_floor: i64,
     /// Watermark at which the next retention sweep runs.
@@ -330,6 +372,8 @@ impl Engine {
             deferred_sync: Vec::new(),
             clock: EventClock::default(),
             marks: BTreeMap::new(),
+            sources: None,
+            source_time: None,
             wm_floor: i64::MIN,
             next_sweep: i64::MIN,
             hot_free: Vec::new(),
@@ -357,11 +401,16 @@ impl Engine {
         self.policy.stream.lateness_secs as i64 * 1000
     }
 
-    /// The watermark: event time (the newest time seen in two events), less the lateness bound.
+    /// The watermark: event time less the lateness bound. Event time is the newest time seen
+    /// in two events, or, with sources declared ([`Engine::expect_sources`]), the event time of
+    /// the slowest source that is not idle, so that a partition read ahead of the others never
+    /// makes their events late.
     pub fn watermark(&self) -> Option<Ts> {
-        self.clock
-            .time()
-            .map(|t| Ts((t - self.lateness_ms()).max(self.wm_floor)))
+        let time = match self.sources {
+            None => self.clock.time(),
+            Some(_) => self.source_time,
+        };
+        time.map(|t| Ts((t - self.lateness_ms()).max(self.wm_floor)))
             .or((self.wm_floor != i64::MIN).then_some(Ts(self.wm_floor)))
     }
 
@@ -458,20 +507,94 @@ impl Engine {
         self.clock.times()
     }
 
-    /// A watermark mark from `source` (an input partition the router reads, now quiet): its two
-    /// newest event times. The watermark moves to the event time all the sources' marks give
-    /// together ([`combined_event_time`]), as [`Engine::advance_to`] moves it.
-    pub fn advance_by_mark(&mut self, source: &str, times: EventTimes, out: &mut Vec<Flag>) {
-        let times = (times.0.map(|t| t.0), times.1.map(|t| t.0));
+    /// Declares the sources of this engine's input: the input partitions whose events reach it
+    /// (through the router, or shared through a watermark topic). From then on event time is
+    /// not what the engine's own events say but what the sources allow ([`Engine::input_time`]):
+    /// the event time of the slowest source that is not idle, as Flink's and Kafka Streams'
+    /// stream time are the minimum over their inputs. A source that said nothing yet holds
+    /// event time where it is; once every source is idle, the watermark moves to the event time
+    /// of the whole input, as at the end of a file. Declaring again replaces the set; sources
+    /// that sent marks without being declared count as well.
+    pub fn expect_sources(&mut self, names: impl IntoIterator<Item = String>, out: &mut Vec<Flag>) {
+        self.sources = Some(names.into_iter().collect());
+        self.follow_sources(out);
+    }
+
+    /// A mark from `source`: its two newest event times, and whether it is idle. Event time
+    /// moves as [`Engine::input_time`] then says, and what the exposure timers say has changed
+    /// is written. Without declared sources, marks are kept and, once every source that sent
+    /// one is idle, move the watermark to their combined event time.
+    pub fn source_mark(&mut self, source: &str, times: EventTimes, idle: bool, out: &mut Vec<Flag>) {
+        let mark = SourceMark::new(times, idle);
         match self.marks.get_mut(source) {
-            Some(t) => *t = times,
+            Some(m) if *m == mark => return,
+            Some(m) => *m = mark,
             None => {
-                self.marks.insert(source.to_owned(), times);
+                self.marks.insert(source.to_owned(), mark);
             }
         }
-        let all = self.marks.values().map(|&(a, b)| (a.map(Ts), b.map(Ts)));
-        if let Some(at) = combined_event_time(all) {
-            self.advance_to(at, out);
+        self.follow_sources(out);
+    }
+
+    /// How far the sources let event time go.
+    pub fn input_time(&self) -> InputTime {
+        let Some(expected) = &self.sources else {
+            return InputTime::Own;
+        };
+        let mut slowest: Option<i64> = None;
+        let mut all_idle = true;
+        for name in expected {
+            if !self.marks.contains_key(name) {
+                return InputTime::Held;
+            }
+        }
+        for mark in self.marks.values().filter(|m| !m.idle) {
+            all_idle = false;
+            let Some(t) = mark.second.or(mark.newest) else {
+                return InputTime::Held;
+            };
+            slowest = Some(slowest.map_or(t, |s| s.min(t)));
+        }
+        match slowest {
+            Some(t) => InputTime::Slowest(Ts(t)),
+            None if all_idle => InputTime::Idle(combined_event_time(self.marks.values().map(SourceMark::times))),
+            None => InputTime::Held,
+        }
+    }
+
+    /// The marks of every source, by name.
+    pub fn source_marks(&self) -> &BTreeMap<String, SourceMark> {
+        &self.marks
+    }
+
+    /// Moves event time as the sources say.
+    fn follow_sources(&mut self, out: &mut Vec<Flag>) {
+        match self.input_time() {
+            InputTime::Own => {
+                // Marks without declared sources: the router's marks before sources were
+                // declared, or a test. Once all are idle, the input is quiet everywhere.
+                if !self.marks.is_empty()
+                    && self.marks.values().all(|m| m.idle)
+                    && let Some(at) = combined_event_time(self.marks.values().map(SourceMark::times))
+                {
+                    self.advance_to(at, out);
+                }
+            }
+            InputTime::Held => {}
+            InputTime::Slowest(t) => {
+                if self.source_time.is_none_or(|s| t.0 > s) {
+                    self.source_time = Some(t.0);
+                    self.fire_timers();
+                    self.drain(out, false);
+                    self.maybe_sweep(out);
+                }
+            }
+            InputTime::Idle(at) => {
+                if let Some(at) = at {
+                    self.source_time = Some(self.source_time.map_or(at.0, |s| s.max(at.0)));
+                    self.advance_to(at, out);
+                }
+            }
         }
     }
 

@@ -97,7 +97,7 @@ impl PartState {
         match self {
             PartState::Engine(e) if watermark.is_some() => {
                 let (source, times) = watermark.expect("checked");
-                e.advance_by_mark(&source, times, discard);
+                e.source_mark(&source, times, true, discard);
                 discard.clear();
                 false
             }

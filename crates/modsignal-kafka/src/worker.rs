@@ -1123,7 +1123,7 @@ impl<'c> Worker<'c> {
         self.summary.records += 1;
         if let (Some((source, times)), PartState::Engine(engine)) = (watermark_of(m), &mut part.state) {
             // A watermark mark from the router: not an event, but it moves event time on.
-            engine.advance_by_mark(&source, times, &mut self.flags);
+            engine.source_mark(&source, times, true, &mut self.flags);
             part.next_offset = offset + 1;
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, None);
             return;

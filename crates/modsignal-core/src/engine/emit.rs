@@ -346,7 +346,13 @@ impl Engine {
                 changes - (shared * (channels.len() - 1)) as u64
             }
         };
-        let horizon = self.wm().max(last_event);
+        // A subject is measured up to event time, but never past the retention horizon after its
+        // message's last activity: a message quiet that long is written a last time and
+        // forgotten at the next retention sweep, and when that sweep runs depends on how the
+        // input was read. Capping here makes its final flag the same however the input arrives
+        // (file mode, or a Kafka backlog read partition by partition).
+        let quiet_until = msg.last_at.saturating_add(self.retention_ms());
+        let horizon = self.wm().min(quiet_until).max(last_event);
         let vis = Visibility::compute(&channels, horizon);
         let stage_end = vis.down.map_or(horizon, |(since, _)| since.max(start));
         let stages = &policy.exposure.stages_secs;

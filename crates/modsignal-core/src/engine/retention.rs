@@ -12,7 +12,7 @@ use crate::flag::Flag;
 use crate::store::{BIT_DEAD, BIT_FORWARD, BIT_SEEN, NONE};
 
 impl Engine {
-    fn retention_ms(&self) -> i64 {
+    pub(super) fn retention_ms(&self) -> i64 {
         self.policy.stream.retention_secs as i64 * 1000
     }
 

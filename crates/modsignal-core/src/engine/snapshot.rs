@@ -28,8 +28,9 @@ use crate::store::{Id, IdSet, Message, NONE, Reshare, Slab, Store, User, Users};
 
 /// Bumped whenever the engine's state changes shape; older snapshots are then refused, and the
 /// caller rebuilds the state by replaying its input. Format 2 keeps ids whole (format 1 kept
-/// hashes of them and 32-bit offsets of account ids).
-pub const SNAPSHOT_FORMAT: u32 = 2;
+/// hashes of them and 32-bit offsets of account ids); format 3 keeps whether each source of
+/// event time is idle, and the event time the sources allowed.
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 /// The first bytes of every snapshot. The frame's checksum covers the body, so a torn or
 /// damaged snapshot is refused rather than restored wrong.
@@ -87,7 +88,8 @@ struct Borrowed<'a> {
     deferred_growth: &'a [u32],
     deferred_sync: &'a [u32],
     clock: &'a EventClock,
-    marks: &'a BTreeMap<String, (Option<i64>, Option<i64>)>,
+    marks: &'a BTreeMap<String, super::SourceMark>,
+    source_time: Option<i64>,
     wm_floor: i64,
     next_sweep: i64,
     hot_free: &'a [u32],
@@ -118,7 +120,8 @@ struct Owned {
     deferred_growth: Vec<u32>,
     deferred_sync: Vec<u32>,
     clock: EventClock,
-    marks: BTreeMap<String, (Option<i64>, Option<i64>)>,
+    marks: BTreeMap<String, super::SourceMark>,
+    source_time: Option<i64>,
     wm_floor: i64,
     next_sweep: i64,
     hot_free: Vec<u32>,
@@ -154,6 +157,7 @@ impl Engine {
             deferred_sync: &self.deferred_sync,
             clock: &self.clock,
             marks: &self.marks,
+            source_time: self.source_time,
             wm_floor: self.wm_floor,
             next_sweep: self.next_sweep,
             hot_free: &self.hot_free,
@@ -200,6 +204,7 @@ impl Engine {
         engine.deferred_sync = o.deferred_sync;
         engine.clock = o.clock;
         engine.marks = o.marks;
+        engine.source_time = o.source_time;
         engine.wm_floor = o.wm_floor;
         engine.next_sweep = o.next_sweep;
         engine.hot_free = o.hot_free;
@@ -425,7 +430,11 @@ impl Engine {
             let (a, b) = self.clock.times();
             a.is_none_or(|t| ok(t.0)) && b.is_none_or(|t| ok(t.0))
         };
-        let marks = self.marks.values().all(|&(a, b)| a.is_none_or(ok) && b.is_none_or(ok));
+        let marks = self
+            .marks
+            .values()
+            .all(|m| m.newest.is_none_or(ok) && m.second.is_none_or(ok))
+            && self.source_time.is_none_or(ok);
         let scalars = [self.wm_floor, self.next_sweep, self.seen_since].into_iter().all(ok);
         let timers = self.timers.iter().all(|&(t, _, _)| ok(t));
         let indexes = self.conduct.times_within(ok) && self.targets.times_within(ok);

@@ -451,3 +451,32 @@ fn a_snapshot_with_a_label_confidence_outside_0_to_1_is_refused() {
     }
     assert!(Engine::restore(Policy::default(), &snapshot).is_ok(), "the unedited snapshot restores");
 }
+
+#[test]
+fn a_quiet_message_is_measured_to_the_retention_horizon_however_late_the_sweep() {
+    // Its last flag says it was up for as long as it was tracked: the retention horizon after
+    // its last activity, not until whenever a sweep happened to run (which depends on how the
+    // input was read: file mode, or a Kafka backlog partition by partition).
+    let retention = Policy::default().stream.retention_secs;
+    for gap_days in [8, 30, 300] {
+        let (mut e, mut out) = threat_by_a();
+        let later = 1767607201000i64 + gap_days * 86_400_000;
+        apply(
+            &mut e,
+            &format!(r#"{{"type":"post","at":{later},"id":"x","author":{{"id":"b","followers":5}}}}"#),
+            &mut out,
+        );
+        apply(
+            &mut e,
+            &format!(
+                r#"{{"type":"post","at":{},"id":"y","author":{{"id":"c","followers":5}}}}"#,
+                later + 1
+            ),
+            &mut out,
+        );
+        e.finish(&mut out);
+        let last = out.iter().rev().find(|f| f.message_id == "m").expect("m's flag");
+        assert!(last.exposure.still_up, "{gap_days} days");
+        assert_eq!(last.exposure.seconds_up, 1 + retention, "{gap_days} days");
+    }
+}
