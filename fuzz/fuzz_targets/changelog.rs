@@ -1,13 +1,13 @@
 //! What the Kafka worker reads back from its own topics: changelog records assembled into
 //! snapshots (`modsignal_kafka::state::find_snapshots`), router snapshots (the router's
-//! `restore`) and the event times of watermark marks. Checks:
+//! `restore`) and the event times and idleness of watermark marks. Checks:
 //! - nothing panics, and nothing read sizes an allocation (a manifest claiming a huge snapshot,
 //!   or a chunk key numbered in the billions, is refused or left alone);
 //! - a snapshot written to the changelog (`state::snapshot_records`) is found again exactly,
 //!   whatever other records the changelog holds, as long as none of them overwrote one of its
 //!   keys; and a snapshot found is never above the offset asked for;
 //! - a router restored from bytes that pass its checks snapshots to bytes that restore again
-//!   to the same snapshot; and watermark times read back are what they say.
+//!   to the same snapshot; and a watermark mark read back is what it says.
 //!
 //! The input is structured (`arbitrary`): changelog records, each a key of the partition's
 //! slots or another key, with a value that is raw bytes, a manifest, or a real chunk edited;
@@ -25,7 +25,7 @@ use modsignal_core::policy::Stream;
 use modsignal_formats::Format;
 use modsignal_fuzz::SCENARIOS;
 use modsignal_kafka::commit::Tp;
-use modsignal_kafka::fuzzing::{router_after, router_restore, watermark_times};
+use modsignal_kafka::fuzzing::{encode_watermark_mark, router_after, router_restore, watermark_mark};
 use modsignal_kafka::state::{Snapshot, find_snapshots, snapshot_records};
 
 const ROUTER_MAGIC: &[u8; 8] = b"modroute";
@@ -247,17 +247,12 @@ fuzz_target!(|input: Input| {
         check_router(&seal_router(&body));
     }
 
-    // Watermark times.
-    if let Some((newest, second)) = watermark_times(&input.watermark) {
-        let text = format!(
-            "{}:{}",
-            newest.map_or(String::new(), |t| t.0.to_string()),
-            second.map_or(String::new(), |t| t.0.to_string())
-        );
+    // Watermark marks: what reads back is what is written again.
+    if let Some((times, idle)) = watermark_mark(&input.watermark) {
         assert_eq!(
-            watermark_times(&text),
-            Some((newest, second)),
-            "watermark times read back differently"
+            watermark_mark(&encode_watermark_mark(times, idle)),
+            Some((times, idle)),
+            "a watermark mark reads back differently"
         );
     }
 });

@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use modsignal_core::{Engine, Flag, Policy, decode};
 
+pub mod backlog;
 pub mod binary;
 pub mod broker;
 pub mod worker;

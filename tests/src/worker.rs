@@ -213,8 +213,13 @@ impl Running {
 /// # Panics
 /// When a record is not a flag keyed by its `flag_id`.
 pub async fn flag_records(broker: &Broker) -> Vec<(String, u64, String)> {
+    flag_records_from(broker, OUTPUT).await
+}
+
+/// [`flag_records`] of any output topic.
+pub async fn flag_records_from(broker: &Broker, topic: &str) -> Vec<(String, u64, String)> {
     let mut out = Vec::new();
-    for m in broker.read_all(OUTPUT).await {
+    for m in broker.read_all(topic).await {
         let key = String::from_utf8(m.key().expect("flags are keyed").to_vec()).unwrap();
         let text = String::from_utf8(m.payload().expect("flags have a value").to_vec()).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).expect("flags are JSON");

@@ -4,67 +4,15 @@
 //! no event is late. Each case splits a simulated stream spanning weeks into partitions, as a
 //! platform keys it by account, and interleaves them in its own way.
 
-use std::collections::BTreeMap;
-
-use modsignal_core::{Engine, Event, EventClock, Flag, InputTime, Policy, decode};
-use modsignal_sim::{SimConfig, Simulator};
+use modsignal_core::{Engine, EventClock, Flag, InputTime, Policy, decode};
+use modsignal_tests::backlog::{as_json, content_difference, partitions, stream};
 use modsignal_tests::{final_flags, run_lines};
-
-/// A stream of `events` over about `days` of event time.
-fn stream(events: u64, days: f64, seed: u64) -> Vec<String> {
-    Simulator::new(SimConfig {
-        events,
-        seed,
-        events_per_sec: events as f64 / (days * 86_400.0),
-        ..SimConfig::default()
-    })
-    .map(|e| e.to_json())
-    .collect()
-}
-
-/// The account an event would be keyed by on a platform stream: its author, or whoever acted.
-fn account(ev: &Event<'_>) -> String {
-    use modsignal_core::EventKind::*;
-    match &ev.kind {
-        Post { author, .. } | Reshare { author, .. } => author.id.to_string(),
-        Account { user, .. } => user.to_string(),
-        Report { reporter, .. } => reporter.to_string(),
-        Delete { id, .. }
-        | Restrict { id, .. }
-        | Restore { id, .. }
-        | Label { id, .. }
-        | Impressions { id, .. } => id.to_string(),
-    }
-}
-
-/// Splits `lines` into partitions by account, with `share[p]` of the accounts' hash space each.
-fn partitions(lines: &[String], share: &[f64]) -> Vec<Vec<String>> {
-    let mut parts = vec![Vec::new(); share.len()];
-    let total: f64 = share.iter().sum();
-    for line in lines {
-        let ev = decode(line.as_bytes()).unwrap();
-        // `DefaultHasher::new` has fixed keys: the same split on every run.
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&account(&ev), &mut hasher);
-        let h = std::hash::Hasher::finish(&hasher) as f64 / u64::MAX as f64 * total;
-        let mut acc = 0.0;
-        let p = share
-            .iter()
-            .position(|s| {
-                acc += s;
-                h < acc
-            })
-            .unwrap_or(share.len() - 1);
-        parts[p].push(line.clone());
-    }
-    parts
-}
 
 /// Reads the partitions in the order `schedule` gives (a partition and how many of its records
 /// to read next), sending each partition's mark after every step as the router does, and its
 /// idle mark once it is read to its end; then finishes. Returns every flag, how many events
 /// were late, and what the engine said of its input's event time before finishing.
-fn run_sources(parts: &[Vec<String>], schedule: &[(usize, usize)]) -> (Vec<Flag>, u64, InputTime) {
+fn run_sources(parts: &[Vec<(String, String)>], schedule: &[(usize, usize)]) -> (Vec<Flag>, u64, InputTime) {
     let mut engine = Engine::new(Policy::default());
     let mut out = Vec::new();
     let names: Vec<String> = (0..parts.len()).map(|p| format!("input/{p}")).collect();
@@ -74,7 +22,7 @@ fn run_sources(parts: &[Vec<String>], schedule: &[(usize, usize)]) -> (Vec<Flag>
     let mut late = 0;
     let mut step = |engine: &mut Engine, out: &mut Vec<Flag>, p: usize, n: usize| {
         let end = read[p].saturating_add(n).min(parts[p].len());
-        for line in &parts[p][read[p]..end] {
+        for (_, line) in &parts[p][read[p]..end] {
             let ev = decode(line.as_bytes()).unwrap();
             clocks[p].observe_event(ev.at, &ev.kind);
             let outcome = engine.apply(&ev, out).unwrap();
@@ -94,28 +42,23 @@ fn run_sources(parts: &[Vec<String>], schedule: &[(usize, usize)]) -> (Vec<Flag>
     (out, late, input_time)
 }
 
-/// A flag as JSON without its revision. The revision orders one flag's versions as one engine
-/// writes them; it also counts changes to the sender's other labelled messages as they became
-/// known, so two read orders can number the same final flag differently. Everything a reviewer
-/// reads must be the same.
-fn content(f: &Flag) -> String {
-    let mut f = f.clone();
-    f.revision = 0;
-    f.to_json()
-}
-
-fn assert_same(expected: &BTreeMap<String, Flag>, got: &BTreeMap<String, Flag>, what: &str) {
-    let mut differ = Vec::new();
-    for (id, f) in expected {
-        match got.get(id) {
-            None => differ.push(format!("missing {id}")),
-            Some(g) if content(g) != content(f) => {
-                differ.push(format!("differs {id}:\n  file    {}\n  sources {}", f.to_json(), g.to_json()))
-            }
-            _ => {}
-        }
-    }
-    differ.extend(got.keys().filter(|id| !expected.contains_key(*id)).map(|id| format!("extra {id}")));
+fn check(
+    lines: &[String],
+    share: &[f64],
+    schedule: impl Fn(&[Vec<(String, String)>]) -> Vec<(usize, usize)>,
+    what: &str,
+) {
+    let (flags, errors) = run_lines(&Policy::default(), lines);
+    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+    let expected = as_json(&final_flags(&flags));
+    assert!(
+        expected.len() > 100,
+        "too few flags to say anything: {}",
+        expected.len()
+    );
+    let parts = partitions(lines, share);
+    let (flags, late, input_time) = run_sources(&parts, &schedule(&parts));
+    let differ = content_difference(&expected, &as_json(&final_flags(&flags)));
     assert!(
         differ.is_empty(),
         "{what}: {} of {} flags differ from file mode; first:\n{}",
@@ -123,16 +66,6 @@ fn assert_same(expected: &BTreeMap<String, Flag>, got: &BTreeMap<String, Flag>, 
         expected.len(),
         differ[..differ.len().min(3)].join("\n")
     );
-}
-
-fn check(lines: &[String], share: &[f64], schedule: impl Fn(&[Vec<String>]) -> Vec<(usize, usize)>, what: &str) {
-    let (flags, errors) = run_lines(&Policy::default(), lines);
-    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
-    let expected = final_flags(&flags);
-    assert!(expected.len() > 100, "too few flags to say anything: {}", expected.len());
-    let parts = partitions(lines, share);
-    let (flags, late, input_time) = run_sources(&parts, &schedule(&parts));
-    assert_same(&expected, &final_flags(&flags), what);
     assert_eq!(late, 0, "{what}: events were late");
     assert!(
         matches!(input_time, InputTime::Idle(Some(_))),

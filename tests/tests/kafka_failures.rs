@@ -731,9 +731,10 @@ fn with_a_watermark_topic_a_quiet_partition_follows_the_event_time_of_the_others
             format!("{} flags move with the shared event time", moved.len())
         })
         .await;
-        // Each partition published its two newest event times (`PARTITION=NEWEST:SECOND`, in
-        // ms), keyed by partition.
-        let published: BTreeMap<String, i64> = broker
+        // Each partition published its two newest event times and whether it is read to its end
+        // (`PARTITION=NEWEST:SECOND[:idle]`, in ms), keyed by partition; the last of each says
+        // it was read to its end at its newest event.
+        let published: BTreeMap<String, (Option<i64>, bool)> = broker
             .read_all(WATERMARKS)
             .await
             .iter()
@@ -741,16 +742,23 @@ fn with_a_watermark_topic_a_quiet_partition_follows_the_event_time_of_the_others
                 use rdkafka::Message;
                 let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
                 let value = std::str::from_utf8(m.payload().unwrap()).unwrap();
-                let (source, times) = value.split_once('=').unwrap();
+                let (source, mark) = value.split_once('=').unwrap();
                 assert_eq!(source, key);
-                let newest = times.split_once(':').unwrap().0.parse().unwrap();
-                (key, newest)
+                let (mark, idle) = match mark.strip_suffix(":idle") {
+                    Some(times) => (times, true),
+                    None => (mark, false),
+                };
+                let newest = mark.split_once(':').unwrap().0;
+                (key, ((!newest.is_empty()).then(|| newest.parse().unwrap()), idle))
             })
             .collect();
         assert_eq!(
             published.keys().cloned().collect::<Vec<_>>(),
             (0..3).map(|p| format!("{INPUT}/{p}")).collect::<Vec<_>>()
         );
+        for (partition, (newest, idle)) in &published {
+            assert!(newest.is_some() && *idle, "{partition} last published {published:?}");
+        }
         worker.stop().await;
     });
 }
@@ -777,5 +785,151 @@ fn stopping_while_the_broker_is_silent_ends_in_bounded_time() {
         let stopped = worker.stop_within(bound).await;
         eprintln!("stopped in {:?} with the broker silent: {stopped:?}", started.elapsed());
         broker.resume();
+    });
+}
+
+/// Issue 10's backlog through crashes: a stream keyed by account over four input partitions,
+/// spanning weeks, all produced before the worker starts and routed through the repartition
+/// topic (of one partition: see `kafka_backlog.rs` for why). The real binary is killed with
+/// SIGKILL three times at random points of the backlog and restarted, then a second instance
+/// joins and takes partitions over; the newest flags read as file mode's for the whole stream.
+///
+/// Ignored: it fails now and then on one flag in about six hundred, for a reason that is not
+/// event time. A new owner rebuilds a partition by restoring a snapshot and replaying the records
+/// after it, and the replay does not repeat the flushes the first owner made on its timer, which
+/// release deferred work that moves the conduct and mobbing sums a flag's revision adds up. The
+/// new owner can then number a newer version of a flag below the version the old owner wrote, and
+/// a consumer that keeps the highest revision keeps the older one (the newer is on the topic).
+/// Revisions must become a function of the input alone; until then, run it with `--ignored`.
+#[test]
+#[ignore = "a flag's revision after a handover can fall below the old owner's (see the comment)"]
+fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags() {
+    use modsignal_tests::backlog::{as_json, content_difference, partitions, stream};
+    isolated(async {
+        init_logs();
+        let binary = modsignal_binary();
+        assert!(binary.is_file(), "{}", binary.display());
+        let broker = Broker::start();
+        broker.create_topic(INPUT, 4, &[]).await;
+        broker.create_topic(OUTPUT, 3, &[]).await;
+        broker.create_topic(DEAD, 1, &[]).await;
+        broker.create_topic("routed", 1, &[]).await;
+        broker
+            .create_topic(CHANGELOG, 4, &[("cleanup.policy", "compact")])
+            .await;
+        let lines = stream(20_000, 21.0, 13);
+        let (flags, errors) = modsignal_tests::run_lines(&Policy::default(), &lines);
+        assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+        let expected = as_json(&final_flags(&flags));
+        let mut ends = BTreeMap::new();
+        for (p, records) in partitions(&lines, &[1.0; 4]).iter().enumerate() {
+            let lines: Vec<&str> = records.iter().map(|(_, l)| l.as_str()).collect();
+            let offsets = broker.produce_lines_to(INPUT, p as i32, &lines).await;
+            ends.insert(p as i32, offsets.last().map_or(0, |o| o + 1));
+        }
+        let group = "crash-routed";
+        let router_group = format!("{group}.router");
+        let log = temp_file("crash-routed.log");
+        let state_dir = temp_file("crash-routed-state");
+        let state = state_dir.to_str().unwrap();
+        let args = [
+            "--repartition-topic",
+            "routed",
+            "--changelog-topic",
+            CHANGELOG,
+            "--snapshot-interval",
+            "500ms",
+            "--state-dir",
+            state,
+            "--shutdown-timeout",
+            "10s",
+            "--kafka-property",
+            "partition.assignment.strategy=range",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6261_636b);
+        let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
+        let total: i64 = ends.values().sum();
+        for i in 0..3 {
+            // Each kill lands a random moment after the router has committed more of the
+            // backlog: mid-routing, with routed records, marks and flags in flight.
+            let at_start: i64 = broker.committed(&router_group, INPUT).await.values().sum();
+            let deadline = Instant::now() + CONVERGE_TIMEOUT;
+            loop {
+                let committed: i64 = broker.committed(&router_group, INPUT).await.values().sum();
+                if committed > at_start || committed >= total {
+                    break;
+                }
+                if let Some(status) = worker.child.try_wait().unwrap() {
+                    panic!("the worker exited by itself ({status}):\n{}", worker.log_tail());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no progress past {at_start}:\n{}",
+                    worker.log_tail()
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..1_500))).await;
+            let committed = broker.committed(&router_group, INPUT).await;
+            eprintln!("kill -9 number {} with {committed:?} of {ends:?} routed", i + 1);
+            worker.kill_9();
+            worker = WorkerProcess::start(&broker, group, log.clone(), &args);
+        }
+        // A second instance joins, and the first leaves once the second has taken partitions
+        // over: both groups rebalance twice, and every partition changes owner with its state.
+        // (Two members left running together on tansu 0.6.0 rebalance every few seconds for as
+        // long as they run, which no assertion about settling survives.)
+        let second_log = temp_file("crash-routed-2.log");
+        let second_state = temp_file("crash-routed-state-2");
+        let mut second_args = args;
+        second_args[7] = second_state.to_str().unwrap();
+        let mut second = WorkerProcess::start(&broker, group, second_log.clone(), &second_args);
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        while broker.group_members(group) < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the second instance did not join:\n{}",
+                second.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(500..3_000))).await;
+        worker.signal(libc::SIGTERM);
+        let status = worker.wait(Duration::from_secs(30)).await;
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{status:?}:\n{}",
+            worker.log_tail()
+        );
+        second.wait_for_commits(&broker, &router_group, &ends).await;
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        loop {
+            let differ = content_difference(&expected, &newest_flags(&broker).await);
+            if differ.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {} flags differ from file mode; first:\n{}\n--- log ---\n{}",
+                differ.len(),
+                expected.len(),
+                differ[..differ.len().min(3)].join("\n"),
+                second.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        second.signal(libc::SIGTERM);
+        let status = second.wait(Duration::from_secs(30)).await;
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{status:?}:\n{}",
+            second.log_tail()
+        );
+        assert!(broker.read_all(DEAD).await.is_empty());
+        for path in [&log, &second_log] {
+            let _ = std::fs::remove_file(path);
+        }
+        let _ = std::fs::remove_dir_all(&state_dir);
+        let _ = std::fs::remove_dir_all(&second_state);
     });
 }

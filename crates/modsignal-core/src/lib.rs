@@ -26,7 +26,8 @@ pub mod time;
 
 pub use engine::snapshot::{SNAPSHOT_FORMAT, SnapshotError, policy_fingerprint};
 pub use engine::{
-    ApplyError, Engine, EventClock, EventTimes, InputTime, Outcome, RemovalSeen, SourceMark, StateStats, combined_event_time,
+    ApplyError, Engine, EventClock, EventTimes, InputTime, Outcome, RemovalSeen, SourceMark, StateStats,
+    combined_event_time,
 };
 pub use event::{DecodeError, Event, EventKind, decode};
 pub use flag::{Flag, Subject};

@@ -36,8 +36,13 @@ pub struct WorkerConfig {
     /// a change too small to be written at once (one more reshare) waits for its flag.
     pub flush_interval: Duration,
     /// After this long without a record, a partition's engine is finished: its watermark moves
-    /// to the newest event time and every flag is brought up to date.
+    /// to the newest event time and every flag is brought up to date. With routing or a
+    /// watermark topic, only once every input partition it follows is also read to its end.
     pub idle_after: Duration,
+    /// How far (in event time) an input partition may be read ahead of the slowest input
+    /// partition still being read before it is paused, so that a backlog is read roughly in
+    /// event-time order (see the crate documentation).
+    pub max_event_time_lead: Duration,
     /// On shutdown, how long to wait for the broker to acknowledge the flags and dead letters
     /// already produced before committing what was acknowledged and leaving the group.
     pub shutdown_timeout: Duration,
@@ -86,6 +91,10 @@ pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "modsignal.dead-letters";
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// The default quiet time before a partition's engine is finished.
 pub const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(30);
+/// [`WorkerConfig::max_event_time_lead`] unless configured: an hour of event time, so that
+/// partitions of a live stream (seconds apart) are never paused, and a backlog is read within
+/// an hour of event-time order.
+pub const DEFAULT_MAX_EVENT_TIME_LEAD: Duration = Duration::from_secs(3600);
 /// The default bound on the wait for acknowledgements at shutdown.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default cut of dead-letter values: half of librdkafka's and Kafka's default largest
@@ -143,6 +152,7 @@ impl WorkerConfig {
             policy,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
             idle_after: DEFAULT_IDLE_AFTER,
+            max_event_time_lead: DEFAULT_MAX_EVENT_TIME_LEAD,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             max_record_bytes: modsignal_core::event::MAX_RECORD_BYTES,
             dead_letter_max_bytes: DEFAULT_DEAD_LETTER_MAX_BYTES,
@@ -296,9 +306,12 @@ impl WorkerConfig {
             c.set("partition.assignment.strategy", "cooperative-sticky");
         }
         // librdkafka's statistics carry each partition's consumer lag, which the worker
-        // exports as a metric; every 10 s is plenty for a lag alert and costs little.
+        // exports as a metric, and its end, which tells the worker when an input partition is
+        // read to its end (it then holds no engine's event time back). Every second, so that
+        // an idle partition is known as such within about a second; a consumer's statistics
+        // are a few hundred bytes of JSON per partition.
         if !self.properties.contains_key("statistics.interval.ms") {
-            c.set("statistics.interval.ms", "10000");
+            c.set("statistics.interval.ms", "1000");
         }
         c.set("group.id", &self.group_id)
             .set("enable.auto.commit", "false")
@@ -364,6 +377,7 @@ pub struct KafkaSection {
     /// A duration such as `"500ms"`, `"1s"`, `"2m"` (see [`parse_duration`]).
     pub flush_interval: Option<String>,
     pub idle_after: Option<String>,
+    pub max_event_time_lead: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub max_record_bytes: Option<usize>,
     pub dead_letter_max_bytes: Option<usize>,
@@ -504,6 +518,7 @@ impl KafkaSection {
             dead_letter_topic,
             flush_interval,
             idle_after,
+            max_event_time_lead,
             shutdown_timeout,
             max_record_bytes,
             dead_letter_max_bytes,
@@ -538,6 +553,7 @@ impl KafkaSection {
         };
         c.flush_interval = duration("flush_interval", self.flush_interval, c.flush_interval)?;
         c.idle_after = duration("idle_after", self.idle_after, c.idle_after)?;
+        c.max_event_time_lead = duration("max_event_time_lead", self.max_event_time_lead, c.max_event_time_lead)?;
         c.shutdown_timeout = duration("shutdown_timeout", self.shutdown_timeout, c.shutdown_timeout)?;
         if let Some(n) = self.max_record_bytes {
             c.max_record_bytes = n;

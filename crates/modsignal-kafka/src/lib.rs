@@ -62,7 +62,7 @@
 //! - [`run_with`] also counts what the worker does in a [`modsignal_metrics::Metrics`]
 //!   ([`Hooks`]): events by type, rejects and dead letters by reason, flags by category, time
 //!   to removal, state sizes, restores, consumer lag (from librdkafka's statistics, every
-//!   `statistics.interval.ms`, 10 s unless the properties say otherwise) and the event-to-flag
+//!   `statistics.interval.ms`, 1 s unless the properties say otherwise) and the event-to-flag
 //!   latency: from an input record's timestamp to the acknowledgement of a flag it caused.
 //! - Broker outages are logged and survived: librdkafka reconnects and retries, and a record
 //!   whose delivery still fails is sent again with back-off while its input offset stays
@@ -86,13 +86,17 @@
 //!   each snapshot rewrites the partition's state (about 40 bytes per message or reshare).
 //! - Without a repartition topic or a [`WorkerConfig::watermark_topic`], a partition's
 //!   watermark follows its own events only: a quiet partition is finished (its watermark moves
-//!   to its newest event time) but does not follow the event time of the other partitions, so
-//!   a message that stays up in a quiet partition crosses its exposure stages only when the
-//!   partition's own events move on or it goes quiet. With routing, the router sends every
-//!   engine partition watermark marks; with a watermark topic, every partition publishes its
-//!   newest event time there and a quiet one moves to the newest of all. Either way the event
-//!   time that quiet partitions follow is the newest any partition has seen: one partition
-//!   whose clock runs ahead (events stamped in the future) moves the quiet ones with it.
+//!   to its newest event time) but does not follow the event time of the other partitions.
+//!   With either, each engine follows the slowest input partition still being read
+//!   ([`modsignal_core::Engine::expect_sources`]): the router's watermark marks, or what every
+//!   partition publishes to the watermark topic, say how far each input partition has come and
+//!   whether it is read to its end (its offset at the high watermark librdkafka's statistics
+//!   report). Input partitions more than [`WorkerConfig::max_event_time_lead`] ahead of the
+//!   slowest one an instance reads are paused until it catches up. A partition whose reader is
+//!   not running holds event time back until its new owner reads it: there is no wall-clock
+//!   idle timeout.
+//! - With several repartition partitions, a sender's repeated conduct and the mobbing of one
+//!   person are counted over the messages each engine partition holds, not over all.
 //! - Transactions are not used: output is at least once, never exactly once.
 //!
 //! # Running against Kafka
@@ -161,10 +165,15 @@ pub mod fuzzing {
         router.snapshot()
     }
 
-    /// The two event times a watermark mark or watermark record carries, as the worker reads
-    /// them.
-    pub fn watermark_times(text: &str) -> Option<modsignal_core::EventTimes> {
-        crate::router::decode_times(text)
+    /// The two event times and the idleness a watermark mark or watermark record carries, as
+    /// the worker reads them.
+    pub fn watermark_mark(text: &str) -> Option<(modsignal_core::EventTimes, bool)> {
+        crate::router::decode_mark(text)
+    }
+
+    /// A watermark mark as the worker writes it.
+    pub fn encode_watermark_mark(times: modsignal_core::EventTimes, idle: bool) -> String {
+        crate::router::encode_mark(times, idle)
     }
 }
 pub use follow::follow_output;

@@ -19,15 +19,17 @@
 //! horizon of the policy after the reshare, and the [`Reader`]'s stream clock. Both are
 //! snapshotted and restored like an engine (see [`crate::state`]).
 //!
-//! When one of its input partitions goes quiet, the router also sends every partition of the
-//! repartition topic a *watermark mark*: a record with no value and the header
-//! [`HEADER_WATERMARK`] giving the event time it read there: the newest time seen in two of its
-//! events, never counting an event stamped further after its record's timestamp than the
-//! policy's `stream.max_skew_secs` (the engine rejects that one as `future`), so that one
-//! record cannot move event time for every partition. The engine raises its watermark to it,
-//! so that once the whole input is quiet every engine partition's flags are measured up to the
-//! event time of the input, as file mode measures them, and not only up to the newest event
-//! that happened to land in that partition.
+//! The router also tells every partition of the repartition topic how far event time has come
+//! in each input partition it reads, with *watermark marks*: records with no value, keyed by
+//! the input partition (`topic/partition`, a *source*), whose header [`HEADER_WATERMARK`] gives
+//! the newest time seen in two of its events (never counting an event stamped further after its
+//! record's timestamp than the policy's `stream.max_skew_secs`, which the engine rejects as
+//! `future`, so that one record cannot move event time) and whether the partition is *idle*:
+//! read to its end. A mark is sent at each flush interval when either changed. Each engine
+//! partition follows the slowest source that is not idle
+//! ([`modsignal_core::Engine::expect_sources`]), so a backlog read faster in one partition
+//! than another makes no event late, and once every source is idle it moves to the event time
+//! of the whole input and is finished, as file mode is at the end of its input.
 //!
 //! A reshare of a reshare read by another input partition (another account's reshare, in a
 //! stream keyed by account) is routed by the id in `of`, which is not its original's
@@ -55,17 +57,38 @@ pub(crate) struct Routed {
 /// What one record gave.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Outcome {
-    /// This many events, sent to this many partitions in all.
-    Routed { events: usize, records: usize },
+    /// This many events, sent to this many partitions in all, of which `late` were behind the
+    /// input partition's own event time by more than the lateness bound.
+    Routed { events: usize, records: usize, late: usize },
     /// Nothing, for this reason ([`modsignal_formats::Skip::code`]).
     Skipped(&'static str),
 }
 
 const MAGIC: &[u8; 8] = b"modroute";
 
-/// The header of a watermark mark: the input partition's two newest event times (see
-/// [`encode_times`]); the mark's key names the input partition.
+/// The header of a watermark mark: the input partition's two newest event times, and `:idle`
+/// when it is read to its end (see [`encode_mark`]); the mark's key names the input partition.
 pub const HEADER_WATERMARK: &str = "modsignal.watermark";
+
+/// What a source says in a mark: its two newest event times (as [`encode_times`] writes
+/// them), followed by `:idle` when it is read to its end.
+pub(crate) fn encode_mark(times: EventTimes, idle: bool) -> String {
+    let mut s = encode_times(times);
+    if idle {
+        s.push_str(":idle");
+    }
+    s
+}
+
+/// The inverse of [`encode_mark`]. A mark without the suffix is of a source still being read;
+/// marks written before marks said so were sent only when their source went quiet, and read
+/// as idle when their key has the old `watermark:` prefix (see `worker::watermark_of`).
+pub(crate) fn decode_mark(s: &str) -> Option<(EventTimes, bool)> {
+    match s.strip_suffix(":idle") {
+        Some(times) => Some((decode_times(times)?, true)),
+        None => Some((decode_times(s)?, false)),
+    }
+}
 
 /// Two event times ([`modsignal_core::EventClock::times`]) as text: `newest:second` in ms
 /// since the epoch, each empty when unknown.
@@ -104,11 +127,11 @@ pub(crate) struct Router {
     next_sweep: i64,
     retention_ms: i64,
     max_skew_ms: i64,
+    lateness_ms: i64,
     partitions: i32,
     events: Vec<Event<'static>>,
-    /// The two times of the last watermark mark sent.
-    marked: i64,
-    marked_second: i64,
+    /// The last watermark mark sent: times and idleness.
+    marked: Option<(EventTimes, bool)>,
 }
 
 type Times = (Option<i64>, Option<i64>);
@@ -139,10 +162,10 @@ impl Router {
             next_sweep: i64::MIN,
             retention_ms: (stream.retention_secs as i64).saturating_mul(1000),
             max_skew_ms: (stream.max_skew_secs as i64).saturating_mul(1000),
+            lateness_ms: (stream.lateness_secs as i64).saturating_mul(1000),
             partitions: partitions.max(1),
             events: Vec::new(),
-            marked: i64::MIN,
-            marked_second: i64::MIN,
+            marked: None,
         }
     }
 
@@ -151,19 +174,22 @@ impl Router {
         self.clock.times().1.map_or(i64::MIN, |t| t.0)
     }
 
-    /// A watermark mark for every partition, if events newer than the last mark were read:
-    /// sent when the input partition goes quiet.
-    /// The mark's times are the partition's two newest event times ([`EventClock::times`]):
-    /// the engine combines the marks of every input partition into the input's event time.
-    pub(crate) fn marks(&mut self) -> Option<(EventTimes, Vec<i32>)> {
-        let times = self.clock.times();
-        let newest = times.0.map_or(i64::MIN, |t| t.0);
-        if newest <= self.marked && times.1.map_or(i64::MIN, |t| t.0) <= self.marked_second {
+    /// A watermark mark for every partition of the repartition topic, if the input partition's
+    /// event time or idleness (`idle`: read to its end) changed since the last mark sent.
+    pub(crate) fn mark(&mut self, idle: bool) -> Option<(EventTimes, bool, Vec<i32>)> {
+        let mark = (self.clock.times(), idle);
+        if self.marked == Some(mark) {
             return None;
         }
-        self.marked = newest;
-        self.marked_second = times.1.map_or(i64::MIN, |t| t.0);
-        Some((times, (0..self.partitions).collect()))
+        self.marked = Some(mark);
+        Some((mark.0, idle, (0..self.partitions).collect()))
+    }
+
+    /// Event time of the input partition, in ms since the epoch: the newest time seen in two
+    /// events, or the one seen; `None` before any.
+    pub(crate) fn event_time(&self) -> Option<i64> {
+        let (a, b) = self.clock.times();
+        b.or(a).map(|t| t.0)
     }
 
     /// Reshares remembered.
@@ -187,7 +213,10 @@ impl Router {
             Ok(Read::Events(n)) => {
                 let before = out.len();
                 let events = std::mem::take(&mut self.events);
+                let mut late = 0;
                 for ev in &events {
+                    let now = self.now();
+                    late += usize::from(now != i64::MIN && ev.at.0 < now.saturating_sub(self.lateness_ms));
                     // An event from the future is routed (the engine sets it aside as `future`)
                     // but does not count as this partition's event time.
                     if received_ms.is_none_or(|r| ev.at.0 <= r.saturating_add(self.max_skew_ms)) {
@@ -200,6 +229,7 @@ impl Router {
                 Ok(Outcome::Routed {
                     events: n,
                     records: out.len() - before,
+                    late,
                 })
             }
         }
@@ -484,7 +514,7 @@ mod tests {
         let del = |id: &str| format!(r#"{{"type":"delete","at":"2026-01-01T00:01:00Z","id":"{id}","by":"author"}}"#);
         assert_eq!(partitions(&route(&mut r, &del(a))), vec![part("m1", n)]);
         assert_eq!(partitions(&route(&mut r, &del(b))), vec![part("m2", n)]);
-        let mark = r.marks().expect("a mark").0;
+        let mark = r.mark(false).expect("a mark").0;
         assert!(mark.1.is_some(), "two events: {mark:?}");
         let received = Ts::parse_rfc3339("2026-01-01T00:02:00Z").unwrap().0;
         let mut out = Vec::new();
@@ -493,7 +523,8 @@ mod tests {
             r.route(future.as_bytes(), Some(received), &mut out).unwrap();
         }
         assert_eq!(out.len(), 2, "routed, for the engine to set aside");
-        assert_eq!(r.marks(), None, "event time still {mark:?}");
+        assert_eq!(r.mark(false), None, "event time still {mark:?}");
+        assert_eq!(r.mark(true).map(|m| (m.0, m.1)), Some((mark, true)), "idle is news");
     }
 
     /// A format-1 snapshot (hashes of ids) is refused with its format named, so the partition

@@ -84,20 +84,20 @@ impl PartState {
     }
 
     /// Applies a record again to rebuild the state, writing nothing; whether it gave events.
-    /// `watermark` is the record's watermark mark (its source and times), if it is one;
+    /// `watermark` is the record's watermark mark (its source, times and idleness), if it is one;
     /// `received_ms` its timestamp.
     pub(crate) fn replay(
         &mut self,
         payload: &[u8],
-        watermark: Option<(String, modsignal_core::EventTimes)>,
+        watermark: Option<(String, modsignal_core::EventTimes, bool)>,
         received_ms: Option<i64>,
         max_record_bytes: usize,
         discard: &mut Vec<Flag>,
     ) -> bool {
         match self {
             PartState::Engine(e) if watermark.is_some() => {
-                let (source, times) = watermark.expect("checked");
-                e.source_mark(&source, times, true, discard);
+                let (source, times, idle) = watermark.expect("checked");
+                e.source_mark(&source, times, idle, discard);
                 discard.clear();
                 false
             }

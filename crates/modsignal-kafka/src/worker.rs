@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use modsignal_core::{DecodeError, Engine, EventTimes, Flag, Outcome, decode};
+use modsignal_core::{DecodeError, Engine, EventTimes, Flag, InputTime, Outcome, decode};
 use modsignal_metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -30,7 +30,7 @@ use crate::config::{ConfigError, WorkerConfig};
 use crate::dead_letter::{DeadLetter, cut_value};
 use crate::follow::follow_topic;
 use crate::replay::replay;
-use crate::router::{HEADER_WATERMARK, Outcome as RouteOutcome, Routed, decode_times, encode_times};
+use crate::router::{HEADER_WATERMARK, Outcome as RouteOutcome, Routed, decode_mark, encode_mark};
 use crate::stage::{PartState, Stage};
 use crate::state::{self, Slots, Snapshot, Source};
 
@@ -201,7 +201,10 @@ where
     let metrics = hooks.metrics.unwrap_or_default();
     let Some(repartition) = config.repartition_topic.clone() else {
         let status = hooks.status.map(|tx| StatusSink::new(tx, 1).remove(0));
-        return run_inner(config, shutdown, status, metrics, Stage::Engine).await;
+        // With a watermark topic, each partition's engine follows the event time of every
+        // partition of the input; without, its own.
+        let sources = config.watermark_topic.is_some().then(|| config.input_topics.clone());
+        return run_inner(config, shutdown, status, metrics, Stage::Engine, sources).await;
     };
     config.validate()?;
     // Two stages in one process, each its own consumer group: the router reads the inputs
@@ -215,7 +218,8 @@ where
         partitions: 1,
     };
     let mut engine_config = config;
-    engine_config.input_topics = vec![repartition];
+    // The engines follow the event time of the router's input partitions, told by its marks.
+    let sources = Some(std::mem::replace(&mut engine_config.input_topics, vec![repartition]));
     engine_config.repartition_topic = None;
     engine_config.input_formats.clear();
     let (mut sinks, status) = match hooks.status {
@@ -239,13 +243,22 @@ where
             sinks.pop(),
             router_metrics,
             stage,
+            None,
         )
         .await;
         stop_tx.send_replace(true);
         r
     };
     let engine = async {
-        let r = run_inner(engine_config, stopped(stop_rx.clone()), status, metrics, Stage::Engine).await;
+        let r = run_inner(
+            engine_config,
+            stopped(stop_rx.clone()),
+            status,
+            metrics,
+            Stage::Engine,
+            sources,
+        )
+        .await;
         stop_tx.send_replace(true);
         r
     };
@@ -353,12 +366,33 @@ enum Change {
     Revoked(Vec<Tp>),
 }
 
+/// Every input partition's mark (event times, idle) as the watermark topic tells it, with a
+/// version that grows at each change, so each engine takes in only what is new.
+#[derive(Default)]
+struct GroupMarks {
+    marks: Mutex<BTreeMap<String, (EventTimes, bool)>>,
+    version: AtomicU64,
+}
+
+impl GroupMarks {
+    fn update(&self, source: String, mark: (EventTimes, bool)) {
+        let mut marks = lock(&self.marks);
+        if marks.get(&source) != Some(&mark) {
+            marks.insert(source, mark);
+            self.version.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
 /// State shared between the worker's loop and the consumer's callbacks. The callbacks run
 /// inside the consumer's poll, on the loop's own thread, so the locks are never contended; they
 /// are never held across a call into the consumer, whose callbacks take them too.
 struct Shared {
     tracker: Mutex<Tracker>,
     changes: Mutex<Vec<Change>>,
+    /// Each assigned partition's end as librdkafka's statistics last reported it: its high
+    /// watermark, the offset a consumer that has read everything stands at.
+    ends: Mutex<std::collections::HashMap<Tp, i64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -378,13 +412,22 @@ impl ClientContext for WorkerContext {
     }
 
     /// librdkafka's statistics (every `statistics.interval.ms`) carry each assigned
-    /// partition's consumer lag, measured against the broker's high watermark; -1 means not
-    /// known yet and is skipped.
+    /// partition's consumer lag, measured against the broker's high watermark, and that end
+    /// itself; -1 means not known yet and is skipped.
     fn stats(&self, statistics: Statistics) {
+        let mut ends = lock(&self.shared.ends);
         for (topic, t) in &statistics.topics {
             for (&partition, p) in &t.partitions {
                 if partition >= 0 && p.consumer_lag >= 0 {
                     self.metrics.consumer_lag(topic, partition, p.consumer_lag);
+                }
+                // The high watermark, not the last stable offset (which some brokers leave at
+                // zero) nor the consumer lag (which librdkafka measures against it): a consumer
+                // that has not reached the high watermark is not read to its end. An open
+                // transaction keeps a read-committed consumer below it, which holds event time
+                // back rather than letting it run past records still to come.
+                if partition >= 0 && p.hi_offset >= 0 {
+                    ends.insert(Tp::new(topic, partition), p.hi_offset);
                 }
             }
         }
@@ -604,10 +647,15 @@ struct Part {
     slots: Slots,
     /// A changelog upload in flight: the slot it writes and its task.
     upload: Option<(u8, JoinHandle<Result<u32, KafkaError>>)>,
-    /// The two newest event times last sent to the watermark topic for this partition.
-    published: EventTimes,
-    /// The group's event time this partition's engine was last moved to while quiet.
-    advanced: i64,
+    /// The mark (event times, idle) last sent for this partition: to the watermark topic by an
+    /// engine partition, to the repartition topic by a router partition.
+    published: Option<(EventTimes, bool)>,
+    /// The version of the watermark topic's marks this partition's engine last took in.
+    marks_seen: u64,
+    /// Paused because its event time ran too far ahead of the slowest input partition.
+    paused: bool,
+    /// The watermark at which its engine was last finished.
+    finished_at: Option<modsignal_core::Ts>,
 }
 
 struct Worker<'c> {
@@ -628,9 +676,15 @@ struct Worker<'c> {
     metrics: Metrics,
     /// The changelog topic's partition count, when there is one.
     changelog_partitions: Option<i32>,
-    /// The newest event time of the whole input, as the watermark topic tells it (ms since the
-    /// epoch; `i64::MIN` until known). Present when the engine stage has a watermark topic.
-    group_time: Option<Arc<AtomicI64>>,
+    /// Every input partition's mark, as the watermark topic tells it. Present when the engine
+    /// stage reads the input directly and has a watermark topic.
+    group_marks: Option<Arc<GroupMarks>>,
+    /// The input partitions whose event time this stage's engines follow (`topic/partition`):
+    /// with routing, the router's inputs; with a watermark topic, the input's partitions.
+    /// `None` when each engine follows its own events.
+    sources: Option<Vec<String>>,
+    /// The input topics whose partitions are the sources, when there are sources.
+    source_topics: Option<Vec<String>>,
     /// A send was given up at shutdown: the engines hold changes that were never produced, so
     /// no further checkpoint may be taken.
     abandoned: bool,
@@ -647,6 +701,7 @@ async fn run_inner<F>(
     status: Option<StatusSink>,
     metrics: Metrics,
     stage: Stage,
+    source_topics: Option<Vec<String>>,
 ) -> Result<WorkerSummary, WorkerError>
 where
     F: Future<Output = ()>,
@@ -656,6 +711,7 @@ where
     let shared = Arc::new(Shared {
         tracker: Mutex::new(Tracker::default()),
         changes: Mutex::new(Vec::new()),
+        ends: Mutex::new(Default::default()),
     });
     let consumer: StreamConsumer<WorkerContext> = config
         .consumer_config()
@@ -690,28 +746,22 @@ where
         dead_letters = %config.dead_letter_topic,
         "starting the Kafka worker"
     );
-    // The engine stage learns the input's event time from the watermark topic, read whole by a
-    // follower of its own for as long as the worker runs.
+    // The engine stage learns every input partition's event time from the watermark topic, read
+    // whole by a follower of its own for as long as the worker runs.
     let watermarks = match (&stage, &config.watermark_topic) {
         (Stage::Engine, Some(topic)) => {
-            let time = Arc::new(AtomicI64::new(i64::MIN));
-            let (seen, config, topic) = (time.clone(), config.clone(), topic.clone());
+            let marks = Arc::new(GroupMarks::default());
+            let (seen, config, topic) = (marks.clone(), config.clone(), topic.clone());
             let task = tokio::spawn(async move {
-                // Each partition's latest two times, combined as one clock over the whole input
-                // would read them (see `modsignal_core::combined_event_time`).
-                let mut latest: std::collections::BTreeMap<String, EventTimes> = Default::default();
                 let on_record = move |value: &[u8]| {
-                    let Some((source, times)) = std::str::from_utf8(value)
+                    let Some((source, mark)) = std::str::from_utf8(value)
                         .ok()
                         .and_then(|v| v.split_once('='))
-                        .and_then(|(s, t)| Some((s.to_owned(), decode_times(t)?)))
+                        .and_then(|(s, t)| Some((s.to_owned(), decode_mark(t)?)))
                     else {
                         return;
                     };
-                    latest.insert(source, times);
-                    if let Some(t) = modsignal_core::combined_event_time(latest.values().copied()) {
-                        seen.fetch_max(t.0, Ordering::Relaxed);
-                    }
+                    seen.update(source, mark);
                 };
                 let followed = follow_topic(
                     &config,
@@ -723,10 +773,10 @@ where
                 )
                 .await;
                 if let Err(e) = followed {
-                    tracing::error!(error = %e, "cannot follow the watermark topic; quiet partitions follow their own event time only");
+                    tracing::error!(error = %e, "cannot follow the watermark topic; engines hold event time where the other partitions last said");
                 }
             });
-            Some((time, task))
+            Some((marks, task))
         }
         _ => None,
     };
@@ -746,7 +796,9 @@ where
         status,
         metrics,
         changelog_partitions: None,
-        group_time: watermarks.as_ref().map(|(time, _)| time.clone()),
+        group_marks: watermarks.as_ref().map(|(marks, _)| marks.clone()),
+        sources: None,
+        source_topics,
         abandoned: false,
         log_dead: Throttle::new(Duration::from_secs(10)),
         log_consume: Throttle::new(Duration::from_secs(10)),
@@ -759,8 +811,24 @@ where
         Stage::Engine => None,
     };
     let result = match check_topics(&consumer, &config, repartition.as_ref(), &mut stop).await {
-        Ok((changelog_partitions, repartition_partitions)) => {
+        Ok((changelog_partitions, repartition_partitions, topics)) => {
             worker.changelog_partitions = changelog_partitions;
+            if let Some(source_topics) = &worker.source_topics {
+                // Each partition of the source topics is a source; a topic that does not exist
+                // yet has none (its records, once it is created, are not waited for).
+                let sources: Vec<String> = source_topics
+                    .iter()
+                    .flat_map(|t| {
+                        let n = topics.iter().find(|(name, _)| name == t).map_or(0, |(_, n)| *n);
+                        (0..n).map(move |p| format!("{t}/{p}"))
+                    })
+                    .collect();
+                tracing::info!(
+                    sources = sources.len(),
+                    "engines follow the event time of every input partition"
+                );
+                worker.sources = Some(sources);
+            }
             if let Stage::Router { partitions, .. } = &mut worker.stage {
                 *partitions = repartition_partitions.unwrap_or(1);
             }
@@ -811,13 +879,13 @@ where
 /// Waits until the brokers answer, then checks that the output and dead-letter topics exist:
 /// producing to a missing topic would stall the worker later with a less clear error.
 /// Returns the partition counts of the changelog topic and of `repartition`, where they are
-/// given.
+/// given, and of every topic there is.
 async fn check_topics<F: Future<Output = ()>>(
     consumer: &Arc<StreamConsumer<WorkerContext>>,
     config: &WorkerConfig,
     repartition: Option<&String>,
     stop: &mut Stop<'_, F>,
-) -> Result<(Option<i32>, Option<i32>), Halt> {
+) -> Result<(Option<i32>, Option<i32>, Vec<(String, i32)>), Halt> {
     let mut backoff = Duration::from_millis(200);
     loop {
         let c = consumer.clone();
@@ -851,7 +919,8 @@ async fn check_topics<F: Future<Output = ()>>(
                     }
                 }
                 let count = |t: Option<&String>| t.and_then(partitions).filter(|&n| n > 0);
-                return Ok((count(config.changelog_topic.as_ref()), count(repartition)));
+                let (changelog, repartition) = (count(config.changelog_topic.as_ref()), count(repartition));
+                return Ok((changelog, repartition, topics));
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the brokers yet");
@@ -944,6 +1013,11 @@ impl<'c> Worker<'c> {
                         tracker.forget(tp);
                     }
                     drop(tracker);
+                    let mut ends = lock(&self.shared.ends);
+                    for tp in &tps {
+                        ends.remove(tp);
+                    }
+                    drop(ends);
                     self.pending.retain(|p| !tps.contains(p));
                     let before = self.parts.len();
                     self.parts.retain(|p| !tps.contains(&p.tp));
@@ -974,10 +1048,15 @@ impl<'c> Worker<'c> {
         for (tp, end) in committed {
             self.metrics.restore_started();
             let started = Instant::now();
-            let (config, changelog_partitions, stage) = (self.config, self.changelog_partitions, &self.stage);
+            let (config, changelog_partitions, stage, sources) =
+                (self.config, self.changelog_partitions, &self.stage, &self.sources);
             let rebuilt = async {
-                let (state, from, source, slots) =
+                let (mut state, from, source, slots) =
                     restore_snapshot(config, stage, changelog_partitions, &tp, end, stop).await?;
+                if let (PartState::Engine(engine), Some(sources)) = (&mut state, sources) {
+                    // Before the replay, so that it follows event time as the run it repeats did.
+                    engine.expect_sources(sources.iter().cloned(), &mut Vec::new());
+                }
                 let loaded = started.elapsed();
                 let replayed = replay(config, &tp, state, from, end, stop).await?;
                 Ok::<_, Halt>((replayed, from, source, slots, loaded))
@@ -1044,8 +1123,10 @@ impl<'c> Worker<'c> {
                 },
                 slots,
                 upload: None,
-                published: (None, None),
-                advanced: i64::MIN,
+                published: None,
+                marks_seen: 0,
+                paused: false,
+                finished_at: None,
             });
         }
         Ok(())
@@ -1121,9 +1202,9 @@ impl<'c> Worker<'c> {
         }
         let payload = m.payload().unwrap_or(&[]);
         self.summary.records += 1;
-        if let (Some((source, times)), PartState::Engine(engine)) = (watermark_of(m), &mut part.state) {
+        if let (Some((source, times, idle)), PartState::Engine(engine)) = (watermark_of(m), &mut part.state) {
             // A watermark mark from the router: not an event, but it moves event time on.
-            engine.source_mark(&source, times, true, &mut self.flags);
+            engine.source_mark(&source, times, idle, &mut self.flags);
             part.next_offset = offset + 1;
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, None);
             return;
@@ -1144,9 +1225,10 @@ impl<'c> Worker<'c> {
                 self.metrics.applied(type_name, &o);
             }),
             PartState::Router(router) => router.route(payload, origin_ms, &mut self.routed).map(|o| match o {
-                RouteOutcome::Routed { events, .. } => {
+                RouteOutcome::Routed { events, late, .. } => {
                     self.summary.events += events as u64;
                     self.metrics.routed(events);
+                    self.metrics.router_late(late as u64);
                 }
                 RouteOutcome::Skipped(code) => self.metrics.skipped(code),
             }),
@@ -1372,83 +1454,121 @@ impl<'c> Worker<'c> {
         }
         let idle_after = self.config.idle_after;
         let now = Instant::now();
+        let group = self.group_marks.as_ref().map(|g| {
+            let version = g.version.load(Ordering::Acquire);
+            (version, lock(&g.marks).clone())
+        });
         for part in &mut self.parts {
-            let idle = !part.quiet && now.duration_since(part.last_record) >= idle_after;
+            let quiet_for_long = !part.quiet && now.duration_since(part.last_record) >= idle_after;
+            let read_to_end = caught_up(&self.shared, &part.tp, part.next_offset);
             let engine = match &mut part.state {
                 PartState::Engine(engine) => engine,
                 PartState::Router(router) => {
-                    // A router holds nothing back: it is quiet once its input is, and then
-                    // tells every engine partition how far event time has come.
-                    if idle {
+                    // A router holds nothing back. It tells every engine partition how far event
+                    // time has come in its input partition, and whether that is read to its end.
+                    if quiet_for_long {
                         part.quiet = true;
-                        if let Some((times, partitions)) = router.marks() {
-                            let value = encode_times(times);
-                            let source = format!("watermark:{}", part.tp);
-                            for p in partitions {
-                                self.outgoing.push(Outgoing {
-                                    kind: Kind::Routed(p),
-                                    key: Some(source.clone().into_bytes()),
-                                    value: Vec::new(),
-                                    headers: Some(OwnedHeaders::new().insert(Header {
-                                        key: HEADER_WATERMARK,
-                                        value: Some(value.as_bytes()),
-                                    })),
-                                    origin_ms: None,
-                                });
-                            }
+                    }
+                    if let Some((times, idle, partitions)) = router.mark(read_to_end) {
+                        let value = encode_mark(times, idle);
+                        tracing::debug!(partition = %part.tp, mark = %value, "watermark mark sent");
+                        let source = part.tp.to_string();
+                        for p in partitions {
+                            self.outgoing.push(Outgoing {
+                                kind: Kind::Routed(p),
+                                key: Some(source.clone().into_bytes()),
+                                value: Vec::new(),
+                                headers: Some(OwnedHeaders::new().insert(Header {
+                                    key: HEADER_WATERMARK,
+                                    value: Some(value.as_bytes()),
+                                })),
+                                origin_ms: None,
+                            });
                         }
                     }
                     continue;
                 }
             };
-            let origin_ms = if idle {
+            if let Some((version, marks)) = &group {
+                // Tell the other partitions how far this one's event time has come and whether
+                // it is read to its end, and take in what they say: each engine follows the
+                // slowest partition still being read, and once all are read to their end, the
+                // event time of the whole input, as file mode does at its end.
+                let mark = (engine.event_times(), read_to_end);
+                let source = part.tp.to_string();
+                if part.published != Some(mark) {
+                    part.published = Some(mark);
+                    self.outgoing.push(Outgoing {
+                        kind: Kind::Watermark,
+                        key: Some(source.clone().into_bytes()),
+                        value: format!("{source}={}", encode_mark(mark.0, mark.1)).into_bytes(),
+                        headers: None,
+                        origin_ms: None,
+                    });
+                }
+                engine.source_mark(&source, mark.0, mark.1, &mut self.flags);
+                if part.marks_seen != *version {
+                    part.marks_seen = *version;
+                    for (other, &(times, idle)) in marks.iter().filter(|(other, _)| **other != source) {
+                        engine.source_mark(other, times, idle, &mut self.flags);
+                    }
+                }
+            }
+            // A partition is finished once it has been quiet for `idle_after` and no input
+            // partition it follows is still being read (a backlog elsewhere would make its
+            // finish premature); finished again when event time moved on while it was quiet.
+            let input_read = matches!(engine.input_time(), InputTime::Own | InputTime::Idle(_));
+            let moved = part.quiet && engine.watermark() > part.finished_at;
+            let origin_ms = if (quiet_for_long && input_read) || moved {
                 // The watermark moves to the newest event time and every flag is brought up
                 // to date; finishing is idempotent, so a later quiet spell finishes again.
                 let before = self.flags.len();
                 engine.finish(&mut self.flags);
-                self.summary.finishes += 1;
-                tracing::debug!(partition = %part.tp, flags = self.flags.len() - before, "partition quiet: finished");
+                part.finished_at = engine.watermark();
+                if !part.quiet {
+                    self.summary.finishes += 1;
+                }
+                tracing::debug!(
+                    partition = %part.tp,
+                    flags = self.flags.len() - before,
+                    watermark = ?part.finished_at,
+                    input_time = ?engine.input_time(),
+                    "partition quiet: finished"
+                );
                 part.quiet = true;
                 None
             } else {
                 engine.flush(&mut self.flags);
                 part.last_record_ms
             };
-            if let Some(group_time) = &self.group_time {
-                // Tell the other partitions how far this one's event time has come, and let a
-                // quiet one follow theirs: its messages that stay up cross their exposure
-                // stages as the rest of the input moves on, and once the whole input is quiet
-                // every partition is finished at the newest event time of all, as file mode is.
-                let times = engine.event_times();
-                if times.0.is_some() && times != part.published {
-                    part.published = times;
-                    self.outgoing.push(Outgoing {
-                        kind: Kind::Watermark,
-                        key: Some(part.tp.to_string().into_bytes()),
-                        value: format!("{}={}", part.tp, encode_times(times)).into_bytes(),
-                        headers: None,
-                        origin_ms: None,
-                    });
-                }
-                let group = group_time.load(Ordering::Relaxed);
-                if part.quiet && group > part.advanced {
-                    part.advanced = group;
-                    if engine.watermark().is_some_and(|w| w.0 < group) {
-                        let before = self.flags.len();
-                        engine.advance_to(modsignal_core::Ts(group), &mut self.flags);
-                        engine.finish(&mut self.flags);
-                        tracing::debug!(partition = %part.tp, group_time = group, flags = self.flags.len() - before, "quiet partition moved to the input's event time");
-                    }
-                }
-            }
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, origin_ms);
         }
+        self.pace(consumer);
         self.send_outgoing(stop).await?;
         self.checkpoint();
         self.drain_ready_deliveries()?;
         commit(&self.shared, consumer).await?;
         self.take_snapshots(false);
         self.publish_status();
+        if self.stage == Stage::Engine && self.sources.is_some() {
+            // How far behind the newest input partition each one is, as the engines heard it.
+            // A partition read to its end holds nothing back: its lag is zero.
+            let mut times: BTreeMap<&str, (i64, bool)> = BTreeMap::new();
+            for engine in self.parts.iter().filter_map(|p| p.state.engine()) {
+                for (source, mark) in engine.source_marks() {
+                    if let Some(t) = mark.second.or(mark.newest) {
+                        let slot = times.entry(source.as_str()).or_insert((t, mark.idle));
+                        *slot = ((*slot).0.max(t), mark.idle);
+                    }
+                }
+            }
+            if let Some(newest) = times.values().map(|&(t, _)| t).max() {
+                for (source, &(t, idle)) in &times {
+                    let lag = if idle { 0.0 } else { (newest - t) as f64 / 1000.0 };
+                    self.metrics.source_lag(source, lag);
+                }
+            }
+        }
         if self.stage == Stage::Engine {
             self.metrics
                 .state(self.parts.iter().filter_map(|p| p.state.engine()).map(Engine::stats));
@@ -1470,6 +1590,64 @@ impl<'c> Worker<'c> {
         Ok(())
     }
 
+    /// Pauses each input partition whose event time has run more than
+    /// [`WorkerConfig::max_event_time_lead`] ahead of the slowest partition still being read,
+    /// and resumes it once that one catches up, as Kafka Streams reads the partition with the
+    /// oldest record first: a backlog is then read roughly in event-time order, so the engines
+    /// hold about the state live traffic needs, not the whole backlog of the fastest partition.
+    /// Routers compare the input partitions this worker reads; engines reading the input
+    /// directly, the event time of the input partitions they follow. The partition that holds
+    /// event time back is never paused.
+    fn pace(&mut self, consumer: &StreamConsumer<WorkerContext>) {
+        let lead = i64::try_from(self.config.max_event_time_lead.as_millis()).unwrap_or(i64::MAX);
+        let slowest_router = self
+            .parts
+            .iter()
+            .filter(|p| !caught_up(&self.shared, &p.tp, p.next_offset))
+            .filter_map(|p| match &p.state {
+                PartState::Router(r) => r.event_time(),
+                PartState::Engine(_) => None,
+            })
+            .min();
+        let mut pause = TopicPartitionList::new();
+        let mut resume = TopicPartitionList::new();
+        for part in &mut self.parts {
+            let (time, slowest) = match &part.state {
+                PartState::Router(r) => (r.event_time(), slowest_router),
+                PartState::Engine(e) if self.group_marks.is_some() => match e.input_time() {
+                    InputTime::Slowest(t) => (e.newest_event().map(|t| t.0), Some(t.0)),
+                    _ => (None, None),
+                },
+                PartState::Engine(_) => (None, None),
+            };
+            let ahead = matches!((time, slowest), (Some(t), Some(s)) if t > s.saturating_add(lead));
+            if ahead != part.paused {
+                part.paused = ahead;
+                let list = if ahead { &mut pause } else { &mut resume };
+                let _ = list.add_partition(&part.tp.topic, part.tp.partition);
+            }
+        }
+        for (list, what) in [(pause, "pause"), (resume, "resume")] {
+            if list.count() == 0 {
+                continue;
+            }
+            let result = if what == "pause" {
+                consumer.pause(&list)
+            } else {
+                consumer.resume(&list)
+            };
+            match result {
+                Ok(()) => tracing::debug!(
+                    partitions = list.count(),
+                    "{what}d input partitions to read in event-time order"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot {what} input partitions"),
+            }
+        }
+        self.metrics
+            .partitions_paused(self.stage.name(), self.parts.iter().filter(|p| p.paused).count());
+    }
+
     /// Marks each partition's offset as reflected in everything sent so far. Called only right
     /// after its engine was flushed or finished and what that wrote was sent.
     fn checkpoint(&mut self) {
@@ -1489,15 +1667,19 @@ impl<'c> Worker<'c> {
         let Some(tx) = &self.status else { return };
         let tracker = lock(&self.shared.tracker);
         let unacknowledged = tracker.unacknowledged();
-        let group = self.group_time.as_ref().map_or(i64::MIN, |g| g.load(Ordering::Relaxed));
+        let version = self.group_marks.as_ref().map(|g| g.version.load(Ordering::Acquire));
         let settled = self.pending.is_empty()
             && unacknowledged == 0
             && self.parts.iter().all(|p| {
                 p.quiet
                     && p.checkpointed == p.next_offset
                     && tracker.is_committed(&p.tp)
-                    && (self.group_time.is_none()
-                        || (p.advanced >= group && p.state.engine().is_none_or(|e| e.event_times() == p.published)))
+                    && version.is_none_or(|v| {
+                        p.marks_seen == v
+                            && p.state
+                                .engine()
+                                .is_none_or(|e| Some(e.event_times()) == p.published.map(|m| m.0))
+                    })
             });
         let status = WorkerStatus {
             restoring: self.pending.len(),
@@ -1721,19 +1903,28 @@ pub(crate) fn record_ms<M: Message>(m: &M) -> Option<i64> {
     }
 }
 
-/// The event time a watermark mark carries, if the record is one.
-pub(crate) fn watermark_of<M: Message>(m: &M) -> Option<(String, EventTimes)> {
-    let times = m
+/// The source, event times and idleness a watermark mark carries, if the record is one. A
+/// mark written before marks said whether their source is idle is keyed `watermark:SOURCE`
+/// and was sent only when its source went quiet: it reads as idle.
+pub(crate) fn watermark_of<M: Message>(m: &M) -> Option<(String, EventTimes, bool)> {
+    let (times, idle) = m
         .headers()?
         .iter()
         .find(|h| h.key == HEADER_WATERMARK)
-        .and_then(|h| decode_times(std::str::from_utf8(h.value?).ok()?))?;
-    let source = m
-        .key()
-        .and_then(|k| std::str::from_utf8(k).ok())
-        .unwrap_or("watermark")
-        .to_owned();
-    Some((source, times))
+        .and_then(|h| decode_mark(std::str::from_utf8(h.value?).ok()?))?;
+    let key = m.key().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or("watermark");
+    Some(match key.strip_prefix("watermark:") {
+        Some(source) => (source.to_owned(), times, true),
+        None => (key.to_owned(), times, idle),
+    })
+}
+
+/// Whether a partition is read to its end, as far as librdkafka's statistics last said (every
+/// `statistics.interval.ms`): its next offset has reached the partition's high watermark. Not
+/// read to its end until the statistics first know that. A record produced since the
+/// statistics were taken is live traffic, read at once.
+fn caught_up(shared: &Shared, tp: &Tp, next_offset: i64) -> bool {
+    lock(&shared.ends).get(tp).is_some_and(|&end| next_offset >= end)
 }
 
 /// Turns flags into records keyed by `flag_id`, counting them, each timed from `origin_ms`.

@@ -17,7 +17,7 @@
 //! |---|---|---|---|
 //! | `modsignal_events_total` | counter | `type` | events applied, by event type |
 //! | `modsignal_events_rejected_total` | counter | `reason` | records that could not be decoded or applied |
-//! | `modsignal_events_late_total` | counter | | events older than the watermark (applied all the same) |
+//! | `modsignal_events_late_total` | counter | `stage` | events older than the watermark, by stage: `engine` (applied all the same) or `router` (behind its input partition's own event time by more than the lateness bound, routed all the same) |
 //! | `modsignal_events_duplicate_total` | counter | | repeats of an `event_id` (changed nothing) |
 //! | `modsignal_dead_letters_total` | counter | `reason` | records the dead-letter topic acknowledged |
 //! | `modsignal_flags_emitted_total` | counter | `category`, `track`, `raised` | flag revisions written |
@@ -37,6 +37,8 @@
 //! | `modsignal_records_skipped_total` | counter | `reason` | platform records that stand for no event (heartbeats, likes, limit notices, …) |
 //! | `modsignal_partitions_assigned` | gauge | | input partitions held, state ready |
 //! | `modsignal_consumer_lag_records` | gauge | `topic`, `partition` | records behind the partition's end |
+//! | `modsignal_input_event_time_lag_seconds` | gauge | `topic`, `partition` | event time by which an input partition is behind the newest one, as the engines follow them (routing, or a watermark topic) |
+//! | `modsignal_partitions_paused` | gauge | `stage` | input partitions paused because their event time ran ahead of the slowest |
 //! | `modsignal_event_to_flag_latency_seconds` | histogram | | wall time from an input record's timestamp to its flag's acknowledgement |
 //! | `modsignal_watermark_timestamp_seconds` | gauge | | the lowest event-time watermark of the partitions held |
 //! | `modsignal_output_unacknowledged_records` | gauge | | records produced and not yet acknowledged |
@@ -50,8 +52,8 @@ use modsignal_core::event::{Category, RemovedBy};
 use modsignal_core::model::RemovalKind;
 use modsignal_core::{Flag, Outcome, StateStats};
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// The event types of the version-1 contract, the values of the `type` label.
@@ -116,7 +118,9 @@ struct Inner {
     events_by_type: [IntCounter; EVENT_TYPES.len()],
     flags_by: [[IntCounter; 2]; Category::ALL.len()],
     rejected: IntCounterVec,
-    late: IntCounter,
+    late: IntCounterVec,
+    /// The `engine` child of `late`, resolved once: it is counted per event.
+    late_engine: IntCounter,
     duplicates: IntCounter,
     dead_letters: IntCounterVec,
     time_to_removal: HistogramVec,
@@ -135,6 +139,8 @@ struct Inner {
     skipped: IntCounterVec,
     partitions: IntGauge,
     lag: IntGaugeVec,
+    source_lag: GaugeVec,
+    paused: IntGaugeVec,
     latency: Histogram,
     watermark: Gauge,
     unacknowledged: IntGauge,
@@ -189,11 +195,16 @@ impl Metrics {
         );
         let late = reg(
             &r,
-            IntCounter::new(
-                "modsignal_events_late_total",
-                "Events older than their partition's event-time watermark; applied all the same.",
+            IntCounterVec::new(
+                Opts::new(
+                    "modsignal_events_late_total",
+                    "Events older than the event-time watermark, by stage: the engine applies them all the same, the router routes them all the same.",
+                ),
+                &["stage"],
             ),
         );
+        let late_engine = late.with_label_values(&["engine"]);
+        late.with_label_values(&["router"]);
         let duplicates = reg(
             &r,
             IntCounter::new(
@@ -345,6 +356,29 @@ impl Metrics {
                 "The lowest event-time watermark of the partitions held, in seconds since the epoch.",
             ),
         );
+        let source_lag = reg(
+            &r,
+            GaugeVec::new(
+                Opts::new(
+                    "modsignal_input_event_time_lag_seconds",
+                    "Event time by which an input partition is behind the newest input partition, as the engines follow them.",
+                ),
+                &["topic", "partition"],
+            ),
+        );
+        let paused = reg(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "modsignal_partitions_paused",
+                    "Input partitions paused because their event time ran ahead of the slowest one, by stage.",
+                ),
+                &["stage"],
+            ),
+        );
+        for stage in ["engine", "router"] {
+            paused.with_label_values(&[stage]);
+        }
         let unacknowledged = reg(
             &r,
             IntGauge::new(
@@ -387,6 +421,7 @@ impl Metrics {
                 flags_by,
                 rejected,
                 late,
+                late_engine,
                 duplicates,
                 dead_letters,
                 time_to_removal,
@@ -405,6 +440,8 @@ impl Metrics {
                 skipped,
                 partitions,
                 lag,
+                source_lag,
+                paused,
                 latency,
                 watermark,
                 unacknowledged,
@@ -436,7 +473,7 @@ impl Metrics {
             None => i.events.with_label_values(&[type_name]).inc(),
         }
         if outcome.late {
-            i.late.inc();
+            i.late_engine.inc();
         }
         if outcome.duplicate {
             i.duplicates.inc();
@@ -548,6 +585,29 @@ impl Metrics {
             .lag
             .with_label_values(&[topic, &partition.to_string()])
             .set(lag);
+    }
+
+    /// Events the router read behind its input partition's own event time by more than the
+    /// lateness bound.
+    pub fn router_late(&self, n: u64) {
+        if n > 0 {
+            self.inner.late.with_label_values(&["router"]).inc_by(n);
+        }
+    }
+
+    /// How far behind the newest input partition one input partition's event time is, in
+    /// seconds; `source` is `topic/partition`.
+    pub fn source_lag(&self, source: &str, seconds: f64) {
+        let (topic, partition) = source.rsplit_once('/').unwrap_or((source, ""));
+        self.inner
+            .source_lag
+            .with_label_values(&[topic, partition])
+            .set(seconds.max(0.0));
+    }
+
+    /// Input partitions of a stage paused to read in event-time order.
+    pub fn partitions_paused(&self, stage: &str, n: usize) {
+        self.inner.paused.with_label_values(&[stage]).set(n as i64);
     }
 
     /// A partition no longer held: its lag series goes, so a stale value does not linger.
@@ -675,7 +735,7 @@ mod tests {
             1.0
         );
         assert_eq!(
-            value(&text, "modsignal_events_late_total"),
+            value(&text, r#"modsignal_events_late_total{stage="engine"}"#),
             1.0,
             "the repeated post is late"
         );

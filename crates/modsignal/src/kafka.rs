@@ -69,6 +69,10 @@ pub struct KafkaArgs {
     /// brought up to date [default: 30s].
     #[arg(long, value_name = "DURATION", env = "MODSIGNAL_IDLE_AFTER", value_parser = duration_arg)]
     pub idle_after: Option<String>,
+    /// How far in event time an input partition may be read ahead of the slowest one still
+    /// being read before it is paused, so a backlog is read in event-time order [default: 1h].
+    #[arg(long, value_name = "DURATION", env = "MODSIGNAL_MAX_EVENT_TIME_LEAD", value_parser = duration_arg)]
+    pub max_event_time_lead: Option<String>,
     /// On SIGTERM, how long to wait for the broker to acknowledge what was produced before
     /// committing and leaving the group [default: 30s].
     #[arg(long, value_name = "DURATION", env = "MODSIGNAL_SHUTDOWN_TIMEOUT", value_parser = duration_arg)]
@@ -141,6 +145,7 @@ impl KafkaArgs {
             || self.group.is_some()
             || self.flush_interval.is_some()
             || self.idle_after.is_some()
+            || self.max_event_time_lead.is_some()
             || self.shutdown_timeout.is_some()
             || self.max_record_bytes.is_some()
             || self.dead_letter_max_bytes.is_some()
@@ -193,6 +198,7 @@ impl KafkaArgs {
             dead_letter_topic: self.dead_letter_topic.clone(),
             flush_interval: self.flush_interval.clone(),
             idle_after: self.idle_after.clone(),
+            max_event_time_lead: self.max_event_time_lead.clone(),
             shutdown_timeout: self.shutdown_timeout.clone(),
             max_record_bytes: self.max_record_bytes,
             dead_letter_max_bytes: self.dead_letter_max_bytes,

@@ -337,11 +337,12 @@ impl Engine {
     /// takes its logarithm, so a confidence of infinity would print a factor of infinite weight
     /// (found by the `frame` fuzz target).
     fn check_confidences(&self) -> Result<(), String> {
-        let ok = self
-            .hot
-            .iter()
-            .filter(|x| x.msg != NONE)
-            .all(|x| x.labels.iter().chain(&x.label_events).all(|l| (0.0..=1.0).contains(&l.confidence)));
+        let ok = self.hot.iter().filter(|x| x.msg != NONE).all(|x| {
+            x.labels
+                .iter()
+                .chain(&x.label_events)
+                .all(|l| (0.0..=1.0).contains(&l.confidence))
+        });
         if !ok {
             return Err("a label confidence outside 0..1".into());
         }

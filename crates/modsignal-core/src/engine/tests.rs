@@ -435,7 +435,10 @@ fn a_snapshot_with_a_label_confidence_outside_0_to_1_is_refused() {
     );
     let snapshot = e.snapshot();
     let (fingerprint, body) = frame::open::<8>(MAGIC, SNAPSHOT_FORMAT, &snapshot).unwrap();
-    let at = body.windows(8).position(|w| w == 0.8125f64.to_le_bytes()).expect("the confidence is in the body");
+    let at = body
+        .windows(8)
+        .position(|w| w == 0.8125f64.to_le_bytes())
+        .expect("the confidence is in the body");
     for bad in [f64::INFINITY, f64::NAN, 1.5, -0.25] {
         let mut edited = body.to_vec();
         edited[at..at + 8].copy_from_slice(&bad.to_le_bytes());
@@ -449,7 +452,10 @@ fn a_snapshot_with_a_label_confidence_outside_0_to_1_is_refused() {
             Ok(_) => panic!("a snapshot with label confidence {bad} was restored"),
         }
     }
-    assert!(Engine::restore(Policy::default(), &snapshot).is_ok(), "the unedited snapshot restores");
+    assert!(
+        Engine::restore(Policy::default(), &snapshot).is_ok(),
+        "the unedited snapshot restores"
+    );
 }
 
 #[test]

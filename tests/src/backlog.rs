@@ -1,0 +1,95 @@
+//! Streams for the tests of event time across input partitions: a simulated stream spanning
+//! weeks, split into partitions by account as a platform keys it, and flags compared by what a
+//! reviewer reads.
+
+use std::collections::BTreeMap;
+
+use modsignal_core::{Event, Flag, decode};
+use modsignal_sim::{SimConfig, Simulator};
+
+/// A simulated stream of `events` canonical lines over about `days` of event time.
+pub fn stream(events: u64, days: f64, seed: u64) -> Vec<String> {
+    Simulator::new(SimConfig {
+        events,
+        seed,
+        events_per_sec: events as f64 / (days * 86_400.0),
+        ..SimConfig::default()
+    })
+    .map(|e| e.to_json())
+    .collect()
+}
+
+/// The account an event would be keyed by on a platform stream: whoever acted (for a removal,
+/// a label or impressions, which name no account, the message's id stands in).
+pub fn account(ev: &Event<'_>) -> String {
+    use modsignal_core::EventKind::*;
+    match &ev.kind {
+        Post { author, .. } | Reshare { author, .. } => author.id.to_string(),
+        Account { user, .. } => user.to_string(),
+        Report { reporter, .. } => reporter.to_string(),
+        Delete { id, .. } | Restrict { id, .. } | Restore { id, .. } | Label { id, .. } | Impressions { id, .. } => {
+            id.to_string()
+        }
+    }
+}
+
+/// Splits `lines` into partitions by account, partition `p` taking `share[p]` of the accounts'
+/// hash space (a share of zero leaves it empty). Returns each line's key and partition.
+pub fn partitions(lines: &[String], share: &[f64]) -> Vec<Vec<(String, String)>> {
+    let mut parts = vec![Vec::new(); share.len()];
+    let total: f64 = share.iter().sum();
+    for line in lines {
+        let ev = decode(line.as_bytes()).expect("simulated lines decode");
+        let key = account(&ev);
+        // `DefaultHasher::new` has fixed keys: the same split on every run.
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&key, &mut hasher);
+        let h = std::hash::Hasher::finish(&hasher) as f64 / u64::MAX as f64 * total;
+        let mut acc = 0.0;
+        let p = share
+            .iter()
+            .position(|s| {
+                acc += s;
+                h < acc
+            })
+            .unwrap_or(share.len() - 1);
+        parts[p].push((key, line.clone()));
+    }
+    parts
+}
+
+/// A flag's JSON without its revision. The revision orders one flag's versions as one engine
+/// writes them; it also counts changes to the sender's other labelled messages as they became
+/// known, so two read orders can number the same final flag differently. Everything a reviewer
+/// reads must be the same.
+pub fn content(json: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(json).expect("a flag is JSON");
+    v["revision"] = serde_json::Value::Null;
+    v.to_string()
+}
+
+/// What differs between two sets of final flags (JSON by `flag_id`) by [`content`]: a line per
+/// flag missing, extra or different, empty when they agree.
+pub fn content_difference(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String>) -> Vec<String> {
+    let mut differ = Vec::new();
+    for (id, f) in expected {
+        match got.get(id) {
+            None => differ.push(format!("missing {id}")),
+            Some(g) if content(g) != content(f) => {
+                differ.push(format!("differs {id}:\n  expected {f}\n  got      {g}"))
+            }
+            _ => {}
+        }
+    }
+    differ.extend(
+        got.keys()
+            .filter(|id| !expected.contains_key(*id))
+            .map(|id| format!("extra {id}")),
+    );
+    differ
+}
+
+/// Final flags as JSON by `flag_id`.
+pub fn as_json(flags: &BTreeMap<String, Flag>) -> BTreeMap<String, String> {
+    flags.iter().map(|(id, f)| (id.clone(), f.to_json())).collect()
+}
