@@ -55,6 +55,7 @@ async fn main() {
     let parts = partitions(&lines, &[1.0; INPUT_PARTITIONS]);
 
     let broker = Broker::start();
+    broker.create_topic("dead-letters", 1, &[]).await;
     for (name, backlog) in [("backlog", true), ("live", false)] {
         let (input, output, routed, group) = (
             format!("events-{name}"),
@@ -65,7 +66,6 @@ async fn main() {
         broker.create_topic(&input, INPUT_PARTITIONS as i32, &[]).await;
         broker.create_topic(&output, 3, &[]).await;
         broker.create_topic(&routed, repartition, &[]).await;
-        broker.create_topic("dead-letters", 1, &[]).await;
         let mut config = WorkerConfig::new(broker.addr(), vec![input.clone()], Policy::default());
         config.group_id = group;
         config.output_topic = output.clone();
@@ -121,6 +121,8 @@ async fn main() {
             summary.late,
             records.len()
         );
+        for d in differ.iter().take(3) {
+            println!("  {d}");
+        }
     }
 }
-

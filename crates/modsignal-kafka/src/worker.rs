@@ -1558,7 +1558,7 @@ impl<'c> Worker<'c> {
                 for (source, mark) in engine.source_marks() {
                     if let Some(t) = mark.second.or(mark.newest) {
                         let slot = times.entry(source.as_str()).or_insert((t, mark.idle));
-                        *slot = ((*slot).0.max(t), mark.idle);
+                        *slot = (slot.0.max(t), mark.idle);
                     }
                 }
             }
