@@ -259,10 +259,14 @@ pub struct SourceMark {
 }
 
 impl SourceMark {
+    /// A mark of these times; a time outside what an event can carry (before 2000 or after
+    /// 2200) is taken as unknown, so that a damaged or forged mark cannot move event time to
+    /// where no arithmetic on it is safe.
     pub fn new((newest, second): EventTimes, idle: bool) -> SourceMark {
+        let known = |t: Option<Ts>| t.filter(|t| t.in_range()).map(|t| t.0);
         SourceMark {
-            newest: newest.map(|t| t.0),
-            second: second.map(|t| t.0),
+            newest: known(newest),
+            second: known(second),
             idle,
         }
     }

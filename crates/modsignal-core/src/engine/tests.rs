@@ -486,3 +486,35 @@ fn a_quiet_message_is_measured_to_the_retention_horizon_however_late_the_sweep()
         assert_eq!(last.exposure.seconds_up, 1 + retention, "{gap_days} days");
     }
 }
+
+#[test]
+fn the_slowest_source_still_read_holds_event_time_and_a_forged_time_moves_nothing() {
+    let (mut e, mut out) = threat_by_a();
+    e.expect_sources(["in/0".to_owned(), "in/1".to_owned()], &mut out);
+    assert_eq!(e.input_time(), InputTime::Held, "in/1 has said nothing yet");
+    let t = |ms: i64| (Some(Ts(ms)), Some(Ts(ms - 1000)));
+    e.source_mark("in/0", t(1_767_700_000_000), false, &mut out);
+    e.source_mark("in/1", t(1_767_650_000_000), false, &mut out);
+    assert_eq!(e.input_time(), InputTime::Slowest(Ts(1_767_649_999_000)));
+    let lateness = Policy::default().stream.lateness_secs as i64 * 1000;
+    assert_eq!(e.watermark(), Some(Ts(1_767_649_999_000 - lateness)));
+    // A mark dated beyond what an event can carry is an unknown time: it holds, never jumps.
+    e.source_mark("in/1", (Some(Ts(i64::MAX)), Some(Ts(i64::MAX - 1))), false, &mut out);
+    assert_eq!(e.input_time(), InputTime::Held, "in/1's time is unknown now: it holds");
+    assert_eq!(
+        e.watermark(),
+        Some(Ts(1_767_649_999_000 - lateness)),
+        "and nothing moved back"
+    );
+    e.source_mark("in/1", (Some(Ts(i64::MAX)), None), true, &mut out);
+    e.source_mark("in/0", t(1_767_700_000_000), true, &mut out);
+    assert_eq!(e.input_time(), InputTime::Idle(Some(Ts(1_767_699_999_000))));
+    assert_eq!(
+        e.watermark(),
+        Some(Ts(1_767_699_999_000)),
+        "every source read to its end"
+    );
+    // An earlier mark never moves the watermark back.
+    e.source_mark("in/0", t(1_767_600_000_000), false, &mut out);
+    assert_eq!(e.watermark(), Some(Ts(1_767_699_999_000)));
+}
