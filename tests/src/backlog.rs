@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use modsignal_core::{Event, Flag, decode};
+use modsignal_core::{Event, Flag, Policy, decode};
 use modsignal_sim::{SimConfig, Simulator};
+
+use crate::{final_flags, run_lines};
 
 /// A simulated stream of `events` canonical lines over about `days` of event time.
 pub fn stream(events: u64, days: f64, seed: u64) -> Vec<String> {
@@ -92,4 +94,33 @@ pub fn content_difference(expected: &BTreeMap<String, String>, got: &BTreeMap<St
 /// Final flags as JSON by `flag_id`.
 pub fn as_json(flags: &BTreeMap<String, Flag>) -> BTreeMap<String, String> {
     flags.iter().map(|(id, f)| (id.clone(), f.to_json())).collect()
+}
+
+/// File mode's final flags for `lines`, as JSON by `flag_id`.
+///
+/// # Panics
+/// When a line is refused, or there are too few flags for a comparison to say anything.
+pub fn file_mode_flags(lines: &[String]) -> BTreeMap<String, String> {
+    let (flags, errors) = run_lines(&Policy::default(), lines);
+    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+    let expected = as_json(&final_flags(&flags));
+    assert!(
+        expected.len() > 100,
+        "too few flags to say anything: {}",
+        expected.len()
+    );
+    expected
+}
+
+/// Asserts that `got` reads as `expected` by [`content`], naming `what` and the first
+/// differences.
+pub fn assert_same_content(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String>, what: &str) {
+    let differ = content_difference(expected, got);
+    assert!(
+        differ.is_empty(),
+        "{what}: {} of {} flags differ from file mode; first:\n{}",
+        differ.len(),
+        expected.len(),
+        differ[..differ.len().min(3)].join("\n")
+    );
 }

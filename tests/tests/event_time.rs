@@ -5,8 +5,8 @@
 //! platform keys it by account, and interleaves them in its own way.
 
 use modsignal_core::{Engine, EventClock, Flag, InputTime, Policy, decode};
-use modsignal_tests::backlog::{as_json, content_difference, partitions, stream};
-use modsignal_tests::{final_flags, run_lines};
+use modsignal_tests::backlog::{as_json, assert_same_content, file_mode_flags, partitions, stream};
+use modsignal_tests::final_flags;
 
 /// Reads the partitions in the order `schedule` gives (a partition and how many of its records
 /// to read next), sending each partition's mark after every step as the router does, and its
@@ -48,24 +48,10 @@ fn check(
     schedule: impl Fn(&[Vec<(String, String)>]) -> Vec<(usize, usize)>,
     what: &str,
 ) {
-    let (flags, errors) = run_lines(&Policy::default(), lines);
-    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
-    let expected = as_json(&final_flags(&flags));
-    assert!(
-        expected.len() > 100,
-        "too few flags to say anything: {}",
-        expected.len()
-    );
+    let expected = file_mode_flags(lines);
     let parts = partitions(lines, share);
     let (flags, late, input_time) = run_sources(&parts, &schedule(&parts));
-    let differ = content_difference(&expected, &as_json(&final_flags(&flags)));
-    assert!(
-        differ.is_empty(),
-        "{what}: {} of {} flags differ from file mode; first:\n{}",
-        differ.len(),
-        expected.len(),
-        differ[..differ.len().min(3)].join("\n")
-    );
+    assert_same_content(&expected, &as_json(&final_flags(&flags)), what);
     assert_eq!(late, 0, "{what}: events were late");
     assert!(
         matches!(input_time, InputTime::Idle(Some(_))),

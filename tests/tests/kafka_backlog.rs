@@ -16,15 +16,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use modsignal_core::Policy;
 use modsignal_kafka::WorkerConfig;
 use modsignal_metrics::Metrics;
-use modsignal_tests::backlog::{as_json, content_difference, partitions, stream};
+use modsignal_tests::backlog::{assert_same_content, file_mode_flags, partitions, stream};
 use modsignal_tests::broker::Broker;
 use modsignal_tests::worker::{
     CHANGELOG, DEAD, INPUT, OUTPUT, Running, assert_repeats_identical, config, flag_records, init_logs, newest,
 };
-use modsignal_tests::{final_flags, run_lines};
 
 const REPARTITION: &str = "routed";
 /// The longest a worker may take to read a backlog and settle.
@@ -55,19 +53,6 @@ fn routed(broker: &Broker, group: &str) -> WorkerConfig {
     c
 }
 
-/// File mode's final flags for `lines`, as JSON by `flag_id`.
-fn file_mode(lines: &[String]) -> BTreeMap<String, String> {
-    let (flags, errors) = run_lines(&Policy::default(), lines);
-    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
-    let expected = as_json(&final_flags(&flags));
-    assert!(
-        expected.len() > 100,
-        "too few flags to say anything: {}",
-        expected.len()
-    );
-    expected
-}
-
 /// Produces each partition's records to its partition of the input topic, in order; returns
 /// each partition's end offset.
 async fn produce(broker: &Broker, parts: &[Vec<(String, String)>]) -> BTreeMap<i32, i64> {
@@ -96,21 +81,14 @@ async fn settle(broker: &Broker, worker: &mut Running, ends: &BTreeMap<i32, i64>
 async fn assert_file_mode_flags(broker: &Broker, expected: &BTreeMap<String, String>, what: &str) {
     let records = flag_records(broker).await;
     assert_repeats_identical(&records);
-    let differ = content_difference(expected, &newest(&records));
-    assert!(
-        differ.is_empty(),
-        "{what}: {} of {} flags differ from file mode; first:\n{}",
-        differ.len(),
-        expected.len(),
-        differ[..differ.len().min(3)].join("\n")
-    );
+    assert_same_content(expected, &newest(&records), what);
 }
 
 /// Runs one backlog: the stream split by `share` over the input partitions, every record
 /// produced before the worker starts.
 async fn backlog(lines: &[String], share: &[f64], group: &str) {
     let broker = broker_with_topics(share.len() as i32).await;
-    let expected = file_mode(lines);
+    let expected = file_mode_flags(lines);
     let parts = partitions(lines, share);
     let ends = produce(&broker, &parts).await;
     let metrics = Metrics::new();
@@ -162,7 +140,7 @@ async fn live_traffic_after_a_backlog_moves_event_time_on_and_gives_the_file_mod
     let share = [1.0; 4];
     let broker = broker_with_topics(share.len() as i32).await;
     let lines = stream(20_000, 21.0, 7);
-    let expected = file_mode(&lines);
+    let expected = file_mode_flags(&lines);
     let at = |l: &str| modsignal_core::decode(l.as_bytes()).unwrap().at.0;
     let first = at(&lines[0]);
     let day = 86_400_000;
