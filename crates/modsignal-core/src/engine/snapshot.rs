@@ -229,10 +229,16 @@ impl Engine {
         // A message's hot slot is its own: the slot names the message back.
         let hot = |ix: u32, m: u32| ix == NONE || self.hot.get(ix as usize).is_some_and(|x| x.msg == m);
         for ix in 0..self.store.msgs.slots() {
+            let m = self.store.msgs.get(ix);
             if free_msgs[ix as usize] {
+                // A free slot is as `Store::free_message` leaves it: dead and labelled by no
+                // hot slot, so that a timer still naming it (a timer is not taken off when its
+                // message goes) passes it by.
+                if m.bits & crate::store::BIT_DEAD == 0 || m.hot != NONE {
+                    return Err(format!("free message slot {ix} is not empty"));
+                }
                 continue;
             }
-            let m = self.store.msgs.get(ix);
             let ok = if m.forwards() {
                 rs(m.author) && m.author != NONE
             } else {
