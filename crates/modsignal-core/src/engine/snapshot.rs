@@ -34,7 +34,7 @@ pub const SNAPSHOT_FORMAT: u32 = 3;
 
 /// The first bytes of every snapshot. The frame's checksum covers the body, so a torn or
 /// damaged snapshot is refused rather than restored wrong.
-const MAGIC: &[u8; 8] = b"modsnap\0";
+pub(super) const MAGIC: &[u8; 8] = b"modsnap\0";
 
 /// Why a snapshot could not be restored. The caller rebuilds the state another way.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

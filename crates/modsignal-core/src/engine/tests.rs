@@ -417,20 +417,14 @@ fn repeated_reports_count_in_last_activity_in_any_order() {
 
 #[test]
 fn a_snapshot_with_a_label_confidence_outside_0_to_1_is_refused() {
+    use super::snapshot::MAGIC;
     use crate::{SNAPSHOT_FORMAT, SnapshotError, frame};
-    const MAGIC: &[u8; 8] = b"modsnap\0";
     // The frame fuzz target resealed a snapshot whose label confidence was infinity, and the
     // restored engine printed a factor of infinite weight; restore now refuses it as damaged.
-    let mut e = Engine::new(Policy::default());
-    let mut out = Vec::new();
+    let (mut e, mut out) = threat_by_a();
     apply(
         &mut e,
-        r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a","followers":50}}"#,
-        &mut out,
-    );
-    apply(
-        &mut e,
-        r#"{"type":"label","at":1767607201000,"id":"m","category":"credible_threat","confidence":0.8125}"#,
+        r#"{"type":"label","at":1767607202000,"id":"m","category":"credible_threat","confidence":0.8125}"#,
         &mut out,
     );
     let snapshot = e.snapshot();
