@@ -128,14 +128,7 @@ async fn a_partition_handed_over_to_a_running_member_ends_with_the_file_mode_fla
     let mut second = Running::start("second", config(&broker, "handover"), SETTLE_TIMEOUT);
     // The second worker is a member, holding nothing, when the first leaves: the partition
     // reaches it through a rebalance while it runs, wherever the first one had got to.
-    let deadline = std::time::Instant::now() + SETTLE_TIMEOUT;
-    while broker.group_members("handover") < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the second worker never joined the group"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    second.wait_for(&broker, "join the group", |s| s.joined).await;
     let first = first.stop().await;
     broker.produce_lines(INPUT, &lines[cut..]).await;
     second.settle(&broker, lines.len() as i64).await;

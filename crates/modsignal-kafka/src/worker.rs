@@ -138,6 +138,9 @@ impl WorkerSummary {
 /// probes, and for tests that wait for the worker to catch up.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WorkerStatus {
+    /// Whether the group has given this instance its share of the partitions at least once,
+    /// an empty share included: before that it is not a member, whatever else it says.
+    pub joined: bool,
     /// Input partitions this instance holds, state rebuilt.
     pub assigned: Vec<(String, i32)>,
     /// Input partitions assigned whose state is still being restored: while there are any,
@@ -149,8 +152,9 @@ pub struct WorkerStatus {
     pub dead_letters: u64,
     /// Flag and dead-letter records sent and not yet acknowledged.
     pub unacknowledged: usize,
-    /// Every held partition is quiet and finished, everything sent is acknowledged and every
-    /// offset read is committed: the output topic says all there is to say.
+    /// The instance has joined its group, every held partition is quiet and finished,
+    /// everything sent is acknowledged and every offset read is committed: the output topic
+    /// says all there is to say.
     pub settled: bool,
 }
 
@@ -303,6 +307,7 @@ impl StatusSink {
         slots[self.index] = Some(status);
         if slots.iter().all(Option::is_some) {
             let mut merged = WorkerStatus {
+                joined: true,
                 settled: true,
                 ..WorkerStatus::default()
             };
@@ -315,6 +320,7 @@ impl StatusSink {
                 merged.records += s.records;
                 merged.dead_letters += s.dead_letters;
                 merged.unacknowledged += s.unacknowledged;
+                merged.joined &= s.joined;
                 merged.settled &= s.settled;
             }
             self.tx.send_replace(merged);
@@ -393,6 +399,8 @@ struct Shared {
     /// Each assigned partition's end as librdkafka's statistics last reported it: its high
     /// watermark, the offset a consumer that has read everything stands at.
     ends: Mutex<std::collections::HashMap<Tp, i64>>,
+    /// Whether the group has assigned this instance its share at least once.
+    joined: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -462,6 +470,7 @@ impl ConsumerContext for WorkerContext {
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
+            self.shared.joined.store(true, Ordering::Release);
             let tps = tps_of(tpl);
             tracing::info!(partitions = %list(&tps), "partitions assigned");
             lock(&self.shared.changes).push(Change::Assigned(tps));
@@ -712,6 +721,7 @@ where
         tracker: Mutex::new(Tracker::default()),
         changes: Mutex::new(Vec::new()),
         ends: Mutex::new(Default::default()),
+        joined: Default::default(),
     });
     let consumer: StreamConsumer<WorkerContext> = config
         .consumer_config()
@@ -1668,7 +1678,9 @@ impl<'c> Worker<'c> {
         let tracker = lock(&self.shared.tracker);
         let unacknowledged = tracker.unacknowledged();
         let version = self.group_marks.as_ref().map(|g| g.version.load(Ordering::Acquire));
-        let settled = self.pending.is_empty()
+        let joined = self.shared.joined.load(Ordering::Acquire);
+        let settled = joined
+            && self.pending.is_empty()
             && unacknowledged == 0
             && self.parts.iter().all(|p| {
                 p.quiet
@@ -1682,6 +1694,7 @@ impl<'c> Worker<'c> {
                     })
             });
         let status = WorkerStatus {
+            joined,
             restoring: self.pending.len(),
             assigned: self
                 .parts

@@ -322,8 +322,14 @@ pub fn run(config: WorkerConfig, http: Option<crate::http::Http>) -> Result<()> 
                         changed = status_rx.changed() => published |= changed.is_ok(),
                         _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                     }
-                    let restoring = status_rx.borrow().restoring;
-                    store.set_ready(published && restoring == 0 && caught_up.load(Ordering::Acquire));
+                    // Ready once a member of its groups with every partition's state rebuilt:
+                    // before the first assignment there is nothing restoring yet, and nothing
+                    // served yet either.
+                    let (joined, restoring) = {
+                        let s = status_rx.borrow();
+                        (s.joined, s.restoring)
+                    };
+                    store.set_ready(published && joined && restoring == 0 && caught_up.load(Ordering::Acquire));
                 }
                 // A stopping instance takes no new queries: probes see it at once.
                 store.set_ready(false);
