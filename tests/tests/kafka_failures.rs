@@ -264,6 +264,12 @@ impl WorkerProcess {
     fn log_tail(&self) -> String {
         tail(&std::fs::read_to_string(&self.log).unwrap_or_default(), 6000)
     }
+
+    /// How many lines of its log say `what`.
+    fn log_count(&self, what: &str) -> usize {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines().filter(|l| l.contains(what)).count()
+    }
 }
 
 fn tail(text: &str, n: usize) -> String {
@@ -794,15 +800,10 @@ fn stopping_while_the_broker_is_silent_ends_in_bounded_time() {
 /// SIGKILL three times at random points of the backlog and restarted, then a second instance
 /// joins and takes partitions over; the newest flags read as file mode's for the whole stream.
 ///
-/// Ignored: it fails now and then on one flag in about six hundred, for a reason that is not
-/// event time. A new owner rebuilds a partition by restoring a snapshot and replaying the records
-/// after it, and the replay does not repeat the flushes the first owner made on its timer, which
-/// release deferred work that moves the conduct and mobbing sums a flag's revision adds up. The
-/// new owner can then number a newer version of a flag below the version the old owner wrote, and
-/// a consumer that keeps the highest revision keeps the older one (the newer is on the topic).
-/// Revisions must become a function of the input alone; until then, run it with `--ignored`.
+/// Each restart resumes the router's input partitions from committed offsets inside record
+/// batches, which tansu's memory storage answers wrongly (see `Broker::start`): this test lost
+/// input, or waited for ever on a partition, until the broker kept its data in SQLite.
 #[test]
-#[ignore = "a flag's revision after a handover can fall below the old owner's (see the comment)"]
 fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags() {
     use modsignal_tests::backlog::{content_difference, file_mode_flags, partitions, stream};
     isolated(async {
@@ -882,8 +883,10 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
         let mut second_args = args;
         second_args[7] = second_state.to_str().unwrap();
         let mut second = WorkerProcess::start(&broker, group, second_log.clone(), &second_args);
+        // It has joined both groups once each has given it its share (the router's input has
+        // four partitions, so its share is never empty).
         let deadline = Instant::now() + CONVERGE_TIMEOUT;
-        while broker.group_members(group) < 2 {
+        while second.log_count("partitions assigned") < 2 {
             assert!(
                 Instant::now() < deadline,
                 "the second instance did not join:\n{}",

@@ -7,7 +7,11 @@
 //! `C` (every flag for the records before `C` was acknowledged); the records from `S` to `C` are
 //! then replayed, their flags dropped, and processing resumes at `C`. A snapshot ahead of the
 //! committed offset (taken before a crash, whose flags were never acknowledged) would skip flags
-//! that must still be written, so it is never used; that is why two snapshots are kept.
+//! that must still be written, so it is never used; that is why two snapshots are kept. Flags a
+//! flush or a finish writes without reading a record (a quiet partition's last revisions) are
+//! covered by no checkpoint, so the worker takes no snapshot while any wait for
+//! acknowledgement: the next owner of a partition restored from an older state writes them
+//! again.
 //!
 //! # The changelog topic
 //!

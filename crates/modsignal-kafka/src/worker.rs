@@ -665,6 +665,13 @@ struct Part {
     paused: bool,
     /// The watermark at which its engine was last finished.
     finished_at: Option<modsignal_core::Ts>,
+    /// Flags written since the last checkpoint by a flush or finish that read no record
+    /// (held-back changes, exposure timers, a quiet partition's end). A checkpoint covers what
+    /// was sent before it, and no checkpoint covers these: a snapshot taken now would say they
+    /// were written, and a new owner restoring it would never write them if they were lost
+    /// with this instance. So no snapshot is taken while this is set, unless everything sent
+    /// has been acknowledged.
+    uncovered: bool,
 }
 
 struct Worker<'c> {
@@ -1137,6 +1144,7 @@ impl<'c> Worker<'c> {
                 marks_seen: 0,
                 paused: false,
                 finished_at: None,
+                uncovered: false,
             });
         }
         Ok(())
@@ -1499,6 +1507,7 @@ impl<'c> Worker<'c> {
                     continue;
                 }
             };
+            let written_before = self.flags.len();
             if let Some((version, marks)) = &group {
                 // Tell the other partitions how far this one's event time has come and whether
                 // it is read to its end, and take in what they say: each engine follows the
@@ -1551,6 +1560,7 @@ impl<'c> Worker<'c> {
                 engine.flush(&mut self.flags);
                 part.last_record_ms
             };
+            part.uncovered |= self.flags.len() > written_before;
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, origin_ms);
         }
         self.pace(consumer);
@@ -1669,6 +1679,8 @@ impl<'c> Worker<'c> {
             if part.next_offset > part.checkpointed {
                 tracker.checkpoint(&part.tp, part.next_offset);
                 part.checkpointed = part.next_offset;
+                // Everything sent so far, the flushes' flags included, is covered now.
+                part.uncovered = false;
             }
         }
     }
@@ -1725,7 +1737,9 @@ impl<'c> Worker<'c> {
         if !self.abandoned {
             for part in &mut self.parts {
                 if let PartState::Engine(engine) = &mut part.state {
+                    let before = self.flags.len();
                     engine.flush(&mut self.flags);
+                    part.uncovered |= self.flags.len() > before;
                 }
             }
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, None);
@@ -1826,6 +1840,7 @@ impl Worker<'_> {
         if self.abandoned || (config.state_dir.is_none() && config.changelog_topic.is_none()) {
             return;
         }
+        let all_acknowledged = lock(&self.shared.tracker).unacknowledged() == 0;
         for part in &mut self.parts {
             if let Some((slot, h)) = part.upload.take() {
                 if !h.is_finished() {
@@ -1845,7 +1860,11 @@ impl Worker<'_> {
                 }
             }
             let due = force || part.snap_at.elapsed() >= config.snapshot_interval;
-            if !due || part.checkpointed <= part.snap_offset || part.checkpointed != part.next_offset {
+            if !due
+                || part.checkpointed <= part.snap_offset
+                || part.checkpointed != part.next_offset
+                || (part.uncovered && !all_acknowledged)
+            {
                 continue;
             }
             let snap = Snapshot {
