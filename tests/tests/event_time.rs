@@ -93,3 +93,110 @@ fn a_backlog_read_at_uneven_speeds_gives_the_file_mode_flags() {
         "uneven speeds",
     );
 }
+
+/// What a handover is to the core: the old owner reads the partitions in batches, flushing and
+/// finishing (as a quiet spell does) at points of its own and snapshotting on the way, until it
+/// is killed; the new owner restores the snapshot and reads the same records again with other
+/// flush points, then on to the end. A consumer that keeps the highest revision per flag, over
+/// everything both wrote, must end with exactly what the new owner wrote last: a newer version
+/// of a flag is never numbered below an older one, whoever wrote either.
+#[test]
+fn a_new_owner_with_other_flush_points_never_numbers_a_newer_flag_below_the_old_owners() {
+    use std::collections::BTreeMap;
+
+    use modsignal_core::{Event, EventTimes};
+    use rand::{RngExt, SeedableRng};
+
+    enum Item<'a> {
+        Event(Event<'a>),
+        Mark(String, EventTimes, bool),
+    }
+    fn feed(e: &mut Engine, item: &Item<'_>, out: &mut Vec<Flag>) {
+        match item {
+            Item::Event(ev) => {
+                e.apply(ev, out).unwrap();
+            }
+            Item::Mark(source, times, idle) => e.source_mark(source, *times, *idle, out),
+        }
+    }
+    let lines = stream(20_000, 21.0, 13);
+    let parts = partitions(&lines, &[1.0; 4]);
+    let names: Vec<String> = (0..parts.len()).map(|p| format!("input/{p}")).collect();
+    let policy = Policy::default();
+    for seed in 0..4 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        // The records as the router hands them on: batches of each partition, each followed by
+        // that partition's mark.
+        let mut items = Vec::new();
+        let mut clocks = vec![EventClock::default(); parts.len()];
+        let mut read = vec![0usize; parts.len()];
+        while read.iter().zip(&parts).any(|(r, p)| *r < p.len()) {
+            let p = rng.random_range(0..parts.len());
+            let end = (read[p] + rng.random_range(1..400)).min(parts[p].len());
+            for (_, line) in &parts[p][read[p]..end] {
+                let ev = decode(line.as_bytes()).unwrap();
+                clocks[p].observe_event(ev.at, &ev.kind);
+                items.push(Item::Event(ev));
+            }
+            read[p] = end;
+            items.push(Item::Mark(names[p].clone(), clocks[p].times(), end == parts[p].len()));
+        }
+        let snapshot_at = rng.random_range(0..items.len());
+        let killed_at = rng.random_range(snapshot_at..items.len());
+
+        let mut old = Engine::new(policy.clone());
+        old.expect_sources(names.clone(), &mut Vec::new());
+        let mut written = Vec::new();
+        let mut snapshot = None;
+        let mut next_flush = rng.random_range(1..2_000);
+        for (i, item) in items.iter().enumerate().take(killed_at) {
+            if i == snapshot_at {
+                snapshot = Some(old.snapshot());
+            }
+            feed(&mut old, item, &mut written);
+            if i == next_flush {
+                if rng.random_range(0..4) == 0 {
+                    old.finish(&mut written);
+                } else {
+                    old.flush(&mut written);
+                }
+                next_flush += rng.random_range(1..2_000);
+            }
+        }
+        let snapshot = snapshot.unwrap_or_else(|| old.snapshot());
+
+        let mut new = Engine::restore(policy.clone(), &snapshot).unwrap();
+        new.expect_sources(names.clone(), &mut Vec::new());
+        let mut rewritten = Vec::new();
+        let mut next_flush = snapshot_at + rng.random_range(1..2_000);
+        for (i, item) in items.iter().enumerate().skip(snapshot_at) {
+            feed(&mut new, item, &mut rewritten);
+            if i == next_flush {
+                new.flush(&mut rewritten);
+                next_flush += rng.random_range(1..2_000);
+            }
+        }
+        new.finish(&mut rewritten);
+
+        let newest: BTreeMap<&str, &Flag> = rewritten.iter().map(|f| (f.flag_id.as_str(), f)).collect();
+        // Ties go to the first written: a revision written again with other content is wrong.
+        let mut kept: BTreeMap<&str, &Flag> = BTreeMap::new();
+        for f in written.iter().chain(&rewritten) {
+            if kept.get(f.flag_id.as_str()).is_none_or(|k| k.revision < f.revision) {
+                kept.insert(&f.flag_id, f);
+            }
+        }
+        let wrong: Vec<String> = newest
+            .iter()
+            .filter(|(id, f)| kept[**id].to_json() != f.to_json())
+            .map(|(id, f)| format!("{id}: kept {}\n  newest {}", kept[*id].to_json(), f.to_json()))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "seed {seed}, snapshot before item {snapshot_at}, killed at {killed_at}: {} of {} flags kept an older version:\n{}",
+            wrong.len(),
+            newest.len(),
+            wrong[..wrong.len().min(3)].join("\n")
+        );
+    }
+}

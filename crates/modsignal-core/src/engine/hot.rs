@@ -452,6 +452,12 @@ impl Engine {
 
     /// Unlinks a hot message from the conduct and target indexes and frees its slot. When the
     /// message is evicted (`remember`), what conduct and mobbing need of it is kept as history.
+    ///
+    /// Each entry is brought up to date before it goes: a sum keeps what an entry measured when
+    /// it went, and an entry still waiting for a deferred sync (one of many subjects) would
+    /// measure less than it does once synced. Whether the sync ran first depends on when the
+    /// worker flushed, which a new owner replaying the same records does at other moments; synced
+    /// here, what the sums keep is the same either way.
     pub(super) fn cool(&mut self, h: u32, m: u32, remember: bool) {
         let mut subjects: Vec<u32> = self.hot[h as usize].resharers.keys().copied().collect();
         let author = self.store.msgs.get(m).author;
@@ -460,6 +466,13 @@ impl Engine {
         }
         subjects.sort_unstable();
         subjects.dedup();
+        if !self.hot[h as usize].restructured {
+            for &u in &subjects {
+                if self.sync_subject(m, u) {
+                    self.mark_user(u, m);
+                }
+            }
+        }
         for u in subjects {
             self.unregister_subject(m, u, remember);
         }
