@@ -264,12 +264,6 @@ impl WorkerProcess {
     fn log_tail(&self) -> String {
         tail(&std::fs::read_to_string(&self.log).unwrap_or_default(), 6000)
     }
-
-    /// How many lines of its log say `what`.
-    fn log_count(&self, what: &str) -> usize {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        log.lines().filter(|l| l.contains(what)).count()
-    }
 }
 
 fn tail(text: &str, n: usize) -> String {
@@ -797,8 +791,9 @@ fn stopping_while_the_broker_is_silent_ends_in_bounded_time() {
 /// Issue 10's backlog through crashes: a stream keyed by account over four input partitions,
 /// spanning weeks, all produced before the worker starts and routed through the repartition
 /// topic (of one partition: see `kafka_backlog.rs` for why). The real binary is killed with
-/// SIGKILL three times at random points of the backlog and restarted, then a second instance
-/// joins and takes partitions over; the newest flags read as file mode's for the whole stream.
+/// SIGKILL three times at random points of the backlog and restarted, then stopped, and a second
+/// instance with a state directory of its own takes every partition over from the changelog; the
+/// newest flags read as file mode's for the whole stream.
 ///
 /// Each restart resumes the router's input partitions from committed offsets inside record
 /// batches, which tansu's memory storage answers wrongly (see `Broker::start`): this test lost
@@ -874,27 +869,13 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
             worker.kill_9();
             worker = WorkerProcess::start(&broker, group, log.clone(), &args);
         }
-        // A second instance joins, and the first leaves once the second has taken partitions
-        // over: both groups rebalance twice, and every partition changes owner with its state.
-        // (Two members left running together on tansu 0.6.0 rebalance every few seconds for as
-        // long as they run, which no assertion about settling survives.)
-        let second_log = temp_file("crash-routed-2.log");
-        let second_state = temp_file("crash-routed-state-2");
-        let mut second_args = args;
-        second_args[7] = second_state.to_str().unwrap();
-        let mut second = WorkerProcess::start(&broker, group, second_log.clone(), &second_args);
-        // It has joined both groups once each has given it its share (the router's input has
-        // four partitions, so its share is never empty).
-        let deadline = Instant::now() + CONVERGE_TIMEOUT;
-        while second.log_count("partitions assigned") < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "the second instance did not join:\n{}",
-                second.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(rng.random_range(500..3_000))).await;
+        // The first instance stops (SIGTERM: it drains, commits and snapshots), and a second
+        // one, with a state directory of its own, takes every partition over from the
+        // changelog. Not the two running side by side: tansu 0.6.0's groups then rebalance every
+        // few seconds, and now and then a member revoked in one of those rebalances is never
+        // given partitions again (the router group stayed empty for 90 s in one run), which no
+        // worker can get past. `kafka.rs` hands a partition to a running member in process.
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1_500))).await;
         worker.signal(libc::SIGTERM);
         let status = worker.wait(Duration::from_secs(30)).await;
         assert!(
@@ -902,6 +883,11 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
             "{status:?}:\n{}",
             worker.log_tail()
         );
+        let second_log = temp_file("crash-routed-2.log");
+        let second_state = temp_file("crash-routed-state-2");
+        let mut second_args = args;
+        second_args[7] = second_state.to_str().unwrap();
+        let mut second = WorkerProcess::start(&broker, group, second_log.clone(), &second_args);
         second.wait_for_commits(&broker, &router_group, &ends).await;
         let deadline = Instant::now() + CONVERGE_TIMEOUT;
         loop {
