@@ -476,10 +476,17 @@ impl Engine {
             outcome.duplicate = true;
             return Ok(outcome);
         }
-        outcome.removal = self.ingest(&ev.kind, at)?;
+        let ingested = self.ingest(&ev.kind, at);
+        // An event refused for what it says (an id used for both a post and a reshare, a chain
+        // of reshares that closes on itself, a bound of the policy) is still an event of the
+        // stream, stamped within what the time rule accepts: it moves event time as any other.
+        // Of two events that contradict each other, whichever comes second is refused, so if
+        // refused events moved no time, the watermark, and with it every flag's time, would
+        // depend on the order they came in.
         self.advance(at, &ev.kind);
         self.drain(out, false);
         self.maybe_sweep(out);
+        outcome.removal = ingested?;
         Ok(outcome)
     }
 

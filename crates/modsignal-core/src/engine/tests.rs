@@ -512,3 +512,38 @@ fn the_slowest_source_still_read_holds_event_time_and_a_forged_time_moves_nothin
     e.source_mark("in/0", t(1_767_600_000_000), false, &mut out);
     assert_eq!(e.watermark(), Some(Ts(1_767_699_999_000)));
 }
+
+/// Two reshares that each name the other in `of`: whichever comes second closes the chain on
+/// itself and is refused. A refused event still moves event time, or the watermark at the end,
+/// and the labelled post's last flag with it, would depend on which came second (a fuzz
+/// finding, `fuzz/regressions/engine/self-reply-and-quote-before-its-post`).
+#[test]
+fn an_event_refused_for_what_it_says_still_moves_event_time() {
+    let lines = [
+        r#"{"type":"label","at":1767607200000,"id":"m5","category":"communications_offence","source":"s0"}"#,
+        r#"{"type":"reshare","at":1767440940000,"id":"r5","author":{"id":"u3","followers":53},"of":"r3"}"#,
+        r#"{"type":"label","at":1767704460000,"id":"m1","factor":"tolerable","source":"s2"}"#,
+        r#"{"type":"post","at":1767702420000,"id":"m5","author":{"id":"u5"},"audience":"followers"}"#,
+        r#"{"type":"reshare","at":1767704460000,"id":"r3","author":{"id":"u3","followers":53},"of":"r5"}"#,
+    ];
+    let run = |order: &[&str]| {
+        let mut e = Engine::new(Policy::default());
+        let mut out = Vec::new();
+        let mut refused = Vec::new();
+        for line in order {
+            if let Err(err) = e.apply(&decode(line.as_bytes()).unwrap(), &mut out) {
+                refused.push(err.code());
+            }
+        }
+        e.finish(&mut out);
+        let last = out.iter().rev().find(|f| f.message_id == "m5").expect("m5 is flagged").clone();
+        (refused, last)
+    };
+    let (refused, in_order) = run(&lines);
+    assert_eq!(refused, ["self_reshare"], "the second of the two reshares closes the loop");
+    let reversed: Vec<&str> = lines.iter().rev().copied().collect();
+    let (refused, backwards) = run(&reversed);
+    assert_eq!(refused, ["self_reshare"]);
+    assert_eq!(in_order.at.to_string(), "2026-01-06T13:01:00.000Z", "measured to the end of input");
+    assert_eq!(in_order.to_json(), backwards.to_json());
+}
