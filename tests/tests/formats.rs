@@ -180,7 +180,7 @@ fn jetstream_end_to_end() {
         at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v resharer did:plc:carol2nw8rt1 credible_threat raised=true score=0.7809
           audience=350 reshares=1 quotes=0 replies=0 depth=1
           posted=2026-01-05T10:05:00.000Z removed=2026-01-05T10:30:00.000Z by=author how=with_original up=1500s still_up=false
-        at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v resharer did:plc:dave9pz4lk0 credible_threat raised=true score=0.5906
+        at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v resharer did:plc:dave9pz4lk0 credible_threat raised=true score=0.7040
           audience=50 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:08:00.000Z removed=2026-01-05T10:20:00.000Z by=author how=deleted up=720s still_up=false
         at://did:plc:erin3vx6qa8/app.bsky.feed.post/3lbqe5cc2k2d author did:plc:erin3vx6qa8 targeted_harassment raised=false score=0.0000
@@ -285,7 +285,7 @@ fn mastodon_websocket_and_server_sent_events_give_the_same_flags() {
         115841905459204101 resharer 3003 credible_threat raised=true score=0.7190
           audience=150 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:04:00.000Z removed=2026-01-05T10:07:00.000Z by=unknown how=deleted up=180s still_up=false
-        115841913323520077 author 5005 court_order_breach raised=true score=0.6651
+        115841913323520077 author 5005 court_order_breach raised=true score=0.8078
           audience=90 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:02:00.000Z removed=- by=- how=- up=300s still_up=true
     "#]]
@@ -337,10 +337,10 @@ fn twitter_end_to_end() {
         2008116259845046273 author 12 credible_threat raised=true score=0.8586
           audience=5100 reshares=2 quotes=1 replies=1 depth=1
           posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=blocked up=360s still_up=false
-        2008116259845046273 resharer 55 credible_threat raised=true score=0.6039
+        2008116259845046273 resharer 55 credible_threat raised=true score=0.7154
           audience=80 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:03:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=with_original up=180s still_up=false
-        2008116259845046273 resharer 88 credible_threat raised=true score=0.5646
+        2008116259845046273 resharer 88 credible_threat raised=true score=0.6813
           audience=20 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:08:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=with_original up=0s still_up=false
         2008117518136246275 author 66 targeted_harassment raised=true score=0.7739

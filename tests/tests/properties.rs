@@ -7,6 +7,9 @@
 //! 4. The factors against lower a category-4 score; the factors for raise it.
 //! 5. Duplicates and reordering leave the final flags identical.
 //! 6. Every factor says what it measured.
+//! 7. The public-interest factors against of para 39 belong to category 4: a limited audience,
+//!    remorse and "tolerable in a free society" never move a score of categories 1–3, no factor
+//!    of theirs cites a factor against, and no factor for prosecution cites one either.
 
 use modsignal_core::event::{Audience, Category, RemovedBy};
 use modsignal_core::model::{Facts, Removal, RemovalKind, Targeting, evaluate};
@@ -141,6 +144,38 @@ proptest! {
         }
         for (what, g) in &higher {
             prop_assert!(score(g) >= s && logit(g) > logit(&base), "{what} did not raise the score");
+        }
+    }
+
+    #[test]
+    fn p7_the_factors_against_of_category_4_never_move_categories_1_to_3(f in facts(), conf in 0.05f64..=1.0) {
+        let e = evaluate(&Policy::default(), &f);
+        for factor in &e.factors {
+            let cites_against = factor.provision.contains("factors against");
+            prop_assert!(
+                !(cites_against && factor.weight > 0.0),
+                "{} pulls for prosecution but cites a factor against: {}", factor.code, factor.provision
+            );
+            if f.category != Category::CommunicationsOffence {
+                prop_assert!(!cites_against, "{} of a {:?} flag cites {}", factor.code, f.category, factor.provision);
+            }
+        }
+        if f.category != Category::CommunicationsOffence {
+            let s = score(&f);
+            for (what, g) in [
+                ("tolerable", Facts { tolerable: conf, ..f.clone() }),
+                ("remorse", Facts { remorse: conf, ..f.clone() }),
+                ("a direct message", Facts { audience_kind: Audience::Direct, ..f.clone() }),
+                ("a closed group", Facts { audience_kind: Audience::Group, ..f.clone() }),
+                ("a small audience", Facts { audience_kind: Audience::Public, audience: 0, ..f.clone() }),
+            ] {
+                let moved = score(&g) != s && what != "a small audience";
+                prop_assert!(!moved, "{what} moved a {:?} score", f.category);
+                prop_assert!(
+                    evaluate(&Policy::default(), &g).factors.iter().all(|x| !["tolerable", "remorse", "limited_audience"].contains(&x.code)),
+                    "{what} gave a {:?} flag a para 39 credit", f.category
+                );
+            }
         }
     }
 

@@ -121,26 +121,33 @@ pub struct Evaluation {
     pub factors: Vec<Factor>,
 }
 
+/// What each factor cites. The public-interest factors against prosecution (para 39) belong to
+/// category 4: for categories 1–3 removal speed still orders flags, cited as modsignal's own
+/// ordering, and the other para 39 credits are not given (see [`evaluate_with`]).
 pub mod provisions {
-    pub const CATEGORY_THREAT: &str =
-        "DPP guidelines on social media (2012, rev. 2016) para 12(1): credible threats; OSA 2023 s.181";
+    pub const CATEGORY_THREAT: &str = "DPP guidelines on social media (2012, rev. 2016) para 12(1): credible threats of violence to the person or damage to property; Offences Against the Person Act 1861 s.16; Criminal Damage Act 1971 s.2; Communications Act 2003 s.127(1); OSA 2023 s.181";
     pub const CATEGORY_HARASSMENT: &str =
         "DPP guidelines para 12(2): communications targeting an individual; Protection from Harassment Act 1997";
-    pub const CATEGORY_COURT_ORDER: &str = "DPP guidelines para 12(3): breach of a court order or statutory prohibition; Sexual Offences (Amendment) Act 1992 s.5; Juries Act 1974";
+    pub const CATEGORY_COURT_ORDER: &str = "DPP guidelines para 12(3): breach of a court order or statutory prohibition; Contempt of Court Act 1981 (proceedings need the Attorney General's consent); Sexual Offences (Amendment) Act 1992 s.5; Juries Act 1974 ss.20A-20D";
     pub const CATEGORY_COMMS: &str = "DPP guidelines para 12(4): grossly offensive, indecent, obscene or false communications; Communications Act 2003 s.127; Malicious Communications Act 1988 s.1; OSA 2023 s.179";
     pub const SWIFT_REMOVAL: &str =
-        "DPP guidelines, public interest factors against: swift and effective action to remove or block access";
+        "DPP guidelines para 39, public interest factors against: swift and effective action to remove or block access";
+    /// The time up, a factor for prosecution: the converse of swift removal, not the factor
+    /// against itself.
+    pub const EXPOSURE: &str = "DPP guidelines, public interest: how long the communication stayed up (the converse of para 39's swift and effective removal)";
+    /// Removal speed for categories 1–3, which para 39's factors against do not cover.
+    pub const ORDERING: &str = "modsignal: orders flags of categories 1-3 by how long the message was up (the public interest credits against prosecution of para 39 belong to category 4)";
     pub const LIMITED_AUDIENCE: &str =
-        "DPP guidelines, public interest factors against: not intended for a wide audience";
+        "DPP guidelines para 39, public interest factors against: not intended for a wide audience";
     pub const WIDE_AUDIENCE: &str = "DPP guidelines, public interest: a wide audience (converse of the factor against); OSA 2023 s.179 likely audience includes those who see reshares";
-    pub const REMORSE: &str = "DPP guidelines, public interest factors against: genuine remorse";
-    pub const TOLERABLE: &str = "DPP guidelines, public interest factors against: not obviously beyond what is tolerable in an open and diverse society; Chambers v DPP [2012] EWHC 2157 (Admin)";
-    pub const MINOR: &str = "DPP guidelines, age and maturity of the suspect (para 40-41 (?))";
+    pub const REMORSE: &str = "DPP guidelines para 39, public interest factors against: genuine remorse";
+    pub const TOLERABLE: &str = "DPP guidelines para 39, public interest factors against: not obviously beyond what is tolerable in an open and diverse society; Chambers v DPP [2012] EWHC 2157 (Admin)";
+    pub const MINOR: &str = "DPP guidelines, public interest: the age and maturity of the suspect, given significant weight (prosecuting under-18s is rarely in the public interest)";
     pub const TARGETED: &str = "DPP guidelines, public interest factors for: a specifically targeted victim";
     pub const IMPACT: &str = "DPP guidelines, public interest factors for: significant impact on the victim";
     pub const HATE: &str = "DPP guidelines, public interest factors for: hostility on grounds of race, religion, disability, sexual orientation or transgender identity";
     pub const REPEAT: &str = "DPP guidelines, public interest factors for: repeated conduct";
-    pub const MOBBING: &str = "DPP guidelines (2016): virtual mobbing; Serious Crime Act 2007 ss.44-46";
+    pub const MOBBING: &str = "DPP guidelines (2016): virtual mobbing; Protection from Harassment Act 1997 s.7(3A) (collective course of conduct); Serious Crime Act 2007 ss.44-46";
     pub const ENCOURAGEMENT: &str = "DPP guidelines (2016): encouraging others; Serious Crime Act 2007 ss.44-46";
     pub const CONFIDENCE: &str = "modsignal: strength of the category label";
     pub const RESHARING: &str = "DPP guidelines: the guidance applies equally to resending (retweeting)";
@@ -273,6 +280,17 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         provisions::CONFIDENCE,
     );
 
+    // The public-interest factors against prosecution of para 39 (swift removal, a limited
+    // audience, remorse, tolerable in a free society) belong to category 4. Categories 1–3 do
+    // not get them as credits: "tolerable" (Chambers) never lowers a threat or a court-order
+    // breach. Removal speed still orders their flags, cited as modsignal's ordering.
+    let category_4 = f.category == Category::CommunicationsOffence;
+    let (exposure_cited, removal_cited) = if category_4 {
+        (provisions::EXPOSURE, provisions::SWIFT_REMOVAL)
+    } else {
+        (provisions::ORDERING, provisions::ORDERING)
+    };
+
     // Exposure: how long the subject was up, and credit for swift removal when it is down.
     let g = exposure_curve(t.policy, f.seconds_up);
     // Evidence is formatted only when the flag is explained (see `Terms::explain`).
@@ -294,7 +312,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             Effect::For,
             w.exposure * g,
             || format!("still up after {}: {}", up(), window()),
-            provisions::SWIFT_REMOVAL,
+            exposure_cited,
         ),
         Some(r) => {
             t.push(
@@ -302,7 +320,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
                 Effect::For,
                 w.exposure * g,
                 || format!("up {} in all before it came down", up()),
-                provisions::SWIFT_REMOVAL,
+                exposure_cited,
             );
             let evidence = || {
                 let by = r.by.as_str();
@@ -328,7 +346,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
                 Effect::Against,
                 w.swift_removal * (1.0 - g),
                 evidence,
-                provisions::SWIFT_REMOVAL,
+                removal_cited,
             );
         }
     }
@@ -382,6 +400,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         );
     }
     let limited = match f.audience_kind {
+        _ if !category_4 => None,
         Audience::Public => None,
         Audience::Direct => Some(("as a direct message", policy.audience.direct)),
         Audience::Followers => Some(("to followers only", policy.audience.followers)),
@@ -395,7 +414,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             || format!("sent {what}"),
             provisions::LIMITED_AUDIENCE,
         );
-    } else if f.audience < policy.audience.small_below {
+    } else if category_4 && f.audience < policy.audience.small_below {
         t.push(
             "limited_audience",
             Effect::Against,
@@ -473,7 +492,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         ),
         (
             "remorse",
-            if f.resharer { 0.0 } else { f.remorse },
+            if f.resharer || !category_4 { 0.0 } else { f.remorse },
             w.remorse,
             Effect::Against,
             provisions::REMORSE,
@@ -481,7 +500,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         ),
         (
             "tolerable",
-            f.tolerable,
+            if category_4 { f.tolerable } else { 0.0 },
             w.tolerable,
             Effect::Against,
             provisions::TOLERABLE,
