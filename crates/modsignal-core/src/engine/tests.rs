@@ -536,14 +536,27 @@ fn an_event_refused_for_what_it_says_still_moves_event_time() {
             }
         }
         e.finish(&mut out);
-        let last = out.iter().rev().find(|f| f.message_id == "m5").expect("m5 is flagged").clone();
+        let last = out
+            .iter()
+            .rev()
+            .find(|f| f.message_id == "m5")
+            .expect("m5 is flagged")
+            .clone();
         (refused, last)
     };
     let (refused, in_order) = run(&lines);
-    assert_eq!(refused, ["self_reshare"], "the second of the two reshares closes the loop");
+    assert_eq!(
+        refused,
+        ["self_reshare"],
+        "the second of the two reshares closes the loop"
+    );
     let reversed: Vec<&str> = lines.iter().rev().copied().collect();
     let (refused, backwards) = run(&reversed);
     assert_eq!(refused, ["self_reshare"]);
-    assert_eq!(in_order.at.to_string(), "2026-01-06T13:01:00.000Z", "measured to the end of input");
+    assert_eq!(
+        in_order.at.to_string(),
+        "2026-01-06T13:01:00.000Z",
+        "measured to the end of input"
+    );
     assert_eq!(in_order.to_json(), backwards.to_json());
 }
