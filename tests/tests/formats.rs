@@ -346,7 +346,7 @@ fn twitter_end_to_end() {
         2008117518136246275 author 66 targeted_harassment raised=true score=0.7739
           audience=300 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:05:00.000Z removed=2026-01-05T10:20:00.000Z by=platform how=blocked up=8700s still_up=false
-        2008117769794486276 author 77 communications_offence raised=false score=0.0132
+        2008117769794486276 author 77 communications_offence raised=false score=0.0275
           audience=40 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:06:00.000Z removed=2026-01-05T10:40:00.000Z by=unknown how=deleted up=2040s still_up=false
     "#]].assert_eq(&render(&flags));

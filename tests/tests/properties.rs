@@ -10,6 +10,8 @@
 //! 7. The public-interest factors against of para 39 belong to category 4: a limited audience,
 //!    remorse and "tolerable in a free society" never move a score of categories 1–3, no factor
 //!    of theirs cites a factor against, and no factor for prosecution cites one either.
+//! 8. A message addressed to the person it targets never earns the limited-audience credit:
+//!    the victim is in its audience.
 
 use modsignal_core::event::{Audience, Category, RemovedBy};
 use modsignal_core::model::{Facts, Removal, RemovalKind, Targeting, evaluate};
@@ -177,6 +179,15 @@ proptest! {
                 );
             }
         }
+    }
+
+    #[test]
+    fn p8_a_message_to_its_target_earns_no_limited_audience_credit(mut f in facts(), how in prop::sample::select(vec![Targeting::Label, Targeting::Mention, Targeting::Reply])) {
+        f.targeted = Some(how);
+        let e = evaluate(&Policy::default(), &f);
+        prop_assert!(e.factors.iter().all(|x| x.code != "limited_audience"), "{how:?} to the target earned a limited-audience credit");
+        let public = Facts { audience_kind: Audience::Public, ..f.clone() };
+        prop_assert!(score(&f) == score(&public), "a private audience that includes the target moved the score");
     }
 
     #[test]

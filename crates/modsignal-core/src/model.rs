@@ -399,8 +399,13 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             provisions::WIDE_AUDIENCE,
         );
     }
+    // "Particularly where the intended audience did not include the victim or target" (para
+    // 39): a message addressed to the person it targets (a label naming them, a mention, a
+    // reply) has them in its audience, however small or private that audience is, and earns
+    // no limited-audience credit.
+    let victim_in_audience = f.targeted.is_some();
     let limited = match f.audience_kind {
-        _ if !category_4 => None,
+        _ if !category_4 || victim_in_audience => None,
         Audience::Public => None,
         Audience::Direct => Some(("as a direct message", policy.audience.direct)),
         Audience::Followers => Some(("to followers only", policy.audience.followers)),
@@ -414,7 +419,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             || format!("sent {what}"),
             provisions::LIMITED_AUDIENCE,
         );
-    } else if category_4 && f.audience < policy.audience.small_below {
+    } else if category_4 && !victim_in_audience && f.audience < policy.audience.small_below {
         t.push(
             "limited_audience",
             Effect::Against,
