@@ -123,6 +123,7 @@ pub fn render(flags: &BTreeMap<String, Flag>) -> String {
             let sign = match fa.effect {
                 modsignal_core::model::Effect::For => '+',
                 modsignal_core::model::Effect::Against => '-',
+                modsignal_core::model::Effect::Neutral => '=',
             };
             let _ = writeln!(s, "  {sign} {} {:.4}: {}", fa.code, fa.weight, fa.evidence);
         }

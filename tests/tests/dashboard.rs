@@ -335,7 +335,11 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
         threat.account,
         "an analyst sees the account id"
     );
-    for (effect, list) in [(Effect::For, "factors-for"), (Effect::Against, "factors-against")] {
+    for (effect, list) in [
+        (Effect::For, "factors-for"),
+        (Effect::Against, "factors-against"),
+        (Effect::Neutral, "factors-neutral"),
+    ] {
         let shown: Vec<(String, String)> = s
             .eval(&format!(
                 "[...document.querySelectorAll('#{list} li[data-code]')].map(li => [li.dataset.code, li.querySelector('.evidence').textContent])"

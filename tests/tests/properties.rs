@@ -6,7 +6,7 @@
 //! 3. More reach never lowers a score.
 //! 4. The factors against lower a category-4 score; the factors for raise it.
 //! 5. Duplicates and reordering leave the final flags identical.
-//! 6. Every factor says what it measured.
+//! 6. Every factor says what it measured, and its effect which way its weight pulls.
 //! 7. The public-interest factors against of para 39 belong to category 4: a limited audience,
 //!    remorse and "tolerable in a free society" never move a score of categories 1–3, no factor
 //!    of theirs cites a factor against, and no factor for prosecution cites one either.
@@ -14,7 +14,7 @@
 //!    the victim is in its audience.
 
 use modsignal_core::event::{Audience, Category, RemovedBy};
-use modsignal_core::model::{Facts, Removal, RemovalKind, Targeting, evaluate};
+use modsignal_core::model::{Effect, Facts, Removal, RemovalKind, Targeting, evaluate};
 use modsignal_core::{Flag, Policy};
 use modsignal_tests::{assert_replay_gives, final_flags, render, revisions_grow, run_lines};
 use proptest::prelude::*;
@@ -195,6 +195,14 @@ proptest! {
         let e = evaluate(&Policy::default(), &f);
         for factor in &e.factors {
             prop_assert!(!factor.evidence.is_empty() && !factor.provision.is_empty());
+            // The effect says which way the printed weight pulls: nothing is listed "for" or
+            // "against" that weighed nothing.
+            let agrees = match factor.effect {
+                Effect::For => factor.weight > 0.0,
+                Effect::Against => factor.weight < 0.0,
+                Effect::Neutral => factor.weight == 0.0,
+            };
+            prop_assert!(agrees, "{} is {:?} with weight {}", factor.code, factor.effect, factor.weight);
             if factor.code == "exposure" || factor.code == "swift_removal" {
                 prop_assert!(factor.evidence.chars().any(|c| c.is_ascii_digit()), "{}", factor.evidence);
             }

@@ -84,12 +84,14 @@ impl RemovalKind {
     }
 }
 
-/// Whether a factor counts for or against (mirrors `modsignal_core::model::Effect`).
+/// Whether a factor counts for or against, or weighs nothing (mirrors
+/// `modsignal_core::model::Effect`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     For,
     Against,
+    Neutral,
 }
 
 impl Effect {
@@ -97,6 +99,7 @@ impl Effect {
         match self {
             Effect::For => "for",
             Effect::Against => "against",
+            Effect::Neutral => "neutral",
         }
     }
 }
@@ -219,6 +222,7 @@ impl FlagRecord {
                     effect: match f.effect {
                         modsignal_core::model::Effect::For => Effect::For,
                         modsignal_core::model::Effect::Against => Effect::Against,
+                        modsignal_core::model::Effect::Neutral => Effect::Neutral,
                     },
                     weight: f.weight,
                     evidence: f.evidence.clone(),

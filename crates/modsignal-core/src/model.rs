@@ -96,11 +96,15 @@ impl RemovalKind {
     }
 }
 
+/// Which way a factor pulls. A factor whose rounded weight is zero pulls neither way and says
+/// so: listing it "for" or "against" would tell an officer it counted when it weighed nothing
+/// (a removal too slow to earn credit, a message up only minutes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     For,
     Against,
+    Neutral,
 }
 
 /// One term of the score, as written into a flag.
@@ -213,11 +217,14 @@ impl Terms<'_> {
         let signed = match effect {
             Effect::For => magnitude,
             Effect::Against => -magnitude,
+            Effect::Neutral => 0.0,
         };
+        let weight = round4(signed);
+        let effect = if weight == 0.0 { Effect::Neutral } else { effect };
         self.factors.push(Factor {
             code,
             effect,
-            weight: round4(signed),
+            weight,
             evidence,
             provision,
         });

@@ -391,12 +391,14 @@
     $("flag-title").textContent = `${cat.name}: ${standing}`;
     $("flag-title").setAttribute("tabindex", "-1");
     const forCount = f.factors.filter((x) => x.effect === "for").length;
-    const againstCount = f.factors.length - forCount;
+    const againstCount = f.factors.filter((x) => x.effect === "against").length;
+    const neutralCount = f.factors.filter((x) => x.effect === "neutral").length;
     const where = f.subject === "author" ? "A message" : "A reshare of a message";
     $("flag-summary").textContent =
       `${where} was flagged under category ${cat.number || "?"} of the guidelines (${cat.name.toLowerCase()}). ` +
       `${!f.raised ? "The flag is not raised." : history.current ? "The flag is raised." : "The flag was raised and has since been lowered."} ` +
-      `${plural(forCount, "factor")} count towards prosecution and ${plural(againstCount, "factor")} against. ` +
+      `${plural(forCount, "factor")} count towards prosecution and ${plural(againstCount, "factor")} against` +
+      (neutralCount ? `; ${plural(neutralCount, "factor")} weighed nothing. ` : ". ") +
       (f.exposure.removed_at
         ? `It came down ${fmtDuration(removedSeconds(f.exposure))} after it was posted.`
         : "It was still up when last seen.");
@@ -411,7 +413,7 @@
     $("flag-provision").textContent = f.provision;
 
     const factorItem = (x) => {
-      const li = el("li", null, { "data-testid": x.effect === "for" ? "factor-for" : "factor-against", "data-code": x.code });
+      const li = el("li", null, { "data-testid": `factor-${x.effect}`, "data-code": x.code });
       li.append(el("strong", FACTORS[x.code] || x.code));
       li.append(el("p", x.evidence, { class: "evidence" }));
       li.append(el("p", `Provision: ${x.provision}`, { class: "provision" }));
@@ -420,8 +422,10 @@
     const none = (text) => el("li", text, { class: "none" });
     const pro = f.factors.filter((x) => x.effect === "for").map(factorItem);
     const con = f.factors.filter((x) => x.effect === "against").map(factorItem);
+    const nil = f.factors.filter((x) => x.effect === "neutral").map(factorItem);
     $("factors-for").replaceChildren(...(pro.length ? pro : [none("None.")]));
     $("factors-against").replaceChildren(...(con.length ? con : [none("None.")]));
+    $("factors-neutral").replaceChildren(...(nil.length ? nil : [none("None.")]));
 
     $("flag-exposure").textContent = exposureText(f.exposure);
     drawReach(f.reach);
