@@ -202,17 +202,27 @@ pub(crate) struct Visibility {
     pub start: i64,
 }
 
+/// Which of two removals at one instant a flag reports: the lower rank (by kind, then by who).
+/// Channels come in the order the subject's reshares were stored, which follows arrival order;
+/// a tie broken by channel order would make the final flag depend on the order events came in
+/// (an engine fuzz finding, `fuzz/regressions/engine/resharer-removal-kind-on-a-tie`).
+fn rank(r: Option<Removal>) -> (u8, u8) {
+    r.map_or((u8::MAX, u8::MAX), |r| (r.kind as u8, r.by as u8))
+}
+
 impl Visibility {
     pub(crate) fn compute(channels: &[Channel<'_>], horizon: i64) -> Visibility {
         let vis: Vec<ChannelVis> = channels.iter().map(|c| sweep(c, horizon)).collect();
         let start = channels.iter().map(|c| c.start).min().unwrap_or(horizon);
         let mut ups: Vec<Up> = vis.iter().flat_map(|v| v.ups.iter().copied()).collect();
-        ups.sort_by_key(|u| (u.from, u.to));
+        ups.sort_by_key(|u| (u.from, u.to, rank(u.ended_by)));
         let mut merged: Vec<Up> = Vec::new();
         for u in ups {
             match merged.last_mut() {
                 Some(last) if u.from <= last.to => {
-                    if u.to >= last.to {
+                    // A span that ends later decides how the merged span ended; of two that
+                    // end at one instant, the removal of lower rank does, whatever their order.
+                    if u.to > last.to || (u.to == last.to && rank(u.ended_by) < rank(last.ended_by)) {
                         last.to = u.to;
                         last.ended_by = u.ended_by;
                     }
@@ -222,15 +232,21 @@ impl Visibility {
         }
         let all_down = vis.iter().all(|v| v.down.is_some());
         let down = if all_down {
-            // Since when every channel has been down: the latest of their down times.
-            vis.iter().filter_map(|v| v.down).max_by_key(|(since, _)| *since)
+            // Since when every channel has been down: the latest of their down times (of two at
+            // one instant, the removal of lower rank).
+            vis.iter()
+                .filter_map(|v| v.down)
+                .max_by_key(|&(since, r)| (since, std::cmp::Reverse(rank(Some(r)))))
         } else {
             None
         };
         let first_removal = match merged.first() {
             Some(u) if u.ended_by.is_some() => Some((u.to, u.ended_by.expect("checked"))),
             Some(_) => None,
-            None => vis.iter().filter_map(|v| v.first_down).min_by_key(|(at, _)| *at),
+            None => vis
+                .iter()
+                .filter_map(|v| v.first_down)
+                .min_by_key(|&(at, r)| (at, rank(Some(r)))),
         };
         Visibility {
             ups: merged.iter().map(|u| (u.from, u.to)).collect(),
@@ -341,5 +357,31 @@ mod tests {
             }
         );
         assert_eq!(v.first_removal.unwrap().0, 40_000);
+    }
+
+    /// Two channels that come down at one instant, one by its own deletion and one with its
+    /// original: the removal reported is the same in either channel order.
+    #[test]
+    fn a_tie_of_channels_is_broken_the_same_whatever_their_order() {
+        let own = vec![c(30_000, What::Delete(RemovedBy::Author))];
+        let original = vec![c(30_000, What::Delete(RemovedBy::Author))];
+        let none: Vec<Change> = Vec::new();
+        let a = || Channel {
+            start: 10_000,
+            sources: vec![(Role::Own, &own), (Role::Original, &none)],
+        };
+        let b = || Channel {
+            start: 10_000,
+            sources: vec![(Role::Own, &none), (Role::Original, &original)],
+        };
+        let one = Visibility::compute(&[a(), b()], 100_000);
+        let other = Visibility::compute(&[b(), a()], 100_000);
+        assert_eq!(one.first_removal, other.first_removal);
+        assert_eq!(one.down, other.down);
+        assert_eq!(
+            one.first_removal.unwrap().1.kind,
+            RemovalKind::Deleted,
+            "the lower rank: its own deletion"
+        );
     }
 }
