@@ -179,17 +179,18 @@ fn a_new_owner_with_other_flush_points_never_numbers_a_newer_flag_below_the_old_
         new.finish(&mut rewritten);
 
         let newest: BTreeMap<&str, &Flag> = rewritten.iter().map(|f| (f.flag_id.as_str(), f)).collect();
-        // Ties go to the first written: a revision written again with other content is wrong.
-        let mut kept: BTreeMap<&str, &Flag> = BTreeMap::new();
-        for f in written.iter().chain(&rewritten) {
-            if kept.get(f.flag_id.as_str()).is_none_or(|k| k.revision < f.revision) {
-                kept.insert(&f.flag_id, f);
-            }
-        }
+        // What a consumer keeping the highest revision ends with. Ties go to the first written,
+        // so a revision written again with other content shows as wrong.
+        let records: Vec<(String, u64, String)> = written
+            .iter()
+            .chain(&rewritten)
+            .map(|f| (f.flag_id.clone(), f.revision, f.to_json()))
+            .collect();
+        let kept = modsignal_tests::worker::newest(&records);
         let wrong: Vec<String> = newest
             .iter()
-            .filter(|(id, f)| kept[**id].to_json() != f.to_json())
-            .map(|(id, f)| format!("{id}: kept {}\n  newest {}", kept[*id].to_json(), f.to_json()))
+            .filter(|(id, f)| kept[**id] != f.to_json())
+            .map(|(id, f)| format!("{id}: kept {}\n  newest {}", kept[*id], f.to_json()))
             .collect();
         assert!(
             wrong.is_empty(),
