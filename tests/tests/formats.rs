@@ -174,19 +174,19 @@ fn jetstream_end_to_end() {
     );
 
     expect![[r#"
-        at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v author did:plc:alice4hq2vz5 credible_threat raised=true score=0.8403
+        at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v author did:plc:alice4hq2vz5 credible_threat raised=true score=0.8586
           audience=1550 reshares=2 quotes=1 replies=1 depth=2
           posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:30:00.000Z by=author how=deleted up=1800s still_up=false
-        at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v resharer did:plc:carol2nw8rt1 credible_threat raised=true score=0.7809
+        at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v resharer did:plc:carol2nw8rt1 credible_threat raised=true score=0.8108
           audience=350 reshares=1 quotes=0 replies=0 depth=1
           posted=2026-01-05T10:05:00.000Z removed=2026-01-05T10:30:00.000Z by=author how=with_original up=1500s still_up=false
-        at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v resharer did:plc:dave9pz4lk0 credible_threat raised=true score=0.7040
+        at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v resharer did:plc:dave9pz4lk0 credible_threat raised=true score=0.7514
           audience=50 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:08:00.000Z removed=2026-01-05T10:20:00.000Z by=author how=deleted up=720s still_up=false
         at://did:plc:erin3vx6qa8/app.bsky.feed.post/3lbqe5cc2k2d author did:plc:erin3vx6qa8 targeted_harassment raised=false score=0.0000
           audience=80 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:09:00.000Z removed=- by=- how=- up=1860s still_up=true
-        at://did:plc:frank5ht1jy2/app.bsky.feed.post/3lfr1q9zz2k2a author did:plc:frank5ht1jy2 communications_offence raised=false score=0.1663
+        at://did:plc:frank5ht1jy2/app.bsky.feed.post/3lfr1q9zz2k2a author did:plc:frank5ht1jy2 communications_offence raised=false score=0.2511
           audience=5000 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:01:00.000Z removed=2026-01-05T12:00:00.000Z by=platform how=account up=7140s still_up=false
     "#]].assert_eq(&render(&flags));
@@ -279,13 +279,13 @@ fn mastodon_websocket_and_server_sent_events_give_the_same_flags() {
     assert_eq!(court["reach"]["audience"], 90);
 
     expect![[r#"
-        115841905459204101 author 1001 credible_threat raised=true score=0.7928
+        115841905459204101 author 1001 credible_threat raised=true score=0.8229
           audience=570 reshares=1 quotes=0 replies=1 depth=1
           posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:07:00.000Z by=unknown how=deleted up=420s still_up=false
-        115841905459204101 resharer 3003 credible_threat raised=true score=0.7190
+        115841905459204101 resharer 3003 credible_threat raised=true score=0.7765
           audience=150 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:04:00.000Z removed=2026-01-05T10:07:00.000Z by=unknown how=deleted up=180s still_up=false
-        115841913323520077 author 5005 court_order_breach raised=true score=0.8078
+        115841913323520077 author 5005 court_order_breach raised=true score=0.8470
           audience=90 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:02:00.000Z removed=- by=- how=- up=300s still_up=true
     "#]]
@@ -334,19 +334,19 @@ fn twitter_end_to_end() {
     assert_eq!(reply["exposure"]["seconds_up"], 34 * 60);
 
     expect![[r#"
-        2008116259845046273 author 12 credible_threat raised=true score=0.8586
+        2008116259845046273 author 12 credible_threat raised=true score=0.8828
           audience=5100 reshares=2 quotes=1 replies=1 depth=1
           posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=blocked up=360s still_up=false
-        2008116259845046273 resharer 55 credible_threat raised=true score=0.7154
+        2008116259845046273 resharer 55 credible_threat raised=true score=0.7667
           audience=80 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:03:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=with_original up=180s still_up=false
-        2008116259845046273 resharer 88 credible_threat raised=true score=0.6813
+        2008116259845046273 resharer 88 credible_threat raised=true score=0.7202
           audience=20 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:08:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=with_original up=0s still_up=false
-        2008117518136246275 author 66 targeted_harassment raised=true score=0.7739
+        2008117518136246275 author 66 targeted_harassment raised=true score=0.8289
           audience=300 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:05:00.000Z removed=2026-01-05T10:20:00.000Z by=platform how=blocked up=8700s still_up=false
-        2008117769794486276 author 77 communications_offence raised=false score=0.0275
+        2008117769794486276 author 77 communications_offence raised=false score=0.0343
           audience=40 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:06:00.000Z removed=2026-01-05T10:40:00.000Z by=unknown how=deleted up=2040s still_up=false
     "#]].assert_eq(&render(&flags));

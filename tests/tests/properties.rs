@@ -3,7 +3,8 @@
 //!
 //! 1. Category 4: removed sooner never scores higher; never removed scores at least as high.
 //! 2. Categories 1-3: raised whatever the removal speed and reach.
-//! 3. More reach never lowers a score.
+//! 3. More reach never lowers a score; reach counts once and saturates: the reach and report
+//!    terms never exceed their weights, whatever the audience or the number of reports.
 //! 4. The factors against lower a category-4 score; the factors for raise it.
 //! 5. Duplicates and reordering leave the final flags identical.
 //! 6. Every factor says what it measured, and its effect which way its weight pulls.
@@ -12,6 +13,8 @@
 //!    of theirs cites a factor against, and no factor for prosecution cites one either.
 //! 8. A message addressed to the person it targets never earns the limited-audience credit:
 //!    the victim is in its audience.
+//! 9. Virality alone never raises a weak category-4 label: with no aggravating factor, a label
+//!    of confidence 0.55 stays below the threshold at any reach, engagement and exposure.
 
 use modsignal_core::event::{Audience, Category, RemovedBy};
 use modsignal_core::model::{Effect, Facts, Removal, RemovalKind, Targeting, evaluate};
@@ -117,8 +120,56 @@ proptest! {
             ..f.clone()
         };
         prop_assert!(score(&f) <= score(&more));
-        let with_impressions = Facts { impressions: Some(f.impressions.unwrap_or(0) + di), ..f.clone() };
+        // Impressions are preferred to the audience where the platform reports them: reported
+        // at or above the audience, they never lower a score.
+        let with_impressions = Facts { impressions: Some(f.impressions.unwrap_or(0).max(f.audience) + di), ..f.clone() };
         prop_assert!(score(&f) <= score(&with_impressions));
+        // More reports never lower a score either, and reach raises their cap.
+        let reported = Facts { reports: f.reports + dq as u32, ..more.clone() };
+        prop_assert!(score(&more) <= score(&reported));
+    }
+
+    #[test]
+    fn p3_reach_and_reports_saturate(f in facts(), audience in 0u64..u64::MAX / 2, reports in 0u32..1_000_000) {
+        let policy = Policy::default();
+        let f = Facts { audience, impressions: None, reports, ..f };
+        let e = evaluate(&policy, &f);
+        let weight = |code: &str| e.factors.iter().find(|x| x.code == code).map_or(0.0, |x| x.weight);
+        prop_assert!(weight("reach") <= policy.weights.reach);
+        prop_assert!(weight("reports") <= policy.weights.reports);
+        // Reports beyond the cap count no more than the cap: 2,000 reports on a message seen by
+        // 800 accounts count as 40.
+        let cap = ((audience as f64 * policy.reports.share_of_reach) as u32).max(policy.reports.counted_min);
+        if reports > cap {
+            let at_cap = evaluate(&policy, &Facts { reports: cap, ..f.clone() });
+            prop_assert_eq!(e.score, at_cap.score);
+        }
+        prop_assert!(e.factors.iter().all(|x| !["audience", "reshares", "impressions"].contains(&x.code)), "reach counted more than once");
+    }
+
+    #[test]
+    fn p9_virality_alone_never_raises_a_weak_category_4_label(f in facts(), reach in 0u64..u64::MAX / 2, engagement in 0u64..1_000_000, up in 0u64..365 * 86_400) {
+        let f = Facts {
+            category: Category::CommunicationsOffence,
+            confidence: Some(0.55),
+            seconds_up: up,
+            removal: None,
+            audience: reach,
+            impressions: Some(reach),
+            reshares: reach,
+            quotes: engagement,
+            replies: engagement,
+            targeted: None,
+            reports: 0,
+            reported_by_target: false,
+            hate: 0.0,
+            encouragement: 0.0,
+            significant_impact: 0.0,
+            prior: 0,
+            mob_senders: 1,
+            ..f
+        };
+        prop_assert!(!evaluate(&Policy::default(), &f).raised, "{f:?}");
     }
 
     #[test]
@@ -207,9 +258,12 @@ proptest! {
                 prop_assert!(factor.evidence.chars().any(|c| c.is_ascii_digit()), "{}", factor.evidence);
             }
         }
+        // Every flag's printed weights add up to its printed score, a retracted one's too.
         let logit: f64 = e.factors.iter().map(|x| x.weight).sum();
-        if f.confidence.is_some() {
-            prop_assert!((e.score - 1.0 / (1.0 + (-logit).exp())).abs() < 1e-4, "score is not the sum of the printed weights");
+        prop_assert!((e.score - 1.0 / (1.0 + (-logit).exp())).abs() < 1e-4, "score is not the sum of the printed weights");
+        if f.confidence.is_none() {
+            prop_assert_eq!(e.score, 0.0);
+            prop_assert!(!e.raised);
         }
     }
 }

@@ -154,6 +154,8 @@ pub mod provisions {
     pub const MOBBING: &str = "DPP guidelines (2016): virtual mobbing; Protection from Harassment Act 1997 s.7(3A) (collective course of conduct); Serious Crime Act 2007 ss.44-46";
     pub const ENCOURAGEMENT: &str = "DPP guidelines (2016): encouraging others; Serious Crime Act 2007 ss.44-46";
     pub const CONFIDENCE: &str = "modsignal: strength of the category label";
+    /// Reports are a reason to look, not a factor the guidelines name.
+    pub const REPORTS: &str = "modsignal: reports from distinct accounts, a signal for review (not evidence of impact on the victim), counted up to a share of the reach";
     pub const RESHARING: &str = "DPP guidelines: the guidance applies equally to resending (retweeting)";
 }
 
@@ -168,6 +170,10 @@ impl Category {
     }
 }
 
+/// The log-odds of a flag whose every label was retracted: low enough that its score prints
+/// as 0 at four places (sigmoid(-10) is 0.0000454).
+const RETRACTED_LOGIT: f64 = -10.0;
+
 fn round4(x: f64) -> f64 {
     // Adding zero turns a negative zero into zero, so no flag prints "-0.0".
     (x * 10_000.0).round() / 10_000.0 + 0.0
@@ -180,6 +186,12 @@ fn count(n: u64, one: &str, many: &str) -> String {
     } else {
         format!("{n} {many}")
     }
+}
+
+/// The share of a saturating weight earned at `n`: rising with ln(1 + n), all of it from
+/// `full_at` on. Non-decreasing in `n`, so more reach never lowers a score.
+pub fn saturating(n: u64, full_at: u64) -> f64 {
+    ((n as f64).ln_1p() / (full_at.max(1) as f64).ln_1p()).min(1.0)
 }
 
 /// The share of the exposure weight earned after `secs` up: 0 within the swift window, 1 from
@@ -266,15 +278,19 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         f.category.provision(),
     );
     let Some(confidence) = f.confidence else {
+        // No label left: no evidence for the category at all. The retraction carries what
+        // brings the log-odds to RETRACTED_LOGIT, so the printed weights still add up to the
+        // printed score (0 at four places) like every other flag's.
         t.push(
             "label_retracted",
             Effect::Against,
-            0.0,
-            || "every label for this category was retracted".into(),
+            (base - RETRACTED_LOGIT).max(0.0),
+            || "every label for this category was retracted: no evidence for it remains, and the score is 0".into(),
             provisions::CONFIDENCE,
         );
+        let logit: f64 = t.factors.iter().map(|f| f.weight).sum();
         return Evaluation {
-            score: 0.0,
+            score: round4(sigmoid(logit)),
             raised: false,
             factors: t.factors,
         };
@@ -358,49 +374,54 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         }
     }
 
-    // Reach: never lowers a score.
+    // Reach: one term, saturating. Audience, reshares and impressions measure one thing (how
+    // many people the message reached), so they count once: impressions where the platform
+    // reports them (who saw it), else the audience (who could have: the sender's followers and
+    // every resharer's). The term is capped at `weights.reach` so that virality alone never
+    // carries a weak category-4 label over the threshold. It never lowers a score.
     let who = if f.resharer { "this reshare" } else { "the message" };
+    let reached = f.impressions.unwrap_or(f.audience);
     t.push(
-        "audience",
+        "reach",
         Effect::For,
-        w.audience * (f.audience as f64).ln_1p(),
-        || format!("{who} reached an audience of {} accounts", f.audience),
-        provisions::WIDE_AUDIENCE,
-    );
-    if f.reshares > 0 || f.depth > 0 {
-        t.push(
-            "reshares",
-            Effect::For,
-            w.reshares * (f.reshares as f64).ln_1p(),
-            || {
+        w.reach * saturating(reached, policy.reach.full_at),
+        || {
+            let how = match f.impressions {
+                Some(n) => format!(
+                    "{who} was seen {} (impressions reported by the platform; audience {} accounts)",
+                    count(n, "time", "times"),
+                    f.audience
+                ),
+                None => format!("{who} reached an audience of {} accounts", f.audience),
+            };
+            let cascade = if f.reshares > 0 || f.depth > 0 {
                 format!(
-                    "{} through {who}, cascade depth {}",
+                    ", {} through it, cascade depth {}",
                     count(f.reshares, "reshare", "reshares"),
                     f.depth
                 )
-            },
-            provisions::RESHARING,
-        );
-    }
-    if let Some(n) = f.impressions {
-        t.push(
-            "impressions",
-            Effect::For,
-            w.impressions * (n as f64).ln_1p(),
-            || format!("{n} impressions"),
-            provisions::WIDE_AUDIENCE,
-        );
-    }
+            } else {
+                String::new()
+            };
+            format!("{how}{cascade} (full weight from {})", policy.reach.full_at)
+        },
+        if f.resharer {
+            provisions::RESHARING
+        } else {
+            provisions::WIDE_AUDIENCE
+        },
+    );
     if f.quotes + f.replies > 0 {
         t.push(
             "engagement",
             Effect::For,
-            w.engagement * ((f.quotes + f.replies) as f64).ln_1p(),
+            w.engagement * saturating(f.quotes + f.replies, policy.reach.engagement_full_at),
             || {
                 format!(
-                    "{} and {}",
+                    "{} and {} (full weight from {})",
                     count(f.quotes, "quote", "quotes"),
-                    count(f.replies, "reply", "replies")
+                    count(f.replies, "reply", "replies"),
+                    policy.reach.engagement_full_at
                 )
             },
             provisions::WIDE_AUDIENCE,
@@ -466,15 +487,32 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         );
     }
     if f.reports > 0 {
+        // Reports say that people who saw the message objected to it; they are not evidence of
+        // impact on the victim. They count up to a share of the subject's reach (at least
+        // `reports.counted_min`), so that 2,000 reports on a message seen by 800 accounts
+        // count no more than 40: mass reporting is itself an abuse. Both the count and the cap
+        // rise with reach, so the term never falls as reach grows.
+        let cap = ((reached as f64 * policy.reports.share_of_reach) as u64).max(u64::from(policy.reports.counted_min));
+        let counted = u64::from(f.reports).min(cap);
         t.push(
             "reports",
             Effect::For,
-            w.reports * (f.reports as f64).ln_1p(),
+            w.reports * saturating(counted, u64::from(policy.reports.full_at)),
             || {
-                let n = count(u64::from(f.reports), "reporter", "distinct reporters");
-                if f.reports_at_least { format!("at least {n}") } else { n }
+                let n = count(u64::from(f.reports), "distinct reporter", "distinct reporters");
+                let n = if f.reports_at_least { format!("at least {n}") } else { n };
+                if counted < u64::from(f.reports) || f.reports_at_least {
+                    format!(
+                        "{n}, counted up to {counted} ({}% of its reach, at least {}; full weight from {})",
+                        policy.reports.share_of_reach * 100.0,
+                        policy.reports.counted_min,
+                        policy.reports.full_at
+                    )
+                } else {
+                    format!("{n} (full weight from {})", policy.reports.full_at)
+                }
             },
-            provisions::IMPACT,
+            provisions::REPORTS,
         );
     }
     for (code, conf, weight, effect, provision, evidence) in [

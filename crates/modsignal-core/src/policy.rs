@@ -16,6 +16,8 @@ pub struct Policy {
     pub weights: Weights,
     pub exposure: Exposure,
     pub audience: AudiencePolicy,
+    pub reach: Reach,
+    pub reports: Reports,
     pub conduct: Conduct,
     pub emission: Emission,
     pub stream: Stream,
@@ -59,12 +61,13 @@ pub struct Weights {
     pub confidence: f64,
     pub exposure: f64,
     pub swift_removal: f64,
-    pub audience: f64,
-    pub reshares: f64,
-    pub impressions: f64,
+    /// The one reach term at its full (saturated) value: see [`Reach`].
+    pub reach: f64,
+    /// Quotes and replies together, at their full (saturated) value.
     pub engagement: f64,
     pub targeted: f64,
     pub reported_by_target: f64,
+    /// Reports from distinct accounts, at their full (saturated) value: see [`Reports`].
     pub reports: f64,
     pub significant_impact: f64,
     pub hate: f64,
@@ -100,6 +103,32 @@ pub struct AudiencePolicy {
     /// A public message whose whole audience stays below this many accounts counts as sent to
     /// a small audience.
     pub small_below: u64,
+}
+
+/// How reach counts: one term, saturating, so that virality alone never carries a weak
+/// category-4 label over the threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reach {
+    /// The reach term earns all of `weights.reach` at this many accounts reached (or
+    /// impressions, where the platform reports them), and a share rising with ln(1 + n) below.
+    pub full_at: u64,
+    /// Quotes and replies together earn all of `weights.engagement` at this many.
+    pub engagement_full_at: u64,
+}
+
+/// How reports count: a signal that people who saw the message objected to it, never evidence
+/// of impact on the victim, and bounded relative to the audience so that mass reporting cannot
+/// raise a flag.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reports {
+    /// Distinct reporters count up to this share of the subject's reach ...
+    pub share_of_reach: f64,
+    /// ... but never fewer than this many, so that a small audience's reports still count.
+    pub counted_min: u32,
+    /// The counted reports earn all of `weights.reports` at this many.
+    pub full_at: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -187,13 +216,11 @@ impl Default for Policy {
                 confidence: 1.0,
                 exposure: 1.5,
                 swift_removal: 1.5,
-                audience: 0.12,
-                reshares: 0.25,
-                impressions: 0.05,
-                engagement: 0.1,
+                reach: 2.5,
+                engagement: 0.5,
                 targeted: 0.5,
                 reported_by_target: 0.75,
-                reports: 0.2,
+                reports: 0.75,
                 significant_impact: 0.75,
                 hate: 1.25,
                 encouragement: 0.75,
@@ -215,6 +242,15 @@ impl Default for Policy {
                 followers: 0.5,
                 group: 0.5,
                 small_below: 100,
+            },
+            reach: Reach {
+                full_at: 1_000_000,
+                engagement_full_at: 1000,
+            },
+            reports: Reports {
+                share_of_reach: 0.05,
+                counted_min: 10,
+                full_at: 100,
             },
             conduct: Conduct {
                 repeat_window_secs: 90 * 86_400,
@@ -267,6 +303,16 @@ impl Default for Exposure {
 impl Default for AudiencePolicy {
     fn default() -> Self {
         Policy::default().audience
+    }
+}
+impl Default for Reach {
+    fn default() -> Self {
+        Policy::default().reach
+    }
+}
+impl Default for Reports {
+    fn default() -> Self {
+        Policy::default().reports
     }
 }
 impl Default for Conduct {
@@ -334,9 +380,7 @@ impl Policy {
             ("weights.confidence", w.confidence),
             ("weights.exposure", w.exposure),
             ("weights.swift_removal", w.swift_removal),
-            ("weights.audience", w.audience),
-            ("weights.reshares", w.reshares),
-            ("weights.impressions", w.impressions),
+            ("weights.reach", w.reach),
             ("weights.engagement", w.engagement),
             ("weights.targeted", w.targeted),
             ("weights.reported_by_target", w.reported_by_target),
@@ -376,6 +420,7 @@ impl Policy {
             ("audience.direct", self.audience.direct),
             ("audience.followers", self.audience.followers),
             ("audience.group", self.audience.group),
+            ("reports.share_of_reach", self.reports.share_of_reach),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(range(name, v, "0..=1"));
@@ -414,6 +459,20 @@ impl Policy {
                 self.audience.small_below,
                 "0..=1000000000000",
             ));
+        }
+        // A saturation point of at least 1 keeps ln(1 + full_at) positive, so every share is
+        // finite; the upper bounds keep them printable.
+        for (name, v) in [
+            ("reach.full_at", self.reach.full_at),
+            ("reach.engagement_full_at", self.reach.engagement_full_at),
+            ("reports.full_at", u64::from(self.reports.full_at)),
+        ] {
+            if !(1..=1_000_000_000_000).contains(&v) {
+                return Err(range(name, v, "1..=1000000000000"));
+            }
+        }
+        if self.reports.counted_min > 1_000_000 {
+            return Err(range("reports.counted_min", self.reports.counted_min, "0..=1000000"));
         }
         let c = &self.conduct;
         for (name, v) in [
@@ -514,8 +573,11 @@ mod tests {
         type Edit = fn(&mut Policy);
         let cases: &[(Edit, &str)] = &[
             (|p| p.weights.hate = -1.0, "weights.hate"),
-            (|p| p.weights.audience = 1e308, "weights.audience"),
-            (|p| p.weights.audience = f64::NAN, "weights.audience"),
+            (|p| p.weights.reach = 1e308, "weights.reach"),
+            (|p| p.weights.reach = f64::NAN, "weights.reach"),
+            (|p| p.reach.full_at = 0, "reach.full_at"),
+            (|p| p.reports.full_at = 0, "reports.full_at"),
+            (|p| p.reports.share_of_reach = 2.0, "reports.share_of_reach"),
             (
                 |p| p.base.communications_offence = f64::INFINITY,
                 "base.communications_offence",

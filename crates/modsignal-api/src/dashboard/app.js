@@ -34,10 +34,12 @@
   // Plain names of the factors the risk model writes (crates/modsignal-core/src/model.rs).
   const FACTORS = {
     category: "The category of the message",
-    label_retracted: "A label was withdrawn",
+    label_retracted: "Every label for it was withdrawn",
     label_confidence: "How sure the people or tools that labelled it were",
     exposure: "How long it stayed up",
     swift_removal: "It was removed quickly",
+    reach: "How many people it reached (times seen where the platform reports it, else the audience)",
+    // Flags written before reach became one factor still carry these three.
     audience: "How many people it could reach",
     reshares: "Others reshared it",
     impressions: "How many times it was seen",
@@ -45,7 +47,7 @@
     limited_audience: "It had a small audience",
     targeted: "It was aimed at a particular person",
     reported_by_target: "The person it targeted reported it",
-    reports: "Others reported it",
+    reports: "Others reported it (a reason to look, not evidence of harm)",
     significant_impact: "Significant impact on the victim",
     hate: "Hostility on grounds of race, religion, disability, sexual orientation or transgender identity",
     encouragement: "It encouraged others",
