@@ -219,8 +219,9 @@ fn jetstream_as_atproto_labels() {
             "{keys:?}"
         );
     }
-    // One label per message and category, however many resharers it has; the quote's label is
-    // retracted when its classifier retracts the category.
+    // One label per message and category, while its author's flag is raised (a resharer's
+    // flag never labels the post); the quote's label is retracted when its classifier
+    // retracts the category.
     let summary: Vec<String> = ran
         .out
         .iter()
@@ -479,6 +480,44 @@ fn skipped_records_are_counted_by_reason() {
             ("user_withheld", 1)
         ])
     );
+}
+
+/// The declaration a labeler publishes so that Bluesky clients treat modsignal's labels as
+/// information: every value the label output can write is declared, none hides, blurs or warns.
+#[test]
+fn the_labeler_declaration_makes_every_label_informational() {
+    let out = tmp("declaration.json");
+    run(&[
+        "labeler-declaration",
+        "--created-at",
+        "2026-01-05T10:00:00Z",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .unwrap();
+    let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(d["$type"], "app.bsky.labeler.service");
+    assert_eq!(d["createdAt"], "2026-01-05T10:00:00.000Z");
+    assert_eq!(d["subjectTypes"], serde_json::json!(["record"]));
+    let defs = d["policies"]["labelValueDefinitions"].as_array().unwrap();
+    for c in modsignal_core::event::Category::ALL {
+        let value = modsignal_formats::label::label_value(c);
+        let def = defs
+            .iter()
+            .find(|x| x["identifier"] == value)
+            .unwrap_or_else(|| panic!("{value} is not declared"));
+        assert_eq!(
+            (&def["severity"], &def["blurs"], &def["defaultSetting"]),
+            (
+                &serde_json::json!("inform"),
+                &serde_json::json!("none"),
+                &serde_json::json!("ignore")
+            ),
+            "{value}"
+        );
+    }
+    let err = run(&["labeler-declaration", "--created-at", "yesterday"]).unwrap_err();
+    assert!(format!("{err:#}").contains("RFC 3339"), "{err:#}");
 }
 
 #[test]

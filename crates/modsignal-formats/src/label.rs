@@ -7,11 +7,16 @@
 //! moderates.
 //!
 //! Flags are per subject (the author, and each resharer) while a label is per message, so a
-//! message carries a category's label while **at least one** of its flags in that category is
-//! raised, whoever the subject: a label is written when the first such flag is raised, and a
-//! retraction (`neg: true`) when the last one stops being raised. Resharers do not each get a
-//! label, and the flags remain the place to read who is concerned and why. Flags that are
-//! never raised give no label.
+//! message carries a category's label while its **author's** flag in that category is raised:
+//! a label is written when it is raised, and a retraction (`neg: true`) when it stops being
+//! raised. A resharer's raised flag never labels the message: it weighs that resharer's own
+//! reach and exposure, and a label on the post would speak about its author. The flags remain
+//! the place to read who is concerned and why. Flags that are never raised give no label.
+//!
+//! Bluesky clients hide or warn on a labeler's labels by default unless the labeler declares
+//! them informational. [`labeler_declaration`] is that declaration (an
+//! `app.bsky.labeler.service` record): every value `severity: "inform"`, `blurs: "none"`,
+//! `defaultSetting: "ignore"`, so a label informs whoever chooses to see it and acts on nobody.
 //!
 //! A label's `uri` is the message id as the input named it: an `at://` URI for Bluesky
 //! (Jetstream), which is what AT Protocol consumers expect; other platforms' ids are written
@@ -20,6 +25,7 @@
 use std::collections::{HashMap, HashSet};
 
 use modsignal_core::event::Category;
+use modsignal_core::flag::Subject;
 use modsignal_core::{Flag, Ts};
 use serde::Serialize;
 
@@ -89,6 +95,104 @@ pub fn to_label(flag: &Flag, src: &str, neg: bool) -> Label {
     }
 }
 
+/// A plain name and description of each label value, for people who see the label in a
+/// client.
+fn definition_text(category: Category) -> (&'static str, &'static str) {
+    match category {
+        Category::CredibleThreat => (
+            "Possible credible threat (modsignal)",
+            "a possible credible threat of violence or damage to property (para 12(1))",
+        ),
+        Category::TargetedHarassment => (
+            "Possible targeted harassment (modsignal)",
+            "possible harassment targeting an individual (para 12(2))",
+        ),
+        Category::CourtOrderBreach => (
+            "Possible court-order breach (modsignal)",
+            "a possible breach of a court order or statutory prohibition (para 12(3))",
+        ),
+        Category::CommunicationsOffence => (
+            "Possible communications offence (modsignal)",
+            "a possibly grossly offensive, indecent, obscene or false communication, above the guidelines' high threshold (para 12(4))",
+        ),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LabelerService {
+    #[serde(rename = "$type")]
+    kind: &'static str,
+    policies: LabelerPolicies,
+    subject_types: [&'static str; 1],
+    subject_collections: [&'static str; 1],
+    created_at: Ts,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LabelerPolicies {
+    label_values: Vec<&'static str>,
+    label_value_definitions: Vec<LabelValueDefinition>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LabelValueDefinition {
+    identifier: &'static str,
+    severity: &'static str,
+    blurs: &'static str,
+    default_setting: &'static str,
+    adult_only: bool,
+    locales: [Locale; 1],
+}
+
+#[derive(Serialize)]
+struct Locale {
+    lang: &'static str,
+    name: &'static str,
+    description: String,
+}
+
+/// The labeler's declaration, an `app.bsky.labeler.service` record as JSON, created at
+/// `created_at`: every label value modsignal writes, each declared informational (`severity`
+/// `inform`, `blurs` `none`, `defaultSetting` `ignore`), so that no client hides or warns on a
+/// post because modsignal labelled it. The labeler's operator publishes it in the labeler's
+/// repository (record key `self`).
+pub fn labeler_declaration(created_at: Ts) -> String {
+    let definitions = Category::ALL
+        .iter()
+        .map(|&c| {
+            let (name, what) = definition_text(c);
+            LabelValueDefinition {
+                identifier: label_value(c),
+                severity: "inform",
+                blurs: "none",
+                default_setting: "ignore",
+                adult_only: false,
+                locales: [Locale {
+                    lang: "en",
+                    name,
+                    description: format!(
+                        "Informational. modsignal, a risk signal for trust-and-safety teams, found that this post was labelled as {what} under the Director of Public Prosecutions' guidelines on prosecuting cases involving communications sent via social media (2012, revised 2016), and weighed that with its reach and how long it stayed up. It is not a finding of any offence, not a moderation decision and not a recommendation to remove: it informs the people who decide."
+                    ),
+                }],
+            }
+        })
+        .collect();
+    let record = LabelerService {
+        kind: "app.bsky.labeler.service",
+        policies: LabelerPolicies {
+            label_values: Category::ALL.iter().map(|&c| label_value(c)).collect(),
+            label_value_definitions: definitions,
+        },
+        subject_types: ["record"],
+        subject_collections: ["app.bsky.feed.post"],
+        created_at,
+    };
+    serde_json::to_string_pretty(&record).expect("the declaration always serialises")
+}
+
 /// Turns the flags written, in the order written, into the labels that follow from them. It
 /// remembers, for each asserted (message, category), which flags hold it up, and forgets it
 /// when the label is retracted, so its memory is that of the labels currently asserted. Each
@@ -110,7 +214,11 @@ impl LabelWriter {
     }
 
     /// Takes the next flag revision written and appends the label it changes, if any.
+    /// Resharers' flags change no label (see the module's overview).
     pub fn push(&mut self, flag: &Flag, out: &mut Vec<Label>) {
+        if flag.subject != Subject::Author {
+            return;
+        }
         let key = (flag.message_id.clone(), flag.category);
         match (flag.raised, self.raised.get_mut(&key)) {
             (true, Some(holders)) => {
@@ -143,7 +251,7 @@ impl LabelWriter {
 mod tests {
     use super::*;
     use modsignal_core::event::Track;
-    use modsignal_core::flag::{Exposure, Reach, Subject, flag_id};
+    use modsignal_core::flag::{Exposure, Reach, flag_id};
 
     fn flag(msg: &str, subject: Subject, account: &str, category: Category, raised: bool, at: i64) -> Flag {
         Flag {
@@ -207,15 +315,16 @@ mod tests {
     }
 
     #[test]
-    fn one_label_per_message_and_category_held_by_any_raised_flag() {
+    fn one_label_per_message_and_category_while_the_authors_flag_is_raised() {
         let mut w = LabelWriter::new(SRC).unwrap();
         let mut out = Vec::new();
         let c = Category::CommunicationsOffence;
         // Unraised flags assert nothing and retract nothing.
         w.push(&flag(URI, Subject::Author, "a", c, false, 1), &mut out);
         assert!(out.is_empty());
-        // The resharer's flag is raised first: the message is labelled once.
+        // A resharer's raised flag labels nothing: the label would speak about the author.
         w.push(&flag(URI, Subject::Resharer, "r1", c, true, 2), &mut out);
+        assert!(out.is_empty());
         w.push(&flag(URI, Subject::Author, "a", c, true, 3), &mut out);
         w.push(&flag(URI, Subject::Author, "a", c, true, 4), &mut out);
         w.push(
@@ -225,19 +334,49 @@ mod tests {
         assert_eq!(
             out.iter().map(|l| (l.val, l.neg, l.cts.0)).collect::<Vec<_>>(),
             [
-                ("modsignal-communications-offence", false, 2),
+                ("modsignal-communications-offence", false, 3),
                 ("modsignal-credible-threat", false, 5)
             ]
         );
         assert_eq!(w.asserted(), 2);
         out.clear();
-        // The label stays while one flag still holds it, and is retracted with the last.
-        w.push(&flag(URI, Subject::Author, "a", c, false, 6), &mut out);
+        // The label is retracted when the author's flag is lowered, whatever the resharers'.
+        w.push(&flag(URI, Subject::Resharer, "r1", c, false, 6), &mut out);
         assert!(out.is_empty());
-        w.push(&flag(URI, Subject::Resharer, "r1", c, false, 7), &mut out);
+        w.push(&flag(URI, Subject::Author, "a", c, false, 7), &mut out);
         assert_eq!(out.len(), 1);
         assert!(out[0].neg && out[0].cts == Ts(7) && out[0].uri == URI);
         assert_eq!(w.asserted(), 1);
+    }
+
+    #[test]
+    fn the_declaration_makes_every_value_informational() {
+        let d: serde_json::Value = serde_json::from_str(&labeler_declaration(Ts(1_767_607_200_000))).unwrap();
+        assert_eq!(d["$type"], "app.bsky.labeler.service");
+        assert_eq!(d["createdAt"], "2026-01-05T10:00:00.000Z");
+        let values: Vec<&str> = d["policies"]["labelValues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let declared: Vec<&str> = Category::ALL.iter().map(|&c| label_value(c)).collect();
+        assert_eq!(values, declared);
+        let defs = d["policies"]["labelValueDefinitions"].as_array().unwrap();
+        assert_eq!(defs.len(), Category::ALL.len());
+        for def in defs {
+            assert!(values.contains(&def["identifier"].as_str().unwrap()));
+            assert_eq!(def["severity"], "inform");
+            assert_eq!(def["blurs"], "none");
+            assert_eq!(def["defaultSetting"], "ignore");
+            assert_eq!(def["adultOnly"], false);
+            let locale = &def["locales"][0];
+            assert_eq!(locale["lang"], "en");
+            // The lexicon's bounds: a name of at most 64 graphemes, a description of 10,000.
+            assert!(locale["name"].as_str().unwrap().chars().count() <= 64);
+            let description = locale["description"].as_str().unwrap();
+            assert!(description.contains("not a moderation decision") && description.chars().count() <= 10_000);
+        }
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub mod label;
 pub mod mastodon;
 pub mod twitter;
 
-pub use label::{Label, LabelError, LabelWriter, to_label};
+pub use label::{Label, LabelError, LabelWriter, labeler_declaration, to_label};
 
 /// How input records are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

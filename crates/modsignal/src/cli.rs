@@ -8,6 +8,7 @@ use crate::files::{Output, Pipeline, Rejects};
 use anyhow::{Context, Result, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use modsignal_core::Ts;
 use modsignal_formats::{Format, LabelWriter};
 use modsignal_sim::{SimConfig, Simulator};
 
@@ -39,6 +40,21 @@ enum Command {
     Run(Box<RunArgs>),
     /// Writes a realistic synthetic stream of canonical events.
     Simulate(SimArgs),
+    /// Writes the AT Protocol labeler declaration (an `app.bsky.labeler.service` record) for
+    /// --flag-format atproto-label: every label value modsignal writes, declared informational
+    /// so that Bluesky clients neither hide nor warn on a labelled post. Publish it in the
+    /// labeler's repository under the record key `self`.
+    LabelerDeclaration(DeclarationArgs),
+}
+
+#[derive(Parser)]
+struct DeclarationArgs {
+    /// The record's `createdAt` (RFC 3339). Defaults to now.
+    #[arg(long, value_name = "TIME")]
+    created_at: Option<String>,
+    /// Where the record goes; `-` for standard output.
+    #[arg(long, short, default_value = "-")]
+    output: String,
 }
 
 #[derive(Parser)]
@@ -188,7 +204,26 @@ where
         }
         Command::Run(args) => run(*args),
         Command::Simulate(args) => simulate(args),
+        Command::LabelerDeclaration(args) => labeler_declaration(args),
     }
+}
+
+fn labeler_declaration(args: DeclarationArgs) -> Result<()> {
+    let created_at = match &args.created_at {
+        Some(s) => Ts::parse_rfc3339(s).with_context(|| format!("--created-at {s:?} is not an RFC 3339 time"))?,
+        // The binary is the edge: reading the clock here keeps the formats crate pure.
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("the clock is before 1970")?;
+            Ts(i64::try_from(now.as_millis()).context("the clock is beyond the year 292 million")?)
+        }
+    };
+    let mut out = writer(&args.output)?;
+    let json = modsignal_formats::labeler_declaration(created_at);
+    writeln!(out, "{json}")
+        .and_then(|()| out.flush())
+        .with_context(|| format!("cannot write {}", output_name(&args.output)))
 }
 
 /// `run` with Kafka settings: the worker, until SIGTERM or SIGINT.
