@@ -81,6 +81,7 @@ fn model(c: &mut Criterion) {
         seconds_up: 5_000,
         removal: None,
         removed_after_secs: 0,
+        restriction: None,
         audience_kind: Audience::Public,
         audience: 12_000,
         reshares: 40,

@@ -119,6 +119,16 @@ pub fn render(flags: &BTreeMap<String, Flag>) -> String {
             e.seconds_up,
             e.still_up
         );
+        if let Some(r) = &e.restricted {
+            let scope = serde_json::to_value(r.scope).expect("a scope serialises");
+            let _ = writeln!(
+                s,
+                "  restricted at={} by={} scope={}",
+                r.at,
+                r.by.as_str(),
+                scope.as_str().unwrap_or("?")
+            );
+        }
         for fa in &f.factors {
             let sign = match fa.effect {
                 modsignal_core::model::Effect::For => '+',

@@ -15,9 +15,11 @@
 //!    the victim is in its audience.
 //! 9. Virality alone never raises a weak category-4 label: with no aggravating factor, a label
 //!    of confidence 0.55 stays below the threshold at any reach, engagement and exposure.
+//! 10. A partial restriction (followers only, age-gated, limited) never earns more than
+//!     withholding at the same time, never raises a score, and sooner earns more.
 
-use modsignal_core::event::{Audience, Category, RemovedBy};
-use modsignal_core::model::{Effect, Facts, Removal, RemovalKind, Targeting, evaluate};
+use modsignal_core::event::{Audience, Category, RemovedBy, Scope};
+use modsignal_core::model::{Effect, Facts, Removal, RemovalKind, Restriction, Targeting, evaluate};
 use modsignal_core::{Flag, Policy};
 use modsignal_tests::{assert_replay_gives, final_flags, render, revisions_grow, run_lines};
 use proptest::prelude::*;
@@ -44,6 +46,21 @@ fn removal() -> impl Strategy<Value = Removal> {
         .prop_map(|(by, kind)| Removal { by, kind })
 }
 
+fn restriction() -> impl Strategy<Value = Restriction> {
+    (
+        prop::sample::select(vec![RemovedBy::Author, RemovedBy::Platform, RemovedBy::Legal]),
+        prop::sample::select(vec![Scope::FollowersOnly, Scope::AgeGated, Scope::Limited]),
+        0u64..30 * 86_400,
+        0u64..10_000_000,
+    )
+        .prop_map(|(by, scope, after_secs, followers)| Restriction {
+            by,
+            scope,
+            after_secs,
+            followers,
+        })
+}
+
 prop_compose! {
     fn facts()(
         category in category(),
@@ -51,6 +68,7 @@ prop_compose! {
         resharer in any::<bool>(),
         seconds_up in 0u64..30 * 86_400,
         removal in prop::option::of(removal()),
+        restriction in prop::option::of(restriction()),
         audience_kind in prop::sample::select(vec![Audience::Public, Audience::Followers, Audience::Direct, Audience::Group]),
         audience in 0u64..10_000_000,
         reshares in 0u64..100_000,
@@ -69,6 +87,8 @@ prop_compose! {
         Facts {
             category, confidence, resharer, seconds_up, removal,
             removed_after_secs: seconds_up,
+            // The engine reports a partial restriction only for a subject still up.
+            restriction: if removal.is_none() { restriction } else { None },
             audience_kind, audience, reshares, impressions, quotes, replies, depth, targeted, reports,
             reported_by_target: reported_by_target && reports > 0,
             hate: labels[0], encouragement: labels[1], significant_impact: labels[2], remorse: labels[3], tolerable: labels[4],
@@ -89,7 +109,7 @@ proptest! {
     fn p1_sooner_removal_never_scores_higher(mut f in facts(), r in removal(), a in 0u64..30 * 86_400, b in 0u64..30 * 86_400, extra in 0u64..86_400) {
         f.category = Category::CommunicationsOffence;
         let (sooner, later) = (a.min(b), a.max(b));
-        let at = |secs: u64, removal: Option<Removal>| Facts { seconds_up: secs, removed_after_secs: secs, removal, ..f.clone() };
+        let at = |secs: u64, removal: Option<Removal>| Facts { seconds_up: secs, removed_after_secs: secs, removal, restriction: None, ..f.clone() };
         let s1 = score(&at(sooner, Some(r)));
         let s2 = score(&at(later, Some(r)));
         let never = score(&at(later + extra, None));
@@ -145,6 +165,31 @@ proptest! {
             prop_assert_eq!(e.score, at_cap.score);
         }
         prop_assert!(e.factors.iter().all(|x| !["audience", "reshares", "impressions"].contains(&x.code)), "reach counted more than once");
+    }
+
+    #[test]
+    fn p10_a_partial_restriction_earns_less_than_removal_and_sooner_earns_more(mut f in facts(), r in restriction(), a in 0u64..30 * 86_400, b in 0u64..30 * 86_400, extra in 0u64..30 * 86_400) {
+        f.category = Category::CommunicationsOffence;
+        f.removal = None;
+        let (sooner, later) = (a.min(b), a.max(b));
+        let up = later + extra;
+        let restricted = |after: u64| Facts { seconds_up: up, restriction: Some(Restriction { after_secs: after, ..r }), ..f.clone() };
+        let unrestricted = score(&Facts { seconds_up: up, restriction: None, ..f.clone() });
+        // Withheld at the same time: access blocked for everyone, a removal.
+        let withheld = score(&Facts {
+            seconds_up: later,
+            removed_after_secs: later,
+            removal: Some(Removal { by: r.by, kind: RemovalKind::Blocked }),
+            restriction: None,
+            ..f.clone()
+        });
+        let (s_sooner, s_later) = (score(&restricted(sooner)), score(&restricted(later)));
+        prop_assert!(s_sooner <= s_later, "restricted after {sooner}s scored {s_sooner} > {s_later} after {later}s");
+        prop_assert!(s_later <= unrestricted, "a restriction raised the score");
+        prop_assert!(withheld <= s_later, "a partial restriction ({:?}) earned more than withholding: {s_later} < {withheld}", r.scope);
+        // Followers-only earns less the more followers it leaves the message to.
+        let fo = |followers: u64| score(&Facts { seconds_up: up, restriction: Some(Restriction { scope: Scope::FollowersOnly, after_secs: later, followers, ..r }), ..f.clone() });
+        prop_assert!(fo(r.followers) <= fo(r.followers.saturating_mul(2) + 1));
     }
 
     #[test]

@@ -84,6 +84,7 @@ scenario!(
     mobbing_and_repeat,
     direct_message_court_order,
     fuzz_findings,
+    restriction_graded,
 );
 
 #[test]

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use modsignal_core::Ts;
-use modsignal_core::event::{Category, RemovedBy, Track};
+use modsignal_core::event::{Category, RemovedBy, Scope, Track};
 use modsignal_core::flag::FLAG_SCHEMA;
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +122,16 @@ pub struct ExposureRecord {
     pub removal: Option<RemovalKind>,
     pub seconds_up: u64,
     pub still_up: bool,
+    /// A partial restriction in force (the subject is still up); absent in older flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restricted: Option<RestrictedRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RestrictedRecord {
+    pub at: Time,
+    pub by: RemovedBy,
+    pub scope: Scope,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -213,6 +223,11 @@ impl FlagRecord {
                 }),
                 seconds_up: e.seconds_up,
                 still_up: e.still_up,
+                restricted: e.restricted.as_ref().map(|r| RestrictedRecord {
+                    at: Time(r.at),
+                    by: r.by,
+                    scope: r.scope,
+                }),
             },
             factors: flag
                 .factors

@@ -25,6 +25,14 @@ pub(crate) type StatusOrd = u8;
 pub(crate) fn scope_ord(s: Scope) -> ScopeOrd {
     s as u8
 }
+fn scope_of(o: ScopeOrd) -> Scope {
+    match o {
+        0 => Scope::Withheld,
+        1 => Scope::FollowersOnly,
+        2 => Scope::AgeGated,
+        _ => Scope::Limited,
+    }
+}
 pub(crate) fn status_ord(s: AccountStatus) -> StatusOrd {
     s as u8
 }
@@ -64,23 +72,43 @@ pub(crate) enum Role {
     OriginalAccount,
 }
 
+/// A restriction that leaves the subject visible to some (followers only, age-gated,
+/// limited): not a removal, but action the model credits in part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limited {
+    pub since: i64,
+    pub by: RemovedBy,
+    pub scope: Scope,
+}
+
 #[derive(Default, Clone, Copy)]
 struct SourceState {
     permanent: Option<RemovedBy>,
     taken_down: Option<RemovedBy>,
     restricted: Option<RemovedBy>,
+    /// The first partial restriction in force (time, who, scope): a later one of another
+    /// scope does not replace it, so the result depends only on the set of changes.
+    limited: Option<(i64, RemovedBy, ScopeOrd)>,
     account: Option<RemovedBy>,
 }
 
 impl SourceState {
-    fn apply(&mut self, w: What) {
-        match w {
+    fn apply(&mut self, c: Change) {
+        match c.what {
             What::Delete(by) if by.reversible() => self.taken_down = self.taken_down.or(Some(by)),
             What::Delete(by) => self.permanent = self.permanent.or(Some(by)),
-            What::Restrict(by, _) => self.restricted = self.restricted.or(Some(by)),
+            // Only `withheld` blocks access for everyone. The other scopes leave the message
+            // visible to some (its author's followers, adults, those who search for it): the
+            // guidelines ask for action that is swift *and effective* (para 39), so they are
+            // not a removal, and the subject stays up.
+            What::Restrict(by, s) if scope_of(s) == Scope::Withheld => {
+                self.restricted = self.restricted.or(Some(by));
+            }
+            What::Restrict(by, s) => self.limited = self.limited.or(Some((c.at, by, s))),
             What::Restore(_) => {
                 self.taken_down = None;
                 self.restricted = None;
+                self.limited = None;
             }
             What::Account(s) => {
                 self.account = match status_of(s) {
@@ -129,6 +157,8 @@ struct ChannelVis {
     down: Option<(i64, Removal)>,
     /// First removal at or after the start, even if later reversed.
     first_down: Option<(i64, Removal)>,
+    /// Set when up at the horizon under a partial restriction.
+    limited: Option<Limited>,
 }
 
 fn sweep(ch: &Channel<'_>, horizon: i64) -> ChannelVis {
@@ -143,7 +173,7 @@ fn sweep(ch: &Channel<'_>, horizon: i64) -> ChannelVis {
     };
     let mut i = 0;
     while i < events.len() && events[i].0.at <= ch.start {
-        states[events[i].1].apply(events[i].0.what);
+        states[events[i].1].apply(events[i].0);
         i += 1;
     }
     let mut ups = Vec::new();
@@ -161,7 +191,7 @@ fn sweep(ch: &Channel<'_>, horizon: i64) -> ChannelVis {
         if ev.at > horizon {
             break;
         }
-        states[src].apply(ev.what);
+        states[src].apply(ev);
         let now = cause(&states);
         match (down.is_some(), now) {
             (false, Some(c)) => {
@@ -188,7 +218,24 @@ fn sweep(ch: &Channel<'_>, horizon: i64) -> ChannelVis {
             ended_by: None,
         });
     }
-    ChannelVis { ups, down, first_down }
+    // Up at the horizon but partly restricted by one of its sources (its own, or its
+    // original's, which limits every reshare of it): the first source's restriction, and
+    // never from before the channel started.
+    let limited = if down.is_none() {
+        states.iter().find_map(|s| s.limited).map(|(at, by, scope)| Limited {
+            since: at.max(ch.start),
+            by,
+            scope: scope_of(scope),
+        })
+    } else {
+        None
+    };
+    ChannelVis {
+        ups,
+        down,
+        first_down,
+        limited,
+    }
 }
 
 /// The exposure of one subject over all its channels.
@@ -199,6 +246,9 @@ pub(crate) struct Visibility {
     pub first_removal: Option<(i64, Removal)>,
     /// Set when every channel is down at the horizon.
     pub down: Option<(i64, Removal)>,
+    /// Set when the subject is up at the horizon and every channel still up is partly
+    /// restricted: since when all of them have been (the latest of their restrictions).
+    pub limited: Option<Limited>,
     pub start: i64,
 }
 
@@ -248,10 +298,25 @@ impl Visibility {
                 .filter_map(|v| v.first_down)
                 .min_by_key(|&(at, r)| (at, rank(Some(r)))),
         };
+        let limited = if all_down {
+            None
+        } else {
+            let up: Vec<Option<Limited>> = vis.iter().filter(|v| v.down.is_none()).map(|v| v.limited).collect();
+            if up.iter().all(Option::is_some) {
+                // Of two at one instant, the lower in a fixed order of scope and who, whatever
+                // the order of the channels.
+                up.into_iter()
+                    .flatten()
+                    .max_by_key(|l| (l.since, std::cmp::Reverse((l.scope as u8, l.by as u8))))
+            } else {
+                None
+            }
+        };
         Visibility {
             ups: merged.iter().map(|u| (u.from, u.to)).collect(),
             first_removal,
             down,
+            limited,
             start,
         }
     }
@@ -357,6 +422,54 @@ mod tests {
             }
         );
         assert_eq!(v.first_removal.unwrap().0, 40_000);
+    }
+
+    /// Only `withheld` blocks access for everyone. Age-gating leaves the message up, reported
+    /// as a partial restriction, until a restore lifts it; a later withholding takes it down.
+    #[test]
+    fn a_partial_restriction_leaves_the_subject_up() {
+        let own = [
+            c(10_000, What::Restrict(RemovedBy::Platform, scope_ord(Scope::AgeGated))),
+            c(
+                20_000,
+                What::Restrict(RemovedBy::Legal, scope_ord(Scope::FollowersOnly)),
+            ),
+            c(30_000, What::Restore(RemovedBy::Platform)),
+            c(40_000, What::Restrict(RemovedBy::Author, scope_ord(Scope::Limited))),
+        ];
+        let ch = || Channel {
+            start: 0,
+            sources: vec![(Role::Own, &own[..])],
+        };
+        let at = |horizon| Visibility::compute(&[ch()], horizon);
+        let v = at(25_000);
+        assert_eq!((v.down, v.first_removal), (None, None));
+        assert_eq!(v.up_millis(25_000), 25_000);
+        // The first partial restriction in force is the one reported.
+        assert_eq!(
+            v.limited,
+            Some(Limited {
+                since: 10_000,
+                by: RemovedBy::Platform,
+                scope: Scope::AgeGated
+            })
+        );
+        assert_eq!(at(35_000).limited, None, "lifted by the restore");
+        assert_eq!(
+            at(50_000).limited.map(|l| (l.since, l.scope)),
+            Some((40_000, Scope::Limited))
+        );
+        let withheld = [c(60_000, What::Restrict(RemovedBy::Legal, scope_ord(Scope::Withheld)))];
+        let both = Channel {
+            start: 0,
+            sources: vec![(Role::Own, &own[..]), (Role::Original, &withheld[..])],
+        };
+        let v = Visibility::compute(&[both], 100_000);
+        assert_eq!(
+            v.down.map(|(at, r)| (at, r.kind)),
+            Some((60_000, RemovalKind::WithOriginal))
+        );
+        assert_eq!(v.limited, None, "down for everyone, not restricted");
     }
 
     /// Two channels that come down at one instant, one by its own deletion and one with its

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Category, RemovedBy, Track};
+use crate::event::{Category, RemovedBy, Scope, Track};
 use crate::model::{Factor, RemovalKind};
 use crate::time::Ts;
 
@@ -46,7 +46,20 @@ pub struct Exposure {
     pub removal: Option<RemovalKind>,
     /// Seconds up in all, up to `at` (or to the removal).
     pub seconds_up: u64,
+    /// False once the subject is down for everyone; a partial restriction leaves it up.
     pub still_up: bool,
+    /// A restriction in force that leaves the subject visible to some (followers only,
+    /// age-gated, limited); written only when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted: Option<Restricted>,
+}
+
+/// A partial restriction of a subject that is still up.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Restricted {
+    pub at: Ts,
+    pub by: RemovedBy,
+    pub scope: Scope,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use crate::event::{Audience, Category, RemovedBy, Track};
+use crate::event::{Audience, Category, RemovedBy, Scope, Track};
 use crate::policy::Policy;
 use crate::time::human_duration;
 
@@ -28,6 +28,8 @@ pub struct Facts {
     /// Seconds from posting to the removal in force (more than `seconds_up` when the subject
     /// was down for a while and restored before).
     pub removed_after_secs: u64,
+    /// A restriction that leaves the subject visible to some, in force while it is up.
+    pub restriction: Option<Restriction>,
     pub audience_kind: Audience,
     pub audience: u64,
     pub reshares: u64,
@@ -56,6 +58,17 @@ pub struct Facts {
     pub mob_senders: u32,
     /// The count of senders stopped short: there are at least `mob_senders`.
     pub mob_at_least: bool,
+}
+
+/// A partial restriction (followers only, age-gated, limited) of a subject that is still up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restriction {
+    pub by: RemovedBy,
+    pub scope: Scope,
+    /// Seconds from posting to the restriction.
+    pub after_secs: u64,
+    /// The subject's own followers: the audience a followers-only restriction leaves.
+    pub followers: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,6 +207,20 @@ pub fn saturating(n: u64, full_at: u64) -> f64 {
     ((n as f64).ln_1p() / (full_at.max(1) as f64).ln_1p()).min(1.0)
 }
 
+/// The share of the swift-removal credit a partial restriction earns: its scope's share in
+/// the policy; for followers-only, scaled down by the audience it leaves (the more followers
+/// still see it, the less it did), which depends on the subject's own followers only, so more
+/// reach never raises the credit.
+pub fn restriction_share(policy: &Policy, r: Restriction) -> f64 {
+    let p = &policy.restriction;
+    match r.scope {
+        Scope::Withheld => 1.0,
+        Scope::AgeGated => p.age_gated,
+        Scope::Limited => p.limited,
+        Scope::FollowersOnly => p.followers_only * (1.0 - saturating(r.followers, policy.reach.full_at)),
+    }
+}
+
 /// The share of the exposure weight earned after `secs` up: 0 within the swift window, 1 from
 /// the slow time scale on, and linear in log-time between, so it never falls as time passes.
 pub fn exposure_curve(policy: &Policy, secs: u64) -> f64 {
@@ -330,13 +357,47 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         }
     };
     match f.removal {
-        None => t.push(
-            "exposure",
-            Effect::For,
-            w.exposure * g,
-            || format!("still up after {}: {}", up(), window()),
-            exposure_cited,
-        ),
+        None => {
+            t.push(
+                "exposure",
+                Effect::For,
+                w.exposure * g,
+                || format!("still up after {}: {}", up(), window()),
+                exposure_cited,
+            );
+            // A restriction that leaves the message visible to some is action, but not fully
+            // effective (para 39: "swift and effective action"): it earns the share of the
+            // swift-removal credit its scope is given, at the speed it came, while the
+            // exposure goes on counting. The share never exceeds a full removal's.
+            if let Some(r) = f.restriction {
+                let share = restriction_share(policy, r);
+                let gr = exposure_curve(t.policy, r.after_secs);
+                t.push(
+                    "restricted",
+                    Effect::Against,
+                    w.swift_removal * (1.0 - gr) * share,
+                    || {
+                        let scope = match r.scope {
+                            Scope::Withheld => "withheld",
+                            Scope::FollowersOnly => "followers only",
+                            Scope::AgeGated => "age-gated",
+                            Scope::Limited => "limited",
+                        };
+                        let left = match r.scope {
+                            Scope::FollowersOnly => format!(", leaving it to {} followers", r.followers),
+                            _ => String::new(),
+                        };
+                        format!(
+                            "access restricted ({scope}) by {} {} after posting, still visible to some{left}: {:.0}% of the swift-removal credit",
+                            r.by.as_str(),
+                            human_duration(r.after_secs),
+                            share * 100.0
+                        )
+                    },
+                    removal_cited,
+                );
+            }
+        }
         Some(r) => {
             t.push(
                 "exposure",
@@ -640,6 +701,7 @@ mod tests {
             seconds_up: 600,
             removal: None,
             removed_after_secs: 0,
+            restriction: None,
             audience_kind: Audience::Public,
             audience: 1000,
             reshares: 3,

@@ -18,6 +18,7 @@ pub struct Policy {
     pub audience: AudiencePolicy,
     pub reach: Reach,
     pub reports: Reports,
+    pub restriction: RestrictionPolicy,
     pub conduct: Conduct,
     pub emission: Emission,
     pub stream: Stream,
@@ -115,6 +116,17 @@ pub struct Reach {
     pub full_at: u64,
     /// Quotes and replies together earn all of `weights.engagement` at this many.
     pub engagement_full_at: u64,
+}
+
+/// The share of the swift-removal credit each partial restriction earns (a `withheld`
+/// restriction and a takedown are removals and earn all of it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestrictionPolicy {
+    pub age_gated: f64,
+    pub limited: f64,
+    /// Scaled down by the followers it leaves the message to.
+    pub followers_only: f64,
 }
 
 /// How reports count: a signal that people who saw the message objected to it, never evidence
@@ -247,6 +259,11 @@ impl Default for Policy {
                 full_at: 1_000_000,
                 engagement_full_at: 1000,
             },
+            restriction: RestrictionPolicy {
+                age_gated: 0.5,
+                limited: 0.5,
+                followers_only: 1.0,
+            },
             reports: Reports {
                 share_of_reach: 0.05,
                 counted_min: 10,
@@ -308,6 +325,11 @@ impl Default for AudiencePolicy {
 impl Default for Reach {
     fn default() -> Self {
         Policy::default().reach
+    }
+}
+impl Default for RestrictionPolicy {
+    fn default() -> Self {
+        Policy::default().restriction
     }
 }
 impl Default for Reports {
@@ -421,6 +443,9 @@ impl Policy {
             ("audience.followers", self.audience.followers),
             ("audience.group", self.audience.group),
             ("reports.share_of_reach", self.reports.share_of_reach),
+            ("restriction.age_gated", self.restriction.age_gated),
+            ("restriction.limited", self.restriction.limited),
+            ("restriction.followers_only", self.restriction.followers_only),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(range(name, v, "0..=1"));
@@ -578,6 +603,7 @@ mod tests {
             (|p| p.reach.full_at = 0, "reach.full_at"),
             (|p| p.reports.full_at = 0, "reports.full_at"),
             (|p| p.reports.share_of_reach = 2.0, "reports.share_of_reach"),
+            (|p| p.restriction.age_gated = 1.5, "restriction.age_gated"),
             (
                 |p| p.base.communications_offence = f64::INFINITY,
                 "base.communications_offence",

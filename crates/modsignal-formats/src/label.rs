@@ -280,6 +280,7 @@ mod tests {
                 removal: None,
                 seconds_up: 0,
                 still_up: true,
+                restricted: None,
             },
             factors: vec![],
             provision: "",

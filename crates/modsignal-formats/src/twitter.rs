@@ -30,8 +30,9 @@
 //! Compliance events (v2, `{"data":{KIND:{…,"event_at":…}}}`), at `event_at`:
 //!
 //! - `delete` → `delete` by the author (v2 reports a platform's removal as `drop`);
-//!   `withheld` → `restrict` withheld by legal; `drop` → `restrict` with scope `limited` by
-//!   the platform; `undrop` → `restore` by the platform.
+//!   `withheld` → `restrict` withheld by legal; `drop` (removed from public view by the
+//!   platform) → `restrict` with scope `withheld` by the platform, blocked for everyone;
+//!   `undrop` → `restore` by the platform.
 //! - `user_suspend` → account `suspended`; `user_delete` → account `deleted`;
 //!   `user_unsuspend` and `user_undelete` → account `active`, which ends the removal.
 //! - `user_protect` → account `deactivated`, and `user_unprotect` → `active`. Protecting an
@@ -303,7 +304,7 @@ fn compliance(data: Compliance, out: &mut Vec<Event<'static>>) -> Result<Read, F
         (data.drop, |id, _| EventKind::Restrict {
             id,
             by: RemovedBy::Platform,
-            scope: Scope::Limited,
+            scope: Scope::Withheld,
         }),
         (data.undrop, |id, _| EventKind::Restore {
             id,
@@ -606,7 +607,7 @@ mod tests {
         let want = [
             format!(r#"{{"type":"delete",{at},{t},"by":"author"}}"#),
             format!(r#"{{"type":"restrict",{at},{t},"by":"legal","scope":"withheld"}}"#),
-            format!(r#"{{"type":"restrict",{at},{t},"by":"platform","scope":"limited"}}"#),
+            format!(r#"{{"type":"restrict",{at},{t},"by":"platform","scope":"withheld"}}"#),
             format!(r#"{{"type":"restore",{at},{t},"by":"platform"}}"#),
             format!(r#"{{"type":"account",{at},"user":"44","status":"suspended"}}"#),
             format!(r#"{{"type":"account",{at},"user":"44","status":"active"}}"#),

@@ -38,6 +38,7 @@
     label_confidence: "How sure the people or tools that labelled it were",
     exposure: "How long it stayed up",
     swift_removal: "It was removed quickly",
+    restricted: "It was restricted but stayed visible to some (partial credit)",
     reach: "How many people it reached (times seen where the platform reports it, else the audience)",
     // Flags written before reach became one factor still carry these three.
     audience: "How many people it could reach",
@@ -67,7 +68,7 @@
 
   const REMOVAL = {
     deleted: "it was deleted",
-    blocked: "access to it was blocked (withheld or restricted)",
+    blocked: "access to it was blocked for everyone (withheld)",
     account: "the account was suspended, closed or taken down",
     with_original: "it went down with the message it reshared",
   };
@@ -436,15 +437,30 @@
     drawRevisions(history);
   }
 
+  // A restriction that leaves the message visible to some: the flag says it is still up.
+  const RESTRICTED = {
+    followers_only: "shown to the sender's followers only",
+    age_gated: "shown to adults only",
+    limited: "its distribution was limited",
+  };
+
+  function restrictedText(e) {
+    const r = e.restricted;
+    if (!r) return "";
+    const by = REMOVED_BY[r.by] || r.by;
+    const what = RESTRICTED[r.scope] || r.scope;
+    return ` On ${fmtTime(r.at)} it was restricted ${by} (${what}); it stayed visible to some, so it counts as still up.`;
+  }
+
   function exposureText(e) {
     const posted = `Posted on ${fmtTime(e.posted_at)}.`;
     if (!e.removed_at) {
-      return `${posted} Still up when last seen: it had been up for ${fmtDuration(e.seconds_up)}.`;
+      return `${posted} Still up when last seen: it had been up for ${fmtDuration(e.seconds_up)}.${restrictedText(e)}`;
     }
     const by = REMOVED_BY[e.removed_by] || e.removed_by;
     const how = REMOVAL[e.removal] || e.removal;
     const back = e.still_up ? " It was later made visible again." : "";
-    return `${posted} It came down ${fmtDuration(removedSeconds(e))} later, on ${fmtTime(e.removed_at)}, ${by}: ${how}.${back}`;
+    return `${posted} It came down ${fmtDuration(removedSeconds(e))} later, on ${fmtTime(e.removed_at)}, ${by}: ${how}.${back}${restrictedText(e)}`;
   }
 
   function drawReach(r) {

@@ -17,8 +17,8 @@ use super::hot::Slot;
 use super::{AUTHOR, Engine};
 use crate::event::{Category, FactorLabel, LabelCode};
 use crate::exposure::{Change, Channel, Role, Visibility};
-use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Subject, flag_id};
-use crate::model::{Evaluation, Facts, Removal, Targeting, evaluate, evaluate_with};
+use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Restricted, Subject, flag_id};
+use crate::model::{Evaluation, Facts, Removal, Restriction, Targeting, evaluate, evaluate_with};
 use crate::policy::Policy;
 use crate::store::{BIT_REPLY, NONE};
 use crate::time::Ts;
@@ -480,6 +480,11 @@ impl Engine {
             removal: vis.first_removal.map(|(_, r)| r.kind),
             seconds_up,
             still_up: removal.is_none(),
+            restricted: vis.limited.map(|l| Restricted {
+                at: Ts(l.since),
+                by: l.by,
+                scope: l.scope,
+            }),
         };
         let interval = policy.emission.min_interval_secs as i64 * 1000;
         for category in categories {
@@ -491,6 +496,12 @@ impl Engine {
                 seconds_up,
                 removal,
                 removed_after_secs: vis.down.map_or(0, |(since, _)| Ts(since).secs_since(Ts(start))),
+                restriction: vis.limited.map(|l| Restriction {
+                    by: l.by,
+                    scope: l.scope,
+                    after_secs: Ts(l.since).secs_since(Ts(start)),
+                    followers,
+                }),
                 audience_kind: msg.audience(),
                 audience: reach.audience,
                 reshares: reach.reshares,
