@@ -186,7 +186,7 @@ fn jetstream_end_to_end() {
         at://did:plc:erin3vx6qa8/app.bsky.feed.post/3lbqe5cc2k2d author did:plc:erin3vx6qa8 targeted_harassment raised=false score=0.0000
           audience=80 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:09:00.000Z removed=- by=- how=- up=1860s still_up=true
-        at://did:plc:frank5ht1jy2/app.bsky.feed.post/3lfr1q9zz2k2a author did:plc:frank5ht1jy2 communications_offence raised=false score=0.2511
+        at://did:plc:frank5ht1jy2/app.bsky.feed.post/3lfr1q9zz2k2a author did:plc:frank5ht1jy2 communications_offence raised=false score=0.2078
           audience=5000 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:01:00.000Z removed=2026-01-05T12:00:00.000Z by=platform how=account up=7140s still_up=false
     "#]].assert_eq(&render(&flags));
@@ -344,7 +344,7 @@ fn twitter_end_to_end() {
         2008116259845046273 resharer 88 credible_threat raised=true score=0.7202
           audience=20 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:08:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=with_original up=0s still_up=false
-        2008117518136246275 author 66 targeted_harassment raised=true score=0.8289
+        2008117518136246275 author 66 targeted_harassment raised=true score=0.7793
           audience=300 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:05:00.000Z removed=2026-01-05T10:20:00.000Z by=platform how=blocked up=8700s still_up=false
         2008117769794486276 author 77 communications_offence raised=false score=0.0343

@@ -756,7 +756,31 @@ mod tests {
             last = g;
         }
         assert_eq!(exposure_curve(&p, 3600), 0.0);
-        assert_eq!(exposure_curve(&p, 86_400), 1.0);
+        assert_eq!(exposure_curve(&p, 604_800), 1.0);
+    }
+
+    /// The guidelines' only example of swift removal, posts that "go up on a Friday and
+    /// Saturday night and come down the next morning", reads on balance as swift: the credit
+    /// against outweighs the exposure for. Up a whole day does not.
+    #[test]
+    fn the_dpps_own_example_reads_as_swift() {
+        let p = Policy::default();
+        let net = |hours: u64| {
+            let mut f = facts(Category::CommunicationsOffence);
+            f.seconds_up = hours * 3600;
+            f.removed_after_secs = hours * 3600;
+            f.removal = Some(Removal {
+                by: RemovedBy::Author,
+                kind: RemovalKind::Deleted,
+            });
+            let e = evaluate(&p, &f);
+            let w = |code: &str| e.factors.iter().find(|x| x.code == code).unwrap().weight;
+            w("exposure") + w("swift_removal")
+        };
+        // Friday 22:00 to Saturday 09:00.
+        assert!(net(11) < 0.0, "{}", net(11));
+        assert!(net(3) < net(11));
+        assert!(net(24) > 0.0, "{}", net(24));
     }
 
     #[test]

@@ -246,7 +246,7 @@ impl Default for Policy {
             },
             exposure: Exposure {
                 swift_secs: 3600,
-                slow_secs: 86_400,
+                slow_secs: 604_800,
                 stages_secs: vec![900, 3600, 21_600, 86_400, 172_800, 604_800],
             },
             audience: AudiencePolicy {
