@@ -90,6 +90,7 @@ fn model(c: &mut Criterion) {
         replies: 10,
         depth: 3,
         targeted: Some(Targeting::Mention),
+        target_outside_audience: false,
         reports: 2,
         reports_at_least: false,
         reported_by_target: true,

@@ -92,6 +92,7 @@ fn main() {
                 reply_to: None,
                 quote_of: None,
                 mentions: Vec::new(),
+                recipients: Vec::new(),
             },
         };
         engine.apply(&ev, &mut out).expect("posts apply");
@@ -214,6 +215,7 @@ fn hot_resharers(mut engine: Engine, n: u64, labelled: bool) {
             reply_to: None,
             quote_of: None,
             mentions: Vec::new(),
+            recipients: Vec::new(),
         },
         t0,
         &mut out,

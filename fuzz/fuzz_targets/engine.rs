@@ -350,14 +350,26 @@ impl Ev {
                 reply_to,
                 quote_of,
                 mentions,
-            } => EventKind::Post {
-                id: id.id(),
-                author: author.author(),
-                audience: AUDIENCES[audience as usize % 4],
-                reply_to: reply_to.map(Ref::id),
-                quote_of: quote_of.map(Ref::id),
-                mentions: mentions.into_iter().take(3).map(Acct::id).collect(),
-            },
+            } => {
+                let mentions: Vec<_> = mentions.into_iter().take(3).map(Acct::id).collect();
+                // Recipients (read for direct messages) without a field of their own, so that
+                // the input format stays as it was: the mentions in reverse for some posts, none
+                // (the engine then takes the mentions) for the others.
+                let recipients = if id.0 % 2 == 0 {
+                    mentions.iter().rev().cloned().collect()
+                } else {
+                    Vec::new()
+                };
+                EventKind::Post {
+                    id: id.id(),
+                    author: author.author(),
+                    audience: AUDIENCES[audience as usize % 4],
+                    reply_to: reply_to.map(Ref::id),
+                    quote_of: quote_of.map(Ref::id),
+                    mentions,
+                    recipients,
+                }
+            }
             Kind::Reshare { id, of, author, via } => {
                 // With [`ACYCLIC_RESHARES`], a reshare names only reshares of a lower number.
                 let k = id.0 % 6;

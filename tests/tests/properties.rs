@@ -76,7 +76,7 @@ prop_compose! {
         quotes in 0u64..1000,
         replies in 0u64..1000,
         depth in 0u32..20,
-        targeted in prop::option::of(prop::sample::select(vec![Targeting::Label, Targeting::Mention, Targeting::Reply])),
+        targeted in prop::option::of(prop::sample::select(vec![Targeting::Label, Targeting::Direct, Targeting::Mention, Targeting::Reply])),
         reports in 0u32..50,
         reported_by_target in any::<bool>(),
         labels in prop::array::uniform5(prop_oneof![Just(0.0), 0.05f64..=1.0]),
@@ -90,6 +90,7 @@ prop_compose! {
             // The engine reports a partial restriction only for a subject still up.
             restriction: if removal.is_none() { restriction } else { None },
             audience_kind, audience, reshares, impressions, quotes, replies, depth, targeted, reports,
+            target_outside_audience: false,
             reported_by_target: reported_by_target && reports > 0,
             hate: labels[0], encouragement: labels[1], significant_impact: labels[2], remorse: labels[3], tolerable: labels[4],
             minor, prior, mob_senders,
@@ -278,7 +279,7 @@ proptest! {
     }
 
     #[test]
-    fn p8_a_message_to_its_target_earns_no_limited_audience_credit(mut f in facts(), how in prop::sample::select(vec![Targeting::Label, Targeting::Mention, Targeting::Reply])) {
+    fn p8_a_message_to_its_target_earns_no_limited_audience_credit(mut f in facts(), how in prop::sample::select(vec![Targeting::Label, Targeting::Direct, Targeting::Mention, Targeting::Reply])) {
         f.targeted = Some(how);
         let e = evaluate(&Policy::default(), &f);
         prop_assert!(e.factors.iter().all(|x| x.code != "limited_audience"), "{how:?} to the target earned a limited-audience credit");

@@ -85,6 +85,7 @@ scenario!(
     direct_message_court_order,
     fuzz_findings,
     restriction_graded,
+    direct_messages_and_the_victim,
 );
 
 #[test]

@@ -196,6 +196,9 @@ pub enum EventKind<'a> {
         reply_to: Option<Cow<'a, str>>,
         quote_of: Option<Cow<'a, str>>,
         mentions: Vec<Cow<'a, str>>,
+        /// Who a direct message was sent to (empty when not given): its audience, in place of
+        /// the sender's followers.
+        recipients: Vec<Cow<'a, str>>,
     },
     Reshare {
         id: Cow<'a, str>,
@@ -316,6 +319,8 @@ pub struct RawEvent<'a> {
     pub quote_of: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub mentions: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<Cow<'a, str>>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub of: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
@@ -493,6 +498,15 @@ impl<'a> RawEvent<'a> {
                     }
                     mentions
                 },
+                recipients: {
+                    let recipients = self.recipients.take().unwrap_or_default();
+                    for m in &recipients {
+                        if m.len() > MAX_ID_BYTES {
+                            bounded(Some(m.clone()), "recipients")?;
+                        }
+                    }
+                    recipients
+                },
             },
             "reshare" => EventKind::Reshare {
                 id: nonempty(self.id.take(), "id")?,
@@ -589,6 +603,7 @@ impl<'a> Event<'a> {
                 reply_to,
                 quote_of,
                 mentions,
+                recipients,
             } => {
                 r.id = Some(id.clone());
                 r.author = Some(author.clone());
@@ -596,6 +611,7 @@ impl<'a> Event<'a> {
                 r.reply_to = reply_to.clone();
                 r.quote_of = quote_of.clone();
                 r.mentions = (!mentions.is_empty()).then(|| mentions.clone());
+                r.recipients = (!recipients.is_empty()).then(|| recipients.clone());
             }
             EventKind::Reshare { id, of, author, via } => {
                 r.id = Some(id.clone());
@@ -682,6 +698,7 @@ impl<'a> Event<'a> {
                 reply_to,
                 quote_of,
                 mentions,
+                recipients,
             } => EventKind::Post {
                 id: o(id),
                 author: oa(author),
@@ -689,6 +706,7 @@ impl<'a> Event<'a> {
                 reply_to: reply_to.map(o),
                 quote_of: quote_of.map(o),
                 mentions: mentions.into_iter().map(o).collect(),
+                recipients: recipients.into_iter().map(o).collect(),
             },
             EventKind::Reshare { id, of, author, via } => EventKind::Reshare {
                 id: o(id),

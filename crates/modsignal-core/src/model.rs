@@ -37,8 +37,12 @@ pub struct Facts {
     pub quotes: u64,
     pub replies: u64,
     pub depth: u32,
-    /// Whom the message addresses, if anyone: a label's target, a mention or a reply.
+    /// Whom the message addresses, if anyone: a label's target, a direct message's recipient,
+    /// a mention or a reply.
     pub targeted: Option<Targeting>,
+    /// Known only for a direct message to one recipient whom no label names as the target:
+    /// the person targeted is not in its audience, so the limited-audience credit stands.
+    pub target_outside_audience: bool,
     pub reports: u32,
     /// More distinct reporters came than `limits.reporters_per_message` counts.
     pub reports_at_least: bool,
@@ -74,6 +78,8 @@ pub struct Restriction {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Targeting {
     Label,
+    /// A direct message to a person.
+    Direct,
     Mention,
     Reply,
 }
@@ -453,7 +459,10 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
                     count(n, "time", "times"),
                     f.audience
                 ),
-                None => format!("{who} reached an audience of {} accounts", f.audience),
+                None => format!(
+                    "{who} reached an audience of {}",
+                    count(f.audience, "account", "accounts")
+                ),
             };
             let cascade = if f.reshares > 0 || f.depth > 0 {
                 format!(
@@ -489,10 +498,11 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         );
     }
     // "Particularly where the intended audience did not include the victim or target" (para
-    // 39): a message addressed to the person it targets (a label naming them, a mention, a
-    // reply) has them in its audience, however small or private that audience is, and earns
-    // no limited-audience credit.
-    let victim_in_audience = f.targeted.is_some();
+    // 39): a message addressed to the person it targets (a label naming them, a direct message
+    // to them, a mention, a reply) has them in its audience, however small or private that
+    // audience is, and earns no limited-audience credit. The one exception the engine can
+    // know: a direct message to one recipient whom no label names as the target.
+    let victim_in_audience = f.targeted.is_some() && !f.target_outside_audience;
     let limited = match f.audience_kind {
         _ if !category_4 || victim_in_audience => None,
         Audience::Public => None,
@@ -527,6 +537,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
     if let Some(how) = f.targeted {
         let how = match how {
             Targeting::Label => "a label names the person targeted",
+            Targeting::Direct => "it was sent directly to a person",
             Targeting::Mention => "it mentions a person",
             Targeting::Reply => "it replies to a person",
         };
@@ -710,6 +721,7 @@ mod tests {
             replies: 1,
             depth: 1,
             targeted: None,
+            target_outside_audience: false,
             reports: 0,
             reports_at_least: false,
             reported_by_target: false,

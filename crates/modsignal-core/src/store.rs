@@ -259,6 +259,9 @@ pub(crate) struct Message {
     /// when the last of them has been pointed at the real original.
     pub refs: u32,
     pub bits: u16,
+    /// A direct message's recipients, counted up to `u16::MAX` (its audience); 0 when not
+    /// given. It fills what was padding: a message stays 64 bytes.
+    pub recipients: u16,
 }
 
 impl Record for Message {
@@ -297,6 +300,7 @@ impl Message {
             hot: NONE,
             refs: 0,
             bits: 0,
+            recipients: 0,
         }
     }
     pub(crate) fn known(&self) -> bool {

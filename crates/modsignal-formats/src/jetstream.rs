@@ -222,6 +222,7 @@ fn post(id: Cow<'static, str>, author: Author<'static>, record: Record) -> Event
         reply_to: reply_to.map(Cow::Owned),
         quote_of: quote_of.map(Cow::Owned),
         mentions,
+        recipients: Vec::new(),
     }
 }
 

@@ -242,7 +242,10 @@ fn post(status: Status, f: &Fields) -> Result<Event<'static>, FormatError> {
                 .filter(|s| !s.is_empty())
                 .map(Cow::Owned),
             quote_of: None,
+            // A `direct` status is delivered to the accounts it mentions: the engine takes
+            // them as its recipients.
             mentions,
+            recipients: Vec::new(),
         },
     })
 }

@@ -410,6 +410,7 @@ fn post(r: Record, f: &Fields) -> Result<Event<'static>, FormatError> {
             reply_to: opt(r.in_reply_to_status_id_str, r.in_reply_to_status_id),
             quote_of: opt(r.quoted_status_id_str, r.quoted_status_id),
             mentions,
+            recipients: Vec::new(),
         },
     ))
 }

@@ -835,6 +835,7 @@ impl Simulator {
             reply_to: None,
             quote_of: None,
             mentions,
+            recipients: Vec::new(),
         };
         Out { kind, hold_ms }
     }
@@ -996,6 +997,7 @@ impl Simulator {
             reply_to: as_reply.then(|| self.uri(parent)),
             quote_of: None,
             mentions: vec![self.did(parent.author)],
+            recipients: Vec::new(),
         };
         Out { kind, hold_ms }
     }
@@ -1552,6 +1554,7 @@ impl Simulator {
             reply_to: reply.then(|| self.uri(post)),
             quote_of: (!reply).then(|| self.uri(post)),
             mentions,
+            recipients: Vec::new(),
         };
         (Out { kind, hold_ms }, None)
     }

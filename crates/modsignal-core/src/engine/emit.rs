@@ -15,7 +15,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use super::hot::Slot;
 use super::{AUTHOR, Engine};
-use crate::event::{Category, FactorLabel, LabelCode};
+use crate::event::{Audience, Category, FactorLabel, LabelCode};
 use crate::exposure::{Change, Channel, Role, Visibility};
 use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Restricted, Subject, flag_id};
 use crate::model::{Evaluation, Facts, Removal, Restriction, Targeting, evaluate, evaluate_with};
@@ -384,7 +384,13 @@ impl Engine {
         let followers = u64::from(self.users.get(user).followers);
         let reach = match subject {
             Subject::Author => Reach {
-                audience: followers + hot.resharer_audience,
+                // A direct message reaches its recipients, not the sender's followers (at least
+                // one, where the input names none).
+                audience: if msg.audience() == Audience::Direct {
+                    u64::from(msg.recipients.max(1))
+                } else {
+                    followers
+                } + hot.resharer_audience,
                 reshares: u64::from(msg.reshares),
                 quotes: u64::from(msg.quotes),
                 replies: u64::from(msg.replies),
@@ -415,8 +421,14 @@ impl Engine {
         let mut category_conf: [Option<f64>; 4] = [None; 4];
         let mut factor_confs = [0.0f64; FactorLabel::ALL.len()];
         let mut label_targeted = false;
+        // Whether every person a live label names is someone other than the one recipient of a
+        // direct message: then the victim is not in its audience (para 39(c)). With several
+        // recipients only the first is known, so the victim may be among them.
+        let direct = msg.audience() == Audience::Direct;
+        let mut target_outside_audience = direct && msg.recipients == 1 && msg.mention != NONE;
         for l in hot.labels.iter().filter(|l| !l.negate) {
             label_targeted |= l.target != NONE;
+            target_outside_audience &= l.target == NONE || l.target != msg.mention;
             match l.code {
                 LabelCode::Category(c) => {
                     let slot = &mut category_conf[c.index()];
@@ -432,8 +444,11 @@ impl Engine {
         let reports = self.reports.get(&m);
         let (n_reports, by_target, reports_capped) =
             reports.map_or((0, false, false), |r| (r.users.len() as u64, r.by_target, r.capped));
+        let target_outside_audience = target_outside_audience && label_targeted;
         let targeted = if label_targeted {
             Some(Targeting::Label)
+        } else if direct && msg.mention != NONE {
+            Some(Targeting::Direct)
         } else if msg.mention != NONE {
             Some(Targeting::Mention)
         } else if msg.bits & BIT_REPLY != 0 {
@@ -510,6 +525,7 @@ impl Engine {
                 replies: reach.replies,
                 depth: reach.depth,
                 targeted,
+                target_outside_audience,
                 reports: n_reports as u32,
                 reports_at_least: reports_capped,
                 reported_by_target: by_target,

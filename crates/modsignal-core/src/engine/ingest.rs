@@ -25,11 +25,27 @@ impl Engine {
                 reply_to,
                 quote_of,
                 mentions,
+                recipients,
             } => {
                 let user = self.user(&author.id, author.followers, author.minor, at);
-                let mention = match mentions.first() {
+                // A direct message is addressed to its recipients; where they are not given, to
+                // the accounts it mentions (as a Mastodon `direct` status is delivered). The
+                // first of them is whom it addresses, and their number is its audience. Other
+                // posts address the first account they mention.
+                let direct = *audience == Audience::Direct;
+                let addressed = if direct && !recipients.is_empty() {
+                    recipients
+                } else {
+                    mentions
+                };
+                let mention = match addressed.first() {
                     Some(p) => self.person(p, at),
                     None => NONE,
+                };
+                let recipients = if direct {
+                    u16::try_from(addressed.len()).unwrap_or(u16::MAX)
+                } else {
+                    0
                 };
                 self.post(
                     id,
@@ -39,6 +55,7 @@ impl Engine {
                     reply_to.as_deref(),
                     quote_of.as_deref(),
                     mention,
+                    recipients,
                 )?;
             }
             EventKind::Reshare { id, of, author, via } => {
@@ -252,6 +269,7 @@ impl Engine {
         reply_to: Option<&str>,
         quote_of: Option<&str>,
         mention: u32,
+        recipients: u16,
     ) -> Result<(), ApplyError> {
         let m = match self.store.message_or_placeholder(id) {
             Entity::Message(m) => m,
@@ -284,6 +302,7 @@ impl Engine {
         msg.posted_at = at;
         msg.author = author;
         msg.mention = mention;
+        msg.recipients = recipients;
         msg.set_audience(audience);
         let is_hot = msg.hot != NONE;
         for (parent, reply) in [(reply_to, true), (quote_of, false)] {

@@ -29,8 +29,9 @@ use crate::store::{Id, IdSet, Message, NONE, Reshare, Slab, Store, User, Users};
 /// Bumped whenever the engine's state changes shape; older snapshots are then refused, and the
 /// caller rebuilds the state by replaying its input. Format 2 keeps ids whole (format 1 kept
 /// hashes of them and 32-bit offsets of account ids); format 3 keeps whether each source of
-/// event time is idle, and the event time the sources allowed.
-pub const SNAPSHOT_FORMAT: u32 = 3;
+/// event time is idle, and the event time the sources allowed; format 4 keeps each direct
+/// message's number of recipients.
+pub const SNAPSHOT_FORMAT: u32 = 4;
 
 /// The first bytes of every snapshot. The frame's checksum covers the body, so a torn or
 /// damaged snapshot is refused rather than restored wrong.

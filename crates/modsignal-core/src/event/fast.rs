@@ -370,6 +370,10 @@ fn fill<'a>(text: &'a str, r: &mut RawEvent<'a>) -> Option<()> {
                     r.mentions = c.mentions()?;
                     8
                 }
+                "recipients" => {
+                    r.recipients = c.mentions()?;
+                    26
+                }
                 "of" => {
                     r.of = c.opt_str()?;
                     9
@@ -588,7 +592,7 @@ mod tests {
                 "null",
             ],
             "audience" => vec!["\"public\"", "\"followers\"", "\"direct\"", "\"group\"", "null"],
-            "mentions" => vec!["[]", "[\"u2\"]", "[ \"u2\" , \"caf\u{e9}\" ]", "null"],
+            "mentions" | "recipients" => vec!["[]", "[\"u2\"]", "[ \"u2\" , \"caf\u{e9}\" ]", "null"],
             "by" => vec!["\"author\"", "\"platform\"", "\"legal\"", "\"unknown\"", "null"],
             "scope" => vec![
                 "\"withheld\"",
@@ -628,6 +632,7 @@ mod tests {
             "reply_to",
             "quote_of",
             "mentions",
+            "recipients",
             "of",
             "via",
             "by",
