@@ -91,6 +91,7 @@ fn model(c: &mut Criterion) {
         depth: 3,
         targeted: Some(Targeting::Mention),
         target_outside_audience: false,
+        pile_on: Default::default(),
         reports: 2,
         reports_at_least: false,
         reported_by_target: true,

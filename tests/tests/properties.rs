@@ -17,9 +17,11 @@
 //!    of confidence 0.55 stays below the threshold at any reach, engagement and exposure.
 //! 10. A partial restriction (followers only, age-gated, limited) never earns more than
 //!     withholding at the same time, never raises a score, and sooner earns more.
+//! 11. Joining in on a message aimed at a person (resharing, quoting, replying) counts once, on
+//!     the originator's flag, saturating, and more participants never lower it.
 
 use modsignal_core::event::{Audience, Category, RemovedBy, Scope};
-use modsignal_core::model::{Effect, Facts, Removal, RemovalKind, Restriction, Targeting, evaluate};
+use modsignal_core::model::{Effect, Facts, PileOn, Removal, RemovalKind, Restriction, Targeting, evaluate};
 use modsignal_core::{Flag, Policy};
 use modsignal_tests::{assert_replay_gives, final_flags, render, revisions_grow, run_lines};
 use proptest::prelude::*;
@@ -83,6 +85,7 @@ prop_compose! {
         minor in any::<bool>(),
         prior in 0u32..10,
         mob_senders in 0u32..20,
+        pile_on in (0u64..2000, 0u64..500, 0u64..500),
     ) -> Facts {
         Facts {
             category, confidence, resharer, seconds_up, removal,
@@ -91,6 +94,7 @@ prop_compose! {
             restriction: if removal.is_none() { restriction } else { None },
             audience_kind, audience, reshares, impressions, quotes, replies, depth, targeted, reports,
             target_outside_audience: false,
+            pile_on: PileOn { resharers: pile_on.0, quotes: pile_on.1, replies: pile_on.2 },
             reported_by_target: reported_by_target && reports > 0,
             hate: labels[0], encouragement: labels[1], significant_impact: labels[2], remorse: labels[3], tolerable: labels[4],
             minor, prior, mob_senders,
@@ -191,6 +195,25 @@ proptest! {
         // Followers-only earns less the more followers it leaves the message to.
         let fo = |followers: u64| score(&Facts { seconds_up: up, restriction: Some(Restriction { scope: Scope::FollowersOnly, after_secs: later, followers, ..r }), ..f.clone() });
         prop_assert!(fo(r.followers) <= fo(r.followers.saturating_mul(2) + 1));
+    }
+
+    #[test]
+    fn p11_a_pile_on_counts_on_the_originators_flag_and_never_lowers_it(f in facts(), more in (0u64..5000, 0u64..500, 0u64..500)) {
+        let grown = Facts {
+            pile_on: PileOn {
+                resharers: f.pile_on.resharers + more.0,
+                quotes: f.pile_on.quotes + more.1,
+                replies: f.pile_on.replies + more.2,
+            },
+            ..f.clone()
+        };
+        prop_assert!(score(&f) <= score(&grown));
+        let e = evaluate(&Policy::default(), &grown);
+        let pile_on = e.factors.iter().find(|x| x.code == "pile_on");
+        if f.resharer || f.targeted.is_none() {
+            prop_assert!(pile_on.is_none(), "a pile-on on a resharer's flag or an untargeted message");
+        }
+        prop_assert!(pile_on.is_none_or(|x| x.weight <= Policy::default().weights.pile_on));
     }
 
     #[test]

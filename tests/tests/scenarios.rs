@@ -86,6 +86,7 @@ scenario!(
     fuzz_findings,
     restriction_graded,
     direct_messages_and_the_victim,
+    pile_on,
 );
 
 #[test]

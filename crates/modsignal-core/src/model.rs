@@ -62,6 +62,24 @@ pub struct Facts {
     pub mob_senders: u32,
     /// The count of senders stopped short: there are at least `mob_senders`.
     pub mob_at_least: bool,
+    /// For the author's flag: the distinct accounts that reshared the message, and its quotes
+    /// and replies (counted as messages), the participants of a pile-on when it is aimed at a
+    /// person. Zero for a resharer's flag.
+    pub pile_on: PileOn,
+}
+
+/// Who joined in on a message: see [`Facts::pile_on`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PileOn {
+    pub resharers: u64,
+    pub quotes: u64,
+    pub replies: u64,
+}
+
+impl PileOn {
+    pub fn total(self) -> u64 {
+        self.resharers.saturating_add(self.quotes).saturating_add(self.replies)
+    }
 }
 
 /// A partial restriction (followers only, age-gated, limited) of a subject that is still up.
@@ -677,6 +695,28 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             provisions::MOBBING,
         );
     }
+    // Virtual mobbing as one picture (2016 revision; PHA 1997 s.7(3A), a course of conduct by
+    // several people): the accounts that joined in on a message aimed at a person, on the
+    // originator's flag. Each participant's own flag says what they did; this one counts them.
+    let joined = f.pile_on.total();
+    if f.targeted.is_some() && !f.resharer && joined >= u64::from(policy.conduct.pile_on_min.max(1)) {
+        let p = f.pile_on;
+        t.push(
+            "pile_on",
+            Effect::For,
+            w.pile_on * saturating(joined, u64::from(policy.conduct.pile_on_full_at)),
+            || {
+                format!(
+                    "{joined} joined in on a message aimed at a person: {} resharing it, {} and {} (full weight from {})",
+                    count(p.resharers, "account", "accounts"),
+                    count(p.quotes, "quote", "quotes"),
+                    count(p.replies, "reply", "replies"),
+                    policy.conduct.pile_on_full_at
+                )
+            },
+            provisions::MOBBING,
+        );
+    }
     if f.minor {
         t.push(
             "minor",
@@ -735,6 +775,7 @@ mod tests {
             prior_at_least: false,
             mob_senders: 1,
             mob_at_least: false,
+            pile_on: PileOn::default(),
         }
     }
 

@@ -75,6 +75,8 @@ pub struct Weights {
     pub encouragement: f64,
     pub repeat: f64,
     pub mobbing: f64,
+    /// A pile-on on a message aimed at a person, at its full (saturated) value.
+    pub pile_on: f64,
     pub minor: f64,
     pub remorse: f64,
     pub tolerable: f64,
@@ -155,6 +157,11 @@ pub struct Conduct {
     pub mobbing_window_secs: u64,
     /// Mobbing starts at this many distinct senders, the message's own included.
     pub mobbing_min_senders: u32,
+    /// A pile-on starts at this many accounts resharing, quoting or replying to a message
+    /// aimed at a person ...
+    pub pile_on_min: u32,
+    /// ... and earns all of `weights.pile_on` at this many.
+    pub pile_on_full_at: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -238,6 +245,7 @@ impl Default for Policy {
                 encouragement: 0.75,
                 repeat: 0.5,
                 mobbing: 0.6,
+                pile_on: 1.0,
                 minor: 2.0,
                 remorse: 1.0,
                 tolerable: 1.5,
@@ -274,6 +282,8 @@ impl Default for Policy {
                 repeat_cap: 3,
                 mobbing_window_secs: 86_400,
                 mobbing_min_senders: 3,
+                pile_on_min: 10,
+                pile_on_full_at: 1000,
             },
             emission: Emission {
                 reach_milestone_base: 10.0,
@@ -412,6 +422,7 @@ impl Policy {
             ("weights.encouragement", w.encouragement),
             ("weights.repeat", w.repeat),
             ("weights.mobbing", w.mobbing),
+            ("weights.pile_on", w.pile_on),
             ("weights.minor", w.minor),
             ("weights.remorse", w.remorse),
             ("weights.tolerable", w.tolerable),
@@ -513,6 +524,12 @@ impl Policy {
         }
         if c.mobbing_min_senders > 1000 {
             return Err(range("conduct.mobbing_min_senders", c.mobbing_min_senders, "0..=1000"));
+        }
+        if c.pile_on_min > 1_000_000 {
+            return Err(range("conduct.pile_on_min", c.pile_on_min, "0..=1000000"));
+        }
+        if !(1..=1_000_000_000).contains(&c.pile_on_full_at) {
+            return Err(range("conduct.pile_on_full_at", c.pile_on_full_at, "1..=1000000000"));
         }
         let m = &self.emission;
         if !(1.0 < m.reach_milestone_base && m.reach_milestone_base <= 1e6) {

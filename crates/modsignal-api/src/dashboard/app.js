@@ -56,6 +56,7 @@
     tolerable: "Possibly within what an open and diverse society tolerates",
     repeat: "Repeated conduct",
     mobbing: "Part of a pile-on (virtual mobbing)",
+    pile_on: "Others joined in on it (a pile-on on the person it targets)",
     minor: "The sender is under 18",
   };
 

@@ -18,7 +18,7 @@ use super::{AUTHOR, Engine};
 use crate::event::{Audience, Category, FactorLabel, LabelCode};
 use crate::exposure::{Change, Channel, Role, Visibility};
 use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Restricted, Subject, flag_id};
-use crate::model::{Evaluation, Facts, Removal, Restriction, Targeting, evaluate, evaluate_with};
+use crate::model::{Evaluation, Facts, PileOn, Removal, Restriction, Targeting, evaluate, evaluate_with};
 use crate::policy::Policy;
 use crate::store::{BIT_REPLY, NONE};
 use crate::time::Ts;
@@ -382,6 +382,7 @@ impl Engine {
 
         // Reach.
         let followers = u64::from(self.users.get(user).followers);
+        let distinct_resharers = hot.resharers.len() as u64;
         let reach = match subject {
             Subject::Author => Reach {
                 // A direct message reaches its recipients, not the sender's followers (at least
@@ -539,6 +540,14 @@ impl Engine {
                 prior_at_least: prior.at_least,
                 mob_senders: mob.n,
                 mob_at_least: mob.at_least,
+                pile_on: match subject {
+                    Subject::Author => PileOn {
+                        resharers: distinct_resharers,
+                        quotes: reach.quotes,
+                        replies: reach.replies,
+                    },
+                    Subject::Resharer => PileOn::default(),
+                },
             };
             // Score without evidence first: most evaluations change nothing material and are
             // not written, and formatting evidence costs more than the arithmetic.
