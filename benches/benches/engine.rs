@@ -92,6 +92,8 @@ fn model(c: &mut Criterion) {
         targeted: Some(Targeting::Mention),
         target_outside_audience: false,
         pile_on: Default::default(),
+        course: 0,
+        course_at_least: false,
         reports: 2,
         reports_at_least: false,
         reported_by_target: true,

@@ -19,6 +19,8 @@
 //!     withholding at the same time, never raises a score, and sooner earns more.
 //! 11. Joining in on a message aimed at a person (resharing, quoting, replying) counts once, on
 //!     the originator's flag, saturating, and more participants never lower it.
+//! 12. A longer course of conduct toward one person never lowers a score; it starts at two
+//!     messages and is the sender's, not a resharer's.
 
 use modsignal_core::event::{Audience, Category, RemovedBy, Scope};
 use modsignal_core::model::{Effect, Facts, PileOn, Removal, RemovalKind, Restriction, Targeting, evaluate};
@@ -86,6 +88,7 @@ prop_compose! {
         prior in 0u32..10,
         mob_senders in 0u32..20,
         pile_on in (0u64..2000, 0u64..500, 0u64..500),
+        course in 0u32..10,
     ) -> Facts {
         Facts {
             category, confidence, resharer, seconds_up, removal,
@@ -95,6 +98,7 @@ prop_compose! {
             audience_kind, audience, reshares, impressions, quotes, replies, depth, targeted, reports,
             target_outside_audience: false,
             pile_on: PileOn { resharers: pile_on.0, quotes: pile_on.1, replies: pile_on.2 },
+            course, course_at_least: false,
             reported_by_target: reported_by_target && reports > 0,
             hate: labels[0], encouragement: labels[1], significant_impact: labels[2], remorse: labels[3], tolerable: labels[4],
             minor, prior, mob_senders,
@@ -217,6 +221,15 @@ proptest! {
     }
 
     #[test]
+    fn p12_a_longer_course_of_conduct_never_lowers_a_score(f in facts(), more in 0u32..20) {
+        let longer = Facts { course: f.course + more, ..f.clone() };
+        prop_assert!(score(&f) <= score(&longer));
+        if f.resharer || f.course < 2 {
+            prop_assert!(evaluate(&Policy::default(), &f).factors.iter().all(|x| x.code != "course_of_conduct"));
+        }
+    }
+
+    #[test]
     fn p9_virality_alone_never_raises_a_weak_category_4_label(f in facts(), reach in 0u64..u64::MAX / 2, engagement in 0u64..1_000_000, up in 0u64..365 * 86_400) {
         let f = Facts {
             category: Category::CommunicationsOffence,
@@ -236,6 +249,7 @@ proptest! {
             significant_impact: 0.0,
             prior: 0,
             mob_senders: 1,
+            course: 0,
             ..f
         };
         prop_assert!(!evaluate(&Policy::default(), &f).raised, "{f:?}");

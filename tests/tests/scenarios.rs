@@ -87,6 +87,7 @@ scenario!(
     restriction_graded,
     direct_messages_and_the_victim,
     pile_on,
+    course_of_conduct,
 );
 
 #[test]

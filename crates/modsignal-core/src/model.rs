@@ -62,6 +62,11 @@ pub struct Facts {
     pub mob_senders: u32,
     /// The count of senders stopped short: there are at least `mob_senders`.
     pub mob_at_least: bool,
+    /// For the author's flag: the labelled messages (this one included) the author aimed at
+    /// the same person within the mobbing window either side, a course of conduct from two.
+    pub course: u32,
+    /// The count stopped short: there are at least `course`.
+    pub course_at_least: bool,
     /// For the author's flag: the distinct accounts that reshared the message, and its quotes
     /// and replies (counted as messages), the participants of a pile-on when it is aimed at a
     /// person. Zero for a resharer's flag.
@@ -189,6 +194,7 @@ pub mod provisions {
     pub const HATE: &str = "DPP guidelines, public interest factors for: hostility on grounds of race, religion, disability, sexual orientation or transgender identity";
     pub const REPEAT: &str = "DPP guidelines, public interest factors for: repeated conduct";
     pub const MOBBING: &str = "DPP guidelines (2016): virtual mobbing; Protection from Harassment Act 1997 s.7(3A) (collective course of conduct); Serious Crime Act 2007 ss.44-46";
+    pub const COURSE: &str = "DPP guidelines para 12(2): communications targeting an individual; Protection from Harassment Act 1997 s.7(3): a course of conduct, on at least two occasions";
     pub const ENCOURAGEMENT: &str = "DPP guidelines (2016): encouraging others; Serious Crime Act 2007 ss.44-46";
     pub const CONFIDENCE: &str = "modsignal: strength of the category label";
     /// Reports are a reason to look, not a factor the guidelines name.
@@ -695,6 +701,25 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             provisions::MOBBING,
         );
     }
+    // A course of conduct toward one person (para 12(2); PHA 1997 s.7(3): "on at least two
+    // occasions"): six messages at one person weigh more than six at six people, whom the
+    // repeat factor alone cannot tell apart.
+    if !f.resharer && f.course >= 2 {
+        t.push(
+            "course_of_conduct",
+            Effect::For,
+            w.course_of_conduct * f64::from(f.course).ln(),
+            || {
+                format!(
+                    "{}{} labelled messages from this sender at the same person within {} either side",
+                    if f.course_at_least { "at least " } else { "" },
+                    f.course,
+                    human_duration(policy.conduct.mobbing_window_secs)
+                )
+            },
+            provisions::COURSE,
+        );
+    }
     // Virtual mobbing as one picture (2016 revision; PHA 1997 s.7(3A), a course of conduct by
     // several people): the accounts that joined in on a message aimed at a person, on the
     // originator's flag. Each participant's own flag says what they did; this one counts them.
@@ -775,6 +800,8 @@ mod tests {
             prior_at_least: false,
             mob_senders: 1,
             mob_at_least: false,
+            course: 0,
+            course_at_least: false,
             pile_on: PileOn::default(),
         }
     }

@@ -77,6 +77,8 @@ pub struct Weights {
     pub mobbing: f64,
     /// A pile-on on a message aimed at a person, at its full (saturated) value.
     pub pile_on: f64,
+    /// weight * ln(messages) of a course of conduct toward one person, from two.
+    pub course_of_conduct: f64,
     pub minor: f64,
     pub remorse: f64,
     pub tolerable: f64,
@@ -246,6 +248,7 @@ impl Default for Policy {
                 repeat: 0.5,
                 mobbing: 0.6,
                 pile_on: 1.0,
+                course_of_conduct: 0.75,
                 minor: 2.0,
                 remorse: 1.0,
                 tolerable: 1.5,
@@ -423,6 +426,7 @@ impl Policy {
             ("weights.repeat", w.repeat),
             ("weights.mobbing", w.mobbing),
             ("weights.pile_on", w.pile_on),
+            ("weights.course_of_conduct", w.course_of_conduct),
             ("weights.minor", w.minor),
             ("weights.remorse", w.remorse),
             ("weights.tolerable", w.tolerable),

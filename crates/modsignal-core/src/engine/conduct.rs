@@ -538,6 +538,52 @@ impl Engine {
         best
     }
 
+    /// A course of conduct toward one person (PHA 1997 s.7(3), "on at least two occasions"):
+    /// the messages counted as conduct that message `m`'s author aimed at a person `m`
+    /// targets, posted within the mobbing window either side of it (`m` included): the largest
+    /// such count. It reads the same index as [`Engine::mobbing`], so the revision's
+    /// [`Engine::mobbing_version`] covers it too.
+    pub(super) fn course(&self, m: u32) -> Count {
+        let mut best = Count {
+            n: 0,
+            at_least: false,
+            visited: 0,
+        };
+        let msg = self.store.msgs.get(m);
+        if !msg.known() || msg.hot == NONE || msg.author == NONE {
+            return best;
+        }
+        let (posted, author) = (msg.posted_at, msg.author);
+        let window = self.policy.conduct.mobbing_window_secs as i64 * 1000;
+        let (from, to) = (posted.saturating_sub(window), posted.saturating_add(window));
+        let mut visited = 0;
+        for &t in &self.hot[msg.hot as usize].targets_now {
+            let mut n = 0u32;
+            let mut at_least = false;
+            'scan: for map in [&self.targets.live, &self.targets.past] {
+                for (&(_, _, s), &k) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
+                    visited += 1;
+                    if s == author {
+                        n = n.saturating_add(k);
+                    }
+                    if n >= COUNT_CAP || visited >= SCAN_LIMIT {
+                        at_least = true;
+                        break 'scan;
+                    }
+                }
+            }
+            if n > best.n || (n == best.n && at_least) {
+                best.n = n;
+                best.at_least = at_least;
+            }
+            if visited >= SCAN_LIMIT {
+                break;
+            }
+        }
+        best.visited = visited;
+        best
+    }
+
     /// A measure for the revision of message `m`'s flags that grows whenever a count of
     /// mobbing could change: the sums of everyone it ever targeted.
     pub(super) fn mobbing_version(&self, m: u32) -> u64 {

@@ -459,7 +459,16 @@ impl Engine {
         };
         let prior = self.prior(user, start);
         let mob = self.mobbing(m);
-        cost += u64::from(prior.visited + mob.visited);
+        let course = if subject == Subject::Author {
+            self.course(m)
+        } else {
+            super::conduct::Count {
+                n: 0,
+                at_least: false,
+                visited: 0,
+            }
+        };
+        cost += u64::from(prior.visited + mob.visited + course.visited);
         let account = self.users.get(user);
         let parts = RevisionParts {
             label_events: hot.label_events.len() as u64,
@@ -540,6 +549,8 @@ impl Engine {
                 prior_at_least: prior.at_least,
                 mob_senders: mob.n,
                 mob_at_least: mob.at_least,
+                course: course.n,
+                course_at_least: course.at_least,
                 pile_on: match subject {
                     Subject::Author => PileOn {
                         resharers: distinct_resharers,
