@@ -240,6 +240,7 @@ fn earliness(at: i64) -> u64 {
 
 /// A count from a walk over an index: the count, whether it stopped short, and how many
 /// entries it visited.
+#[derive(Clone, Copy)]
 pub(super) struct Count {
     pub n: u32,
     pub at_least: bool,
@@ -495,31 +496,41 @@ impl Engine {
     }
 
     /// Distinct senders of messages counted as conduct aimed at any person message `m` targets,
-    /// posted within the mobbing window either side of it: the largest such count.
-    pub(super) fn mobbing(&self, m: u32) -> Count {
-        let mut best = Count {
+    /// posted within the mobbing window either side of it: the largest such count. With
+    /// `course`, also the course of conduct of `m`'s author toward one person (PHA 1997 s.7(3),
+    /// "on at least two occasions"): their messages counted as conduct aimed at a person `m`
+    /// targets, within the same window (`m` included), the largest such count. Both come from
+    /// one walk over the index, whose cost is counted once; [`Engine::mobbing_version`] covers
+    /// both in the revision.
+    pub(super) fn mobbing(&self, m: u32, course: bool) -> (Count, Count) {
+        let zero = Count {
             n: 0,
             at_least: false,
             visited: 0,
         };
+        let (mut best, mut best_course) = (zero, zero);
         let msg = self.store.msgs.get(m);
         if !msg.known() || msg.hot == NONE {
-            return best;
+            return (best, best_course);
         }
-        let posted = msg.posted_at;
+        let (posted, author) = (msg.posted_at, if course { msg.author } else { NONE });
         let window = self.policy.conduct.mobbing_window_secs as i64 * 1000;
         let (from, to) = (posted.saturating_sub(window), posted.saturating_add(window));
         let mut visited = 0;
         for &t in &self.hot[msg.hot as usize].targets_now {
             let mut senders: Vec<u32> = Vec::new();
+            let mut own = 0u32;
             let mut at_least = false;
             'scan: for map in [&self.targets.live, &self.targets.past] {
-                for (&(_, _, s), _) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
+                for (&(_, _, s), &k) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
                     visited += 1;
                     if let Err(pos) = senders.binary_search(&s) {
                         senders.insert(pos, s);
                     }
-                    if senders.len() as u32 >= COUNT_CAP || visited >= SCAN_LIMIT {
+                    if s == author {
+                        own = own.saturating_add(k);
+                    }
+                    if senders.len() as u32 >= COUNT_CAP || own >= COUNT_CAP || visited >= SCAN_LIMIT {
                         at_least = true;
                         break 'scan;
                     }
@@ -530,58 +541,16 @@ impl Engine {
                 best.n = n;
                 best.at_least = at_least;
             }
-            if visited >= SCAN_LIMIT {
-                break;
-            }
-        }
-        best.visited = visited;
-        best
-    }
-
-    /// A course of conduct toward one person (PHA 1997 s.7(3), "on at least two occasions"):
-    /// the messages counted as conduct that message `m`'s author aimed at a person `m`
-    /// targets, posted within the mobbing window either side of it (`m` included): the largest
-    /// such count. It reads the same index as [`Engine::mobbing`], so the revision's
-    /// [`Engine::mobbing_version`] covers it too.
-    pub(super) fn course(&self, m: u32) -> Count {
-        let mut best = Count {
-            n: 0,
-            at_least: false,
-            visited: 0,
-        };
-        let msg = self.store.msgs.get(m);
-        if !msg.known() || msg.hot == NONE || msg.author == NONE {
-            return best;
-        }
-        let (posted, author) = (msg.posted_at, msg.author);
-        let window = self.policy.conduct.mobbing_window_secs as i64 * 1000;
-        let (from, to) = (posted.saturating_sub(window), posted.saturating_add(window));
-        let mut visited = 0;
-        for &t in &self.hot[msg.hot as usize].targets_now {
-            let mut n = 0u32;
-            let mut at_least = false;
-            'scan: for map in [&self.targets.live, &self.targets.past] {
-                for (&(_, _, s), &k) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
-                    visited += 1;
-                    if s == author {
-                        n = n.saturating_add(k);
-                    }
-                    if n >= COUNT_CAP || visited >= SCAN_LIMIT {
-                        at_least = true;
-                        break 'scan;
-                    }
-                }
-            }
-            if n > best.n || (n == best.n && at_least) {
-                best.n = n;
-                best.at_least = at_least;
+            if own > best_course.n || (own == best_course.n && at_least && own > 0) {
+                best_course.n = own;
+                best_course.at_least = at_least;
             }
             if visited >= SCAN_LIMIT {
                 break;
             }
         }
         best.visited = visited;
-        best
+        (best, best_course)
     }
 
     /// A measure for the revision of message `m`'s flags that grows whenever a count of

@@ -458,17 +458,8 @@ impl Engine {
             None
         };
         let prior = self.prior(user, start);
-        let mob = self.mobbing(m);
-        let course = if subject == Subject::Author {
-            self.course(m)
-        } else {
-            super::conduct::Count {
-                n: 0,
-                at_least: false,
-                visited: 0,
-            }
-        };
-        cost += u64::from(prior.visited + mob.visited + course.visited);
+        let (mob, course) = self.mobbing(m, subject == Subject::Author);
+        cost += u64::from(prior.visited + mob.visited);
         let account = self.users.get(user);
         let parts = RevisionParts {
             label_events: hot.label_events.len() as u64,
