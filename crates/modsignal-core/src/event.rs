@@ -439,6 +439,15 @@ fn bounded<'a>(v: Option<Cow<'a, str>>, field: &'static str) -> Result<Option<Co
     }
 }
 
+/// A list of ids, each checked as [`bounded`] checks one; missing is empty.
+fn bounded_list<'a>(v: Option<Vec<Cow<'a, str>>>, field: &'static str) -> Result<Vec<Cow<'a, str>>, DecodeError> {
+    let list = v.unwrap_or_default();
+    if let Some(long) = list.iter().find(|m| m.len() > MAX_ID_BYTES) {
+        bounded(Some(long.clone()), field)?;
+    }
+    Ok(list)
+}
+
 /// Decodes one canonical event from bytes.
 pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
     if bytes.len() > MAX_RECORD_BYTES {
@@ -489,24 +498,8 @@ impl<'a> RawEvent<'a> {
                 audience: self.audience.take().unwrap_or_default(),
                 reply_to: bounded(self.reply_to.take(), "reply_to")?,
                 quote_of: bounded(self.quote_of.take(), "quote_of")?,
-                mentions: {
-                    let mentions = self.mentions.take().unwrap_or_default();
-                    for m in &mentions {
-                        if m.len() > MAX_ID_BYTES {
-                            bounded(Some(m.clone()), "mentions")?;
-                        }
-                    }
-                    mentions
-                },
-                recipients: {
-                    let recipients = self.recipients.take().unwrap_or_default();
-                    for m in &recipients {
-                        if m.len() > MAX_ID_BYTES {
-                            bounded(Some(m.clone()), "recipients")?;
-                        }
-                    }
-                    recipients
-                },
+                mentions: bounded_list(self.mentions.take(), "mentions")?,
+                recipients: bounded_list(self.recipients.take(), "recipients")?,
             },
             "reshare" => EventKind::Reshare {
                 id: nonempty(self.id.take(), "id")?,
