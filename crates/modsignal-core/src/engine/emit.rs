@@ -37,6 +37,10 @@ pub struct RevisionParts {
     pub replies: u64,
     pub depth: u64,
     pub audience: u64,
+    /// The subject's own follower count, which only grows: a followers-only restriction's
+    /// credit reads it, and a direct message's audience (its recipients) does not include it
+    /// (an engine fuzz finding, `fuzz/regressions/engine/dm-followers-only-credit`).
+    pub followers: u64,
     pub impressions: u64,
     /// The subject's reshares of the message (1 for the author's post).
     pub channels: u64,
@@ -77,6 +81,7 @@ pub fn revision(p: &RevisionParts) -> u64 {
         p.replies,
         p.depth,
         p.audience,
+        p.followers,
         p.impressions,
         p.channels,
         p.channel_starts,
@@ -471,6 +476,7 @@ impl Engine {
             replies: reach.replies,
             depth: u64::from(reach.depth),
             audience: reach.audience,
+            followers,
             // Given as zero differs from not given: each is its own state.
             impressions: reach.impressions.map_or(0, |n| n.saturating_add(1)),
             channels: match subject {

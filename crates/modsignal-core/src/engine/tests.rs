@@ -560,3 +560,57 @@ fn an_event_refused_for_what_it_says_still_moves_event_time() {
     );
     assert_eq!(in_order.to_json(), backwards.to_json());
 }
+
+/// A followers-only restriction's credit reads the author's followers, which a direct
+/// message's audience (its recipients) does not include: when the follower count is learnt
+/// later, the flag changes and its revision must move with it (engine fuzz finding
+/// `dm-followers-only-credit`; the engine itself panics on a flag that changed under the same
+/// revision).
+#[test]
+fn a_direct_messages_followers_only_credit_moves_the_revision_when_followers_are_learnt() {
+    let mut e = Engine::new(Policy::default());
+    let mut out = Vec::new();
+    let t0 = 1_767_607_200_000i64;
+    for line in [
+        format!(r#"{{"type":"post","at":{t0},"id":"m","author":{{"id":"a"}},"audience":"direct","recipients":["v"]}}"#),
+        format!(
+            r#"{{"type":"label","at":{},"id":"m","category":"targeted_harassment","source":"c","target":"v"}}"#,
+            t0 + 1000
+        ),
+        format!(
+            r#"{{"type":"restrict","at":{},"id":"m","by":"author","scope":"followers_only"}}"#,
+            t0 + 2000
+        ),
+    ] {
+        apply(&mut e, &line, &mut out);
+    }
+    e.flush(&mut out);
+    let before = out.last().cloned().expect("a flag");
+    assert!(before.exposure.restricted.is_some() && before.exposure.still_up);
+    assert_eq!(before.reach.audience, 1, "a direct message reaches its recipient");
+    out.clear();
+    // The author's follower count, learnt from an account event: the credit shrinks.
+    apply(
+        &mut e,
+        &format!(
+            r#"{{"type":"account","at":{},"user":"a","followers":100000}}"#,
+            t0 + 3000
+        ),
+        &mut out,
+    );
+    e.flush(&mut out);
+    let after = out.last().cloned().expect("the flag again");
+    assert_eq!(after.flag_id, before.flag_id);
+    assert!(
+        after.revision > before.revision,
+        "{} -> {}",
+        before.revision,
+        after.revision
+    );
+    assert_eq!(after.reach.audience, 1);
+    let credit = |f: &Flag| f.factors.iter().find(|x| x.code == "restricted").map(|x| x.weight);
+    assert!(
+        credit(&after).unwrap() > credit(&before).unwrap(),
+        "less credit (nearer zero) with more followers"
+    );
+}
