@@ -21,8 +21,9 @@
 //! Posts and reshares take their ids from separate pools: an id used for both is refused by
 //! whichever of the two comes second, which is order-dependent by design, not a finding. A post
 //! or reshare that comes again keeps its first content, a reshare naming a `via` comes again
-//! only at its first time, and labels name posts only, for three limits not yet lifted (see
-//! [`CONSISTENT_REPEATS`], [`VIA_REPEATS_AT_ONE_TIME`] and [`LABELS_NAME_POSTS`]); the
+//! only at its first time, and labels name a reshare only if nothing reshares it, for three
+//! limits not yet lifted (see [`CONSISTENT_REPEATS`], [`VIA_REPEATS_AT_ONE_TIME`] and
+//! [`LABELS_NAME_UNSHARED_RESHARES`]); the
 //! restrictions of fixed findings stay as constants set to `false`, to show what the target
 //! checks now.
 #![no_main]
@@ -73,12 +74,13 @@ const ACYCLIC_RESHARES: bool = false;
 /// that moves the reshare earlier later does not undo a link made then (a documented limit, in
 /// ARCHITECTURE.md), so the final reach depends on order. The generator leaves that out.
 const VIA_REPEATS_AT_ONE_TIME: bool = true;
-/// Whether labels name only posts, never a reshare's id. A label on an id the engine has not
-/// seen yet makes it a labelled placeholder; if reshares of it come and then it turns out to
-/// be a reshare, the flags written for it stay under that id while the labels move to the
-/// original (a documented limit, in ARCHITECTURE.md; issue 11 keeps labels on a reshare with
-/// that resharer). The generator leaves that out.
-const LABELS_NAME_POSTS: bool = true;
+/// Whether a label names a reshare's id only when no reshare in the input is made of (`of` or
+/// `via`) that reshare. A label on an id the engine has not seen yet makes it a labelled
+/// placeholder; reshares made of it then get flags under that id, and if it turns out to be a
+/// reshare, those flags stay written while the labels become its resharer's context on the
+/// original (a documented limit, in ARCHITECTURE.md). Labels on other reshares' ids, which stay
+/// with their resharer's flag whatever the order (issue 11), are generated.
+const LABELS_NAME_UNSHARED_RESHARES: bool = true;
 /// 2026-01-05T10:00:00Z, the day the reviewed scenarios take place.
 const BASE: i64 = 1_767_607_200_000;
 /// The longest sequence tried: enough for cascades, removals and relabelling of several
@@ -406,10 +408,7 @@ impl Ev {
                 target,
                 negate,
             } => EventKind::Label {
-                id: match id {
-                    Ref::Rs(r) if LABELS_NAME_POSTS => Ref::Msg(Msg(r.0)).id(),
-                    id => id.id(),
-                },
+                id: id.id(),
                 code: code.get(),
                 confidence: confidence.get(),
                 source: owned(format!("s{}", source % 3)),
@@ -535,6 +534,26 @@ fn events(steps: &[Step]) -> Vec<Option<Event<'static>>> {
                 author.id = fixed.id.clone()
             }
             _ => {}
+        }
+    }
+    if LABELS_NAME_UNSHARED_RESHARES {
+        let reshared: std::collections::HashSet<String> = events
+            .iter()
+            .flatten()
+            .filter_map(|ev| match &ev.kind {
+                EventKind::Reshare { of, via, .. } => Some([Some(of.to_string()), via.as_ref().map(|v| v.to_string())]),
+                _ => None,
+            })
+            .flatten()
+            .flatten()
+            .collect();
+        for ev in events.iter_mut().flatten() {
+            if let EventKind::Label { id, .. } = &mut ev.kind
+                && let Some(k) = id.strip_prefix('r')
+                && reshared.contains(id.as_ref())
+            {
+                *id = owned(format!("m{k}"));
+            }
         }
     }
     // Each event goes through its JSON, as it would through a producer or the Kafka router:

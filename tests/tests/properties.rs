@@ -21,6 +21,8 @@
 //!     the originator's flag, saturating, and more participants never lower it.
 //! 12. A longer course of conduct toward one person never lowers a score; it starts at two
 //!     messages and is the sender's, not a resharer's.
+//! 13. A label or report sent to one reshare changes only that resharer's flag, whether it
+//!     comes before or after the reshare.
 
 use modsignal_core::event::{Audience, Category, RemovedBy, Scope};
 use modsignal_core::model::{Effect, Facts, PileOn, Removal, RemovalKind, Restriction, Targeting, evaluate};
@@ -424,6 +426,86 @@ proptest! {
         prop_assert!(f1.reach.audience <= f2.reach.audience);
     }
 }
+/// What a label or report sent to a reshare's id says, for promise 13.
+#[derive(Clone, Copy, Debug)]
+enum OnReshare {
+    Factor(&'static str),
+    Category(&'static str),
+    Reports(u32),
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_p13_what_is_sent_to_a_reshare_stays_with_its_resharer(
+        reshares in 1u32..5,
+        pick in 0u32..5,
+        said in prop::sample::select(vec![
+            OnReshare::Factor("tolerable"),
+            OnReshare::Factor("encouragement"),
+            OnReshare::Factor("hate"),
+            OnReshare::Factor("remorse"),
+            OnReshare::Category("credible_threat"),
+            OnReshare::Reports(1),
+            OnReshare::Reports(4),
+        ]),
+        // Before the last reshare, so that the message's last activity (which a retention
+        // horizon reads) stays where it was.
+        at_ms in 30_000i64..=60_000,
+        position in 0usize..16,
+        del in prop::option::of(1u64..20 * 86_400),
+    ) {
+        let k = pick % reshares;
+        let base = post_label_delete("communications_offence", del, reshares, 5000);
+        let extra: Vec<String> = match said {
+            OnReshare::Factor(f) => vec![format!(
+                r#"{{"type":"label","at":{},"id":"r{k}","factor":"{f}","confidence":0.9,"source":"reviewer"}}"#,
+                T0 + at_ms
+            )],
+            OnReshare::Category(c) => vec![format!(
+                r#"{{"type":"label","at":{},"id":"r{k}","category":"{c}","confidence":0.9,"source":"reviewer"}}"#,
+                T0 + at_ms
+            )],
+            OnReshare::Reports(n) => (0..n)
+                .map(|i| format!(r#"{{"type":"report","at":{},"id":"r{k}","reporter":"p{i}"}}"#, T0 + at_ms))
+                .collect(),
+        };
+        // Anywhere in the input before the two events that end it: before the reshare it names
+        // (a placeholder then) or after.
+        let mut with = base.clone();
+        let at = position.min(with.len() - 2);
+        with.splice(at..at, extra);
+        let run = |lines: &[String]| {
+            let (flags, errors) = run_lines(&Policy::default(), lines);
+            assert!(errors.is_empty(), "{errors:?}");
+            final_flags(&flags)
+        };
+        let (before, after) = (run(&base), run(&with));
+        let resharer = format!("u{k}");
+        // The revision counts every label event on the message; nothing else may move.
+        let content = |f: &Flag| Flag { revision: 0, ..f.clone() };
+        for (id, f) in &before {
+            let g = after.get(id).expect("no flag disappears");
+            if f.account != resharer {
+                prop_assert_eq!(content(f), content(g), "{} changed", id);
+            }
+        }
+        for (id, g) in &after {
+            prop_assert!(before.contains_key(id) || g.account == resharer, "new flag {}", id);
+        }
+        let code = match said {
+            OnReshare::Factor(f) => f,
+            OnReshare::Category(_) => "category",
+            OnReshare::Reports(_) => "reports",
+        };
+        prop_assert!(
+            after.values().any(|g| g.account == resharer && g.factors.iter().any(|x| x.code == code)),
+            "the resharer's flag does not carry {}", code
+        );
+    }
+}
+
 /// Promise 5 on simulated traffic: the simulator's stream (which has duplicates and bounded
 /// reordering) against the same events sorted by time and deduplicated, then shuffled within
 /// the lateness bound, then every line twice.

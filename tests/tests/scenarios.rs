@@ -88,6 +88,7 @@ scenario!(
     direct_messages_and_the_victim,
     pile_on,
     course_of_conduct,
+    per_resharer_context,
 );
 
 #[test]

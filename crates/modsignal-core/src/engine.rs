@@ -139,12 +139,136 @@ pub struct StateStats {
     pub work: u64,
 }
 
-/// Reports on a message: the distinct reporters (up to `limits.reporters_per_message`), whether
-/// the person targeted reported it, and whether more reporters came than are counted.
+/// Reports on a message and on its reshares. Reports sent to a reshare's id are kept apart, by
+/// resharer, and count on that resharer's flag only. Each list holds at most
+/// `limits.reporters_per_message` reporters; beyond that, it only says that more came.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Reports {
+    /// Reports on the message itself.
+    message: Reporters,
+    /// Reports on each resharer's reshares, sorted by the resharer's handle.
+    resharers: Vec<(u32, Reporters)>,
+}
+
+/// One list of reports: the distinct reporters, whether the person targeted reported, and
+/// whether more reporters came than are counted.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Reporters {
     /// Handles of the reporters, sorted. They are counted, never written.
     users: Vec<u32>,
+    by_target: bool,
+    capped: bool,
+}
+
+impl Reports {
+    fn get(&self, scope: u32) -> Option<&Reporters> {
+        if scope == NONE {
+            return Some(&self.message);
+        }
+        let pos = self.resharers.binary_search_by_key(&scope, |(u, _)| *u).ok()?;
+        Some(&self.resharers[pos].1)
+    }
+
+    /// The list of reports for `scope`: the message's (`NONE`) or a resharer's.
+    fn list(&mut self, scope: u32) -> &mut Reporters {
+        if scope == NONE {
+            return &mut self.message;
+        }
+        let pos = match self.resharers.binary_search_by_key(&scope, |(u, _)| *u) {
+            Ok(pos) => pos,
+            Err(pos) => {
+                self.resharers.insert(pos, (scope, Reporters::default()));
+                pos
+            }
+        };
+        &mut self.resharers[pos].1
+    }
+
+    /// Whether the list for `scope` holds as many reporters as it may.
+    fn full(&self, scope: u32, cap: u32) -> bool {
+        self.get(scope).is_some_and(|l| l.users.len() >= cap as usize)
+    }
+
+    /// Adds a report to the list for `scope`: `reporter`, or `None` for a reporter that is not
+    /// counted because the list is full. Returns whether anything changed.
+    fn add(&mut self, scope: u32, reporter: Option<u32>, by_target: bool, cap: u32) -> bool {
+        let list = self.list(scope);
+        let full = list.users.len() >= cap as usize;
+        let mut changed = false;
+        match reporter.map(|u| (u, list.users.binary_search(&u))) {
+            Some((_, Ok(_))) => {}
+            Some((u, Err(pos))) if !full => {
+                list.users.insert(pos, u);
+                changed = true;
+            }
+            _ => {
+                changed = !list.capped;
+                list.capped = true;
+            }
+        }
+        if by_target && !list.by_target {
+            list.by_target = true;
+            changed = true;
+        }
+        changed
+    }
+
+    /// Adds every report of `from`, as sent to `scope`.
+    fn merge(&mut self, scope: u32, from: &Reporters, cap: u32) {
+        for &u in &from.users {
+            self.add(scope, Some(u), false, cap);
+        }
+        if from.capped {
+            self.add(scope, None, false, cap);
+        }
+        self.list(scope).by_target |= from.by_target;
+    }
+
+    /// What one subject's flag reads: for the author (`NONE`) the message's reports; for a
+    /// resharer, the distinct reporters of the message and of their reshares.
+    fn counts(&self, scope: u32) -> ReportCounts {
+        let m = &self.message;
+        let own = if scope == NONE { None } else { self.get(scope) };
+        let Some(own) = own else {
+            return ReportCounts {
+                distinct: m.users.len() as u64,
+                measure: m.users.len() as u64,
+                by_target: m.by_target,
+                capped: m.capped,
+            };
+        };
+        // Which reporters a full list kept depends on the order they came in, so past a cap
+        // the count is the larger list, a lower bound that does not.
+        let distinct = if m.capped || own.capped {
+            m.users.len().max(own.users.len())
+        } else {
+            m.users.len() + own.users.iter().filter(|u| m.users.binary_search(u).is_err()).count()
+        };
+        ReportCounts {
+            distinct: distinct as u64,
+            measure: (m.users.len() + own.users.len()) as u64,
+            by_target: m.by_target || own.by_target,
+            capped: m.capped || own.capped,
+        }
+    }
+
+    /// Every reporter and resharer handle held.
+    fn handles(&self) -> impl Iterator<Item = u32> + '_ {
+        let resharers = self
+            .resharers
+            .iter()
+            .flat_map(|(u, l)| std::iter::once(*u).chain(l.users.iter().copied()));
+        self.message.users.iter().copied().chain(resharers)
+    }
+}
+
+/// What a subject's flag reads of the reports ([`Reports::counts`]): the distinct reporters
+/// counted, the revision's measure of them (which grows with either list), whether the person
+/// targeted reported, whether more came than are counted.
+#[derive(Clone, Copy, Debug, Default)]
+struct ReportCounts {
+    distinct: u64,
+    measure: u64,
     by_target: bool,
     capped: bool,
 }

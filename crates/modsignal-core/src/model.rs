@@ -51,6 +51,8 @@ pub struct Facts {
     pub hate: f64,
     pub encouragement: f64,
     pub significant_impact: f64,
+    /// Remorse expressed by this subject: for the author, a label on the message; for a
+    /// resharer, a label on their own reshare (the author's remorse is not theirs).
     pub remorse: f64,
     pub tolerable: f64,
     pub minor: bool,
@@ -638,7 +640,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         ),
         (
             "remorse",
-            if f.resharer || !category_4 { 0.0 } else { f.remorse },
+            if category_4 { f.remorse } else { 0.0 },
             w.remorse,
             Effect::Against,
             provisions::REMORSE,

@@ -331,8 +331,8 @@ impl Engine {
         c.tidy(u);
     }
 
-    /// The people message `m` targets now: the targets of its live labels and the first person
-    /// it mentions.
+    /// The people message `m` targets now: the targets of its live labels (those about the
+    /// message, not about one reshare) and the first person it mentions.
     pub(super) fn targets_of(&self, m: u32) -> Vec<u32> {
         let msg = self.store.msgs.get(m);
         let mut t: Vec<u32> = Vec::new();
@@ -341,7 +341,7 @@ impl Engine {
                 self.hot[msg.hot as usize]
                     .labels
                     .iter()
-                    .filter(|l| !l.negate && l.target != NONE)
+                    .filter(|l| l.scope == NONE && !l.negate && l.target != NONE)
                     .map(|l| l.target),
             );
         }
@@ -401,13 +401,25 @@ impl Engine {
 
     /// Syncs message `m`'s entries in the index of everyone it ever targeted: a message stays
     /// a member for as long as it is in state, so that the sums its revision reads are there.
+    ///
+    /// A placeholder (an id whose post has not come) is a member that measures nothing: it
+    /// counts for nobody, and it may turn out to be a reshare, whose labels speak of one
+    /// resharer and never target anyone in the index. Had it measured its labels, the sums it
+    /// moved would stay moved when it left (sums never shrink), so the revisions of other
+    /// messages aimed at the same person would depend on whether its labels came before the
+    /// reshare (an engine fuzz finding, `fuzz/regressions/engine/placeholder-label-target`).
+    /// It is still a member, so that the sums its own resharers' revisions read stay there.
     fn sync_targets(&mut self, m: u32) {
         let h = self.store.msgs.get(m).hot;
         let now = self.targets_of(m);
         let msg = self.store.msgs.get(m);
         let live = self.hot[h as usize].live;
         let counted = (live && msg.known() && msg.author != NONE).then_some((msg.posted_at, msg.author));
-        let measure = self.label_measure(m) + if msg.known() { 1 + earliness(msg.posted_at) } else { 0 };
+        let measure = if msg.known() {
+            self.label_measure(m) + 1 + earliness(msg.posted_at)
+        } else {
+            0
+        };
         let hot = &mut self.hot[h as usize];
         hot.targets_now = now.clone();
         for &t in &now {

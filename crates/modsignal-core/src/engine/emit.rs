@@ -249,9 +249,10 @@ impl Engine {
         let hot = &self.hot[h as usize];
         let m = hot.msg;
         let msg = self.store.msgs.get(m);
-        let mut categories: Vec<Category> = hot
-            .labels
-            .iter()
+        let scope = if subject == Subject::Resharer { user } else { NONE };
+        let mut categories: Vec<Category> = self
+            .labels_for(h, scope)
+            .into_iter()
             .filter_map(|l| match l.code {
                 LabelCode::Category(c) => Some(c),
                 _ => None,
@@ -432,7 +433,7 @@ impl Engine {
         // recipients only the first is known, so the victim may be among them.
         let direct = msg.audience() == Audience::Direct;
         let mut target_outside_audience = direct && msg.recipients == 1 && msg.mention != NONE;
-        for l in hot.labels.iter().filter(|l| !l.negate) {
+        for l in self.labels_for(h, scope).into_iter().filter(|l| !l.negate) {
             label_targeted |= l.target != NONE;
             target_outside_audience &= l.target == NONE || l.target != msg.mention;
             match l.code {
@@ -440,6 +441,8 @@ impl Engine {
                     let slot = &mut category_conf[c.index()];
                     *slot = Some(slot.map_or(l.confidence, |a: f64| a.max(l.confidence)));
                 }
+                // Remorse is the sender's own: a resharer's comes from their reshare only.
+                LabelCode::Factor(FactorLabel::Remorse) if scope != NONE && l.scope == NONE => {}
                 LabelCode::Factor(f) => {
                     let slot = &mut factor_confs[f as usize];
                     *slot = slot.max(l.confidence);
@@ -447,9 +450,8 @@ impl Engine {
             }
         }
         let factor_conf = |f: FactorLabel| factor_confs[f as usize];
-        let reports = self.reports.get(&m);
-        let (n_reports, by_target, reports_capped) =
-            reports.map_or((0, false, false), |r| (r.users.len() as u64, r.by_target, r.capped));
+        let reports = self.reports.get(&m).map(|r| r.counts(scope)).unwrap_or_default();
+        let (n_reports, by_target, reports_capped) = (reports.distinct, reports.by_target, reports.capped);
         let target_outside_audience = target_outside_audience && label_targeted;
         let targeted = if label_targeted {
             Some(Targeting::Label)
@@ -468,7 +470,7 @@ impl Engine {
         let account = self.users.get(user);
         let parts = RevisionParts {
             label_events: hot.label_events.len() as u64,
-            reports: n_reports,
+            reports: reports.measure,
             reported_by_target: by_target,
             reports_capped,
             reshares: reach.reshares,

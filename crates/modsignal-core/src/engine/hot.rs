@@ -39,6 +39,12 @@ pub(super) struct LabelEntry {
     pub negate: bool,
     /// The handle of the person the label names as targeted, or `NONE`.
     pub target: u32,
+    /// Whom the label is about: `NONE` for the message itself (a label sent to the message's
+    /// id), or the handle of the resharer whose reshare's id it was sent to. A label on one
+    /// reshare is context for that resharer's flag only (a reviewer marking a journalist's
+    /// reshare `tolerable` says nothing of the author or of other resharers), so it never
+    /// reaches another subject's flag, the conduct index or the target index.
+    pub scope: u32,
 }
 
 impl LabelEntry {
@@ -47,8 +53,9 @@ impl LabelEntry {
     pub fn rank(&self) -> (i64, bool, u64) {
         (self.at, self.negate, self.confidence.to_bits())
     }
-    fn key(&self) -> (&str, LabelCode, i64, u64, bool, u32) {
+    fn key(&self) -> (u32, &str, LabelCode, i64, u64, bool, u32) {
         (
+            self.scope,
             &self.source,
             self.code,
             self.at,
@@ -112,7 +119,7 @@ pub(super) struct Slot {
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Hot {
     pub msg: u32,
-    /// The newest assertion per (source, code).
+    /// The newest assertion per (scope, source, code).
     pub labels: Vec<LabelEntry>,
     /// Every distinct label event, sorted: their number counts in the revision.
     pub label_events: Vec<LabelEntry>,
@@ -409,7 +416,7 @@ impl Engine {
         match hot
             .labels
             .iter_mut()
-            .find(|l| l.source == entry.source && l.code == entry.code)
+            .find(|l| l.scope == entry.scope && l.source == entry.source && l.code == entry.code)
         {
             Some(l) if (entry.rank(), target(entry.target)) > (l.rank(), target(l.target)) => *l = entry,
             Some(_) => {}
@@ -419,35 +426,64 @@ impl Engine {
 
     /// Takes the labels of placeholder `p` (hot entry `h`) as it becomes a reshare, and frees
     /// its hot entry: the original will carry them.
-    pub(super) fn take_labels(&mut self, h: u32, p: u32) -> (Vec<LabelEntry>, Vec<LabelEntry>, Vec<u32>) {
+    pub(super) fn take_labels(&mut self, h: u32, p: u32) -> (Vec<LabelEntry>, Vec<LabelEntry>) {
         let hot = &mut self.hot[h as usize];
         let labels = std::mem::take(&mut hot.labels);
         let events = std::mem::take(&mut hot.label_events);
-        let targets = hot.targets_ever.clone();
         self.cool(h, p, false);
-        (labels, events, targets)
+        (labels, events)
     }
 
-    /// Gives message `m` the labels a placeholder carried. The original stands in for the
-    /// placeholder wherever it was counted, so the sums of label events never shrink.
-    pub(super) fn give_labels(&mut self, m: u32, labels: Vec<LabelEntry>, events: Vec<LabelEntry>, targets: Vec<u32>) {
+    /// Gives message `m` the labels a placeholder carried, as the placeholder turns out to be a
+    /// reshare by `resharer`. Labels sent to the placeholder's own id were sent to that reshare,
+    /// so they become context of that resharer's flag, exactly as if they had come after the
+    /// reshare; labels already scoped to a resharer of the placeholder keep their scope. Since
+    /// no label given here applies to the message itself, none of them targets anyone in the
+    /// target index.
+    pub(super) fn give_labels(&mut self, m: u32, resharer: u32, labels: Vec<LabelEntry>, events: Vec<LabelEntry>) {
+        let scoped = |mut l: LabelEntry| {
+            if l.scope == NONE {
+                l.scope = resharer;
+            }
+            l
+        };
         let h = self.heat(m);
         let hot = &mut self.hot[h as usize];
-        for e in events {
+        for e in events.into_iter().map(scoped) {
             if let Err(pos) = hot.label_events.binary_search(&e) {
                 hot.label_events.insert(pos, e);
             }
         }
-        for t in targets {
-            if !hot.targets_ever.contains(&t) {
-                hot.targets_ever.push(t);
-            }
-        }
         for l in labels {
-            self.merge_label(h, l);
+            self.merge_label(h, scoped(l));
         }
         self.earn(m);
         self.subject_moved(m);
+    }
+
+    /// The labels that speak of one subject of hot message `h`: the message's own labels and,
+    /// for a resharer (`scope`, or `NONE` for the author), the labels sent to their reshares.
+    /// Where the same source said something of the same code of both, its newest assertion
+    /// wins, as between two assertions about the message; at equal rank the one about the
+    /// reshare wins, being the more specific.
+    pub(super) fn labels_for(&self, h: u32, scope: u32) -> Vec<&LabelEntry> {
+        let labels = &self.hot[h as usize].labels;
+        let mut v: Vec<&LabelEntry> = labels
+            .iter()
+            .filter(|l| l.scope == NONE || (scope != NONE && l.scope == scope))
+            .collect();
+        if scope != NONE && v.iter().any(|l| l.scope == scope) {
+            let users = &self.users;
+            let target = |u: u32| if u == NONE { "" } else { users.name(u) };
+            v.sort_by(|a, b| {
+                (&*a.source, a.code)
+                    .cmp(&(&*b.source, b.code))
+                    .then_with(|| (b.rank(), target(b.target)).cmp(&(a.rank(), target(a.target))))
+                    .then_with(|| (a.scope == NONE).cmp(&(b.scope == NONE)))
+            });
+            v.dedup_by(|later, first| later.source == first.source && later.code == first.code);
+        }
+        v
     }
 
     /// Unlinks a hot message from the conduct and target indexes and frees its slot. When the

@@ -108,6 +108,8 @@ impl Engine {
                     confidence: *confidence,
                     negate: *negate,
                     target,
+                    // Set by `label` from the id.
+                    scope: NONE,
                 };
                 self.label(id, entry)?;
             }
@@ -196,6 +198,16 @@ impl Engine {
         match self.store.message_or_placeholder(id) {
             Entity::Message(m) => m,
             Entity::Reshare(r) => self.original_of(r),
+        }
+    }
+
+    /// The message an id refers to, and whom an event sent to it is about: the message itself
+    /// (`NONE`), or for a reshare's id, the resharer. Creates a placeholder for an id not seen
+    /// yet; if it turns out to be a reshare, what was sent to it moves to the resharer then.
+    fn resolve_scoped(&mut self, id: &str) -> (u32, u32) {
+        match self.store.message_or_placeholder(id) {
+            Entity::Message(m) => (m, NONE),
+            Entity::Reshare(r) => (self.original_of(r), self.store.rss.get(r).author),
         }
     }
 
@@ -517,7 +529,8 @@ impl Engine {
     /// An id first seen as a message (something referred to it) arrives as a reshare. The
     /// placeholder becomes a forwarding record: its reshares join the original's list in
     /// constant time and keep naming it until `original_of` points them at the original; its
-    /// counts, reports and labels move to the original.
+    /// counts move to the original, and the reports and labels sent to it become context of the
+    /// resharer's flag on the original.
     fn convert_placeholder(&mut self, p: u32, rec: Reshare) -> u32 {
         let original = rec.original;
         let r = self.store.replace_placeholder(p, rec);
@@ -531,8 +544,9 @@ impl Engine {
             o.impressions = old.impressions;
         }
         o.touch(old.last_at);
+        let resharer = self.store.rss.get(r).author;
         if let Some(reports) = self.reports.remove(&p) {
-            self.merge_reports(original, reports);
+            self.merge_reports(original, resharer, reports);
         }
         let moved = if old.hot != NONE {
             Some(self.take_labels(old.hot, p))
@@ -546,8 +560,8 @@ impl Engine {
         if fm.refs == 0 {
             self.store.free_message(p);
         }
-        if let Some((labels, events, targets)) = moved {
-            self.give_labels(original, labels, events, targets);
+        if let Some((labels, events)) = moved {
+            self.give_labels(original, resharer, labels, events);
         }
         r
     }
@@ -601,8 +615,9 @@ impl Engine {
         }))
     }
 
-    fn label(&mut self, id: &str, entry: LabelEntry) -> Result<(), ApplyError> {
-        let m = self.resolve_message(id);
+    fn label(&mut self, id: &str, mut entry: LabelEntry) -> Result<(), ApplyError> {
+        let (m, scope) = self.resolve_scoped(id);
+        entry.scope = scope;
         let h = self.heat(m);
         let limit = self.policy.limits.labels_per_message;
         let hot = &mut self.hot[h as usize];
@@ -622,7 +637,7 @@ impl Engine {
         self.store.msgs.get_mut(m).touch(entry.at);
         let target = entry.target;
         self.merge_label(h, entry);
-        if target != NONE {
+        if target != NONE && scope == NONE {
             let hot = &mut self.hot[h as usize];
             if !hot.targets_ever.contains(&target) {
                 hot.targets_ever.push(target);
@@ -633,33 +648,19 @@ impl Engine {
         Ok(())
     }
 
+    /// A report on a message counts on every flag of it; a report on a reshare counts on that
+    /// resharer's flag only.
     fn report(&mut self, id: &str, at: i64, reporter: &str, by_target: bool) {
-        let m = self.resolve_message(id);
-        let cap = self.policy.limits.reporters_per_message as usize;
-        let full = self.reports.get(&m).is_some_and(|r| r.users.len() >= cap);
+        let (m, scope) = self.resolve_scoped(id);
+        let cap = self.policy.limits.reporters_per_message;
+        let full = self.reports.get(&m).is_some_and(|r| r.full(scope, cap));
         // A reporter beyond the cap is not interned: only whether they are new matters.
         let u = if full {
             self.users.find(reporter)
         } else {
             Some(self.person(reporter, at))
         };
-        let reports = self.reports.entry(m).or_default();
-        let mut changed = false;
-        match u.map(|u| (u, reports.users.binary_search(&u))) {
-            Some((_, Ok(_))) => {}
-            Some((u, Err(pos))) if !full => {
-                reports.users.insert(pos, u);
-                changed = true;
-            }
-            _ => {
-                changed = !reports.capped;
-                reports.capped = true;
-            }
-        }
-        if by_target && !reports.by_target {
-            reports.by_target = true;
-            changed = true;
-        }
+        let changed = self.reports.entry(m).or_default().add(scope, u, by_target, cap);
         // A report counts in the message's last activity even when it changes nothing else (the
         // same reporter again, later): otherwise the last activity would depend on which of a
         // reporter's reports came first.
@@ -668,31 +669,28 @@ impl Engine {
         msg.touch(at);
         if changed || later {
             self.earn(m);
-            self.mark(m, ALL);
+            self.mark(m, if scope == NONE { ALL } else { scope });
         }
     }
 
-    /// Reports gathered under a placeholder join those of its original.
-    fn merge_reports(&mut self, m: u32, from: Reports) {
-        let cap = self.policy.limits.reporters_per_message as usize;
+    /// Reports gathered under placeholder `p`, which turned out to be a reshare by `resharer`,
+    /// join those of its original: the ones sent to its own id become that resharer's.
+    fn merge_reports(&mut self, m: u32, resharer: u32, from: Reports) {
+        let cap = self.policy.limits.reporters_per_message;
         let to = self.reports.entry(m).or_default();
-        for u in from.users {
-            if let Err(pos) = to.users.binary_search(&u) {
-                if to.users.len() < cap {
-                    to.users.insert(pos, u);
-                } else {
-                    to.capped = true;
-                }
-            }
+        to.merge(resharer, &from.message, cap);
+        for (u, list) in &from.resharers {
+            to.merge(*u, list, cap);
         }
-        to.by_target |= from.by_target;
-        to.capped |= from.capped;
     }
 
     /// Labels of a message that counts as conduct: a live category label at or above the floor.
     pub(super) fn compute_live(&self, h: u32) -> bool {
         self.hot[h as usize].labels.iter().any(|l| {
-            !l.negate && matches!(l.code, LabelCode::Category(_)) && l.confidence >= self.policy.labels.min_confidence
+            l.scope == NONE
+                && !l.negate
+                && matches!(l.code, LabelCode::Category(_))
+                && l.confidence >= self.policy.labels.min_confidence
         })
     }
 }

@@ -143,12 +143,15 @@ impl Engine {
         for hot in self.hot.iter().filter(|h| h.msg != NONE) {
             hot.resharers.keys().for_each(|&u| hold(u));
             hot.slots.keys().for_each(|&(u, _, _)| hold(u));
-            hot.labels.iter().chain(&hot.label_events).for_each(|l| hold(l.target));
+            hot.labels.iter().chain(&hot.label_events).for_each(|l| {
+                hold(l.target);
+                hold(l.scope);
+            });
             hot.targets_ever.iter().for_each(|&u| hold(u));
             hot.dirty.iter().for_each(|&u| hold(u));
         }
         for r in self.reports.values() {
-            r.users.iter().for_each(|&u| hold(u));
+            r.handles().for_each(&mut hold);
         }
         for &(_, _, u) in &self.timers {
             if u != AUTHOR {

@@ -30,8 +30,9 @@ use crate::store::{Id, IdSet, Message, NONE, Reshare, Slab, Store, User, Users};
 /// caller rebuilds the state by replaying its input. Format 2 keeps ids whole (format 1 kept
 /// hashes of them and 32-bit offsets of account ids); format 3 keeps whether each source of
 /// event time is idle, and the event time the sources allowed; format 4 keeps each direct
-/// message's number of recipients.
-pub const SNAPSHOT_FORMAT: u32 = 4;
+/// message's number of recipients; format 5 keeps labels and reports sent to a reshare apart,
+/// by resharer.
+pub const SNAPSHOT_FORMAT: u32 = 5;
 
 /// The first bytes of every snapshot. The frame's checksum covers the body, so a torn or
 /// damaged snapshot is refused rather than restored wrong.
@@ -274,7 +275,10 @@ impl Engine {
                 && x.extra.iter().all(|(&u, v)| user(u) && v.iter().all(|&r| live_rs(r)))
                 && x.agg.keys().all(|&r| live_rs(r))
                 && x.slots.keys().all(|&(u, _, _)| user(u))
-                && x.labels.iter().chain(&x.label_events).all(|l| user(l.target))
+                && x.labels
+                    .iter()
+                    .chain(&x.label_events)
+                    .all(|l| user(l.target) && user(l.scope))
                 && x.targets_ever
                     .iter()
                     .chain(&x.targets_now)
@@ -285,7 +289,11 @@ impl Engine {
             }
         }
         for (&m, r) in &self.reports {
-            if !live_msg(m) || r.users.iter().any(|&u| !user(u) || u == NONE) {
+            let sorted = r.resharers.windows(2).all(|w| w[0].0 < w[1].0)
+                && std::iter::once(&r.message)
+                    .chain(r.resharers.iter().map(|(_, l)| l))
+                    .all(|l| l.users.windows(2).all(|w| w[0] < w[1]));
+            if !live_msg(m) || !sorted || r.handles().any(|u| !user(u) || u == NONE) {
                 return Err("reports point outside the state".into());
             }
         }
