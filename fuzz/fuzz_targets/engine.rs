@@ -21,10 +21,10 @@
 //! Posts and reshares take their ids from separate pools: an id used for both is refused by
 //! whichever of the two comes second, which is order-dependent by design, not a finding. A post
 //! or reshare that comes again keeps its first content, a reshare naming a `via` comes again
-//! only at its first time, and labels name a reshare only if nothing reshares it, for three
-//! limits not yet lifted (see [`CONSISTENT_REPEATS`], [`VIA_REPEATS_AT_ONE_TIME`] and
-//! [`LABELS_NAME_UNSHARED_RESHARES`]); the
-//! restrictions of fixed findings stay as constants set to `false`, to show what the target
+//! only at its first time, and labels name a reshare only if it is made of a post and nothing
+//! is made of it, for three limits not yet lifted (see [`CONSISTENT_REPEATS`],
+//! [`VIA_REPEATS_AT_ONE_TIME`] and [`LABELS_NAME_UNSHARED_RESHARES`]); the restrictions of
+//! fixed findings stay as constants set to `false`, to show what the target
 //! checks now.
 #![no_main]
 
@@ -74,12 +74,14 @@ const ACYCLIC_RESHARES: bool = false;
 /// that moves the reshare earlier later does not undo a link made then (a documented limit, in
 /// ARCHITECTURE.md), so the final reach depends on order. The generator leaves that out.
 const VIA_REPEATS_AT_ONE_TIME: bool = true;
-/// Whether a label names a reshare's id only when no reshare in the input is made of (`of` or
-/// `via`) that reshare. A label on an id the engine has not seen yet makes it a labelled
-/// placeholder; reshares made of it then get flags under that id, and if it turns out to be a
-/// reshare, those flags stay written while the labels become its resharer's context on the
-/// original (a documented limit, in ARCHITECTURE.md). Labels on other reshares' ids, which stay
-/// with their resharer's flag whatever the order (issue 11), are generated.
+/// Whether a label names a reshare's id only when that reshare is made of a post (its `of`
+/// names a post) and no reshare in the input is made of it (`of` or `via`). A reshare whose
+/// `of` names an id the engine has not seen yet makes that id a placeholder; a label on the
+/// reshare then gives its resharer a flag under the placeholder's id, and a label on an id not
+/// seen yet that other reshares are made of does the same for them. If the placeholder turns
+/// out to be a reshare, those flags stay written (a documented limit, in ARCHITECTURE.md),
+/// while the labels become the resharer's context on the original. Labels on every other
+/// reshare, which stay with their resharer's flag whatever the order (issue 11), are generated.
 const LABELS_NAME_UNSHARED_RESHARES: bool = true;
 /// 2026-01-05T10:00:00Z, the day the reviewed scenarios take place.
 const BASE: i64 = 1_767_607_200_000;
@@ -537,20 +539,20 @@ fn events(steps: &[Step]) -> Vec<Option<Event<'static>>> {
         }
     }
     if LABELS_NAME_UNSHARED_RESHARES {
-        let reshared: std::collections::HashSet<String> = events
-            .iter()
-            .flatten()
-            .filter_map(|ev| match &ev.kind {
-                EventKind::Reshare { of, via, .. } => Some([Some(of.to_string()), via.as_ref().map(|v| v.to_string())]),
-                _ => None,
-            })
-            .flatten()
-            .flatten()
-            .collect();
+        // Reshares something is made of, and reshares made of a reshare.
+        let mut left_out: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for ev in events.iter().flatten() {
+            if let EventKind::Reshare { id, of, via, .. } = &ev.kind {
+                left_out.extend([Some(of.to_string()), via.as_ref().map(|v| v.to_string())].into_iter().flatten());
+                if of.starts_with('r') {
+                    left_out.insert(id.to_string());
+                }
+            }
+        }
         for ev in events.iter_mut().flatten() {
             if let EventKind::Label { id, .. } = &mut ev.kind
                 && let Some(k) = id.strip_prefix('r')
-                && reshared.contains(id.as_ref())
+                && left_out.contains(id.as_ref())
             {
                 *id = owned(format!("m{k}"));
             }

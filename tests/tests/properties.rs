@@ -328,9 +328,12 @@ proptest! {
 
     #[test]
     fn p6_every_factor_says_what_it_measured(f in facts()) {
-        let e = evaluate(&Policy::default(), &f);
+        let policy = Policy::default();
+        let e = evaluate(&policy, &f);
         for factor in &e.factors {
             prop_assert!(!factor.evidence.is_empty() && !factor.provision.is_empty());
+            // Every citation is one the policy file's `[provisions]` table lists.
+            prop_assert!(policy.provisions.values().any(|p| p == factor.provision), "{}", factor.provision);
             // The effect says which way the printed weight pulls: nothing is listed "for" or
             // "against" that weighed nothing.
             let agrees = match factor.effect {

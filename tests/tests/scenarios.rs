@@ -91,6 +91,41 @@ scenario!(
     per_resharer_context,
 );
 
+/// Every provision a flag or factor cites, in every scenario, is one of the citations listed
+/// in the policy file's `[provisions]` table (issue 11: "every provision string checked by a
+/// test against a table in the policy file").
+#[test]
+fn every_provision_cited_is_in_the_policy_table() {
+    let policy = Policy::default();
+    let table: std::collections::BTreeSet<&str> = policy.provisions.values().map(String::as_str).collect();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut cited = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let (flags, _) = run_lines(&policy, &lines(&name));
+        for f in &flags {
+            for p in std::iter::once(f.provision).chain(f.factors.iter().map(|x| x.provision)) {
+                assert!(
+                    table.contains(p),
+                    "{name}: `{p}` is not in config/policy.toml's [provisions]"
+                );
+                cited.insert(p);
+            }
+        }
+    }
+    // The scenarios between them cite most of the table, so this test reads real output.
+    assert!(
+        cited.len() * 4 >= table.len() * 3,
+        "only {} of {} citations seen",
+        cited.len(),
+        table.len()
+    );
+}
+
 #[test]
 fn out_of_order_equals_time_order() {
     assert_eq!(check("out_of_order"), check("out_of_order_sorted"));

@@ -202,6 +202,35 @@ pub mod provisions {
     /// Reports are a reason to look, not a factor the guidelines name.
     pub const REPORTS: &str = "modsignal: reports from distinct accounts, a signal for review (not evidence of impact on the victim), counted up to a share of the reach";
     pub const RESHARING: &str = "DPP guidelines: the guidance applies equally to resending (retweeting)";
+
+    /// Every citation the model writes, by the key under which `config/policy.toml` lists it
+    /// in its `[provisions]` table. The policy refuses a table that differs from this one, and
+    /// a test checks that every provision in every scenario's flags is one of these, so the
+    /// file a reviewer reads is the list of what flags cite.
+    pub const ALL: [(&str, &str); 22] = [
+        ("category_threat", CATEGORY_THREAT),
+        ("category_harassment", CATEGORY_HARASSMENT),
+        ("category_court_order", CATEGORY_COURT_ORDER),
+        ("category_comms", CATEGORY_COMMS),
+        ("swift_removal", SWIFT_REMOVAL),
+        ("exposure", EXPOSURE),
+        ("ordering", ORDERING),
+        ("limited_audience", LIMITED_AUDIENCE),
+        ("wide_audience", WIDE_AUDIENCE),
+        ("remorse", REMORSE),
+        ("tolerable", TOLERABLE),
+        ("minor", MINOR),
+        ("targeted", TARGETED),
+        ("impact", IMPACT),
+        ("hate", HATE),
+        ("repeat", REPEAT),
+        ("mobbing", MOBBING),
+        ("course", COURSE),
+        ("encouragement", ENCOURAGEMENT),
+        ("confidence", CONFIDENCE),
+        ("reports", REPORTS),
+        ("resharing", RESHARING),
+    ];
 }
 
 impl Category {

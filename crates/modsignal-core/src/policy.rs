@@ -4,6 +4,8 @@
 //! comments cite the anchor of each default. The core only reads a `Policy` value; parsing the
 //! file is the binary's job.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::event::Category;
@@ -23,6 +25,10 @@ pub struct Policy {
     pub emission: Emission,
     pub stream: Stream,
     pub limits: Limits,
+    /// The citations flags write, by key: the catalogue a reviewer reads in the policy file.
+    /// They are not settings: a table that differs from the one this build writes is refused,
+    /// so the file never says one thing while flags cite another.
+    pub provisions: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -306,6 +312,10 @@ impl Default for Policy {
                 changes_per_id: 64,
                 changes_per_account: 256,
             },
+            provisions: crate::model::provisions::ALL
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         }
     }
 }
@@ -387,6 +397,12 @@ pub enum PolicyError {
     Stages(u64, u64),
     #[error("stream.retention_secs ({0}) must be longer than stream.lateness_secs ({1})")]
     Retention(u64, u64),
+    /// The `[provisions]` table is not the one this build cites.
+    #[error(
+        "provisions.{0} {1}; the table lists the citations this build writes: copy it from this \
+         release's config/policy.toml, or leave it out"
+    )]
+    Provision(String, &'static str),
 }
 
 /// The longest span any time setting may have: 100 years, so that every sum of times in
@@ -410,6 +426,27 @@ impl Policy {
     /// scale shorter than the slow one, shares in 0..1) and that every number is in a range
     /// where the engine's arithmetic cannot overflow and every flag can be written.
     pub fn validate(&self) -> Result<(), PolicyError> {
+        let cited = &crate::model::provisions::ALL;
+        for (key, text) in &self.provisions {
+            match cited.iter().find(|(k, _)| k == key) {
+                None => {
+                    return Err(PolicyError::Provision(
+                        key.clone(),
+                        "is not a citation this build writes",
+                    ));
+                }
+                Some((_, t)) if t != text => {
+                    return Err(PolicyError::Provision(
+                        key.clone(),
+                        "differs from the text this build cites",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some((k, _)) = cited.iter().find(|(k, _)| !self.provisions.contains_key(*k)) {
+            return Err(PolicyError::Provision((*k).to_owned(), "is missing"));
+        }
         let w = &self.weights;
         let weights = [
             ("weights.confidence", w.confidence),
@@ -611,6 +648,39 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Policy::default().validate().unwrap();
+    }
+
+    /// The `[provisions]` table is the list of what flags cite: a reworded, unknown or missing
+    /// citation is refused with its key.
+    #[test]
+    fn a_provisions_table_that_differs_from_the_build_is_refused() {
+        type Edit = fn(&mut BTreeMap<String, String>);
+        let cases: [(Edit, &str); 3] = [
+            (
+                |t| {
+                    t.insert("remorse".into(), "para 39: remorse".into());
+                },
+                "provisions.remorse differs from the text this build cites",
+            ),
+            (
+                |t| {
+                    t.insert("para_40".into(), "para 40-41 (?)".into());
+                },
+                "provisions.para_40 is not a citation this build writes",
+            ),
+            (
+                |t| {
+                    t.remove("mobbing");
+                },
+                "provisions.mobbing is missing",
+            ),
+        ];
+        for (edit, message) in cases {
+            let mut p = Policy::default();
+            edit(&mut p.provisions);
+            let err = p.validate().unwrap_err().to_string();
+            assert!(err.starts_with(message), "{err}");
+        }
     }
 
     /// The settings issue 9 found accepted, each now refused with its name and allowed range.
