@@ -82,6 +82,7 @@ fn model(c: &mut Criterion) {
         removal: None,
         removed_after_secs: 0,
         restriction: None,
+        reshared_after_removal: None,
         audience_kind: Audience::Public,
         audience: 12_000,
         reshares: 40,

@@ -339,12 +339,13 @@ impl Ev {
     fn event(&self) -> Event<'static> {
         const AUDIENCES: [Audience; 4] = [Audience::Public, Audience::Followers, Audience::Direct, Audience::Group];
         const SCOPES: [Scope; 4] = [Scope::Withheld, Scope::FollowersOnly, Scope::AgeGated, Scope::Limited];
-        const STATUSES: [AccountStatus; 5] = [
+        const STATUSES: [AccountStatus; 6] = [
             AccountStatus::Active,
             AccountStatus::Suspended,
             AccountStatus::Deactivated,
             AccountStatus::Deleted,
             AccountStatus::Takendown,
+            AccountStatus::Protected,
         ];
         let kind = match self.kind.clone() {
             Kind::Post {
@@ -434,7 +435,7 @@ impl Ev {
                 followers,
             } => EventKind::Account {
                 user: user.id(),
-                status: status.map(|s| STATUSES[s as usize % 5]),
+                status: status.map(|s| STATUSES[s as usize % 6]),
                 minor,
                 followers: followers.get(),
             },

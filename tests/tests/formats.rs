@@ -341,12 +341,12 @@ fn twitter_end_to_end() {
         2008116259845046273 resharer 55 credible_threat raised=true score=0.7667
           audience=80 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:03:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=with_original up=180s still_up=false
-        2008116259845046273 resharer 88 credible_threat raised=true score=0.7202
+        2008116259845046273 resharer 88 credible_threat raised=true score=0.9691
           audience=20 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:08:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=with_original up=0s still_up=false
-        2008117518136246275 author 66 targeted_harassment raised=true score=0.7793
+        2008117518136246275 author 66 targeted_harassment raised=true score=0.8590
           audience=300 reshares=0 quotes=0 replies=0 depth=0
-          posted=2026-01-05T10:05:00.000Z removed=2026-01-05T10:20:00.000Z by=platform how=blocked up=8700s still_up=false
+          posted=2026-01-05T10:05:00.000Z removed=2026-01-05T10:20:00.000Z by=platform how=blocked up=8700s still_up=true
         2008117769794486276 author 77 communications_offence raised=false score=0.0343
           audience=40 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:06:00.000Z removed=2026-01-05T10:40:00.000Z by=unknown how=deleted up=2040s still_up=false

@@ -23,9 +23,13 @@
 //!     messages and is the sender's, not a resharer's.
 //! 13. A label or report sent to one reshare changes only that resharer's flag, whether it
 //!     comes before or after the reshare.
+//! 14. A reshare made after the message was taken down earns no removal credit and never
+//!     scores lower than the same reshare made before the removal.
 
 use modsignal_core::event::{Audience, Category, RemovedBy, Scope};
-use modsignal_core::model::{Effect, Facts, PileOn, Removal, RemovalKind, Restriction, Targeting, evaluate};
+use modsignal_core::model::{
+    Effect, Facts, PileOn, Removal, RemovalKind, RepostAfterRemoval, Restriction, Targeting, evaluate,
+};
 use modsignal_core::{Flag, Policy};
 use modsignal_tests::{assert_replay_gives, final_flags, render, revisions_grow, run_lines};
 use proptest::prelude::*;
@@ -99,6 +103,7 @@ prop_compose! {
             restriction: if removal.is_none() { restriction } else { None },
             audience_kind, audience, reshares, impressions, quotes, replies, depth, targeted, reports,
             target_outside_audience: false,
+            reshared_after_removal: None,
             pile_on: PileOn { resharers: pile_on.0, quotes: pile_on.1, replies: pile_on.2 },
             course, course_at_least: false,
             reported_by_target: reported_by_target && reports > 0,
@@ -229,6 +234,20 @@ proptest! {
         if f.resharer || f.course < 2 {
             prop_assert!(evaluate(&Policy::default(), &f).factors.iter().all(|x| x.code != "course_of_conduct"));
         }
+    }
+
+    #[test]
+    fn p14_a_reshare_after_the_removal_earns_no_credit_and_never_scores_lower(mut f in facts(), r in removal(), after_secs in 0u64..30 * 86_400) {
+        // A flag whose labels were all retracted lists nothing else.
+        prop_assume!(f.confidence.is_some());
+        f.resharer = true;
+        f.removal = Some(r);
+        f.restriction = None;
+        let after = Facts { reshared_after_removal: Some(RepostAfterRemoval { after_secs, removal: r }), ..f.clone() };
+        let e = evaluate(&Policy::default(), &after);
+        prop_assert!(e.factors.iter().all(|x| x.code != "swift_removal" || x.weight == 0.0));
+        prop_assert!(e.factors.iter().any(|x| x.code == "reshared_after_removal"));
+        prop_assert!(score(&after) >= score(&f), "{} < {}", score(&after), score(&f));
     }
 
     #[test]

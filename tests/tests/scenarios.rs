@@ -89,6 +89,7 @@ scenario!(
     pile_on,
     course_of_conduct,
     per_resharer_context,
+    reshared_after_removal,
 );
 
 /// Every provision a flag or factor cites, in every scenario, is one of the citations listed

@@ -166,6 +166,9 @@ pub enum AccountStatus {
     Deactivated,
     Deleted,
     Takendown,
+    /// The account's messages are visible to its followers only (a protected or locked
+    /// account): a partial restriction of every one of them by their author, not a removal.
+    Protected,
 }
 
 /// The author block of a post or reshare.

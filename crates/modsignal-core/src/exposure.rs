@@ -42,7 +42,8 @@ fn status_of(o: StatusOrd) -> AccountStatus {
         1 => AccountStatus::Suspended,
         2 => AccountStatus::Deactivated,
         3 => AccountStatus::Deleted,
-        _ => AccountStatus::Takendown,
+        4 => AccountStatus::Takendown,
+        _ => AccountStatus::Protected,
     }
 }
 
@@ -90,6 +91,9 @@ struct SourceState {
     /// scope does not replace it, so the result depends only on the set of changes.
     limited: Option<(i64, RemovedBy, ScopeOrd)>,
     account: Option<RemovedBy>,
+    /// Since when the account has been protected (its messages visible to its followers
+    /// only): kept apart from `limited`, since restoring one message does not lift it.
+    protected: Option<(i64, RemovedBy, ScopeOrd)>,
 }
 
 impl SourceState {
@@ -111,11 +115,22 @@ impl SourceState {
                 self.limited = None;
             }
             What::Account(s) => {
-                self.account = match status_of(s) {
-                    AccountStatus::Active => None,
+                let status = status_of(s);
+                self.account = match status {
+                    AccountStatus::Active | AccountStatus::Protected => None,
                     AccountStatus::Suspended | AccountStatus::Takendown => Some(RemovedBy::Platform),
                     AccountStatus::Deactivated | AccountStatus::Deleted => Some(RemovedBy::Author),
-                }
+                };
+                // A protected account's messages stay visible to its followers: the author's
+                // followers-only restriction of every one of them, from the first time it was
+                // protected without a break.
+                self.protected = match status {
+                    AccountStatus::Protected => {
+                        self.protected
+                            .or(Some((c.at, RemovedBy::Author, scope_ord(Scope::FollowersOnly))))
+                    }
+                    _ => None,
+                };
             }
         }
     }
@@ -222,11 +237,14 @@ fn sweep(ch: &Channel<'_>, horizon: i64) -> ChannelVis {
     // original's, which limits every reshare of it): the first source's restriction, and
     // never from before the channel started.
     let limited = if down.is_none() {
-        states.iter().find_map(|s| s.limited).map(|(at, by, scope)| Limited {
-            since: at.max(ch.start),
-            by,
-            scope: scope_of(scope),
-        })
+        states
+            .iter()
+            .find_map(|s| s.limited.or(s.protected))
+            .map(|(at, by, scope)| Limited {
+                since: at.max(ch.start),
+                by,
+                scope: scope_of(scope),
+            })
     } else {
         None
     };
@@ -394,6 +412,56 @@ mod tests {
         assert_eq!(v.up_millis(100_000), 0);
         assert_eq!(v.down.unwrap().0, 1_000);
         assert_eq!(v.first_removal.unwrap().0, 1_000);
+    }
+
+    /// A protected account's messages stay up, restricted to followers by their author, until
+    /// the account is active again; a message restored by the platform stays protected, and a
+    /// suspension still takes them down.
+    #[test]
+    fn a_protected_account_restricts_its_messages_without_taking_them_down() {
+        let status = |at, s| c(at, What::Account(status_ord(s)));
+        let account = vec![
+            status(10_000, AccountStatus::Protected),
+            status(20_000, AccountStatus::Protected),
+        ];
+        let own = vec![
+            c(30_000, What::Restrict(RemovedBy::Platform, scope_ord(Scope::Withheld))),
+            c(40_000, What::Restore(RemovedBy::Platform)),
+        ];
+        let ch = || Channel {
+            start: 0,
+            sources: vec![(Role::Own, &own), (Role::OwnAccount, &account)],
+        };
+        let v = Visibility::compute(&[ch()], 100_000);
+        assert!(v.down.is_none());
+        let limited = v.limited.expect("restricted");
+        assert_eq!(
+            (limited.since, limited.by, limited.scope),
+            (10_000, RemovedBy::Author, Scope::FollowersOnly)
+        );
+        assert_eq!(v.up_millis(100_000), 90_000);
+
+        let mut lifted = account.clone();
+        lifted.push(status(50_000, AccountStatus::Active));
+        let v = Visibility::compute(
+            &[Channel {
+                start: 0,
+                sources: vec![(Role::OwnAccount, &lifted)],
+            }],
+            100_000,
+        );
+        assert!(v.down.is_none() && v.limited.is_none());
+
+        let mut suspended = account.clone();
+        suspended.push(status(50_000, AccountStatus::Suspended));
+        let v = Visibility::compute(
+            &[Channel {
+                start: 0,
+                sources: vec![(Role::OwnAccount, &suspended)],
+            }],
+            100_000,
+        );
+        assert_eq!(v.down.map(|(at, r)| (at, r.kind)), Some((50_000, RemovalKind::Account)));
     }
 
     #[test]

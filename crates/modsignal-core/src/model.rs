@@ -30,6 +30,10 @@ pub struct Facts {
     pub removed_after_secs: u64,
     /// A restriction that leaves the subject visible to some, in force while it is up.
     pub restriction: Option<Restriction>,
+    /// For a resharer's flag: they reshared the message while it was down for everyone (the
+    /// earliest such reshare, and the removal in force then). The removal was no action on
+    /// their reshare, and resending what was taken down counts towards prosecution.
+    pub reshared_after_removal: Option<RepostAfterRemoval>,
     pub audience_kind: Audience,
     pub audience: u64,
     pub reshares: u64,
@@ -87,6 +91,14 @@ impl PileOn {
     pub fn total(self) -> u64 {
         self.resharers.saturating_add(self.quotes).saturating_add(self.replies)
     }
+}
+
+/// A reshare made while its message was down for everyone: see [`Facts::reshared_after_removal`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepostAfterRemoval {
+    /// Seconds from the removal to the reshare.
+    pub after_secs: u64,
+    pub removal: Removal,
 }
 
 /// A partial restriction (followers only, age-gated, limited) of a subject that is still up.
@@ -202,12 +214,15 @@ pub mod provisions {
     /// Reports are a reason to look, not a factor the guidelines name.
     pub const REPORTS: &str = "modsignal: reports from distinct accounts, a signal for review (not evidence of impact on the victim), counted up to a share of the reach";
     pub const RESHARING: &str = "DPP guidelines: the guidance applies equally to resending (retweeting)";
+    /// A reshare made after the message was taken down: resending in that context, and no
+    /// removal credit for it.
+    pub const RESHARED_AFTER_REMOVAL: &str = "DPP guidelines para 2: the context of resending is highly material; para 39's swift and effective removal was no action on a reshare made after it";
 
     /// Every citation the model writes, by the key under which `config/policy.toml` lists it
     /// in its `[provisions]` table. The policy refuses a table that differs from this one, and
     /// a test checks that every provision in every scenario's flags is one of these, so the
     /// file a reviewer reads is the list of what flags cite.
-    pub const ALL: [(&str, &str); 22] = [
+    pub const ALL: [(&str, &str); 23] = [
         ("category_threat", CATEGORY_THREAT),
         ("category_harassment", CATEGORY_HARASSMENT),
         ("category_court_order", CATEGORY_COURT_ORDER),
@@ -230,6 +245,7 @@ pub mod provisions {
         ("confidence", CONFIDENCE),
         ("reports", REPORTS),
         ("resharing", RESHARING),
+        ("reshared_after_removal", RESHARED_AFTER_REMOVAL),
     ];
 }
 
@@ -486,14 +502,48 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
                 };
                 format!("{how} {when}: {}", window())
             };
+            // A reshare made while the message was already down earns nothing for that
+            // removal: it was no action on this reshare.
+            let credit = if f.reshared_after_removal.is_some() {
+                0.0
+            } else {
+                w.swift_removal * (1.0 - g)
+            };
             t.push(
                 "swift_removal",
                 Effect::Against,
-                w.swift_removal * (1.0 - g),
-                evidence,
+                credit,
+                || {
+                    if f.reshared_after_removal.is_some() {
+                        format!("{}; no credit: reshared after the message was taken down", evidence())
+                    } else {
+                        evidence()
+                    }
+                },
                 removal_cited,
             );
         }
+    }
+    if let Some(a) = f.reshared_after_removal {
+        t.push(
+            "reshared_after_removal",
+            Effect::For,
+            w.reshared_after_removal,
+            || {
+                let how = match a.removal.kind {
+                    RemovalKind::Deleted => "removed",
+                    RemovalKind::Blocked => "blocked",
+                    RemovalKind::Account => "taken down with its author's account",
+                    RemovalKind::WithOriginal => "taken down",
+                };
+                format!(
+                    "reshared {} after the message was {how} by {}",
+                    human_duration(a.after_secs),
+                    a.removal.by.as_str()
+                )
+            },
+            provisions::RESHARED_AFTER_REMOVAL,
+        );
     }
 
     // Reach: one term, saturating. Audience, reshares and impressions measure one thing (how
@@ -809,6 +859,7 @@ mod tests {
             removal: None,
             removed_after_secs: 0,
             restriction: None,
+            reshared_after_removal: None,
             audience_kind: Audience::Public,
             audience: 1000,
             reshares: 3,

@@ -85,6 +85,8 @@ pub struct Weights {
     pub pile_on: f64,
     /// weight * ln(messages) of a course of conduct toward one person, from two.
     pub course_of_conduct: f64,
+    /// A reshare made while the message was down for everyone (resending what was taken down).
+    pub reshared_after_removal: f64,
     pub minor: f64,
     pub remorse: f64,
     pub tolerable: f64,
@@ -254,6 +256,7 @@ impl Default for Policy {
                 repeat: 0.5,
                 mobbing: 0.6,
                 pile_on: 1.0,
+                reshared_after_removal: 1.0,
                 course_of_conduct: 0.75,
                 minor: 2.0,
                 remorse: 1.0,
@@ -463,6 +466,7 @@ impl Policy {
             ("weights.repeat", w.repeat),
             ("weights.mobbing", w.mobbing),
             ("weights.pile_on", w.pile_on),
+            ("weights.reshared_after_removal", w.reshared_after_removal),
             ("weights.course_of_conduct", w.course_of_conduct),
             ("weights.minor", w.minor),
             ("weights.remorse", w.remorse),

@@ -35,14 +35,13 @@
 //!   `undrop` → `restore` by the platform.
 //! - `user_suspend` → account `suspended`; `user_delete` → account `deleted`;
 //!   `user_unsuspend` and `user_undelete` → account `active`, which ends the removal.
-//! - `user_protect` → account `deactivated`, and `user_unprotect` → `active`. Protecting an
-//!   account makes all its tweets followers-only, which the engine counts as the author
-//!   blocking them (as a `followers_only` restriction of one message would be); the canonical
-//!   contract has no per-account audience, and `deactivated` is the account status that means
-//!   exactly that to the engine: removal of all the account's content by its author, lifted by
-//!   `active`. The flag says `removal: account`, `removed_by: author`.
-//! - `user_withheld` is skipped for the reason above; `tweet_edit`, `profile_update`,
-//!   `scrub_geo` and later kinds are skipped.
+//! - `user_protect` → account `protected`, and `user_unprotect` → `active`. Protecting an
+//!   account makes all its tweets visible to its followers only: a partial restriction by the
+//!   author, which leaves them up (`still_up` stays true, `exposure.restricted` says
+//!   followers only) and earns only the followers-only share of the swift-removal credit.
+//! - `user_withheld` is skipped: withholding an account in some countries is not the removal
+//!   of its content, and the canonical contract has no per-country audience; `tweet_edit`,
+//!   `profile_update`, `scrub_geo` and later kinds are skipped.
 //!
 //! Ids may be strings or numbers; the `_str` form is preferred when both are present (a number
 //! above 2^53 from a JavaScript producer has lost digits) and every id is emitted as a string.
@@ -324,7 +323,7 @@ fn compliance(data: Compliance, out: &mut Vec<Event<'static>>) -> Result<Read, F
         (AccountStatus::Active, data.user_unsuspend),
         (AccountStatus::Deleted, data.user_delete),
         (AccountStatus::Active, data.user_undelete),
-        (AccountStatus::Deactivated, data.user_protect),
+        (AccountStatus::Protected, data.user_protect),
         (AccountStatus::Active, data.user_unprotect),
     ];
     for (status, e) in user_events {
@@ -613,7 +612,7 @@ mod tests {
             format!(r#"{{"type":"account",{at},"user":"44","status":"suspended"}}"#),
             format!(r#"{{"type":"account",{at},"user":"44","status":"active"}}"#),
             format!(r#"{{"type":"account",{at},"user":"44","status":"deleted"}}"#),
-            format!(r#"{{"type":"account",{at},"user":"44","status":"deactivated"}}"#),
+            format!(r#"{{"type":"account",{at},"user":"44","status":"protected"}}"#),
             format!(r#"{{"type":"account",{at},"user":"44","status":"active"}}"#),
         ];
         assert_eq!(evs, want);

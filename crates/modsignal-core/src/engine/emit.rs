@@ -18,7 +18,9 @@ use super::{AUTHOR, Engine};
 use crate::event::{Audience, Category, FactorLabel, LabelCode};
 use crate::exposure::{Change, Channel, Role, Visibility};
 use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Restricted, Subject, flag_id};
-use crate::model::{Evaluation, Facts, PileOn, Removal, Restriction, Targeting, evaluate, evaluate_with};
+use crate::model::{
+    Evaluation, Facts, PileOn, Removal, RepostAfterRemoval, Restriction, Targeting, evaluate, evaluate_with,
+};
 use crate::policy::Policy;
 use crate::store::{BIT_REPLY, NONE};
 use crate::time::Ts;
@@ -58,6 +60,9 @@ pub struct RevisionParts {
     /// Milliseconds the subject was up (over all its channels) by then: a channel that starts
     /// earlier than it first did can lengthen it without moving the subject's start.
     pub up_millis: u64,
+    /// For a resharer, how far each of their reshares lies before the latest time accepted
+    /// (reshare times only move earlier): whether one came after a removal reads them all.
+    pub reshare_times: u64,
     /// The versions of the indexes the flag's counts of repeated conduct and mobbing read.
     pub conduct_version: u64,
     pub mobbing_version: u64,
@@ -89,6 +94,7 @@ pub fn revision(p: &RevisionParts) -> u64 {
         u64::from(p.known),
         p.time_term,
         p.up_millis,
+        p.reshare_times,
         p.conduct_version,
         p.mobbing_version,
         p.minor_term,
@@ -274,6 +280,8 @@ impl Engine {
         let account_of = |u: u32| self.accounts.get(&u).map_or(empty, |v| v.as_slice());
         let mut channels = Vec::new();
         let mut reshares_of_user: Vec<u32> = Vec::new();
+        let mut reshared_after_removal: Option<(i64, RepostAfterRemoval)> = None;
+        let mut reshare_times = 0u64;
         match subject {
             Subject::Author => channels.push(Channel {
                 start: msg.posted_at,
@@ -308,6 +316,33 @@ impl Engine {
                         ],
                     });
                 }
+                // Reshares made while the message was down for everyone: the earliest of them
+                // (by time, so that arrival order does not matter).
+                if msg.known() && (!original.is_empty() || !original_account.is_empty()) {
+                    for &r in &reshares_of_user {
+                        let at = self.store.rss.get(r).at;
+                        if at <= msg.posted_at || reshared_after_removal.is_some_and(|(x, _)| x <= at) {
+                            continue;
+                        }
+                        let message = Channel {
+                            start: msg.posted_at,
+                            sources: vec![(Role::Own, original), (Role::OwnAccount, original_account)],
+                        };
+                        if let Some((since, removal)) = Visibility::compute(&[message], at).down
+                            && since < at
+                        {
+                            let after_secs = Ts(at).secs_since(Ts(since));
+                            reshared_after_removal = Some((at, RepostAfterRemoval { after_secs, removal }));
+                        }
+                    }
+                    cost += reshares_of_user.len() as u64;
+                }
+                // Every reshare's time, not only the earliest: a repeat can move a later one
+                // earlier, which can change whether it came after a removal.
+                reshare_times = reshares_of_user
+                    .iter()
+                    .map(|&r| (crate::time::MAX_TS.0 - self.store.rss.get(r).at).max(0) as u64)
+                    .fold(0u64, u64::saturating_add);
                 if let Some(start) = plain {
                     channels.push(Channel {
                         start,
@@ -490,6 +525,7 @@ impl Engine {
             known: msg.known(),
             time_term,
             up_millis,
+            reshare_times,
             conduct_version: self.conduct_version(user),
             mobbing_version: self.mobbing_version(m),
             // Whether the subject is a minor is state of the account, not of the message: an
@@ -520,6 +556,7 @@ impl Engine {
                 seconds_up,
                 removal,
                 removed_after_secs: vis.down.map_or(0, |(since, _)| Ts(since).secs_since(Ts(start))),
+                reshared_after_removal: reshared_after_removal.map(|(_, a)| a),
                 restriction: vis.limited.map(|l| Restriction {
                     by: l.by,
                     scope: l.scope,

@@ -305,12 +305,13 @@ const FACTORS: [(&str, FactorLabel); 5] = [
     ("encouragement", FactorLabel::Encouragement),
     ("significant_impact", FactorLabel::SignificantImpact),
 ];
-const STATUSES: [(&str, AccountStatus); 5] = [
+const STATUSES: [(&str, AccountStatus); 6] = [
     ("active", AccountStatus::Active),
     ("suspended", AccountStatus::Suspended),
     ("deactivated", AccountStatus::Deactivated),
     ("deleted", AccountStatus::Deleted),
     ("takendown", AccountStatus::Takendown),
+    ("protected", AccountStatus::Protected),
 ];
 
 /// Reads one record of the plain shape into `r` (empty), as serde would fill it, and says
