@@ -19,8 +19,8 @@
 //!     withholding at the same time, never raises a score, and sooner earns more.
 //! 11. Joining in on a message aimed at a person (resharing, quoting, replying) counts once, on
 //!     the originator's flag, saturating, and more participants never lower it.
-//! 12. A longer course of conduct toward one person never lowers a score; it starts at two
-//!     messages and is the sender's, not a resharer's.
+//! 12. A longer course of conduct toward one person never lowers a score nor earns more of
+//!     the removal credit; it starts at two messages and is the sender's, not a resharer's.
 //! 13. A label or report sent to one reshare changes only that resharer's flag, whether it
 //!     comes before or after the reshare.
 //! 14. A reshare made after the message was taken down earns no removal credit and never
@@ -231,6 +231,17 @@ proptest! {
     fn p12_a_longer_course_of_conduct_never_lowers_a_score(f in facts(), more in 0u32..20) {
         let longer = Facts { course: f.course + more, ..f.clone() };
         prop_assert!(score(&f) <= score(&longer));
+        // Removal is judged over the course: a message of a longer course earns no more of the
+        // removal credit.
+        let credit = |f: &Facts| -> f64 {
+            evaluate(&Policy::default(), f)
+                .factors
+                .iter()
+                .filter(|x| x.code == "swift_removal" || x.code == "restricted")
+                .map(|x| -x.weight)
+                .sum()
+        };
+        prop_assert!(credit(&longer) <= credit(&f) + 1e-4);
         if f.resharer || f.course < 2 {
             prop_assert!(evaluate(&Policy::default(), &f).factors.iter().all(|x| x.code != "course_of_conduct"));
         }

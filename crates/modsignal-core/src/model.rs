@@ -433,6 +433,19 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             format!("between the {swift} swift window and the {slow} slow time scale")
         }
     };
+    // A message of a course of conduct toward one person (two or more labelled messages from
+    // the author at the same person) earns only its share of the removal credit: taking one
+    // message of n down was no effective action against the conduct (para 39(b): "swift and
+    // effective action"), so removal is judged over the course, not message by message.
+    let course = if !f.resharer && f.course >= 2 { f.course } else { 1 };
+    let course_share = 1.0 / f64::from(course);
+    let of_course = move || {
+        if course > 1 {
+            format!("; one of {course} messages at the same person: 1/{course} of the credit")
+        } else {
+            String::new()
+        }
+    };
     match f.removal {
         None => {
             t.push(
@@ -452,7 +465,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
                 t.push(
                     "restricted",
                     Effect::Against,
-                    w.swift_removal * (1.0 - gr) * share,
+                    w.swift_removal * (1.0 - gr) * share * course_share,
                     || {
                         let scope = match r.scope {
                             Scope::Withheld => "withheld",
@@ -465,10 +478,11 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
                             _ => String::new(),
                         };
                         format!(
-                            "access restricted ({scope}) by {} {} after posting, still visible to some{left}: {:.0}% of the swift-removal credit",
+                            "access restricted ({scope}) by {} {} after posting, still visible to some{left}: {:.0}% of the swift-removal credit{}",
                             r.by.as_str(),
                             human_duration(r.after_secs),
-                            share * 100.0
+                            share * 100.0,
+                            of_course()
                         )
                     },
                     removal_cited,
@@ -507,7 +521,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             let credit = if f.reshared_after_removal.is_some() {
                 0.0
             } else {
-                w.swift_removal * (1.0 - g)
+                w.swift_removal * (1.0 - g) * course_share
             };
             t.push(
                 "swift_removal",
@@ -517,7 +531,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
                     if f.reshared_after_removal.is_some() {
                         format!("{}; no credit: reshared after the message was taken down", evidence())
                     } else {
-                        evidence()
+                        format!("{}{}", evidence(), of_course())
                     }
                 },
                 removal_cited,
