@@ -9,6 +9,22 @@ use std::fmt::Write;
 
 use modsignal_core::{Engine, Flag, Policy, decode};
 
+/// A directory for one test binary's files under Cargo's target directory (pass
+/// `env!("CARGO_TARGET_TMPDIR")` as `base`), emptied the first time a process asks for it, so
+/// that test files never pile up in the system's temporary directory and each run starts
+/// clean.
+pub fn scratch_dir(base: &str, name: &str) -> std::path::PathBuf {
+    static CLEARED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let dir = std::path::Path::new(base).join(name);
+    let mut cleared = CLEARED.lock().unwrap_or_else(|e| e.into_inner());
+    if !cleared.contains(&dir) {
+        let _ = std::fs::remove_dir_all(&dir);
+        cleared.push(dir.clone());
+    }
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
+
 pub mod backlog;
 pub mod binary;
 pub mod broker;

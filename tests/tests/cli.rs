@@ -9,8 +9,7 @@ use modsignal::cli::main_with_args;
 use modsignal_tests::parse_flag_lines;
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("modsignal-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = modsignal_tests::scratch_dir(env!("CARGO_TARGET_TMPDIR"), "cli");
     dir.join(name)
 }
 

@@ -20,8 +20,7 @@ fn sample(path: &str) -> PathBuf {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("modsignal-formats-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = modsignal_tests::scratch_dir(env!("CARGO_TARGET_TMPDIR"), "formats");
     dir.join(name)
 }
 

@@ -275,8 +275,7 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 fn temp_file(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("modsignal-kafka-failures-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = modsignal_tests::scratch_dir(env!("CARGO_TARGET_TMPDIR"), "kafka-failures");
     let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
     path

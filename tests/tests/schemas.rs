@@ -57,8 +57,7 @@ fn assert_valid(v: &Validator, json: &str, what: &str) {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("modsignal-schemas-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = modsignal_tests::scratch_dir(env!("CARGO_TARGET_TMPDIR"), "schemas");
     dir.join(name)
 }
 

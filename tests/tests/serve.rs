@@ -27,8 +27,7 @@ fn free_port() -> u16 {
 }
 
 fn temp_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("modsignal-serve-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = modsignal_tests::scratch_dir(env!("CARGO_TARGET_TMPDIR"), "serve");
     dir.join(name)
 }
 
