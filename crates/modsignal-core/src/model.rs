@@ -622,31 +622,34 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
     // audience is, and earns no limited-audience credit. The one exception the engine can
     // know: a direct message to one recipient whom no label names as the target.
     let victim_in_audience = f.targeted.is_some() && !f.target_outside_audience;
-    let limited = match f.audience_kind {
-        _ if !category_4 || victim_in_audience => None,
-        Audience::Public => None,
-        Audience::Direct => Some(("as a direct message", policy.audience.direct)),
-        Audience::Followers => Some(("to followers only", policy.audience.followers)),
-        Audience::Group => Some(("to a closed group", policy.audience.group)),
+    // The credit exists only for category 4 and only where the victim is not in the audience;
+    // then a restricted audience earns its kind's share, and a public one below
+    // `audience.small_below` the small-audience weight.
+    let limited = if !category_4 || victim_in_audience {
+        None
+    } else {
+        match f.audience_kind {
+            Audience::Direct => Some((w.limited_audience * policy.audience.direct, "as a direct message")),
+            Audience::Followers => Some((w.limited_audience * policy.audience.followers, "to followers only")),
+            Audience::Group => Some((w.limited_audience * policy.audience.group, "to a closed group")),
+            Audience::Public if f.audience < policy.audience.small_below => Some((w.small_audience, "")),
+            Audience::Public => None,
+        }
     };
-    if let Some((what, share)) = limited {
+    if let Some((weight, what)) = limited {
         t.push(
             "limited_audience",
             Effect::Against,
-            w.limited_audience * share,
-            || format!("sent {what}"),
-            provisions::LIMITED_AUDIENCE,
-        );
-    } else if category_4 && !victim_in_audience && f.audience < policy.audience.small_below {
-        t.push(
-            "limited_audience",
-            Effect::Against,
-            w.small_audience,
+            weight,
             || {
-                format!(
-                    "public, but its audience of {} is below {}",
-                    f.audience, policy.audience.small_below
-                )
+                if what.is_empty() {
+                    format!(
+                        "public, but its audience of {} is below {}",
+                        f.audience, policy.audience.small_below
+                    )
+                } else {
+                    format!("sent {what}")
+                }
             },
             provisions::LIMITED_AUDIENCE,
         );
