@@ -183,6 +183,7 @@ fn main() {
     drop(bytes);
     hot_resharers(engine, messages, true);
     hot_resharers(Engine::new(Policy::default()), messages, false);
+    contacts(messages.min(2_000_000));
 }
 
 /// One message reshared by `n` accounts seen nowhere else: the heap each resharer costs
@@ -279,4 +280,66 @@ fn hot_resharers(mut engine: Engine, n: u64, labelled: bool) {
         );
     }
     std::hint::black_box((engine, stats));
+}
+
+/// Heap per post that mentions someone, against the same posts mentioning no one: what the
+/// contact index of courses of conduct costs (one entry per post aimed at a person, labelled or
+/// not, per sender and person). Both runs in fresh engines, the people mentioned interned in
+/// both.
+fn contacts(n: u64) {
+    let t0 = 1_767_607_200_000i64;
+    let people = (n / 100).max(1);
+    let run = |mention: bool| {
+        let mut engine = Engine::new(Policy::default());
+        let mut out = Vec::new();
+        // Intern the people first, so both runs hold the same accounts.
+        for p in 0..people {
+            let ev = Event {
+                at: Ts(t0),
+                event_id: None,
+                kind: EventKind::Account {
+                    user: format!("did:plc:{p:024x}").into(),
+                    status: None,
+                    minor: None,
+                    followers: Some(1),
+                },
+            };
+            engine.apply(&ev, &mut out).expect("accounts apply");
+        }
+        let base = LIVE.load(Ordering::Relaxed);
+        for i in 0..n {
+            let person = format!("did:plc:{:024x}", i % people);
+            let ev = Event {
+                at: Ts(t0 + i as i64),
+                event_id: None,
+                kind: EventKind::Post {
+                    id: format!(
+                        "at://did:plc:{:024x}/app.bsky.feed.post/3l{i:011x}",
+                        i % (n / 10).max(1)
+                    )
+                    .into(),
+                    author: Author {
+                        id: format!("did:plc:{:024x}", i % (n / 10).max(1)).into(),
+                        followers: Some(100),
+                        minor: None,
+                    },
+                    audience: Audience::Public,
+                    reply_to: None,
+                    quote_of: None,
+                    mentions: if mention { vec![person.into()] } else { Vec::new() },
+                    recipients: Vec::new(),
+                },
+            };
+            engine.apply(&ev, &mut out).expect("posts apply");
+        }
+        let per = (LIVE.load(Ordering::Relaxed) - base) as f64 / n as f64;
+        drop(engine);
+        per
+    };
+    let plain = run(false);
+    let aimed = run(true);
+    println!(
+        "contacts:            {aimed:.1} bytes per post mentioning someone, {plain:.1} per post mentioning no one: {:.1} for the contact index ({n} posts, {people} people)",
+        aimed - plain
+    );
 }

@@ -25,6 +25,8 @@
 //!     comes before or after the reshare.
 //! 14. A reshare made after the message was taken down earns no removal credit and never
 //!     scores lower than the same reshare made before the removal.
+//! 15. Through the engine: another contact from the author with the person their labelled
+//!     message targets (a post mentioning them, labelled or not) never lowers its score.
 
 use modsignal_core::event::{Audience, Category, RemovedBy, Scope};
 use modsignal_core::model::{
@@ -459,6 +461,38 @@ proptest! {
         prop_assert!(f1.reach.audience <= f2.reach.audience);
     }
 }
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_p15_another_contact_never_lowers_a_course(
+        minutes in prop::collection::vec(-1500i64..1500, 0..8),
+        more in prop::collection::vec(-1500i64..1500, 1..4),
+        del in prop::option::of(60u64..86_400),
+    ) {
+        let lines = |contacts: &[i64]| {
+            let mut v = vec![
+                format!(r#"{{"type":"post","at":{T0},"id":"m","author":{{"id":"a","followers":300}},"mentions":["v"]}}"#),
+                format!(r#"{{"type":"label","at":{},"id":"m","category":"communications_offence","confidence":0.9,"source":"c","target":"v"}}"#, T0 + 60_000),
+            ];
+            for (i, m) in contacts.iter().enumerate() {
+                v.push(format!(r#"{{"type":"post","at":{},"id":"c{i}","author":{{"id":"a"}},"mentions":["v"]}}"#, T0 + m * 60_000));
+            }
+            if let Some(s) = del {
+                v.push(format!(r#"{{"type":"delete","at":{},"id":"m","by":"platform"}}"#, T0 + s as i64 * 1000));
+            }
+            for user in ["someone-else", "another-one"] {
+                v.push(format!(r#"{{"type":"account","at":{},"user":"{user}"}}"#, T0 + 3 * 86_400_000));
+            }
+            v
+        };
+        let all: Vec<i64> = minutes.iter().chain(&more).copied().collect();
+        let fewer = author_flag(&lines(&minutes));
+        let longer = author_flag(&lines(&all));
+        prop_assert!(fewer.score <= longer.score, "{} > {}", fewer.score, longer.score);
+    }
+}
+
 /// What a label or report sent to a reshare's id says, for promise 13.
 #[derive(Clone, Copy, Debug)]
 enum OnReshare {

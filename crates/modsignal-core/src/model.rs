@@ -68,8 +68,10 @@ pub struct Facts {
     pub mob_senders: u32,
     /// The count of senders stopped short: there are at least `mob_senders`.
     pub mob_at_least: bool,
-    /// For the author's flag: the labelled messages (this one included) the author aimed at
-    /// the same person within the mobbing window either side, a course of conduct from two.
+    /// For the author's flag: the messages (this one included) the author aimed at the same
+    /// person within the mobbing window either side, a course of conduct from two: the larger
+    /// of the labelled messages aimed at them and the posts that mention them first or are
+    /// sent to them directly, labelled or not.
     pub course: u32,
     /// The count stopped short: there are at least `course`.
     pub course_at_least: bool,
@@ -809,7 +811,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             w.course_of_conduct * f64::from(f.course).ln(),
             || {
                 format!(
-                    "{}{} labelled messages from this sender at the same person within {} either side",
+                    "{}{} messages from this sender at the same person (labelled, mentioning or sent directly to them) within {} either side",
                     if f.course_at_least { "at least " } else { "" },
                     f.course,
                     human_duration(policy.conduct.mobbing_window_secs)

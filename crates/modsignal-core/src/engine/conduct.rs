@@ -135,6 +135,12 @@ pub(super) struct Targets {
     /// (person, time posted, sender) of the messages that count, with how many.
     live: BTreeMap<(u32, i64, u32), u32>,
     past: BTreeMap<(u32, i64, u32), u32>,
+    /// (person, sender, time posted) of every post in state that mentions the person first
+    /// (or is sent to them directly), labelled or not, with how many: the contacts a course of
+    /// conduct counts, keyed per person and sender so that counting one sender's course visits
+    /// only their contacts. Evicted posts leave theirs in `contacts_past`, like `past`.
+    contacts: BTreeMap<(u32, u32, i64), u32>,
+    contacts_past: BTreeMap<(u32, u32, i64), u32>,
     sums: HashMap<u32, Sum>,
 }
 
@@ -155,6 +161,12 @@ impl Targets {
             .copied()
             .chain(self.members.keys().map(|&(t, _)| t))
             .chain(self.live.keys().chain(self.past.keys()).flat_map(|&(t, _, s)| [t, s]))
+            .chain(
+                self.contacts
+                    .keys()
+                    .chain(self.contacts_past.keys())
+                    .flat_map(|&(t, s, _)| [t, s]),
+            )
     }
     /// `targeted(m, t)` says whether labelled message `m` was ever seen targeting `t`.
     pub(super) fn names_only(
@@ -169,25 +181,33 @@ impl Targets {
                 .keys()
                 .all(|&(t, m)| user(t) && msg(m) && targeted(m, t) && self.by_person.contains(&(t, m)))
             && counts_agree(self.by_person.iter().map(|&(t, _)| t), &self.sums)
-            && self.live.values().chain(self.past.values()).all(|&n| n > 0)
             && self
                 .live
-                .keys()
-                .chain(self.past.keys())
-                .all(|&(t, _, s)| user(t) && user(s))
-            && self.people().all(user)
+                .values()
+                .chain(self.past.values())
+                .chain(self.contacts.values())
+                .chain(self.contacts_past.values())
+                .all(|&n| n > 0)
+            && self.people().all(|u| user(u) && u != NONE)
     }
     /// Whether every time it holds passes `ok` (a restored snapshot's check).
     pub(super) fn times_within(&self, ok: impl Fn(i64) -> bool) -> bool {
         self.members.values().all(|m| m.counted.is_none_or(|(t, _)| ok(t)))
             && self.live.keys().chain(self.past.keys()).all(|&(_, t, _)| ok(t))
+            && self
+                .contacts
+                .keys()
+                .chain(self.contacts_past.keys())
+                .all(|&(_, _, t)| ok(t))
     }
+    /// Forgets a person's sum once no message, contact or history names them.
     fn tidy(&mut self, person: u32) {
-        let history = self
-            .past
-            .range((person, i64::MIN, 0)..=(person, i64::MAX, u32::MAX))
-            .next()
-            .is_some();
+        let past = (person, i64::MIN, 0)..=(person, i64::MAX, u32::MAX);
+        let contacts = (person, 0, i64::MIN)..=(person, u32::MAX, i64::MAX);
+        let history = self.past.range(past).next().is_some()
+            || [&self.contacts, &self.contacts_past]
+                .iter()
+                .any(|map| map.range(contacts.clone()).next().is_some());
         if self.len(person) == 0 && !history {
             self.sums.remove(&person);
         }
@@ -548,6 +568,23 @@ impl Engine {
                     }
                 }
             }
+            // Contacts from the author at the same person, labelled or not: the course is
+            // the larger of the two counts (every labelled message that mentions the person is
+            // also a contact, so neither counts one message twice).
+            if course && !at_least {
+                let mut contacts = 0u32;
+                'contacts: for map in [&self.targets.contacts, &self.targets.contacts_past] {
+                    for (_, &k) in map.range((t, author, from)..=(t, author, to)) {
+                        visited += 1;
+                        contacts = contacts.saturating_add(k);
+                        if contacts >= COUNT_CAP || visited >= SCAN_LIMIT {
+                            at_least = true;
+                            break 'contacts;
+                        }
+                    }
+                }
+                own = own.max(contacts);
+            }
             let n = senders.len() as u32;
             if n > best.n || (n == best.n && at_least) {
                 best.n = n;
@@ -613,6 +650,13 @@ impl Engine {
             }
             keep
         });
+        x.contacts_past.retain(|&(t, _, at), &mut n| {
+            let keep = at >= cut;
+            if !keep {
+                gone.push((t, n));
+            }
+            keep
+        });
         for &(t, n) in &gone {
             let sum = x.sums.entry(t).or_default();
             sum.sum = sum.sum.saturating_add(u64::from(n));
@@ -620,5 +664,33 @@ impl Engine {
         for (t, _) in gone {
             x.tidy(t);
         }
+    }
+
+    /// A post by `sender` first mentioning (or sent directly to) `person` came into state at
+    /// `at`, or (with `from`) moved there from an earlier sighting's time. Every flag that reads
+    /// the person's sum is evaluated again, since a course it counts may have grown.
+    pub(super) fn contact(&mut self, person: u32, sender: u32, at: i64, from: Option<i64>) {
+        if person == NONE || sender == NONE {
+            return;
+        }
+        let x = &mut self.targets;
+        if let Some(old) = from {
+            sub(&mut x.contacts, (person, sender, old));
+        }
+        add(&mut x.contacts, (person, sender, at));
+        let sum = x.sums.entry(person).or_default();
+        sum.sum = sum.sum.saturating_add(1);
+        self.mark_target(person);
+    }
+
+    /// An evicted post's contact stays as history, so the courses that count it do not change
+    /// with the moment the retention sweep ran.
+    pub(super) fn contact_evicted(&mut self, person: u32, sender: u32, at: i64) {
+        if person == NONE || sender == NONE {
+            return;
+        }
+        let x = &mut self.targets;
+        sub(&mut x.contacts, (person, sender, at));
+        add(&mut x.contacts_past, (person, sender, at));
     }
 }

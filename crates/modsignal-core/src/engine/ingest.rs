@@ -301,7 +301,9 @@ impl Engine {
             // in the last activity of what it answers, as the first sighting's did, so that the
             // newest of them does not depend on which came first.
             if at < msg.posted_at {
+                let (before, mention, author) = (msg.posted_at, msg.mention, msg.author);
                 msg.posted_at = at;
+                self.contact(mention, author, at, Some(before));
                 self.earn(m);
                 self.subject_moved(m);
             }
@@ -317,6 +319,7 @@ impl Engine {
         msg.recipients = recipients;
         msg.set_audience(audience);
         let is_hot = msg.hot != NONE;
+        self.contact(mention, author, at, None);
         for (parent, reply) in [(reply_to, true), (quote_of, false)] {
             let Some(parent) = parent else { continue };
             // A post that answers itself (or a reshare of itself, a loop only a canonical

@@ -87,6 +87,11 @@ impl Engine {
     }
 
     fn drop_message(&mut self, m: u32) {
+        let msg = self.store.msgs.get(m);
+        if msg.known() {
+            let (mention, author, at) = (msg.mention, msg.author, msg.posted_at);
+            self.contact_evicted(mention, author, at);
+        }
         let list = self.store.reshares_of(m);
         self.work = self.work.saturating_add(list.len() as u64);
         let mut forwards = Vec::new();

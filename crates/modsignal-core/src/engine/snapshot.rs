@@ -31,7 +31,7 @@ use crate::store::{Id, IdSet, Message, NONE, Reshare, Slab, Store, User, Users};
 /// hashes of them and 32-bit offsets of account ids); format 3 keeps whether each source of
 /// event time is idle, and the event time the sources allowed; format 4 keeps each direct
 /// message's number of recipients; format 5 keeps labels and reports sent to a reshare apart,
-/// by resharer.
+/// by resharer, and the contacts (posts mentioning a person) that courses of conduct count.
 pub const SNAPSHOT_FORMAT: u32 = 5;
 
 /// The first bytes of every snapshot. The frame's checksum covers the body, so a torn or
