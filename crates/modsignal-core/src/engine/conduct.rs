@@ -140,7 +140,7 @@ pub(super) struct Targets {
     /// conduct counts, keyed per person and sender so that counting one sender's course visits
     /// only their contacts. Evicted posts leave theirs in `contacts_past`, like `past`.
     contacts: BTreeMap<(u32, u32, i64), u32>,
-    contacts_past: BTreeMap<(u32, u32, i64), u32>,
+    pub(super) contacts_past: BTreeMap<(u32, u32, i64), u32>,
     sums: HashMap<u32, Sum>,
 }
 

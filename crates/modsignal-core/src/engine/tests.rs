@@ -614,3 +614,72 @@ fn a_direct_messages_followers_only_credit_moves_the_revision_when_followers_are
         "less credit (nearer zero) with more followers"
     );
 }
+
+/// An unlabelled contact counts in a course of conduct, and keeps counting once its own post
+/// has been evicted (as history), so a flag does not depend on when a retention sweep ran; the
+/// history goes once it is older than every window.
+#[test]
+fn contacts_count_in_a_course_and_outlive_their_posts_as_history() {
+    let mut e = Engine::new(Policy::default());
+    let mut out = Vec::new();
+    let t0 = 1_767_607_200_000i64;
+    let hour = 3_600_000i64;
+    let day = 24 * hour;
+    let course = |out: &[Flag]| {
+        let last = out.iter().rev().find(|f| f.message_id == "m").expect("a flag of m");
+        last.factors
+            .iter()
+            .find(|x| x.code == "course_of_conduct")
+            .map(|x| x.evidence.clone())
+    };
+    apply(
+        &mut e,
+        &format!(r#"{{"type":"post","at":{t0},"id":"c","author":{{"id":"s"}},"mentions":["v"]}}"#),
+        &mut out,
+    );
+    apply(
+        &mut e,
+        &format!(
+            r#"{{"type":"post","at":{},"id":"m","author":{{"id":"s"}},"mentions":["v"]}}"#,
+            t0 + 12 * hour
+        ),
+        &mut out,
+    );
+    apply(
+        &mut e,
+        &format!(
+            r#"{{"type":"label","at":{},"id":"m","category":"targeted_harassment","source":"r","target":"v"}}"#,
+            t0 + 12 * hour + 1
+        ),
+        &mut out,
+    );
+    e.flush(&mut out);
+    assert!(
+        course(&out).is_some_and(|c| c.starts_with("2 messages")),
+        "{:?}",
+        course(&out)
+    );
+    // Reports keep m active while c goes quiet past the retention horizon and is evicted.
+    for d in 1..=8 {
+        let at = t0 + d * day;
+        apply(
+            &mut e,
+            &format!(r#"{{"type":"report","at":{at},"id":"m","reporter":"p{d}"}}"#),
+            &mut out,
+        );
+        apply(
+            &mut e,
+            &format!(r#"{{"type":"post","at":{at},"id":"x{d}","author":{{"id":"z"}}}}"#),
+            &mut out,
+        );
+    }
+    assert!(e.store.find("c").is_none(), "c was evicted");
+    assert!(e.store.find("m").is_some(), "m is still in state");
+    e.flush(&mut out);
+    assert!(
+        course(&out).is_some_and(|c| c.starts_with("2 messages")),
+        "{:?}",
+        course(&out)
+    );
+    assert_eq!(e.targets.contacts_past.len(), 1, "c's contact is history");
+}
