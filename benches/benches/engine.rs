@@ -95,6 +95,7 @@ fn model(c: &mut Criterion) {
         pile_on: Default::default(),
         course: 0,
         course_at_least: false,
+        course_after_sanction: 0,
         reports: 2,
         reports_at_least: false,
         reported_by_target: true,

@@ -19,7 +19,8 @@
 //!     withholding at the same time, never raises a score, and sooner earns more.
 //! 11. Joining in on a message aimed at a person (resharing, quoting, replying) counts once, on
 //!     the originator's flag, saturating, and more participants never lower it.
-//! 12. A longer course of conduct toward one person never lowers a score nor earns more of
+//! 12. A longer course of conduct toward one person, or more of it after the platform
+//!     suspended the sender, never lowers a score, and a longer course never earns more of
 //!     the removal credit; it starts at two messages and is the sender's, not a resharer's.
 //! 13. A label or report sent to one reshare changes only that resharer's flag, whether it
 //!     comes before or after the reshare.
@@ -107,7 +108,7 @@ prop_compose! {
             target_outside_audience: false,
             reshared_after_removal: None,
             pile_on: PileOn { resharers: pile_on.0, quotes: pile_on.1, replies: pile_on.2 },
-            course, course_at_least: false,
+            course, course_at_least: false, course_after_sanction: 0,
             reported_by_target: reported_by_target && reports > 0,
             hate: labels[0], encouragement: labels[1], significant_impact: labels[2], remorse: labels[3], tolerable: labels[4],
             minor, prior, mob_senders,
@@ -233,6 +234,9 @@ proptest! {
     fn p12_a_longer_course_of_conduct_never_lowers_a_score(f in facts(), more in 0u32..20) {
         let longer = Facts { course: f.course + more, ..f.clone() };
         prop_assert!(score(&f) <= score(&longer));
+        // More of it after a suspension never lowers it either.
+        let defiant = Facts { course_after_sanction: f.course_after_sanction + 1, ..longer.clone() };
+        prop_assert!(score(&longer) <= score(&defiant));
         // Removal is judged over the course: a message of a longer course earns no more of the
         // removal credit.
         let credit = |f: &Facts| -> f64 {

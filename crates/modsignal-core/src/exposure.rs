@@ -36,7 +36,7 @@ fn scope_of(o: ScopeOrd) -> Scope {
 pub(crate) fn status_ord(s: AccountStatus) -> StatusOrd {
     s as u8
 }
-fn status_of(o: StatusOrd) -> AccountStatus {
+pub(crate) fn status_of(o: StatusOrd) -> AccountStatus {
     match o {
         0 => AccountStatus::Active,
         1 => AccountStatus::Suspended,

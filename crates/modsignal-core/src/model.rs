@@ -75,6 +75,9 @@ pub struct Facts {
     pub course: u32,
     /// The count stopped short: there are at least `course`.
     pub course_at_least: bool,
+    /// Of the course, the messages sent after the platform first suspended (or took down) the
+    /// sender's account: conduct that went on despite the platform's action.
+    pub course_after_sanction: u32,
     /// For the author's flag: the distinct accounts that reshared the message, and its quotes
     /// and replies (counted as messages), the participants of a pile-on when it is aimed at a
     /// person. Zero for a resharer's flag.
@@ -211,6 +214,8 @@ pub mod provisions {
     pub const REPEAT: &str = "DPP guidelines, public interest factors for: repeated conduct";
     pub const MOBBING: &str = "DPP guidelines (2016): virtual mobbing; Protection from Harassment Act 1997 s.7(3A) (collective course of conduct); Serious Crime Act 2007 ss.44-46";
     pub const COURSE: &str = "DPP guidelines para 12(2): communications targeting an individual; Protection from Harassment Act 1997 s.7(3): a course of conduct, on at least two occasions";
+    /// A course of conduct that went on after the platform suspended the sender.
+    pub const COURSE_AFTER_SANCTION: &str = "DPP guidelines para 12(2): communications targeting an individual; Protection from Harassment Act 1997 s.7(3): a course of conduct, continued after the platform suspended the sender's account";
     pub const ENCOURAGEMENT: &str = "DPP guidelines (2016): encouraging others; Serious Crime Act 2007 ss.44-46";
     pub const CONFIDENCE: &str = "modsignal: strength of the category label";
     /// Reports are a reason to look, not a factor the guidelines name.
@@ -224,7 +229,7 @@ pub mod provisions {
     /// in its `[provisions]` table. The policy refuses a table that differs from this one, and
     /// a test checks that every provision in every scenario's flags is one of these, so the
     /// file a reviewer reads is the list of what flags cite.
-    pub const ALL: [(&str, &str); 23] = [
+    pub const ALL: [(&str, &str); 24] = [
         ("category_threat", CATEGORY_THREAT),
         ("category_harassment", CATEGORY_HARASSMENT),
         ("category_court_order", CATEGORY_COURT_ORDER),
@@ -243,6 +248,7 @@ pub mod provisions {
         ("repeat", REPEAT),
         ("mobbing", MOBBING),
         ("course", COURSE),
+        ("course_after_sanction", COURSE_AFTER_SANCTION),
         ("encouragement", ENCOURAGEMENT),
         ("confidence", CONFIDENCE),
         ("reports", REPORTS),
@@ -819,6 +825,20 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             },
             provisions::COURSE,
         );
+        if f.course_after_sanction > 0 {
+            t.push(
+                "course_after_sanction",
+                Effect::For,
+                w.course_after_sanction * f64::from(f.course_after_sanction).ln_1p(),
+                || {
+                    format!(
+                        "{} of them sent after the platform suspended or took down the sender's account",
+                        f.course_after_sanction
+                    )
+                },
+                provisions::COURSE_AFTER_SANCTION,
+            );
+        }
     }
     // Virtual mobbing as one picture (2016 revision; PHA 1997 s.7(3A), a course of conduct by
     // several people): the accounts that joined in on a message aimed at a person, on the
@@ -903,6 +923,7 @@ mod tests {
             mob_at_least: false,
             course: 0,
             course_at_least: false,
+            course_after_sanction: 0,
             pile_on: PileOn::default(),
         }
     }

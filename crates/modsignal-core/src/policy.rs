@@ -87,6 +87,9 @@ pub struct Weights {
     pub course_of_conduct: f64,
     /// A reshare made while the message was down for everyone (resending what was taken down).
     pub reshared_after_removal: f64,
+    /// weight * ln(1 + messages) of a course of conduct sent after the platform suspended the
+    /// sender's account.
+    pub course_after_sanction: f64,
     pub minor: f64,
     pub remorse: f64,
     pub tolerable: f64,
@@ -257,6 +260,7 @@ impl Default for Policy {
                 mobbing: 0.6,
                 pile_on: 1.0,
                 reshared_after_removal: 1.0,
+                course_after_sanction: 0.5,
                 course_of_conduct: 0.75,
                 minor: 2.0,
                 remorse: 1.0,
@@ -467,6 +471,7 @@ impl Policy {
             ("weights.mobbing", w.mobbing),
             ("weights.pile_on", w.pile_on),
             ("weights.reshared_after_removal", w.reshared_after_removal),
+            ("weights.course_after_sanction", w.course_after_sanction),
             ("weights.course_of_conduct", w.course_of_conduct),
             ("weights.minor", w.minor),
             ("weights.remorse", w.remorse),

@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use hashbrown::HashMap;
 
 use super::Engine;
+use crate::event::AccountStatus;
+use crate::exposure::{What, status_of};
 use crate::store::NONE;
 use crate::time::MAX_TS;
 
@@ -265,6 +267,9 @@ pub(super) struct Count {
     pub n: u32,
     pub at_least: bool,
     pub visited: u32,
+    /// For a course of conduct: how many of its messages came after the platform first
+    /// suspended (or took down) the sender's account.
+    pub after_sanction: u32,
 }
 
 impl Engine {
@@ -508,6 +513,7 @@ impl Engine {
             n: 0,
             at_least: false,
             visited: 0,
+            after_sanction: 0,
         };
         let from = start.saturating_sub(window);
         if start == i64::MIN {
@@ -539,6 +545,7 @@ impl Engine {
             n: 0,
             at_least: false,
             visited: 0,
+            after_sanction: 0,
         };
         let (mut best, mut best_course) = (zero, zero);
         let msg = self.store.msgs.get(m);
@@ -548,19 +555,42 @@ impl Engine {
         let (posted, author) = (msg.posted_at, if course { msg.author } else { NONE });
         let window = self.policy.conduct.mobbing_window_secs as i64 * 1000;
         let (from, to) = (posted.saturating_sub(window), posted.saturating_add(window));
+        // When the platform first suspended or took down the author's account: a course that
+        // went on after it went on despite the platform's action.
+        let sanction = if course {
+            self.accounts.get(&author).and_then(|list| {
+                list.iter()
+                    .find(|c| {
+                        matches!(
+                            c.what,
+                            What::Account(s) if matches!(
+                                status_of(s),
+                                AccountStatus::Suspended | AccountStatus::Takendown
+                            )
+                        )
+                    })
+                    .map(|c| c.at)
+            })
+        } else {
+            None
+        };
+        let after = |at: i64| sanction.is_some_and(|x| at > x);
         let mut visited = 0;
         for &t in &self.hot[msg.hot as usize].targets_now {
             let mut senders: Vec<u32> = Vec::new();
-            let mut own = 0u32;
+            let (mut own, mut own_after) = (0u32, 0u32);
             let mut at_least = false;
             'scan: for map in [&self.targets.live, &self.targets.past] {
-                for (&(_, _, s), &k) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
+                for (&(_, at, s), &k) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
                     visited += 1;
                     if let Err(pos) = senders.binary_search(&s) {
                         senders.insert(pos, s);
                     }
                     if s == author {
                         own = own.saturating_add(k);
+                        if after(at) {
+                            own_after = own_after.saturating_add(k);
+                        }
                     }
                     if senders.len() as u32 >= COUNT_CAP || own >= COUNT_CAP || visited >= SCAN_LIMIT {
                         at_least = true;
@@ -572,11 +602,14 @@ impl Engine {
             // the larger of the two counts (every labelled message that mentions the person is
             // also a contact, so neither counts one message twice).
             if course && !at_least {
-                let mut contacts = 0u32;
+                let (mut contacts, mut contacts_after) = (0u32, 0u32);
                 'contacts: for map in [&self.targets.contacts, &self.targets.contacts_past] {
-                    for (_, &k) in map.range((t, author, from)..=(t, author, to)) {
+                    for (&(_, _, at), &k) in map.range((t, author, from)..=(t, author, to)) {
                         visited += 1;
                         contacts = contacts.saturating_add(k);
+                        if after(at) {
+                            contacts_after = contacts_after.saturating_add(k);
+                        }
                         if contacts >= COUNT_CAP || visited >= SCAN_LIMIT {
                             at_least = true;
                             break 'contacts;
@@ -584,15 +617,20 @@ impl Engine {
                     }
                 }
                 own = own.max(contacts);
+                own_after = own_after.max(contacts_after);
             }
             let n = senders.len() as u32;
             if n > best.n || (n == best.n && at_least) {
                 best.n = n;
                 best.at_least = at_least;
             }
-            if own > best_course.n || (own == best_course.n && at_least && own > 0) {
+            // The person with the longest course, a count that stopped short first, then the
+            // most of it after a sanction: an order that does not depend on the walk's.
+            let key = |n: u32, at_least: bool, after: u32| (n, at_least && n > 0, after);
+            if key(own, at_least, own_after) > key(best_course.n, best_course.at_least, best_course.after_sanction) {
                 best_course.n = own;
                 best_course.at_least = at_least;
+                best_course.after_sanction = own_after;
             }
             if visited >= SCAN_LIMIT {
                 break;

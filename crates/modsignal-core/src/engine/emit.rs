@@ -587,6 +587,7 @@ impl Engine {
                 mob_at_least: mob.at_least,
                 course: course.n,
                 course_at_least: course.at_least,
+                course_after_sanction: course.after_sanction,
                 pile_on: match subject {
                     Subject::Author => PileOn {
                         resharers: distinct_resharers,
