@@ -158,6 +158,8 @@ struct Reporters {
     users: Vec<u32>,
     by_target: bool,
     capped: bool,
+    /// When the person targeted first reported it (the earliest such report).
+    by_target_at: Option<i64>,
 }
 
 impl Reports {
@@ -191,7 +193,7 @@ impl Reports {
 
     /// Adds a report to the list for `scope`: `reporter`, or `None` for a reporter that is not
     /// counted because the list is full. Returns whether anything changed.
-    fn add(&mut self, scope: u32, reporter: Option<u32>, by_target: bool, cap: u32) -> bool {
+    fn add(&mut self, scope: u32, reporter: Option<u32>, by_target: Option<i64>, cap: u32) -> bool {
         let list = self.list(scope);
         let full = list.users.len() >= cap as usize;
         let mut changed = false;
@@ -206,9 +208,15 @@ impl Reports {
                 list.capped = true;
             }
         }
-        if by_target && !list.by_target {
-            list.by_target = true;
-            changed = true;
+        if let Some(at) = by_target {
+            if !list.by_target {
+                list.by_target = true;
+                changed = true;
+            }
+            if list.by_target_at.is_none_or(|t| at < t) {
+                list.by_target_at = Some(at);
+                changed = true;
+            }
         }
         changed
     }
@@ -216,12 +224,17 @@ impl Reports {
     /// Adds every report of `from`, as sent to `scope`.
     fn merge(&mut self, scope: u32, from: &Reporters, cap: u32) {
         for &u in &from.users {
-            self.add(scope, Some(u), false, cap);
+            self.add(scope, Some(u), None, cap);
         }
         if from.capped {
-            self.add(scope, None, false, cap);
+            self.add(scope, None, None, cap);
         }
-        self.list(scope).by_target |= from.by_target;
+        let to = self.list(scope);
+        to.by_target |= from.by_target;
+        to.by_target_at = match (to.by_target_at, from.by_target_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     /// What one subject's flag reads: for the author (`NONE`) the message's reports; for a

@@ -143,6 +143,9 @@ pub(super) struct Targets {
     /// only their contacts. Evicted posts leave theirs in `contacts_past`, like `past`.
     contacts: BTreeMap<(u32, u32, i64), u32>,
     pub(super) contacts_past: BTreeMap<(u32, u32, i64), u32>,
+    /// (person, sender): when the person first reported a post of the sender's that mentions
+    /// them first. Contacts after it went on after the person asked the platform for help.
+    reported: BTreeMap<(u32, u32), i64>,
     sums: HashMap<u32, Sum>,
 }
 
@@ -169,6 +172,7 @@ impl Targets {
                     .chain(self.contacts_past.keys())
                     .flat_map(|&(t, s, _)| [t, s]),
             )
+            .chain(self.reported.keys().flat_map(|&(t, s)| [t, s]))
     }
     /// `targeted(m, t)` says whether labelled message `m` was ever seen targeting `t`.
     pub(super) fn names_only(
@@ -201,6 +205,7 @@ impl Targets {
                 .keys()
                 .chain(self.contacts_past.keys())
                 .all(|&(_, _, t)| ok(t))
+            && self.reported.values().all(|&t| ok(t))
     }
     /// Forgets a person's sum once no message, contact or history names them.
     fn tidy(&mut self, person: u32) {
@@ -209,7 +214,8 @@ impl Targets {
         let history = self.past.range(past).next().is_some()
             || [&self.contacts, &self.contacts_past]
                 .iter()
-                .any(|map| map.range(contacts.clone()).next().is_some());
+                .any(|map| map.range(contacts.clone()).next().is_some())
+            || self.reported.range((person, 0)..=(person, u32::MAX)).next().is_some();
         if self.len(person) == 0 && !history {
             self.sums.remove(&person);
         }
@@ -270,6 +276,9 @@ pub(super) struct Count {
     /// For a course of conduct: how many of its messages came after the platform first
     /// suspended (or took down) the sender's account.
     pub after_sanction: u32,
+    /// For a course of conduct: how many of its messages came after the person first reported
+    /// one of them.
+    pub after_report: u32,
 }
 
 impl Engine {
@@ -514,6 +523,7 @@ impl Engine {
             at_least: false,
             visited: 0,
             after_sanction: 0,
+            after_report: 0,
         };
         let from = start.saturating_sub(window);
         if start == i64::MIN {
@@ -546,6 +556,7 @@ impl Engine {
             at_least: false,
             visited: 0,
             after_sanction: 0,
+            after_report: 0,
         };
         let (mut best, mut best_course) = (zero, zero);
         let msg = self.store.msgs.get(m);
@@ -577,8 +588,15 @@ impl Engine {
         let after = |at: i64| sanction.is_some_and(|x| at > x);
         let mut visited = 0;
         for &t in &self.hot[msg.hot as usize].targets_now {
+            let reported = if course {
+                self.targets.reported.get(&(t, author)).copied()
+            } else {
+                None
+            };
+            let after_report = |at: i64| reported.is_some_and(|x| at > x);
             let mut senders: Vec<u32> = Vec::new();
             let (mut own, mut own_after) = (0u32, 0u32);
+            let mut own_after_report = 0u32;
             let mut at_least = false;
             'scan: for map in [&self.targets.live, &self.targets.past] {
                 for (&(_, at, s), &k) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
@@ -591,6 +609,9 @@ impl Engine {
                         if after(at) {
                             own_after = own_after.saturating_add(k);
                         }
+                        if after_report(at) {
+                            own_after_report = own_after_report.saturating_add(k);
+                        }
                     }
                     if senders.len() as u32 >= COUNT_CAP || own >= COUNT_CAP || visited >= SCAN_LIMIT {
                         at_least = true;
@@ -602,13 +623,16 @@ impl Engine {
             // the larger of the two counts (every labelled message that mentions the person is
             // also a contact, so neither counts one message twice).
             if course && !at_least {
-                let (mut contacts, mut contacts_after) = (0u32, 0u32);
+                let (mut contacts, mut contacts_after, mut contacts_after_report) = (0u32, 0u32, 0u32);
                 'contacts: for map in [&self.targets.contacts, &self.targets.contacts_past] {
                     for (&(_, _, at), &k) in map.range((t, author, from)..=(t, author, to)) {
                         visited += 1;
                         contacts = contacts.saturating_add(k);
                         if after(at) {
                             contacts_after = contacts_after.saturating_add(k);
+                        }
+                        if after_report(at) {
+                            contacts_after_report = contacts_after_report.saturating_add(k);
                         }
                         if contacts >= COUNT_CAP || visited >= SCAN_LIMIT {
                             at_least = true;
@@ -618,6 +642,7 @@ impl Engine {
                 }
                 own = own.max(contacts);
                 own_after = own_after.max(contacts_after);
+                own_after_report = own_after_report.max(contacts_after_report);
             }
             let n = senders.len() as u32;
             if n > best.n || (n == best.n && at_least) {
@@ -626,11 +651,16 @@ impl Engine {
             }
             // The person with the longest course, a count that stopped short first, then the
             // most of it after a sanction: an order that does not depend on the walk's.
-            let key = |n: u32, at_least: bool, after: u32| (n, at_least && n > 0, after);
-            if key(own, at_least, own_after) > key(best_course.n, best_course.at_least, best_course.after_sanction) {
-                best_course.n = own;
-                best_course.at_least = at_least;
-                best_course.after_sanction = own_after;
+            let key = |c: &Count| (c.n, c.at_least && c.n > 0, c.after_sanction, c.after_report);
+            let this = Count {
+                n: own,
+                at_least,
+                visited: 0,
+                after_sanction: own_after,
+                after_report: own_after_report,
+            };
+            if key(&this) > key(&best_course) {
+                best_course = this;
             }
             if visited >= SCAN_LIMIT {
                 break;
@@ -695,6 +725,15 @@ impl Engine {
             }
             keep
         });
+        // A first report older than every window can no longer precede a message a count
+        // reads; it goes with the history.
+        x.reported.retain(|&(t, _), &mut at| {
+            let keep = at >= cut;
+            if !keep {
+                gone.push((t, 1));
+            }
+            keep
+        });
         for &(t, n) in &gone {
             let sum = x.sums.entry(t).or_default();
             sum.sum = sum.sum.saturating_add(u64::from(n));
@@ -719,6 +758,29 @@ impl Engine {
         let sum = x.sums.entry(person).or_default();
         sum.sum = sum.sum.saturating_add(1);
         self.mark_target(person);
+    }
+
+    /// Post `m` is known and may carry a report from the person it mentions first: that
+    /// person's first report of the sender (the earliest over their posts mentioning them) may
+    /// move earlier. Then every flag aimed at the person is evaluated again.
+    pub(super) fn target_reported(&mut self, m: u32) {
+        let msg = self.store.msgs.get(m);
+        if !msg.known() || msg.mention == NONE || msg.author == NONE {
+            return;
+        }
+        let (t, s) = (msg.mention, msg.author);
+        let Some(at) = self.reports.get(&m).and_then(|r| r.message.by_target_at) else {
+            return;
+        };
+        let x = &mut self.targets;
+        let slot = x.reported.entry((t, s)).or_insert(i64::MAX);
+        if at >= *slot {
+            return;
+        }
+        *slot = at;
+        let sum = x.sums.entry(t).or_default();
+        sum.sum = sum.sum.saturating_add(1);
+        self.mark_target(t);
     }
 
     /// An evicted post's contact stays as history, so the courses that count it do not change

@@ -588,6 +588,7 @@ impl Engine {
                 course: course.n,
                 course_at_least: course.at_least,
                 course_after_sanction: course.after_sanction,
+                course_after_report: course.after_report,
                 pile_on: match subject {
                     Subject::Author => PileOn {
                         resharers: distinct_resharers,

@@ -320,6 +320,7 @@ impl Engine {
         msg.set_audience(audience);
         let is_hot = msg.hot != NONE;
         self.contact(mention, author, at, None);
+        self.target_reported(m);
         for (parent, reply) in [(reply_to, true), (quote_of, false)] {
             let Some(parent) = parent else { continue };
             // A post that answers itself (or a reshare of itself, a loop only a canonical
@@ -663,7 +664,14 @@ impl Engine {
         } else {
             Some(self.person(reporter, at))
         };
-        let changed = self.reports.entry(m).or_default().add(scope, u, by_target, cap);
+        let changed = self
+            .reports
+            .entry(m)
+            .or_default()
+            .add(scope, u, by_target.then_some(at), cap);
+        if by_target && scope == NONE {
+            self.target_reported(m);
+        }
         // A report counts in the message's last activity even when it changes nothing else (the
         // same reporter again, later): otherwise the last activity would depend on which of a
         // reporter's reports came first.
