@@ -97,6 +97,7 @@ fn model(c: &mut Criterion) {
         course_at_least: false,
         course_after_sanction: 0,
         course_after_report: 0,
+        course_after_removal: 0,
         reports: 2,
         reports_at_least: false,
         reported_by_target: true,

@@ -108,7 +108,7 @@ prop_compose! {
             target_outside_audience: false,
             reshared_after_removal: None,
             pile_on: PileOn { resharers: pile_on.0, quotes: pile_on.1, replies: pile_on.2 },
-            course, course_at_least: false, course_after_sanction: 0, course_after_report: 0,
+            course, course_at_least: false, course_after_sanction: 0, course_after_report: 0, course_after_removal: 0,
             reported_by_target: reported_by_target && reports > 0,
             hate: labels[0], encouragement: labels[1], significant_impact: labels[2], remorse: labels[3], tolerable: labels[4],
             minor, prior, mob_senders,
@@ -239,6 +239,8 @@ proptest! {
         prop_assert!(score(&longer) <= score(&defiant));
         let reported = Facts { course_after_report: f.course_after_report + 1, ..longer.clone() };
         prop_assert!(score(&longer) <= score(&reported));
+        let removed = Facts { course_after_removal: f.course_after_removal + 1, ..longer.clone() };
+        prop_assert!(score(&longer) <= score(&removed));
         // Removal is judged over the course: a message of a longer course earns no more of the
         // removal credit.
         let credit = |f: &Facts| -> f64 {

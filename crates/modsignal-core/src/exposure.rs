@@ -25,7 +25,7 @@ pub(crate) type StatusOrd = u8;
 pub(crate) fn scope_ord(s: Scope) -> ScopeOrd {
     s as u8
 }
-fn scope_of(o: ScopeOrd) -> Scope {
+pub(crate) fn scope_of(o: ScopeOrd) -> Scope {
     match o {
         0 => Scope::Withheld,
         1 => Scope::FollowersOnly,

@@ -81,6 +81,9 @@ pub struct Facts {
     /// Of the course, the messages sent after the person targeted first reported one of the
     /// sender's posts aimed at them.
     pub course_after_report: u32,
+    /// Of the course, the messages sent after the platform (or a legal order) first took one
+    /// of the sender's posts aimed at the person down.
+    pub course_after_removal: u32,
     /// For the author's flag: the distinct accounts that reshared the message, and its quotes
     /// and replies (counted as messages), the participants of a pile-on when it is aimed at a
     /// person. Zero for a resharer's flag.
@@ -217,6 +220,8 @@ pub mod provisions {
     pub const REPEAT: &str = "DPP guidelines, public interest factors for: repeated conduct";
     pub const MOBBING: &str = "DPP guidelines (2016): virtual mobbing; Protection from Harassment Act 1997 s.7(3A) (collective course of conduct); Serious Crime Act 2007 ss.44-46";
     pub const COURSE: &str = "DPP guidelines para 12(2): communications targeting an individual; Protection from Harassment Act 1997 s.7(3): a course of conduct, on at least two occasions";
+    /// A course of conduct that went on after the platform took one of its messages down.
+    pub const COURSE_AFTER_REMOVAL: &str = "DPP guidelines para 12(2): communications targeting an individual; Protection from Harassment Act 1997 s.7(3): a course of conduct, continued after the platform took one of its messages down";
     /// A course of conduct that went on after the person reported it.
     pub const COURSE_AFTER_REPORT: &str = "DPP guidelines para 12(2): communications targeting an individual; Protection from Harassment Act 1997 s.7(3): a course of conduct, continued after the person targeted reported it to the platform";
     /// A course of conduct that went on after the platform suspended the sender.
@@ -234,7 +239,7 @@ pub mod provisions {
     /// in its `[provisions]` table. The policy refuses a table that differs from this one, and
     /// a test checks that every provision in every scenario's flags is one of these, so the
     /// file a reviewer reads is the list of what flags cite.
-    pub const ALL: [(&str, &str); 25] = [
+    pub const ALL: [(&str, &str); 26] = [
         ("category_threat", CATEGORY_THREAT),
         ("category_harassment", CATEGORY_HARASSMENT),
         ("category_court_order", CATEGORY_COURT_ORDER),
@@ -255,6 +260,7 @@ pub mod provisions {
         ("course", COURSE),
         ("course_after_sanction", COURSE_AFTER_SANCTION),
         ("course_after_report", COURSE_AFTER_REPORT),
+        ("course_after_removal", COURSE_AFTER_REMOVAL),
         ("encouragement", ENCOURAGEMENT),
         ("confidence", CONFIDENCE),
         ("reports", REPORTS),
@@ -859,6 +865,20 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
                 provisions::COURSE_AFTER_REPORT,
             );
         }
+        if f.course_after_removal > 0 {
+            t.push(
+                "course_after_removal",
+                Effect::For,
+                w.course_after_removal * f64::from(f.course_after_removal).ln_1p(),
+                || {
+                    format!(
+                        "{} of them sent after the platform took one of the sender's messages at this person down",
+                        f.course_after_removal
+                    )
+                },
+                provisions::COURSE_AFTER_REMOVAL,
+            );
+        }
     }
     // Virtual mobbing as one picture (2016 revision; PHA 1997 s.7(3A), a course of conduct by
     // several people): the accounts that joined in on a message aimed at a person, on the
@@ -945,6 +965,7 @@ mod tests {
             course_at_least: false,
             course_after_sanction: 0,
             course_after_report: 0,
+            course_after_removal: 0,
             pile_on: PileOn::default(),
         }
     }

@@ -93,6 +93,9 @@ pub struct Weights {
     /// weight * ln(1 + messages) of a course of conduct sent after the person targeted
     /// reported it.
     pub course_after_report: f64,
+    /// weight * ln(1 + messages) of a course of conduct sent after the platform took one of
+    /// its messages down.
+    pub course_after_removal: f64,
     pub minor: f64,
     pub remorse: f64,
     pub tolerable: f64,
@@ -265,6 +268,7 @@ impl Default for Policy {
                 reshared_after_removal: 1.0,
                 course_after_sanction: 0.5,
                 course_after_report: 0.5,
+                course_after_removal: 0.5,
                 course_of_conduct: 0.75,
                 minor: 2.0,
                 remorse: 1.0,
@@ -477,6 +481,7 @@ impl Policy {
             ("weights.reshared_after_removal", w.reshared_after_removal),
             ("weights.course_after_sanction", w.course_after_sanction),
             ("weights.course_after_report", w.course_after_report),
+            ("weights.course_after_removal", w.course_after_removal),
             ("weights.course_of_conduct", w.course_of_conduct),
             ("weights.minor", w.minor),
             ("weights.remorse", w.remorse),

@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use hashbrown::HashMap;
 
 use super::Engine;
-use crate::event::AccountStatus;
-use crate::exposure::{What, status_of};
+use crate::event::{AccountStatus, Scope};
+use crate::exposure::{What, scope_of, status_of};
 use crate::store::NONE;
 use crate::time::MAX_TS;
 
@@ -146,6 +146,9 @@ pub(super) struct Targets {
     /// (person, sender): when the person first reported a post of the sender's that mentions
     /// them first. Contacts after it went on after the person asked the platform for help.
     reported: BTreeMap<(u32, u32), i64>,
+    /// (person, sender): when the platform (or a legal order) first took down a post of the
+    /// sender's that mentions them first. Contacts after it went on despite the removal.
+    removed: BTreeMap<(u32, u32), i64>,
     sums: HashMap<u32, Sum>,
 }
 
@@ -172,7 +175,12 @@ impl Targets {
                     .chain(self.contacts_past.keys())
                     .flat_map(|&(t, s, _)| [t, s]),
             )
-            .chain(self.reported.keys().flat_map(|&(t, s)| [t, s]))
+            .chain(
+                self.reported
+                    .keys()
+                    .chain(self.removed.keys())
+                    .flat_map(|&(t, s)| [t, s]),
+            )
     }
     /// `targeted(m, t)` says whether labelled message `m` was ever seen targeting `t`.
     pub(super) fn names_only(
@@ -205,7 +213,7 @@ impl Targets {
                 .keys()
                 .chain(self.contacts_past.keys())
                 .all(|&(_, _, t)| ok(t))
-            && self.reported.values().all(|&t| ok(t))
+            && self.reported.values().chain(self.removed.values()).all(|&t| ok(t))
     }
     /// Forgets a person's sum once no message, contact or history names them.
     fn tidy(&mut self, person: u32) {
@@ -215,7 +223,9 @@ impl Targets {
             || [&self.contacts, &self.contacts_past]
                 .iter()
                 .any(|map| map.range(contacts.clone()).next().is_some())
-            || self.reported.range((person, 0)..=(person, u32::MAX)).next().is_some();
+            || [&self.reported, &self.removed]
+                .iter()
+                .any(|map| map.range((person, 0)..=(person, u32::MAX)).next().is_some());
         if self.len(person) == 0 && !history {
             self.sums.remove(&person);
         }
@@ -279,6 +289,9 @@ pub(super) struct Count {
     /// For a course of conduct: how many of its messages came after the person first reported
     /// one of them.
     pub after_report: u32,
+    /// For a course of conduct: how many of its messages came after the platform first took
+    /// one of them down.
+    pub after_removal: u32,
 }
 
 impl Engine {
@@ -524,6 +537,7 @@ impl Engine {
             visited: 0,
             after_sanction: 0,
             after_report: 0,
+            after_removal: 0,
         };
         let from = start.saturating_sub(window);
         if start == i64::MIN {
@@ -557,6 +571,7 @@ impl Engine {
             visited: 0,
             after_sanction: 0,
             after_report: 0,
+            after_removal: 0,
         };
         let (mut best, mut best_course) = (zero, zero);
         let msg = self.store.msgs.get(m);
@@ -594,9 +609,15 @@ impl Engine {
                 None
             };
             let after_report = |at: i64| reported.is_some_and(|x| at > x);
+            let removed = if course {
+                self.targets.removed.get(&(t, author)).copied()
+            } else {
+                None
+            };
+            let after_removal = |at: i64| removed.is_some_and(|x| at > x);
             let mut senders: Vec<u32> = Vec::new();
             let (mut own, mut own_after) = (0u32, 0u32);
-            let mut own_after_report = 0u32;
+            let (mut own_after_report, mut own_after_removal) = (0u32, 0u32);
             let mut at_least = false;
             'scan: for map in [&self.targets.live, &self.targets.past] {
                 for (&(_, at, s), &k) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
@@ -612,6 +633,9 @@ impl Engine {
                         if after_report(at) {
                             own_after_report = own_after_report.saturating_add(k);
                         }
+                        if after_removal(at) {
+                            own_after_removal = own_after_removal.saturating_add(k);
+                        }
                     }
                     if senders.len() as u32 >= COUNT_CAP || own >= COUNT_CAP || visited >= SCAN_LIMIT {
                         at_least = true;
@@ -623,7 +647,8 @@ impl Engine {
             // the larger of the two counts (every labelled message that mentions the person is
             // also a contact, so neither counts one message twice).
             if course && !at_least {
-                let (mut contacts, mut contacts_after, mut contacts_after_report) = (0u32, 0u32, 0u32);
+                let (mut contacts, mut contacts_after) = (0u32, 0u32);
+                let (mut contacts_after_report, mut contacts_after_removal) = (0u32, 0u32);
                 'contacts: for map in [&self.targets.contacts, &self.targets.contacts_past] {
                     for (&(_, _, at), &k) in map.range((t, author, from)..=(t, author, to)) {
                         visited += 1;
@@ -634,6 +659,9 @@ impl Engine {
                         if after_report(at) {
                             contacts_after_report = contacts_after_report.saturating_add(k);
                         }
+                        if after_removal(at) {
+                            contacts_after_removal = contacts_after_removal.saturating_add(k);
+                        }
                         if contacts >= COUNT_CAP || visited >= SCAN_LIMIT {
                             at_least = true;
                             break 'contacts;
@@ -643,6 +671,7 @@ impl Engine {
                 own = own.max(contacts);
                 own_after = own_after.max(contacts_after);
                 own_after_report = own_after_report.max(contacts_after_report);
+                own_after_removal = own_after_removal.max(contacts_after_removal);
             }
             let n = senders.len() as u32;
             if n > best.n || (n == best.n && at_least) {
@@ -651,13 +680,22 @@ impl Engine {
             }
             // The person with the longest course, a count that stopped short first, then the
             // most of it after a sanction: an order that does not depend on the walk's.
-            let key = |c: &Count| (c.n, c.at_least && c.n > 0, c.after_sanction, c.after_report);
+            let key = |c: &Count| {
+                (
+                    c.n,
+                    c.at_least && c.n > 0,
+                    c.after_sanction,
+                    c.after_report,
+                    c.after_removal,
+                )
+            };
             let this = Count {
                 n: own,
                 at_least,
                 visited: 0,
                 after_sanction: own_after,
                 after_report: own_after_report,
+                after_removal: own_after_removal,
             };
             if key(&this) > key(&best_course) {
                 best_course = this;
@@ -727,13 +765,15 @@ impl Engine {
         });
         // A first report older than every window can no longer precede a message a count
         // reads; it goes with the history.
-        x.reported.retain(|&(t, _), &mut at| {
-            let keep = at >= cut;
-            if !keep {
-                gone.push((t, 1));
-            }
-            keep
-        });
+        for map in [&mut x.reported, &mut x.removed] {
+            map.retain(|&(t, _), &mut at| {
+                let keep = at >= cut;
+                if !keep {
+                    gone.push((t, 1));
+                }
+                keep
+            });
+        }
         for &(t, n) in &gone {
             let sum = x.sums.entry(t).or_default();
             sum.sum = sum.sum.saturating_add(u64::from(n));
@@ -764,21 +804,41 @@ impl Engine {
     /// person's first report of the sender (the earliest over their posts mentioning them) may
     /// move earlier. Then every flag aimed at the person is evaluated again.
     pub(super) fn target_reported(&mut self, m: u32) {
+        let at = self.reports.get(&m).and_then(|r| r.message.by_target_at);
+        self.first_action(m, at, |x| &mut x.reported);
+    }
+
+    /// Post `m` is known and may have been taken down by the platform or a legal order (a
+    /// delete, or withholding, by either): the sender's first such removal of a post aimed at
+    /// the person it mentions first may move earlier.
+    pub(super) fn target_removed(&mut self, m: u32) {
+        let at = self.removals.get(self.store.msg_id(m)).and_then(|list| {
+            list.iter()
+                .find(|c| match c.what {
+                    What::Delete(by) => by.reversible(),
+                    What::Restrict(by, scope) => by.reversible() && scope_of(scope) == Scope::Withheld,
+                    _ => false,
+                })
+                .map(|c| c.at)
+        });
+        self.first_action(m, at, |x| &mut x.removed);
+    }
+
+    /// Moves the (person, sender) entry of `map` to `at` if that is earlier, for known post
+    /// `m`: its first mention and its author.
+    fn first_action(&mut self, m: u32, at: Option<i64>, map: fn(&mut Targets) -> &mut BTreeMap<(u32, u32), i64>) {
         let msg = self.store.msgs.get(m);
         if !msg.known() || msg.mention == NONE || msg.author == NONE {
             return;
         }
         let (t, s) = (msg.mention, msg.author);
-        let Some(at) = self.reports.get(&m).and_then(|r| r.message.by_target_at) else {
-            return;
-        };
-        let x = &mut self.targets;
-        let slot = x.reported.entry((t, s)).or_insert(i64::MAX);
+        let Some(at) = at else { return };
+        let slot = map(&mut self.targets).entry((t, s)).or_insert(i64::MAX);
         if at >= *slot {
             return;
         }
         *slot = at;
-        let sum = x.sums.entry(t).or_default();
+        let sum = self.targets.sums.entry(t).or_default();
         sum.sum = sum.sum.saturating_add(1);
         self.mark_target(t);
     }

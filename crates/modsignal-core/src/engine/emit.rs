@@ -589,6 +589,7 @@ impl Engine {
                 course_at_least: course.at_least,
                 course_after_sanction: course.after_sanction,
                 course_after_report: course.after_report,
+                course_after_removal: course.after_removal,
                 pile_on: match subject {
                     Subject::Author => PileOn {
                         resharers: distinct_resharers,

@@ -321,6 +321,7 @@ impl Engine {
         let is_hot = msg.hot != NONE;
         self.contact(mention, author, at, None);
         self.target_reported(m);
+        self.target_removed(m);
         for (parent, reply) in [(reply_to, true), (quote_of, false)] {
             let Some(parent) = parent else { continue };
             // A post that answers itself (or a reshare of itself, a loop only a canonical
@@ -596,6 +597,9 @@ impl Engine {
             }
             None => return Ok(None),
         };
+        if own {
+            self.target_removed(m);
+        }
         let msg = self.store.msgs.get_mut(m);
         msg.touch(change.at);
         let (hot, author) = (msg.hot, msg.author);
