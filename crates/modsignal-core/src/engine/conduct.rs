@@ -9,6 +9,12 @@
 //! (person, time, sender), shared by everyone, so a resharer seen once costs one entry in each,
 //! not a map of their own.
 //!
+//! [`Targets`] also holds the *contacts* that courses of conduct count: every post in state
+//! that mentions a person first (or is sent to them directly), labelled or not, keyed by
+//! (person, sender, time), so that one sender's course is a walk over their own contacts; and
+//! per (person, sender) the first time the person reported one of those posts and the first
+//! time the platform took one down, so that a course can say how much of it came after.
+//!
 //! A count is a walk over one window of one sender's or person's entries, stopped at
 //! [`COUNT_CAP`] (or [`PRIOR_CAP`]) and at [`SCAN_LIMIT`] entries, so its cost is bounded
 //! whatever one sender or one target holds (a count stopped short says "at least").
