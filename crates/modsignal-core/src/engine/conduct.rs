@@ -155,6 +155,12 @@ pub(super) struct Targets {
     /// (person, sender): when the platform (or a legal order) first took down a post of the
     /// sender's that mentions them first. Contacts after it went on despite the removal.
     removed: BTreeMap<(u32, u32), i64>,
+    /// (person, sender): a sum that grows whenever that sender's course toward that person can
+    /// change (a contact, a first report or removal, history forgotten). The revision of the
+    /// sender's flags reads only their own, so a contact between two other accounts moves
+    /// nothing of theirs (and the Kafka worker, whose engine partitions each see part of a
+    /// person's contacts, writes the same revisions as file mode).
+    courses: BTreeMap<(u32, u32), u64>,
     sums: HashMap<u32, Sum>,
 }
 
@@ -185,6 +191,7 @@ impl Targets {
                 self.reported
                     .keys()
                     .chain(self.removed.keys())
+                    .chain(self.courses.keys())
                     .flat_map(|&(t, s)| [t, s]),
             )
     }
@@ -234,7 +241,23 @@ impl Targets {
                 .any(|map| map.range((person, 0)..=(person, u32::MAX)).next().is_some());
         if self.len(person) == 0 && !history {
             self.sums.remove(&person);
+            // No flag reads a course toward the person any more: no message in state targets
+            // them (each one is a member), and no history is left.
+            let gone: Vec<(u32, u32)> = self
+                .courses
+                .range((person, 0)..=(person, u32::MAX))
+                .map(|(&k, _)| k)
+                .collect();
+            for k in gone {
+                self.courses.remove(&k);
+            }
         }
+    }
+
+    /// Grows the course sum of (person, sender) by `n`.
+    fn bump_course(&mut self, person: u32, sender: u32, n: u64) {
+        let sum = self.courses.entry((person, sender)).or_default();
+        *sum = sum.saturating_add(n);
     }
 }
 
@@ -728,6 +751,21 @@ impl Engine {
             .fold(0, u64::saturating_add)
     }
 
+    /// A measure for the revision of the author's flag of message `m` that grows whenever its
+    /// course of conduct could change: the author's course sums toward everyone it ever
+    /// targeted.
+    pub(super) fn course_version(&self, m: u32) -> u64 {
+        let msg = self.store.msgs.get(m);
+        if msg.hot == NONE || msg.author == NONE {
+            return 0;
+        }
+        self.hot[msg.hot as usize]
+            .targets_ever
+            .iter()
+            .map(|&t| self.targets.courses.get(&(t, msg.author)).copied().unwrap_or(0))
+            .fold(0, u64::saturating_add)
+    }
+
     /// A measure for the revision that grows whenever `user`'s count of repeated conduct could
     /// change.
     pub(super) fn conduct_version(&self, user: u32) -> u64 {
@@ -762,29 +800,37 @@ impl Engine {
             }
             keep
         });
-        x.contacts_past.retain(|&(t, _, at), &mut n| {
-            let keep = at >= cut;
-            if !keep {
-                gone.push((t, n));
-            }
-            keep
-        });
-        // A first report older than every window can no longer precede a message a count
-        // reads; it goes with the history.
-        for map in [&mut x.reported, &mut x.removed] {
-            map.retain(|&(t, _), &mut at| {
-                let keep = at >= cut;
-                if !keep {
-                    gone.push((t, 1));
-                }
-                keep
-            });
-        }
         for &(t, n) in &gone {
             let sum = x.sums.entry(t).or_default();
             sum.sum = sum.sum.saturating_add(u64::from(n));
         }
-        for (t, _) in gone {
+        // Contacts, and first reports and removals, older than every window go with the
+        // history; each one forgotten moves its sender's course sum.
+        let mut courses: Vec<(u32, u32, u32)> = Vec::new();
+        x.contacts_past.retain(|&(t, s, at), &mut n| {
+            let keep = at >= cut;
+            if !keep {
+                courses.push((t, s, n));
+            }
+            keep
+        });
+        for map in [&mut x.reported, &mut x.removed] {
+            map.retain(|&(t, s), &mut at| {
+                let keep = at >= cut;
+                if !keep {
+                    courses.push((t, s, 1));
+                }
+                keep
+            });
+        }
+        for &(t, s, n) in &courses {
+            x.bump_course(t, s, u64::from(n));
+        }
+        for t in gone
+            .into_iter()
+            .map(|(t, _)| t)
+            .chain(courses.into_iter().map(|(t, _, _)| t))
+        {
             x.tidy(t);
         }
     }
@@ -801,8 +847,7 @@ impl Engine {
             sub(&mut x.contacts, (person, sender, old));
         }
         add(&mut x.contacts, (person, sender, at));
-        let sum = x.sums.entry(person).or_default();
-        sum.sum = sum.sum.saturating_add(1);
+        x.bump_course(person, sender, 1);
         self.mark_target(person);
     }
 
@@ -844,8 +889,7 @@ impl Engine {
             return;
         }
         *slot = at;
-        let sum = self.targets.sums.entry(t).or_default();
-        sum.sum = sum.sum.saturating_add(1);
+        self.targets.bump_course(t, s, 1);
         self.mark_target(t);
     }
 

@@ -66,6 +66,9 @@ pub struct RevisionParts {
     /// The versions of the indexes the flag's counts of repeated conduct and mobbing read.
     pub conduct_version: u64,
     pub mobbing_version: u64,
+    /// For the author's flag, the version of their course of conduct toward the people the
+    /// message targets.
+    pub course_version: u64,
     /// What was said of the sender's age (see `User::minor_term`).
     pub minor_term: u64,
 }
@@ -97,6 +100,7 @@ pub fn revision(p: &RevisionParts) -> u64 {
         p.reshare_times,
         p.conduct_version,
         p.mobbing_version,
+        p.course_version,
         p.minor_term,
     ]
     .into_iter()
@@ -528,6 +532,11 @@ impl Engine {
             reshare_times,
             conduct_version: self.conduct_version(user),
             mobbing_version: self.mobbing_version(m),
+            course_version: if subject == Subject::Author {
+                self.course_version(m)
+            } else {
+                0
+            },
             // Whether the subject is a minor is state of the account, not of the message: an
             // `account` event that changes it changes the flag, so it moves the revision too.
             minor_term: account.minor_term(),
