@@ -843,11 +843,18 @@ impl Engine {
             return;
         }
         let x = &mut self.targets;
-        if let Some(old) = from {
-            sub(&mut x.contacts, (person, sender, old));
-        }
+        // The sum grows by a measure of the contact (one, and how early it is), so that it is a
+        // function of the contacts in state whatever order their sightings came in: a post
+        // first seen late and then early measures the same as one seen early only.
+        let grow = match from {
+            Some(old) => {
+                sub(&mut x.contacts, (person, sender, old));
+                earliness(at).saturating_sub(earliness(old))
+            }
+            None => 1 + earliness(at),
+        };
         add(&mut x.contacts, (person, sender, at));
-        x.bump_course(person, sender, 1);
+        x.bump_course(person, sender, grow);
         self.mark_target(person);
     }
 
@@ -888,8 +895,14 @@ impl Engine {
         if at >= *slot {
             return;
         }
+        // As for contacts: the sum measures the first time, whatever order it was learnt in.
+        let grow = if *slot == i64::MAX {
+            1 + earliness(at)
+        } else {
+            earliness(at).saturating_sub(earliness(*slot))
+        };
         *slot = at;
-        self.targets.bump_course(t, s, 1);
+        self.targets.bump_course(t, s, grow);
         self.mark_target(t);
     }
 
