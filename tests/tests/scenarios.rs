@@ -127,6 +127,34 @@ fn every_provision_cited_is_in_the_policy_table() {
     );
 }
 
+/// Every factor code written in any scenario has a plain name in the dashboard, so a liaison
+/// officer never reads a bare code.
+#[test]
+fn every_factor_has_a_plain_name_in_the_dashboard() {
+    let app = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/modsignal-api/src/dashboard/app.js"),
+    )
+    .unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let (flags, _) = run_lines(&Policy::default(), &lines(&name));
+        for f in &flags {
+            for x in &f.factors {
+                assert!(
+                    app.contains(&format!("    {}: \"", x.code)),
+                    "{name}: factor `{}` has no plain name in the dashboard's FACTORS",
+                    x.code
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn out_of_order_equals_time_order() {
     assert_eq!(check("out_of_order"), check("out_of_order_sorted"));

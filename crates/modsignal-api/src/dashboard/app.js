@@ -57,6 +57,11 @@
     repeat: "Repeated conduct",
     mobbing: "Part of a pile-on (virtual mobbing)",
     pile_on: "Others joined in on it (a pile-on on the person it targets)",
+    course_of_conduct: "A course of conduct: several messages from the sender at the same person",
+    course_after_sanction: "The course went on after the platform suspended the sender",
+    course_after_report: "The course went on after the person reported it",
+    course_after_removal: "The course went on after the platform took one of its messages down",
+    reshared_after_removal: "Reshared after the message had been taken down",
     minor: "The sender is under 18",
   };
 
