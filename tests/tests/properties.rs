@@ -107,7 +107,7 @@ prop_compose! {
             audience_kind, audience, reshares, impressions, quotes, replies, depth, targeted, reports,
             target_outside_audience: false,
             reshared_after_removal: None,
-            pile_on: PileOn { resharers: pile_on.0, quotes: pile_on.1, replies: pile_on.2 },
+            pile_on: PileOn { resharers: pile_on.0, quotes: pile_on.1, replies: pile_on.2, burst: pile_on.0 / 2 },
             course, course_at_least: false, course_after_sanction: 0, course_after_report: 0, course_after_removal: 0,
             reported_by_target: reported_by_target && reports > 0,
             hate: labels[0], encouragement: labels[1], significant_impact: labels[2], remorse: labels[3], tolerable: labels[4],
@@ -218,6 +218,7 @@ proptest! {
                 resharers: f.pile_on.resharers + more.0,
                 quotes: f.pile_on.quotes + more.1,
                 replies: f.pile_on.replies + more.2,
+                burst: f.pile_on.burst + more.0 / 2,
             },
             ..f.clone()
         };

@@ -96,6 +96,8 @@ pub struct PileOn {
     pub resharers: u64,
     pub quotes: u64,
     pub replies: u64,
+    /// Of the resharers, those who reshared within `conduct.pile_on_burst_secs` of posting.
+    pub burst: u64,
 }
 
 impl PileOn {
@@ -892,8 +894,10 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             w.pile_on * saturating(joined, u64::from(policy.conduct.pile_on_full_at)),
             || {
                 format!(
-                    "{joined} joined in on a message aimed at a person: {} resharing it, {} and {} (full weight from {})",
+                    "{joined} joined in on a message aimed at a person: {} resharing it ({} within {} of posting), {} and {} (full weight from {})",
                     count(p.resharers, "account", "accounts"),
+                    p.burst,
+                    human_duration(policy.conduct.pile_on_burst_secs),
                     count(p.quotes, "quote", "quotes"),
                     count(p.replies, "reply", "replies"),
                     policy.conduct.pile_on_full_at

@@ -181,6 +181,9 @@ pub struct Conduct {
     pub pile_on_min: u32,
     /// ... and earns all of `weights.pile_on` at this many.
     pub pile_on_full_at: u32,
+    /// The pile-on's burst: how many of the accounts that reshared the message did so within
+    /// this long of its posting, which its evidence states.
+    pub pile_on_burst_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -308,6 +311,7 @@ impl Default for Policy {
                 mobbing_min_senders: 3,
                 pile_on_min: 10,
                 pile_on_full_at: 1000,
+                pile_on_burst_secs: 1800,
             },
             emission: Emission {
                 reach_milestone_base: 10.0,
@@ -574,6 +578,7 @@ impl Policy {
         for (name, v) in [
             ("conduct.repeat_window_secs", c.repeat_window_secs),
             ("conduct.mobbing_window_secs", c.mobbing_window_secs),
+            ("conduct.pile_on_burst_secs", c.pile_on_burst_secs),
         ] {
             if v > MAX_SPAN_SECS {
                 return Err(range(name, v, SPAN));

@@ -69,6 +69,9 @@ pub struct RevisionParts {
     /// For the author's flag, the version of their course of conduct toward the people the
     /// message targets.
     pub course_version: u64,
+    /// For the author's flag, how early every resharer's start is, summed: the pile-on's
+    /// burst reads the starts.
+    pub resharer_starts: u64,
     /// What was said of the sender's age (see `User::minor_term`).
     pub minor_term: u64,
 }
@@ -101,6 +104,7 @@ pub fn revision(p: &RevisionParts) -> u64 {
         p.conduct_version,
         p.mobbing_version,
         p.course_version,
+        p.resharer_starts,
         p.minor_term,
     ]
     .into_iter()
@@ -428,6 +432,7 @@ impl Engine {
         // Reach.
         let followers = u64::from(self.users.get(user).followers);
         let distinct_resharers = hot.resharers.len() as u64;
+        let (burst, starts) = (hot.burst, hot.starts);
         let reach = match subject {
             Subject::Author => Reach {
                 // A direct message reaches its recipients, not the sender's followers (at least
@@ -537,6 +542,7 @@ impl Engine {
             } else {
                 0
             },
+            resharer_starts: if subject == Subject::Author { starts } else { 0 },
             // Whether the subject is a minor is state of the account, not of the message: an
             // `account` event that changes it changes the flag, so it moves the revision too.
             minor_term: account.minor_term(),
@@ -604,6 +610,7 @@ impl Engine {
                         resharers: distinct_resharers,
                         quotes: reach.quotes,
                         replies: reach.replies,
+                        burst: u64::from(burst),
                     },
                     Subject::Resharer => PileOn::default(),
                 },

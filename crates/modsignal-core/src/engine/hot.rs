@@ -20,6 +20,12 @@
 use hashbrown::HashMap;
 
 use super::{ALL, AUTHOR, Engine};
+use crate::time::MAX_TS;
+
+/// How early an instant is: a number that grows as the instant moves earlier.
+fn earliness(at: i64) -> u64 {
+    MAX_TS.0.saturating_sub(at).max(0) as u64
+}
 use crate::event::{Category, LabelCode};
 use crate::flag::Subject;
 use crate::store::{Id, NONE};
@@ -131,6 +137,12 @@ pub(super) struct Hot {
     /// The deepest chain of reshares, counted up to `limits.chain_levels` + 1.
     pub depth: u32,
     pub resharer_audience: u64,
+    /// Resharers (the author aside) whose start is within `conduct.pile_on_burst_secs` of the
+    /// posting, once the post is known: a pile-on's burst.
+    pub burst: u32,
+    /// How early every resharer's start is, summed: it grows with every resharer and every
+    /// start that moves earlier, so the author's revision moves whenever the burst can.
+    pub starts: u64,
     /// Every person this message was ever seen targeting (only grows).
     pub targets_ever: Vec<u32>,
     /// The people it targets now, as registered in the target index.
@@ -161,6 +173,8 @@ impl Hot {
             agg: HashMap::new(),
             depth: 0,
             resharer_audience: 0,
+            burst: 0,
+            starts: 0,
             targets_ever: Vec::new(),
             targets_now: Vec::new(),
             slots: HashMap::new(),
@@ -258,6 +272,8 @@ impl Engine {
         hot.agg.clear();
         hot.depth = 0;
         hot.resharer_audience = 0;
+        hot.burst = 0;
+        hot.starts = 0;
         hot.restructured = false;
         for &r in &list {
             self.hot_add(h, r);
@@ -297,6 +313,7 @@ impl Engine {
             p = self.parent_of(p);
         }
         self.work = self.work.saturating_add(1 + chain.len() as u64);
+        let burst_end = self.burst_end(m);
         let hot = &mut self.hot[h as usize];
         match hot.resharers.get_mut(&user) {
             None => {
@@ -304,10 +321,20 @@ impl Engine {
                 if user != author {
                     hot.resharer_audience += followers;
                 }
+                hot.starts = hot.starts.saturating_add(earliness(at));
+                if user != author && at <= burst_end {
+                    hot.burst += 1;
+                }
             }
             Some(first) => {
+                let before = first.start;
                 first.start = first.start.min(at);
+                let after = first.start;
                 hot.extra.entry(user).or_default().push(r);
+                hot.starts = hot.starts.saturating_add(earliness(after) - earliness(before));
+                if user != author && before > burst_end && after <= burst_end {
+                    hot.burst += 1;
+                }
             }
         }
         for (i, &p) in chain.iter().enumerate() {
@@ -349,10 +376,32 @@ impl Engine {
     /// Recomputes a resharer's start from their reshares (after one of them moved earlier).
     pub(super) fn refresh_resharer_start(&mut self, h: u32, user: u32) {
         let hot = &self.hot[h as usize];
+        let m = hot.msg;
         let start = hot.reshares_by(user).map(|r| self.store.rss.get(r).at).min();
-        if let (Some(start), Some(rs)) = (start, self.hot[h as usize].resharers.get_mut(&user)) {
+        let (burst_end, author) = (self.burst_end(m), self.store.msgs.get(m).author);
+        let hot = &mut self.hot[h as usize];
+        if let (Some(start), Some(rs)) = (start, hot.resharers.get_mut(&user)) {
+            let before = rs.start;
             rs.start = start;
+            // Starts only move earlier.
+            hot.starts = hot
+                .starts
+                .saturating_add(earliness(start).saturating_sub(earliness(before)));
+            if user != author && before > burst_end && start <= burst_end {
+                hot.burst += 1;
+            }
         }
+    }
+
+    /// The end of message `m`'s pile-on burst: `conduct.pile_on_burst_secs` after its posting,
+    /// or before every time while the post is not known.
+    pub(super) fn burst_end(&self, m: u32) -> i64 {
+        let msg = self.store.msgs.get(m);
+        if !msg.known() {
+            return i64::MIN;
+        }
+        msg.posted_at
+            .saturating_add(self.policy.conduct.pile_on_burst_secs as i64 * 1000)
     }
 
     /// The post of a hot message arrived after its reshares: its author is known now. The

@@ -303,6 +303,10 @@ impl Engine {
             if at < msg.posted_at {
                 let (before, mention, author) = (msg.posted_at, msg.mention, msg.author);
                 msg.posted_at = at;
+                // The pile-on's burst is measured from the posting: count it again.
+                if msg.hot != NONE {
+                    self.hot[msg.hot as usize].restructured = true;
+                }
                 self.contact(mention, author, at, Some(before));
                 self.earn(m);
                 self.subject_moved(m);
@@ -342,6 +346,9 @@ impl Engine {
             self.mark(p, AUTHOR);
         }
         if is_hot {
+            // The pile-on's burst is measured from the posting, known only now: count it again.
+            let h = self.store.msgs.get(m).hot;
+            self.hot[h as usize].restructured = true;
             self.author_known(m);
             self.earn(m);
             self.subject_moved(m);
