@@ -455,8 +455,9 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             format!("between the {swift} swift window and the {slow} slow time scale")
         }
     };
-    // A message of a course of conduct toward one person (two or more labelled messages from
-    // the author at the same person) earns only its share of the removal credit: taking one
+    // A message of a course of conduct toward one person (two or more messages from the
+    // author at the same person, see `Facts::course`) earns only its share of the removal
+    // credit: taking one
     // message of n down was no effective action against the conduct (para 39(b): "swift and
     // effective action"), so removal is judged over the course, not message by message.
     let course = if !f.resharer && f.course >= 2 { f.course } else { 1 };
