@@ -301,7 +301,7 @@ fn resum(sum: &mut u64, old: u64, new: u64) {
 }
 
 /// How early an instant is, as a number that grows as the instant moves earlier.
-fn earliness(at: i64) -> u64 {
+pub(super) fn earliness(at: i64) -> u64 {
     MAX_TS.0.saturating_sub(at).max(0) as u64
 }
 

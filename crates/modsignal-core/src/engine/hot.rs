@@ -19,13 +19,8 @@
 
 use hashbrown::HashMap;
 
+use super::conduct::earliness;
 use super::{ALL, AUTHOR, Engine};
-use crate::time::MAX_TS;
-
-/// How early an instant is: a number that grows as the instant moves earlier.
-fn earliness(at: i64) -> u64 {
-    MAX_TS.0.saturating_sub(at).max(0) as u64
-}
 use crate::event::{Category, LabelCode};
 use crate::flag::Subject;
 use crate::store::{Id, NONE};
