@@ -146,8 +146,9 @@ pub struct StateStats {
 struct Reports {
     /// Reports on the message itself.
     message: Reporters,
-    /// Reports on each resharer's reshares, sorted by the resharer's handle.
-    resharers: Vec<(u32, Reporters)>,
+    /// Reports on each resharer's reshares, by the resharer's handle (a map, so that reports
+    /// on many reshares of one message cost a logarithm each, not a shift of a list).
+    resharers: BTreeMap<u32, Reporters>,
 }
 
 /// One list of reports: the distinct reporters, whether the person targeted reported, and
@@ -167,8 +168,7 @@ impl Reports {
         if scope == NONE {
             return Some(&self.message);
         }
-        let pos = self.resharers.binary_search_by_key(&scope, |(u, _)| *u).ok()?;
-        Some(&self.resharers[pos].1)
+        self.resharers.get(&scope)
     }
 
     /// The list of reports for `scope`: the message's (`NONE`) or a resharer's.
@@ -176,14 +176,7 @@ impl Reports {
         if scope == NONE {
             return &mut self.message;
         }
-        let pos = match self.resharers.binary_search_by_key(&scope, |(u, _)| *u) {
-            Ok(pos) => pos,
-            Err(pos) => {
-                self.resharers.insert(pos, (scope, Reporters::default()));
-                pos
-            }
-        };
-        &mut self.resharers[pos].1
+        self.resharers.entry(scope).or_default()
     }
 
     /// Whether the list for `scope` holds as many reporters as it may.

@@ -289,10 +289,9 @@ impl Engine {
             }
         }
         for (&m, r) in &self.reports {
-            let sorted = r.resharers.windows(2).all(|w| w[0].0 < w[1].0)
-                && std::iter::once(&r.message)
-                    .chain(r.resharers.iter().map(|(_, l)| l))
-                    .all(|l| l.users.windows(2).all(|w| w[0] < w[1]));
+            let sorted = std::iter::once(&r.message)
+                .chain(r.resharers.values())
+                .all(|l| l.users.windows(2).all(|w| w[0] < w[1]));
             if !live_msg(m) || !sorted || r.handles().any(|u| !user(u) || u == NONE) {
                 return Err("reports point outside the state".into());
             }
