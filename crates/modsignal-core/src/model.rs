@@ -840,47 +840,41 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             },
             provisions::COURSE,
         );
-        if f.course_after_sanction > 0 {
-            t.push(
+        // The messages of the course sent after someone acted on it: the platform, the
+        // person targeted. Each is its own factor, weighted the same way.
+        let after: [(&'static str, u32, f64, &str, &'static str); 3] = [
+            (
                 "course_after_sanction",
-                Effect::For,
-                w.course_after_sanction * f64::from(f.course_after_sanction).ln_1p(),
-                || {
-                    format!(
-                        "{} of them sent after the platform suspended or took down the sender's account",
-                        f.course_after_sanction
-                    )
-                },
+                f.course_after_sanction,
+                w.course_after_sanction,
+                "the platform suspended or took down the sender's account",
                 provisions::COURSE_AFTER_SANCTION,
-            );
-        }
-        if f.course_after_report > 0 {
-            t.push(
+            ),
+            (
                 "course_after_report",
-                Effect::For,
-                w.course_after_report * f64::from(f.course_after_report).ln_1p(),
-                || {
-                    format!(
-                        "{} of them sent after the person targeted reported one to the platform",
-                        f.course_after_report
-                    )
-                },
+                f.course_after_report,
+                w.course_after_report,
+                "the person targeted reported one to the platform",
                 provisions::COURSE_AFTER_REPORT,
-            );
-        }
-        if f.course_after_removal > 0 {
-            t.push(
+            ),
+            (
                 "course_after_removal",
-                Effect::For,
-                w.course_after_removal * f64::from(f.course_after_removal).ln_1p(),
-                || {
-                    format!(
-                        "{} of them sent after the platform took one of the sender's messages at this person down",
-                        f.course_after_removal
-                    )
-                },
+                f.course_after_removal,
+                w.course_after_removal,
+                "the platform took one of the sender's messages at this person down",
                 provisions::COURSE_AFTER_REMOVAL,
-            );
+            ),
+        ];
+        for (code, n, weight, what, provision) in after {
+            if n > 0 {
+                t.push(
+                    code,
+                    Effect::For,
+                    weight * f64::from(n).ln_1p(),
+                    || format!("{n} of them sent after {what}"),
+                    provision,
+                );
+            }
         }
     }
     // Virtual mobbing as one picture (2016 revision; PHA 1997 s.7(3A), a course of conduct by

@@ -644,9 +644,17 @@ impl Engine {
                 None
             };
             let after_removal = |at: i64| removed.is_some_and(|x| at > x);
+            // How many of the author's messages came after each action on the course.
+            let tally = |c: &mut [u32; 3], at: i64, k: u32| {
+                for (n, acted) in c.iter_mut().zip([after(at), after_report(at), after_removal(at)]) {
+                    if acted {
+                        *n = n.saturating_add(k);
+                    }
+                }
+            };
             let mut senders: Vec<u32> = Vec::new();
-            let (mut own, mut own_after) = (0u32, 0u32);
-            let (mut own_after_report, mut own_after_removal) = (0u32, 0u32);
+            let mut own = 0u32;
+            let mut own_after = [0u32; 3];
             let mut at_least = false;
             'scan: for map in [&self.targets.live, &self.targets.past] {
                 for (&(_, at, s), &k) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
@@ -656,15 +664,7 @@ impl Engine {
                     }
                     if s == author {
                         own = own.saturating_add(k);
-                        if after(at) {
-                            own_after = own_after.saturating_add(k);
-                        }
-                        if after_report(at) {
-                            own_after_report = own_after_report.saturating_add(k);
-                        }
-                        if after_removal(at) {
-                            own_after_removal = own_after_removal.saturating_add(k);
-                        }
+                        tally(&mut own_after, at, k);
                     }
                     if senders.len() as u32 >= COUNT_CAP || own >= COUNT_CAP || visited >= SCAN_LIMIT {
                         at_least = true;
@@ -676,21 +676,13 @@ impl Engine {
             // the larger of the two counts (every labelled message that mentions the person is
             // also a contact, so neither counts one message twice).
             if course && !at_least {
-                let (mut contacts, mut contacts_after) = (0u32, 0u32);
-                let (mut contacts_after_report, mut contacts_after_removal) = (0u32, 0u32);
+                let mut contacts = 0u32;
+                let mut contacts_after = [0u32; 3];
                 'contacts: for map in [&self.targets.contacts, &self.targets.contacts_past] {
                     for (&(_, _, at), &k) in map.range((t, author, from)..=(t, author, to)) {
                         visited += 1;
                         contacts = contacts.saturating_add(k);
-                        if after(at) {
-                            contacts_after = contacts_after.saturating_add(k);
-                        }
-                        if after_report(at) {
-                            contacts_after_report = contacts_after_report.saturating_add(k);
-                        }
-                        if after_removal(at) {
-                            contacts_after_removal = contacts_after_removal.saturating_add(k);
-                        }
+                        tally(&mut contacts_after, at, k);
                         if contacts >= COUNT_CAP || visited >= SCAN_LIMIT {
                             at_least = true;
                             break 'contacts;
@@ -698,9 +690,9 @@ impl Engine {
                     }
                 }
                 own = own.max(contacts);
-                own_after = own_after.max(contacts_after);
-                own_after_report = own_after_report.max(contacts_after_report);
-                own_after_removal = own_after_removal.max(contacts_after_removal);
+                for (o, c) in own_after.iter_mut().zip(contacts_after) {
+                    *o = (*o).max(c);
+                }
             }
             let n = senders.len() as u32;
             if n > best.n || (n == best.n && at_least) {
@@ -722,9 +714,9 @@ impl Engine {
                 n: own,
                 at_least,
                 visited: 0,
-                after_sanction: own_after,
-                after_report: own_after_report,
-                after_removal: own_after_removal,
+                after_sanction: own_after[0],
+                after_report: own_after[1],
+                after_removal: own_after[2],
             };
             if key(&this) > key(&best_course) {
                 best_course = this;
