@@ -771,11 +771,17 @@ impl Engine {
 
     /// End of input: the watermark moves to event time, every labelled message is evaluated,
     /// and every flag whose state differs from what was last written is written, in `flag_id`
-    /// order.
+    /// order. With sources declared ([`Engine::expect_sources`]) and one of them still being
+    /// read, the input has not ended: the watermark stays where the slowest source holds it
+    /// and only the evaluation and writing are done.
     pub fn finish(&mut self, out: &mut Vec<Flag>) {
         // The watermark moves to event time and stays there: calling this again, with or
-        // without events in between, never moves it past an event.
-        if let Some(t) = self.newest_event() {
+        // without events in between, never moves it past an event. Not while a declared source
+        // is behind: its events, older than this engine's newest, would all be late, and
+        // what the watermark evicts or closes meanwhile would differ from file mode.
+        if matches!(self.input_time(), InputTime::Own | InputTime::Idle(_))
+            && let Some(t) = self.newest_event()
+        {
             self.wm_floor = self.wm_floor.max(t.0);
         }
         self.fire_timers();
