@@ -365,11 +365,23 @@ impl Ev {
                 } else {
                     Vec::new()
                 };
+                // The authors of what a post answers, also without fields of their own: an
+                // account numbered after the answered id's number for most posts (the sender's
+                // own for some, a thread), none for every fifth.
+                let parent_author = |r: Option<Ref>| {
+                    let n = match r? {
+                        Ref::Msg(m) => m.0,
+                        Ref::Rs(r) => r.0,
+                    };
+                    (id.0 % 5 != 4).then(|| Acct(n.wrapping_add(id.0 / 5)).id())
+                };
                 EventKind::Post {
                     id: id.id(),
                     author: author.author(),
                     audience: AUDIENCES[audience as usize % 4],
+                    reply_to_author: parent_author(reply_to),
                     reply_to: reply_to.map(Ref::id),
+                    quote_of_author: parent_author(quote_of),
                     quote_of: quote_of.map(Ref::id),
                     mentions,
                     recipients,
@@ -544,7 +556,11 @@ fn events(steps: &[Step]) -> Vec<Option<Event<'static>>> {
         let mut left_out: std::collections::HashSet<String> = std::collections::HashSet::new();
         for ev in events.iter().flatten() {
             if let EventKind::Reshare { id, of, via, .. } = &ev.kind {
-                left_out.extend([Some(of.to_string()), via.as_ref().map(|v| v.to_string())].into_iter().flatten());
+                left_out.extend(
+                    [Some(of.to_string()), via.as_ref().map(|v| v.to_string())]
+                        .into_iter()
+                        .flatten(),
+                );
                 if of.starts_with('r') {
                     left_out.insert(id.to_string());
                 }

@@ -89,7 +89,7 @@ prop_compose! {
         quotes in 0u64..1000,
         replies in 0u64..1000,
         depth in 0u32..20,
-        targeted in prop::option::of(prop::sample::select(vec![Targeting::Label, Targeting::Direct, Targeting::Mention, Targeting::Reply])),
+        targeted in prop::option::of(prop::sample::select(vec![Targeting::Label, Targeting::Direct, Targeting::Mention, Targeting::Reply, Targeting::Quote])),
         reports in 0u32..50,
         reported_by_target in any::<bool>(),
         labels in prop::array::uniform5(prop_oneof![Just(0.0), 0.05f64..=1.0]),
@@ -359,7 +359,7 @@ proptest! {
     }
 
     #[test]
-    fn p8_a_message_to_its_target_earns_no_limited_audience_credit(mut f in facts(), how in prop::sample::select(vec![Targeting::Label, Targeting::Direct, Targeting::Mention, Targeting::Reply])) {
+    fn p8_a_message_to_its_target_earns_no_limited_audience_credit(mut f in facts(), how in prop::sample::select(vec![Targeting::Label, Targeting::Direct, Targeting::Mention, Targeting::Reply, Targeting::Quote])) {
         f.targeted = Some(how);
         let e = evaluate(&Policy::default(), &f);
         prop_assert!(e.factors.iter().all(|x| x.code != "limited_audience"), "{how:?} to the target earned a limited-audience credit");
@@ -475,17 +475,20 @@ proptest! {
 
     #[test]
     fn engine_p15_another_contact_never_lowers_a_course(
-        minutes in prop::collection::vec(-1500i64..1500, 0..8),
-        more in prop::collection::vec(-1500i64..1500, 1..4),
+        minutes in prop::collection::vec((-1500i64..1500, 0u8..3), 0..8),
+        more in prop::collection::vec((-1500i64..1500, 0u8..3), 1..4),
         del in prop::option::of(60u64..86_400),
     ) {
-        let lines = |contacts: &[i64]| {
+        // A contact mentions the person, or replies to or quotes a post of theirs naming them
+        // as its author (mentioning nobody).
+        let lines = |contacts: &[(i64, u8)]| {
             let mut v = vec![
                 format!(r#"{{"type":"post","at":{T0},"id":"m","author":{{"id":"a","followers":300}},"mentions":["v"]}}"#),
                 format!(r#"{{"type":"label","at":{},"id":"m","category":"communications_offence","confidence":0.9,"source":"c","target":"v"}}"#, T0 + 60_000),
             ];
-            for (i, m) in contacts.iter().enumerate() {
-                v.push(format!(r#"{{"type":"post","at":{},"id":"c{i}","author":{{"id":"a"}},"mentions":["v"]}}"#, T0 + m * 60_000));
+            for (i, (m, how)) in contacts.iter().enumerate() {
+                let to = ["\"mentions\":[\"v\"]", "\"reply_to\":\"vp\",\"reply_to_author\":\"v\"", "\"quote_of\":\"vp\",\"quote_of_author\":\"v\""][*how as usize];
+                v.push(format!(r#"{{"type":"post","at":{},"id":"c{i}","author":{{"id":"a"}},{to}}}"#, T0 + m * 60_000));
             }
             if let Some(s) = del {
                 v.push(format!(r#"{{"type":"delete","at":{},"id":"m","by":"platform"}}"#, T0 + s as i64 * 1000));
@@ -495,7 +498,7 @@ proptest! {
             }
             v
         };
-        let all: Vec<i64> = minutes.iter().chain(&more).copied().collect();
+        let all: Vec<(i64, u8)> = minutes.iter().chain(&more).copied().collect();
         let fewer = author_flag(&lines(&minutes));
         let longer = author_flag(&lines(&all));
         prop_assert!(fewer.score <= longer.score, "{} > {}", fewer.score, longer.score);

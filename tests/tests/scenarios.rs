@@ -90,6 +90,7 @@ scenario!(
     course_of_conduct,
     per_resharer_context,
     reshared_after_removal,
+    course_by_replies_and_quotes,
 );
 
 /// Every provision a flag or factor cites, in every scenario, is one of the citations listed

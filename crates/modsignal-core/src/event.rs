@@ -197,7 +197,13 @@ pub enum EventKind<'a> {
         author: Author<'a>,
         audience: Audience,
         reply_to: Option<Cow<'a, str>>,
+        /// The account that wrote the message replied to, where the platform says (Twitter's
+        /// `in_reply_to_user_id`, Mastodon's `in_reply_to_account_id`, the DID in a Bluesky
+        /// parent's URI): whom a reply that mentions nobody is aimed at.
+        reply_to_author: Option<Cow<'a, str>>,
         quote_of: Option<Cow<'a, str>>,
+        /// The account that wrote the quoted message, where the platform says.
+        quote_of_author: Option<Cow<'a, str>>,
         mentions: Vec<Cow<'a, str>>,
         /// Who a direct message was sent to (empty when not given): its audience, in place of
         /// the sender's followers.
@@ -319,7 +325,11 @@ pub struct RawEvent<'a> {
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_author: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub quote_of: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub quote_of_author: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub mentions: Option<Vec<Cow<'a, str>>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
@@ -500,7 +510,9 @@ impl<'a> RawEvent<'a> {
                 author: author(self.author.take())?,
                 audience: self.audience.take().unwrap_or_default(),
                 reply_to: bounded(self.reply_to.take(), "reply_to")?,
+                reply_to_author: bounded(self.reply_to_author.take(), "reply_to_author")?,
                 quote_of: bounded(self.quote_of.take(), "quote_of")?,
+                quote_of_author: bounded(self.quote_of_author.take(), "quote_of_author")?,
                 mentions: bounded_list(self.mentions.take(), "mentions")?,
                 recipients: bounded_list(self.recipients.take(), "recipients")?,
             },
@@ -597,7 +609,9 @@ impl<'a> Event<'a> {
                 author,
                 audience,
                 reply_to,
+                reply_to_author,
                 quote_of,
+                quote_of_author,
                 mentions,
                 recipients,
             } => {
@@ -605,7 +619,9 @@ impl<'a> Event<'a> {
                 r.author = Some(author.clone());
                 r.audience = (*audience != Audience::Public).then_some(*audience);
                 r.reply_to = reply_to.clone();
+                r.reply_to_author = reply_to_author.clone();
                 r.quote_of = quote_of.clone();
+                r.quote_of_author = quote_of_author.clone();
                 r.mentions = (!mentions.is_empty()).then(|| mentions.clone());
                 r.recipients = (!recipients.is_empty()).then(|| recipients.clone());
             }
@@ -692,7 +708,9 @@ impl<'a> Event<'a> {
                 author,
                 audience,
                 reply_to,
+                reply_to_author,
                 quote_of,
+                quote_of_author,
                 mentions,
                 recipients,
             } => EventKind::Post {
@@ -700,7 +718,9 @@ impl<'a> Event<'a> {
                 author: oa(author),
                 audience,
                 reply_to: reply_to.map(o),
+                reply_to_author: reply_to_author.map(o),
                 quote_of: quote_of.map(o),
+                quote_of_author: quote_of_author.map(o),
                 mentions: mentions.into_iter().map(o).collect(),
                 recipients: recipients.into_iter().map(o).collect(),
             },

@@ -131,7 +131,10 @@ pub enum Targeting {
     /// A direct message to a person.
     Direct,
     Mention,
+    /// A reply: to the author of what it answers, when the platform names them.
     Reply,
+    /// A quote of a person's message that mentions nobody and replies to nobody.
+    Quote,
 }
 
 /// How a subject came down.
@@ -685,6 +688,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             Targeting::Direct => "it was sent directly to a person",
             Targeting::Mention => "it mentions a person",
             Targeting::Reply => "it replies to a person",
+            Targeting::Quote => "it quotes a person's message",
         };
         t.push(
             "targeted",
@@ -832,7 +836,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
             w.course_of_conduct * f64::from(f.course).ln(),
             || {
                 format!(
-                    "{}{} messages from this sender at the same person (labelled, mentioning or sent directly to them) within {} either side",
+                    "{}{} messages from this sender at the same person (labelled, mentioning them, sent to them directly, or replying to or quoting their messages) within {} either side",
                     if f.course_at_least { "at least " } else { "" },
                     f.course,
                     human_duration(policy.conduct.mobbing_window_secs)

@@ -282,6 +282,11 @@ pub(crate) const BIT_REPLY: u16 = 1 << 3;
 pub(crate) const BIT_FORWARD: u16 = 1 << 4;
 /// Marks a forwarding record already counted while a message's reshares are dropped.
 pub(crate) const BIT_SEEN: u16 = 1 << 5;
+/// `mention` is the author of the message this post replies to (it mentions nobody).
+pub(crate) const BIT_TO_REPLIED: u16 = 1 << 6;
+/// `mention` is the author of the message this post quotes (it mentions nobody and its reply,
+/// if any, names no author).
+pub(crate) const BIT_TO_QUOTED: u16 = 1 << 7;
 const AUDIENCE_SHIFT: u16 = 1;
 
 impl Message {

@@ -5,7 +5,8 @@
 //!   DID, public (Bluesky posts have no narrower audience), with `reply_to` from
 //!   `record.reply.parent.uri`, `quote_of` from an embedded record (`app.bsky.embed.record`'s
 //!   `embed.record.uri`, or `app.bsky.embed.recordWithMedia`'s `embed.record.record.uri`; only
-//!   when it is a post, not a feed or a list) and `mentions` from the facets'
+//!   when it is a post, not a feed or a list), `reply_to_author` and `quote_of_author` from the
+//!   DID in those URIs (a Bluesky reply mentions nobody), and `mentions` from the facets'
 //!   `app.bsky.richtext.facet#mention` DIDs, each once, in the order first mentioned. An update
 //!   gives the same post again, which the engine treats as a repeat.
 //! - A commit to `app.bsky.feed.repost` is a `reshare` of `subject.uri`, through `via.uri`
@@ -118,6 +119,13 @@ struct Account {
 }
 
 /// The collection of an `at://` URI (`at://{did}/{collection}/{rkey}`).
+/// The account that wrote the record an `at://` URI names: its authority, when that is a DID
+/// (a handle can change hands, so it never stands for an account).
+pub fn author_of(uri: &str) -> Option<&str> {
+    let did = uri.strip_prefix("at://")?.split('/').next()?;
+    (did.starts_with("did:") && did.len() > 4).then_some(did)
+}
+
 pub fn collection_of(uri: &str) -> Option<&str> {
     let rest = uri.strip_prefix("at://")?;
     let mut parts = rest.split('/');
@@ -215,11 +223,14 @@ fn post(id: Cow<'static, str>, author: Author<'static>, record: Record) -> Event
             .filter(|feature| feature.kind.as_deref() == Some(MENTION))
             .filter_map(|feature| feature.did.filter(|d| !d.is_empty())),
     );
+    let author_of = |u: &Option<String>| u.as_deref().and_then(author_of).map(|d| Cow::Owned(d.to_owned()));
     EventKind::Post {
         id,
         author,
         audience: Audience::Public,
+        reply_to_author: author_of(&reply_to),
         reply_to: reply_to.map(Cow::Owned),
+        quote_of_author: author_of(&quote_of),
         quote_of: quote_of.map(Cow::Owned),
         mentions,
         recipients: Vec::new(),
@@ -285,11 +296,12 @@ mod tests {
         let json: Vec<String> = evs.iter().map(|e| e.to_json()).collect();
         assert_eq!(
             json[0],
-            r#"{"type":"post","at":1732206349000,"id":"at://did:plc:aaa/app.bsky.feed.post/3lbhp","author":{"id":"did:plc:aaa"},"reply_to":"at://did:plc:bbb/app.bsky.feed.post/3ky","mentions":["did:plc:ccc"]}"#
+            r#"{"type":"post","at":1732206349000,"id":"at://did:plc:aaa/app.bsky.feed.post/3lbhp","author":{"id":"did:plc:aaa"},"reply_to":"at://did:plc:bbb/app.bsky.feed.post/3ky","reply_to_author":"did:plc:bbb","mentions":["did:plc:ccc"]}"#
         );
         assert!(!json[0].contains("secret"));
         assert!(
-            json[1].contains(r#""quote_of":"at://did:plc:aaa/app.bsky.feed.post/3lbhp""#),
+            json[1]
+                .contains(r#""quote_of":"at://did:plc:aaa/app.bsky.feed.post/3lbhp","quote_of_author":"did:plc:aaa""#),
             "{}",
             json[1]
         );

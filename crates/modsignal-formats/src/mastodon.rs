@@ -14,7 +14,8 @@
 //!
 //! - `update` is a Status: a canonical `post` (`id`; author `account.id` with
 //!   `account.followers_count`; `visibility` `public`/`unlisted` → public, `private` →
-//!   followers, `direct` → direct; `in_reply_to_id` → `reply_to`; `mentions[].id`, each once,
+//!   followers, `direct` → direct; `in_reply_to_id` → `reply_to`; `in_reply_to_account_id` →
+//!   `reply_to_author`; `mentions[].id`, each once,
 //!   in the order first mentioned), at `created_at`. A Status with `reblog` set is a boost: its own `id` is the boost, a canonical
 //!   `reshare` of `reblog.id` by its own account at its own `created_at`, preceded by the boosted
 //!   Status as a `post` so that the original's author and followers are known.
@@ -49,6 +50,7 @@ struct Status {
     created_at: Option<String>,
     visibility: Option<String>,
     in_reply_to_id: Option<Id>,
+    in_reply_to_account_id: Option<Id>,
     reblog: Option<Box<Status>>,
     mentions: Option<Vec<Mention>>,
     account: Option<Account>,
@@ -241,7 +243,13 @@ fn post(status: Status, f: &Fields) -> Result<Event<'static>, FormatError> {
                 .map(|Id(s)| s)
                 .filter(|s| !s.is_empty())
                 .map(Cow::Owned),
+            reply_to_author: status
+                .in_reply_to_account_id
+                .map(|Id(s)| s)
+                .filter(|s| !s.is_empty())
+                .map(Cow::Owned),
             quote_of: None,
+            quote_of_author: None,
             // A `direct` status is delivered to the accounts it mentions: the engine takes
             // them as its recipients.
             mentions,
@@ -274,7 +282,7 @@ mod tests {
         assert_eq!(res, vec![Ok(Read::Events(1))]);
         assert_eq!(
             evs[0],
-            r#"{"type":"post","at":1732205367095,"id":"113521810937939154","author":{"id":"1001","followers":420},"reply_to":"113521810000000000","mentions":["2002"]}"#
+            r#"{"type":"post","at":1732205367095,"id":"113521810937939154","author":{"id":"1001","followers":420},"reply_to":"113521810000000000","reply_to_author":"9","mentions":["2002"]}"#
         );
         assert!(!evs[0].contains("secret"));
     }

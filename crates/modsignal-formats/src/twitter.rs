@@ -5,8 +5,9 @@
 //!
 //! - A status is a canonical `post` at `created_at` (`"Wed May 20 23:15:04 +0000 2015"`, or
 //!   RFC 3339): author `user.id_str` with `user.followers_count`, followers-only when
-//!   `user.protected`, `in_reply_to_status_id_str` → `reply_to`, `quoted_status_id_str` →
-//!   `quote_of`, `entities.user_mentions[].id_str` (and those of `extended_tweet` for a long
+//!   `user.protected`, `in_reply_to_status_id_str` → `reply_to`, `in_reply_to_user_id_str` →
+//!   `reply_to_author`, `quoted_status_id_str` → `quote_of`, `quoted_status.user.id_str` (when
+//!   the embedded status is complete) → `quote_of_author`, `entities.user_mentions[].id_str` (and those of `extended_tweet` for a long
 //!   tweet) → `mentions`, each once, in the order first mentioned. An embedded `quoted_status` is also given as a `post` when it is
 //!   complete, so that the quoted author's followers are known.
 //! - A status with `retweeted_status` is a retweet: the original as a `post`, then a `reshare`
@@ -74,6 +75,8 @@ struct Record {
     quoted_status_id_str: Option<Id>,
     in_reply_to_status_id: Option<Id>,
     in_reply_to_status_id_str: Option<Id>,
+    in_reply_to_user_id: Option<Id>,
+    in_reply_to_user_id_str: Option<Id>,
     entities: Option<Entities>,
     extended_tweet: Option<Extended>,
 
@@ -369,18 +372,23 @@ fn status_events(mut r: Record, out: &mut Vec<Event<'static>>) -> Result<Read, F
 
 /// The quoted status (when complete), then the status itself as a post.
 fn post_events(mut r: Record, f: &Fields, out: &mut Vec<Event<'static>>) -> Result<(), FormatError> {
+    let mut quoted_author = None;
     if let Some(quoted) = r.quoted_status.take()
-        && let Ok(q) = post(*quoted, &QUOTED)
+        && let Ok(q) = post(*quoted, &QUOTED, None)
     {
         // An incomplete embedded quote (a withheld or deleted one comes without its user) is
         // left out: the quote itself still links to it through `quoted_status_id_str`.
+        if let EventKind::Post { author, .. } = &q.kind {
+            quoted_author = Some(author.id.clone());
+        }
         out.push(q);
     }
-    out.push(post(r, f)?);
+    out.push(post(r, f, quoted_author)?);
     Ok(())
 }
 
-fn post(r: Record, f: &Fields) -> Result<Event<'static>, FormatError> {
+/// A status as a canonical post; `quoted_author` wrote the status it quotes, when known.
+fn post(r: Record, f: &Fields, quoted_author: Option<Cow<'static, str>>) -> Result<Event<'static>, FormatError> {
     let at = created_at(r.created_at.as_deref(), f.created_at)?;
     let protected = r.user.as_ref().and_then(|u| u.protected) == Some(true);
     let lists = [
@@ -407,7 +415,9 @@ fn post(r: Record, f: &Fields) -> Result<Event<'static>, FormatError> {
                 Audience::Public
             },
             reply_to: opt(r.in_reply_to_status_id_str, r.in_reply_to_status_id),
+            reply_to_author: opt(r.in_reply_to_user_id_str, r.in_reply_to_user_id),
             quote_of: opt(r.quoted_status_id_str, r.quoted_status_id),
+            quote_of_author: quoted_author,
             mentions,
             recipients: Vec::new(),
         },
@@ -462,7 +472,7 @@ mod tests {
                 r#"{"type":"post","at":1432029600000,"id":"600000000000000000","author":{"id":"99","followers":10}}"#,
                 // The `_str` reply id is preferred over the number, which a JavaScript producer
                 // may have rounded.
-                r#"{"type":"post","at":1432163704000,"id":"601139823917547520","author":{"id":"12","followers":5000},"reply_to":"601139000000000001","quote_of":"600000000000000000","mentions":["7","8"]}"#,
+                r#"{"type":"post","at":1432163704000,"id":"601139823917547520","author":{"id":"12","followers":5000},"reply_to":"601139000000000001","reply_to_author":"7","quote_of":"600000000000000000","quote_of_author":"99","mentions":["7","8"]}"#,
             ]
         );
         assert!(evs.iter().all(|e| !e.contains("secret")));

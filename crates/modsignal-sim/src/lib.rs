@@ -833,7 +833,9 @@ impl Simulator {
             author: self.pop.author(author),
             audience,
             reply_to: None,
+            reply_to_author: None,
             quote_of: None,
+            quote_of_author: None,
             mentions,
             recipients: Vec::new(),
         };
@@ -995,7 +997,9 @@ impl Simulator {
             author: self.pop.author(sender),
             audience: Audience::Public,
             reply_to: as_reply.then(|| self.uri(parent)),
+            reply_to_author: None,
             quote_of: None,
+            quote_of_author: None,
             mentions: vec![self.did(parent.author)],
             recipients: Vec::new(),
         };
@@ -1552,7 +1556,9 @@ impl Simulator {
             author: self.pop.author(user),
             audience: Audience::Public,
             reply_to: reply.then(|| self.uri(post)),
+            reply_to_author: None,
             quote_of: (!reply).then(|| self.uri(post)),
+            quote_of_author: None,
             mentions,
             recipients: Vec::new(),
         };

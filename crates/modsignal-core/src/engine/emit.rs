@@ -22,7 +22,7 @@ use crate::model::{
     Evaluation, Facts, PileOn, Removal, RepostAfterRemoval, Restriction, Targeting, evaluate, evaluate_with,
 };
 use crate::policy::Policy;
-use crate::store::{BIT_REPLY, NONE};
+use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, NONE};
 use crate::time::Ts;
 
 /// The measures a flag's revision adds up. Each only grows as the state it measures grows.
@@ -501,7 +501,9 @@ impl Engine {
             Some(Targeting::Label)
         } else if direct && msg.mention != NONE {
             Some(Targeting::Direct)
-        } else if msg.mention != NONE {
+        } else if msg.mention != NONE && msg.bits & BIT_TO_QUOTED != 0 {
+            Some(Targeting::Quote)
+        } else if msg.mention != NONE && msg.bits & BIT_TO_REPLIED == 0 {
             Some(Targeting::Mention)
         } else if msg.bits & BIT_REPLY != 0 {
             Some(Targeting::Reply)

@@ -9,7 +9,7 @@ use super::{ALL, AUTHOR, ApplyError, Engine, RemovalSeen, Reports};
 use crate::event::{Audience, EventKind, LabelCode};
 use crate::exposure::{Change, What, insert_change, scope_ord, status_ord};
 use crate::model::RemovalKind;
-use crate::store::{BIT_FORWARD, BIT_REPLY, Entity, Id, IdRef, NONE, Reshare};
+use crate::store::{BIT_FORWARD, BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, Entity, Id, IdRef, NONE, Reshare};
 use crate::time::Ts;
 
 use super::hot::LabelEntry;
@@ -23,7 +23,9 @@ impl Engine {
                 author,
                 audience,
                 reply_to,
+                reply_to_author,
                 quote_of,
+                quote_of_author,
                 mentions,
                 recipients,
             } => {
@@ -31,16 +33,28 @@ impl Engine {
                 // A direct message is addressed to its recipients; where they are not given, to
                 // the accounts it mentions (as a Mastodon `direct` status is delivered). The
                 // first of them is whom it addresses, and their number is its audience. Other
-                // posts address the first account they mention.
+                // posts address the first account they mention; failing that, the author of
+                // what they reply to, then of what they quote (a Bluesky reply mentions nobody),
+                // unless that is the sender (a thread).
                 let direct = *audience == Audience::Direct;
                 let addressed = if direct && !recipients.is_empty() {
                     recipients
                 } else {
                     mentions
                 };
-                let mention = match addressed.first() {
-                    Some(p) => self.person(p, at),
-                    None => NONE,
+                let (addressee, how) = match addressed.first() {
+                    Some(p) => (Some(p), 0),
+                    None => {
+                        let not_self = |a: &&std::borrow::Cow<'_, str>| **a != author.id;
+                        match reply_to_author.as_ref().filter(not_self) {
+                            Some(p) => (Some(p), BIT_TO_REPLIED),
+                            None => (quote_of_author.as_ref().filter(not_self), BIT_TO_QUOTED),
+                        }
+                    }
+                };
+                let (mention, how) = match addressee {
+                    Some(p) => (self.person(p, at), how),
+                    None => (NONE, 0),
                 };
                 let recipients = if direct {
                     u16::try_from(addressed.len()).unwrap_or(u16::MAX)
@@ -55,6 +69,7 @@ impl Engine {
                     reply_to.as_deref(),
                     quote_of.as_deref(),
                     mention,
+                    how,
                     recipients,
                 )?;
             }
@@ -281,6 +296,7 @@ impl Engine {
         reply_to: Option<&str>,
         quote_of: Option<&str>,
         mention: u32,
+        how: u16,
         recipients: u16,
     ) -> Result<(), ApplyError> {
         let m = match self.store.message_or_placeholder(id) {
@@ -320,6 +336,7 @@ impl Engine {
         msg.posted_at = at;
         msg.author = author;
         msg.mention = mention;
+        msg.bits |= how;
         msg.recipients = recipients;
         msg.set_audience(audience);
         let is_hot = msg.hot != NONE;

@@ -375,6 +375,14 @@ fn fill<'a>(text: &'a str, r: &mut RawEvent<'a>) -> Option<()> {
                     r.recipients = c.mentions()?;
                     26
                 }
+                "reply_to_author" => {
+                    r.reply_to_author = c.opt_str()?;
+                    27
+                }
+                "quote_of_author" => {
+                    r.quote_of_author = c.opt_str()?;
+                    28
+                }
                 "of" => {
                     r.of = c.opt_str()?;
                     9
@@ -634,6 +642,8 @@ mod tests {
             "quote_of",
             "mentions",
             "recipients",
+            "reply_to_author",
+            "quote_of_author",
             "of",
             "via",
             "by",
