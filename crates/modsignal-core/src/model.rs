@@ -839,7 +839,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
                     "{}{} messages from this sender at the same person (labelled, mentioning them, sent to them directly, or replying to or quoting their messages) within {} either side",
                     if f.course_at_least { "at least " } else { "" },
                     f.course,
-                    human_duration(policy.conduct.mobbing_window_secs)
+                    human_duration(policy.conduct.course_window_secs)
                 )
             },
             provisions::COURSE,

@@ -176,6 +176,9 @@ pub struct Conduct {
     pub mobbing_window_secs: u64,
     /// Mobbing starts at this many distinct senders, the message's own included.
     pub mobbing_min_senders: u32,
+    /// A sender's messages at one person within this window (either side of the message) are
+    /// one course of conduct.
+    pub course_window_secs: u64,
     /// A pile-on starts at this many accounts resharing, quoting or replying to a message
     /// aimed at a person ...
     pub pile_on_min: u32,
@@ -309,6 +312,7 @@ impl Default for Policy {
                 repeat_cap: 3,
                 mobbing_window_secs: 86_400,
                 mobbing_min_senders: 3,
+                course_window_secs: 7 * 86_400,
                 pile_on_min: 10,
                 pile_on_full_at: 1000,
                 pile_on_burst_secs: 1800,
@@ -578,6 +582,7 @@ impl Policy {
         for (name, v) in [
             ("conduct.repeat_window_secs", c.repeat_window_secs),
             ("conduct.mobbing_window_secs", c.mobbing_window_secs),
+            ("conduct.course_window_secs", c.course_window_secs),
             ("conduct.pile_on_burst_secs", c.pile_on_burst_secs),
         ] {
             if v > MAX_SPAN_SECS {

@@ -143,6 +143,11 @@ pub(super) struct Targets {
     /// (person, time posted, sender) of the messages that count, with how many.
     live: BTreeMap<(u32, i64, u32), u32>,
     past: BTreeMap<(u32, i64, u32), u32>,
+    /// `live` and `past` together keyed (person, sender, time posted), so that one sender's
+    /// labelled messages at a person over the course window are a walk over their own, however
+    /// many others target the person. Derived: rebuilt on restore, not in the snapshot.
+    #[serde(skip)]
+    by_sender: BTreeMap<(u32, u32, i64), u32>,
     /// (person, sender, time posted) of every post in state that mentions the person first
     /// (or is sent to them directly), labelled or not, with how many: the contacts a course of
     /// conduct counts, keyed per person and sender so that counting one sender's course visits
@@ -165,6 +170,18 @@ pub(super) struct Targets {
 }
 
 impl Targets {
+    /// Builds `by_sender` from `live` and `past` (after a restore).
+    pub(super) fn rebuild_by_sender(&mut self) {
+        self.by_sender = self.derived_by_sender();
+    }
+    fn derived_by_sender(&self) -> BTreeMap<(u32, u32, i64), u32> {
+        let mut by_sender: BTreeMap<(u32, u32, i64), u32> = BTreeMap::new();
+        for (&(t, at, s), &n) in self.live.iter().chain(&self.past) {
+            let e = by_sender.entry((t, s, at)).or_default();
+            *e = e.saturating_add(n);
+        }
+        by_sender
+    }
     pub(super) fn len(&self, person: u32) -> usize {
         self.sums.get(&person).map_or(0, |s| s.messages as usize)
     }
@@ -216,6 +233,7 @@ impl Targets {
                 .chain(self.contacts_past.values())
                 .all(|&n| n > 0)
             && self.people().all(|u| user(u) && u != NONE)
+            && self.by_sender == self.derived_by_sender()
     }
     /// Whether every time it holds passes `ok` (a restored snapshot's check).
     pub(super) fn times_within(&self, ok: impl Fn(i64) -> bool) -> bool {
@@ -280,11 +298,16 @@ fn add<K: Ord>(map: &mut BTreeMap<K, u32>, k: K) {
 /// Takes one from a count, dropping the key at zero. A count of zero is never kept, but a
 /// restored snapshot could hold one: it goes rather than wrapping.
 fn sub<K: Ord>(map: &mut BTreeMap<K, u32>, k: K) {
+    sub_n(map, k, 1);
+}
+
+/// Takes `n` from a count, dropping the key at zero or below.
+fn sub_n<K: Ord>(map: &mut BTreeMap<K, u32>, k: K, n: u32) {
     if let std::collections::btree_map::Entry::Occupied(mut e) = map.entry(k) {
-        if *e.get() <= 1 {
+        if *e.get() <= n {
             e.remove();
         } else {
-            *e.get_mut() -= 1;
+            *e.get_mut() -= n;
         }
     }
 }
@@ -518,9 +541,11 @@ impl Engine {
             }) = have
             {
                 sub(&mut x.live, (t, at, s));
+                sub(&mut x.by_sender, (t, s, at));
             }
             if let Some((at, s)) = want.counted {
                 add(&mut x.live, (t, at, s));
+                add(&mut x.by_sender, (t, s, at));
             }
             let sum = x.sums.entry(t).or_default();
             resum(&mut sum.sum, have.map_or(0, |e| e.measure), want.measure);
@@ -550,6 +575,7 @@ impl Engine {
             if remember {
                 add(&mut x.past, (t, at, s));
             } else {
+                sub(&mut x.by_sender, (t, s, at));
                 sum.sum = sum.sum.saturating_add(1);
             }
         }
@@ -608,8 +634,19 @@ impl Engine {
             return (best, best_course);
         }
         let (posted, author) = (msg.posted_at, if course { msg.author } else { NONE });
-        let window = self.policy.conduct.mobbing_window_secs as i64 * 1000;
-        let (from, to) = (posted.saturating_sub(window), posted.saturating_add(window));
+        // Mobbing counts senders within its window, a course the author's messages within its
+        // own: one walk over the wider of the two.
+        let mob_window = self.policy.conduct.mobbing_window_secs as i64 * 1000;
+        let course_window = if course {
+            self.policy.conduct.course_window_secs as i64 * 1000
+        } else {
+            0
+        };
+        let (from, to) = (posted.saturating_sub(mob_window), posted.saturating_add(mob_window));
+        let (course_from, course_to) = (
+            posted.saturating_sub(course_window),
+            posted.saturating_add(course_window),
+        );
         // When the platform first suspended or took down the author's account: a course that
         // went on after it went on despite the platform's action.
         let sanction = if course {
@@ -657,18 +694,31 @@ impl Engine {
             let mut own_after = [0u32; 3];
             let mut at_least = false;
             'scan: for map in [&self.targets.live, &self.targets.past] {
-                for (&(_, at, s), &k) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
+                for (&(_, _, s), _) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
                     visited += 1;
                     if let Err(pos) = senders.binary_search(&s) {
                         senders.insert(pos, s);
                     }
-                    if s == author {
-                        own = own.saturating_add(k);
-                        tally(&mut own_after, at, k);
-                    }
-                    if senders.len() as u32 >= COUNT_CAP || own >= COUNT_CAP || visited >= SCAN_LIMIT {
+                    if senders.len() as u32 >= COUNT_CAP || visited >= SCAN_LIMIT {
                         at_least = true;
                         break 'scan;
+                    }
+                }
+            }
+            // The author's own labelled messages at the person over the course window: a walk
+            // over theirs alone.
+            if course && !at_least {
+                for (&(_, _, at), &k) in self
+                    .targets
+                    .by_sender
+                    .range((t, author, course_from)..=(t, author, course_to))
+                {
+                    visited += 1;
+                    own = own.saturating_add(k);
+                    tally(&mut own_after, at, k);
+                    if own >= COUNT_CAP || visited >= SCAN_LIMIT {
+                        at_least = true;
+                        break;
                     }
                 }
             }
@@ -679,7 +729,7 @@ impl Engine {
                 let mut contacts = 0u32;
                 let mut contacts_after = [0u32; 3];
                 'contacts: for map in [&self.targets.contacts, &self.targets.contacts_past] {
-                    for (&(_, _, at), &k) in map.range((t, author, from)..=(t, author, to)) {
+                    for (&(_, _, at), &k) in map.range((t, author, course_from)..=(t, author, course_to)) {
                         visited += 1;
                         contacts = contacts.saturating_add(k);
                         tally(&mut contacts_after, at, k);
@@ -785,10 +835,12 @@ impl Engine {
         }
         let x = &mut self.targets;
         let mut gone: Vec<(u32, u32)> = Vec::new();
-        x.past.retain(|&(t, at, _), &mut n| {
+        let by_sender = &mut x.by_sender;
+        x.past.retain(|&(t, at, s), &mut n| {
             let keep = at >= cut;
             if !keep {
                 gone.push((t, n));
+                sub_n(by_sender, (t, s, at), n);
             }
             keep
         });
@@ -827,7 +879,8 @@ impl Engine {
         }
     }
 
-    /// A post by `sender` first mentioning (or sent directly to) `person` came into state at
+    /// A post by `sender` addressed to `person` (sent to them directly, mentioning them first,
+    /// or answering a message of theirs) came into state at
     /// `at`, or (with `from`) moved there from an earlier sighting's time. Every flag that reads
     /// the person's sum is evaluated again, since a course it counts may have grown.
     pub(super) fn contact(&mut self, person: u32, sender: u32, at: i64, from: Option<i64>) {

@@ -75,7 +75,8 @@ impl Engine {
             .policy
             .conduct
             .repeat_window_secs
-            .max(self.policy.conduct.mobbing_window_secs) as i64
+            .max(self.policy.conduct.mobbing_window_secs)
+            .max(self.policy.conduct.course_window_secs) as i64
             * 1000;
         self.prune_history(horizon.saturating_sub(window));
         self.sweep_users(horizon);

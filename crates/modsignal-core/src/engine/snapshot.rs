@@ -196,6 +196,7 @@ impl Engine {
         engine.hot = o.hot;
         engine.conduct = o.conduct;
         engine.targets = o.targets;
+        engine.targets.rebuild_by_sender();
         engine.via = o.via;
         engine.timers = o.timers;
         engine.queue = o.queue;
