@@ -140,7 +140,12 @@ fn an_event_from_the_future_moves_nothing() {
     hostile.insert(2000, future.to_owned());
     let (flags, errors, _) = run(&policy, &hostile);
     assert_eq!(errors.len(), 1);
-    assert_eq!((errors[0].0, errors[0].1.code()), (2000, "future"), "{}", errors[0].1);
+    assert_eq!(
+        (errors[0].0, errors[0].1.code().as_str()),
+        (2000, "future"),
+        "{}",
+        errors[0].1
+    );
     assert_eq!(final_flags(&flags), expected);
 
     // First, before event time exists: applied, but event time stays with the stream.

@@ -37,6 +37,7 @@ use crate::exposure::Change;
 use crate::flag::Flag;
 use crate::model::RemovalKind;
 use crate::policy::Policy;
+use crate::reject::RejectCode;
 use crate::store::{Id, IdSet, NONE, Store, Users};
 use crate::time::Ts;
 
@@ -85,17 +86,14 @@ pub enum ApplyError {
 
 impl ApplyError {
     /// The bounded reason code used in reject files, dead-letter headers and metrics.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> RejectCode {
         match self {
-            ApplyError::KindConflict(_) => "kind_conflict",
-            ApplyError::SelfReshare(_) => "self_reshare",
-            ApplyError::Future { .. } => "future",
-            ApplyError::Limit { .. } => "limit",
+            ApplyError::KindConflict(_) => RejectCode::KindConflict,
+            ApplyError::SelfReshare(_) => RejectCode::SelfReshare,
+            ApplyError::Future { .. } => RejectCode::Future,
+            ApplyError::Limit { .. } => RejectCode::Limit,
         }
     }
-
-    /// Every code [`ApplyError::code`] can return, for metrics that register them up front.
-    pub const CODES: [&'static str; 4] = ["kind_conflict", "self_reshare", "future", "limit"];
 }
 
 /// What applying one event did, for the caller's counters.

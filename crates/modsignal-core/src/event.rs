@@ -17,6 +17,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::reject::RejectCode;
 use crate::time::Ts;
 
 mod fast;
@@ -290,14 +291,14 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// A short, bounded reason code for metrics labels and headers.
-    pub fn code(&self) -> &'static str {
+    /// The bounded reason code for reject files, metrics labels and headers.
+    pub fn code(&self) -> RejectCode {
         match self {
-            DecodeError::Json(_) => "invalid_json",
-            DecodeError::Missing(_) => "missing_field",
-            DecodeError::UnknownType(_) => "unknown_type",
-            DecodeError::Invalid { .. } => "invalid_field",
-            DecodeError::TooLarge(_) => "too_large",
+            DecodeError::Json(_) => RejectCode::InvalidJson,
+            DecodeError::Missing(_) => RejectCode::MissingField,
+            DecodeError::UnknownType(_) => RejectCode::UnknownType,
+            DecodeError::Invalid { .. } => RejectCode::InvalidField,
+            DecodeError::TooLarge(_) => RejectCode::TooLarge,
         }
     }
 }

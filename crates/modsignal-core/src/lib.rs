@@ -21,6 +21,7 @@ pub mod flag;
 pub mod frame;
 pub mod model;
 pub mod policy;
+pub mod reject;
 mod store;
 pub mod time;
 
@@ -32,4 +33,5 @@ pub use engine::{
 pub use event::{DecodeError, Event, EventKind, decode};
 pub use flag::{Flag, Subject};
 pub use policy::Policy;
+pub use reject::RejectCode;
 pub use time::Ts;

@@ -27,7 +27,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use modsignal_core::event::MAX_RECORD_BYTES;
-use modsignal_core::{DecodeError, Event, Ts};
+use modsignal_core::{DecodeError, Event, RejectCode, Ts};
 
 use crate::common::Untimed;
 
@@ -172,14 +172,14 @@ pub enum FormatError {
 }
 
 impl FormatError {
-    /// A short, bounded reason code for reject files and metrics.
-    pub fn code(&self) -> &'static str {
+    /// The bounded reason code for reject files, dead-letter headers and metrics.
+    pub fn code(&self) -> RejectCode {
         match self {
-            FormatError::Json(_) => "invalid_json",
-            FormatError::Missing(_) => "missing_field",
-            FormatError::Invalid { .. } => "invalid_field",
-            FormatError::Unrecognised { .. } => "unrecognised_record",
-            FormatError::TooLarge(_) => "too_large",
+            FormatError::Json(_) => RejectCode::InvalidJson,
+            FormatError::Missing(_) => RejectCode::MissingField,
+            FormatError::Invalid { .. } => RejectCode::InvalidField,
+            FormatError::Unrecognised { .. } => RejectCode::UnrecognisedRecord,
+            FormatError::TooLarge(_) => RejectCode::TooLarge,
             FormatError::Canonical(e) => e.code(),
         }
     }
@@ -600,7 +600,7 @@ mod tests {
             let got = match last.unwrap() {
                 Ok(Read::Events(_)) => Ok(out.last().unwrap().at.0),
                 Ok(skip) => panic!("{format} {records:?}: skipped, {skip:?}"),
-                Err(e) => Err(e.code()),
+                Err(e) => Err(e.code().as_str()),
             };
             assert_eq!(got, want_last, "{format} {records:?}");
             assert_eq!(r.clock().map(|t| t.0), want_clock, "{format} {records:?}");

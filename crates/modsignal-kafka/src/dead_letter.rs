@@ -1,7 +1,35 @@
 //! Dead letters: a record that cannot be decoded or applied is produced to the dead-letter
 //! topic with its original bytes and, in headers, why and where it came from.
 
+use modsignal_core::{ApplyError, DecodeError, RejectCode};
+use modsignal_formats::FormatError;
 use rdkafka::message::{Header, OwnedHeaders};
+
+/// Why a record was set aside: what every stage (the engine, the router, a replay) returns
+/// for a record it cannot take, and what becomes a dead letter's reason and code.
+#[derive(Debug, thiserror::Error)]
+pub enum Reject {
+    #[error("record of {bytes} bytes exceeds the limit of {limit}")]
+    TooLarge { bytes: usize, limit: usize },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+impl Reject {
+    /// The bounded code, from the one closed list metrics register up front.
+    pub fn code(&self) -> RejectCode {
+        match self {
+            Reject::TooLarge { .. } => RejectCode::TooLarge,
+            Reject::Decode(e) => e.code(),
+            Reject::Apply(e) => e.code(),
+            Reject::Format(e) => e.code(),
+        }
+    }
+}
 
 /// The error text: what was wrong with the record.
 pub const HEADER_REASON: &str = "modsignal.reason";
@@ -25,7 +53,7 @@ pub const MAX_REASON_BYTES: usize = 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadLetter<'a> {
     pub reason: String,
-    pub code: &'static str,
+    pub code: RejectCode,
     pub topic: &'a str,
     pub partition: i32,
     pub offset: i64,
@@ -37,7 +65,7 @@ impl DeadLetter<'_> {
     pub fn headers(&self, original_len: usize, value_len: usize) -> Vec<(&'static str, String)> {
         let mut h = vec![
             (HEADER_REASON, cut_text(&self.reason, MAX_REASON_BYTES).to_owned()),
-            (HEADER_CODE, self.code.to_owned()),
+            (HEADER_CODE, self.code.as_str().to_owned()),
             (HEADER_SOURCE_TOPIC, self.topic.to_owned()),
             (HEADER_SOURCE_PARTITION, self.partition.to_string()),
             (HEADER_SOURCE_OFFSET, self.offset.to_string()),
@@ -88,7 +116,7 @@ mod tests {
     fn letter(reason: &str) -> DeadLetter<'static> {
         DeadLetter {
             reason: reason.to_owned(),
-            code: "invalid_json",
+            code: RejectCode::InvalidJson,
             topic: "events",
             partition: 3,
             offset: 1234,

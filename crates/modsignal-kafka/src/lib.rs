@@ -140,6 +140,7 @@ pub mod state;
 mod worker;
 
 pub use config::{ConfigError, KafkaSection, WorkerConfig};
+pub use router::RouterSnapshotError;
 
 /// What the worker reads back from its own topics, decoded as the worker decodes it, for the
 /// fuzz targets in `fuzz/` (the changelog's records are in [`state`]). Not an interface to
@@ -151,7 +152,12 @@ pub mod fuzzing {
 
     /// Restores a router of `partitions` repartition partitions from `bytes`, as the worker
     /// does for an input partition, and returns the restored router's own snapshot.
-    pub fn router_restore(format: Format, partitions: i32, stream: &Stream, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn router_restore(
+        format: Format,
+        partitions: i32,
+        stream: &Stream,
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, crate::router::RouterSnapshotError> {
         crate::router::Router::restore(format, partitions, stream, bytes).map(|r| r.snapshot())
     }
 

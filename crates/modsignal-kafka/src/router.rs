@@ -43,6 +43,8 @@ use modsignal_core::frame::{self, FrameError};
 use modsignal_core::policy::Stream;
 use modsignal_core::{Event, EventClock, EventKind, EventTimes, Ts};
 use modsignal_formats::{Format, Read, Reader, StreamClock};
+
+use crate::dead_letter::Reject;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -205,10 +207,10 @@ impl Router {
         payload: &[u8],
         received_ms: Option<i64>,
         out: &mut Vec<Routed>,
-    ) -> Result<Outcome, (String, &'static str)> {
+    ) -> Result<Outcome, Reject> {
         self.events.clear();
         match self.reader.read(payload, &mut self.events) {
-            Err(e) => Err((e.to_string(), e.code())),
+            Err(e) => Err(Reject::Format(e)),
             Ok(Read::Skipped(skip)) => Ok(Outcome::Skipped(skip.code())),
             Ok(Read::Events(n)) => {
                 let before = out.len();
@@ -330,15 +332,18 @@ impl Router {
     }
 
     /// A router in the state `bytes` were taken from.
-    pub(crate) fn restore(format: Format, partitions: i32, stream: &Stream, bytes: &[u8]) -> Result<Router, String> {
+    pub(crate) fn restore(
+        format: Format,
+        partitions: i32,
+        stream: &Stream,
+        bytes: &[u8],
+    ) -> Result<Router, RouterSnapshotError> {
         let (_, body) = frame::open::<0>(MAGIC, FORMAT, bytes).map_err(|e| match e {
-            FrameError::NotAFrame => "not a router snapshot".to_owned(),
-            FrameError::Format { found, expected } => {
-                format!("router snapshot format {found}; this build reads format {expected}")
-            }
-            FrameError::Checksum => "router snapshot damaged: checksum mismatch".to_owned(),
+            FrameError::NotAFrame => RouterSnapshotError::NotASnapshot,
+            FrameError::Format { found, expected } => RouterSnapshotError::Format { found, expected },
+            FrameError::Checksum => RouterSnapshotError::Damaged("checksum mismatch".to_owned()),
         })?;
-        let saved: Saved = postcard::from_bytes(body).map_err(|e| format!("router snapshot damaged: {e}"))?;
+        let saved: Saved = postcard::from_bytes(body).map_err(|e| RouterSnapshotError::Damaged(e.to_string()))?;
         let mut r = Router::new(format, partitions, stream);
         r.reader = Reader::resume(format, stream_clock(saved.reader_clock), saved.sse_event);
         r.reshares = saved
@@ -350,6 +355,17 @@ impl Router {
         r.next_sweep = saved.next_sweep;
         Ok(r)
     }
+}
+
+/// Why a router snapshot could not be restored. The caller rebuilds the state another way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouterSnapshotError {
+    #[error("not a router snapshot")]
+    NotASnapshot,
+    #[error("router snapshot format {found}; this build reads format {expected}")]
+    Format { found: u32, expected: u32 },
+    #[error("router snapshot damaged: {0}")]
+    Damaged(String),
 }
 
 #[cfg(test)]
@@ -457,10 +473,11 @@ mod tests {
                 br#"{"did":"did:plc:ddd","time_us":1,"kind":"identity"}"#,
                 None,
                 &mut out
-            ),
-            Ok(Outcome::Skipped("identity"))
+            )
+            .unwrap(),
+            Outcome::Skipped("identity")
         );
-        assert_eq!(r.route(b"{nope", None, &mut out).unwrap_err().1, "invalid_json");
+        assert_eq!(r.route(b"{nope", None, &mut out).unwrap_err().code(), "invalid_json");
         assert!(out.is_empty());
     }
 
@@ -539,7 +556,8 @@ mod tests {
         let err = Router::restore(Format::Canonical, 4, &stream(3600), &old)
             .err()
             .expect("refused");
-        assert_eq!(err, "router snapshot format 1; this build reads format 2");
+        assert_eq!(err, RouterSnapshotError::Format { found: 1, expected: 2 });
+        assert_eq!(err.to_string(), "router snapshot format 1; this build reads format 2");
         const WRITTEN_BEFORE: &str = "6d6f64726f757465020000000180a0d5edee660000010272319da585aeded6eaf6f40180a0d5edee6680a0d5edee6601027231ffffffffffffffffff01ffffffffffffffffff01d6434f65a576a38f";
         let mut r = Router::new(Format::Canonical, 4, &stream(3600));
         route(

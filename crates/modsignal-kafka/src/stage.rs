@@ -5,13 +5,25 @@
 
 use std::collections::BTreeMap;
 
-use modsignal_core::{Engine, Flag};
+use modsignal_core::{Engine, Flag, SnapshotError};
 use modsignal_formats::Format;
 
 use crate::commit::Tp;
 use crate::config::WorkerConfig;
-use crate::router::Router;
+use crate::router::{Router, RouterSnapshotError};
 use crate::worker::apply_record;
+
+/// Why a partition's saved state could not be restored: the caller tries the next snapshot,
+/// or rebuilds the state by replay.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RestoreError {
+    #[error("cannot read the snapshot: {0}")]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Engine(#[from] SnapshotError),
+    #[error(transparent)]
+    Router(#[from] RouterSnapshotError),
+}
 
 /// Which stage a worker runs.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,16 +74,18 @@ impl Stage {
     }
 
     /// A partition's state from a snapshot [`PartState::snapshot`] wrote.
-    pub(crate) fn restore(&self, config: &WorkerConfig, tp: &Tp, bytes: &[u8]) -> Result<PartState, String> {
-        match self {
-            Stage::Engine => Engine::restore(config.policy.clone(), bytes)
-                .map(PartState::Engine)
-                .map_err(|e| e.to_string()),
+    pub(crate) fn restore(&self, config: &WorkerConfig, tp: &Tp, bytes: &[u8]) -> Result<PartState, RestoreError> {
+        Ok(match self {
+            Stage::Engine => PartState::Engine(Engine::restore(config.policy.clone(), bytes)?),
             Stage::Router {
                 formats, partitions, ..
-            } => Router::restore(Self::format_of(formats, tp), *partitions, &config.policy.stream, bytes)
-                .map(PartState::Router),
-        }
+            } => PartState::Router(Router::restore(
+                Self::format_of(formats, tp),
+                *partitions,
+                &config.policy.stream,
+                bytes,
+            )?),
+        })
     }
 }
 

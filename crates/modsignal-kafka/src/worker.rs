@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use modsignal_core::{DecodeError, Engine, EventTimes, Flag, InputTime, Outcome, decode};
+use modsignal_core::{Engine, EventTimes, Flag, InputTime, Outcome, RejectCode, decode};
 use modsignal_metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -27,11 +27,11 @@ use tokio::time::MissedTickBehavior;
 
 use crate::commit::{Tp, Tracker};
 use crate::config::{ConfigError, WorkerConfig};
-use crate::dead_letter::{DeadLetter, cut_value};
+use crate::dead_letter::{DeadLetter, Reject, cut_value};
 use crate::follow::follow_topic;
 use crate::replay::replay;
 use crate::router::{HEADER_WATERMARK, Outcome as RouteOutcome, Routed, decode_mark, encode_mark};
-use crate::stage::{PartState, Stage};
+use crate::stage::{PartState, RestoreError, Stage};
 use crate::state::{self, Slots, Snapshot, Source};
 
 /// Why the worker stopped before its shutdown signal.
@@ -67,7 +67,7 @@ pub struct WorkerSummary {
     /// Events dropped as repeats of an `event_id`.
     pub duplicates: u64,
     /// Records sent to the dead-letter topic, by reason code.
-    pub dead_letters: BTreeMap<&'static str, u64>,
+    pub dead_letters: BTreeMap<RejectCode, u64>,
     /// Flag records the broker acknowledged.
     pub flags: u64,
     /// Records produced again after a failed delivery.
@@ -585,15 +585,15 @@ pub(crate) fn apply_record(
     received_ms: Option<i64>,
     max_record_bytes: usize,
     out: &mut Vec<Flag>,
-) -> Result<(&'static str, Outcome), (String, &'static str)> {
+) -> Result<(&'static str, Outcome), Reject> {
     if payload.len() > max_record_bytes {
-        let e = DecodeError::TooLarge(payload.len());
-        return Err((e.to_string(), e.code()));
+        return Err(Reject::TooLarge {
+            bytes: payload.len(),
+            limit: max_record_bytes,
+        });
     }
-    let ev = decode(payload).map_err(|e| (e.to_string(), e.code()))?;
-    let outcome = engine
-        .apply_at(&ev, received_ms.map(modsignal_core::Ts), out)
-        .map_err(|e| (e.to_string(), e.code()))?;
+    let ev = decode(payload)?;
+    let outcome = engine.apply_at(&ev, received_ms.map(modsignal_core::Ts), out)?;
     Ok((ev.kind.type_name(), outcome))
 }
 
@@ -601,7 +601,7 @@ pub(crate) fn apply_record(
 enum Kind {
     Flag,
     /// With its reason code, counted when the broker acknowledges it.
-    DeadLetter(&'static str),
+    DeadLetter(RejectCode),
     /// A canonical event for this partition of the repartition topic (the router stage).
     Routed(i32),
     /// An input partition's newest event time, for the watermark topic.
@@ -1253,14 +1253,15 @@ impl<'c> Worker<'c> {
         };
         match result {
             Ok(()) => {}
-            Err((reason, code)) => {
+            Err(reject) => {
+                let code = reject.code();
                 self.metrics.rejected(code);
                 *self.summary.dead_letters.entry(code).or_default() += 1;
                 if let Some(held_back) = self.log_dead.allow() {
-                    tracing::warn!(topic, partition, offset, code, %reason, held_back, "record sent to the dead-letter topic");
+                    tracing::warn!(topic, partition, offset, %code, reason = %reject, held_back, "record sent to the dead-letter topic");
                 }
                 let letter = DeadLetter {
-                    reason,
+                    reason: reject.to_string(),
                     code,
                     topic,
                     partition,
@@ -1805,7 +1806,7 @@ async fn restore_snapshot<F: Future<Output = ()>>(
     if let Some(dir) = &config.state_dir {
         for (offset, path) in state::local_candidates(dir, tp, end) {
             let restored = std::fs::read(&path)
-                .map_err(|e| e.to_string())
+                .map_err(RestoreError::from)
                 .and_then(|b| stage.restore(config, tp, &b));
             match restored {
                 Ok(engine) => return Ok((engine, offset, Some(Source::Local), Slots::default())),

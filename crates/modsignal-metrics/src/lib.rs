@@ -50,7 +50,7 @@ use std::sync::Arc;
 
 use modsignal_core::event::{Category, RemovedBy};
 use modsignal_core::model::RemovalKind;
-use modsignal_core::{Flag, Outcome, StateStats};
+use modsignal_core::{Flag, Outcome, RejectCode, StateStats};
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
@@ -67,20 +67,6 @@ pub const EVENT_TYPES: [&str; 9] = [
     "report",
     "impressions",
     "account",
-];
-
-/// The reason codes of [`modsignal_core::DecodeError::code`] and
-/// [`modsignal_core::ApplyError::code`], the values of the `reason` label.
-pub const REASONS: [&str; 9] = [
-    "invalid_json",
-    "missing_field",
-    "unknown_type",
-    "invalid_field",
-    "too_large",
-    "kind_conflict",
-    "self_reshare",
-    "future",
-    "limit",
 ];
 
 /// The values of the `removal` label of `modsignal_time_to_removal_seconds`: a delete by whom,
@@ -398,9 +384,11 @@ impl Metrics {
             .expect("the process collector is registered once");
 
         let events_by_type = EVENT_TYPES.map(|t| events.with_label_values(&[t]));
-        for reason in REASONS {
-            rejected.with_label_values(&[reason]);
-            dead_letters.with_label_values(&[reason]);
+        // The `reason` label's values are the closed list of reject codes, every one of them
+        // registered up front.
+        for code in RejectCode::ALL {
+            rejected.with_label_values(&[code.as_str()]);
+            dead_letters.with_label_values(&[code.as_str()]);
         }
         let flags_by = Category::ALL.map(|c| {
             ["false", "true"].map(|raised| flags.with_label_values(&[c.as_str(), c.track().as_str(), raised]))
@@ -493,13 +481,13 @@ impl Metrics {
     }
 
     /// A record set aside, by its reason code.
-    pub fn rejected(&self, reason: &'static str) {
-        self.inner.rejected.with_label_values(&[reason]).inc();
+    pub fn rejected(&self, code: RejectCode) {
+        self.inner.rejected.with_label_values(&[code.as_str()]).inc();
     }
 
     /// A dead letter acknowledged by the broker.
-    pub fn dead_letter(&self, reason: &'static str) {
-        self.inner.dead_letters.with_label_values(&[reason]).inc();
+    pub fn dead_letter(&self, code: RejectCode) {
+        self.inner.dead_letters.with_label_values(&[code.as_str()]).inc();
     }
 
     /// A flag revision written.
@@ -644,9 +632,13 @@ mod tests {
     /// Every reason a decoder or the engine can give is pre-registered, so the metric's label
     /// set is closed and a dashboard sees zeros rather than missing series.
     #[test]
-    fn every_reject_code_is_a_known_reason() {
-        for code in modsignal_core::ApplyError::CODES {
-            assert!(REASONS.contains(&code), "{code}");
+    fn every_reject_code_is_registered_up_front() {
+        let text = Metrics::new().render();
+        for code in modsignal_core::RejectCode::ALL {
+            for metric in ["modsignal_events_rejected_total", "modsignal_dead_letters_total"] {
+                let series = format!("{metric}{{reason=\"{code}\"}} 0");
+                assert!(text.contains(&series), "{series}");
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use modsignal_core::event::MAX_RECORD_BYTES;
-use modsignal_core::{DecodeError, Engine, Event, Flag, Policy, StateStats, Ts, decode};
+use modsignal_core::{DecodeError, Engine, Event, Flag, Policy, RejectCode, StateStats, Ts, decode};
 use modsignal_formats::{Format, FormatError, Label, LabelWriter, Read, Reader};
 use modsignal_metrics::Metrics;
 use serde::Serialize;
@@ -84,10 +84,11 @@ impl Rejects {
         &mut self,
         input: Option<&str>,
         line: u64,
-        code: &str,
+        code: RejectCode,
         reason: &str,
         record: &[u8],
     ) -> Result<(), FilesError> {
+        let code = code.as_str();
         self.count += 1;
         let reason = excerpt(reason);
         let reason: &str = &reason;
@@ -718,7 +719,7 @@ impl<W: Write> Pipeline<W> {
         self.reject(code, reason, start)
     }
 
-    fn reject(&mut self, code: &'static str, reason: String, record: &[u8]) -> Result<(), FilesError> {
+    fn reject(&mut self, code: RejectCode, reason: String, record: &[u8]) -> Result<(), FilesError> {
         if let Some(m) = &self.metrics {
             m.rejected(code);
         }
