@@ -15,8 +15,8 @@ use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 
 use crate::config::WorkerConfig;
+use crate::error::WorkerError;
 use crate::read_to_end::{Next, ReadToEnd};
-use crate::worker::WorkerError;
 
 /// Reads the output topic of `config` until `shutdown` completes, handing every record's value
 /// to `on_flag`, and calling `on_caught_up` once every partition has been read to its end.

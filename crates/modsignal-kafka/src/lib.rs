@@ -129,12 +129,15 @@
 pub mod commit;
 pub mod config;
 pub mod dead_letter;
+mod error;
 mod follow;
 #[cfg(test)]
 mod mock_tests;
 mod read_to_end;
+mod record;
 mod replay;
 mod router;
+mod shutdown;
 mod stage;
 pub mod state;
 mod worker;
@@ -182,5 +185,6 @@ pub mod fuzzing {
         crate::router::encode_mark(times, idle)
     }
 }
+pub use error::WorkerError;
 pub use follow::follow_output;
-pub use worker::{Hooks, LEAVE_TIMEOUT, WorkerError, WorkerStatus, WorkerSummary, run, run_with, run_with_status};
+pub use worker::{Hooks, LEAVE_TIMEOUT, WorkerStatus, WorkerSummary, run, run_with, run_with_status};

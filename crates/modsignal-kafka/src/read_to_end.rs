@@ -17,7 +17,8 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::WorkerConfig;
-use crate::worker::{Halt, Stop, Throttle};
+use crate::error::Halt;
+use crate::shutdown::{Stop, Throttle};
 
 /// A consumer of some partitions of one topic, read from given offsets to their end.
 pub(crate) struct ReadToEnd {

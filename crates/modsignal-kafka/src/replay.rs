@@ -12,9 +12,11 @@ use rdkafka::message::Message;
 
 use crate::commit::Tp;
 use crate::config::WorkerConfig;
+use crate::error::{Halt, WorkerError};
 use crate::read_to_end::{Next, ReadToEnd};
+use crate::record::{record_ms, watermark_of};
+use crate::shutdown::Stop;
 use crate::stage::PartState;
-use crate::worker::{Halt, Stop, WorkerError, record_ms, watermark_of};
 
 /// A rebuilt partition.
 pub(crate) struct Replayed {

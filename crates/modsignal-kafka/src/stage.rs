@@ -10,8 +10,8 @@ use modsignal_formats::Format;
 
 use crate::commit::Tp;
 use crate::config::WorkerConfig;
+use crate::record::apply_record;
 use crate::router::{Router, RouterSnapshotError};
-use crate::worker::apply_record;
 
 /// Why a partition's saved state could not be restored: the caller tries the next snapshot,
 /// or rebuilds the state by replay.

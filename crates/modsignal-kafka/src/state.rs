@@ -49,8 +49,9 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::commit::Tp;
 use crate::config::WorkerConfig;
+use crate::error::{Halt, WorkerError};
 use crate::read_to_end::{Next, ReadToEnd};
-use crate::worker::{Halt, Stop, WorkerError};
+use crate::shutdown::Stop;
 
 /// The largest chunk of a snapshot in one changelog record: well under Kafka's default largest
 /// message (1 MB), with room for the key.

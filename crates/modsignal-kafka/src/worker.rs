@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use modsignal_core::{Engine, EventTimes, Flag, InputTime, Outcome, RejectCode, decode};
+use modsignal_core::{Engine, EventTimes, Flag, InputTime, RejectCode};
 use modsignal_metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage, Timestamp};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
@@ -26,34 +26,16 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::commit::{Tp, Tracker};
-use crate::config::{ConfigError, WorkerConfig};
-use crate::dead_letter::{DeadLetter, Reject, cut_value};
+use crate::config::WorkerConfig;
+use crate::dead_letter::{DeadLetter, cut_value};
+use crate::error::{Halt, WorkerError};
 use crate::follow::follow_topic;
+use crate::record::{apply_record, record_ms, watermark_of};
 use crate::replay::replay;
 use crate::router::{HEADER_WATERMARK, Outcome as RouteOutcome, Routed, decode_mark, encode_mark};
+use crate::shutdown::{Stop, Throttle};
 use crate::stage::{PartState, RestoreError, Stage};
 use crate::state::{self, Slots, Snapshot, Source};
-
-/// Why the worker stopped before its shutdown signal.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    #[error("invalid configuration: {0}")]
-    Config(#[from] ConfigError),
-    #[error("cannot create the Kafka {client}: {source}")]
-    Client { client: &'static str, source: KafkaError },
-    #[error("cannot subscribe to {topics:?}: {source}")]
-    Subscribe { topics: Vec<String>, source: KafkaError },
-    #[error("topic `{0}` does not exist: create it before starting the worker")]
-    MissingTopic(String),
-    #[error("cannot produce to `{topic}`: {source} (a permanent error, so the worker stops rather than skip records)")]
-    Produce { topic: String, source: KafkaError },
-    #[error("the Kafka client hit a fatal error ({code}): {reason}")]
-    Fatal { code: RDKafkaErrorCode, reason: String },
-    #[error("cannot replay {partition} to rebuild its state: {source}")]
-    Replay { partition: String, source: KafkaError },
-    #[error("a blocking Kafka call failed to run: {0}")]
-    Blocking(String),
-}
 
 /// What a run did, returned when it ends.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -328,44 +310,6 @@ impl StatusSink {
     }
 }
 
-/// The shutdown signal, and after it the deadline of the drain: every wait in the worker
-/// ends when this resolves.
-pub(crate) struct Stop<'a, F> {
-    signal: Pin<&'a mut F>,
-    fired: bool,
-    deadline: Option<tokio::time::Instant>,
-}
-
-impl<F: Future<Output = ()>> Stop<'_, F> {
-    /// Resolves when the signal fires; once draining, when the drain's deadline passes.
-    /// Cancel-safe: the signal itself is kept, so a wait dropped by `select!` loses nothing.
-    pub(crate) async fn wait(&mut self) {
-        if let Some(d) = self.deadline {
-            tokio::time::sleep_until(d).await;
-        } else if !self.fired {
-            self.signal.as_mut().await;
-            self.fired = true;
-        }
-    }
-
-    fn start_drain(&mut self, timeout: Duration) {
-        self.fired = true;
-        self.deadline = Some(tokio::time::Instant::now() + timeout);
-    }
-}
-
-/// How an inner step ended early: the shutdown signal (or the drain deadline), or an error.
-pub(crate) enum Halt {
-    Stop,
-    Failed(WorkerError),
-}
-
-impl From<WorkerError> for Halt {
-    fn from(e: WorkerError) -> Self {
-        Halt::Failed(e)
-    }
-}
-
 /// A rebalance, as the consumer's callbacks saw it; the worker's loop acts on it.
 enum Change {
     Assigned(Vec<Tp>),
@@ -546,57 +490,6 @@ async fn commit(shared: &Arc<Shared>, consumer: &Arc<StreamConsumer<WorkerContex
 /// grace period, after which it exits whatever the worker is doing.
 pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Logs at most once per interval, counting what it held back.
-pub(crate) struct Throttle {
-    every: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl Throttle {
-    pub(crate) fn new(every: Duration) -> Throttle {
-        Throttle {
-            every,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// `Some(n)` when a line may be logged now, `n` lines having been held back since the last.
-    pub(crate) fn allow(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self.last.is_some_and(|l| now.duration_since(l) < self.every) {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
-/// Decodes and applies one record: the same steps for live records and for a replay, so that
-/// a replay rebuilds exactly the state the live records built. The record's timestamp is the
-/// time it was received: an event stamped further after it than `stream.max_skew_secs` is
-/// rejected as `future` (and the same record is rejected again on a replay).
-/// Returns the event's type name (a metrics label) with what applying it did.
-pub(crate) fn apply_record(
-    engine: &mut Engine,
-    payload: &[u8],
-    received_ms: Option<i64>,
-    max_record_bytes: usize,
-    out: &mut Vec<Flag>,
-) -> Result<(&'static str, Outcome), Reject> {
-    if payload.len() > max_record_bytes {
-        return Err(Reject::TooLarge {
-            bytes: payload.len(),
-            limit: max_record_bytes,
-        });
-    }
-    let ev = decode(payload)?;
-    let outcome = engine.apply_at(&ev, received_ms.map(modsignal_core::Ts), out)?;
-    Ok((ev.kind.type_name(), outcome))
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Flag,
@@ -749,11 +642,7 @@ where
             source,
         })?;
     let signal = std::pin::pin!(shutdown);
-    let mut stop = Stop {
-        signal,
-        fired: false,
-        deadline: None,
-    };
+    let mut stop = Stop::new(signal);
     tracing::info!(
         stage = stage.name(),
         brokers = %config.brokers,
@@ -1926,30 +1815,6 @@ impl Worker<'_> {
             }
         }
     }
-}
-
-/// The timestamp a record carries (ms since the epoch): when it was produced or appended.
-pub(crate) fn record_ms<M: Message>(m: &M) -> Option<i64> {
-    match m.timestamp() {
-        Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
-        Timestamp::NotAvailable => None,
-    }
-}
-
-/// The source, event times and idleness a watermark mark carries, if the record is one. A
-/// mark written before marks said whether their source is idle is keyed `watermark:SOURCE`
-/// and was sent only when its source went quiet: it reads as idle.
-pub(crate) fn watermark_of<M: Message>(m: &M) -> Option<(String, EventTimes, bool)> {
-    let (times, idle) = m
-        .headers()?
-        .iter()
-        .find(|h| h.key == HEADER_WATERMARK)
-        .and_then(|h| decode_mark(std::str::from_utf8(h.value?).ok()?))?;
-    let key = m.key().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or("watermark");
-    Some(match key.strip_prefix("watermark:") {
-        Some(source) => (source.to_owned(), times, true),
-        None => (key.to_owned(), times, idle),
-    })
 }
 
 /// Whether a partition is read to its end, as far as librdkafka's statistics last said (every
