@@ -634,8 +634,9 @@ impl Engine {
             return (best, best_course);
         }
         let (posted, author) = (msg.posted_at, if course { msg.author } else { NONE });
-        // Mobbing counts senders within its window, a course the author's messages within its
-        // own: one walk over the wider of the two.
+        // Mobbing counts everyone's labelled messages at the person within its window; a course
+        // counts the author's own within the course window, walking only theirs (`by_sender`
+        // and `contacts` are keyed by person and sender).
         let mob_window = self.policy.conduct.mobbing_window_secs as i64 * 1000;
         let course_window = if course {
             self.policy.conduct.course_window_secs as i64 * 1000
@@ -706,35 +707,38 @@ impl Engine {
                 }
             }
             // The author's own labelled messages at the person over the course window: a walk
-            // over theirs alone.
-            if course && !at_least {
+            // over theirs alone, with a budget of its own, so that a crowd at the person (which
+            // may stop the mobbing count short) never hides the author's course.
+            let mut course_at_least = false;
+            let mut walked = 0u32;
+            if course {
                 for (&(_, _, at), &k) in self
                     .targets
                     .by_sender
                     .range((t, author, course_from)..=(t, author, course_to))
                 {
-                    visited += 1;
+                    walked += 1;
                     own = own.saturating_add(k);
                     tally(&mut own_after, at, k);
-                    if own >= COUNT_CAP || visited >= SCAN_LIMIT {
-                        at_least = true;
+                    if own >= COUNT_CAP || walked >= SCAN_LIMIT {
+                        course_at_least = true;
                         break;
                     }
                 }
             }
             // Contacts from the author at the same person, labelled or not: the course is
-            // the larger of the two counts (every labelled message that mentions the person is
+            // the larger of the two counts (every labelled message addressed to the person is
             // also a contact, so neither counts one message twice).
-            if course && !at_least {
+            if course && !course_at_least {
                 let mut contacts = 0u32;
                 let mut contacts_after = [0u32; 3];
                 'contacts: for map in [&self.targets.contacts, &self.targets.contacts_past] {
                     for (&(_, _, at), &k) in map.range((t, author, course_from)..=(t, author, course_to)) {
-                        visited += 1;
+                        walked += 1;
                         contacts = contacts.saturating_add(k);
                         tally(&mut contacts_after, at, k);
-                        if contacts >= COUNT_CAP || visited >= SCAN_LIMIT {
-                            at_least = true;
+                        if contacts >= COUNT_CAP || walked >= SCAN_LIMIT {
+                            course_at_least = true;
                             break 'contacts;
                         }
                     }
@@ -760,9 +764,10 @@ impl Engine {
                     c.after_removal,
                 )
             };
+            visited += walked;
             let this = Count {
                 n: own,
-                at_least,
+                at_least: course_at_least,
                 visited: 0,
                 after_sanction: own_after[0],
                 after_report: own_after[1],
