@@ -322,6 +322,48 @@ fn conduct_and_mobbing_cost_linear_work() {
     assert!(mob.contains("distinct senders"), "{mob}");
 }
 
+/// A crowd at one person stops the mobbing count short (at least so many senders), but never
+/// hides one sender's own course of conduct toward them: the course walks only that sender's
+/// entries, with a budget of its own.
+#[test]
+fn a_crowd_at_the_victim_never_hides_a_senders_course() {
+    let mut lines = Vec::new();
+    for i in 0..5_000i64 {
+        let (at, id) = (T0 + 10 * i, format!("c{i}"));
+        lines.push(format!(
+            r#"{{"type":"post","at":{at},"id":"{id}","author":{{"id":"s{i}"}},"mentions":["victim"]}}"#
+        ));
+        lines.push(label(at + 1, &id, "targeted_harassment"));
+    }
+    for k in 0..3i64 {
+        let (at, id) = (T0 + 60_000 + 3_600_000 * k, format!("a{k}"));
+        lines.push(format!(
+            r#"{{"type":"post","at":{at},"id":"{id}","author":{{"id":"author"}},"mentions":["victim"]}}"#
+        ));
+        lines.push(label(at + 1, &id, "targeted_harassment"));
+    }
+    let (flags, errors, _) = run(&Policy::default(), &lines);
+    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+    let finals = final_flags(&flags);
+    let last = finals
+        .values()
+        .find(|f| f.message_id == "a2")
+        .expect("the author's last flag");
+    let evidence = |code: &str| {
+        last.factors
+            .iter()
+            .find(|f| f.code == code)
+            .map(|f| f.evidence.clone())
+            .unwrap_or_default()
+    };
+    assert!(evidence("mobbing").starts_with("at least "), "{}", evidence("mobbing"));
+    assert!(
+        evidence("course_of_conduct").starts_with("3 messages"),
+        "{:?}",
+        last.factors
+    );
+}
+
 /// Case 4: many labels and many restrict/restore flips on one message are capped, the rest
 /// rejected with code `limit` and a reason naming the setting; work stays linear.
 #[test]
