@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 use crate::auth::{Authenticator, PSEUDONYM_PREFIX, Pseudonymiser, split_at_uri};
 use crate::config::{ApiConfig, ConfigError, Role};
 use crate::export::to_csv;
-use crate::metrics::HttpMetrics;
 use crate::record::{FlagRecord, Subject};
 use crate::store::{Cursor, FlagStore, History, ListFilter, Shown, Visibility};
+use modsignal_metrics::http::{HttpMetrics, StoreStats};
 
 const OPENAPI: &str = include_str!("openapi.json");
 const INDEX_HTML: &str = include_str!("dashboard/index.html");
@@ -66,12 +66,25 @@ pub enum StateError {
 }
 
 impl ApiState {
-    /// Validates `config` and registers the server's metrics (see [`crate::metrics`]) in
+    /// Validates `config` and registers the server's metrics (see [`modsignal_metrics::http`]) in
     /// `registry`, which `/metrics` renders with everything else registered there. The store's
     /// cap on revisions is the store's own: create it with `FlagStore::new(config.max_revisions)`.
     pub fn new(config: &ApiConfig, store: Arc<FlagStore>, registry: Registry) -> Result<ApiState, StateError> {
         config.validate()?;
-        let http = HttpMetrics::register(&registry, store.clone())?;
+        let reader = store.clone();
+        let http = HttpMetrics::register(&registry, move || {
+            let s = reader.stats();
+            StoreStats {
+                ready: reader.is_ready(),
+                flags: s.flags,
+                raised_flags: s.raised_flags,
+                revisions: s.revisions,
+                ingested_total: s.ingested_total,
+                duplicates_total: s.duplicates_total,
+                rejected_total: s.rejected_total,
+                thinned_total: s.thinned_total,
+            }
+        })?;
         Ok(ApiState(Arc::new(Shared {
             store,
             auth: Authenticator::new(&config.tokens),

@@ -44,7 +44,6 @@ pub mod api;
 mod auth;
 pub mod config;
 mod export;
-pub mod metrics;
 pub mod record;
 mod serve;
 pub mod store;

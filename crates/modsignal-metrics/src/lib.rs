@@ -13,6 +13,9 @@
 //! Every series of a closed set is created at zero when [`Metrics::new`] runs, so that
 //! dashboards and alerts see a series from the first scrape rather than a gap.
 //!
+//! The HTTP server's (`modsignal_http_*`, `modsignal_api_*`) are in [`http`], registered by
+//! the server in the same registry.
+//!
 //! | metric | type | labels | what |
 //! |---|---|---|---|
 //! | `modsignal_events_total` | counter | `type` | events applied, by event type |
@@ -43,7 +46,19 @@
 //! | `modsignal_watermark_timestamp_seconds` | gauge | | the lowest event-time watermark of the partitions held |
 //! | `modsignal_output_unacknowledged_records` | gauge | | records produced and not yet acknowledged |
 //! | `modsignal_output_resent_total` | counter | | records sent again after a failed delivery |
+//! | `modsignal_http_requests_total` | counter | `route`, `code` | requests answered, by route template and status code |
+//! | `modsignal_http_request_duration_seconds` | histogram | `route` | time to answer |
+//! | `modsignal_api_ready` | gauge | | 1 when the store is ready (`/readyz` answers 200) |
+//! | `modsignal_api_flags` | gauge | | flags in the API's store |
+//! | `modsignal_api_raised_flags` | gauge | | flags with a raised revision |
+//! | `modsignal_api_flag_revisions` | gauge | | revisions kept |
+//! | `modsignal_api_flags_ingested_total` | counter | | flag revisions stored |
+//! | `modsignal_api_flags_duplicate_total` | counter | | flag revisions received again (nothing changed) |
+//! | `modsignal_api_flags_rejected_total` | counter | | flags refused as not following the contract |
+//! | `modsignal_api_revisions_thinned_total` | counter | | revisions dropped to keep each flag's history within its cap |
 //! | `process_*` | | | CPU, memory, open files (Linux) |
+
+pub mod http;
 
 use std::fmt;
 use std::sync::Arc;
