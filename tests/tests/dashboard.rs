@@ -349,7 +349,7 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
             .factors
             .iter()
             .filter(|f| f.effect == effect)
-            .map(|f| (f.code.to_owned(), f.evidence.clone()))
+            .map(|f| (f.code.to_string(), f.evidence.clone()))
             .collect();
         assert_eq!(shown, expected, "{list}");
     }

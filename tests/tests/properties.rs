@@ -183,7 +183,7 @@ proptest! {
             let at_cap = evaluate(&policy, &Facts { reports: cap, ..f.clone() });
             prop_assert_eq!(e.score, at_cap.score);
         }
-        prop_assert!(e.factors.iter().all(|x| !["audience", "reshares", "impressions"].contains(&x.code)), "reach counted more than once");
+        prop_assert!(e.factors.iter().all(|x| !["audience", "reshares", "impressions"].contains(&x.code.as_ref())), "reach counted more than once");
     }
 
     #[test]
@@ -351,7 +351,7 @@ proptest! {
                 let moved = score(&g) != s && what != "a small audience";
                 prop_assert!(!moved, "{what} moved a {:?} score", f.category);
                 prop_assert!(
-                    evaluate(&Policy::default(), &g).factors.iter().all(|x| !["tolerable", "remorse", "limited_audience"].contains(&x.code)),
+                    evaluate(&Policy::default(), &g).factors.iter().all(|x| !["tolerable", "remorse", "limited_audience"].contains(&x.code.as_ref())),
                     "{what} gave a {:?} flag a para 39 credit", f.category
                 );
             }
@@ -374,7 +374,7 @@ proptest! {
         for factor in &e.factors {
             prop_assert!(!factor.evidence.is_empty() && !factor.provision.is_empty());
             // Every citation is one the policy file's `[provisions]` table lists.
-            prop_assert!(policy.provisions.values().any(|p| p == factor.provision), "{}", factor.provision);
+            prop_assert!(policy.provisions.values().any(|p| *p == factor.provision), "{}", factor.provision);
             // The effect says which way the printed weight pulls: nothing is listed "for" or
             // "against" that weighed nothing.
             let agrees = match factor.effect {

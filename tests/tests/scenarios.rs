@@ -110,12 +110,12 @@ fn every_provision_cited_is_in_the_policy_table() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let (flags, _) = run_lines(&policy, &lines(&name));
         for f in &flags {
-            for p in std::iter::once(f.provision).chain(f.factors.iter().map(|x| x.provision)) {
+            for p in std::iter::once(&f.provision).chain(f.factors.iter().map(|x| &x.provision)) {
                 assert!(
-                    table.contains(p),
+                    table.contains(p.as_ref()),
                     "{name}: `{p}` is not in config/policy.toml's [provisions]"
                 );
-                cited.insert(p);
+                cited.insert(p.to_string());
             }
         }
     }
@@ -159,4 +159,26 @@ fn every_factor_has_a_plain_name_in_the_dashboard() {
 #[test]
 fn out_of_order_equals_time_order() {
     assert_eq!(check("out_of_order"), check("out_of_order_sorted"));
+}
+
+/// Every flag any scenario writes reads back as itself: the API's store and every test read
+/// `modsignal_core::Flag` from the JSON the engine writes, with no mirror type between.
+#[test]
+fn every_flag_reads_back_as_itself() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let (flags, _) = run_lines(&Policy::default(), &lines(&name));
+        for f in &flags {
+            let back: modsignal_core::Flag = serde_json::from_str(&f.to_json()).unwrap();
+            assert_eq!(&back, f, "{name}");
+            read += 1;
+        }
+    }
+    assert!(read > 100, "{read}");
 }

@@ -23,7 +23,9 @@ use serde_json::{Value, json};
 use crate::auth::{Authenticator, PSEUDONYM_PREFIX, Pseudonymiser, split_at_uri};
 use crate::config::{ApiConfig, ConfigError, Role};
 use crate::export::to_csv;
-use crate::record::{FlagRecord, Subject};
+use modsignal_core::Subject;
+
+use crate::record::FlagRecord;
 use crate::store::{Cursor, FlagStore, History, ListFilter, Shown, Visibility};
 use modsignal_metrics::http::{HttpMetrics, StoreStats};
 

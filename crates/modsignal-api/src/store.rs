@@ -31,7 +31,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use modsignal_core::event::{Category, Track};
 use modsignal_core::{Flag, Ts};
 
-use crate::record::{FlagRecord, IngestError, Subject};
+use modsignal_core::Subject;
+
+use crate::record::{self, FlagRecord, IngestError};
 
 /// The default cap on revisions kept per flag.
 pub const DEFAULT_MAX_REVISIONS: usize = 32;
@@ -238,12 +240,12 @@ impl FlagStore {
 
     /// Stores a flag this process's engine wrote.
     pub fn ingest(&self, flag: &Flag) -> Result<Ingested, IngestError> {
-        self.ingest_record(FlagRecord::from_flag(flag))
+        self.ingest_record(flag.clone())
     }
 
     /// Stores a flag read as JSON (a record of the output topic, a line of a flag file).
     pub fn ingest_json(&self, text: &str) -> Result<Ingested, IngestError> {
-        match FlagRecord::from_json(text) {
+        match record::from_json(text) {
             Ok(record) => self.ingest_record(record),
             Err(e) => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
@@ -254,7 +256,7 @@ impl FlagStore {
 
     /// Stores one revision. Idempotent: the same flag id and revision twice changes nothing.
     pub fn ingest_record(&self, record: FlagRecord) -> Result<Ingested, IngestError> {
-        if let Err(e) = record.validate() {
+        if let Err(e) = record::validate(&record) {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(e);
         }
@@ -491,21 +493,20 @@ fn thin(revisions: &mut Vec<Arc<FlagRecord>>, max: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Time;
 
     const FLAG: &str = r#"{"schema":"modsignal.flag/1","flag_id":"0123456789abcdef0123456789abcdef","revision":1,"message_id":"m1","subject":"author","account":"u1","category":"credible_threat","track":"robust","score":0.8,"raised":false,"reach":{"audience":200,"reshares":0,"quotes":0,"replies":0,"impressions":null,"depth":0},"exposure":{"posted_at":"2026-01-05T10:00:00.000Z","removed_at":null,"removed_by":null,"removal":null,"seconds_up":0,"still_up":true},"factors":[],"provision":"DPP guidelines para 12(1)","at":"2026-01-05T10:00:00.000Z"}"#;
 
     /// Revision `rev` of one flag, `rev` minutes after posting.
     fn rev(rev: u64, raised: bool, removed: bool) -> FlagRecord {
-        let mut r = FlagRecord::from_json(FLAG).unwrap();
+        let mut r = record::from_json(FLAG).unwrap();
         r.revision = rev;
         r.raised = raised;
-        r.at = Time(r.exposure.posted_at.0.plus_secs(60 * rev));
+        r.at = r.exposure.posted_at.plus_secs(60 * rev);
         r.reach.audience = 100 * rev;
         if removed {
-            r.exposure.removed_at = Some(Time(r.exposure.posted_at.0.plus_secs(60 * 8)));
+            r.exposure.removed_at = Some(r.exposure.posted_at.plus_secs(60 * 8));
             r.exposure.removed_by = Some(modsignal_core::event::RemovedBy::Platform);
-            r.exposure.removal = Some(crate::record::RemovalKind::Deleted);
+            r.exposure.removal = Some(modsignal_core::model::RemovalKind::Deleted);
             r.exposure.still_up = false;
         }
         r

@@ -1,5 +1,7 @@
 //! The flag, version 1: what modsignal writes for each subject of a labelled message.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Category, RemovedBy, Scope, Track};
@@ -24,7 +26,7 @@ impl Subject {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reach {
     /// The subject's followers plus each distinct resharer's followers (for a resharer: those
     /// who reshared through them).
@@ -37,7 +39,7 @@ pub struct Reach {
     pub depth: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Exposure {
     pub posted_at: Ts,
     /// The first time the subject came down, even if it was restored later.
@@ -50,21 +52,23 @@ pub struct Exposure {
     pub still_up: bool,
     /// A restriction in force that leaves the subject visible to some (followers only,
     /// age-gated, limited); written only when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restricted: Option<Restricted>,
 }
 
 /// A partial restriction of a subject that is still up.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Restricted {
     pub at: Ts,
     pub by: RemovedBy,
     pub scope: Scope,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One revision of one flag. The core writes it; the API's store and the tests read it back
+/// (strings the core owns are borrowed when written, owned when read).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Flag {
-    pub schema: &'static str,
+    pub schema: Cow<'static, str>,
     pub flag_id: String,
     pub revision: u64,
     pub message_id: String,
@@ -77,7 +81,7 @@ pub struct Flag {
     pub reach: Reach,
     pub exposure: Exposure,
     pub factors: Vec<Factor>,
-    pub provision: &'static str,
+    pub provision: Cow<'static, str>,
     /// Event time of the change this revision records.
     pub at: Ts,
 }

@@ -8,7 +8,9 @@
 //! non-negative and each term's sign is fixed here; with the time and reach curves
 //! non-decreasing, the promises of the model hold by construction.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Audience, Category, RemovedBy, Scope, Track};
 use crate::policy::Policy;
@@ -144,7 +146,7 @@ pub struct Removal {
     pub kind: RemovalKind,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RemovalKind {
     /// The message (or reshare) itself was deleted.
@@ -171,7 +173,7 @@ impl RemovalKind {
 /// Which way a factor pulls. A factor whose rounded weight is zero pulls neither way and says
 /// so: listing it "for" or "against" would tell an officer it counted when it weighed nothing
 /// (a removal too slow to earn credit, a message up only minutes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     For,
@@ -179,15 +181,25 @@ pub enum Effect {
     Neutral,
 }
 
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::For => "for",
+            Effect::Against => "against",
+            Effect::Neutral => "neutral",
+        }
+    }
+}
+
 /// One term of the score, as written into a flag.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Factor {
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     pub effect: Effect,
     /// The term's contribution to the log-odds, rounded to four places.
     pub weight: f64,
     pub evidence: String,
-    pub provision: &'static str,
+    pub provision: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -363,11 +375,11 @@ impl Terms<'_> {
         let weight = round4(signed);
         let effect = if weight == 0.0 { Effect::Neutral } else { effect };
         self.factors.push(Factor {
-            code,
+            code: Cow::Borrowed(code),
             effect,
             weight,
             evidence,
-            provision,
+            provision: Cow::Borrowed(provision),
         });
     }
 }

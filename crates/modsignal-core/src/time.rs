@@ -76,6 +76,14 @@ impl serde::Serialize for Ts {
     }
 }
 
+/// Reads what [`Ts`] writes (RFC 3339), for readers of flags: the API's store, the tests.
+impl<'de> serde::Deserialize<'de> for Ts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ts::parse_rfc3339(&s).ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {s:?}")))
+    }
+}
+
 /// A duration in words as a reviewer reads it: `14m 05s`, `3h 02m`, `2d 04h`.
 pub fn human_duration(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);

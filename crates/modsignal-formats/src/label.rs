@@ -255,7 +255,7 @@ mod tests {
 
     fn flag(msg: &str, subject: Subject, account: &str, category: Category, raised: bool, at: i64) -> Flag {
         Flag {
-            schema: modsignal_core::flag::FLAG_SCHEMA,
+            schema: modsignal_core::flag::FLAG_SCHEMA.into(),
             flag_id: flag_id(msg, subject, account, category),
             revision: at as u64,
             message_id: msg.into(),
@@ -283,7 +283,7 @@ mod tests {
                 restricted: None,
             },
             factors: vec![],
-            provision: "",
+            provision: "".into(),
             at: Ts(at),
         }
     }

@@ -11,6 +11,8 @@
 //! keeps the highest revision per flag keeps the newest, however often a flag was written again
 //! (after a crash, a rebalance, a replay).
 
+use std::borrow::Cow;
+
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use super::hot::Slot;
@@ -663,7 +665,7 @@ impl Engine {
             let eval = evaluate(policy, &facts);
             let account = self.users.name(user);
             let flag = Flag {
-                schema: FLAG_SCHEMA,
+                schema: Cow::Borrowed(FLAG_SCHEMA),
                 flag_id: flag_id(self.store.msg_id(m), subject, account, category),
                 revision: rev,
                 message_id: self.store.msg_id(m).to_owned(),
@@ -676,7 +678,7 @@ impl Engine {
                 reach: reach.clone(),
                 exposure: exposure.clone(),
                 factors: eval.factors,
-                provision: category.provision(),
+                provision: Cow::Borrowed(category.provision()),
                 at: Ts(as_of),
             };
             // In debug builds (the tests), check the revision's promise on every write: a
