@@ -17,6 +17,7 @@ use rdkafka::message::Message;
 use crate::config::WorkerConfig;
 use crate::error::WorkerError;
 use crate::read_to_end::{Next, ReadToEnd};
+use crate::retry;
 
 /// Reads the output topic of `config` until `shutdown` completes, handing every record's value
 /// to `on_flag`, and calling `on_caught_up` once every partition has been read to its end.
@@ -57,31 +58,24 @@ where
     let mut reader = ReadToEnd::new(config, client, topic).map_err(|source| WorkerError::Client { client, source })?;
     let mut shutdown = std::pin::pin!(shutdown);
     // The partition count, waiting for the brokers as long as it takes.
-    let mut backoff = Duration::from_millis(200);
-    let partitions = loop {
-        let (c, t) = (reader.consumer().clone(), topic.to_owned());
-        let metadata = tokio::task::spawn_blocking(move || {
+    let (c, t) = (reader.consumer().clone(), topic.to_owned());
+    let metadata = retry::until_ok(
+        &format!("{client}: cannot reach the brokers yet"),
+        move || {
             c.fetch_metadata(Some(&t), Duration::from_secs(10)).map(|m| {
                 m.topics()
                     .first()
                     .filter(|t| t.error().is_none())
                     .map(|t| t.partitions().len())
             })
-        })
-        .await
-        .map_err(|e| WorkerError::Blocking(e.to_string()))?;
-        match metadata {
-            Ok(Some(n)) if n > 0 => break n as i32,
-            Ok(_) => return Err(WorkerError::MissingTopic(topic.to_owned())),
-            Err(e) => {
-                tracing::warn!(client, error = %e, retry_in = ?backoff, "cannot reach the brokers yet");
-                tokio::select! {
-                    _ = &mut shutdown => return Ok(()),
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
+        },
+        shutdown.as_mut(),
+    )
+    .await?;
+    let partitions = match metadata {
+        None => return Ok(()),
+        Some(Some(n)) if n > 0 => n as i32,
+        Some(_) => return Err(WorkerError::MissingTopic(topic.to_owned())),
     };
     reader
         .assign((0..partitions).map(|p| (p, Offset::Beginning)))

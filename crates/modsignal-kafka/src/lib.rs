@@ -136,6 +136,7 @@ mod mock_tests;
 mod read_to_end;
 mod record;
 mod replay;
+mod retry;
 mod router;
 mod shutdown;
 mod stage;

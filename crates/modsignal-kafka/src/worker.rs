@@ -32,6 +32,7 @@ use crate::error::{Halt, WorkerError};
 use crate::follow::follow_topic;
 use crate::record::{apply_record, record_ms, watermark_of};
 use crate::replay::replay;
+use crate::retry;
 use crate::router::{HEADER_WATERMARK, Outcome as RouteOutcome, Routed, decode_mark, encode_mark};
 use crate::shutdown::{Stop, Throttle};
 use crate::stage::{PartState, RestoreError, Stage};
@@ -792,10 +793,10 @@ async fn check_topics<F: Future<Output = ()>>(
     repartition: Option<&String>,
     stop: &mut Stop<'_, F>,
 ) -> Result<(Option<i32>, Option<i32>, Vec<(String, i32)>), Halt> {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let c = consumer.clone();
-        let metadata = tokio::task::spawn_blocking(move || {
+    let c = consumer.clone();
+    let topics = retry::until_ok(
+        "cannot reach the brokers yet",
+        move || {
             c.fetch_metadata(None, Duration::from_secs(10)).map(|m| {
                 m.topics()
                     .iter()
@@ -803,42 +804,30 @@ async fn check_topics<F: Future<Output = ()>>(
                     .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
                     .collect::<Vec<(String, i32)>>()
             })
-        })
-        .await
-        .map_err(|e| WorkerError::Blocking(e.to_string()))?;
-        match metadata {
-            Ok(topics) => {
-                let partitions = |name: &String| topics.iter().find(|(t, _)| t == name).map(|(_, n)| *n);
-                for t in [&config.output_topic, &config.dead_letter_topic]
-                    .into_iter()
-                    .chain(config.changelog_topic.as_ref())
-                    .chain(config.watermark_topic.as_ref())
-                    .chain(repartition)
-                {
-                    if partitions(t).is_none() {
-                        return Err(WorkerError::MissingTopic(t.clone()).into());
-                    }
-                }
-                for t in &config.input_topics {
-                    if partitions(t).is_none() {
-                        tracing::warn!(topic = %t, "input topic does not exist yet; it is consumed once created");
-                    }
-                }
-                let count = |t: Option<&String>| t.and_then(partitions).filter(|&n| n > 0);
-                let (changelog, repartition) = (count(config.changelog_topic.as_ref()), count(repartition));
-                return Ok((changelog, repartition, topics));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach the brokers yet");
-                tokio::select! {
-                    biased;
-                    _ = stop.wait() => return Err(Halt::Stop),
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
+        },
+        stop.wait(),
+    )
+    .await?
+    .ok_or(Halt::Stop)?;
+    let partitions = |name: &String| topics.iter().find(|(t, _)| t == name).map(|(_, n)| *n);
+    for t in [&config.output_topic, &config.dead_letter_topic]
+        .into_iter()
+        .chain(config.changelog_topic.as_ref())
+        .chain(config.watermark_topic.as_ref())
+        .chain(repartition)
+    {
+        if partitions(t).is_none() {
+            return Err(WorkerError::MissingTopic(t.clone()).into());
         }
     }
+    for t in &config.input_topics {
+        if partitions(t).is_none() {
+            tracing::warn!(topic = %t, "input topic does not exist yet; it is consumed once created");
+        }
+    }
+    let count = |t: Option<&String>| t.and_then(partitions).filter(|&n| n > 0);
+    let (changelog, repartition) = (count(config.changelog_topic.as_ref()), count(repartition));
+    Ok((changelog, repartition, topics))
 }
 
 enum Wake<M> {
@@ -1046,41 +1035,31 @@ impl<'c> Worker<'c> {
         consumer: &Arc<StreamConsumer<WorkerContext>>,
         stop: &mut Stop<'_, F>,
     ) -> Result<Vec<(Tp, i64)>, Halt> {
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            let mut tpl = TopicPartitionList::with_capacity(pending.len());
-            for tp in pending {
-                tpl.add_partition(&tp.topic, tp.partition);
-            }
-            let c = consumer.clone();
-            let got = tokio::task::spawn_blocking(move || c.committed_offsets(tpl, Duration::from_secs(10)))
-                .await
-                .map_err(|e| WorkerError::Blocking(e.to_string()))?;
-            match got {
-                Ok(tpl) => {
-                    return Ok(tpl
-                        .elements()
-                        .iter()
-                        .map(|e| {
-                            let end = match e.offset() {
-                                Offset::Offset(o) => o,
-                                _ => 0,
-                            };
-                            (Tp::new(e.topic(), e.partition()), end)
-                        })
-                        .collect());
+        let (c, pending) = (consumer.clone(), pending.to_vec());
+        let tpl = retry::until_ok(
+            "cannot read committed offsets yet",
+            move || {
+                let mut tpl = TopicPartitionList::with_capacity(pending.len());
+                for tp in &pending {
+                    tpl.add_partition(&tp.topic, tp.partition);
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot read committed offsets yet");
-                    tokio::select! {
-                        biased;
-                        _ = stop.wait() => return Err(Halt::Stop),
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
+                c.committed_offsets(tpl, Duration::from_secs(10))
+            },
+            stop.wait(),
+        )
+        .await?
+        .ok_or(Halt::Stop)?;
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| {
+                let end = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => 0,
+                };
+                (Tp::new(e.topic(), e.partition()), end)
+            })
+            .collect())
     }
 
     fn take_record<M: Message>(&mut self, m: &M) {
