@@ -24,6 +24,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
 
 use crate::commit::{Tp, Tracker};
 use crate::config::WorkerConfig;
@@ -217,44 +218,32 @@ where
         }
         None => (Vec::new(), None),
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stop_tx = &stop_tx;
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+    let stop = CancellationToken::new();
     let router_metrics = metrics.clone();
     let router = async {
         let r = run_inner(
             router_config,
-            stopped(stop_rx.clone()),
+            stop.cancelled(),
             sinks.pop(),
             router_metrics,
             stage,
             None,
         )
         .await;
-        stop_tx.send_replace(true);
+        stop.cancel();
         r
     };
     let engine = async {
-        let r = run_inner(
-            engine_config,
-            stopped(stop_rx.clone()),
-            status,
-            metrics,
-            Stage::Engine,
-            sources,
-        )
-        .await;
-        stop_tx.send_replace(true);
+        let r = run_inner(engine_config, stop.cancelled(), status, metrics, Stage::Engine, sources).await;
+        stop.cancel();
         r
     };
     let signal = async {
         tokio::select! {
             _ = shutdown => {}
-            _ = stopped(stop_rx.clone()) => {}
+            _ = stop.cancelled() => {}
         }
-        stop_tx.send_replace(true);
+        stop.cancel();
     };
     let ((router, engine), ()) = futures_util::future::join(futures_util::future::join(router, engine), signal).await;
     let router = router?;

@@ -22,6 +22,7 @@ use modsignal_core::Policy;
 use modsignal_kafka::config::{Properties, PropertyValue, parse_duration};
 use modsignal_kafka::{KafkaSection, WorkerConfig, WorkerStatus};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 
 /// How long past `shutdown_timeout` a stopping worker may take to commit and leave the group
 /// before the process exits anyway: leaving a group whose broker does not answer can block for
@@ -287,14 +288,8 @@ pub fn run(config: WorkerConfig, http: Option<crate::http::Http>) -> Result<()> 
                 .map_err(anyhow::Error::from);
         };
         // One stop signal for the worker, the follower of the output topic and the server.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stop_tx = Arc::new(stop_tx);
-        let stopped = move || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }
-        };
+        let stop = CancellationToken::new();
+        let stopped = || stop.clone().cancelled_owned();
         let (status_tx, mut status_rx) = tokio::sync::watch::channel(WorkerStatus::default());
         let caught_up = Arc::new(AtomicBool::new(false));
         let follower = {
@@ -336,12 +331,12 @@ pub fn run(config: WorkerConfig, http: Option<crate::http::Http>) -> Result<()> 
             })
         };
         let server = {
-            let (http, stop, stop_tx) = (http.clone(), stopped(), stop_tx.clone());
+            let (http, stop) = (http.clone(), stop.clone());
             tokio::spawn(async move {
-                let served = http.serve(stop).await;
+                let served = http.serve(stop.clone().cancelled_owned()).await;
                 // A server that cannot serve (its address taken) stops the instance: running
                 // without its probes and metrics would look dead to the orchestrator anyway.
-                stop_tx.send_replace(true);
+                stop.cancel();
                 served
             })
         };
@@ -350,18 +345,17 @@ pub fn run(config: WorkerConfig, http: Option<crate::http::Http>) -> Result<()> 
             metrics: Some(http.metrics.clone()),
         };
         let worker_stop = {
-            let stop = stopped();
-            let stop_tx = stop_tx.clone();
+            let stop = stop.clone();
             async move {
                 tokio::select! {
                     _ = shutdown => {}
-                    _ = stop => {}
+                    _ = stop.cancelled() => {}
                 }
-                stop_tx.send_replace(true);
+                stop.cancel();
             }
         };
         let worker = modsignal_kafka::run_with(config, worker_stop, hooks).await;
-        stop_tx.send_replace(true);
+        stop.cancel();
         let _ = readiness.await;
         match follower.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "the output follower stopped on an error"),
