@@ -707,3 +707,163 @@ impl Engine {
         cost
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::Effect;
+
+    /// Parts with every measure given, in declaration order (the flags as 0 or 1).
+    fn parts(v: &[u64; 23]) -> RevisionParts {
+        RevisionParts {
+            label_events: v[0],
+            reports: v[1],
+            reported_by_target: v[2] % 2 == 1,
+            reports_capped: v[3] % 2 == 1,
+            reshares: v[4],
+            quotes: v[5],
+            replies: v[6],
+            depth: v[7],
+            audience: v[8],
+            followers: v[9],
+            impressions: v[10],
+            channels: v[11],
+            channel_starts: v[12],
+            changes: v[13],
+            known: v[14] % 2 == 1,
+            time_term: v[15],
+            up_millis: v[16],
+            reshare_times: v[17],
+            conduct_version: v[18],
+            mobbing_version: v[19],
+            course_version: v[20],
+            resharer_starts: v[21],
+            minor_term: v[22],
+        }
+    }
+
+    /// Measures of a realistic size: the sum of 23 of them never saturates.
+    fn measures() -> impl Strategy<Value = [u64; 23]> {
+        prop::array::uniform23(0u64..1 << 40).prop_map(|mut v| {
+            v[13] %= 1 << 10;
+            v
+        })
+    }
+
+    proptest! {
+        /// Any one measure growing makes the revision grow: a consumer keeping the highest
+        /// revision keeps the newer state.
+        #[test]
+        fn any_measure_growing_grows_the_revision(v in measures(), i in 0usize..23, by in 1u64..1 << 20) {
+            let mut w = v;
+            if matches!(i, 2 | 3 | 14) {
+                // A flag can only turn on.
+                prop_assume!(v[i] % 2 == 0);
+                w[i] = v[i] + 1;
+            } else {
+                w[i] = v[i] + by;
+            }
+            prop_assert!(revision(&parts(&w)) > revision(&parts(&v)));
+        }
+
+        /// One more removal change outweighs the largest shrink of the time term and the up
+        /// time it can cause (each less than 2^43 ms, the span of times the decoder accepts).
+        #[test]
+        fn a_removal_change_outweighs_what_it_shrinks(v in measures(), shrink in 0u64..1 << 43, other in 0u64..1 << 43) {
+            let mut before = v;
+            before[15] = before[15].max(shrink);
+            before[16] = before[16].max(other);
+            let mut after = before;
+            after[13] += 1;
+            after[15] -= shrink;
+            after[16] -= other;
+            prop_assert!(revision(&parts(&after)) > revision(&parts(&before)));
+        }
+    }
+
+    #[test]
+    fn the_revision_saturates_rather_than_wrapping() {
+        let most = parts(&[u64::MAX; 23]);
+        assert_eq!(revision(&most), u64::MAX);
+        assert_eq!(revision(&RevisionParts::default()), 1);
+    }
+
+    fn evaluation(score: f64, raised: bool, codes: &[&'static str]) -> Evaluation {
+        Evaluation {
+            score,
+            raised,
+            factors: codes
+                .iter()
+                .map(|&code| crate::model::Factor {
+                    code: code.into(),
+                    effect: Effect::For,
+                    weight: 1.0,
+                    evidence: String::new(),
+                    provision: "".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn exposure(removed_at: Option<i64>) -> Exposure {
+        Exposure {
+            posted_at: Ts(0),
+            removed_at: removed_at.map(Ts),
+            removed_by: None,
+            removal: None,
+            seconds_up: 0,
+            still_up: removed_at.is_none(),
+            restricted: None,
+        }
+    }
+
+    fn reach(audience: u64) -> Reach {
+        Reach {
+            audience,
+            reshares: 0,
+            quotes: 0,
+            replies: 0,
+            impressions: None,
+            depth: 0,
+        }
+    }
+
+    /// What changes the signature (worth writing at once) and what does not.
+    #[test]
+    fn the_signature_moves_on_news_only() {
+        let policy = Policy::default();
+        let (up, down) = (exposure(None), exposure(Some(60_000)));
+        let (small, near, wide) = (reach(150), reach(160), reach(5_000));
+        let material = |exposure, reach| Material {
+            confidence: Some(0.9),
+            stage: 1,
+            exposure,
+            removal: None,
+            reach,
+            start: 0,
+        };
+        let sig = |e: &Evaluation, m: &Material<'_>| signature(&policy, e, m);
+        let base = evaluation(0.41, false, &["category", "reach"]);
+        let m = material(&up, &small);
+        let same = sig(&base, &m);
+        assert_eq!(
+            sig(&evaluation(0.41, false, &["category", "reach"]), &m),
+            same,
+            "a function"
+        );
+        // Within one score step (0.05): the same; across it, or raised, or another factor: not.
+        assert_eq!(sig(&evaluation(0.42, false, &["category", "reach"]), &m), same);
+        assert_ne!(sig(&evaluation(0.46, false, &["category", "reach"]), &m), same);
+        assert_ne!(sig(&evaluation(0.41, true, &["category", "reach"]), &m), same);
+        assert_ne!(
+            sig(&evaluation(0.41, false, &["category", "reach", "targeted"]), &m),
+            same
+        );
+        // Reach within one milestone (a power of 10): the same; across one, and a removal: not.
+        assert_eq!(sig(&base, &material(&up, &near)), same);
+        assert_ne!(sig(&base, &material(&up, &wide)), same);
+        assert_ne!(sig(&base, &material(&down, &small)), same);
+    }
+}
