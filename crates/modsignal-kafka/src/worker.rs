@@ -1316,9 +1316,20 @@ impl<'c> Worker<'c> {
         Ok(())
     }
 
-    /// Every flush interval: finishes partitions that went quiet, flushes the others, takes a
-    /// checkpoint of each partition that moved, commits what is acknowledged, and publishes the
-    /// status.
+    /// Every flush interval, in this order, on which commit safety depends:
+    ///
+    /// 1. partitions revoked are let go, and partitions assigned are rebuilt;
+    /// 2. every partition's state writes what it held back ([`Worker::flush_parts`]: a quiet
+    ///    partition is finished, the others flushed, a router sends its watermark mark), so that
+    ///    the checkpoint below covers every flag written so far;
+    /// 3. input partitions running ahead are paused or resumed;
+    /// 4. everything queued is sent;
+    /// 5. a checkpoint is taken of each partition that moved: its next offset, with everything
+    ///    sent for the records before it;
+    /// 6. acknowledgements are taken in, and offsets whose checkpoints are wholly acknowledged
+    ///    are committed;
+    /// 7. snapshots are taken (never while flags no checkpoint covers await acknowledgement);
+    /// 8. status and metrics are published.
     async fn tick<F: Future<Output = ()>>(
         &mut self,
         consumer: &Arc<StreamConsumer<WorkerContext>>,
@@ -1328,6 +1339,21 @@ impl<'c> Worker<'c> {
         if !self.pending.is_empty() {
             self.rebuild_pending(consumer, stop).await?;
         }
+        self.flush_parts();
+        self.pace(consumer);
+        self.send_outgoing(stop).await?;
+        self.checkpoint();
+        self.drain_ready_deliveries()?;
+        commit(&self.shared, consumer).await?;
+        self.take_snapshots(false);
+        self.publish_status();
+        self.publish_metrics();
+        Ok(())
+    }
+
+    /// Step 2 of [`Worker::tick`]: finishes partitions that went quiet, flushes the others, and
+    /// sends each router's watermark mark, queueing everything written.
+    fn flush_parts(&mut self) {
         let idle_after = self.config.idle_after;
         let now = Instant::now();
         let group = self.group_marks.as_ref().map(|g| {
@@ -1421,13 +1447,11 @@ impl<'c> Worker<'c> {
             part.uncovered |= self.flags.len() > written_before;
             queue_flags(&mut self.flags, &mut self.outgoing, &self.metrics, origin_ms);
         }
-        self.pace(consumer);
-        self.send_outgoing(stop).await?;
-        self.checkpoint();
-        self.drain_ready_deliveries()?;
-        commit(&self.shared, consumer).await?;
-        self.take_snapshots(false);
-        self.publish_status();
+    }
+
+    /// Step 8 of [`Worker::tick`]: the input partitions' event-time lag, the engines' state,
+    /// the partitions held, and a progress line every 30 s.
+    fn publish_metrics(&mut self) {
         if self.stage == Stage::Engine && self.sources.is_some() {
             // How far behind the newest input partition each one is, as the engines heard it.
             // A partition read to its end holds nothing back: its lag is zero.
@@ -1465,7 +1489,6 @@ impl<'c> Worker<'c> {
                 "progress"
             );
         }
-        Ok(())
     }
 
     /// Pauses each input partition whose event time has run more than
