@@ -29,6 +29,10 @@ use modsignal_tests::{final_flags, run_engine};
 use rand::{RngExt, SeedableRng};
 use tokio::sync::watch;
 
+/// The consumer session timeout of every worker process: a member killed without leaving holds
+/// its partitions this long. Short, so that restarts are quick.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The topic through which the workers share event time.
 const WATERMARKS: &str = "watermarks";
 
@@ -206,7 +210,10 @@ impl WorkerProcess {
             .args(["--flush-interval", "200ms", "--idle-after", "3s"])
             // A member killed without leaving holds its partitions until its session times
             // out: a short timeout keeps restarts quick.
-            .args(["--kafka-property", "session.timeout.ms=3000"])
+            .args([
+                "--kafka-property",
+                &format!("session.timeout.ms={}", SESSION_TIMEOUT.as_millis()),
+            ])
             .args(["--kafka-property", "heartbeat.interval.ms=500"])
             .args(extra)
             .stderr(log_file);
@@ -912,6 +919,12 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
             "{status:?}:\n{}",
             worker.log_tail()
         );
+        // The second instance joins groups the first has left for good. tansu 0.6.0 now and
+        // then keeps a member that left until its session times out; a newcomer then gets half
+        // the partitions, loses them when the old member expires, and is never given any again
+        // (seen in this test: the router and engine groups empty for 90 s). Waiting out the
+        // session timeout spares that rebalance; Apache Kafka would not need it.
+        tokio::time::sleep(SESSION_TIMEOUT + Duration::from_secs(1)).await;
         let second_log = temp_file("crash-routed-2.log");
         let second_state = temp_file("crash-routed-state-2");
         let mut second_args = args;
