@@ -45,10 +45,14 @@ impl Engine {
                 let (addressee, how) = match addressed.first() {
                     Some(p) => (Some(p), 0),
                     None => {
+                        // An author is read only beside what it wrote: a post that names the
+                        // author of a reply it does not make answers no one.
                         let not_self = |a: &&std::borrow::Cow<'_, str>| **a != author.id;
-                        match reply_to_author.as_ref().filter(not_self) {
+                        let replied = reply_to_author.as_ref().filter(|_| reply_to.is_some());
+                        let quoted = quote_of_author.as_ref().filter(|_| quote_of.is_some());
+                        match replied.filter(not_self) {
                             Some(p) => (Some(p), BIT_TO_REPLIED),
-                            None => (quote_of_author.as_ref().filter(not_self), BIT_TO_QUOTED),
+                            None => (quoted.filter(not_self), BIT_TO_QUOTED),
                         }
                     }
                 };
