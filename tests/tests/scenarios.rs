@@ -93,6 +93,20 @@ scenario!(
     course_by_replies_and_quotes,
 );
 
+/// Every scenario's name and every flag it writes under the default policy.
+fn every_scenario() -> impl Iterator<Item = (String, Vec<modsignal_core::Flag>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    std::fs::read_dir(&dir).unwrap().filter_map(|entry| {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            return None;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let (flags, _) = run_lines(&Policy::default(), &lines(&name));
+        Some((name, flags))
+    })
+}
+
 /// Every provision a flag or factor cites, in every scenario, is one of the citations listed
 /// in the policy file's `[provisions]` table (issue 11: "every provision string checked by a
 /// test against a table in the policy file").
@@ -100,15 +114,8 @@ scenario!(
 fn every_provision_cited_is_in_the_policy_table() {
     let policy = Policy::default();
     let table: std::collections::BTreeSet<&str> = policy.provisions.values().map(String::as_str).collect();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut cited = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "jsonl") {
-            continue;
-        }
-        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        let (flags, _) = run_lines(&policy, &lines(&name));
+    for (name, flags) in every_scenario() {
         for f in &flags {
             for p in std::iter::once(&f.provision).chain(f.factors.iter().map(|x| &x.provision)) {
                 assert!(
@@ -136,14 +143,7 @@ fn every_factor_has_a_plain_name_in_the_dashboard() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/modsignal-api/src/dashboard/app.js"),
     )
     .unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "jsonl") {
-            continue;
-        }
-        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        let (flags, _) = run_lines(&Policy::default(), &lines(&name));
+    for (name, flags) in every_scenario() {
         for f in &flags {
             for x in &f.factors {
                 assert!(
@@ -165,15 +165,8 @@ fn out_of_order_equals_time_order() {
 /// `modsignal_core::Flag` from the JSON the engine writes, with no mirror type between.
 #[test]
 fn every_flag_reads_back_as_itself() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut read = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "jsonl") {
-            continue;
-        }
-        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        let (flags, _) = run_lines(&Policy::default(), &lines(&name));
+    for (name, flags) in every_scenario() {
         for f in &flags {
             let back: modsignal_core::Flag = serde_json::from_str(&f.to_json()).unwrap();
             assert_eq!(&back, f, "{name}");
