@@ -197,13 +197,10 @@ fn a_new_owner_with_other_flush_points_never_numbers_a_newer_flag_below_the_old_
         let kept = modsignal_tests::worker::newest(&records);
         // And what it ends with reads as file mode's flags: neither owner's flush or finish
         // points, nor the handover, change what a reviewer reads.
-        let differ = modsignal_tests::backlog::content_difference(&expected, &kept);
-        assert!(
-            differ.is_empty(),
-            "seed {seed}, snapshot before item {snapshot_at}, killed at {killed_at}: {} of {} flags differ from file mode:\n{}",
-            differ.len(),
-            expected.len(),
-            differ[..differ.len().min(2)].join("\n")
+        assert_same_content(
+            &expected,
+            &kept,
+            &format!("seed {seed}, snapshot before item {snapshot_at}, killed at {killed_at}"),
         );
         let wrong: Vec<String> = newest
             .iter()
