@@ -1,5 +1,5 @@
 //! How fast a new owner takes a partition over from a snapshot in the changelog topic, against
-//! tansu on a loopback port. Numbers are printed, never asserted.
+//! Apache Kafka on loopback ports. Numbers are printed, never asserted.
 //!
 //! ```sh
 //! cargo run --release -p modsignal-tests --example kafka_restore -- [EVENTS] [EVENTS_PER_SEC_OF_EVENT_TIME]

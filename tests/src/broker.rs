@@ -1,14 +1,21 @@
-//! A real Kafka-protocol broker for tests: tansu, started on a free loopback port with memory
-//! storage (or SQLite storage, which survives a restart) in a temporary directory, and killed
-//! when the [`Broker`] is dropped (also when the test panics, and with the test process if that
-//! dies first). Plus the small clients the tests need around it: create topics, produce
+//! A real Apache Kafka broker for tests, started on free loopback ports in KRaft mode (one
+//! process that is both broker and controller) with its data in a temporary directory, and
+//! killed when the [`Broker`] is dropped (also when the test panics, and with the test process
+//! if that dies first). Plus the small clients the tests need around it: create topics, produce
 //! records, read a topic back, read a group's committed offsets.
+//!
+//! The broker is Maven's: `tests/broker/pom.xml` pins Apache Kafka, Maven resolves its jars
+//! into its local cache (`scripts/test` warms it; the harness then resolves offline), and the
+//! harness runs `kafka.Kafka` from that classpath with the JDK on the `PATH` (or `JAVA_HOME`).
+//! Its storage is formatted once per test process and copied for each broker, which saves a
+//! JVM start per broker.
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,184 +29,184 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-/// How long a broker may take to answer after it was started.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a broker may take to answer after it was started (a JVM start and a KRaft
+/// election: about 5 seconds on an idle 2-core machine, much more under a loaded test run).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The version the test tooling installs (`scripts/test`).
-pub const TANSU_VERSION: &str = "0.6.0";
+/// The cluster id every test broker is formatted with: each broker is a cluster of its own, so
+/// they need not differ. It is `modsignal-tests-` (16 bytes) in Kafka's URL-safe base64.
+const CLUSTER_ID: &str = "bW9kc2lnbmFsLXRlc3RzLQ";
 
-/// The `tansu` binary: on the `PATH`, else in `~/.cargo/bin`.
-pub fn tansu_path() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("tansu"));
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .map(|c| c.join("bin").join("tansu"));
-    on_path.chain(cargo_home).find(|p| p.is_file())
-}
+/// The broker's settings beyond its listeners and directory: what a one-broker test cluster
+/// needs (internal topics of one replica) and what keeps tests quick (no delay before a new
+/// group's first rebalance, few partitions of internal topics, session timeouts as short as the
+/// failure tests use). Topics are never created by a client's request for them: a test that
+/// names a topic outside its namespace on the shared broker fails instead of meeting another
+/// test's records.
+const SETTINGS: &str = "\
+process.roles=broker,controller
+node.id=1
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+auto.create.topics.enable=false
+";
 
-/// Where the broker keeps its data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Storage {
-    /// In memory: gone with the process, and wrong for a fetch from inside a record batch
-    /// (see [`Broker::start`]).
-    Memory,
-    /// In a SQLite file in the broker's directory: survives [`Broker::restart`].
-    Sqlite,
-}
+/// Kafka's logging: its own INFO lines (group coordination is what a failing test needs), less
+/// the long listings of every configuration value.
+const LOG4J2: &str = "\
+rootLogger.level=INFO
+rootLogger.appenderRef.stdout.ref=STDOUT
+appender.stdout.type=Console
+appender.stdout.name=STDOUT
+appender.stdout.layout.type=PatternLayout
+appender.stdout.layout.pattern=[%d] %p %m (%c)%n
+logger.config.name=org.apache.kafka.common.config
+logger.config.level=WARN
+";
 
-impl Storage {
-    fn url(self) -> &'static str {
-        match self {
-            Storage::Memory => "memory://tansu/",
-            // Relative to the broker's working directory, its temporary directory.
-            Storage::Sqlite => "sqlite://tansu.db",
-        }
-    }
-}
-
-/// A running tansu broker on `127.0.0.1`.
+/// A handle on a running Apache Kafka broker on `127.0.0.1`: one of the test's own
+/// ([`Broker::start`]), which it may kill, pause and restart, or the test process's shared one
+/// ([`Broker::shared`]), on which each handle names its topics and groups in a namespace of its
+/// own. Every method that takes a topic or group name takes it as the test wrote it and puts it
+/// in the handle's namespace; [`Broker::topic`] and [`Broker::group`] give the full names.
 pub struct Broker {
-    child: Child,
+    /// The broker process, when this handle owns it; the shared one lives in a static.
+    own: Option<Process>,
     addr: SocketAddr,
     dir: PathBuf,
-    storage: Storage,
+    /// What this handle puts before every topic and group name: empty on a broker of the test's
+    /// own, `tN.` on the shared one.
+    prefix: String,
+}
+
+const NOT_OWN: &str = "only a broker of the test's own can be stopped: use Broker::start, not Broker::shared";
+
+/// A broker process, the ports it listens on and its directory.
+struct Process {
+    child: Child,
+    addr: SocketAddr,
+    controller: SocketAddr,
+    dir: PathBuf,
     /// Starts so far, to keep each start's log.
     starts: u32,
 }
 
 impl Broker {
-    /// Starts a broker with SQLite storage and waits until it answers a metadata request.
-    ///
-    /// Not memory storage: tansu 0.6.0's memory engine answers a fetch from an offset inside a
-    /// record batch with the wrong batches (from offset 1 of 5,000 records produced in batches,
-    /// a consumer reads 3,971 onwards first and 884 records never), so a worker resuming from a
-    /// committed offset, as after a crash or a rebalance, silently loses input and can read
-    /// nothing at all. SQLite storage answers such fetches correctly
-    /// (`tests/examples/tansu_fetch.rs` shows both).
+    /// Starts a broker of the test's own and waits until it answers a metadata request.
     ///
     /// # Panics
-    /// When tansu is not installed (run `scripts/test`, which installs it), or when it does not
-    /// answer within 30 seconds; the panic message carries the end of its log.
+    /// When Java or Maven is missing, when Maven cannot resolve the broker (run `scripts/test`,
+    /// which installs both and warms Maven's cache), or when the broker does not answer within
+    /// a minute; the panic message carries the end of its log.
     pub fn start() -> Broker {
-        Broker::start_with(Storage::Sqlite)
+        let process = Process::start();
+        Broker {
+            addr: process.addr,
+            dir: process.dir.clone(),
+            own: Some(process),
+            prefix: String::new(),
+        }
     }
 
-    /// Starts a broker with the given storage; see [`Broker::start`].
-    pub fn start_with(storage: Storage) -> Broker {
-        tansu();
-        let dir = temp_dir();
-        // A port taken between our probe and tansu's bind makes tansu exit at once: try again
-        // on another port.
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-            let mut broker = Broker {
-                child: spawn_tansu(addr, &dir, storage),
-                addr,
-                dir: dir.clone(),
-                storage,
-                starts: 1,
-            };
-            match broker.wait_ready() {
-                Ok(()) => return broker,
-                Err(e) => {
-                    last_error = format!("{e}\n--- tansu log ---\n{}", broker.log_tail());
-                    // Dropping the broker would delete the directory we retry in.
-                    let _ = broker.child.kill();
-                    let _ = broker.child.wait();
-                    std::mem::forget(broker);
-                }
+    /// A handle on the broker this test process shares among its tests, started by the first
+    /// call, with a namespace of its own: tests that never stop the broker share one, which
+    /// spares a JVM start each. The broker lives as long as the test process (it is started
+    /// from a thread that never ends, so that it dies with the process and not with the test
+    /// that happened to start it).
+    ///
+    /// # Panics
+    /// As [`Broker::start`].
+    pub fn shared() -> Broker {
+        static SHARED: OnceLock<(SocketAddr, PathBuf)> = OnceLock::new();
+        static NAMESPACES: AtomicU64 = AtomicU64::new(0);
+        let (addr, dir) = SHARED.get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("shared-kafka".into())
+                .spawn(move || {
+                    let started = std::panic::catch_unwind(Process::start);
+                    let ok = started.is_ok();
+                    let _ = tx.send(started.map(|p| {
+                        let at = (p.addr, p.dir.clone());
+                        // Never dropped: the broker runs until this thread ends with the process.
+                        std::mem::forget(p);
+                        at
+                    }));
+                    while ok {
+                        std::thread::park();
+                    }
+                })
+                .expect("start the shared broker's thread");
+            match rx.recv().expect("the shared broker's thread answers") {
+                Ok(at) => at,
+                Err(panic) => std::panic::resume_unwind(panic),
             }
+        });
+        Broker {
+            own: None,
+            addr: *addr,
+            dir: dir.clone(),
+            prefix: format!("t{}.", NAMESPACES.fetch_add(1, Ordering::Relaxed)),
         }
-        let _ = std::fs::remove_dir_all(&dir);
-        panic!("tansu did not start: {last_error}");
+    }
+
+    /// The full name of topic `name` in this handle's namespace.
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The full name of consumer group `name` in this handle's namespace.
+    pub fn group(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn process(&mut self) -> &mut Process {
+        self.own.as_mut().expect(NOT_OWN)
+    }
+
+    fn own_process(&self) -> &Process {
+        self.own.as_ref().expect(NOT_OWN)
     }
 
     /// Kills the broker (SIGKILL: a crash, not a clean stop). Clients see it gone until
     /// [`Broker::start_again`].
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process().kill();
     }
 
-    /// Starts the broker again on the same port with the same data, after [`Broker::kill`],
+    /// Starts the broker again on the same ports with the same data, after [`Broker::kill`],
     /// and waits until it answers.
     ///
     /// # Panics
-    /// With memory storage (there would be no data to come back to), or when it does not
-    /// answer within 30 seconds.
+    /// When it does not answer within a minute.
     pub fn start_again(&mut self) {
-        assert_eq!(
-            self.storage,
-            Storage::Sqlite,
-            "only a broker with SQLite storage keeps its data across a restart"
-        );
-        // Keep the earlier start's log for a failure message.
-        let log = self.dir.join("tansu.log");
-        let _ = std::fs::rename(&log, self.dir.join(format!("tansu.{}.log", self.starts)));
-        self.starts += 1;
-        // The port was ours a moment ago; a bind can still fail while the kernel releases it,
-        // so try a few times.
-        let mut last_error = String::new();
-        for _ in 0..5 {
-            self.child = spawn_tansu(self.addr, &self.dir, self.storage);
-            match self.wait_ready() {
-                Ok(()) => return,
-                Err(e) => {
-                    last_error = format!("{e}\n--- tansu log ---\n{}", self.log_tail());
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-            }
-        }
-        panic!("tansu did not start again on {}: {last_error}", self.addr);
+        self.process().start_again();
     }
 
     /// Freezes the broker (SIGSTOP): connections stay open and nothing is answered, as with a
     /// broker that hangs or a network that drops everything. [`Broker::resume`] undoes it.
     pub fn pause(&self) {
-        self.signal(libc::SIGSTOP);
+        self.own_process().signal(libc::SIGSTOP);
     }
 
     /// Lets a paused broker run again (SIGCONT).
     pub fn resume(&self) {
-        self.signal(libc::SIGCONT);
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: `kill` has no memory effects; the pid is our own child, not yet reaped.
-        let r = unsafe { libc::kill(self.child.id() as i32, signal) };
-        assert_eq!(r, 0, "cannot send signal {signal} to the broker");
+        self.own_process().signal(libc::SIGCONT);
     }
 
     /// [`Broker::kill`], then [`Broker::start_again`].
     pub fn restart(&mut self) {
         self.kill();
         self.start_again();
-    }
-
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        let probe: BaseConsumer = self.client_config().create().map_err(|e| e.to_string())?;
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return Err(format!("tansu exited with {status}"));
-            }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
-                && probe.fetch_metadata(None, Duration::from_secs(2)).is_ok()
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("no answer on {} within {START_TIMEOUT:?}", self.addr));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
@@ -216,21 +223,14 @@ impl Broker {
 
     /// The last few kilobytes of the broker's output.
     pub fn log_tail(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = std::fs::File::open(self.dir.join("tansu.log")) {
-            let _ = f.read_to_string(&mut text);
-        }
-        let start = text.len().saturating_sub(4000);
-        let start = (start..text.len())
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(text.len());
-        text[start..].to_owned()
+        log_tail(&self.dir)
     }
 
     /// Creates a topic with `partitions` partitions and the given topic settings.
     pub async fn create_topic(&self, name: &str, partitions: i32, settings: &[(&str, &str)]) {
         let admin: AdminClient<DefaultClientContext> = self.client_config().create().expect("admin client");
-        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let name = self.topic(name);
+        let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
         for (k, v) in settings {
             topic = topic.set(k, v);
         }
@@ -259,8 +259,10 @@ impl Broker {
     /// (partitions with no commit are left out). Reading them does not join the group.
     pub async fn committed(&self, group: &str, topic: &str) -> BTreeMap<i32, i64> {
         let mut config = self.client_config();
-        config.set("group.id", group).set("enable.auto.commit", "false");
-        let topic = topic.to_owned();
+        config
+            .set("group.id", self.group(group))
+            .set("enable.auto.commit", "false");
+        let topic = self.topic(topic);
         tokio::task::spawn_blocking(move || {
             let c: BaseConsumer = config.create().expect("consumer");
             let metadata = c
@@ -272,9 +274,20 @@ impl Broker {
                     tpl.add_partition(&topic, p.id());
                 }
             }
-            let committed = c
-                .committed_offsets(tpl, Duration::from_secs(10))
-                .unwrap_or_else(|e| panic!("committed offsets of {topic}: {e}"));
+            // The group's coordinator can be moving or loading (Kafka answers `NotCoordinator`
+            // or `CoordinatorLoadInProgress` meanwhile), as any client sees now and then: ask
+            // again for a while before calling it a failure.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let committed = loop {
+                match c.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
+                    Ok(committed) => break committed,
+                    Err(e) if Instant::now() < deadline => {
+                        tracing::debug!(%e, topic, "committed offsets not read yet");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(e) => panic!("committed offsets of {topic}: {e}"),
+                }
+            };
             committed
                 .elements()
                 .iter()
@@ -290,6 +303,7 @@ impl Broker {
 
     /// Produces records to one partition of `topic`, in order, and returns their offsets.
     pub async fn produce_to(&self, topic: &str, partition: i32, values: &[Option<&[u8]>]) -> Vec<i64> {
+        let topic = &self.topic(topic);
         let producer: FutureProducer = self
             .client_config()
             .set("message.max.bytes", "4000000")
@@ -334,10 +348,9 @@ impl Broker {
     }
 
     /// Every record of every partition of `topic`, read from the beginning until each
-    /// partition reports its end. The end comes from fetch responses: tansu 0.6.0 answers a
-    /// ListOffsets request for the latest offset with the base offset of the last batch plus
-    /// one, so `fetch_watermarks` undercounts a partition written in batches.
+    /// partition reports its end (as fetch responses give it).
     pub async fn read_all(&self, topic: &str) -> Vec<OwnedMessage> {
+        let topic = &self.topic(topic);
         let consumer: StreamConsumer<EndsQuietly> = self
             .client_config()
             // librdkafka lets only a consumer with a group assign itself partitions; this one
@@ -392,7 +405,105 @@ impl rdkafka::ClientContext for EndsQuietly {
 
 impl rdkafka::consumer::ConsumerContext for EndsQuietly {}
 
-impl Drop for Broker {
+impl Process {
+    /// Starts a broker process and waits until it answers.
+    fn start() -> Process {
+        let dir = temp_dir();
+        // A port taken between our probe and the broker's bind makes it exit at once: try
+        // again on other ports.
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let data = dir.join("data");
+            let _ = std::fs::remove_dir_all(&data);
+            copy_dir(formatted_storage(), &data);
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+            let controller = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+            write_config(&dir, addr, controller);
+            let mut process = Process {
+                child: spawn_kafka(&dir),
+                addr,
+                controller,
+                dir: dir.clone(),
+                starts: 1,
+            };
+            match process.wait_ready() {
+                Ok(()) => return process,
+                Err(e) => {
+                    last_error = format!("{e}\n--- broker log ---\n{}", log_tail(&dir));
+                    // Dropping the process would delete the directory we retry in.
+                    let _ = process.child.kill();
+                    let _ = process.child.wait();
+                    std::mem::forget(process);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        panic!("Kafka did not start: {last_error}");
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn start_again(&mut self) {
+        // Keep the earlier start's log for a failure message.
+        let log = self.dir.join("kafka.log");
+        let _ = std::fs::rename(&log, self.dir.join(format!("kafka.{}.log", self.starts)));
+        self.starts += 1;
+        // The ports were ours a moment ago; a bind can still fail while the kernel releases
+        // them, so try a few times.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            self.child = spawn_kafka(&self.dir);
+            match self.wait_ready() {
+                Ok(()) => return,
+                Err(e) => {
+                    last_error = format!("{e}\n--- broker log ---\n{}", log_tail(&self.dir));
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+        panic!(
+            "Kafka did not start again on {} (controller {}): {last_error}",
+            self.addr, self.controller
+        );
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: `kill` has no memory effects; the pid is our own child, not yet reaped.
+        let r = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(r, 0, "cannot send signal {signal} to the broker");
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let probe: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.addr.to_string())
+            .create()
+            .map_err(|e| e.to_string())?;
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("Kafka exited with {status}"));
+            }
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
+                && probe
+                    .fetch_metadata(None, Duration::from_secs(2))
+                    .is_ok_and(|m| !m.brokers().is_empty())
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no answer on {} within {START_TIMEOUT:?}", self.addr));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -400,39 +511,166 @@ impl Drop for Broker {
     }
 }
 
-/// The tansu binary.
-///
-/// # Panics
-/// When it is not installed, saying how to install it.
-fn tansu() -> PathBuf {
-    tansu_path().unwrap_or_else(|| {
-        panic!(
-            "tansu {TANSU_VERSION} is not installed (looked on PATH and in ~/.cargo/bin): run scripts/test, or \
-             `cargo install tansu --version {TANSU_VERSION} --locked --features dynostore,libsql`"
-        )
-    })
+/// The last few kilobytes of the output of the broker whose directory is `dir`.
+fn log_tail(dir: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(dir.join("kafka.log")) {
+        let _ = f.read_to_string(&mut text);
+    }
+    let start = text.len().saturating_sub(4000);
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    text[start..].to_owned()
 }
 
-/// Starts tansu on `addr`, its data and log in `dir`.
-fn spawn_tansu(addr: SocketAddr, dir: &Path, storage: Storage) -> Child {
-    let tansu = tansu();
-    let log = std::fs::File::create(dir.join("tansu.log")).expect("create the broker log");
-    let url = format!("tcp://{addr}");
-    let mut cmd = Command::new(&tansu);
-    cmd.arg("broker")
-        .arg("--listener-url")
-        .arg(&url)
-        .arg("--advertised-listener-url")
-        .arg(&url)
-        .arg("--storage-engine")
-        .arg(storage.url())
+/// Writes the broker's settings and logging configuration into `dir`, its data in `dir/data`.
+fn write_config(dir: &Path, addr: SocketAddr, controller: SocketAddr) {
+    let settings = format!(
+        "{SETTINGS}listeners=PLAINTEXT://{addr},CONTROLLER://{controller}\n\
+         advertised.listeners=PLAINTEXT://{addr}\n\
+         controller.quorum.voters=1@{controller}\n\
+         log.dirs={}\n",
+        dir.join("data").display()
+    );
+    std::fs::write(dir.join("server.properties"), settings).expect("write the broker's settings");
+    std::fs::write(dir.join("log4j2.properties"), LOG4J2).expect("write the broker's logging settings");
+}
+
+/// The `java` command: `JAVA_HOME`'s if set, else the one on the `PATH`.
+fn java() -> PathBuf {
+    std::env::var_os("JAVA_HOME")
+        .map(|home| Path::new(&home).join("bin").join("java"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("java"))
+}
+
+/// A JVM running one of Kafka's main classes with the broker's classpath, its output in `log`.
+fn kafka_command(dir: &Path, main: &str, log: &Path) -> Command {
+    let log = std::fs::File::create(log).expect("create the broker log");
+    let mut cmd = Command::new(java());
+    // A small heap and the serial collector: a test broker holds little, on a machine of two
+    // cores that the test and its workers share.
+    cmd.args(["-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-Djava.awt.headless=true"])
+        .arg(format!(
+            "-Dlog4j2.configurationFile={}",
+            dir.join("log4j2.properties").display()
+        ))
+        .arg("-cp")
+        .arg(classpath())
+        .arg(main)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("clone the log handle"))
         .stderr(log);
+    cmd
+}
+
+/// Starts the broker whose settings and data are in `dir`.
+fn spawn_kafka(dir: &Path) -> Child {
+    let mut cmd = kafka_command(dir, "kafka.Kafka", &dir.join("kafka.log"));
+    cmd.arg("server.properties");
     kill_with_parent(&mut cmd);
     cmd.spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", tansu.display()))
+        .unwrap_or_else(|e| panic!("cannot start Kafka with {}: {e}", java().display()))
+}
+
+/// A broker's data directory formatted for KRaft (`kafka-storage format`), made once per test
+/// process: every broker starts from a copy. Formatting reads only the node id, the controller
+/// quorum's shape and the cluster id, which every test broker shares.
+fn formatted_storage() -> &'static Path {
+    static FORMATTED: OnceLock<PathBuf> = OnceLock::new();
+    FORMATTED.get_or_init(|| {
+        let dir = temp_dir();
+        let (addr, controller) = (
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 9)),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 10)),
+        );
+        write_config(&dir, addr, controller);
+        let log = dir.join("format.log");
+        let mut cmd = kafka_command(&dir, "kafka.tools.StorageTool", &log);
+        cmd.args(["format", "--cluster-id", CLUSTER_ID, "--config", "server.properties"]);
+        let status = cmd.status().unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (is a JDK installed? run scripts/test)",
+                java().display()
+            )
+        });
+        let out = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            status.success(),
+            "formatting the broker's storage failed ({status}):\n{out}"
+        );
+        dir.join("data")
+    })
+}
+
+/// The broker's Java classpath, as Maven resolves `tests/broker/pom.xml`: offline from Maven's
+/// local cache when it holds everything, online otherwise. Kept in the temporary directory,
+/// named by a digest of the pom it came from, and reused while every jar it names is there.
+fn classpath() -> &'static str {
+    static CLASSPATH: OnceLock<String> = OnceLock::new();
+    CLASSPATH.get_or_init(|| {
+        let pom = Path::new(env!("CARGO_MANIFEST_DIR")).join("broker").join("pom.xml");
+        let text = std::fs::read(&pom).unwrap_or_else(|e| panic!("{}: {e}", pom.display()));
+        let digest = {
+            use std::hash::{Hash as _, Hasher as _};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut h);
+            h.finish()
+        };
+        let cache = std::env::temp_dir().join(format!("modsignal-broker-{digest:016x}.classpath"));
+        if let Ok(cp) = std::fs::read_to_string(&cache)
+            && !cp.is_empty()
+            && cp.split(':').all(|jar| Path::new(jar).is_file())
+        {
+            return cp;
+        }
+        let partial = cache.with_extension(format!("{}.partial", std::process::id()));
+        let resolve = |offline: bool| {
+            let mut cmd = Command::new("mvn");
+            cmd.args(["-B", "-q", "-f"]).arg(&pom);
+            if offline {
+                cmd.arg("-o");
+            }
+            cmd.arg("dependency:build-classpath")
+                .arg(format!("-Dmdep.outputFile={}", partial.display()))
+                .stdin(Stdio::null());
+            cmd.output()
+                .unwrap_or_else(|e| panic!("cannot run mvn: {e} (is Maven installed? run scripts/test)"))
+        };
+        let offline = resolve(true);
+        let out = if offline.status.success() {
+            offline
+        } else {
+            resolve(false)
+        };
+        assert!(
+            out.status.success(),
+            "Maven could not resolve the test broker ({}):\n{}{}",
+            pom.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cp = std::fs::read_to_string(&partial).expect("Maven wrote the classpath");
+        // Renamed into place, so that a test binary running beside this one never reads half.
+        std::fs::rename(&partial, &cache).expect("keep the classpath");
+        cp
+    })
+}
+
+/// Copies a directory tree.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.expect("read a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("{}: {e}", target.display()));
+        }
+    }
 }
 
 /// The value of a header, as text.
@@ -446,10 +684,32 @@ pub fn header(m: &OwnedMessage, key: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
+/// A new directory for one broker, named after this process. The first call also removes the
+/// directories of test processes that are gone: a broker's directory is removed when its
+/// [`Broker`] is dropped, which a killed test run never does.
 fn temp_dir() -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    SWEPT.get_or_init(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("modsignal-kafka-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if let Some(pid) = pid
+                && !Path::new("/proc").join(pid.to_string()).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
     let dir = std::env::temp_dir().join(format!(
-        "modsignal-tansu-{}-{}",
+        "modsignal-kafka-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));

@@ -1,6 +1,6 @@
 //! Helpers shared by modsignal's integration tests: run events through the engine, keep the
 //! final revision of each flag, and render flags in a compact form a reviewer can read.
-//! [`broker`] starts a real Kafka-protocol broker (tansu) for the Kafka worker's tests,
+//! [`broker`] starts a real Apache Kafka broker for the Kafka worker's tests,
 //! [`worker`] runs that worker inside a test against it, and [`binary`] builds the real
 //! `modsignal` binary for tests that run it as a process.
 

@@ -55,13 +55,14 @@ pub fn simulated(events: u64, seed: u64) -> Vec<String> {
     .collect()
 }
 
-/// An in-process worker's configuration on [`INPUT`], [`OUTPUT`] and [`DEAD`]: short timers, so
-/// that tests settle quickly.
+/// An in-process worker's configuration on [`INPUT`], [`OUTPUT`] and [`DEAD`] in the broker
+/// handle's namespace, in its group `group`: short timers, so that tests settle quickly. A
+/// test that sets more topics names them with [`Broker::topic`].
 pub fn config(broker: &Broker, group: &str) -> WorkerConfig {
-    let mut c = WorkerConfig::new(broker.addr(), vec![INPUT.into()], Policy::default());
-    c.group_id = group.into();
-    c.output_topic = OUTPUT.into();
-    c.dead_letter_topic = DEAD.into();
+    let mut c = WorkerConfig::new(broker.addr(), vec![broker.topic(INPUT)], Policy::default());
+    c.group_id = broker.group(group);
+    c.output_topic = broker.topic(OUTPUT);
+    c.dead_letter_topic = broker.topic(DEAD);
     c.flush_interval = Duration::from_millis(200);
     // Long enough that a pause in fetching never looks like the end of the input.
     c.idle_after = Duration::from_secs(3);
@@ -161,7 +162,7 @@ impl Running {
     /// Waits until the worker has committed `end` on partition 0 of [`INPUT`] and settled
     /// (quiet, finished, everything acknowledged and committed).
     pub async fn settle(&mut self, broker: &Broker, end: i64) {
-        let key = (INPUT.to_owned(), 0);
+        let key = (broker.topic(INPUT), 0);
         self.wait_for(broker, &format!("commit offset {end} and settle"), |s| {
             s.settled && s.committed.get(&key) == Some(&end)
         })

@@ -1,4 +1,4 @@
-//! The Kafka worker against a real broker (tansu, started by each test on a loopback port):
+//! The Kafka worker against a real broker (Apache Kafka, started by each test on loopback ports):
 //! end to end, a restart that rebuilds state by replay, and dead letters. Each compares the
 //! newest revision of every flag on the output topic with what file mode writes for the same
 //! events.
@@ -25,8 +25,10 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(40);
 
 async fn broker_with_topics() -> Broker {
     init_logs();
-    let broker = Broker::start();
-    broker.create_topic(INPUT, 1, &[]).await;
+    let broker = Broker::shared();
+    // Records up to 4 MB, so that the dead-letter test can send one larger than the worker's
+    // limit (1 MiB), which Kafka's default (1 MiB) would refuse before the worker sees it.
+    broker.create_topic(INPUT, 1, &[("max.message.bytes", "4000000")]).await;
     broker.create_topic(OUTPUT, 3, &[]).await;
     broker.create_topic(DEAD, 1, &[]).await;
     broker
@@ -203,7 +205,7 @@ async fn restore_from(store: Store) {
         c.snapshot_interval = Duration::from_millis(300);
         match &store {
             Store::Local(dir) => c.state_dir = Some(dir.clone()),
-            Store::Changelog => c.changelog_topic = Some(CHANGELOG.into()),
+            Store::Changelog => c.changelog_topic = Some(broker.topic(CHANGELOG)),
         }
         c
     };
@@ -216,13 +218,16 @@ async fn restore_from(store: Store) {
     let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
     loop {
         let there = match &store {
-            Store::Local(dir) => dir.join(format!("{INPUT}-0/{half:020}.snap")).is_file(),
+            Store::Local(dir) => dir.join(format!("{}-0/{half:020}.snap", broker.topic(INPUT))).is_file(),
             Store::Changelog => broker.read_all(CHANGELOG).await.iter().any(|m| {
                 // The slots alternate: the snapshot may be in either.
                 m.key().is_some_and(|k| {
-                    [format!("{INPUT}/0/a/m"), format!("{INPUT}/0/b/m")]
-                        .iter()
-                        .any(|x| x.as_bytes() == k)
+                    [
+                        format!("{}/0/a/m", broker.topic(INPUT)),
+                        format!("{}/0/b/m", broker.topic(INPUT)),
+                    ]
+                    .iter()
+                    .any(|x| x.as_bytes() == k)
                 }) && m
                     .payload()
                     .is_some_and(|v| String::from_utf8_lossy(v).contains(&format!("\"offset\":{half},")))
@@ -355,7 +360,7 @@ async fn bad_records_go_to_the_dead_letter_topic_with_their_reasons() {
         let i = records.iter().position(|r| r == record).expect("produced");
         assert_eq!(header(letter, HEADER_CODE).as_deref(), Some(*code));
         assert!(!header(letter, HEADER_REASON).unwrap_or_default().is_empty());
-        assert_eq!(header(letter, HEADER_SOURCE_TOPIC).as_deref(), Some(INPUT));
+        assert_eq!(header(letter, HEADER_SOURCE_TOPIC), Some(broker.topic(INPUT)));
         assert_eq!(header(letter, HEADER_SOURCE_PARTITION).as_deref(), Some("0"));
         assert_eq!(header(letter, HEADER_SOURCE_OFFSET), Some(offsets[i].to_string()));
         let original = record.as_deref().unwrap_or("").as_bytes();
@@ -499,6 +504,7 @@ fn as_platform_streams(events: &[modsignal_core::Event<'static>]) -> (Vec<Keyed>
 async fn produce_keyed(broker: &Broker, topic: &str, records: &[Keyed]) -> BTreeMap<(String, i32), i64> {
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let producer: FutureProducer = broker.client_config().create().expect("producer");
+    let topic = &broker.topic(topic);
     let mut ends = BTreeMap::new();
     for chunk in records.chunks(1000) {
         let sends = chunk.iter().map(|(key, value)| {
@@ -586,13 +592,9 @@ async fn platform_streams_keyed_by_account_are_routed_to_their_messages() {
     ends.extend(produce_keyed(&broker, "side", &side).await);
     let routed_config = || {
         let mut c = config(&broker, "routing");
-        c.input_topics = vec!["jetstream".into(), "side".into()];
-        c.input_formats.insert("jetstream".into(), Format::Jetstream);
-        c.repartition_topic = Some("routed".into());
-        // Eager assignment, as the README advises against tansu: with cooperative-sticky, tansu
-        // now and then revokes a partition from one member and assigns it to neither.
-        c.properties
-            .insert("partition.assignment.strategy".into(), "range".into());
+        c.input_topics = vec![broker.topic("jetstream"), broker.topic("side")];
+        c.input_formats.insert(broker.topic("jetstream"), Format::Jetstream);
+        c.repartition_topic = Some(broker.topic("routed"));
         c
     };
     // Two instances: each runs a router and an engine stage, sharing the partitions of both.
@@ -615,14 +617,14 @@ async fn platform_streams_keyed_by_account_are_routed_to_their_messages() {
             // watermarks to it, so its ends keep moving).
             let mut by_partition = BTreeMap::new();
             for m in broker.read_all("routed").await {
-                let end = by_partition.entry(("routed".to_owned(), m.partition())).or_insert(0);
+                let end = by_partition.entry((broker.topic("routed"), m.partition())).or_insert(0);
                 *end = (*end).max(m.offset() + 1);
             }
             routed_ends = Some(by_partition);
         }
         if let Some(routed_ends) = &routed_ends {
             let assigned: std::collections::BTreeSet<_> = statuses.iter().flat_map(|s| s.assigned.clone()).collect();
-            let routed_done = (0..4).all(|p| assigned.contains(&("routed".to_owned(), p)))
+            let routed_done = (0..4).all(|p| assigned.contains(&(broker.topic("routed"), p)))
                 && routed_ends
                     .iter()
                     .all(|(tp, end)| committed.get(tp).is_some_and(|c| c >= end));
@@ -651,3 +653,4 @@ async fn platform_streams_keyed_by_account_are_routed_to_their_messages() {
     );
     assert_same_flags(&expected, &newest_flags(&broker).await.0);
 }
+

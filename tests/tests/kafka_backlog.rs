@@ -1,5 +1,5 @@
-//! Event time across input partitions, through the Kafka worker on a real broker (tansu, on a
-//! loopback port): a platform stream keyed by account, spanning weeks, all produced before the
+//! Event time across input partitions, through the Kafka worker on a real broker (Apache Kafka, on
+//! loopback ports): a platform stream keyed by account, spanning weeks, all produced before the
 //! worker starts (a backlog, as after an outage or a first deployment), routed through the
 //! repartition topic. Once the worker settles, the newest revision of every flag on the output
 //! topic reads as file mode's for the same events, and no event was late.
@@ -30,7 +30,7 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 async fn broker_with_topics(input_partitions: i32) -> Broker {
     init_logs();
-    let broker = Broker::start();
+    let broker = Broker::shared();
     broker.create_topic(INPUT, input_partitions, &[]).await;
     broker.create_topic(OUTPUT, 3, &[]).await;
     broker.create_topic(DEAD, 1, &[]).await;
@@ -41,15 +41,13 @@ async fn broker_with_topics(input_partitions: i32) -> Broker {
     broker
 }
 
-/// A routed worker as the issue that asked for this ran it: range assignment, snapshots every
-/// two seconds to the changelog.
+/// A routed worker as the issue that asked for this ran it: snapshots every two seconds to the
+/// changelog.
 fn routed(broker: &Broker, group: &str) -> WorkerConfig {
     let mut c = config(broker, group);
-    c.repartition_topic = Some(REPARTITION.into());
-    c.changelog_topic = Some(CHANGELOG.into());
+    c.repartition_topic = Some(broker.topic(REPARTITION));
+    c.changelog_topic = Some(broker.topic(CHANGELOG));
     c.snapshot_interval = Duration::from_secs(2);
-    c.properties
-        .insert("partition.assignment.strategy".into(), "range".into());
     c
 }
 
@@ -72,7 +70,7 @@ async fn settle(broker: &Broker, worker: &mut Running, ends: &BTreeMap<i32, i64>
             s.settled
                 && ends
                     .iter()
-                    .all(|(&p, &end)| end == 0 || s.committed.get(&(INPUT.to_owned(), p)) == Some(&end))
+                    .all(|(&p, &end)| end == 0 || s.committed.get(&(broker.topic(INPUT), p)) == Some(&end))
         })
         .await;
 }
@@ -100,7 +98,10 @@ async fn backlog(lines: &[String], share: &[f64], group: &str) {
     assert!(broker.read_all(DEAD).await.is_empty());
     let text = metrics.render();
     assert!(
-        text.contains("modsignal_input_event_time_lag_seconds{partition=\"0\",topic=\"events\"} 0"),
+        text.contains(&format!(
+            "modsignal_input_event_time_lag_seconds{{partition=\"0\",topic=\"{}\"}} 0",
+            broker.topic(INPUT)
+        )),
         "once settled, no input partition is behind: {}",
         text.lines()
             .filter(|l| l.starts_with("modsignal_input_event_time_lag_seconds"))

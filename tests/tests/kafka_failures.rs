@@ -1,5 +1,5 @@
-//! The Kafka worker through failures, against a real broker (tansu, started by each test on a
-//! loopback port): the real `modsignal` binary killed with SIGKILL at random points and
+//! The Kafka worker through failures, against a real broker (Apache Kafka, started by each test
+//! on loopback ports): the real `modsignal` binary killed with SIGKILL at random points and
 //! restarted; instances joining and leaving a consumer group mid-run; the broker itself
 //! restarted mid-run. Each of these compares the newest revision of every flag on the output
 //! topic with what file mode writes for the same events. Two more check how the binary ends:
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use modsignal_core::Policy;
 use modsignal_kafka::WorkerStatus;
 use modsignal_tests::binary::{modsignal_binary, modsignal_command};
-use modsignal_tests::broker::{Broker, Storage};
+use modsignal_tests::broker::Broker;
 use modsignal_tests::worker::{
     CHANGELOG, DEAD, INPUT, OUTPUT, Running, assert_repeats_identical, config, difference, flag_records, init_logs,
     newest, simulated,
@@ -625,20 +625,13 @@ fn three_instances_one_joining_one_leaving_mid_run_end_with_the_file_mode_flags(
         let ends = input.ends();
         let group = "rebalance";
         // A partition that changes owner is restored from the changelog and the input after its
-        // snapshot, or replayed from its beginning when no snapshot is there yet. Eager assignment:
-        // with cooperative-sticky, tansu 0.6.0 now and then gave a joining member a partition that
-        // another member kept holding (both read it and committed it for seconds, and the old
-        // owner's last commit moved the group's offset back), and a member leaving such a group
-        // could wait forever for librdkafka to close its consumer. No consumer-group application
-        // survives the first; with eager assignment every member gives its partitions up before a
-        // new assignment, and neither happened in our runs.
+        // snapshot, or replayed from its beginning when no snapshot is there yet. The assignment
+        // is the default, cooperative-sticky: a rebalance moves only what changes owner.
         let with_changelog = || {
             let mut c = config(&broker, group);
             c.changelog_topic = Some(CHANGELOG.into());
             c.snapshot_interval = Duration::from_millis(500);
             c.watermark_topic = Some(WATERMARKS.into());
-            c.properties
-                .insert("partition.assignment.strategy".into(), "range".into());
             c
         };
         let overlaps = Overlaps::watch();
@@ -703,7 +696,7 @@ fn three_instances_one_joining_one_leaving_mid_run_end_with_the_file_mode_flags(
 fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
     isolated(async {
         init_logs();
-        let mut broker = Broker::start_with(Storage::Sqlite);
+        let mut broker = Broker::start();
         create_topics(&broker, 2).await;
         let input = Input::new(2, 5_000, 17);
         // Without a watermark topic: each partition is finished at its own newest event time.
@@ -711,10 +704,8 @@ fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
         let ends = input.ends();
         let total = input.total() as u64;
         let group = "outage";
+        // The default producer settings: idempotent, resuming by itself after the restart.
         let mut config = config(&broker, group);
-        // tansu 0.6.0 refuses a running idempotent producer's requests after a restart (see the
-        // crate documentation of modsignal-kafka): a plain producer resumes by itself.
-        config.properties.insert("enable.idempotence".into(), "false".into());
         config.changelog_topic = Some(CHANGELOG.into());
         config.snapshot_interval = Duration::from_millis(500);
 
@@ -832,8 +823,7 @@ fn stopping_while_the_broker_is_silent_ends_in_bounded_time() {
 /// newest flags read as file mode's for the whole stream.
 ///
 /// Each restart resumes the router's input partitions from committed offsets inside record
-/// batches, which tansu's memory storage answers wrongly (see `Broker::start`): this test lost
-/// input, or waited for ever on a partition, until the broker kept its data in SQLite.
+/// batches.
 #[test]
 fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags() {
     use modsignal_tests::backlog::{content_difference, file_mode_flags, partitions, stream};
@@ -873,8 +863,6 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
             state,
             "--shutdown-timeout",
             "10s",
-            "--kafka-property",
-            "partition.assignment.strategy=range",
         ];
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x6261_636b);
         let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
@@ -905,13 +893,16 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
             worker.kill_9();
             worker = WorkerProcess::start(&broker, group, log.clone(), &args);
         }
-        // The first instance stops (SIGTERM: it drains, commits and snapshots), and a second
-        // one, with a state directory of its own, takes every partition over from the
-        // changelog. Not the two running side by side: tansu 0.6.0's groups then rebalance every
-        // few seconds, and now and then a member revoked in one of those rebalances is never
-        // given partitions again (the router group stayed empty for 90 s in one run), which no
-        // worker can get past. `kafka.rs` hands a partition to a running member in process.
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1_500))).await;
+        // A second instance, with a state directory of its own, joins both groups while the
+        // first runs (a cooperative rebalance hands it some partitions, restored from the
+        // changelog), and then the first stops (SIGTERM: it drains, commits and snapshots), so
+        // the second takes every partition over.
+        let second_log = temp_file("crash-routed-2.log");
+        let second_state = temp_file("crash-routed-state-2");
+        let mut second_args = args;
+        second_args[7] = second_state.to_str().unwrap();
+        let mut second = WorkerProcess::start(&broker, group, second_log.clone(), &second_args);
+        tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..4_000))).await;
         worker.signal(libc::SIGTERM);
         let status = worker.wait(Duration::from_secs(30)).await;
         assert!(
@@ -919,17 +910,6 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
             "{status:?}:\n{}",
             worker.log_tail()
         );
-        // The second instance joins groups the first has left for good. tansu 0.6.0 now and
-        // then keeps a member that left until its session times out; a newcomer then gets half
-        // the partitions, loses them when the old member expires, and is never given any again
-        // (seen in this test: the router and engine groups empty for 90 s). Waiting out the
-        // session timeout spares that rebalance; Apache Kafka would not need it.
-        tokio::time::sleep(SESSION_TIMEOUT + Duration::from_secs(1)).await;
-        let second_log = temp_file("crash-routed-2.log");
-        let second_state = temp_file("crash-routed-state-2");
-        let mut second_args = args;
-        second_args[7] = second_state.to_str().unwrap();
-        let mut second = WorkerProcess::start(&broker, group, second_log.clone(), &second_args);
         second.wait_for_commits(&broker, &router_group, &ends).await;
         let deadline = Instant::now() + CONVERGE_TIMEOUT;
         loop {

@@ -119,12 +119,6 @@
 //!
 //! librdkafka is built from its bundled source with TLS (OpenSSL), SASL PLAIN and SCRAM, and
 //! gzip, lz4, snappy and zstd compression; GSSAPI (Kerberos) is not built in.
-//!
-//! Against tansu 0.6.0 (the broker of the tests), set `"enable.idempotence" = "false"` if the
-//! broker may restart: after a restart (sqlite storage) it answered the running idempotent
-//! producer's requests with an unknown error for as long as we watched, so the worker kept
-//! resending and made no progress; with a plain producer the worker resumed by itself. The
-//! output is at least once either way.
 
 pub mod commit;
 pub mod config;

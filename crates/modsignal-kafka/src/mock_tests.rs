@@ -1,10 +1,8 @@
-//! The worker against librdkafka's mock cluster, a broker whose consumer groups follow the
-//! protocol: for what the integration tests' broker (tansu 0.6.0) cannot show. With
-//! cooperative-sticky assignment, the worker's default, tansu now and then gave a joining member
-//! a partition another member still held, so the integration tests use eager assignment there.
-//! Here members join and leave a cooperative group mid-run, partitions move one by one (an
-//! incremental rebalance revokes only what changes owner), and the newest flags must equal what
-//! file mode writes for the same events.
+//! The worker against librdkafka's mock cluster, in process and without a JVM, so that the
+//! crate's own tests cover cooperative rebalancing: members join and leave a cooperative group
+//! mid-run, partitions move one by one (an incremental rebalance revokes only what changes
+//! owner), and the newest flags must equal what file mode writes for the same events. The
+//! integration tests (`tests/`) do the same against Apache Kafka.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
