@@ -654,3 +654,135 @@ async fn platform_streams_keyed_by_account_are_routed_to_their_messages() {
     assert_same_flags(&expected, &newest_flags(&broker).await.0);
 }
 
+/// `modsignal topics` against the real binary: on an empty cluster it creates every topic the
+/// configuration names, each with the settings its role needs; run again it changes nothing;
+/// on a cluster whose topics are set wrong it names each problem and exits with status 1, and
+/// the worker refuses to start on the same topics with the same words.
+#[tokio::test]
+async fn the_topics_command_creates_what_is_missing_and_names_what_is_wrong() {
+    use modsignal_kafka::topics;
+    use modsignal_tests::binary::modsignal_command;
+    init_logs();
+    let broker = Broker::shared();
+    let names = ["events", "flags", "dead", "changelog", "routed", "marks"].map(|t| broker.topic(t));
+    let args = |names: &[String; 6]| -> Vec<String> {
+        let mut a = vec!["--brokers".to_owned(), broker.addr()];
+        for (option, name) in [
+            "--input-topic",
+            "--output-topic",
+            "--dead-letter-topic",
+            "--changelog-topic",
+            "--repartition-topic",
+            "--watermark-topic",
+        ]
+        .iter()
+        .zip(names)
+        {
+            a.push((*option).to_owned());
+            a.push(name.clone());
+        }
+        a
+    };
+    let topics_command = |names: &[String; 6], extra: &[&str]| {
+        let out = modsignal_command()
+            .arg("topics")
+            .args(args(names))
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run modsignal topics");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let cluster = |names: [String; 6]| {
+        let config = config(&broker, "topics");
+        async move {
+            let admin = topics::admin(&config).expect("admin client");
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            topics::describe(&admin, &names, topics::ADMIN_TIMEOUT)
+                .await
+                .expect("describe")
+        }
+    };
+    let policy = |c: &BTreeMap<String, topics::Existing>, t: &str| {
+        let e = &c[t];
+        (e.partitions, e.settings["cleanup.policy"].clone())
+    };
+
+    // An empty cluster: every topic is created.
+    let (status, stdout, stderr) = topics_command(&names, &["--partitions", "3"]);
+    assert!(status.success(), "{status}: {stdout}{stderr}");
+    assert_eq!(stdout.matches(": created,").count(), 6, "{stdout}");
+    let created = cluster(names.clone()).await;
+    let [events, flags, dead, changelog, routed, marks] = &names;
+    assert_eq!(policy(&created, events), (3, "delete".into()));
+    assert_eq!(policy(&created, flags), (3, "compact".into()));
+    assert_eq!(policy(&created, dead), (3, "delete".into()));
+    assert_eq!(created[dead].settings["retention.ms"], "2592000000");
+    assert_eq!(created[events].settings["retention.ms"], "-1");
+    assert_eq!(created[routed].settings["retention.ms"], "-1");
+    assert_eq!(policy(&created, changelog), (3, "compact".into()));
+    assert_eq!(policy(&created, routed), (3, "delete".into()));
+    assert_eq!(policy(&created, marks), (1, "compact".into()));
+
+    // Again: nothing to do, nothing changed.
+    let (status, stdout, stderr) = topics_command(&names, &["--partitions", "5"]);
+    assert!(status.success(), "{status}: {stdout}{stderr}");
+    assert_eq!(stdout.matches(": exists,").count(), 6, "{stdout}");
+    assert!(!stdout.contains("created") && !stdout.contains("error"), "{stdout}");
+    assert_eq!(cluster(names.clone()).await, created);
+    let (status, stdout, _) = topics_command(&names, &["--check"]);
+    assert!(status.success(), "{stdout}");
+
+    // Topics set wrong: a changelog that deletes, a compacted dead-letter topic.
+    let wrong =
+        ["events", "flags", "dead", "changelog", "routed", "marks"].map(|t| broker.topic(&format!("wrong-{t}")));
+    let short = |t: &str| format!("wrong-{t}");
+    broker.create_topic(&short("events"), 2, &[]).await;
+    broker
+        .create_topic(&short("dead"), 1, &[("cleanup.policy", "compact")])
+        .await;
+    broker
+        .create_topic(&short("changelog"), 2, &[("cleanup.policy", "delete")])
+        .await;
+    let (status, stdout, stderr) = topics_command(&wrong, &["--check"]);
+    eprintln!("modsignal topics --check on wrong topics:\n{stdout}{stderr}");
+    assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("output topic `{}`: missing", wrong[1])),
+        "{stdout}"
+    );
+    let changelog_error = format!(
+        "error: changelog topic `{}` must be compacted and only compacted (cleanup.policy=delete, wanted compact)",
+        wrong[3]
+    );
+    let dead_error = format!("error: dead-letter topic `{}` is compacted", wrong[2]);
+    assert!(stdout.contains(&changelog_error), "{stdout}");
+    assert!(stdout.contains(&dead_error), "{stdout}");
+    assert!(stderr.contains("would break a guarantee"), "{stderr}");
+    // Without --check the missing ones are created, the wrong ones left as they are, and the
+    // status is still 1.
+    let (status, stdout, _) = topics_command(&wrong, &[]);
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert_eq!(stdout.matches(": created,").count(), 3, "{stdout}");
+    let after = cluster(wrong.clone()).await;
+    assert_eq!(policy(&after, &wrong[3]), (2, "delete".into()));
+    // The worker checks the same at start-up and refuses to read.
+    let out = modsignal_command()
+        .arg("run")
+        .args(args(&wrong))
+        .args(["--group", &broker.group("wrong")])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run modsignal");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&changelog_error) && stderr.contains(&dead_error),
+        "{stderr}"
+    );
+}

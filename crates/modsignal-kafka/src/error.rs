@@ -14,8 +14,12 @@ pub enum WorkerError {
     Client { client: &'static str, source: KafkaError },
     #[error("cannot subscribe to {topics:?}: {source}")]
     Subscribe { topics: Vec<String>, source: KafkaError },
-    #[error("topic `{0}` does not exist: create it before starting the worker")]
+    #[error(
+        "topic `{0}` does not exist: create it before starting the worker (`modsignal topics` creates every topic the configuration names)"
+    )]
     MissingTopic(String),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Topics(Vec<crate::topics::Problem>),
     #[error("cannot produce to `{topic}`: {source} (a permanent error, so the worker stops rather than skip records)")]
     Produce { topic: String, source: KafkaError },
     #[error("the Kafka client hit a fatal error ({code}): {reason}")]

@@ -101,8 +101,11 @@
 //!
 //! # Running against Kafka
 //!
-//! The topics must exist before the worker starts (the output and dead-letter topics are
-//! checked). Settings for a managed cluster go in the properties, passed to librdkafka as they
+//! The topics must exist before the worker starts: [`topics`] says what each must be and
+//! creates what is missing (`modsignal topics`). At start-up the worker checks that every topic
+//! it writes exists and that none has a setting that breaks a guarantee (a changelog that is
+//! not compacted, a compacted dead-letter topic), and stops with every problem named if one
+//! does. Settings for a managed cluster go in the properties, passed to librdkafka as they
 //! are:
 //!
 //! ```toml
@@ -135,6 +138,7 @@ mod router;
 mod shutdown;
 mod stage;
 pub mod state;
+pub mod topics;
 mod worker;
 
 pub use config::{ConfigError, KafkaSection, WorkerConfig};

@@ -814,9 +814,49 @@ async fn check_topics<F: Future<Output = ()>>(
             tracing::warn!(topic = %t, "input topic does not exist yet; it is consumed once created");
         }
     }
+    check_topic_settings(config, &topics).await?;
     let count = |t: Option<&String>| t.and_then(partitions).filter(|&n| n > 0);
     let (changelog, repartition) = (count(config.changelog_topic.as_ref()), count(repartition));
     Ok((changelog, repartition, topics))
+}
+
+/// Checks the settings of the topics the configuration names (`topics::check`): a setting that
+/// breaks a guarantee stops the worker before it reads anything, and one that deserves a look is
+/// logged. Settings that cannot be read (an ACL without `DescribeConfigs`) are logged and the
+/// worker goes on, as it did before it checked them.
+async fn check_topic_settings(config: &WorkerConfig, topics: &[(String, i32)]) -> Result<(), Halt> {
+    use crate::topics;
+    let counts: BTreeMap<String, i32> = topics.iter().cloned().collect();
+    let layout = topics::Layout {
+        partitions: 1,
+        replication: None,
+    };
+    let wanted = topics::wanted(config, &layout, &counts);
+    let names: Vec<&str> = wanted.iter().map(|w| w.name.as_str()).collect();
+    let existing = match topics::admin(config) {
+        // Short: a broker answers at once, and one that cannot (librdkafka's mock cluster, a
+        // proxy without the API) should not hold the start for long.
+        Ok(admin) => topics::describe(&admin, &names, Duration::from_secs(3)).await,
+        Err(e) => Err(e),
+    };
+    let existing = match existing {
+        Ok(existing) => existing,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the topics' settings to check them; going on");
+            return Ok(());
+        }
+    };
+    let (errors, warnings): (Vec<_>, Vec<_>) = topics::check(config, &wanted, &existing)
+        .into_iter()
+        .partition(|p| p.severity == topics::Severity::Error);
+    for w in &warnings {
+        tracing::warn!(topic = %w.topic, "{w}");
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(WorkerError::Topics(errors).into())
+    }
 }
 
 enum Wake<M> {

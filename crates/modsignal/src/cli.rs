@@ -40,11 +40,35 @@ enum Command {
     Run(Box<RunArgs>),
     /// Writes a realistic synthetic stream of canonical events.
     Simulate(SimArgs),
+    /// Creates every Kafka topic the configuration names that is missing (output, dead-letter
+    /// and watermark topics compacted or not as each needs, the changelog with as many
+    /// partitions as the partitions that write to it), and checks the settings of those that
+    /// exist: each problem is printed, and one that would break a guarantee (a changelog that
+    /// is not compacted, a compacted dead-letter topic, …) makes the exit status 1. Existing
+    /// topics are never changed.
+    Topics(TopicsArgs),
     /// Writes the AT Protocol labeler declaration (an `app.bsky.labeler.service` record) for
     /// --flag-format atproto-label: every label value modsignal writes, declared informational
     /// so that Bluesky clients neither hide nor warn on a labelled post. Publish it in the
     /// labeler's repository under the record key `self`.
     LabelerDeclaration(DeclarationArgs),
+}
+
+#[derive(Parser)]
+struct TopicsArgs {
+    /// Partitions of a missing input, output, dead-letter or repartition topic.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    partitions: i32,
+    /// Replicas of each partition of a missing topic [default: the brokers'
+    /// default.replication.factor]. With 3 or more, topics are created with
+    /// min.insync.replicas = 2, which the worker's producer (acks=all) then waits for.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=100))]
+    replication_factor: Option<i32>,
+    /// Only check: create nothing, and exit with status 1 when a topic is missing too.
+    #[arg(long)]
+    check: bool,
+    #[command(flatten)]
+    kafka: crate::kafka::KafkaArgs,
 }
 
 #[derive(Parser)]
@@ -204,6 +228,14 @@ where
         }
         Command::Run(args) => run(*args),
         Command::Simulate(args) => simulate(args),
+        Command::Topics(args) => crate::kafka::topics(
+            &args.kafka,
+            modsignal_kafka::topics::Layout {
+                partitions: args.partitions,
+                replication: args.replication_factor,
+            },
+            args.check,
+        ),
         Command::LabelerDeclaration(args) => labeler_declaration(args),
     }
 }

@@ -423,6 +423,76 @@ fn shutdown_on_signals(shutdown_timeout: Duration) -> Result<impl std::future::F
     })
 }
 
+/// `modsignal topics`: creates the topics the configuration names that are missing (unless
+/// `check_only`) and checks the settings of those that exist, printing one line per topic.
+/// Fails when a topic has a setting that breaks a guarantee, or with `check_only` when one is
+/// missing.
+pub fn topics(args: &KafkaArgs, layout: modsignal_kafka::topics::Layout, check_only: bool) -> Result<()> {
+    use modsignal_kafka::topics::{self, Severity};
+    if !args.is_set() {
+        bail!("no Kafka settings: give --config with a [kafka] section, or --brokers and the topic options");
+    }
+    // The policy plays no part in which topics there are.
+    let config = args.worker_config(Policy::default())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let admin = topics::admin(&config)?;
+        let names: Vec<String> = topics::wanted(&config, &layout, &Default::default())
+            .into_iter()
+            .map(|w| w.name)
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let existing = topics::describe(&admin, &names, topics::ADMIN_TIMEOUT).await?;
+        let counts = existing.iter().map(|(t, e)| (t.clone(), e.partitions)).collect();
+        let wanted = topics::wanted(&config, &layout, &counts);
+        let problems = topics::check(&config, &wanted, &existing);
+        let missing: Vec<&topics::Wanted> = wanted.iter().filter(|w| !existing.contains_key(&w.name)).collect();
+        let mut out = std::io::stdout().lock();
+        use std::io::Write as _;
+        for w in &wanted {
+            match existing.get(&w.name) {
+                Some(e) => writeln!(out, "{} topic `{}`: exists, {}", w.role, w.name, partitions(e.partitions))?,
+                None if check_only => writeln!(out, "{} topic `{}`: missing", w.role, w.name)?,
+                // Said once it is created, below.
+                None => {}
+            }
+        }
+        if !check_only {
+            topics::create(&admin, &missing, &layout).await?;
+            for w in &missing {
+                let settings = w.settings.iter().map(|(k, v)| format!(", {k}={v}")).collect::<String>();
+                writeln!(out, "{} topic `{}`: created, {}{settings}", w.role, w.name, partitions(w.partitions))?;
+            }
+        }
+        for p in &problems {
+            writeln!(out, "{p}")?;
+        }
+        out.flush()?;
+        let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+        if errors > 0 {
+            bail!("{errors} topic setting(s) would break a guarantee (the lines that start with `error:`); modsignal never changes an existing topic: fix them with kafka-configs or your platform's tools");
+        }
+        if check_only && !missing.is_empty() {
+            bail!(
+                "{} topic(s) missing: run `modsignal topics` without --check to create them",
+                missing.len()
+            );
+        }
+        Ok(())
+    })
+}
+
+fn partitions(n: i32) -> String {
+    if n == 1 {
+        "1 partition".into()
+    } else {
+        format!("{n} partitions")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
