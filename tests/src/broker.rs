@@ -133,16 +133,19 @@ impl Broker {
             std::thread::Builder::new()
                 .name("shared-kafka".into())
                 .spawn(move || {
-                    let started = std::panic::catch_unwind(Process::start);
-                    let ok = started.is_ok();
-                    let _ = tx.send(started.map(|p| {
-                        let at = (p.addr, p.dir.clone());
-                        // Never dropped: the broker runs until this thread ends with the process.
-                        std::mem::forget(p);
-                        at
-                    }));
-                    while ok {
-                        std::thread::park();
+                    match std::panic::catch_unwind(Process::start) {
+                        Ok(p) => {
+                            let _ = tx.send(Ok((p.addr, p.dir.clone())));
+                            // Never dropped: the broker runs until this thread ends with the
+                            // process.
+                            std::mem::forget(p);
+                            loop {
+                                std::thread::park();
+                            }
+                        }
+                        Err(panic) => {
+                            let _ = tx.send(Err(panic));
+                        }
                     }
                 })
                 .expect("start the shared broker's thread");

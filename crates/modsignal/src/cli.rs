@@ -46,7 +46,7 @@ enum Command {
     /// exist: each problem is printed, and one that would break a guarantee (a changelog that
     /// is not compacted, a compacted dead-letter topic, …) makes the exit status 1. Existing
     /// topics are never changed.
-    Topics(TopicsArgs),
+    Topics(Box<TopicsArgs>),
     /// Writes the AT Protocol labeler declaration (an `app.bsky.labeler.service` record) for
     /// --flag-format atproto-label: every label value modsignal writes, declared informational
     /// so that Bluesky clients neither hide nor warn on a labelled post. Publish it in the
