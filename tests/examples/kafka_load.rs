@@ -1,4 +1,4 @@
-//! A load run of the Kafka worker against tansu on a loopback port: events per second through
+//! A load run of the Kafka worker against Apache Kafka on loopback ports: events per second through
 //! the broker with one and with two worker instances, how fast a restarted worker rebuilds its
 //! state by replay, and the event-to-flag latency under a steady load. Numbers are printed,
 //! never asserted. Run it in release mode:
@@ -11,8 +11,10 @@
 //! - **Backlog, one instance**: EVENTS (default 200,000) simulated events on one partition,
 //!   produced before the worker starts; it reads them all and settles. The rate is the records
 //!   read from the moment its partition is ready to the last commit (which comes after every
-//!   flag for them is acknowledged). A second worker in the same group then rebuilds the
-//!   partition's state by replay.
+//!   flag for them is acknowledged). Before it, a bare librdkafka consumer with the worker's own
+//!   consumer settings reads the same partition and does nothing with the records: the
+//!   worker's rate is also printed as a share of that floor, measured in the same run. A second
+//!   worker in the same group then rebuilds the partition's state by replay.
 //! - **Live, one and two instances**: the workers start first, on empty topics with as many
 //!   partitions as workers, and each holds one partition; then EVENTS events (one simulated
 //!   world per partition, split evenly) are produced as fast as the producer goes, one producer
@@ -130,6 +132,7 @@ async fn backlog(broker: &Broker, events: u64, rate: f64) {
         lines.len() as f64 / produce.as_secs_f64()
     );
     let end = lines.len() as i64;
+    let bare = bare_consumer(broker, "events1", end).await;
 
     let mut worker = Running::start("load", config(broker, "events1", "flags1", "load1"), LONG);
     wait_all(&mut [&mut worker], |s| !s[0].assigned.is_empty()).await;
@@ -138,12 +141,13 @@ async fn backlog(broker: &Broker, events: u64, rate: f64) {
     let through = ready.elapsed();
     wait_all(&mut [&mut worker], |s| s[0].settled).await;
     let first = worker.stop().await;
+    let worker_rate = first.records as f64 / through.as_secs_f64();
     println!(
-        "backlog, one instance: {} records in {:.2}s from assignment to the last commit: {:.0} events/s through the broker; {} flag revisions",
+        "backlog, one instance: {} records in {:.2}s from assignment to the last commit: {worker_rate:.0} events/s through the broker; {} flag revisions; {:.2} of the bare consumer's rate",
         first.records,
         through.as_secs_f64(),
-        first.records as f64 / through.as_secs_f64(),
-        first.flags
+        first.flags,
+        worker_rate / bare
     );
 
     let mut worker = Running::start("load", config(broker, "events1", "flags1", "load1"), LONG);
@@ -155,6 +159,40 @@ async fn backlog(broker: &Broker, events: u64, rate: f64) {
         second.replay_time.as_secs_f64(),
         second.replay_events_per_sec().unwrap_or(0.0)
     );
+}
+
+/// Reads partition 0 of `topic` up to `end` with a bare librdkafka consumer, with the worker's
+/// own consumer settings and nothing done with each record but counting its bytes: the floor
+/// the worker's rate through the broker is measured against, in the same run on the same
+/// records. Returns its records per second.
+async fn bare_consumer(broker: &Broker, topic: &str, end: i64) -> f64 {
+    let consumer: StreamConsumer = config(broker, topic, "unused", "bare")
+        .consumer_config()
+        .create()
+        .expect("bare consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&tpl).expect("assign");
+    let started = Instant::now();
+    let (mut next, mut bytes) = (0i64, 0usize);
+    let mut stream = consumer.stream();
+    while next < end {
+        let m = stream
+            .next()
+            .await
+            .expect("the stream does not end")
+            .expect("the bare consumer reads");
+        bytes += m.payload().map_or(0, <[u8]>::len);
+        next = m.offset() + 1;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rate = end as f64 / elapsed;
+    println!(
+        "bare librdkafka consumer, same partition: {end} records ({:.1} MB) in {elapsed:.2}s: {rate:.0} records/s",
+        bytes as f64 / 1e6
+    );
+    rate
 }
 
 /// The offsets committed by a group of workers, summed over their partitions.
