@@ -273,43 +273,71 @@ fn compose_runs_kafka_in_kraft_mode_two_instances_prometheus_and_grafana() {
         config.brokers
     );
 
-    // The topics the config names are created, the input with several partitions (two
-    // instances share it) and no retention limit (state is rebuilt by replaying it).
+    // kafka-init runs `modsignal topics` on the config the instances mount, so every topic it
+    // names is made as modsignal needs it: the input with several partitions (two instances
+    // share it) and every record kept (state is rebuilt by replaying it), the repartition topic
+    // too, the changelog compacted.
     let init = &services["kafka-init"];
-    let script = strings(&init["command"]).join("\n");
-    let created = created_topics(&script);
+    assert_eq!(
+        s(init, "/image"),
+        s(&services["modsignal-1"], "/image"),
+        "kafka-init runs modsignal"
+    );
+    let init_command = strings(&init["command"]);
+    assert_eq!(init_command[0], "topics", "{init_command:?}");
+    let option = |name: &str| {
+        let i = init_command
+            .iter()
+            .position(|a| *a == name)
+            .unwrap_or_else(|| panic!("kafka-init has no {name}: {init_command:?}"));
+        init_command[i + 1].to_owned()
+    };
+    assert_eq!(
+        option("--config"),
+        "/etc/modsignal/modsignal.toml",
+        "kafka-init reads the instances' config"
+    );
+    assert!(
+        strings(&init["volumes"]).contains(&"./compose/modsignal.toml:/etc/modsignal/modsignal.toml:ro"),
+        "kafka-init mounts the instances' config"
+    );
+    let layout = modsignal_kafka::topics::Layout {
+        partitions: option("--partitions").parse().expect("--partitions is a number"),
+        replication: Some(
+            option("--replication-factor")
+                .parse()
+                .expect("--replication-factor is a number"),
+        ),
+    };
+    let wanted = modsignal_kafka::topics::wanted(&config, &layout, &BTreeMap::new());
+    let made = |topic: &str| {
+        wanted
+            .iter()
+            .find(|w| w.name == topic)
+            .unwrap_or_else(|| panic!("kafka-init does not create {topic}: {wanted:?}"))
+    };
+    let setting = |topic: &str, key: &str| {
+        made(topic)
+            .settings
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     for topic in config
         .input_topics
         .iter()
         .chain([&config.output_topic, &config.dead_letter_topic])
     {
-        assert!(
-            created.contains_key(topic.as_str()),
-            "kafka-init does not create {topic}: {created:?}"
-        );
+        made(topic);
     }
-    for topic in &config.input_topics {
-        let line = &created[topic.as_str()];
-        let partitions: u32 = flag_value(line, "--partitions").parse().unwrap();
+    for topic in config.input_topics.iter().chain(&config.repartition_topic) {
         assert!(
-            partitions >= 2,
-            "{topic} has {partitions} partition(s) for two instances"
+            made(topic).partitions >= 2,
+            "{topic} has {} partition(s) for two instances",
+            made(topic).partitions
         );
-        assert!(
-            line.contains("retention.ms=-1"),
-            "{topic} must keep its records: {line}"
-        );
-    }
-    // With routing, the engine stage rebuilds state from the repartition topic: it keeps its
-    // records too, with as many partitions as the input.
-    if let Some(topic) = &config.repartition_topic {
-        let line = created
-            .get(topic.as_str())
-            .unwrap_or_else(|| panic!("kafka-init does not create the repartition topic {topic}"));
-        assert!(
-            line.contains("retention.ms=-1"),
-            "{topic} must keep its records: {line}"
-        );
+        assert_eq!(setting(topic, "retention.ms"), "-1", "{topic} must keep its records");
     }
     // The demo feeder writes to an input topic.
     let feed = strings(&services["feed"]["command"]).join(" ");
@@ -322,11 +350,10 @@ fn compose_runs_kafka_in_kraft_mode_two_instances_prometheus_and_grafana() {
         .changelog_topic
         .as_deref()
         .expect("compose keeps a changelog topic");
-    assert!(
-        created
-            .get(changelog)
-            .is_some_and(|l| l.contains("cleanup.policy=compact")),
-        "the changelog topic {changelog} is created compacted: {created:?}"
+    assert_eq!(
+        setting(changelog, "cleanup.policy"),
+        "compact",
+        "the changelog topic {changelog} is created compacted"
     );
     let state_dir = config.state_dir.as_ref().expect("compose keeps local snapshots");
     let state_dir = state_dir.to_str().unwrap();
@@ -433,16 +460,6 @@ fn compose_runs_kafka_in_kraft_mode_two_instances_prometheus_and_grafana() {
             }
         }
     }
-}
-
-/// `create --topic NAME …` lines of the topic-creation script, by topic.
-fn created_topics(script: &str) -> BTreeMap<&str, &str> {
-    script
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("create "))
-        .map(|l| (flag_value(l, "--topic"), l))
-        .collect()
 }
 
 fn flag_value<'a>(line: &'a str, flag: &str) -> &'a str {
