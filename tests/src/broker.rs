@@ -33,27 +33,23 @@ use rdkafka::{Offset, TopicPartitionList};
 /// election: about 5 seconds on an idle 2-core machine, much more under a loaded test run).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The cluster id every test broker is formatted with: each broker is a cluster of its own, so
-/// they need not differ. It is `modsignal-tests-` (16 bytes) in Kafka's URL-safe base64.
+/// The cluster id every test broker is formatted with: the brokers of each test form a cluster
+/// of their own, so the ids of different tests' clusters need not differ. It is `modsignal-tests-` (16 bytes) in Kafka's URL-safe base64.
 const CLUSTER_ID: &str = "bW9kc2lnbmFsLXRlc3RzLQ";
 
-/// The broker's settings beyond its listeners and directory: what a one-broker test cluster
-/// needs (internal topics of one replica) and what keeps tests quick (no delay before a new
+/// The broker's settings beyond its node id, listeners, quorum, replication and directory
+/// ([`write_config`]): what keeps tests quick (no delay before a new
 /// group's first rebalance, few partitions of internal topics, session timeouts as short as the
 /// failure tests use). Topics are never created by a client's request for them: a test that
 /// names a topic outside its namespace on the shared broker fails instead of meeting another
 /// test's records.
 const SETTINGS: &str = "\
 process.roles=broker,controller
-node.id=1
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 num.partitions=1
-offsets.topic.replication.factor=1
 offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=4
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
@@ -73,26 +69,32 @@ logger.config.name=org.apache.kafka.common.config
 logger.config.level=WARN
 ";
 
-/// A handle on a running Apache Kafka broker on `127.0.0.1`: one of the test's own
-/// ([`Broker::start`]), which it may kill, pause and restart, or the test process's shared one
-/// ([`Broker::shared`]), on which each handle names its topics and groups in a namespace of its
-/// own. Every method that takes a topic or group name takes it as the test wrote it and puts it
-/// in the handle's namespace; [`Broker::topic`] and [`Broker::group`] give the full names.
+/// A handle on running Apache Kafka on `127.0.0.1`: a broker of the test's own
+/// ([`Broker::start`]) or a cluster of several ([`Broker::cluster`]), which the test may kill,
+/// pause and restart, or the test process's shared broker ([`Broker::shared`]), on which each
+/// handle names its topics and groups in a namespace of its own. Every method that takes a topic
+/// or group name takes it as the test wrote it and puts it in the handle's namespace;
+/// [`Broker::topic`] and [`Broker::group`] give the full names.
 pub struct Broker {
-    /// The broker process, when this handle owns it; the shared one lives in a static.
-    own: Option<Process>,
-    addr: SocketAddr,
-    dir: PathBuf,
-    /// What this handle puts before every topic and group name: empty on a broker of the test's
+    /// The broker processes, one per node, when this handle owns them; the shared broker's
+    /// lives in a static, and this is empty.
+    own: Vec<Process>,
+    addrs: Vec<SocketAddr>,
+    dirs: Vec<PathBuf>,
+    /// What this handle puts before every topic and group name: empty on brokers of the test's
     /// own, `tN.` on the shared one.
     prefix: String,
 }
 
-const NOT_OWN: &str = "only a broker of the test's own can be stopped: use Broker::start, not Broker::shared";
+const NOT_OWN: &str =
+    "only brokers of the test's own can be stopped: use Broker::start or Broker::cluster, not Broker::shared";
 
-/// A broker process, the ports it listens on and its directory.
+/// One broker process (a KRaft node that is both broker and controller), the ports it listens
+/// on and its directory.
 struct Process {
     child: Child,
+    /// Its node id, from 1.
+    node: u32,
     addr: SocketAddr,
     controller: SocketAddr,
     dir: PathBuf,
@@ -108,11 +110,22 @@ impl Broker {
     /// which installs both and warms Maven's cache), or when the broker does not answer within
     /// a minute; the panic message carries the end of its log.
     pub fn start() -> Broker {
-        let process = Process::start();
+        Broker::cluster(1)
+    }
+
+    /// Starts a cluster of `nodes` brokers of the test's own, each also a KRaft controller (so
+    /// a majority of them must be up), and waits until each answers. Topics the handle creates
+    /// get a replica on each node up to three, internal topics too, and `min.insync.replicas`
+    /// is 2 when there are several: what a deployment that survives the loss of a broker uses.
+    ///
+    /// # Panics
+    /// As [`Broker::start`].
+    pub fn cluster(nodes: usize) -> Broker {
+        let own = Process::start_cluster(nodes);
         Broker {
-            addr: process.addr,
-            dir: process.dir.clone(),
-            own: Some(process),
+            addrs: own.iter().map(|p| p.addr).collect(),
+            dirs: own.iter().map(|p| p.dir.clone()).collect(),
+            own,
             prefix: String::new(),
         }
     }
@@ -132,20 +145,19 @@ impl Broker {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::Builder::new()
                 .name("shared-kafka".into())
-                .spawn(move || {
-                    match std::panic::catch_unwind(Process::start) {
-                        Ok(p) => {
-                            let _ = tx.send(Ok((p.addr, p.dir.clone())));
-                            // Never dropped: the broker runs until this thread ends with the
-                            // process.
-                            std::mem::forget(p);
-                            loop {
-                                std::thread::park();
-                            }
+                .spawn(move || match std::panic::catch_unwind(|| Process::start_cluster(1)) {
+                    Ok(mut nodes) => {
+                        let p = nodes.pop().expect("one node");
+                        let _ = tx.send(Ok((p.addr, p.dir.clone())));
+                        // Never dropped: the broker runs until this thread ends with the
+                        // process.
+                        std::mem::forget(p);
+                        loop {
+                            std::thread::park();
                         }
-                        Err(panic) => {
-                            let _ = tx.send(Err(panic));
-                        }
+                    }
+                    Err(panic) => {
+                        let _ = tx.send(Err(panic));
                     }
                 })
                 .expect("start the shared broker's thread");
@@ -155,9 +167,9 @@ impl Broker {
             }
         });
         Broker {
-            own: None,
-            addr: *addr,
-            dir: dir.clone(),
+            own: Vec::new(),
+            addrs: vec![*addr],
+            dirs: vec![dir.clone()],
             prefix: format!("t{}.", NAMESPACES.fetch_add(1, Ordering::Relaxed)),
         }
     }
@@ -172,38 +184,83 @@ impl Broker {
         format!("{}{name}", self.prefix)
     }
 
-    fn process(&mut self) -> &mut Process {
-        self.own.as_mut().expect(NOT_OWN)
+    fn nodes_mut(&mut self) -> &mut [Process] {
+        assert!(!self.own.is_empty(), "{NOT_OWN}");
+        &mut self.own
     }
 
-    fn own_process(&self) -> &Process {
-        self.own.as_ref().expect(NOT_OWN)
+    fn nodes_ref(&self) -> &[Process] {
+        assert!(!self.own.is_empty(), "{NOT_OWN}");
+        &self.own
     }
 
-    /// Kills the broker (SIGKILL: a crash, not a clean stop). Clients see it gone until
+    /// Kills every broker (SIGKILL: a crash, not a clean stop). Clients see them gone until
     /// [`Broker::start_again`].
     pub fn kill(&mut self) {
-        self.process().kill();
+        for p in self.nodes_mut() {
+            p.kill();
+        }
     }
 
-    /// Starts the broker again on the same ports with the same data, after [`Broker::kill`],
-    /// and waits until it answers.
+    /// Starts every broker again on the same ports with the same data, after
+    /// [`Broker::kill`], and waits until each answers.
     ///
     /// # Panics
-    /// When it does not answer within a minute.
+    /// When one does not answer within a minute.
     pub fn start_again(&mut self) {
-        self.process().start_again();
+        // All first, then the waits: a controller quorum answers only once a majority is up.
+        for p in self.nodes_mut() {
+            p.respawn();
+        }
+        for p in self.nodes_mut() {
+            p.wait_ready_or_respawn();
+        }
     }
 
-    /// Freezes the broker (SIGSTOP): connections stay open and nothing is answered, as with a
-    /// broker that hangs or a network that drops everything. [`Broker::resume`] undoes it.
+    /// Kills the broker of node `node` of a cluster (SIGKILL).
+    pub fn kill_node(&mut self, node: u32) {
+        self.node_mut(node).kill();
+    }
+
+    /// Starts the broker of node `node` again after [`Broker::kill_node`], and waits until it
+    /// answers.
+    pub fn start_node_again(&mut self, node: u32) {
+        let p = self.node_mut(node);
+        p.respawn();
+        p.wait_ready_or_respawn();
+    }
+
+    fn node_mut(&mut self, node: u32) -> &mut Process {
+        self.nodes_mut()
+            .iter_mut()
+            .find(|p| p.node == node)
+            .unwrap_or_else(|| panic!("no node {node} in this cluster"))
+    }
+
+    /// The node id of the leader of partition `partition` of `topic`, as the cluster's
+    /// metadata says now.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<u32> {
+        let topic = self.topic(topic);
+        let probe: BaseConsumer = self.client_config().create().expect("metadata client");
+        let metadata = probe.fetch_metadata(Some(&topic), Duration::from_secs(10)).ok()?;
+        let t = metadata.topics().iter().find(|t| t.name() == topic)?;
+        let p = t.partitions().iter().find(|p| p.id() == partition)?;
+        u32::try_from(p.leader()).ok()
+    }
+
+    /// Freezes every broker (SIGSTOP): connections stay open and nothing is answered, as with
+    /// a broker that hangs or a network that drops everything. [`Broker::resume`] undoes it.
     pub fn pause(&self) {
-        self.own_process().signal(libc::SIGSTOP);
+        for p in self.nodes_ref() {
+            p.signal(libc::SIGSTOP);
+        }
     }
 
-    /// Lets a paused broker run again (SIGCONT).
+    /// Lets paused brokers run again (SIGCONT).
     pub fn resume(&self) {
-        self.own_process().signal(libc::SIGCONT);
+        for p in self.nodes_ref() {
+            p.signal(libc::SIGCONT);
+        }
     }
 
     /// [`Broker::kill`], then [`Broker::start_again`].
@@ -212,9 +269,9 @@ impl Broker {
         self.start_again();
     }
 
-    /// `127.0.0.1:PORT`, for `bootstrap.servers`.
+    /// `127.0.0.1:PORT` (each broker's, separated by commas), for `bootstrap.servers`.
     pub fn addr(&self) -> String {
-        self.addr.to_string()
+        self.addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
     }
 
     /// A client configuration pointed at this broker.
@@ -224,16 +281,25 @@ impl Broker {
         c
     }
 
-    /// The last few kilobytes of the broker's output.
+    /// The last few kilobytes of each broker's output.
     pub fn log_tail(&self) -> String {
-        log_tail(&self.dir)
+        match &self.dirs[..] {
+            [dir] => log_tail(dir),
+            dirs => dirs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| format!("--- node {} ---\n{}", i + 1, log_tail(d)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
     }
 
     /// Creates a topic with `partitions` partitions and the given topic settings.
     pub async fn create_topic(&self, name: &str, partitions: i32, settings: &[(&str, &str)]) {
         let admin: AdminClient<DefaultClientContext> = self.client_config().create().expect("admin client");
         let name = self.topic(name);
-        let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+        let replicas = self.addrs.len().min(3) as i32;
+        let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(replicas));
         for (k, v) in settings {
             topic = topic.set(k, v);
         }
@@ -409,38 +475,54 @@ impl rdkafka::ClientContext for EndsQuietly {
 impl rdkafka::consumer::ConsumerContext for EndsQuietly {}
 
 impl Process {
-    /// Starts a broker process and waits until it answers.
-    fn start() -> Process {
-        let dir = temp_dir();
-        // A port taken between our probe and the broker's bind makes it exit at once: try
-        // again on other ports.
+    /// Starts the `nodes` broker processes of a cluster and waits until each answers. A port
+    /// taken between our probe and a broker's bind makes it exit at once: the whole cluster is
+    /// then started again on other ports.
+    fn start_cluster(nodes: usize) -> Vec<Process> {
         let mut last_error = String::new();
         for _ in 0..3 {
-            let data = dir.join("data");
-            let _ = std::fs::remove_dir_all(&data);
-            copy_dir(formatted_storage(), &data);
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-            let controller = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-            write_config(&dir, addr, controller);
-            let mut process = Process {
-                child: spawn_kafka(&dir),
-                addr,
-                controller,
-                dir: dir.clone(),
-                starts: 1,
-            };
-            match process.wait_ready() {
-                Ok(()) => return process,
-                Err(e) => {
-                    last_error = format!("{e}\n--- broker log ---\n{}", log_tail(&dir));
-                    // Dropping the process would delete the directory we retry in.
-                    let _ = process.child.kill();
-                    let _ = process.child.wait();
-                    std::mem::forget(process);
-                }
+            let ports: Vec<(SocketAddr, SocketAddr)> = (0..nodes)
+                .map(|_| {
+                    (
+                        SocketAddr::from((Ipv4Addr::LOCALHOST, free_port())),
+                        SocketAddr::from((Ipv4Addr::LOCALHOST, free_port())),
+                    )
+                })
+                .collect();
+            let voters = voters(ports.iter().map(|(_, c)| *c));
+            let mut cluster: Vec<Process> = ports
+                .iter()
+                .enumerate()
+                .map(|(i, &(addr, controller))| {
+                    let node = i as u32 + 1;
+                    let dir = temp_dir();
+                    copy_dir(&formatted_storage(node, nodes), &dir.join("data"));
+                    write_config(&dir, node, addr, controller, &voters, nodes);
+                    Process {
+                        child: spawn_kafka(&dir),
+                        node,
+                        addr,
+                        controller,
+                        dir,
+                        starts: 1,
+                    }
+                })
+                .collect();
+            let failed: Vec<String> = cluster
+                .iter_mut()
+                .filter_map(|p| {
+                    p.wait_ready()
+                        .err()
+                        .map(|e| format!("node {}: {e}\n--- its log ---\n{}", p.node, log_tail(&p.dir)))
+                })
+                .collect();
+            if failed.is_empty() {
+                return cluster;
             }
+            last_error = failed.join("\n");
+            // Dropping the processes kills them and removes their directories.
+            drop(cluster);
         }
-        let _ = std::fs::remove_dir_all(&dir);
         panic!("Kafka did not start: {last_error}");
     }
 
@@ -449,16 +531,20 @@ impl Process {
         let _ = self.child.wait();
     }
 
-    fn start_again(&mut self) {
-        // Keep the earlier start's log for a failure message.
+    /// Starts this broker again with the same settings and data, keeping the earlier start's
+    /// log for a failure message.
+    fn respawn(&mut self) {
         let log = self.dir.join("kafka.log");
         let _ = std::fs::rename(&log, self.dir.join(format!("kafka.{}.log", self.starts)));
         self.starts += 1;
-        // The ports were ours a moment ago; a bind can still fail while the kernel releases
-        // them, so try a few times.
+        self.child = spawn_kafka(&self.dir);
+    }
+
+    /// Waits until a broker started again answers. Its ports were its own a moment ago; a bind
+    /// can still fail while the kernel releases them, so it is started again a few times.
+    fn wait_ready_or_respawn(&mut self) {
         let mut last_error = String::new();
         for _ in 0..5 {
-            self.child = spawn_kafka(&self.dir);
             match self.wait_ready() {
                 Ok(()) => return,
                 Err(e) => {
@@ -466,12 +552,13 @@ impl Process {
                     let _ = self.child.kill();
                     let _ = self.child.wait();
                     std::thread::sleep(Duration::from_millis(500));
+                    self.respawn();
                 }
             }
         }
         panic!(
-            "Kafka did not start again on {} (controller {}): {last_error}",
-            self.addr, self.controller
+            "Kafka node {} did not start again on {} (controller {}): {last_error}",
+            self.node, self.addr, self.controller
         );
     }
 
@@ -527,12 +614,31 @@ fn log_tail(dir: &Path) -> String {
     text[start..].to_owned()
 }
 
-/// Writes the broker's settings and logging configuration into `dir`, its data in `dir/data`.
-fn write_config(dir: &Path, addr: SocketAddr, controller: SocketAddr) {
+/// `controller.quorum.voters` for controllers at `addrs`, node ids from 1.
+fn voters(addrs: impl Iterator<Item = SocketAddr>) -> String {
+    addrs
+        .enumerate()
+        .map(|(i, a)| format!("{}@{a}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Writes the settings of node `node` of a cluster of `nodes` and its logging configuration
+/// into `dir`, its data in `dir/data`. Internal topics get a replica on every node up to
+/// three, and with several nodes a write needs two in sync.
+fn write_config(dir: &Path, node: u32, addr: SocketAddr, controller: SocketAddr, voters: &str, nodes: usize) {
+    let replicas = nodes.min(3);
+    let in_sync = nodes.min(2);
     let settings = format!(
-        "{SETTINGS}listeners=PLAINTEXT://{addr},CONTROLLER://{controller}\n\
+        "{SETTINGS}node.id={node}\n\
+         listeners=PLAINTEXT://{addr},CONTROLLER://{controller}\n\
          advertised.listeners=PLAINTEXT://{addr}\n\
-         controller.quorum.voters=1@{controller}\n\
+         controller.quorum.voters={voters}\n\
+         offsets.topic.replication.factor={replicas}\n\
+         transaction.state.log.replication.factor={replicas}\n\
+         transaction.state.log.min.isr={in_sync}\n\
+         default.replication.factor={replicas}\n\
+         min.insync.replicas={in_sync}\n\
          log.dirs={}\n",
         dir.join("data").display()
     );
@@ -578,34 +684,44 @@ fn spawn_kafka(dir: &Path) -> Child {
         .unwrap_or_else(|e| panic!("cannot start Kafka with {}: {e}", java().display()))
 }
 
-/// A broker's data directory formatted for KRaft (`kafka-storage format`), made once per test
-/// process: every broker starts from a copy. Formatting reads only the node id, the controller
-/// quorum's shape and the cluster id, which every test broker shares.
-fn formatted_storage() -> &'static Path {
-    static FORMATTED: OnceLock<PathBuf> = OnceLock::new();
-    FORMATTED.get_or_init(|| {
-        let dir = temp_dir();
-        let (addr, controller) = (
-            SocketAddr::from((Ipv4Addr::LOCALHOST, 9)),
-            SocketAddr::from((Ipv4Addr::LOCALHOST, 10)),
-        );
-        write_config(&dir, addr, controller);
-        let log = dir.join("format.log");
-        let mut cmd = kafka_command(&dir, "kafka.tools.StorageTool", &log);
-        cmd.args(["format", "--cluster-id", CLUSTER_ID, "--config", "server.properties"]);
-        let status = cmd.status().unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e} (is a JDK installed? run scripts/test)",
-                java().display()
-            )
-        });
-        let out = std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(
-            status.success(),
-            "formatting the broker's storage failed ({status}):\n{out}"
-        );
-        dir.join("data")
-    })
+/// The data directory of node `node` of a cluster of `nodes`, formatted for KRaft
+/// (`kafka-storage format`), made once per test process for each: every broker starts from a
+/// copy. Formatting reads only the node id, the controller quorum's shape and the cluster id,
+/// which every test cluster of that size shares (the ports in it are placeholders).
+fn formatted_storage(node: u32, nodes: usize) -> PathBuf {
+    static FORMATTED: std::sync::Mutex<BTreeMap<(u32, usize), PathBuf>> = std::sync::Mutex::new(BTreeMap::new());
+    let mut formatted = FORMATTED.lock().unwrap_or_else(|e| e.into_inner());
+    formatted
+        .entry((node, nodes))
+        .or_insert_with(|| {
+            let dir = temp_dir();
+            let placeholder = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let voters = voters((0..nodes).map(|i| placeholder(10 + i as u16)));
+            write_config(
+                &dir,
+                node,
+                placeholder(9),
+                placeholder(10 + node as u16 - 1),
+                &voters,
+                nodes,
+            );
+            let log = dir.join("format.log");
+            let mut cmd = kafka_command(&dir, "kafka.tools.StorageTool", &log);
+            cmd.args(["format", "--cluster-id", CLUSTER_ID, "--config", "server.properties"]);
+            let status = cmd.status().unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e} (is a JDK installed? run scripts/test)",
+                    java().display()
+                )
+            });
+            let out = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(
+                status.success(),
+                "formatting the broker's storage failed ({status}):\n{out}"
+            );
+            dir.join("data")
+        })
+        .clone()
 }
 
 /// The broker's Java classpath, as Maven resolves `tests/broker/pom.xml`: offline from Maven's

@@ -1,7 +1,8 @@
 //! The Kafka worker through failures, against a real broker (Apache Kafka, started by each test
 //! on loopback ports): the real `modsignal` binary killed with SIGKILL at random points and
 //! restarted; instances joining and leaving a consumer group mid-run; the broker itself
-//! restarted mid-run. Each of these compares the newest revision of every flag on the output
+//! restarted mid-run, and on a three-broker cluster the partitions' leaders killed one after
+//! another. Each of these compares the newest revision of every flag on the output
 //! topic with what file mode writes for the same events. Two more check how the binary ends:
 //! on SIGTERM, on a second signal, past its shutdown deadline, and on an error.
 //!
@@ -721,6 +722,55 @@ fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         broker.start_again();
         input.produce(&broker, 0.6, 1.0).await;
+
+        wait_for_commits(&broker, group, &ends, || broker.log_tail()).await;
+        worker.wait_for(&broker, "settle", |s| s.settled).await;
+        wait_for_flags(&broker, &expected, || broker.log_tail()).await;
+        let summary = worker.stop().await;
+        assert!(summary.records >= total, "every record was read: {summary:?}");
+        assert!(broker.read_all(DEAD).await.is_empty());
+    });
+}
+
+/// Brokers failing one after another under a running worker, as a deployment that survives
+/// the loss of a broker sees it: three brokers (each also a KRaft controller), every topic with
+/// three replicas and `min.insync.replicas` 2, the worker's producer idempotent (so
+/// `acks=all`). Mid-run, the leader of the input's, then of the output's, then of the
+/// changelog's first partition is killed with SIGKILL and started again a few seconds later,
+/// while the rest of the input arrives. The worker recovers by itself (librdkafka follows each
+/// leader to its new broker), nothing is lost, and the newest flags read as file mode's.
+#[test]
+fn on_three_brokers_the_leaders_killed_one_after_another_lose_nothing() {
+    isolated(async {
+        init_logs();
+        let mut broker = Broker::cluster(3);
+        create_topics(&broker, 2).await;
+        let input = Input::new(2, 5_000, 19);
+        // Without a watermark topic: each partition is finished at its own newest event time.
+        let expected = input.expected(false);
+        let ends = input.ends();
+        let total = input.total() as u64;
+        let group = "leaders";
+        let mut config = config(&broker, group);
+        config.changelog_topic = Some(CHANGELOG.into());
+        config.snapshot_interval = Duration::from_millis(500);
+
+        input.produce(&broker, 0.0, 0.4).await;
+        let mut worker = Running::start("w", config, CONVERGE_TIMEOUT);
+        worker
+            .wait_for(&broker, "read a fifth of the input", |s| s.records >= total / 5)
+            .await;
+        let steps = [(INPUT, 0.4, 0.6), (OUTPUT, 0.6, 0.8), (CHANGELOG, 0.8, 1.0)];
+        for (topic, from, to) in steps {
+            let leader = broker
+                .leader(topic, 0)
+                .unwrap_or_else(|| panic!("{topic}/0 has a leader"));
+            eprintln!("killing node {leader}, the leader of {topic}/0");
+            broker.kill_node(leader);
+            input.produce(&broker, from, to).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            broker.start_node_again(leader);
+        }
 
         wait_for_commits(&broker, group, &ends, || broker.log_tail()).await;
         worker.wait_for(&broker, "settle", |s| s.settled).await;
