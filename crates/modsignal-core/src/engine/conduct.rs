@@ -110,9 +110,23 @@ impl Conducts {
                 .keys()
                 .all(|&(u, m)| user(u) && msg(m) && subject(m, u) && self.by_sender.contains(&(u, m)))
             && counts_agree(self.by_sender.iter().map(|&(u, _)| u), &self.sums)
+            && self.live == self.derived_live()
             && self.live.values().chain(self.past.values()).all(|&n| n > 0)
             && self.live.keys().chain(self.past.keys()).all(|&(u, _)| user(u))
             && self.sums.keys().all(|&u| user(u))
+    }
+    /// `live` as the entries say it: each entry that counts, at its sender and start. The
+    /// index's updates keep the two equal; a restored snapshot where they differ would make
+    /// them drift apart (an entry leaving `live` takes away what another put there), so it is
+    /// refused.
+    fn derived_live(&self) -> BTreeMap<(u32, i64), u32> {
+        let mut live = BTreeMap::new();
+        for (&(u, _), e) in &self.entries {
+            if e.live {
+                add(&mut live, (u, e.start));
+            }
+        }
+        live
     }
     /// Whether every time it holds passes `ok` (a restored snapshot's check).
     pub(super) fn times_within(&self, ok: impl Fn(i64) -> bool) -> bool {
@@ -182,6 +196,19 @@ impl Targets {
         }
         by_sender
     }
+    /// `live` as the members say it: each message that targets its person now and counts, at
+    /// its time and sender. Kept equal by every update; a restored snapshot where they differ
+    /// is refused (a member leaving would take from `live` what it never added, and `by_sender`
+    /// would drift from `live` and `past`: a fuzz finding, `fuzz/regressions/frame/`).
+    fn derived_live(&self) -> BTreeMap<(u32, i64, u32), u32> {
+        let mut live = BTreeMap::new();
+        for (&(t, _), member) in &self.members {
+            if let Some((at, s)) = member.counted {
+                add(&mut live, (t, at, s));
+            }
+        }
+        live
+    }
     pub(super) fn len(&self, person: u32) -> usize {
         self.sums.get(&person).map_or(0, |s| s.messages as usize)
     }
@@ -225,6 +252,7 @@ impl Targets {
                 .keys()
                 .all(|&(t, m)| user(t) && msg(m) && targeted(m, t) && self.by_person.contains(&(t, m)))
             && counts_agree(self.by_person.iter().map(|&(t, _)| t), &self.sums)
+            && self.live == self.derived_live()
             && self
                 .live
                 .values()
