@@ -693,42 +693,58 @@ fn three_instances_one_joining_one_leaving_mid_run_end_with_the_file_mode_flags(
     });
 }
 
+/// Runs a worker with a changelog over two input partitions while `failure` strikes the brokers,
+/// then checks that the worker read every record, committed every offset and ends with file
+/// mode's flags. The worker has read a fifth of the input, whose first `before` share was
+/// produced before it started, when `failure` runs; `failure` produces the rest.
+async fn survives(
+    mut broker: Broker,
+    seed: u64,
+    group: &str,
+    before: f64,
+    failure: impl AsyncFnOnce(&mut Broker, &Input),
+) {
+    create_topics(&broker, 2).await;
+    let input = Input::new(2, 5_000, seed);
+    // Without a watermark topic: each partition is finished at its own newest event time.
+    let expected = input.expected(false);
+    let ends = input.ends();
+    let total = input.total() as u64;
+    // The default producer settings: idempotent (so `acks=all`), resuming by itself after a
+    // broker comes back or a leader moves.
+    let mut config = config(&broker, group);
+    config.changelog_topic = Some(CHANGELOG.into());
+    config.snapshot_interval = Duration::from_millis(500);
+
+    input.produce(&broker, 0.0, before).await;
+    let mut worker = Running::start("w", config, CONVERGE_TIMEOUT);
+    worker
+        .wait_for(&broker, "read a fifth of the input", |s| s.records >= total / 5)
+        .await;
+    failure(&mut broker, &input).await;
+
+    wait_for_commits(&broker, group, &ends, || broker.log_tail()).await;
+    worker.wait_for(&broker, "settle", |s| s.settled).await;
+    wait_for_flags(&broker, &expected, || broker.log_tail()).await;
+    let summary = worker.stop().await;
+    assert!(summary.records >= total, "every record was read: {summary:?}");
+    assert!(broker.read_all(DEAD).await.is_empty());
+}
+
 #[test]
 fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
     isolated(async {
         init_logs();
-        let mut broker = Broker::start();
-        create_topics(&broker, 2).await;
-        let input = Input::new(2, 5_000, 17);
-        // Without a watermark topic: each partition is finished at its own newest event time.
-        let expected = input.expected(false);
-        let ends = input.ends();
-        let total = input.total() as u64;
-        let group = "outage";
-        // The default producer settings: idempotent, resuming by itself after the restart.
-        let mut config = config(&broker, group);
-        config.changelog_topic = Some(CHANGELOG.into());
-        config.snapshot_interval = Duration::from_millis(500);
-
-        input.produce(&broker, 0.0, 0.6).await;
-        let mut worker = Running::start("w", config, CONVERGE_TIMEOUT);
-        worker
-            .wait_for(&broker, "read a fifth of the input", |s| s.records >= total / 5)
-            .await;
         // Mid-run: records read and not all committed, flags in flight, snapshots being written.
-        // The broker is killed, stays down a moment, and comes back on the same port with the same
-        // data; the rest of the input comes after.
-        broker.kill();
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        broker.start_again();
-        input.produce(&broker, 0.6, 1.0).await;
-
-        wait_for_commits(&broker, group, &ends, || broker.log_tail()).await;
-        worker.wait_for(&broker, "settle", |s| s.settled).await;
-        wait_for_flags(&broker, &expected, || broker.log_tail()).await;
-        let summary = worker.stop().await;
-        assert!(summary.records >= total, "every record was read: {summary:?}");
-        assert!(broker.read_all(DEAD).await.is_empty());
+        // The broker is killed, stays down a moment, and comes back on the same port with the
+        // same data; the rest of the input comes after.
+        survives(Broker::start(), 17, "outage", 0.6, async |broker, input| {
+            broker.kill();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            broker.start_again();
+            input.produce(broker, 0.6, 1.0).await;
+        })
+        .await;
     });
 }
 
@@ -743,41 +759,20 @@ fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
 fn on_three_brokers_the_leaders_killed_one_after_another_lose_nothing() {
     isolated(async {
         init_logs();
-        let mut broker = Broker::cluster(3);
-        create_topics(&broker, 2).await;
-        let input = Input::new(2, 5_000, 19);
-        // Without a watermark topic: each partition is finished at its own newest event time.
-        let expected = input.expected(false);
-        let ends = input.ends();
-        let total = input.total() as u64;
-        let group = "leaders";
-        let mut config = config(&broker, group);
-        config.changelog_topic = Some(CHANGELOG.into());
-        config.snapshot_interval = Duration::from_millis(500);
-
-        input.produce(&broker, 0.0, 0.4).await;
-        let mut worker = Running::start("w", config, CONVERGE_TIMEOUT);
-        worker
-            .wait_for(&broker, "read a fifth of the input", |s| s.records >= total / 5)
-            .await;
-        let steps = [(INPUT, 0.4, 0.6), (OUTPUT, 0.6, 0.8), (CHANGELOG, 0.8, 1.0)];
-        for (topic, from, to) in steps {
-            let leader = broker
-                .leader(topic, 0)
-                .unwrap_or_else(|| panic!("{topic}/0 has a leader"));
-            eprintln!("killing node {leader}, the leader of {topic}/0");
-            broker.kill_node(leader);
-            input.produce(&broker, from, to).await;
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            broker.start_node_again(leader);
-        }
-
-        wait_for_commits(&broker, group, &ends, || broker.log_tail()).await;
-        worker.wait_for(&broker, "settle", |s| s.settled).await;
-        wait_for_flags(&broker, &expected, || broker.log_tail()).await;
-        let summary = worker.stop().await;
-        assert!(summary.records >= total, "every record was read: {summary:?}");
-        assert!(broker.read_all(DEAD).await.is_empty());
+        survives(Broker::cluster(3), 19, "leaders", 0.4, async |broker, input| {
+            let steps = [(INPUT, 0.4, 0.6), (OUTPUT, 0.6, 0.8), (CHANGELOG, 0.8, 1.0)];
+            for (topic, from, to) in steps {
+                let leader = broker
+                    .leader(topic, 0)
+                    .unwrap_or_else(|| panic!("{topic}/0 has a leader"));
+                eprintln!("killing node {leader}, the leader of {topic}/0");
+                broker.kill_node(leader);
+                input.produce(broker, from, to).await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                broker.start_node_again(leader);
+            }
+        })
+        .await;
     });
 }
 
