@@ -128,17 +128,24 @@ pub mod config;
 pub mod dead_letter;
 mod error;
 mod follow;
+mod group;
 #[cfg(test)]
 mod mock_tests;
+mod outbox;
+mod part;
 mod read_to_end;
+mod rebuild;
 mod record;
 mod replay;
 mod retry;
 mod router;
 mod shutdown;
 mod stage;
+mod startup;
 pub mod state;
+mod status;
 pub mod topics;
+mod watermarks;
 mod worker;
 
 pub use config::{ConfigError, KafkaSection, WorkerConfig};
@@ -186,4 +193,5 @@ pub mod fuzzing {
 }
 pub use error::WorkerError;
 pub use follow::follow_output;
-pub use worker::{Hooks, LEAVE_TIMEOUT, WorkerStatus, WorkerSummary, run, run_with, run_with_status};
+pub use status::{Hooks, WorkerStatus, WorkerSummary};
+pub use worker::{LEAVE_TIMEOUT, run, run_with, run_with_status};

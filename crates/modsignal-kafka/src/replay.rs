@@ -1,7 +1,8 @@
 //! Rebuilding a partition's state: its records from a snapshot's offset (or from the beginning)
-//! up to the committed offset are applied to the snapshot's engine (or a fresh one) and the
-//! flags this writes are dropped, since they were produced before that offset was committed. Applying events is idempotent and does not depend
-//! on their order, so this rebuilds the state the previous owner had.
+//! up to the committed offset are applied to the snapshot's state (or a fresh one) and what
+//! this writes is dropped, since it was produced before that offset was committed. Applying
+//! events is idempotent and does not depend on their order, so this rebuilds the state the
+//! previous owner had.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -14,9 +15,8 @@ use crate::commit::Tp;
 use crate::config::WorkerConfig;
 use crate::error::{Halt, WorkerError};
 use crate::read_to_end::{Next, ReadToEnd};
-use crate::record::{record_ms, watermark_of};
 use crate::shutdown::Stop;
-use crate::stage::PartState;
+use crate::stage::{Input, PartState, Written};
 
 /// A rebuilt partition.
 pub(crate) struct Replayed {
@@ -58,7 +58,7 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
         Offset::Offset(from)
     };
     let mut reader = ReadToEnd::start(config, "replay consumer", &tp.topic, [(tp.partition, start)]).map_err(failed)?;
-    let mut discard = Vec::new();
+    let mut discard = Written::default();
     let mut last = -1;
     let mut last_progress = Instant::now();
     tracing::info!(partition = %tp, from_offset = from, up_to_offset = end, "rebuilding state by replay");
@@ -74,18 +74,12 @@ pub(crate) async fn replay<F: Future<Output = ()>>(
                 }
                 last = offset;
                 r.records += 1;
-                let payload = m.payload().unwrap_or(&[]);
-                // Records that were dead-lettered when first read fail the same way here and
-                // are skipped: they are already on the dead-letter topic.
-                if r.state.replay(
-                    payload,
-                    watermark_of(&m),
-                    record_ms(&m),
-                    config.max_record_bytes,
-                    &mut discard,
-                ) {
-                    r.events += 1;
+                // The live path's own step. Records that were dead-lettered when first read fail
+                // the same way here and are skipped: they are already on the dead-letter topic.
+                if let Ok(applied) = r.state.apply(Input::of(&m), config.max_record_bytes, &mut discard) {
+                    r.events += applied.events();
                 }
+                discard.clear();
                 if offset + 1 >= end {
                     break;
                 }

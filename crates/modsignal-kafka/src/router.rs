@@ -84,7 +84,7 @@ pub(crate) fn encode_mark(times: EventTimes, idle: bool) -> String {
 
 /// The inverse of [`encode_mark`]. A mark without the suffix is of a source still being read;
 /// marks written before marks said so were sent only when their source went quiet, and read
-/// as idle when their key has the old `watermark:` prefix (see `worker::watermark_of`).
+/// as idle when their key has the old `watermark:` prefix (see `record::watermark_of`).
 pub(crate) fn decode_mark(s: &str) -> Option<(EventTimes, bool)> {
     match s.strip_suffix(":idle") {
         Some(times) => Some((decode_times(times)?, true)),

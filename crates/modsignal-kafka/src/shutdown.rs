@@ -1,8 +1,10 @@
-//! Stopping and pacing: the shutdown signal every wait ends on ([`Stop`]), and a log line
-//! allowed at most once per interval ([`Throttle`]). At the bottom of the crate.
+//! Stopping and pacing: the shutdown signal every wait ends on ([`Stop`]), a log line allowed at
+//! most once per interval ([`Throttle`]), and the lock every shared structure is taken with
+//! ([`lock`]). At the bottom of the crate.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The shutdown signal, and after it the deadline of the drain: every wait in the worker
@@ -66,4 +68,11 @@ impl Throttle {
         self.last = Some(now);
         Some(std::mem::take(&mut self.suppressed))
     }
+}
+
+/// Locks `m`, going on with what it holds if a panic poisoned it: a panic while holding one of
+/// the worker's locks cannot leave its structure half-updated in a way that matters more than
+/// stopping would.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
