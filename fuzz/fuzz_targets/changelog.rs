@@ -194,7 +194,7 @@ fuzz_target!(|input: Input| {
     // The changelog.
     let big = input.big;
     let snap = reference(big);
-    let (chunks, (manifest_key, manifest)) = snapshot_records(&tp(), u8::from(input.reference_slot), snap);
+    let (chunks, (manifest_key, manifest)) = snapshot_records(&tp(), u8::from(input.reference_slot), 1, snap);
     let mut latest: HashMap<String, Vec<u8>> = HashMap::new();
     for r in &input.before {
         apply(&mut latest, key(&r.key), value(&r.value, big, &chunks));

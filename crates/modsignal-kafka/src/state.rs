@@ -21,7 +21,10 @@
 //! - `{topic}/{partition}/{slot}/c/{i}`: chunk `i`, the value being the snapshot's checksum
 //!   (8 bytes, little-endian xxh3-64 of the whole snapshot) and then up to [`CHUNK_BYTES`] bytes;
 //! - `{topic}/{partition}/{slot}/m`: the manifest, written after every chunk was acknowledged:
-//!   `{"offset":S,"chunks":n,"bytes":len,"checksum":"…"}`.
+//!   `{"offset":S,"chunks":n,"bytes":len,"checksum":"…","seq":k}`. `seq` counts the
+//!   partition's snapshots, so that of two at one offset (with exactly-once, a quiet partition
+//!   is snapshotted again when its finish writes flags) the later is restored; a manifest
+//!   without it reads as 0.
 //!
 //! Compaction keeps the newest value of each key, so the topic holds at most two snapshots per
 //! partition. Chunks left over from a larger earlier snapshot in the same slot are deleted with
@@ -151,6 +154,9 @@ struct Manifest {
     bytes: u64,
     /// xxh3-64 of the snapshot, in hex.
     checksum: String,
+    /// The snapshot's number among its partition's, growing.
+    #[serde(default)]
+    seq: u64,
 }
 
 fn key_prefix(tp: &Tp) -> String {
@@ -176,14 +182,16 @@ pub struct Slots {
     pub chunks: [u32; 2],
     /// The slot the next snapshot goes to.
     pub next: u8,
+    /// The number of the newest snapshot written (see the manifest's `seq`).
+    pub seq: u64,
 }
 
 /// A changelog record: its key and value.
 pub type Record = (String, Vec<u8>);
 
-/// The changelog records of `snap` in `slot`: each chunk's, and the manifest's, which is
-/// written only after every chunk is acknowledged.
-pub fn snapshot_records(tp: &Tp, slot: u8, snap: &Snapshot) -> (Vec<Record>, Record) {
+/// The changelog records of `snap` in `slot`, numbered `seq`: each chunk's, and the
+/// manifest's, which is written only after every chunk is acknowledged.
+pub fn snapshot_records(tp: &Tp, slot: u8, seq: u64, snap: &Snapshot) -> (Vec<Record>, Record) {
     let sum = xxh3_64(&snap.bytes);
     let chunks: Vec<Record> = snap
         .bytes
@@ -201,24 +209,36 @@ pub fn snapshot_records(tp: &Tp, slot: u8, snap: &Snapshot) -> (Vec<Record>, Rec
         chunks: chunks.len() as u32,
         bytes: snap.bytes.len() as u64,
         checksum: format!("{sum:016x}"),
+        seq,
     };
     let value = serde_json::to_vec(&manifest).expect("a manifest serializes");
     (chunks, (manifest_key(tp, slot), value))
 }
 
-/// Writes `snap` to the changelog in `slots.next`: every chunk, then (once they are all
+/// Where in the changelog a snapshot of one input partition goes.
+pub(crate) struct Place {
+    pub topic: String,
+    /// The changelog partition.
+    pub partition: i32,
+    pub slot: u8,
+    /// The snapshot's number (the manifest's `seq`).
+    pub seq: u64,
+    /// The chunks the slot held before, whose extra ones are deleted.
+    pub leftover: u32,
+}
+
+/// Writes `snap` of `tp` to the changelog at `place`: every chunk, then (once they are all
 /// acknowledged) the manifest, then tombstones for the slot's leftover chunks. Returns the
 /// chunk count written.
-pub(crate) async fn upload(
-    producer: FutureProducer,
-    topic: String,
-    partition: i32,
-    tp: Tp,
-    slot: u8,
-    leftover: u32,
-    snap: Snapshot,
-) -> Result<u32, KafkaError> {
-    let (chunks, (manifest_key, manifest)) = snapshot_records(&tp, slot, &snap);
+pub(crate) async fn upload(producer: FutureProducer, place: Place, tp: Tp, snap: Snapshot) -> Result<u32, KafkaError> {
+    let Place {
+        topic,
+        partition,
+        slot,
+        seq,
+        leftover,
+    } = place;
+    let (chunks, (manifest_key, manifest)) = snapshot_records(&tp, slot, seq, &snap);
     let n = chunks.len() as u32;
     let mut sends = Vec::with_capacity(chunks.len());
     for (key, value) in chunks {
@@ -306,7 +326,8 @@ pub fn find_snapshots(latest: &HashMap<String, Vec<u8>>, tp: &Tp, max_offset: i6
         snapshots: Vec::new(),
         slots: Slots::default(),
     };
-    let mut newest: Option<(i64, u8)> = None;
+    let mut newest: Option<((i64, u64), u8)> = None;
+    let mut order: Vec<(i64, u64)> = Vec::new();
     for slot in [0u8, 1] {
         let Some(m) = latest
             .get(&manifest_key(tp, slot))
@@ -325,17 +346,21 @@ pub fn find_snapshots(latest: &HashMap<String, Vec<u8>>, tp: &Tp, max_offset: i6
             .map(|i| i + 1)
             .max()
             .unwrap_or(0);
-        if newest.is_none_or(|(o, _)| m.offset > o) {
-            newest = Some((m.offset, slot));
+        found.slots.seq = found.slots.seq.max(m.seq);
+        if newest.is_none_or(|(o, _)| (m.offset, m.seq) > o) {
+            newest = Some(((m.offset, m.seq), slot));
         }
         if m.offset > max_offset {
             continue;
         }
         match assemble(latest, tp, slot, &m) {
-            Some(bytes) => found.snapshots.push(Snapshot {
-                offset: m.offset,
-                bytes,
-            }),
+            Some(bytes) => {
+                order.push((m.offset, m.seq));
+                found.snapshots.push(Snapshot {
+                    offset: m.offset,
+                    bytes,
+                });
+            }
             None => {
                 tracing::warn!(partition = %tp, slot = %slot_name(slot), offset = m.offset, "changelog snapshot incomplete or damaged: skipped")
             }
@@ -343,7 +368,10 @@ pub fn find_snapshots(latest: &HashMap<String, Vec<u8>>, tp: &Tp, max_offset: i6
     }
     // The next snapshot overwrites the older slot.
     found.slots.next = newest.map_or(0, |(_, s)| 1 - s);
-    found.snapshots.sort_unstable_by_key(|s| std::cmp::Reverse(s.offset));
+    // Newest first: by offset, then by number.
+    if order.len() == 2 && order[0] < order[1] {
+        found.snapshots.swap(0, 1);
+    }
     found
 }
 
@@ -413,6 +441,7 @@ mod tests {
             chunks: 3,
             bytes: bytes.len() as u64,
             checksum: format!("{sum:016x}"),
+            seq: 0,
         };
         assert_eq!(assemble(&latest, &tp(), 1, &m).as_deref(), Some(bytes.as_slice()));
         // A chunk of another snapshot in the slot (a later write cut short) spoils it.
@@ -437,7 +466,7 @@ mod tests {
         };
         let mut latest = HashMap::new();
         for (slot, snap) in [(0, &old), (1, &new)] {
-            let (chunks, manifest) = snapshot_records(&tp(), slot, snap);
+            let (chunks, manifest) = snapshot_records(&tp(), slot, u64::from(slot) + 1, snap);
             latest.extend(chunks);
             latest.extend([manifest]);
         }
@@ -447,7 +476,8 @@ mod tests {
             found.slots,
             Slots {
                 chunks: [2, 1],
-                next: 0
+                next: 0,
+                seq: 2,
             }
         );
         let found = find_snapshots(&latest, &tp(), 8);
@@ -460,12 +490,29 @@ mod tests {
     }
 
     #[test]
+    fn of_two_snapshots_at_one_offset_the_later_numbered_is_newest() {
+        let mut latest = HashMap::new();
+        for (slot, seq, byte) in [(1u8, 4u64, 1u8), (0, 5, 2)] {
+            let snap = Snapshot {
+                offset: 9,
+                bytes: vec![byte; 4],
+            };
+            let (chunks, manifest) = snapshot_records(&tp(), slot, seq, &snap);
+            latest.extend(chunks);
+            latest.extend([manifest]);
+        }
+        let found = find_snapshots(&latest, &tp(), i64::MAX);
+        assert_eq!(found.snapshots[0].bytes, vec![2; 4], "slot a, numbered 5, is the later");
+        assert_eq!((found.slots.next, found.slots.seq), (1, 5));
+    }
+
+    #[test]
     fn a_damaged_manifest_sizes_nothing() {
         let snap = Snapshot {
             offset: 3,
             bytes: vec![5; 100],
         };
-        let (chunks, (key, _)) = snapshot_records(&tp(), 0, &snap);
+        let (chunks, (key, _)) = snapshot_records(&tp(), 0, 1, &snap);
         let mut latest: HashMap<String, Vec<u8>> = chunks.into_iter().collect();
         let sum = xxh3_64(&snap.bytes);
         let huge =
