@@ -79,7 +79,55 @@ pub struct WorkerConfig {
     /// The format of each input topic; topics not named are canonical. Formats other than
     /// canonical need routing.
     pub input_formats: BTreeMap<String, Format>,
+    /// What a consumer of the output topic may rely on (see [`Guarantee`]).
+    pub processing_guarantee: Guarantee,
 }
+
+/// What a consumer of the worker's output topics may rely on, as Kafka Streams'
+/// `processing.guarantee` says it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guarantee {
+    /// Every flag revision is written at least once: after a crash or a rebalance, the records
+    /// after the last commit are processed again and some revisions written again (the same
+    /// revision, with the same content). Needs no transactions from the brokers.
+    #[default]
+    AtLeastOnce,
+    /// Each flush writes flags, dead letters, routed events, watermark marks, changelog
+    /// snapshots and the input offsets in one Kafka transaction, so a `read_committed` consumer
+    /// sees every flag revision exactly once, through crashes, rebalances and broker failures.
+    /// Needs brokers with transactions and a changelog topic.
+    ExactlyOnce,
+}
+
+impl std::str::FromStr for Guarantee {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Guarantee, String> {
+        match s {
+            "at_least_once" => Ok(Guarantee::AtLeastOnce),
+            "exactly_once" => Ok(Guarantee::ExactlyOnce),
+            other => Err(format!(
+                "`{other}` is not a processing guarantee: write at_least_once or exactly_once"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Guarantee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Guarantee::AtLeastOnce => "at_least_once",
+            Guarantee::ExactlyOnce => "exactly_once",
+        })
+    }
+}
+
+/// How long a transaction may stay open before the broker aborts it, unless the properties say
+/// otherwise: Kafka Streams' default with exactly-once. An instance killed mid-transaction
+/// holds back `read_committed` readers of its output (and its partitions' next owner) this
+/// long at most.
+pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default consumer group.
 pub const DEFAULT_GROUP: &str = "modsignal";
@@ -121,7 +169,14 @@ pub const RESERVED_PROPERTIES: &[(&str, &str)] = &[
         "a partition without a committed offset is read from its beginning, so its state is complete",
     ),
     ("enable.partition.eof", "the worker uses it internally to end a replay"),
-    ("transactional.id", "the worker does not use transactions"),
+    (
+        "transactional.id",
+        "the worker sets it, unique to each instance and stage, with processing_guarantee = \"exactly_once\"",
+    ),
+    (
+        "isolation.level",
+        "the worker reads only committed records, so that aborted transactions are never read",
+    ),
 ];
 
 /// A setting that cannot be used, with what was wrong.
@@ -162,6 +217,7 @@ impl WorkerConfig {
             repartition_topic: None,
             watermark_topic: None,
             input_formats: BTreeMap::new(),
+            processing_guarantee: Guarantee::AtLeastOnce,
         }
     }
 
@@ -273,6 +329,26 @@ impl WorkerConfig {
                 });
             }
         }
+        if self.exactly_once() {
+            if self.changelog_topic.is_none() {
+                return invalid(
+                    "changelog_topic",
+                    "processing_guarantee = \"exactly_once\" needs one: flags a quiet partition's finish writes are made exact by a snapshot in the same transaction",
+                );
+            }
+            if self.state_dir.is_some() {
+                return invalid(
+                    "state_dir",
+                    "cannot be used with processing_guarantee = \"exactly_once\": local snapshots are written outside the transaction, so one can run ahead of what was committed; the changelog is the state's store",
+                );
+            }
+            if self.properties.get("enable.idempotence").map(String::as_str) == Some("false") {
+                return Err(ConfigError::ReservedProperty {
+                    key: "enable.idempotence".into(),
+                    reason: "transactions need the idempotent producer",
+                });
+            }
+        }
         for key in self.properties.keys() {
             if let Some((_, reason)) = RESERVED_PROPERTIES.iter().find(|(k, _)| k == key) {
                 return Err(ConfigError::ReservedProperty {
@@ -287,6 +363,21 @@ impl WorkerConfig {
         })
     }
 
+    /// How long a transaction may stay open before the broker aborts it: the properties'
+    /// `transaction.timeout.ms`, else [`DEFAULT_TRANSACTION_TIMEOUT`]. A commit that takes
+    /// longer is given up.
+    pub fn transaction_timeout(&self) -> Duration {
+        self.properties
+            .get("transaction.timeout.ms")
+            .and_then(|v| v.parse().ok())
+            .map_or(DEFAULT_TRANSACTION_TIMEOUT, Duration::from_millis)
+    }
+
+    /// Whether output is written in transactions ([`Guarantee::ExactlyOnce`]).
+    pub fn exactly_once(&self) -> bool {
+        self.processing_guarantee == Guarantee::ExactlyOnce
+    }
+
     fn base(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("client.id", "modsignal");
@@ -297,11 +388,20 @@ impl WorkerConfig {
         c
     }
 
+    /// What every consumer the worker makes (the group's, the replay's, the followers') is
+    /// set to: it reads only committed records. librdkafka's default, stated because
+    /// exactly-once depends on it.
+    fn consumer_base(&self) -> ClientConfig {
+        let mut c = self.base();
+        c.set("isolation.level", "read_committed");
+        c
+    }
+
     /// The group consumer: manual commits, and a partition with no committed offset is read
     /// from its beginning. Cooperative assignment unless the properties choose another, so that
     /// a rebalance moves only the partitions that change owner (the others keep their state).
     pub fn consumer_config(&self) -> ClientConfig {
-        let mut c = self.base();
+        let mut c = self.consumer_base();
         if !self.properties.contains_key("partition.assignment.strategy") {
             c.set("partition.assignment.strategy", "cooperative-sticky");
         }
@@ -326,7 +426,7 @@ impl WorkerConfig {
     /// librdkafka still wants a `group.id` before it lets a consumer assign partitions, so it gets
     /// one of its own. It is told when it reaches the end of the partition.
     pub fn replay_config(&self) -> ClientConfig {
-        let mut c = self.base();
+        let mut c = self.consumer_base();
         c.set("group.id", format!("{}.replay", self.group_id))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
@@ -340,6 +440,28 @@ impl WorkerConfig {
         let mut c = self.base();
         if !self.properties.contains_key("enable.idempotence") {
             c.set("enable.idempotence", "true");
+        }
+        c
+    }
+
+    /// The worker's producer: with [`Guarantee::ExactlyOnce`], transactional, its
+    /// `transactional.id` the group's (`{group}.router` for a router stage) and a random part,
+    /// unique to each instance and stage as EOS v2 wants (KIP-447: a zombie is fenced by its
+    /// group generation, not by a shared id).
+    pub fn worker_producer_config(&self) -> ClientConfig {
+        let mut c = self.producer_config();
+        if self.exactly_once() {
+            use std::hash::{BuildHasher, Hasher};
+            // Randomly keyed by the standard library: unique enough to tell instances apart,
+            // without a dependency for it.
+            let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+            c.set("transactional.id", format!("{}.{random:016x}", self.group_id));
+            if !self.properties.contains_key("transaction.timeout.ms") {
+                c.set(
+                    "transaction.timeout.ms",
+                    DEFAULT_TRANSACTION_TIMEOUT.as_millis().to_string(),
+                );
+            }
         }
         c
     }
@@ -359,6 +481,7 @@ impl WorkerConfig {
 /// flush_interval = "1s"
 /// idle_after = "30s"
 /// shutdown_timeout = "30s"
+/// processing_guarantee = "at_least_once"
 ///
 /// [kafka.properties]
 /// "security.protocol" = "SASL_SSL"
@@ -386,6 +509,8 @@ pub struct KafkaSection {
     pub snapshot_interval: Option<String>,
     pub repartition_topic: Option<String>,
     pub watermark_topic: Option<String>,
+    /// `at_least_once` (the default) or `exactly_once` (see [`Guarantee`]).
+    pub processing_guarantee: Option<String>,
     /// The format of each input topic (`canonical`, `jetstream`, `mastodon`, `twitter`).
     #[serde(default)]
     pub formats: BTreeMap<String, String>,
@@ -526,7 +651,8 @@ impl KafkaSection {
             changelog_topic,
             snapshot_interval,
             repartition_topic,
-            watermark_topic
+            watermark_topic,
+            processing_guarantee
         );
         self.formats.extend(over.formats);
         self.properties.extend(over.properties);
@@ -566,6 +692,12 @@ impl KafkaSection {
         c.snapshot_interval = duration("snapshot_interval", self.snapshot_interval, c.snapshot_interval)?;
         c.repartition_topic = self.repartition_topic.filter(|t| !t.is_empty());
         c.watermark_topic = self.watermark_topic.filter(|t| !t.is_empty());
+        if let Some(g) = self.processing_guarantee {
+            c.processing_guarantee = g.parse().map_err(|reason| ConfigError::Invalid {
+                field: "processing_guarantee",
+                reason,
+            })?;
+        }
         for (topic, name) in self.formats {
             let format = name.parse::<Format>().map_err(|reason| ConfigError::Invalid {
                 field: "formats",
@@ -833,5 +965,41 @@ mod tests {
             .insert("partition.assignment.strategy".into(), "range".into());
         assert_eq!(c.producer_config().get("enable.idempotence"), Some("false"));
         assert_eq!(c.consumer_config().get("partition.assignment.strategy"), Some("range"));
+    }
+
+    #[test]
+    fn exactly_once_is_transactional_and_needs_a_changelog_and_no_local_snapshots() {
+        let text = "[kafka]\nbrokers = \"b:1\"\ninput_topics = [\"e\"]\nprocessing_guarantee = \"exactly_once\"\n";
+        let e = WorkerConfig::from_toml_str(text, Policy::default()).unwrap_err();
+        assert!(e.to_string().contains("changelog_topic"), "{e}");
+        let with_changelog = format!("{text}changelog_topic = \"c\"\n");
+        let c = WorkerConfig::from_toml_str(&with_changelog, Policy::default()).unwrap();
+        assert_eq!(c.processing_guarantee, Guarantee::ExactlyOnce);
+        let e = WorkerConfig::from_toml_str(&format!("{with_changelog}state_dir = \"/tmp/s\"\n"), Policy::default())
+            .unwrap_err();
+        assert!(e.to_string().contains("state_dir"), "{e}");
+        let mut no_idempotence = c.clone();
+        no_idempotence
+            .properties
+            .insert("enable.idempotence".into(), "false".into());
+        assert!(no_idempotence.validate().is_err());
+        let bad = text.replace("exactly_once", "exactly-once");
+        let e = WorkerConfig::from_toml_str(&bad, Policy::default()).unwrap_err();
+        assert!(e.to_string().contains("at_least_once or exactly_once"), "{e}");
+
+        // Each instance (each producer made) has an id of its own, under its group's.
+        let (a, b) = (c.worker_producer_config(), c.worker_producer_config());
+        let id = a.get("transactional.id").expect("transactional");
+        assert!(id.starts_with("modsignal."), "{id}");
+        assert_ne!(Some(id), b.get("transactional.id"));
+        assert_eq!(a.get("transaction.timeout.ms"), Some("10000"));
+        assert_eq!(c.consumer_config().get("isolation.level"), Some("read_committed"));
+        assert_eq!(c.replay_config().get("isolation.level"), Some("read_committed"));
+
+        let at_least_once = WorkerConfig::new("b:1", vec!["e".into()], Policy::default());
+        assert_eq!(at_least_once.worker_producer_config().get("transactional.id"), None);
+        let mut reserved = at_least_once.clone();
+        reserved.properties.insert("transactional.id".into(), "x".into());
+        assert!(reserved.validate().is_err());
     }
 }

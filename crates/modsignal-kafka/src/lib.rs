@@ -148,7 +148,7 @@ pub mod topics;
 mod watermarks;
 mod worker;
 
-pub use config::{ConfigError, KafkaSection, WorkerConfig};
+pub use config::{ConfigError, Guarantee, KafkaSection, WorkerConfig};
 pub use router::RouterSnapshotError;
 
 /// What the worker reads back from its own topics, decoded as the worker decodes it, for the

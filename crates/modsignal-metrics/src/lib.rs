@@ -46,6 +46,8 @@
 //! | `modsignal_watermark_timestamp_seconds` | gauge | | the lowest event-time watermark of the partitions held |
 //! | `modsignal_output_unacknowledged_records` | gauge | | records produced and not yet acknowledged |
 //! | `modsignal_output_resent_total` | counter | | records sent again after a failed delivery |
+//! | `modsignal_output_transactions_total` | counter | `result` | with exactly-once, transactions `committed` or `aborted` |
+//! | `modsignal_output_producers_renewed_total` | counter | | with exactly-once, transactional producers replaced after a fatal error |
 //! | `modsignal_http_requests_total` | counter | `route`, `code` | requests answered, by route template and status code |
 //! | `modsignal_http_request_duration_seconds` | histogram | `route` | time to answer |
 //! | `modsignal_api_ready` | gauge | | 1 when the store is ready (`/readyz` answers 200) |
@@ -146,6 +148,8 @@ struct Inner {
     watermark: Gauge,
     unacknowledged: IntGauge,
     resent: IntCounter,
+    transactions: IntCounterVec,
+    producers_renewed: IntCounter,
 }
 
 impl fmt::Debug for Metrics {
@@ -394,6 +398,26 @@ impl Metrics {
                 "Records produced again after a failed delivery.",
             ),
         );
+        let transactions = reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "modsignal_output_transactions_total",
+                    "With exactly-once, transactions of output and input offsets, by result (committed or aborted).",
+                ),
+                &["result"],
+            ),
+        );
+        for result in ["committed", "aborted"] {
+            transactions.with_label_values(&[result]);
+        }
+        let producers_renewed = reg(
+            &r,
+            IntCounter::new(
+                "modsignal_output_producers_renewed_total",
+                "With exactly-once, transactional producers replaced after a fatal error (the partitions are then rebuilt from what was committed).",
+            ),
+        );
         #[cfg(target_os = "linux")]
         r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("the process collector is registered once");
@@ -449,6 +473,8 @@ impl Metrics {
                 watermark,
                 unacknowledged,
                 resent,
+                transactions,
+                producers_renewed,
             }),
         }
     }
@@ -629,6 +655,19 @@ impl Metrics {
 
     pub fn resent(&self) {
         self.inner.resent.inc();
+    }
+
+    /// A transactional producer replaced after a fatal error.
+    pub fn producer_renewed(&self) {
+        self.inner.producers_renewed.inc();
+    }
+
+    /// A transaction committed, or aborted.
+    pub fn transaction(&self, committed: bool) {
+        self.inner
+            .transactions
+            .with_label_values(&[if committed { "committed" } else { "aborted" }])
+            .inc();
     }
 }
 

@@ -78,6 +78,11 @@ pub struct KafkaArgs {
     /// committing and leaving the group [default: 30s].
     #[arg(long, value_name = "DURATION", env = "MODSIGNAL_SHUTDOWN_TIMEOUT", value_parser = duration_arg)]
     pub shutdown_timeout: Option<String>,
+    /// `at_least_once`, or `exactly_once`: each flush writes the flags and the input offsets in
+    /// one Kafka transaction, so a read_committed consumer sees every flag revision once (needs
+    /// a changelog topic and brokers with transactions) [default: at_least_once].
+    #[arg(long, value_name = "GUARANTEE", env = "MODSIGNAL_PROCESSING_GUARANTEE", value_parser = ["at_least_once", "exactly_once"])]
+    pub processing_guarantee: Option<String>,
     /// Records longer than this go to the dead-letter topic [default: the decoder's limit, 1 MiB].
     #[arg(long, value_name = "BYTES", env = "MODSIGNAL_MAX_RECORD_BYTES")]
     pub max_record_bytes: Option<usize>,
@@ -148,6 +153,7 @@ impl KafkaArgs {
             || self.idle_after.is_some()
             || self.max_event_time_lead.is_some()
             || self.shutdown_timeout.is_some()
+            || self.processing_guarantee.is_some()
             || self.max_record_bytes.is_some()
             || self.dead_letter_max_bytes.is_some()
             || self.state_dir.is_some()
@@ -201,6 +207,7 @@ impl KafkaArgs {
             idle_after: self.idle_after.clone(),
             max_event_time_lead: self.max_event_time_lead.clone(),
             shutdown_timeout: self.shutdown_timeout.clone(),
+            processing_guarantee: self.processing_guarantee.clone(),
             max_record_bytes: self.max_record_bytes,
             dead_letter_max_bytes: self.dead_letter_max_bytes,
             state_dir: self.state_dir.as_ref().map(|d| d.display().to_string()),
