@@ -66,6 +66,14 @@ impl AckWindow {
         self.base != before
     }
 
+    /// Counts every record numbered so far as resolved, as if acknowledged: for records whose
+    /// delivery no longer matters (the transaction that held them is gone, and everything after
+    /// the last commit is done again).
+    pub fn resolve_all(&mut self) {
+        self.base = self.next();
+        self.acked.clear();
+    }
+
     /// Every record numbered below this was acknowledged.
     pub fn frontier(&self) -> u64 {
         self.base
@@ -112,6 +120,17 @@ impl Tracker {
         if moved {
             self.settle();
         }
+    }
+
+    /// The number the next produced record will get.
+    pub fn next_seq(&self) -> u64 {
+        self.window.next()
+    }
+
+    /// See [`AckWindow::resolve_all`].
+    pub fn resolve_all(&mut self) {
+        self.window.resolve_all();
+        self.settle();
     }
 
     /// Marks that everything before `next_offset` in `tp` is reflected in what has been sent

@@ -26,6 +26,14 @@ pub enum WorkerError {
     Fatal { code: RDKafkaErrorCode, reason: String },
     #[error("cannot replay {partition} to rebuild its state: {source}")]
     Replay { partition: String, source: KafkaError },
+    #[error(
+        "the transactional producer failed ({0}); processing_guarantee = \"exactly_once\" needs brokers with transactions (Apache Kafka 0.11 or later, with EOS v2 from 2.5)"
+    )]
+    Transactions(KafkaError),
+    #[error("a transactional call did not return within {0:?}; the producer is replaced")]
+    TransactionStuck(std::time::Duration),
+    #[error("cannot read {partition} again from its committed offset after an aborted transaction: {reason}")]
+    Seek { partition: String, reason: String },
     #[error("a blocking Kafka call failed to run: {0}")]
     Blocking(String),
 }

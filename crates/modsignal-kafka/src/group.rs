@@ -62,6 +62,8 @@ impl Shared {
 pub(crate) struct WorkerContext {
     pub shared: Arc<Shared>,
     pub metrics: Metrics,
+    /// Offsets are committed in the output's transactions, never by the consumer.
+    pub exactly_once: bool,
 }
 
 impl ClientContext for WorkerContext {
@@ -102,9 +104,12 @@ impl ConsumerContext for WorkerContext {
                         partitions = %list(&tps),
                         "assignment lost (session timed out); offsets not committed, the next owner reprocesses from the last commit"
                     );
-                } else {
+                } else if !self.exactly_once {
                     // The last chance to commit these partitions: once unassigned, another
-                    // member owns them.
+                    // member owns them. (With exactly-once there is nothing to commit here:
+                    // every transaction commits within a flush, and this callback never runs
+                    // during one, so what was read since is dropped and read again by the next
+                    // owner.)
                     commit_due(consumer, &self.shared, Some(&tps));
                 }
                 tracing::info!(partitions = %list(&tps), "partitions revoked");

@@ -4,6 +4,12 @@
 //! to the offset tracker, which commits an input offset only once everything its records
 //! wrote is acknowledged. When librdkafka's queue is full, [`Outbox::send`] waits for
 //! deliveries: that is the worker's back-pressure.
+//!
+//! With exactly-once ([`crate::config::Guarantee::ExactlyOnce`]) the producer is
+//! transactional: records are held in the queue until the worker's flush, which sends them in a
+//! transaction it commits with the input offsets ([`Outbox::commit_transaction`]). A failed
+//! delivery is then not sent again: the transaction it belonged to is aborted, and the worker
+//! rebuilds its partitions from what was committed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,13 +20,15 @@ use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use modsignal_core::{Flag, RejectCode};
 use modsignal_metrics::Metrics;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
-use crate::commit::Tracker;
+use crate::commit::{Tp, Tracker};
 use crate::config::WorkerConfig;
 use crate::error::{Halt, WorkerError};
 use crate::router::HEADER_WATERMARK;
@@ -48,6 +56,9 @@ struct Outgoing {
     /// for the event-to-flag latency; `None` for flags not caused by a record (a quiet
     /// partition finished, the drain at shutdown).
     origin_ms: Option<i64>,
+    /// The input partition whose record wrote it, while it waits in the queue: a revoked
+    /// partition's queued records are dropped with its state.
+    from: Option<Tp>,
 }
 
 /// A delivery report: `None` if the producer went away first. A failure keeps the record, to
@@ -92,6 +103,25 @@ pub(crate) struct Outbox {
     /// A send was given up at shutdown: the states hold changes that were never produced, so
     /// no further checkpoint may be taken.
     pub abandoned: bool,
+    /// With exactly-once: the producer is transactional.
+    transactional: bool,
+    /// A transaction is open.
+    txn_open: bool,
+    /// A record of the open transaction failed: it cannot commit.
+    txn_failed: bool,
+    /// The number of the open transaction's first record: a failure reported for an earlier
+    /// one is of a transaction already aborted.
+    txn_first_seq: u64,
+    log_txn: Throttle,
+}
+
+/// Why a transaction did not commit.
+pub(crate) enum TxnError {
+    /// It was aborted, for this reason: what it held is gone, and the worker rebuilds its
+    /// partitions from what was committed before it.
+    Aborted(String),
+    /// The producer cannot go on (fenced by another instance with its id, or a fatal error).
+    Fatal(WorkerError),
 }
 
 impl Outbox {
@@ -119,7 +149,228 @@ impl Outbox {
             flags: 0,
             resent: 0,
             abandoned: false,
+            transactional: config.exactly_once(),
+            txn_open: false,
+            txn_failed: false,
+            txn_first_seq: 0,
+            log_txn: Throttle::new(Duration::from_secs(10)),
         }
+    }
+
+    /// Whether records wait in the queue for the flush's transaction (exactly-once) rather
+    /// than being sent at once.
+    pub(crate) fn transactional(&self) -> bool {
+        self.transactional
+    }
+
+    /// Records queued and not sent yet.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Drops the queued records of revoked partitions: their next owner writes them again.
+    pub(crate) fn forget(&mut self, tps: &[Tp]) {
+        self.queue.retain(|o| o.from.as_ref().is_none_or(|f| !tps.contains(f)));
+    }
+
+    /// Drops every queued record (the transaction they were for was aborted).
+    pub(crate) fn forget_all(&mut self) {
+        self.queue.clear();
+    }
+
+    /// Readies the transactional producer (fencing an earlier producer with its id, which
+    /// never happens with the random ids the worker gives), trying again while the brokers
+    /// cannot answer. A broker without transactions is a fatal error.
+    pub(crate) async fn init_transactions<F: Future<Output = ()>>(
+        &mut self,
+        stop: &mut Stop<'_, F>,
+    ) -> Result<(), Halt> {
+        if !self.transactional {
+            return Ok(());
+        }
+        loop {
+            let producer = self.producer.clone();
+            let result = tokio::task::spawn_blocking(move || producer.init_transactions(Duration::from_secs(30)))
+                .await
+                .map_err(|e| WorkerError::Blocking(e.to_string()))?;
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if txn_error(&e).is_some_and(|t| t.is_retriable()) => {
+                    tracing::warn!(error = %e, "cannot ready the transactional producer yet");
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait() => return Err(Halt::Stop),
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+                Err(source) => {
+                    return Err(WorkerError::Transactions(source).into());
+                }
+            }
+        }
+    }
+
+    /// Commits the open transaction (opening one if none is, so that offsets alone commit)
+    /// with the group's `offsets`: the next offset of each input partition, every record before
+    /// which is reflected in what the transaction holds. On an error that needs it, the
+    /// transaction is aborted.
+    pub(crate) async fn commit_transaction(
+        &mut self,
+        offsets: TopicPartitionList,
+        group: ConsumerGroupMetadata,
+        timeout: Duration,
+    ) -> Result<(), TxnError> {
+        if !self.txn_open {
+            self.begin().map_err(TxnError::Fatal)?;
+        }
+        let producer = self.producer.clone();
+        let failed = self.txn_failed;
+        let call = tokio::task::spawn_blocking(move || {
+            if failed {
+                return Err(None);
+            }
+            if offsets.count() > 0 {
+                producer
+                    .send_offsets_to_transaction(&offsets, &group, timeout)
+                    .map_err(Some)?;
+            }
+            // A retriable error (a timeout) leaves the commit to be called again, once: the
+            // broker aborts a transaction open longer than its timeout anyway.
+            let mut tries = 0;
+            loop {
+                match producer.commit_transaction(timeout) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if tries < 1 && txn_error(&e).is_some_and(|t| t.is_retriable()) => {
+                        tracing::warn!(error = %e, "the transaction's commit did not finish; trying again");
+                        tries += 1;
+                    }
+                    Err(e) => return Err(Some(e)),
+                }
+            }
+        });
+        let result = bounded(call, 3 * timeout).await?;
+        match result {
+            Ok(()) => {
+                self.txn_open = false;
+                self.metrics.transaction(true);
+                Ok(())
+            }
+            Err(error) => {
+                if let Some(fatal) = error.as_ref().and_then(|e| self.fatal(e)) {
+                    return Err(TxnError::Fatal(fatal));
+                }
+                self.abort(timeout).await?;
+                Err(TxnError::Aborted(error.map_or_else(
+                    || "a record of the transaction was not delivered".to_owned(),
+                    |e| e.to_string(),
+                )))
+            }
+        }
+    }
+
+    /// Aborts the open transaction: its records are never read by a `read_committed` consumer.
+    pub(crate) async fn abort(&mut self, timeout: Duration) -> Result<(), TxnError> {
+        if !self.txn_open {
+            return Ok(());
+        }
+        let producer = self.producer.clone();
+        // A retriable error (a timeout against a broker that is down) leaves the abort to be
+        // called again.
+        let call = tokio::task::spawn_blocking(move || {
+            let mut tries = 0;
+            loop {
+                match producer.abort_transaction(timeout) {
+                    Err(e) if tries < 1 && txn_error(&e).is_some_and(|t| t.is_retriable()) => {
+                        tracing::warn!(error = %e, "the transaction's abort did not finish; trying again");
+                        tries += 1;
+                    }
+                    other => return other,
+                }
+            }
+        });
+        let result = bounded(call, 2 * timeout).await?;
+        self.metrics.transaction(false);
+        match result {
+            Ok(()) => {
+                self.txn_open = false;
+                self.txn_failed = false;
+                Ok(())
+            }
+            Err(error) => Err(TxnError::Fatal(
+                self.fatal(&error).unwrap_or(WorkerError::Transactions(error)),
+            )),
+        }
+    }
+
+    /// The error to stop with, if `error` leaves the producer unusable.
+    fn fatal(&self, error: &KafkaError) -> Option<WorkerError> {
+        if let Some((code, reason)) = self.producer.client().fatal_error() {
+            return Some(WorkerError::Fatal { code, reason });
+        }
+        txn_error(error)
+            .is_some_and(|t| t.is_fatal())
+            .then(|| WorkerError::Transactions(error.clone()))
+    }
+
+    /// Replaces a transactional producer that hit a fatal error with a new one, under an id of
+    /// its own, and readies it. librdkafka cannot go on with a producer in that state, and
+    /// some are not the instance's fault: a transaction coordinator that moved mid-commit can
+    /// answer the retried commit with `INVALID_TXN_STATE`, which librdkafka treats as fatal.
+    /// What the old producer held is dropped; the caller rebuilds its partitions from what was
+    /// committed (whichever way the last commit went, the offsets committed say).
+    pub(crate) async fn renew<F: Future<Output = ()>>(
+        &mut self,
+        config: &WorkerConfig,
+        stop: &mut Stop<'_, F>,
+    ) -> Result<(), Halt> {
+        let producer: FutureProducer =
+            config
+                .worker_producer_config()
+                .create()
+                .map_err(|source| WorkerError::Client {
+                    client: "producer",
+                    source,
+                })?;
+        let old = std::mem::replace(&mut self.producer, producer);
+        // Destroying a producer waits on librdkafka: off the async thread, and not for long.
+        let closing = tokio::task::spawn_blocking(move || drop(old));
+        if tokio::time::timeout(Duration::from_secs(10), closing).await.is_err() {
+            tracing::warn!("the failed producer did not close in time; it goes on closing in the background");
+        }
+        // Its deliveries no longer matter: the transaction they were in is gone.
+        self.inflight = FuturesUnordered::new();
+        self.acked.clear();
+        self.queue.clear();
+        lock(&self.tracker).resolve_all();
+        self.txn_open = false;
+        self.txn_failed = false;
+        self.metrics.producer_renewed();
+        self.init_transactions(stop).await
+    }
+
+    /// Whether a transaction is open.
+    pub(crate) fn txn_open(&self) -> bool {
+        self.txn_open
+    }
+
+    /// Opens a transaction unless one is open, for records the outbox does not send itself
+    /// (changelog snapshots).
+    pub(crate) fn begin_if_closed(&mut self) -> Result<(), WorkerError> {
+        if self.txn_open { Ok(()) } else { self.begin() }
+    }
+
+    /// Marks the open transaction as unable to commit (a record of it the outbox did not send
+    /// failed): the next commit aborts it.
+    pub(crate) fn fail_transaction(&mut self) {
+        self.txn_failed = true;
+    }
+
+    fn begin(&mut self) -> Result<(), WorkerError> {
+        self.producer.begin_transaction().map_err(WorkerError::Transactions)?;
+        self.txn_open = true;
+        self.txn_failed = false;
+        self.txn_first_seq = lock(&self.tracker).next_seq();
+        Ok(())
     }
 
     /// The producer, for the changelog's uploads.
@@ -145,8 +396,9 @@ impl Outbox {
         }
     }
 
-    /// Queues flags as records keyed by `flag_id`, counting them, each timed from `origin_ms`.
-    pub(crate) fn queue_flags(&mut self, flags: &mut Vec<Flag>, origin_ms: Option<i64>) {
+    /// Queues flags as records keyed by `flag_id`, counting them, each timed from `origin_ms`;
+    /// `from` is the input partition whose record wrote them, if one did.
+    pub(crate) fn queue_flags(&mut self, flags: &mut Vec<Flag>, origin_ms: Option<i64>, from: Option<&Tp>) {
         for f in flags.drain(..) {
             self.metrics.flag(&f);
             let value = f.to_json().into_bytes();
@@ -156,13 +408,14 @@ impl Outbox {
                 value,
                 headers: None,
                 origin_ms,
+                from: from.cloned(),
             });
         }
     }
 
     /// Queues everything a partition's state wrote: its marks, its flags (timed from
-    /// `origin_ms`) and its routed events.
-    pub(crate) fn queue_written(&mut self, written: &mut Written, origin_ms: Option<i64>) {
+    /// `origin_ms`) and its routed events; `from` as for [`Outbox::queue_flags`].
+    pub(crate) fn queue_written(&mut self, written: &mut Written, origin_ms: Option<i64>, from: Option<&Tp>) {
         for mark in written.marks.drain(..) {
             match mark.to {
                 MarkTo::Repartition(partitions) => {
@@ -176,6 +429,7 @@ impl Outbox {
                                 value: Some(mark.value.as_bytes()),
                             })),
                             origin_ms: None,
+                            from: from.cloned(),
                         });
                     }
                 }
@@ -185,10 +439,11 @@ impl Outbox {
                     key: Some(mark.source.into_bytes()),
                     headers: None,
                     origin_ms: None,
+                    from: from.cloned(),
                 }),
             }
         }
-        self.queue_flags(&mut written.flags, origin_ms);
+        self.queue_flags(&mut written.flags, origin_ms, from);
         for r in written.routed.drain(..) {
             self.queue.push(Outgoing {
                 kind: Kind::Routed(r.partition),
@@ -196,17 +451,20 @@ impl Outbox {
                 value: r.value,
                 headers: None,
                 origin_ms: None,
+                from: from.cloned(),
             });
         }
     }
 
-    /// Queues a dead letter for the record keyed `key`, counted under `code` once acknowledged.
+    /// Queues a dead letter for the record of `from` keyed `key`, counted under `code` once
+    /// acknowledged.
     pub(crate) fn queue_dead_letter(
         &mut self,
         code: RejectCode,
         key: Option<&[u8]>,
         headers: OwnedHeaders,
         value: Vec<u8>,
+        from: &Tp,
     ) {
         self.queue.push(Outgoing {
             kind: Kind::DeadLetter(code),
@@ -214,6 +472,7 @@ impl Outbox {
             headers: Some(headers),
             value,
             origin_ms: None,
+            from: Some(from.clone()),
         });
     }
 
@@ -221,6 +480,9 @@ impl Outbox {
     /// which is the worker's back-pressure: no record is read while flags cannot be sent.
     pub(crate) async fn send<F: Future<Output = ()>>(&mut self, stop: &mut Stop<'_, F>) -> Result<(), Halt> {
         let items = std::mem::take(&mut self.queue);
+        if self.transactional && !self.txn_open && !items.is_empty() {
+            self.begin()?;
+        }
         // Its own handle: waiting for room below takes the outbox whole.
         let topics = self.topics.clone();
         for o in items {
@@ -314,14 +576,34 @@ impl Outbox {
             }
             Some(Err(failed)) => {
                 let (error, message) = *failed;
-                if let Some((code, reason)) = self.producer.client().fatal_error() {
-                    return Err(WorkerError::Fatal { code, reason });
-                }
                 if is_permanent(&error) {
                     return Err(WorkerError::Produce {
                         topic: message.topic().to_owned(),
                         source: error,
                     });
+                }
+                if !self.transactional
+                    && let Some((code, reason)) = self.producer.client().fatal_error()
+                {
+                    return Err(WorkerError::Fatal { code, reason });
+                }
+                if self.transactional {
+                    // The record's transaction cannot commit: it is aborted at the flush and
+                    // everything after the last commit is done again, so the record is not sent
+                    // again here. A record purged by an abort, or reported late for a
+                    // transaction already aborted, is not a new failure.
+                    let purged = matches!(
+                        error.rdkafka_error_code(),
+                        Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+                    );
+                    if !purged && d.seq >= self.txn_first_seq {
+                        self.txn_failed = true;
+                        if let Some(held_back) = self.log_txn.allow() {
+                            tracing::warn!(%error, topic = message.topic(), held_back, "delivery failed; the transaction will be aborted");
+                        }
+                    }
+                    self.acked.push(d.seq);
+                    return Ok(());
                 }
                 // librdkafka already retried for `message.timeout.ms`: the broker is down or
                 // unreachable. Send again, backing off, and keep the input offset uncommitted
@@ -344,6 +626,9 @@ impl Outbox {
                     }
                 }));
             }
+            // A transactional producer replaced after a fatal error: its records' transaction
+            // is gone, and their input is read again.
+            None if self.transactional => self.acked.push(d.seq),
             None => {
                 return Err(WorkerError::Fatal {
                     code: RDKafkaErrorCode::Fail,
@@ -363,6 +648,26 @@ impl Outbox {
             lock(&self.tracker).ack(self.acked.drain(..));
         }
         Ok(())
+    }
+}
+
+/// Waits for a blocking transactional call, for at most `limit`. librdkafka does not always
+/// keep a call's own timeout: `send_offsets_to_transaction` can wait for ever on a group
+/// coordinator that went down (librdkafka issues 5456 and 5511). Past the limit the producer
+/// counts as failed (the caller replaces it); the call goes on on its blocking thread, with its
+/// own handle on the old producer, until librdkafka lets it go.
+async fn bounded<T>(call: tokio::task::JoinHandle<T>, limit: Duration) -> Result<T, TxnError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(joined) => joined.map_err(|e| TxnError::Fatal(WorkerError::Blocking(e.to_string()))),
+        Err(_) => Err(TxnError::Fatal(WorkerError::TransactionStuck(limit))),
+    }
+}
+
+/// The transaction error inside `e`, if it is one.
+fn txn_error(e: &KafkaError) -> Option<&rdkafka::error::RDKafkaError> {
+    match e {
+        KafkaError::Transaction(t) => Some(t),
+        _ => None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! changelog in the background.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use futures_util::FutureExt;
@@ -46,6 +47,12 @@ pub(crate) struct Part {
     /// with this instance. So no snapshot is taken while this is set, unless everything sent
     /// has been acknowledged.
     pub uncovered: bool,
+    /// With exactly-once: the state wrote flags since its last snapshot. The transaction that
+    /// commits them holds a snapshot taken after them. Which revisions an engine writes depends
+    /// on when it was flushed and finished, not only on the records it read, so a next owner
+    /// that replayed the input from an older snapshot would write some of them again, and
+    /// (had it flushed the replay and dropped what that wrote) miss others.
+    pub wrote_flags: bool,
 }
 
 impl Part {
@@ -101,23 +108,31 @@ impl Part {
 
     /// Whether a snapshot is due: the interval passed (or `force`), the partition moved since
     /// its last snapshot, its state reflects exactly the records before its checkpoint, and no
-    /// flag that no checkpoint covers awaits acknowledgement.
+    /// flag that no checkpoint covers awaits acknowledgement. With exactly-once, also whenever
+    /// the state wrote flags since its last snapshot.
     pub(crate) fn snapshot_due(&self, force: bool, config: &WorkerConfig, all_acknowledged: bool) -> bool {
+        if self.checkpointed != self.next_offset {
+            return false;
+        }
+        if config.exactly_once() && self.wrote_flags {
+            return true;
+        }
         (force || self.snap_at.elapsed() >= config.snapshot_interval)
             && self.checkpointed > self.snap_offset
-            && self.checkpointed == self.next_offset
             && (!self.uncovered || all_acknowledged)
     }
 
     /// Snapshots the state at its checkpoint: written to the state directory at once, and to
-    /// the changelog (of `changelog_partitions`) in the background.
+    /// the changelog (of `changelog_partitions`) by the task returned, if there is a changelog.
+    /// The caller runs the task in the background, or (with exactly-once, in the open
+    /// transaction) waits for it.
     pub(crate) fn take_snapshot(
         &mut self,
         config: &WorkerConfig,
         producer: &FutureProducer,
         changelog_partitions: Option<i32>,
         metrics: &Metrics,
-    ) {
+    ) -> Option<Upload> {
         let snap = Snapshot {
             offset: self.checkpointed,
             bytes: self.state.snapshot(),
@@ -131,21 +146,45 @@ impl Part {
                 }
             }
         }
-        if let (Some(topic), Some(n)) = (&config.changelog_topic, changelog_partitions) {
-            let slot = self.slots.next;
-            self.slots.next = 1 - slot;
-            let task = state::upload(
-                producer.clone(),
-                topic.clone(),
-                self.tp.partition % n,
-                self.tp.clone(),
-                slot,
-                self.slots.chunks[slot as usize],
-                snap,
-            );
-            self.upload = Some((slot, tokio::spawn(task)));
-        }
         self.snap_offset = self.checkpointed;
         self.snap_at = Instant::now();
+        self.wrote_flags = false;
+        let (Some(topic), Some(n)) = (&config.changelog_topic, changelog_partitions) else {
+            return None;
+        };
+        let slot = self.slots.next;
+        self.slots.next = 1 - slot;
+        self.slots.seq += 1;
+        let place = state::Place {
+            topic: topic.clone(),
+            partition: self.tp.partition % n,
+            slot,
+            seq: self.slots.seq,
+            leftover: self.slots.chunks[slot as usize],
+        };
+        let task = state::upload(producer.clone(), place, self.tp.clone(), snap);
+        Some(Upload {
+            slot,
+            task: Box::pin(task),
+        })
     }
+
+    /// Runs `upload` in the background; [`Part::poll_upload`] takes its result in.
+    pub(crate) fn spawn_upload(&mut self, upload: Upload) {
+        self.upload = Some((upload.slot, tokio::spawn(upload.task)));
+    }
+
+    /// Runs `upload` to its end, counting it.
+    pub(crate) async fn await_upload(&mut self, upload: Upload, metrics: &Metrics) -> Result<(), KafkaError> {
+        let result = upload.task.await;
+        let failed = result.as_ref().err().cloned();
+        self.upload_done(upload.slot, Some(Ok(result)), metrics);
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+/// A snapshot's changelog records, being written to one slot.
+pub(crate) struct Upload {
+    slot: u8,
+    task: Pin<Box<dyn Future<Output = Result<u32, KafkaError>> + Send>>,
 }

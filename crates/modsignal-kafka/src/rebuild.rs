@@ -113,6 +113,7 @@ impl Rebuild<'_> {
             upload: None,
             paused: false,
             uncovered: false,
+            wrote_flags: false,
         })
     }
 }

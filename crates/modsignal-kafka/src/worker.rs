@@ -36,6 +36,10 @@ use crate::startup::check_topics;
 use crate::status::{Hooks, StatusSink, WorkerStatus, WorkerSummary};
 use crate::watermarks::{self, GroupMarks};
 
+mod commits;
+
+use commits::rewind;
+
 /// Runs the worker until `shutdown` completes, then drains and leaves the group. See the crate
 /// documentation for what it guarantees.
 pub async fn run<F>(config: WorkerConfig, shutdown: F) -> Result<WorkerSummary, WorkerError>
@@ -137,6 +141,10 @@ where
     Ok(summary)
 }
 
+/// With exactly-once, the most records a transaction holds: past it, the worker flushes at once
+/// rather than wait for the flush interval, so that memory stays bounded under a burst.
+const MAX_QUEUED: usize = 50_000;
+
 /// How long stopping may wait on the broker beyond [`WorkerConfig::shutdown_timeout`]: once for
 /// the final commit and once for leaving the group. Together they stay under the binary's own
 /// grace period, after which it exits whatever the worker is doing.
@@ -161,6 +169,7 @@ where
         .create_with_context(WorkerContext {
             shared: shared.clone(),
             metrics: metrics.clone(),
+            exactly_once: config.exactly_once(),
         })
         .map_err(|source| WorkerError::Client {
             client: "consumer",
@@ -168,7 +177,7 @@ where
         })?;
     let consumer = Arc::new(consumer);
     let producer: FutureProducer = config
-        .producer_config()
+        .worker_producer_config()
         .create()
         .map_err(|source| WorkerError::Client {
             client: "producer",
@@ -183,6 +192,7 @@ where
         inputs = ?config.input_topics,
         output = %config.output_topic,
         dead_letters = %config.dead_letter_topic,
+        guarantee = %config.processing_guarantee,
         "starting the Kafka worker"
     );
     // The engine stage learns every input partition's event time from the watermark topic, read
@@ -204,6 +214,7 @@ where
         shared,
         parts: Vec::new(),
         pending: Vec::new(),
+        rewound: Vec::new(),
         written: Written::default(),
         summary: WorkerSummary::default(),
         status,
@@ -239,12 +250,15 @@ where
             }
             worker.stage.set_repartition_partitions(counts.repartition.unwrap_or(1));
             let topics: Vec<&str> = config.input_topics.iter().map(String::as_str).collect();
-            match consumer.subscribe(&topics) {
-                Ok(()) => worker.run_loop(&consumer, &mut stop).await,
-                Err(source) => Err(Halt::Failed(WorkerError::Subscribe {
-                    topics: config.input_topics.clone(),
-                    source,
-                })),
+            match worker.outbox.init_transactions(&mut stop).await {
+                Ok(()) => match consumer.subscribe(&topics) {
+                    Ok(()) => worker.run_loop(&consumer, &mut stop).await,
+                    Err(source) => Err(Halt::Failed(WorkerError::Subscribe {
+                        topics: config.input_topics.clone(),
+                        source,
+                    })),
+                },
+                Err(h) => Err(h),
             }
         }
         Err(h) => Err(h),
@@ -292,6 +306,9 @@ struct Worker<'c> {
     parts: Vec<Part>,
     /// Assigned partitions whose state is not rebuilt yet.
     pending: Vec<Tp>,
+    /// Pending partitions the consumer has read past: rebuilt because an aborted transaction
+    /// undid what their state reflects, they are read again from their committed offset.
+    rewound: Vec<Tp>,
     /// What the partitions' states write, on its way to the outbox.
     written: Written,
     summary: WorkerSummary,
@@ -351,12 +368,25 @@ impl<'c> Worker<'c> {
                     // A rebalance seen while this record was fetched is acted on first: a
                     // newly assigned partition's state must be rebuilt before its records.
                     self.take_revocations();
+                    let mut rewound = Vec::new();
                     if !self.pending.is_empty() {
-                        self.rebuild_pending(consumer, stop).await?;
+                        rewound = self.rebuild_pending(consumer, stop).await?;
                     }
-                    self.take_record(&m);
+                    // A record of a partition just read again from its committed offset was
+                    // fetched before the seek: its turn comes again.
+                    if !rewound
+                        .iter()
+                        .any(|tp| tp.partition == m.partition() && &*tp.topic == m.topic())
+                    {
+                        self.take_record(&m);
+                    }
                     drop(m);
-                    self.outbox.send(stop).await?;
+                    if !self.outbox.transactional() {
+                        self.outbox.send(stop).await?;
+                    } else if self.outbox.queued() >= MAX_QUEUED {
+                        // A transaction holds what a flush interval writes, and no more.
+                        self.tick(consumer, stop).await?;
+                    }
                 }
                 Wake::Record(Some(Err(e))) => self.on_consume_error(e)?,
                 Wake::Record(None) => return Ok(()),
@@ -381,6 +411,8 @@ impl<'c> Worker<'c> {
                     }
                     drop(ends);
                     self.pending.retain(|p| !tps.contains(p));
+                    self.rewound.retain(|p| !tps.contains(p));
+                    self.outbox.forget(&tps);
                     let before = self.parts.len();
                     self.parts.retain(|p| !tps.contains(&p.tp));
                     self.summary.partitions_revoked += (before - self.parts.len()) as u64;
@@ -397,12 +429,13 @@ impl<'c> Worker<'c> {
     }
 
     /// Rebuilds the state of newly assigned partitions by replaying each from its beginning up
-    /// to its committed offset, where the group consumer starts reading it.
+    /// to its committed offset, where the group consumer starts reading it. Returns the
+    /// partitions moved back to that offset (see [`Worker::rewind_all`]).
     async fn rebuild_pending<F: Future<Output = ()>>(
         &mut self,
         consumer: &Arc<StreamConsumer<WorkerContext>>,
         stop: &mut Stop<'_, F>,
-    ) -> Result<(), Halt> {
+    ) -> Result<Vec<Tp>, Halt> {
         // Say so at once: readiness probes must see that a restore is under way.
         self.publish_status();
         let committed = group::committed_offsets(&self.pending, consumer, stop).await?;
@@ -413,13 +446,19 @@ impl<'c> Worker<'c> {
             sources: self.sources.as_deref(),
             metrics: &self.metrics,
         };
+        let mut rewound = Vec::new();
         for (tp, end) in committed {
             let part = rebuild.part(tp, end, &mut self.summary, stop).await?;
             self.pending.retain(|p| *p != part.tp);
+            if let Some(i) = self.rewound.iter().position(|p| *p == part.tp) {
+                self.rewound.swap_remove(i);
+                rewind(consumer, &part.tp, end).await?;
+                rewound.push(part.tp.clone());
+            }
             lock(&self.shared.tracker).assigned(&part.tp, end);
             self.parts.push(part);
         }
-        Ok(())
+        Ok(rewound)
     }
 
     fn take_record<M: Message>(&mut self, m: &M) {
@@ -453,7 +492,8 @@ impl<'c> Worker<'c> {
             Ok(Applied::Mark) => {
                 // A watermark mark from the router: not an event, but it moves event time on.
                 part.next_offset = offset + 1;
-                self.outbox.queue_written(&mut self.written, None);
+                part.wrote_flags |= !self.written.flags.is_empty();
+                self.outbox.queue_written(&mut self.written, None, Some(&part.tp));
                 return;
             }
             Ok(applied) => {
@@ -492,6 +532,7 @@ impl<'c> Worker<'c> {
                     m.key(),
                     letter.owned_headers(payload.len(), value.len()),
                     value.to_vec(),
+                    &part.tp,
                 );
             }
         }
@@ -499,7 +540,8 @@ impl<'c> Worker<'c> {
         part.last_record = Instant::now();
         part.last_record_ms = origin_ms.or(part.last_record_ms);
         part.quiet = false;
-        self.outbox.queue_written(&mut self.written, origin_ms);
+        part.wrote_flags |= !self.written.flags.is_empty();
+        self.outbox.queue_written(&mut self.written, origin_ms, Some(&part.tp));
     }
 
     fn on_consume_error(&mut self, e: KafkaError) -> Result<(), Halt> {
@@ -527,6 +569,10 @@ impl<'c> Worker<'c> {
     ///    are committed;
     /// 7. snapshots are taken (never while flags no checkpoint covers await acknowledgement);
     /// 8. status and metrics are published.
+    ///
+    /// With exactly-once, steps 6 and 7 swap and become one transaction: the snapshots are
+    /// written into the transaction that holds everything sent since the last flush, which then
+    /// commits with the checkpointed offsets.
     async fn tick<F: Future<Output = ()>>(
         &mut self,
         consumer: &Arc<StreamConsumer<WorkerContext>>,
@@ -540,9 +586,25 @@ impl<'c> Worker<'c> {
         self.pace(consumer);
         self.outbox.send(stop).await?;
         self.checkpoint();
-        self.outbox.drain_ready()?;
-        group::commit(&self.shared, consumer).await?;
-        self.take_snapshots(false);
+        if self.outbox.transactional() {
+            self.take_snapshots(false).await?;
+            if let Err(error) = self
+                .commit_transaction(consumer, self.config.transaction_timeout())
+                .await?
+            {
+                tracing::warn!(
+                    %error,
+                    partitions = self.parts.len(),
+                    "the transactional producer failed; it is replaced and the partitions are rebuilt from what was committed"
+                );
+                self.outbox.renew(self.config, stop).await?;
+                self.rewind_all();
+            }
+        } else {
+            self.outbox.drain_ready()?;
+            group::commit(&self.shared, consumer).await?;
+            self.take_snapshots(false).await?;
+        }
         self.publish_status();
         self.publish_metrics();
         Ok(())
@@ -571,10 +633,11 @@ impl<'c> Worker<'c> {
             }
             part.quiet = ticked.quiet;
             part.uncovered |= !self.written.flags.is_empty();
+            part.wrote_flags |= !self.written.flags.is_empty();
             // Flags a finish writes are not caused by a record; a flush's are timed from the
-            // newest record applied.
+            // newest record applied. Sent in this flush, they belong to no queued record.
             let origin_ms = if ticked.finished { None } else { part.last_record_ms };
-            self.outbox.queue_written(&mut self.written, origin_ms);
+            self.outbox.queue_written(&mut self.written, origin_ms, None);
         }
     }
 
@@ -733,10 +796,16 @@ impl<'c> Worker<'c> {
             for part in &mut self.parts {
                 part.state.flush(&mut self.written);
                 part.uncovered |= !self.written.flags.is_empty();
-                self.outbox.queue_written(&mut self.written, None);
+                part.wrote_flags |= !self.written.flags.is_empty();
+                self.outbox.queue_written(&mut self.written, None, None);
             }
             match self.outbox.send(stop).await {
-                Ok(()) => self.checkpoint(),
+                Ok(()) => {
+                    self.checkpoint();
+                    if self.outbox.transactional() {
+                        self.drain_transaction(consumer, stop).await;
+                    }
+                }
                 Err(Halt::Stop) => self.outbox.abandoned = true,
                 Err(Halt::Failed(e)) => {
                     self.outbox.abandoned = true;
@@ -760,16 +829,20 @@ impl<'c> Worker<'c> {
         }
         // The final commit gets its own bound rather than what is left of the drain's: after a
         // long wait for acknowledgements it must still be tried, but never wait on the broker
-        // for long.
+        // for long. (With exactly-once the transaction above committed the offsets; nothing is
+        // due.)
         match tokio::time::timeout(LEAVE_TIMEOUT, group::commit(&self.shared, consumer)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "the final commit did not run"),
             Err(_) => tracing::warn!(timeout = ?LEAVE_TIMEOUT, "the final commit did not finish in time"),
         }
         let unacknowledged = lock(&self.shared.tracker).unacknowledged();
-        if unacknowledged == 0 {
+        if unacknowledged == 0 && !self.outbox.transactional() {
             // Everything is committed: a snapshot now lets the next owner start without replay.
-            self.take_snapshots(true);
+            // (With exactly-once the last transaction held one.)
+            if let Err(e) = self.take_snapshots(true).await {
+                tracing::warn!(error = %e, "cannot take the last snapshots");
+            }
         }
         self.wait_for_uploads(stop).await;
         self.summary.unacknowledged = unacknowledged as u64;
@@ -780,35 +853,6 @@ impl<'c> Worker<'c> {
             );
         }
         self.publish_status();
-    }
-
-    /// Snapshots every held partition that moved since its last snapshot, when the snapshot
-    /// interval has passed (or `force`): written to the state directory at once, and to the
-    /// changelog in the background. Called right after a checkpoint, so that a partition's
-    /// state reflects exactly the records before its checkpointed offset.
-    fn take_snapshots(&mut self, force: bool) {
-        let config = self.config;
-        if self.outbox.abandoned || (config.state_dir.is_none() && config.changelog_topic.is_none()) {
-            return;
-        }
-        let all_acknowledged = lock(&self.shared.tracker).unacknowledged() == 0;
-        for part in &mut self.parts {
-            part.poll_upload(&self.metrics);
-            if part.upload.is_some() || !part.snapshot_due(force, config, all_acknowledged) {
-                continue;
-            }
-            self.summary.snapshots_written += 1;
-            part.take_snapshot(config, self.outbox.producer(), self.changelog_partitions, &self.metrics);
-        }
-    }
-
-    /// Waits (until the drain's deadline) for changelog uploads in flight.
-    async fn wait_for_uploads<F: Future<Output = ()>>(&mut self, stop: &mut Stop<'_, F>) {
-        for part in &mut self.parts {
-            if !part.wait_for_upload(stop, &self.metrics).await {
-                return;
-            }
-        }
     }
 }
 
