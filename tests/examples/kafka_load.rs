@@ -14,7 +14,10 @@
 //!   flag for them is acknowledged). Before it, a bare librdkafka consumer with the worker's own
 //!   consumer settings reads the same partition and does nothing with the records: the
 //!   worker's rate is also printed as a share of that floor, measured in the same run. A second
-//!   worker in the same group then rebuilds the partition's state by replay.
+//!   worker in the same group then rebuilds the partition's state by replay. Last, a worker with
+//!   `processing_guarantee = "exactly_once"` (in a group of its own, with a changelog topic)
+//!   reads the same backlog: its rate is printed against the at-least-once worker's and the
+//!   bare consumer's.
 //! - **Live, one and two instances**: the workers start first, on empty topics with as many
 //!   partitions as workers, and each holds one partition; then EVENTS events (one simulated
 //!   world per partition, split evenly) are produced as fast as the producer goes, one producer
@@ -30,8 +33,10 @@
 //!   to a consumer of the output topic receiving the flag: it includes both clients' batching
 //!   (`linger.ms`, 5 ms), the broker twice, the worker's fetch and processing, and the
 //!   consumer's fetch (`fetch.wait.max.ms` 10 ms). FETCH_WAIT_MS, if given, sets the worker's
-//!   own `fetch.wait.max.ms` (librdkafka's default is 500 ms). Everything runs on one machine
-//!   and one clock.
+//!   own `fetch.wait.max.ms` (librdkafka's default is 500 ms). The first rate is run once more
+//!   with exactly-once, whose flags a `read_committed` consumer sees only once their
+//!   transaction commits, at the worker's next flush. Everything runs on one machine and one
+//!   clock.
 //!
 //! The worker instances run in this process, on a runtime of two threads like the binary's;
 //! the broker, the producers and the consumers share the same cores.
@@ -42,7 +47,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use modsignal_core::Policy;
-use modsignal_kafka::{WorkerConfig, WorkerStatus};
+use modsignal_kafka::{Guarantee, WorkerConfig, WorkerStatus};
 use modsignal_sim::{SimConfig, Simulator};
 use modsignal_tests::broker::Broker;
 use modsignal_tests::worker::Running;
@@ -76,9 +81,17 @@ async fn main() {
     backlog(&broker, events, rate).await;
     live(&broker, 1, events, rate).await;
     live(&broker, 2, events, rate).await;
-    for r in load_rates {
-        latency(&broker, r, load_secs, fetch_wait.as_deref()).await;
+    for &r in &load_rates {
+        latency(&broker, r, load_secs, fetch_wait.as_deref(), Guarantee::AtLeastOnce).await;
     }
+    latency(
+        &broker,
+        load_rates[0],
+        load_secs,
+        fetch_wait.as_deref(),
+        Guarantee::ExactlyOnce,
+    )
+    .await;
 }
 
 fn simulated(events: u64, seed: u64, rate: f64) -> Vec<String> {
@@ -158,6 +171,30 @@ async fn backlog(broker: &Broker, events: u64, rate: f64) {
         second.replayed_events,
         second.replay_time.as_secs_f64(),
         second.replay_events_per_sec().unwrap_or(0.0)
+    );
+
+    broker.create_topic("flags1eos", 3, &[]).await;
+    broker
+        .create_topic("changelog1eos", 1, &[("cleanup.policy", "compact")])
+        .await;
+    let mut eos = config(broker, "events1", "flags1eos", "load1eos");
+    eos.processing_guarantee = Guarantee::ExactlyOnce;
+    eos.changelog_topic = Some("changelog1eos".into());
+    let mut worker = Running::start("load", eos, LONG);
+    wait_all(&mut [&mut worker], |s| !s[0].assigned.is_empty()).await;
+    let ready = Instant::now();
+    wait_all(&mut [&mut worker], |s| committed(s) >= end).await;
+    let through = ready.elapsed();
+    wait_all(&mut [&mut worker], |s| s[0].settled).await;
+    let third = worker.stop().await;
+    let eos_rate = third.records as f64 / through.as_secs_f64();
+    println!(
+        "backlog, one instance, exactly once: {} records in {:.2}s: {eos_rate:.0} events/s through the broker; {} flag revisions; {:.2} of at-least-once, {:.2} of the bare consumer's rate",
+        third.records,
+        through.as_secs_f64(),
+        third.flags,
+        eos_rate / worker_rate,
+        eos_rate / bare
     );
 }
 
@@ -253,15 +290,23 @@ async fn live(broker: &Broker, instances: usize, events: u64, rate: f64) {
     );
 }
 
-async fn latency(broker: &Broker, rate: u64, secs: u64, fetch_wait: Option<&str>) {
+async fn latency(broker: &Broker, rate: u64, secs: u64, fetch_wait: Option<&str>, guarantee: Guarantee) {
     let (input, output, group) = (
-        format!("events-lat-{rate}"),
-        format!("flags-lat-{rate}"),
-        format!("lat-{rate}"),
+        format!("events-lat-{rate}-{guarantee}"),
+        format!("flags-lat-{rate}-{guarantee}"),
+        format!("lat-{rate}-{guarantee}"),
     );
     broker.create_topic(&input, 1, &[]).await;
     broker.create_topic(&output, 1, &[]).await;
     let mut worker_config = config(broker, &input, &output, &group);
+    if guarantee == Guarantee::ExactlyOnce {
+        let changelog = format!("changelog-lat-{rate}");
+        broker
+            .create_topic(&changelog, 1, &[("cleanup.policy", "compact")])
+            .await;
+        worker_config.processing_guarantee = guarantee;
+        worker_config.changelog_topic = Some(changelog);
+    }
     if let Some(ms) = fetch_wait {
         worker_config
             .properties
@@ -276,6 +321,8 @@ async fn latency(broker: &Broker, rate: u64, secs: u64, fetch_wait: Option<&str>
         .set("group.id", "latency-reader")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "10")
+        // What a consumer of exactly-once output uses: a flag is seen once its transaction commits.
+        .set("isolation.level", "read_committed")
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
@@ -363,7 +410,7 @@ async fn latency(broker: &Broker, rate: u64, secs: u64, fetch_wait: Option<&str>
     let summary = worker.stop().await;
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "latency at {rate} events/s for {secs}s, worker fetch.wait.max.ms {} ({} events read, {} flag revisions): {} of {probes} probes seen; event to flag p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+        "latency at {rate} events/s for {secs}s, {guarantee}, worker fetch.wait.max.ms {} ({} events read, {} flag revisions): {} of {probes} probes seen; event to flag p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
         fetch_wait.unwrap_or("500 (default)"),
         summary.records,
         summary.flags,

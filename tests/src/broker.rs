@@ -427,6 +427,9 @@ impl Broker {
             .set("group.id", "modsignal-tests-reader")
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
+            // What a consumer of the worker's output is told to use: records of aborted (or
+            // still open) transactions are never read.
+            .set("isolation.level", "read_committed")
             .create_with_context(EndsQuietly)
             .expect("consumer");
         let metadata = consumer

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use modsignal_core::Policy;
-use modsignal_kafka::WorkerStatus;
+use modsignal_kafka::{Guarantee, WorkerStatus};
 use modsignal_tests::binary::{modsignal_binary, modsignal_command};
 use modsignal_tests::broker::Broker;
 use modsignal_tests::worker::{
@@ -143,6 +143,25 @@ async fn create_topics(broker: &Broker, input_partitions: i32) {
     broker
         .create_topic(WATERMARKS, 1, &[("cleanup.policy", "compact")])
         .await;
+}
+
+/// Checks that a `read_committed` reader of the output topic sees each (`flag_id`,
+/// `revision`) once: what exactly-once promises.
+async fn assert_each_revision_once(broker: &Broker, context: impl Fn() -> String) {
+    let records = flag_records(broker).await;
+    let mut seen: BTreeMap<(&str, u64), usize> = BTreeMap::new();
+    for (id, revision, _) in &records {
+        *seen.entry((id.as_str(), *revision)).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{} of {} revisions read more than once, such as {:?}:\n{}",
+        twice.len(),
+        seen.len(),
+        &twice[..twice.len().min(5)],
+        context()
+    );
 }
 
 /// The newest revision of each flag on the output topic. Also checks that a flag written more
@@ -272,6 +291,31 @@ impl WorkerProcess {
     fn log_tail(&self) -> String {
         tail(&std::fs::read_to_string(&self.log).unwrap_or_default(), 6000)
     }
+
+    /// How many lines of the log (every instance's, appended) contain `text`.
+    fn log_count(&self, text: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(text))
+            .count()
+    }
+
+    /// Waits until `n` lines of the log contain `text`, failing at once if the process exits.
+    async fn wait_for_log(&mut self, text: &str, n: usize) {
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        while self.log_count(text) < n {
+            if let Some(status) = self.child.try_wait().expect("wait for the worker") {
+                panic!("the worker exited by itself ({status}):\n{}", self.log_tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log did not say `{text}` {n} times within {CONVERGE_TIMEOUT:?}:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 fn tail(text: &str, n: usize) -> String {
@@ -291,27 +335,39 @@ fn temp_file(name: &str) -> PathBuf {
 
 #[test]
 fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
-    isolated(async {
+    isolated(kill_9_at_random_points(Guarantee::AtLeastOnce, "crash", 7));
+}
+
+/// The same kills with `processing_guarantee = "exactly_once"`: a `read_committed` consumer of
+/// the output topic sees every flag revision exactly once, and the newest are file mode's.
+#[test]
+fn with_exactly_once_kill_9_at_random_points_writes_every_revision_once() {
+    isolated(kill_9_at_random_points(Guarantee::ExactlyOnce, "crash-eos", 8));
+}
+
+/// A worker process killed with SIGKILL at random points, four times, then run to the end and
+/// stopped with SIGTERM: the newest flags are file mode's, and with exactly-once each
+/// (`flag_id`, `revision`) is on the output topic once.
+async fn kill_9_at_random_points(guarantee: Guarantee, group: &str, seed: u64) {
+    {
         init_logs();
         // Built before the broker starts, so that a build does not eat into the test's timeouts.
         let binary = modsignal_binary();
         assert!(binary.is_file(), "{}", binary.display());
         let broker = Arc::new(Broker::start());
         create_topics(&broker, 2).await;
-        let input = Arc::new(Input::new(2, 6_000, 7));
+        let input = Arc::new(Input::new(2, 6_000, seed));
         let expected = input.expected(true);
         let ends = input.ends();
-        let group = "crash";
-        let log = temp_file("crash.log");
-        // As deployed: snapshots in the instance's own directory, which survives its restarts, and
-        // in the changelog; taken often, so that kills also land around them.
-        let state_dir = temp_file("crash-state");
+        let log = temp_file(&format!("{group}.log"));
+        // As deployed: snapshots in the changelog, and (at least once) in the instance's own
+        // directory, which survives its restarts; taken often, so that kills also land around
+        // them. Exactly-once keeps snapshots in the changelog alone.
+        let state_dir = temp_file(&format!("{group}-state"));
         let state = state_dir.to_str().unwrap();
-        let args = [
+        let mut args = vec![
             "--shutdown-timeout",
             "10s",
-            "--state-dir",
-            state,
             "--changelog-topic",
             CHANGELOG,
             "--snapshot-interval",
@@ -319,6 +375,10 @@ fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
             "--watermark-topic",
             WATERMARKS,
         ];
+        match guarantee {
+            Guarantee::AtLeastOnce => args.extend(["--state-dir", state]),
+            Guarantee::ExactlyOnce => args.extend(["--processing-guarantee", "exactly_once"]),
+        }
 
         // The input arrives in steps while the worker runs, is killed and restarts, so that kills
         // land in live processing, in a replay or a catch-up after a restart, in startup, and after
@@ -348,7 +408,7 @@ fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
                 }
             })
         };
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b69_6c6c);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b69_6c6c ^ seed);
         let kills = 4;
         let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
         let mut replays = 0;
@@ -401,6 +461,18 @@ fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
         // The last instance runs to the end undisturbed.
         worker.wait_for_commits(&broker, group, &ends).await;
         wait_for_flags(&broker, &expected, || worker.log_tail()).await;
+        // Killed once more with everything read, committed and finished, and started again:
+        // its partitions are rebuilt from the changelog and the input, and finished again once
+        // quiet. Their first finish wrote flags no replay of the input writes (the partitions'
+        // last exposure stages), which the second must not write again.
+        let rebuilt_before = worker.log_count("state rebuilt by replay");
+        worker.kill_9();
+        let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
+        worker
+            .wait_for_log("state rebuilt by replay", rebuilt_before + input.partitions.len())
+            .await;
+        // Quiet for `idle_after` (3 s), then finished, then a few flushes.
+        tokio::time::sleep(Duration::from_secs(5)).await;
         worker.signal(libc::SIGTERM);
         let status = worker.wait(Duration::from_secs(30)).await;
         assert!(
@@ -411,13 +483,24 @@ fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
         // Nothing written while stopping changed the result.
         assert_eq!(difference(&expected, &newest_flags(&broker).await), "");
         assert!(broker.read_all(DEAD).await.is_empty());
-        // Snapshots were taken along the way (restarts restored from them and replayed only the
-        // input after them, as the log says).
-        let taken = std::fs::read_dir(&state_dir).map(|d| d.count()).unwrap_or(0);
-        assert!(taken > 0, "no snapshot in {}", state_dir.display());
+        match guarantee {
+            Guarantee::AtLeastOnce => {
+                // Snapshots were taken along the way (restarts restored from them and replayed
+                // only the input after them, as the log says).
+                let taken = std::fs::read_dir(&state_dir).map(|d| d.count()).unwrap_or(0);
+                assert!(taken > 0, "no snapshot in {}", state_dir.display());
+            }
+            Guarantee::ExactlyOnce => {
+                assert_each_revision_once(&broker, || worker.log_tail()).await;
+                assert!(
+                    !broker.read_all(CHANGELOG).await.is_empty(),
+                    "no snapshot in the changelog"
+                );
+            }
+        }
         let _ = std::fs::remove_file(&log);
         let _ = std::fs::remove_dir_all(&state_dir);
-    });
+    }
 }
 
 #[test]
@@ -701,6 +784,7 @@ async fn survives(
     mut broker: Broker,
     seed: u64,
     group: &str,
+    guarantee: Guarantee,
     before: f64,
     failure: impl AsyncFnOnce(&mut Broker, &Input),
 ) {
@@ -715,6 +799,7 @@ async fn survives(
     let mut config = config(&broker, group);
     config.changelog_topic = Some(CHANGELOG.into());
     config.snapshot_interval = Duration::from_millis(500);
+    config.processing_guarantee = guarantee;
 
     input.produce(&broker, 0.0, before).await;
     let mut worker = Running::start("w", config, CONVERGE_TIMEOUT);
@@ -729,6 +814,9 @@ async fn survives(
     let summary = worker.stop().await;
     assert!(summary.records >= total, "every record was read: {summary:?}");
     assert!(broker.read_all(DEAD).await.is_empty());
+    if guarantee == Guarantee::ExactlyOnce {
+        assert_each_revision_once(&broker, || format!("{summary:?}")).await;
+    }
 }
 
 #[test]
@@ -738,12 +826,19 @@ fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
         // Mid-run: records read and not all committed, flags in flight, snapshots being written.
         // The broker is killed, stays down a moment, and comes back on the same port with the
         // same data; the rest of the input comes after.
-        survives(Broker::start(), 17, "outage", 0.6, async |broker, input| {
-            broker.kill();
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            broker.start_again();
-            input.produce(broker, 0.6, 1.0).await;
-        })
+        survives(
+            Broker::start(),
+            17,
+            "outage",
+            Guarantee::AtLeastOnce,
+            0.6,
+            async |broker, input| {
+                broker.kill();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                broker.start_again();
+                input.produce(broker, 0.6, 1.0).await;
+            },
+        )
         .await;
     });
 }
@@ -757,9 +852,25 @@ fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
 /// leader to its new broker), nothing is lost, and the newest flags read as file mode's.
 #[test]
 fn on_three_brokers_the_leaders_killed_one_after_another_lose_nothing() {
-    isolated(async {
-        init_logs();
-        survives(Broker::cluster(3), 19, "leaders", 0.4, async |broker, input| {
+    isolated(leaders_killed(Guarantee::AtLeastOnce, "leaders", 19));
+}
+
+/// The same with exactly-once: transactions go on through the leaders' failures, and a
+/// `read_committed` reader sees every flag revision once.
+#[test]
+fn with_exactly_once_on_three_brokers_the_leaders_killed_write_every_revision_once() {
+    isolated(leaders_killed(Guarantee::ExactlyOnce, "leaders-eos", 20));
+}
+
+async fn leaders_killed(guarantee: Guarantee, group: &str, seed: u64) {
+    init_logs();
+    survives(
+        Broker::cluster(3),
+        seed,
+        group,
+        guarantee,
+        0.4,
+        async |broker, input| {
             let steps = [(INPUT, 0.4, 0.6), (OUTPUT, 0.6, 0.8), (CHANGELOG, 0.8, 1.0)];
             for (topic, from, to) in steps {
                 let leader = broker
@@ -771,9 +882,9 @@ fn on_three_brokers_the_leaders_killed_one_after_another_lose_nothing() {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 broker.start_node_again(leader);
             }
-        })
-        .await;
-    });
+        },
+    )
+    .await;
 }
 
 #[test]
@@ -871,8 +982,24 @@ fn stopping_while_the_broker_is_silent_ends_in_bounded_time() {
 /// batches.
 #[test]
 fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags() {
+    isolated(routed_backlog_through_kill_9(Guarantee::AtLeastOnce, "crash-routed"));
+}
+
+/// The same with exactly-once: both stages write in transactions (the router its routed events
+/// and marks with its input offsets, the engine its flags with the repartition topic's
+/// offsets), through the kills, the rebalance that hands the second instance partitions while
+/// the first runs, and the first's leaving; every flag revision is read once.
+#[test]
+fn with_exactly_once_a_routed_backlog_through_kill_9_and_a_rebalance_writes_every_revision_once() {
+    isolated(routed_backlog_through_kill_9(
+        Guarantee::ExactlyOnce,
+        "crash-routed-eos",
+    ));
+}
+
+async fn routed_backlog_through_kill_9(guarantee: Guarantee, group: &str) {
     use modsignal_tests::backlog::{content_difference, file_mode_flags, partitions, stream};
-    isolated(async {
+    {
         init_logs();
         let binary = modsignal_binary();
         assert!(binary.is_file(), "{}", binary.display());
@@ -892,23 +1019,31 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
             let offsets = broker.produce_lines_to(INPUT, p as i32, &lines).await;
             ends.insert(p as i32, offsets.last().map_or(0, |o| o + 1));
         }
-        let group = "crash-routed";
         let router_group = format!("{group}.router");
-        let log = temp_file("crash-routed.log");
-        let state_dir = temp_file("crash-routed-state");
-        let state = state_dir.to_str().unwrap();
-        let args = [
-            "--repartition-topic",
-            "routed",
-            "--changelog-topic",
-            CHANGELOG,
-            "--snapshot-interval",
-            "500ms",
-            "--state-dir",
-            state,
-            "--shutdown-timeout",
-            "10s",
-        ];
+        let log = temp_file(&format!("{group}.log"));
+        let state_dir = temp_file(&format!("{group}-state"));
+        let second_state = temp_file(&format!("{group}-state-2"));
+        // Each instance's arguments: at least once, with a state directory of its own;
+        // exactly once, with the changelog alone.
+        let args_with = |state: &PathBuf| {
+            let mut args = vec![
+                "--repartition-topic".to_owned(),
+                "routed".to_owned(),
+                "--changelog-topic".to_owned(),
+                CHANGELOG.to_owned(),
+                "--snapshot-interval".to_owned(),
+                "500ms".to_owned(),
+                "--shutdown-timeout".to_owned(),
+                "10s".to_owned(),
+            ];
+            match guarantee {
+                Guarantee::AtLeastOnce => args.extend(["--state-dir".to_owned(), state.display().to_string()]),
+                Guarantee::ExactlyOnce => args.extend(["--processing-guarantee".to_owned(), "exactly_once".to_owned()]),
+            }
+            args
+        };
+        let owned = args_with(&state_dir);
+        let args: Vec<&str> = owned.iter().map(String::as_str).collect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x6261_636b);
         let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
         let total: i64 = ends.values().sum();
@@ -942,10 +1077,9 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
         // first runs (a cooperative rebalance hands it some partitions, restored from the
         // changelog), and then the first stops (SIGTERM: it drains, commits and snapshots), so
         // the second takes every partition over.
-        let second_log = temp_file("crash-routed-2.log");
-        let second_state = temp_file("crash-routed-state-2");
-        let mut second_args = args;
-        second_args[7] = second_state.to_str().unwrap();
+        let second_log = temp_file(&format!("{group}-2.log"));
+        let second_owned = args_with(&second_state);
+        let second_args: Vec<&str> = second_owned.iter().map(String::as_str).collect();
         let mut second = WorkerProcess::start(&broker, group, second_log.clone(), &second_args);
         tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..4_000))).await;
         worker.signal(libc::SIGTERM);
@@ -980,10 +1114,13 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
             second.log_tail()
         );
         assert!(broker.read_all(DEAD).await.is_empty());
+        if guarantee == Guarantee::ExactlyOnce {
+            assert_each_revision_once(&broker, || second.log_tail()).await;
+        }
         for path in [&log, &second_log] {
             let _ = std::fs::remove_file(path);
         }
         let _ = std::fs::remove_dir_all(&state_dir);
         let _ = std::fs::remove_dir_all(&second_state);
-    });
+    }
 }
