@@ -829,12 +829,15 @@ impl<'c> Worker<'c> {
         }
         // The final commit gets its own bound rather than what is left of the drain's: after a
         // long wait for acknowledgements it must still be tried, but never wait on the broker
-        // for long. (With exactly-once the transaction above committed the offsets; nothing is
-        // due.)
-        match tokio::time::timeout(LEAVE_TIMEOUT, group::commit(&self.shared, consumer)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "the final commit did not run"),
-            Err(_) => tracing::warn!(timeout = ?LEAVE_TIMEOUT, "the final commit did not finish in time"),
+        // for long. With exactly-once the consumer never commits: the transaction above did,
+        // and a record acknowledged in a transaction that then aborted is not written, so its
+        // offset must not be committed outside one.
+        if !self.outbox.transactional() {
+            match tokio::time::timeout(LEAVE_TIMEOUT, group::commit(&self.shared, consumer)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "the final commit did not run"),
+                Err(_) => tracing::warn!(timeout = ?LEAVE_TIMEOUT, "the final commit did not finish in time"),
+            }
         }
         let unacknowledged = lock(&self.shared.tracker).unacknowledged();
         if unacknowledged == 0 && !self.outbox.transactional() {

@@ -70,8 +70,9 @@ impl Worker<'_> {
     }
 
     /// Commits the open transaction with every held partition's checkpointed offset (see
-    /// [`crate::outbox::Outbox::commit_transaction`]); after an abort, every partition is rebuilt from what
-    /// was committed. `Ok(Err(error))` when the producer cannot go on: the caller replaces it.
+    /// [`crate::outbox::Outbox::commit_transaction`]); after an abort, every partition is
+    /// rebuilt from what was committed. `Ok(Err(error))` when the producer cannot go on: the
+    /// caller replaces it.
     pub(super) async fn commit_transaction(
         &mut self,
         consumer: &Arc<StreamConsumer<WorkerContext>>,
