@@ -147,13 +147,7 @@ async fn backlog(broker: &Broker, events: u64, rate: f64) {
     let end = lines.len() as i64;
     let bare = bare_consumer(broker, "events1", end).await;
 
-    let mut worker = Running::start("load", config(broker, "events1", "flags1", "load1"), LONG);
-    wait_all(&mut [&mut worker], |s| !s[0].assigned.is_empty()).await;
-    let ready = Instant::now();
-    wait_all(&mut [&mut worker], |s| committed(s) >= end).await;
-    let through = ready.elapsed();
-    wait_all(&mut [&mut worker], |s| s[0].settled).await;
-    let first = worker.stop().await;
+    let (first, through) = read_backlog(config(broker, "events1", "flags1", "load1"), end).await;
     let worker_rate = first.records as f64 / through.as_secs_f64();
     println!(
         "backlog, one instance: {} records in {:.2}s from assignment to the last commit: {worker_rate:.0} events/s through the broker; {} flag revisions; {:.2} of the bare consumer's rate",
@@ -180,13 +174,7 @@ async fn backlog(broker: &Broker, events: u64, rate: f64) {
     let mut eos = config(broker, "events1", "flags1eos", "load1eos");
     eos.processing_guarantee = Guarantee::ExactlyOnce;
     eos.changelog_topic = Some("changelog1eos".into());
-    let mut worker = Running::start("load", eos, LONG);
-    wait_all(&mut [&mut worker], |s| !s[0].assigned.is_empty()).await;
-    let ready = Instant::now();
-    wait_all(&mut [&mut worker], |s| committed(s) >= end).await;
-    let through = ready.elapsed();
-    wait_all(&mut [&mut worker], |s| s[0].settled).await;
-    let third = worker.stop().await;
+    let (third, through) = read_backlog(eos, end).await;
     let eos_rate = third.records as f64 / through.as_secs_f64();
     println!(
         "backlog, one instance, exactly once: {} records in {:.2}s: {eos_rate:.0} events/s through the broker; {} flag revisions; {:.2} of at-least-once, {:.2} of the bare consumer's rate",
@@ -196,6 +184,19 @@ async fn backlog(broker: &Broker, events: u64, rate: f64) {
         eos_rate / worker_rate,
         eos_rate / bare
     );
+}
+
+/// Runs one worker with `config` over a backlog of `end` records on one partition until it
+/// settles; returns its summary and the time from its partition's assignment to the last
+/// commit.
+async fn read_backlog(config: WorkerConfig, end: i64) -> (modsignal_kafka::WorkerSummary, Duration) {
+    let mut worker = Running::start("load", config, LONG);
+    wait_all(&mut [&mut worker], |s| !s[0].assigned.is_empty()).await;
+    let ready = Instant::now();
+    wait_all(&mut [&mut worker], |s| committed(s) >= end).await;
+    let through = ready.elapsed();
+    wait_all(&mut [&mut worker], |s| s[0].settled).await;
+    (worker.stop().await, through)
 }
 
 /// Reads partition 0 of `topic` up to `end` with a bare librdkafka consumer, with the worker's

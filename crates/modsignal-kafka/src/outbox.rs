@@ -323,15 +323,7 @@ impl Outbox {
         config: &WorkerConfig,
         stop: &mut Stop<'_, F>,
     ) -> Result<(), Halt> {
-        let producer: FutureProducer =
-            config
-                .worker_producer_config()
-                .create()
-                .map_err(|source| WorkerError::Client {
-                    client: "producer",
-                    source,
-                })?;
-        let old = std::mem::replace(&mut self.producer, producer);
+        let old = std::mem::replace(&mut self.producer, create_producer(config)?);
         // Destroying a producer waits on librdkafka: off the async thread, and not for long.
         let closing = tokio::task::spawn_blocking(move || drop(old));
         if tokio::time::timeout(Duration::from_secs(10), closing).await.is_err() {
@@ -649,6 +641,18 @@ impl Outbox {
         }
         Ok(())
     }
+}
+
+/// The worker's producer ([`WorkerConfig::worker_producer_config`]): transactional with
+/// exactly-once.
+pub(crate) fn create_producer(config: &WorkerConfig) -> Result<FutureProducer, WorkerError> {
+    config
+        .worker_producer_config()
+        .create()
+        .map_err(|source| WorkerError::Client {
+            client: "producer",
+            source,
+        })
 }
 
 /// Waits for a blocking transactional call, for at most `limit`. librdkafka does not always

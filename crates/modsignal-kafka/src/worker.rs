@@ -17,7 +17,6 @@ use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::FutureProducer;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +26,7 @@ use crate::config::WorkerConfig;
 use crate::dead_letter::{DeadLetter, cut_value};
 use crate::error::{Halt, WorkerError};
 use crate::group::{self, Change, Shared, WorkerContext};
-use crate::outbox::{Done, Outbox};
+use crate::outbox::{Done, Outbox, create_producer};
 use crate::part::Part;
 use crate::rebuild::Rebuild;
 use crate::shutdown::{Stop, Throttle, lock};
@@ -176,13 +175,7 @@ where
             source,
         })?;
     let consumer = Arc::new(consumer);
-    let producer: FutureProducer = config
-        .worker_producer_config()
-        .create()
-        .map_err(|source| WorkerError::Client {
-            client: "producer",
-            source,
-        })?;
+    let producer = create_producer(&config)?;
     let signal = std::pin::pin!(shutdown);
     let mut stop = Stop::new(signal);
     tracing::info!(
