@@ -175,6 +175,10 @@ fn in_list_order<'a>(flags: impl Iterator<Item = &'a Flag>) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "browser"),
+    ignore = "drives Chromium: scripts/test, or --features modsignal-tests/browser"
+)]
 async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_must_not_see() {
     let executable = chromium();
     let flags = scenario_flags();

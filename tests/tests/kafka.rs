@@ -64,6 +64,10 @@ fn assert_same_flags(expected: &BTreeMap<String, String>, got: &BTreeMap<String,
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn end_to_end_the_newest_flags_equal_file_mode() {
     let broker = broker_with_topics().await;
     let lines = simulated(30_000, 11);
@@ -93,6 +97,10 @@ async fn end_to_end_the_newest_flags_equal_file_mode() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn a_worker_that_goes_quiet_twice_still_ends_with_the_file_mode_flags() {
     let broker = broker_with_topics().await;
     let lines = simulated(12_000, 31);
@@ -115,6 +123,10 @@ async fn a_worker_that_goes_quiet_twice_still_ends_with_the_file_mode_flags() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn a_partition_handed_over_to_a_running_member_ends_with_the_file_mode_flags() {
     let broker = broker_with_topics().await;
     let lines = simulated(30_000, 41);
@@ -146,6 +158,10 @@ async fn a_partition_handed_over_to_a_running_member_ends_with_the_file_mode_fla
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn a_restarted_worker_rebuilds_its_state_by_replay() {
     let broker = broker_with_topics().await;
     let lines = simulated(20_000, 23);
@@ -254,6 +270,10 @@ async fn restore_from(store: Store) {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn a_restarted_worker_restores_its_local_snapshot_and_reads_only_the_rest() {
     let dir = std::env::temp_dir().join(format!("modsignal-snapshots-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -262,11 +282,19 @@ async fn a_restarted_worker_restores_its_local_snapshot_and_reads_only_the_rest(
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn a_new_owner_restores_the_changelog_snapshot_and_reads_only_the_rest() {
     restore_from(Store::Changelog).await;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn bad_records_go_to_the_dead_letter_topic_with_their_reasons() {
     let broker = broker_with_topics().await;
     let good = simulated(3_000, 5);
@@ -524,6 +552,10 @@ async fn produce_keyed(broker: &Broker, topic: &str, records: &[Keyed]) -> BTree
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn platform_streams_keyed_by_account_are_routed_to_their_messages() {
     use modsignal_formats::{Format, Reader};
     let broker = broker_with_topics().await;
@@ -659,6 +691,10 @@ async fn platform_streams_keyed_by_account_are_routed_to_their_messages() {
 /// on a cluster whose topics are set wrong it names each problem and exits with status 1, and
 /// the worker refuses to start on the same topics with the same words.
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn the_topics_command_creates_what_is_missing_and_names_what_is_wrong() {
     use modsignal_kafka::topics;
     use modsignal_tests::binary::modsignal_command;

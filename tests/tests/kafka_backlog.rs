@@ -111,12 +111,20 @@ async fn backlog(lines: &[String], share: &[f64], group: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn a_backlog_over_four_partitions_gives_the_file_mode_flags() {
     let lines = stream(20_000, 21.0, 3);
     backlog(&lines, &[1.0; 4], "backlog-even").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn a_backlog_with_one_big_one_empty_and_one_stopped_partition_gives_the_file_mode_flags() {
     // One partition holds 80% of the accounts, one none, and the accounts of the last stop
     // writing halfway through the weeks the stream spans.
@@ -135,6 +143,10 @@ async fn a_backlog_with_one_big_one_empty_and_one_stopped_partition_gives_the_fi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn live_traffic_after_a_backlog_moves_event_time_on_and_gives_the_file_mode_flags() {
     // The first two weeks are a backlog; the third arrives while the worker runs, a day of
     // event time at a time, as live traffic after an outage would.

@@ -334,6 +334,10 @@ fn temp_file(name: &str) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
     isolated(kill_9_at_random_points(Guarantee::AtLeastOnce, "crash", 7));
 }
@@ -341,6 +345,10 @@ fn kill_9_at_random_points_then_restart_ends_with_the_file_mode_flags() {
 /// The same kills with `processing_guarantee = "exactly_once"`: a `read_committed` consumer of
 /// the output topic sees every flag revision exactly once, and the newest are file mode's.
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn with_exactly_once_kill_9_at_random_points_writes_every_revision_once() {
     isolated(kill_9_at_random_points(Guarantee::ExactlyOnce, "crash-eos", 8));
 }
@@ -349,161 +357,162 @@ fn with_exactly_once_kill_9_at_random_points_writes_every_revision_once() {
 /// stopped with SIGTERM: the newest flags are file mode's, and with exactly-once each
 /// (`flag_id`, `revision`) is on the output topic once.
 async fn kill_9_at_random_points(guarantee: Guarantee, group: &str, seed: u64) {
-    {
-        init_logs();
-        // Built before the broker starts, so that a build does not eat into the test's timeouts.
-        let binary = modsignal_binary();
-        assert!(binary.is_file(), "{}", binary.display());
-        let broker = Arc::new(Broker::start());
-        create_topics(&broker, 2).await;
-        let input = Arc::new(Input::new(2, 6_000, seed));
-        let expected = input.expected(true);
-        let ends = input.ends();
-        let log = temp_file(&format!("{group}.log"));
-        // As deployed: snapshots in the changelog, and (at least once) in the instance's own
-        // directory, which survives its restarts; taken often, so that kills also land around
-        // them. Exactly-once keeps snapshots in the changelog alone.
-        let state_dir = temp_file(&format!("{group}-state"));
-        let state = state_dir.to_str().unwrap();
-        let mut args = vec![
-            "--shutdown-timeout",
-            "10s",
-            "--changelog-topic",
-            CHANGELOG,
-            "--snapshot-interval",
-            "500ms",
-            "--watermark-topic",
-            WATERMARKS,
-        ];
-        match guarantee {
-            Guarantee::AtLeastOnce => args.extend(["--state-dir", state]),
-            Guarantee::ExactlyOnce => args.extend(["--processing-guarantee", "exactly_once"]),
-        }
-
-        // The input arrives in steps while the worker runs, is killed and restarts, so that kills
-        // land in live processing, in a replay or a catch-up after a restart, in startup, and after
-        // a quiet spell; the last step comes once the kills are over, so that every kill comes in
-        // the middle of the run.
-        // Paced to outlast the kills on a slow machine; once they are over, the rest comes at once.
-        let steps = 60;
-        let (kills_over, mut kills_over_rx) = tokio::sync::watch::channel(false);
-        // Records produced so far, and whether the producer is holding the last step back.
-        let produced = Arc::new(std::sync::atomic::AtomicI64::new(0));
-        let (holding, holding_rx) = tokio::sync::watch::channel(false);
-        let producer = {
-            let (broker, input, produced) = (broker.clone(), input.clone(), produced.clone());
-            tokio::spawn(async move {
-                for step in 0..steps {
-                    if step == steps - 1 {
-                        holding.send_replace(true);
-                        let _ = kills_over_rx.wait_for(|over| *over).await;
-                    }
-                    let (from, to) = (step as f64 / steps as f64, (step + 1) as f64 / steps as f64);
-                    input.produce(&broker, from, to).await;
-                    let total: usize = input.partitions.iter().map(|p| (p.len() as f64 * to) as usize).sum();
-                    produced.store(total as i64, std::sync::atomic::Ordering::Release);
-                    if !*kills_over_rx.borrow() {
-                        tokio::time::sleep(Duration::from_millis(400)).await;
-                    }
-                }
-            })
-        };
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b69_6c6c ^ seed);
-        let kills = 4;
-        let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
-        let mut replays = 0;
-        for i in 0..kills {
-            // Every other instance is killed once it has committed something of its own (it is
-            // past its replay, processing live), a random moment later, between commits, with
-            // flags in flight. The others are killed a random moment after they start: before they
-            // join the group, while they replay, or just after.
-            let live = i % 2 == 0;
-            if live {
-                let at_start: i64 = broker.committed(group, INPUT).await.values().sum();
-                let deadline = Instant::now() + CONVERGE_TIMEOUT;
-                loop {
-                    let committed: i64 = broker.committed(group, INPUT).await.values().sum();
-                    // Progress, or nothing left to make progress on until the kills are over (a
-                    // kill of an idle instance, then).
-                    let all_in =
-                        *holding_rx.borrow() && committed >= produced.load(std::sync::atomic::Ordering::Acquire);
-                    if committed > at_start || all_in {
-                        break;
-                    }
-                    if let Some(status) = worker.child.try_wait().unwrap() {
-                        panic!("the worker exited by itself ({status}):\n{}", worker.log_tail());
-                    }
-                    assert!(
-                        Instant::now() < deadline,
-                        "the group's commits did not move past {at_start}:\n{}",
-                        worker.log_tail()
-                    );
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-            }
-            let pause = if live { 0..1_500 } else { 0..8_000 };
-            tokio::time::sleep(Duration::from_millis(rng.random_range(pause))).await;
-            let committed = broker.committed(group, INPUT).await;
-            if committed.values().sum::<i64>() > 0 {
-                replays += 1;
-            }
-            eprintln!("kill -9 number {} with {committed:?} committed", i + 1);
-            worker.kill_9();
-            worker = WorkerProcess::start(&broker, group, log.clone(), &args);
-        }
-        kills_over.send_replace(true);
-        producer.await.expect("the producer does not panic");
-        assert!(
-            replays >= kills - 1,
-            "only {replays} of {kills} restarts had anything to rebuild: the test did not test much"
-        );
-
-        // The last instance runs to the end undisturbed.
-        worker.wait_for_commits(&broker, group, &ends).await;
-        wait_for_flags(&broker, &expected, || worker.log_tail()).await;
-        // Killed once more with everything read, committed and finished, and started again:
-        // its partitions are rebuilt from the changelog and the input, and finished again once
-        // quiet. Their first finish wrote flags no replay of the input writes (the partitions'
-        // last exposure stages), which the second must not write again.
-        let rebuilt_before = worker.log_count("state rebuilt by replay");
-        worker.kill_9();
-        let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
-        worker
-            .wait_for_log("state rebuilt by replay", rebuilt_before + input.partitions.len())
-            .await;
-        // Quiet for `idle_after` (3 s), then finished, then a few flushes.
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        worker.signal(libc::SIGTERM);
-        let status = worker.wait(Duration::from_secs(30)).await;
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "SIGTERM: the worker should drain and exit 0, got {status:?}:\n{}",
-            worker.log_tail()
-        );
-        // Nothing written while stopping changed the result.
-        assert_eq!(difference(&expected, &newest_flags(&broker).await), "");
-        assert!(broker.read_all(DEAD).await.is_empty());
-        match guarantee {
-            Guarantee::AtLeastOnce => {
-                // Snapshots were taken along the way (restarts restored from them and replayed
-                // only the input after them, as the log says).
-                let taken = std::fs::read_dir(&state_dir).map(|d| d.count()).unwrap_or(0);
-                assert!(taken > 0, "no snapshot in {}", state_dir.display());
-            }
-            Guarantee::ExactlyOnce => {
-                assert_each_revision_once(&broker, || worker.log_tail()).await;
-                assert!(
-                    !broker.read_all(CHANGELOG).await.is_empty(),
-                    "no snapshot in the changelog"
-                );
-            }
-        }
-        let _ = std::fs::remove_file(&log);
-        let _ = std::fs::remove_dir_all(&state_dir);
+    init_logs();
+    // Built before the broker starts, so that a build does not eat into the test's timeouts.
+    let binary = modsignal_binary();
+    assert!(binary.is_file(), "{}", binary.display());
+    let broker = Arc::new(Broker::start());
+    create_topics(&broker, 2).await;
+    let input = Arc::new(Input::new(2, 6_000, seed));
+    let expected = input.expected(true);
+    let ends = input.ends();
+    let log = temp_file(&format!("{group}.log"));
+    // As deployed: snapshots in the changelog, and (at least once) in the instance's own
+    // directory, which survives its restarts; taken often, so that kills also land around
+    // them. Exactly-once keeps snapshots in the changelog alone.
+    let state_dir = temp_file(&format!("{group}-state"));
+    let state = state_dir.to_str().unwrap();
+    let mut args = vec![
+        "--shutdown-timeout",
+        "10s",
+        "--changelog-topic",
+        CHANGELOG,
+        "--snapshot-interval",
+        "500ms",
+        "--watermark-topic",
+        WATERMARKS,
+    ];
+    match guarantee {
+        Guarantee::AtLeastOnce => args.extend(["--state-dir", state]),
+        Guarantee::ExactlyOnce => args.extend(["--processing-guarantee", "exactly_once"]),
     }
+
+    // The input arrives in steps while the worker runs, is killed and restarts, so that kills
+    // land in live processing, in a replay or a catch-up after a restart, in startup, and after
+    // a quiet spell; the last step comes once the kills are over, so that every kill comes in
+    // the middle of the run.
+    // Paced to outlast the kills on a slow machine; once they are over, the rest comes at once.
+    let steps = 60;
+    let (kills_over, mut kills_over_rx) = tokio::sync::watch::channel(false);
+    // Records produced so far, and whether the producer is holding the last step back.
+    let produced = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let (holding, holding_rx) = tokio::sync::watch::channel(false);
+    let producer = {
+        let (broker, input, produced) = (broker.clone(), input.clone(), produced.clone());
+        tokio::spawn(async move {
+            for step in 0..steps {
+                if step == steps - 1 {
+                    holding.send_replace(true);
+                    let _ = kills_over_rx.wait_for(|over| *over).await;
+                }
+                let (from, to) = (step as f64 / steps as f64, (step + 1) as f64 / steps as f64);
+                input.produce(&broker, from, to).await;
+                let total: usize = input.partitions.iter().map(|p| (p.len() as f64 * to) as usize).sum();
+                produced.store(total as i64, std::sync::atomic::Ordering::Release);
+                if !*kills_over_rx.borrow() {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                }
+            }
+        })
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b69_6c6c ^ seed);
+    let kills = 4;
+    let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
+    let mut replays = 0;
+    for i in 0..kills {
+        // Every other instance is killed once it has committed something of its own (it is
+        // past its replay, processing live), a random moment later, between commits, with
+        // flags in flight. The others are killed a random moment after they start: before they
+        // join the group, while they replay, or just after.
+        let live = i % 2 == 0;
+        if live {
+            let at_start: i64 = broker.committed(group, INPUT).await.values().sum();
+            let deadline = Instant::now() + CONVERGE_TIMEOUT;
+            loop {
+                let committed: i64 = broker.committed(group, INPUT).await.values().sum();
+                // Progress, or nothing left to make progress on until the kills are over (a
+                // kill of an idle instance, then).
+                let all_in = *holding_rx.borrow() && committed >= produced.load(std::sync::atomic::Ordering::Acquire);
+                if committed > at_start || all_in {
+                    break;
+                }
+                if let Some(status) = worker.child.try_wait().unwrap() {
+                    panic!("the worker exited by itself ({status}):\n{}", worker.log_tail());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the group's commits did not move past {at_start}:\n{}",
+                    worker.log_tail()
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        let pause = if live { 0..1_500 } else { 0..8_000 };
+        tokio::time::sleep(Duration::from_millis(rng.random_range(pause))).await;
+        let committed = broker.committed(group, INPUT).await;
+        if committed.values().sum::<i64>() > 0 {
+            replays += 1;
+        }
+        eprintln!("kill -9 number {} with {committed:?} committed", i + 1);
+        worker.kill_9();
+        worker = WorkerProcess::start(&broker, group, log.clone(), &args);
+    }
+    kills_over.send_replace(true);
+    producer.await.expect("the producer does not panic");
+    assert!(
+        replays >= kills - 1,
+        "only {replays} of {kills} restarts had anything to rebuild: the test did not test much"
+    );
+
+    // The last instance runs to the end undisturbed.
+    worker.wait_for_commits(&broker, group, &ends).await;
+    wait_for_flags(&broker, &expected, || worker.log_tail()).await;
+    // Killed once more with everything read, committed and finished, and started again:
+    // its partitions are rebuilt from the changelog and the input, and finished again once
+    // quiet. Their first finish wrote flags no replay of the input writes (the partitions'
+    // last exposure stages), which the second must not write again.
+    let rebuilt_before = worker.log_count("state rebuilt by replay");
+    worker.kill_9();
+    let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
+    worker
+        .wait_for_log("state rebuilt by replay", rebuilt_before + input.partitions.len())
+        .await;
+    // Quiet for `idle_after` (3 s), then finished, then a few flushes.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    worker.signal(libc::SIGTERM);
+    let status = worker.wait(Duration::from_secs(30)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM: the worker should drain and exit 0, got {status:?}:\n{}",
+        worker.log_tail()
+    );
+    // Nothing written while stopping changed the result.
+    assert_eq!(difference(&expected, &newest_flags(&broker).await), "");
+    assert!(broker.read_all(DEAD).await.is_empty());
+    match guarantee {
+        Guarantee::AtLeastOnce => {
+            // Snapshots were taken along the way (restarts restored from them and replayed
+            // only the input after them, as the log says).
+            let taken = std::fs::read_dir(&state_dir).map(|d| d.count()).unwrap_or(0);
+            assert!(taken > 0, "no snapshot in {}", state_dir.display());
+        }
+        Guarantee::ExactlyOnce => {
+            assert_each_revision_once(&broker, || worker.log_tail()).await;
+            assert!(
+                !broker.read_all(CHANGELOG).await.is_empty(),
+                "no snapshot in the changelog"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_dir_all(&state_dir);
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn a_worker_that_cannot_go_on_exits_non_zero_with_the_error() {
     isolated(async {
         init_logs();
@@ -526,6 +535,10 @@ fn a_worker_that_cannot_go_on_exits_non_zero_with_the_error() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn sigterm_stops_within_the_shutdown_timeout_and_a_second_signal_at_once() {
     isolated(async {
         init_logs();
@@ -698,6 +711,10 @@ fn produce_in_steps(
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn three_instances_one_joining_one_leaving_mid_run_end_with_the_file_mode_flags() {
     isolated(async {
         init_logs();
@@ -820,6 +837,10 @@ async fn survives(
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
     isolated(async {
         init_logs();
@@ -851,6 +872,10 @@ fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
 /// while the rest of the input arrives. The worker recovers by itself (librdkafka follows each
 /// leader to its new broker), nothing is lost, and the newest flags read as file mode's.
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn on_three_brokers_the_leaders_killed_one_after_another_lose_nothing() {
     isolated(leaders_killed(Guarantee::AtLeastOnce, "leaders", 19));
 }
@@ -858,6 +883,10 @@ fn on_three_brokers_the_leaders_killed_one_after_another_lose_nothing() {
 /// The same with exactly-once: transactions go on through the leaders' failures, and a
 /// `read_committed` reader sees every flag revision once.
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn with_exactly_once_on_three_brokers_the_leaders_killed_write_every_revision_once() {
     isolated(leaders_killed(Guarantee::ExactlyOnce, "leaders-eos", 20));
 }
@@ -888,6 +917,10 @@ async fn leaders_killed(guarantee: Guarantee, group: &str, seed: u64) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn with_a_watermark_topic_a_quiet_partition_follows_the_event_time_of_the_others() {
     isolated(async {
         init_logs();
@@ -947,6 +980,10 @@ fn with_a_watermark_topic_a_quiet_partition_follows_the_event_time_of_the_others
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn stopping_while_the_broker_is_silent_ends_in_bounded_time() {
     isolated(async {
         init_logs();
@@ -981,6 +1018,10 @@ fn stopping_while_the_broker_is_silent_ends_in_bounded_time() {
 /// Each restart resumes the router's input partitions from committed offsets inside record
 /// batches.
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags() {
     isolated(routed_backlog_through_kill_9(Guarantee::AtLeastOnce, "crash-routed"));
 }
@@ -990,6 +1031,10 @@ fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags
 /// offsets), through the kills, the rebalance that hands the second instance partitions while
 /// the first runs, and the first's leaving; every flag revision is read once.
 #[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 fn with_exactly_once_a_routed_backlog_through_kill_9_and_a_rebalance_writes_every_revision_once() {
     isolated(routed_backlog_through_kill_9(
         Guarantee::ExactlyOnce,
@@ -999,128 +1044,126 @@ fn with_exactly_once_a_routed_backlog_through_kill_9_and_a_rebalance_writes_ever
 
 async fn routed_backlog_through_kill_9(guarantee: Guarantee, group: &str) {
     use modsignal_tests::backlog::{content_difference, file_mode_flags, partitions, stream};
-    {
-        init_logs();
-        let binary = modsignal_binary();
-        assert!(binary.is_file(), "{}", binary.display());
-        let broker = Broker::start();
-        broker.create_topic(INPUT, 4, &[]).await;
-        broker.create_topic(OUTPUT, 3, &[]).await;
-        broker.create_topic(DEAD, 1, &[]).await;
-        broker.create_topic("routed", 1, &[]).await;
-        broker
-            .create_topic(CHANGELOG, 4, &[("cleanup.policy", "compact")])
-            .await;
-        let lines = stream(20_000, 21.0, 13);
-        let expected = file_mode_flags(&lines);
-        let mut ends = BTreeMap::new();
-        for (p, records) in partitions(&lines, &[1.0; 4]).iter().enumerate() {
-            let lines: Vec<&str> = records.iter().map(|(_, l)| l.as_str()).collect();
-            let offsets = broker.produce_lines_to(INPUT, p as i32, &lines).await;
-            ends.insert(p as i32, offsets.last().map_or(0, |o| o + 1));
+    init_logs();
+    let binary = modsignal_binary();
+    assert!(binary.is_file(), "{}", binary.display());
+    let broker = Broker::start();
+    broker.create_topic(INPUT, 4, &[]).await;
+    broker.create_topic(OUTPUT, 3, &[]).await;
+    broker.create_topic(DEAD, 1, &[]).await;
+    broker.create_topic("routed", 1, &[]).await;
+    broker
+        .create_topic(CHANGELOG, 4, &[("cleanup.policy", "compact")])
+        .await;
+    let lines = stream(20_000, 21.0, 13);
+    let expected = file_mode_flags(&lines);
+    let mut ends = BTreeMap::new();
+    for (p, records) in partitions(&lines, &[1.0; 4]).iter().enumerate() {
+        let lines: Vec<&str> = records.iter().map(|(_, l)| l.as_str()).collect();
+        let offsets = broker.produce_lines_to(INPUT, p as i32, &lines).await;
+        ends.insert(p as i32, offsets.last().map_or(0, |o| o + 1));
+    }
+    let router_group = format!("{group}.router");
+    let log = temp_file(&format!("{group}.log"));
+    let state_dir = temp_file(&format!("{group}-state"));
+    let second_state = temp_file(&format!("{group}-state-2"));
+    // Each instance's arguments: at least once, with a state directory of its own;
+    // exactly once, with the changelog alone.
+    let args_with = |state: &PathBuf| {
+        let mut args = vec![
+            "--repartition-topic".to_owned(),
+            "routed".to_owned(),
+            "--changelog-topic".to_owned(),
+            CHANGELOG.to_owned(),
+            "--snapshot-interval".to_owned(),
+            "500ms".to_owned(),
+            "--shutdown-timeout".to_owned(),
+            "10s".to_owned(),
+        ];
+        match guarantee {
+            Guarantee::AtLeastOnce => args.extend(["--state-dir".to_owned(), state.display().to_string()]),
+            Guarantee::ExactlyOnce => args.extend(["--processing-guarantee".to_owned(), "exactly_once".to_owned()]),
         }
-        let router_group = format!("{group}.router");
-        let log = temp_file(&format!("{group}.log"));
-        let state_dir = temp_file(&format!("{group}-state"));
-        let second_state = temp_file(&format!("{group}-state-2"));
-        // Each instance's arguments: at least once, with a state directory of its own;
-        // exactly once, with the changelog alone.
-        let args_with = |state: &PathBuf| {
-            let mut args = vec![
-                "--repartition-topic".to_owned(),
-                "routed".to_owned(),
-                "--changelog-topic".to_owned(),
-                CHANGELOG.to_owned(),
-                "--snapshot-interval".to_owned(),
-                "500ms".to_owned(),
-                "--shutdown-timeout".to_owned(),
-                "10s".to_owned(),
-            ];
-            match guarantee {
-                Guarantee::AtLeastOnce => args.extend(["--state-dir".to_owned(), state.display().to_string()]),
-                Guarantee::ExactlyOnce => args.extend(["--processing-guarantee".to_owned(), "exactly_once".to_owned()]),
-            }
-            args
-        };
-        let owned = args_with(&state_dir);
-        let args: Vec<&str> = owned.iter().map(String::as_str).collect();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6261_636b);
-        let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
-        let total: i64 = ends.values().sum();
-        for i in 0..3 {
-            // Each kill lands a random moment after the router has committed more of the
-            // backlog: mid-routing, with routed records, marks and flags in flight.
-            let at_start: i64 = broker.committed(&router_group, INPUT).await.values().sum();
-            let deadline = Instant::now() + CONVERGE_TIMEOUT;
-            loop {
-                let committed: i64 = broker.committed(&router_group, INPUT).await.values().sum();
-                if committed > at_start || committed >= total {
-                    break;
-                }
-                if let Some(status) = worker.child.try_wait().unwrap() {
-                    panic!("the worker exited by itself ({status}):\n{}", worker.log_tail());
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "no progress past {at_start}:\n{}",
-                    worker.log_tail()
-                );
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(rng.random_range(0..1_500))).await;
-            let committed = broker.committed(&router_group, INPUT).await;
-            eprintln!("kill -9 number {} with {committed:?} of {ends:?} routed", i + 1);
-            worker.kill_9();
-            worker = WorkerProcess::start(&broker, group, log.clone(), &args);
-        }
-        // A second instance, with a state directory of its own, joins both groups while the
-        // first runs (a cooperative rebalance hands it some partitions, restored from the
-        // changelog), and then the first stops (SIGTERM: it drains, commits and snapshots), so
-        // the second takes every partition over.
-        let second_log = temp_file(&format!("{group}-2.log"));
-        let second_owned = args_with(&second_state);
-        let second_args: Vec<&str> = second_owned.iter().map(String::as_str).collect();
-        let mut second = WorkerProcess::start(&broker, group, second_log.clone(), &second_args);
-        tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..4_000))).await;
-        worker.signal(libc::SIGTERM);
-        let status = worker.wait(Duration::from_secs(30)).await;
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "{status:?}:\n{}",
-            worker.log_tail()
-        );
-        second.wait_for_commits(&broker, &router_group, &ends).await;
+        args
+    };
+    let owned = args_with(&state_dir);
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x6261_636b);
+    let mut worker = WorkerProcess::start(&broker, group, log.clone(), &args);
+    let total: i64 = ends.values().sum();
+    for i in 0..3 {
+        // Each kill lands a random moment after the router has committed more of the
+        // backlog: mid-routing, with routed records, marks and flags in flight.
+        let at_start: i64 = broker.committed(&router_group, INPUT).await.values().sum();
         let deadline = Instant::now() + CONVERGE_TIMEOUT;
         loop {
-            let differ = content_difference(&expected, &newest_flags(&broker).await);
-            if differ.is_empty() {
+            let committed: i64 = broker.committed(&router_group, INPUT).await.values().sum();
+            if committed > at_start || committed >= total {
                 break;
+            }
+            if let Some(status) = worker.child.try_wait().unwrap() {
+                panic!("the worker exited by itself ({status}):\n{}", worker.log_tail());
             }
             assert!(
                 Instant::now() < deadline,
-                "{} of {} flags differ from file mode; first:\n{}\n--- log ---\n{}",
-                differ.len(),
-                expected.len(),
-                differ[..differ.len().min(3)].join("\n"),
-                second.log_tail()
+                "no progress past {at_start}:\n{}",
+                worker.log_tail()
             );
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        second.signal(libc::SIGTERM);
-        let status = second.wait(Duration::from_secs(30)).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1_500))).await;
+        let committed = broker.committed(&router_group, INPUT).await;
+        eprintln!("kill -9 number {} with {committed:?} of {ends:?} routed", i + 1);
+        worker.kill_9();
+        worker = WorkerProcess::start(&broker, group, log.clone(), &args);
+    }
+    // A second instance, with a state directory of its own, joins both groups while the
+    // first runs (a cooperative rebalance hands it some partitions, restored from the
+    // changelog), and then the first stops (SIGTERM: it drains, commits and snapshots), so
+    // the second takes every partition over.
+    let second_log = temp_file(&format!("{group}-2.log"));
+    let second_owned = args_with(&second_state);
+    let second_args: Vec<&str> = second_owned.iter().map(String::as_str).collect();
+    let mut second = WorkerProcess::start(&broker, group, second_log.clone(), &second_args);
+    tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..4_000))).await;
+    worker.signal(libc::SIGTERM);
+    let status = worker.wait(Duration::from_secs(30)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}:\n{}",
+        worker.log_tail()
+    );
+    second.wait_for_commits(&broker, &router_group, &ends).await;
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let differ = content_difference(&expected, &newest_flags(&broker).await);
+        if differ.is_empty() {
+            break;
+        }
         assert!(
-            status.is_some_and(|s| s.success()),
-            "{status:?}:\n{}",
+            Instant::now() < deadline,
+            "{} of {} flags differ from file mode; first:\n{}\n--- log ---\n{}",
+            differ.len(),
+            expected.len(),
+            differ[..differ.len().min(3)].join("\n"),
             second.log_tail()
         );
-        assert!(broker.read_all(DEAD).await.is_empty());
-        if guarantee == Guarantee::ExactlyOnce {
-            assert_each_revision_once(&broker, || second.log_tail()).await;
-        }
-        for path in [&log, &second_log] {
-            let _ = std::fs::remove_file(path);
-        }
-        let _ = std::fs::remove_dir_all(&state_dir);
-        let _ = std::fs::remove_dir_all(&second_state);
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    second.signal(libc::SIGTERM);
+    let status = second.wait(Duration::from_secs(30)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}:\n{}",
+        second.log_tail()
+    );
+    assert!(broker.read_all(DEAD).await.is_empty());
+    if guarantee == Guarantee::ExactlyOnce {
+        assert_each_revision_once(&broker, || second.log_tail()).await;
+    }
+    for path in [&log, &second_log] {
+        let _ = std::fs::remove_file(path);
+    }
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let _ = std::fs::remove_dir_all(&second_state);
 }

@@ -258,6 +258,10 @@ fn file_mode_serves_the_flags_of_its_input_until_sigterm() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
 async fn on_kafka_each_instance_serves_the_whole_output_topic_once_ready() {
     let broker = Broker::start();
     broker.create_topic("events", 2, &[]).await;
