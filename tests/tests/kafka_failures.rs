@@ -1023,10 +1023,26 @@ fn stopping_while_the_broker_is_silent_ends_in_bounded_time() {
     ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
 )]
 fn a_routed_backlog_through_kill_9_and_a_rebalance_ends_with_the_file_mode_flags() {
-    isolated(routed_backlog_through_kill_9("crash-routed"));
+    isolated(routed_backlog_through_kill_9(Guarantee::AtLeastOnce, "crash-routed"));
 }
 
-async fn routed_backlog_through_kill_9(group: &str) {
+/// The same with exactly-once: both stages write in transactions (the router its routed events
+/// and marks with its input offsets, the engine its flags with the repartition topic's
+/// offsets), through the kills, the rebalance that hands the second instance partitions while
+/// the first runs, and the first's leaving; every flag revision is read once.
+#[test]
+#[cfg_attr(
+    not(feature = "kafka"),
+    ignore = "starts Apache Kafka: scripts/test, or --features modsignal-tests/kafka"
+)]
+fn with_exactly_once_a_routed_backlog_through_kill_9_and_a_rebalance_writes_every_revision_once() {
+    isolated(routed_backlog_through_kill_9(
+        Guarantee::ExactlyOnce,
+        "crash-routed-eos",
+    ));
+}
+
+async fn routed_backlog_through_kill_9(guarantee: Guarantee, group: &str) {
     use modsignal_tests::backlog::{content_difference, file_mode_flags, partitions, stream};
     init_logs();
     let binary = modsignal_binary();
@@ -1051,9 +1067,10 @@ async fn routed_backlog_through_kill_9(group: &str) {
     let log = temp_file(&format!("{group}.log"));
     let state_dir = temp_file(&format!("{group}-state"));
     let second_state = temp_file(&format!("{group}-state-2"));
-    // Each instance's arguments, with a state directory of its own.
+    // Each instance's arguments: at least once, with a state directory of its own;
+    // exactly once, with the changelog alone.
     let args_with = |state: &PathBuf| {
-        vec![
+        let mut args = vec![
             "--repartition-topic".to_owned(),
             "routed".to_owned(),
             "--changelog-topic".to_owned(),
@@ -1062,9 +1079,12 @@ async fn routed_backlog_through_kill_9(group: &str) {
             "500ms".to_owned(),
             "--shutdown-timeout".to_owned(),
             "10s".to_owned(),
-            "--state-dir".to_owned(),
-            state.display().to_string(),
-        ]
+        ];
+        match guarantee {
+            Guarantee::AtLeastOnce => args.extend(["--state-dir".to_owned(), state.display().to_string()]),
+            Guarantee::ExactlyOnce => args.extend(["--processing-guarantee".to_owned(), "exactly_once".to_owned()]),
+        }
+        args
     };
     let owned = args_with(&state_dir);
     let args: Vec<&str> = owned.iter().map(String::as_str).collect();
@@ -1138,6 +1158,9 @@ async fn routed_backlog_through_kill_9(group: &str) {
         second.log_tail()
     );
     assert!(broker.read_all(DEAD).await.is_empty());
+    if guarantee == Guarantee::ExactlyOnce {
+        assert_each_revision_once(&broker, || second.log_tail()).await;
+    }
     for path in [&log, &second_log] {
         let _ = std::fs::remove_file(path);
     }

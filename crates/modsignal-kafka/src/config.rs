@@ -336,12 +336,6 @@ impl WorkerConfig {
                     "processing_guarantee = \"exactly_once\" needs one: flags a quiet partition's finish writes are made exact by a snapshot in the same transaction",
                 );
             }
-            if self.repartition_topic.is_some() {
-                return invalid(
-                    "repartition_topic",
-                    "cannot be used with processing_guarantee = \"exactly_once\" yet: the router's and the engine's transactions share changelog partitions, and a restore while a killed instance's transaction is still open reads the changelog only up to it, so it can miss a later committed snapshot and write revisions again (see the README)",
-                );
-            }
             if self.state_dir.is_some() {
                 return invalid(
                     "state_dir",
@@ -989,9 +983,6 @@ mod tests {
             .properties
             .insert("enable.idempotence".into(), "false".into());
         assert!(no_idempotence.validate().is_err());
-        let routed = format!("{with_changelog}repartition_topic = \"r\"\n");
-        let e = WorkerConfig::from_toml_str(&routed, Policy::default()).unwrap_err();
-        assert!(e.to_string().contains("repartition_topic"), "{e}");
         let bad = text.replace("exactly_once", "exactly-once");
         let e = WorkerConfig::from_toml_str(&bad, Policy::default()).unwrap_err();
         assert!(e.to_string().contains("at_least_once or exactly_once"), "{e}");

@@ -31,6 +31,11 @@
 //! tombstones when the worker knows of them. An input partition `p` is written to changelog
 //! partition `p mod n`, `n` being the changelog's partition count.
 //!
+//! With exactly-once, several producers write one changelog partition (the router's and the
+//! engine's owners, the owners of partitions `p` and `p + n`, an instance killed mid-transaction),
+//! so a restore first waits until the transactions open on it have ended: a `read_committed`
+//! reader stops at the oldest open one and would miss what others committed after it.
+//!
 //! This is a snapshot changelog, not Kafka Streams' per-key one: every snapshot rewrites the
 //! whole partition state (about 110 bytes per message or reshare with short ids), so the snapshot interval
 //! trades broker traffic against how much input a restore replays.
@@ -40,9 +45,11 @@ use std::fs;
 use std::future::Future;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rdkafka::Offset;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -54,7 +61,8 @@ use crate::commit::Tp;
 use crate::config::WorkerConfig;
 use crate::error::{Halt, WorkerError};
 use crate::read_to_end::{Next, ReadToEnd};
-use crate::shutdown::Stop;
+use crate::retry;
+use crate::shutdown::{Stop, Throttle};
 
 /// The largest chunk of a snapshot in one changelog record: well under Kafka's default largest
 /// message (1 MB), with room for the key.
@@ -294,6 +302,9 @@ pub(crate) async fn read_changelog<F: Future<Output = ()>>(
     };
     let mut reader =
         ReadToEnd::start(config, "changelog consumer", topic, [(partition, Offset::Beginning)]).map_err(failed)?;
+    if config.exactly_once() {
+        await_stable(config, topic, partition, &reader, stop).await?;
+    }
     let prefix = key_prefix(tp);
     let mut latest: HashMap<String, Vec<u8>> = HashMap::new();
     let mut records = 0u64;
@@ -314,6 +325,116 @@ pub(crate) async fn read_changelog<F: Future<Output = ()>>(
     }
     tracing::debug!(partition = %tp, records, seconds = started.elapsed().as_secs_f64(), "changelog read");
     Ok(find_snapshots(&latest, tp, max_offset))
+}
+
+/// With exactly-once, waits until the transactions open on changelog partition `partition`
+/// when it is called have ended, so that `reader` (a `read_committed` consumer) then reads
+/// every snapshot committed before the call.
+///
+/// A `read_committed` reader stops at the partition's last stable offset: the first record of
+/// the oldest transaction still open. Several producers write one changelog partition (the
+/// router's and the engine's owners with routing, the owners of partitions `p` and `p + n`,
+/// and any instance killed mid-transaction), so a snapshot another writer committed after a
+/// killed instance's transaction began lies beyond that offset until the broker aborts the
+/// transaction (after `transaction.timeout.ms`). Restoring without it would restore an older
+/// snapshot, whose replay writes revisions already written. So the restore first learns the
+/// partition's high watermark (as a `read_uncommitted` client sees it) and waits until the
+/// last stable offset reaches it; transactions begun later do not matter, since the committed
+/// offset the restore works to was committed before the call.
+async fn await_stable<F: Future<Output = ()>>(
+    config: &WorkerConfig,
+    topic: &str,
+    partition: i32,
+    reader: &ReadToEnd,
+    stop: &mut Stop<'_, F>,
+) -> Result<(), Halt> {
+    let mut uncommitted = config.replay_config();
+    uncommitted.set("isolation.level", "read_uncommitted");
+    let probe: Arc<BaseConsumer> = Arc::new(uncommitted.create().map_err(|source| {
+        Halt::Failed(WorkerError::Replay {
+            partition: format!("{topic}/{partition} (changelog)"),
+            source,
+        })
+    })?);
+    let high = high_watermark(
+        probe,
+        topic,
+        partition,
+        "cannot read the changelog's high watermark yet",
+        stop,
+    )
+    .await?;
+    let started = Instant::now();
+    let mut warn = Throttle::new(Duration::from_secs(30));
+    loop {
+        let stable = high_watermark(
+            reader.consumer().clone(),
+            topic,
+            partition,
+            "cannot read the changelog's last stable offset yet",
+            stop,
+        )
+        .await?;
+        if stable >= high {
+            if started.elapsed() >= Duration::from_millis(100) {
+                tracing::info!(
+                    topic,
+                    partition,
+                    waited_seconds = started.elapsed().as_secs_f64(),
+                    "the changelog's open transactions ended; restoring"
+                );
+            }
+            return Ok(());
+        }
+        // The broker aborts a transaction some time after its timeout (it looks for expired
+        // ones every 10 s by default), so only a wait well past that is worth a warning.
+        if started.elapsed() > config.transaction_timeout() + Duration::from_secs(30)
+            && let Some(held_back) = warn.allow()
+        {
+            tracing::warn!(
+                topic,
+                partition,
+                last_stable_offset = stable,
+                high_watermark = high,
+                waited_seconds = started.elapsed().as_secs_f64(),
+                held_back,
+                "a transaction on the changelog is still open long past transaction.timeout.ms; the restore waits for the broker to end it (kafka-transactions.sh find-hanging lists hanging ones)"
+            );
+        }
+        tokio::select! {
+            biased;
+            _ = stop.wait() => return Err(Halt::Stop),
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+}
+
+/// The high watermark of `topic`'s `partition` as `client`'s isolation level sees it: the last
+/// stable offset for a `read_committed` client. Tried again until it answers (logging `what`).
+async fn high_watermark<C, F>(
+    client: Arc<C>,
+    topic: &str,
+    partition: i32,
+    what: &str,
+    stop: &mut Stop<'_, F>,
+) -> Result<i64, Halt>
+where
+    C: Consumer + Send + Sync + 'static,
+    F: Future<Output = ()>,
+{
+    let topic = topic.to_owned();
+    retry::until_ok(
+        what,
+        move || {
+            client
+                .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+                .map(|(_, high)| high)
+        },
+        stop.wait(),
+    )
+    .await
+    .map_err(Halt::Failed)?
+    .ok_or(Halt::Stop)
 }
 
 /// The complete snapshots of `tp` at offsets up to `max_offset` among `latest`, the newest

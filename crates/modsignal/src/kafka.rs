@@ -80,7 +80,7 @@ pub struct KafkaArgs {
     pub shutdown_timeout: Option<String>,
     /// `at_least_once`, or `exactly_once`: each flush writes the flags and the input offsets in
     /// one Kafka transaction, so a read_committed consumer sees every flag revision once (needs
-    /// a changelog topic, no routing, and brokers with transactions) [default: at_least_once].
+    /// a changelog topic and brokers with transactions) [default: at_least_once].
     #[arg(long, value_name = "GUARANTEE", env = "MODSIGNAL_PROCESSING_GUARANTEE", value_parser = ["at_least_once", "exactly_once"])]
     pub processing_guarantee: Option<String>,
     /// Records longer than this go to the dead-letter topic [default: the decoder's limit, 1 MiB].
