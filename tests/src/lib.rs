@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use modsignal_core::{Engine, Flag, Policy, decode};
 
-/// A directory for one test binary's files under Cargo's target directory (pass
+/// A directory for one suite's files under Cargo's target directory (pass
 /// `env!("CARGO_TARGET_TMPDIR")` as `base`), emptied the first time a process asks for it, so
 /// that test files never pile up in the system's temporary directory and each run starts
 /// clean.

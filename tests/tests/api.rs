@@ -3,12 +3,10 @@
 //! metrics, and the OpenAPI document against the router. Requests go through the router itself
 //! (`tower::ServiceExt::oneshot`), headers and all.
 
-mod api_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use api_support::{ANALYST, KEY, LIAISON, config, scenario_flags, state, store_with};
+use crate::api_support::{ANALYST, KEY, LIAISON, config, scenario_flags, state, store_with};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};

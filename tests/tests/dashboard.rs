@@ -5,13 +5,11 @@
 //!
 //! Set `MODSIGNAL_DASHBOARD_SCREENSHOTS=DIR` to keep screenshots of each step, to look at.
 
-mod api_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use api_support::{ANALYST, KEY, LIAISON, config, scenario_flags, state, store_with};
+use crate::api_support::{ANALYST, KEY, LIAISON, config, scenario_flags, state, store_with};
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::{Browser, BrowserConfig, Page};

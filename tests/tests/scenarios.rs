@@ -1,6 +1,6 @@
 //! Data-driven scenarios: each `scenarios/NAME.jsonl` is a list of events; its final flags are
 //! rendered and compared with the snapshot `scenarios/NAME.flags` (refresh a snapshot with
-//! `UPDATE_EXPECT=1 cargo test -p modsignal-tests --test scenarios`, then read the diff).
+//! `UPDATE_EXPECT=1 cargo test -p modsignal-tests -- scenarios::`, then read the diff).
 //!
 //! Every scenario is also replayed reversed, shuffled and with every event sent twice: the
 //! final flags must not change (promise 5), and revisions must only grow as written.
