@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use modsignal_core::event::{Audience, Category};
-use modsignal_core::model::{Facts, Targeting, evaluate};
+use modsignal_core::model::{Facts, PileOn, Targeting, evaluate};
 use modsignal_core::{Engine, Policy, decode};
 
 const EVENTS: u64 = 200_000;
@@ -27,7 +27,7 @@ fn end_to_end(c: &mut Criterion) {
             for l in lines(&buf) {
                 black_box(decode(l).expect("simulated events decode"));
             }
-        })
+        });
     });
     let events: Vec<_> = lines(&buf).map(|l| decode(l).expect("decodes").into_owned()).collect();
     g.bench_function("apply", |b| {
@@ -42,7 +42,7 @@ fn end_to_end(c: &mut Criterion) {
                 engine
             },
             BatchSize::LargeInput,
-        )
+        );
     });
     g.bench_function("bytes_to_flags", |b| {
         b.iter_batched(
@@ -67,7 +67,7 @@ fn end_to_end(c: &mut Criterion) {
                 (engine, sink)
             },
             BatchSize::LargeInput,
-        )
+        );
     });
     g.finish();
 }
@@ -92,7 +92,7 @@ fn model(c: &mut Criterion) {
         depth: 3,
         targeted: Some(Targeting::Mention),
         target_outside_audience: false,
-        pile_on: Default::default(),
+        pile_on: PileOn::default(),
         course: 0,
         course_at_least: false,
         course_after_sanction: 0,
@@ -113,7 +113,7 @@ fn model(c: &mut Criterion) {
         mob_at_least: false,
     };
     c.bench_function("model/evaluate", |b| {
-        b.iter(|| black_box(evaluate(&policy, black_box(&facts))))
+        b.iter(|| black_box(evaluate(&policy, black_box(&facts))));
     });
 }
 

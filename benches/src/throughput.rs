@@ -97,7 +97,7 @@ fn main() {
     let owned: Vec<_> = lines
         .iter()
         .filter(|_| runs_phase("apply"))
-        .filter_map(|l| decode(l).ok().map(|e| e.into_owned()))
+        .filter_map(|l| decode(l).ok().map(modsignal_core::Event::into_owned))
         .collect();
     let mut best_apply = Best::new();
     let mut best_decode = Best::new();

@@ -23,8 +23,8 @@
 //!   world per partition, split evenly) are produced as fast as the producer goes, one producer
 //!   per partition. The rate is EVENTS over the time from the first record produced to the
 //!   last commit.
-//! - **Latency under load**: one worker, one partition, events produced at each of LOAD_RATES
-//!   (events per second of wall time, comma-separated, default `2000,8000`) for LOAD_SECS
+//! - **Latency under load**: one worker, one partition, events produced at each of `LOAD_RATES`
+//!   (events per second of wall time, comma-separated, default `2000,8000`) for `LOAD_SECS`
 //!   (default 20) seconds. Every 200th event is followed by a probe: a post by an account of
 //!   its own (so that probes are not repeated conduct, which would re-evaluate every earlier
 //!   probe) and a `credible_threat` label on it, which makes the worker write a raised flag at
@@ -32,7 +32,7 @@
 //!   latency of a probe is the wall time from handing its label record to the producer client
 //!   to a consumer of the output topic receiving the flag: it includes both clients' batching
 //!   (`linger.ms`, 5 ms), the broker twice, the worker's fetch and processing, and the
-//!   consumer's fetch (`fetch.wait.max.ms` 10 ms). FETCH_WAIT_MS, if given, sets the worker's
+//!   consumer's fetch (`fetch.wait.max.ms` 10 ms). `FETCH_WAIT_MS`, if given, sets the worker's
 //!   own `fetch.wait.max.ms` (librdkafka's default is 500 ms). The first rate is run once more
 //!   with exactly-once, whose flags a `read_committed` consumer sees only once their
 //!   transaction commits, at the worker's next flush. Everything runs on one machine and one

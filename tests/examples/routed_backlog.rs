@@ -12,7 +12,7 @@
 //! ```
 //!
 //! EVENTS (default 200,000) simulated events spread over DAYS (default 60) of event time;
-//! REPARTITION_PARTITIONS (default 1) partitions of the repartition topic. With more than one,
+//! `REPARTITION_PARTITIONS` (default 1) partitions of the repartition topic. With more than one,
 //! what spans messages held by different engine partitions (repeated conduct, mobbing, reshares
 //! of reshares read by another router) is not counted as in file mode, and the equal count
 //! shows it (see the README's Kafka section).

@@ -24,7 +24,7 @@ pub fn stream(events: u64, days: f64, seed: u64) -> Vec<String> {
 /// The account an event would be keyed by on a platform stream: whoever acted (for a removal,
 /// a label or impressions, which name no account, the message's id stands in).
 pub fn account(ev: &Event<'_>) -> String {
-    use modsignal_core::EventKind::*;
+    use modsignal_core::EventKind::{Account, Delete, Impressions, Label, Post, Report, Reshare, Restore, Restrict};
     match &ev.kind {
         Post { author, .. } | Reshare { author, .. } => author.id.to_string(),
         Account { user, .. } => user.to_string(),
@@ -78,7 +78,7 @@ pub fn content_difference(expected: &BTreeMap<String, String>, got: &BTreeMap<St
         match got.get(id) {
             None => differ.push(format!("missing {id}")),
             Some(g) if content(g) != content(f) => {
-                differ.push(format!("differs {id}:\n  expected {f}\n  got      {g}"))
+                differ.push(format!("differs {id}:\n  expected {f}\n  got      {g}"));
             }
             _ => {}
         }

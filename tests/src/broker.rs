@@ -1,4 +1,4 @@
-//! A real Apache Kafka broker for tests, started on free loopback ports in KRaft mode (one
+//! A real Apache Kafka broker for tests, started on free loopback ports in `KRaft` mode (one
 //! process that is both broker and controller) with its data in a temporary directory, and
 //! killed when the [`Broker`] is dropped (also when the test panics, and with the test process
 //! if that dies first). Plus the small clients the tests need around it: create topics, produce
@@ -29,7 +29,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-/// How long a broker may take to answer after it was started (a JVM start and a KRaft
+/// How long a broker may take to answer after it was started (a JVM start and a `KRaft`
 /// election: about 5 seconds on an idle 2-core machine, much more under a loaded test run).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -89,7 +89,7 @@ pub struct Broker {
 const NOT_OWN: &str =
     "only brokers of the test's own can be stopped: use Broker::start or Broker::cluster, not Broker::shared";
 
-/// One broker process (a KRaft node that is both broker and controller), the ports it listens
+/// One broker process (a `KRaft` node that is both broker and controller), the ports it listens
 /// on and its directory.
 struct Process {
     child: Child,
@@ -113,7 +113,7 @@ impl Broker {
         Broker::cluster(1)
     }
 
-    /// Starts a cluster of `nodes` brokers of the test's own, each also a KRaft controller (so
+    /// Starts a cluster of `nodes` brokers of the test's own, each also a `KRaft` controller (so
     /// a majority of them must be up), and waits until each answers. Topics the handle creates
     /// get a replica on each node up to three, internal topics too, and `min.insync.replicas`
     /// is 2 when there are several: what a deployment that survives the loss of a broker uses.
@@ -687,13 +687,13 @@ fn spawn_kafka(dir: &Path) -> Child {
         .unwrap_or_else(|e| panic!("cannot start Kafka with {}: {e}", java().display()))
 }
 
-/// The data directory of node `node` of a cluster of `nodes`, formatted for KRaft
+/// The data directory of node `node` of a cluster of `nodes`, formatted for `KRaft`
 /// (`kafka-storage format`), made once per test process for each: every broker starts from a
 /// copy. Formatting reads only the node id, the controller quorum's shape and the cluster id,
 /// which every test cluster of that size shares (the ports in it are placeholders).
 fn formatted_storage(node: u32, nodes: usize) -> PathBuf {
     static FORMATTED: std::sync::Mutex<BTreeMap<(u32, usize), PathBuf>> = std::sync::Mutex::new(BTreeMap::new());
-    let mut formatted = FORMATTED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut formatted = FORMATTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     formatted
         .entry((node, nodes))
         .or_insert_with(|| {

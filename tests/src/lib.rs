@@ -16,7 +16,7 @@ use modsignal_core::{Engine, Flag, Policy, decode};
 pub fn scratch_dir(base: &str, name: &str) -> std::path::PathBuf {
     static CLEARED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
     let dir = std::path::Path::new(base).join(name);
-    let mut cleared = CLEARED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cleared = CLEARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !cleared.contains(&dir) {
         let _ = std::fs::remove_dir_all(&dir);
         cleared.push(dir.clone());

@@ -149,8 +149,8 @@ impl Running {
         match tokio::time::timeout(self.timeout, reached).await {
             Ok(true) => {}
             Ok(false) => panic!("worker {} stopped by itself: {:?}", self.name, (&mut self.task).await),
-            Err(_) => panic!(
-                "worker {} did not get to {what} within {:?}; last status: {:?}\n--- broker log ---\n{}",
+            Err(elapsed) => panic!(
+                "worker {} did not get to {what} ({elapsed}) within {:?}; last status: {:?}\n--- broker log ---\n{}",
                 self.name,
                 self.timeout,
                 *self.status.borrow(),
@@ -166,7 +166,7 @@ impl Running {
         self.wait_for(broker, &format!("commit offset {end} and settle"), |s| {
             s.settled && s.committed.get(&key) == Some(&end)
         })
-        .await
+        .await;
     }
 
     /// Signals shutdown and returns the worker's summary.
@@ -208,7 +208,7 @@ impl Running {
     }
 }
 
-/// Every flag record on [`OUTPUT`], in the order of each partition, as (flag_id, revision, JSON
+/// Every flag record on [`OUTPUT`], in the order of each partition, as (`flag_id`, revision, JSON
 /// text).
 ///
 /// # Panics

@@ -1,9 +1,10 @@
 //! The HTTP API (`modsignal-api`) over flags the real engine wrote for the scenarios: access
 //! control by role, pseudonyms, filters, pagination, idempotent ingestion, exports, health and
-//! metrics, and the OpenAPI document against the router. Requests go through the router itself
+//! metrics, and the `OpenAPI` document against the router. Requests go through the router itself
 //! (`tower::ServiceExt::oneshot`), headers and all.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::api_support::{ANALYST, KEY, LIAISON, config, scenario_flags, state, store_with};
@@ -83,7 +84,7 @@ async fn list_all(app: &Router, query: &str, token: &str, limit: usize) -> Vec<V
             path.push_str(query);
         }
         if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
+            let _ = write!(path, "&cursor={c}");
         }
         let r = get(app, &path, Some(token)).await;
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
@@ -315,7 +316,7 @@ fn strings(v: &Value, out: &mut Vec<String>) {
         Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
         Value::Object(o) => o.iter().for_each(|(k, x)| {
             out.push(k.clone());
-            strings(x, out)
+            strings(x, out);
         }),
         _ => {}
     }

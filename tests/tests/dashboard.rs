@@ -1,5 +1,5 @@
 //! The police-liaison dashboard end to end, in a real headless Chromium (Debian's `chromium`)
-//! driven over the DevTools protocol: the server runs on a loopback port with flags the real
+//! driven over the `DevTools` protocol: the server runs on a loopback port with flags the real
 //! engine wrote for the scenarios; the test signs in, filters, opens flags, reads what the page
 //! shows and checks what the liaison role must not see.
 //!
@@ -380,9 +380,9 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
         .collect();
     assert_eq!(points.len(), revisions, "one point per revision");
     let mut sorted = points.clone();
-    sorted.sort();
+    sorted.sort_unstable();
     let mut expected = audiences.clone();
-    expected.sort();
+    expected.sort_unstable();
     assert_eq!(sorted, expected);
     assert_eq!(
         s.eval::<u64>("document.querySelectorAll('#reach-chart [data-testid=removal-marker]').length")

@@ -7,7 +7,7 @@
 //!
 //! When `promtool` is on PATH, the alert rules, the compose Prometheus configuration and every
 //! dashboard query are also checked by Prometheus' own parser, and the alert rules' unit tests
-//! (`deploy/prometheus/alerts.test.yml`) run. When `kubernetes-validate` (PyPI) is on PATH, the
+//! (`deploy/prometheus/alerts.test.yml`) run. When `kubernetes-validate` (`PyPI`) is on PATH, the
 //! manifests are validated against Kubernetes' schemas. Set `MODSIGNAL_REQUIRE_DEPLOY_TOOLS=1`
 //! to make their absence a failure instead of a note.
 
@@ -537,20 +537,17 @@ fn kubernetes_manifests_probe_readiness_on_readyz_and_agree_with_each_other() {
     let example = yaml(&deploy("k8s/secret.example.yaml"));
     let mut env: Vec<(String, String)> = Vec::new();
     for e in c["env"].as_array().unwrap() {
-        let value = match e.get("value") {
-            Some(v) => {
-                let mut v = v.as_str().unwrap().to_owned();
-                for (name, earlier) in &env {
-                    v = v.replace(&format!("$({name})"), earlier);
-                }
-                v
+        let value = if let Some(v) = e.get("value") {
+            let mut v = v.as_str().unwrap().to_owned();
+            for (name, earlier) in &env {
+                v = v.replace(&format!("$({name})"), earlier);
             }
-            None => {
-                let r = &e["valueFrom"]["secretKeyRef"];
-                assert_eq!(r["name"], example["metadata"]["name"]);
-                let key = s(r, "/key");
-                s(&example["stringData"], &format!("/{key}")).to_owned()
-            }
+            v
+        } else {
+            let r = &e["valueFrom"]["secretKeyRef"];
+            assert_eq!(r["name"], example["metadata"]["name"]);
+            let key = s(r, "/key");
+            s(&example["stringData"], &format!("/{key}")).to_owned()
         };
         env.push((s(e, "/name").to_owned(), value));
     }
@@ -803,7 +800,7 @@ fn served_metrics() -> String {
 /// Kubernetes scrape configuration adds (`namespace`, `pod`).
 const TARGET_LABELS: [&str; 4] = ["job", "instance", "namespace", "pod"];
 
-/// PromQL words that are not metric names: aggregations, keywords and operators.
+/// `PromQL` words that are not metric names: aggregations, keywords and operators.
 const PROMQL_WORDS: [&str; 21] = [
     "sum",
     "min",
@@ -870,7 +867,7 @@ impl Catalogue {
     /// have no such series. A histogram is queried through its `_bucket`, `_sum` and `_count`
     /// series, never by its bare name.
     fn labels_of(&self, name: &str) -> Option<BTreeSet<String>> {
-        let mut allowed: BTreeSet<String> = TARGET_LABELS.iter().map(|l| l.to_string()).collect();
+        let mut allowed: BTreeSet<String> = TARGET_LABELS.iter().map(std::string::ToString::to_string).collect();
         if name == "up" {
             return Some(allowed);
         }
@@ -895,7 +892,7 @@ impl Catalogue {
         None
     }
 
-    /// What is wrong with the metric names and label matchers of one PromQL expression.
+    /// What is wrong with the metric names and label matchers of one `PromQL` expression.
     fn check_expr(&self, expr: &str) -> Vec<String> {
         let mut problems = Vec::new();
         for (name, matchers) in selectors(expr) {
@@ -914,7 +911,7 @@ impl Catalogue {
     }
 }
 
-/// The metric names a PromQL expression selects, each with the label names of its matchers.
+/// The metric names a `PromQL` expression selects, each with the label names of its matchers.
 ///
 /// A small tokenizer, enough for the expressions in deploy/: quoted strings, range and
 /// subquery brackets (`[5m]`, `[$__rate_interval]`), Grafana variables (`$instance`), numbers
@@ -1056,7 +1053,7 @@ fn the_tokenizer_finds_metric_names_and_their_labels() {
     );
 }
 
-/// Every PromQL expression of the Grafana dashboard: panel targets and variable queries.
+/// Every `PromQL` expression of the Grafana dashboard: panel targets and variable queries.
 fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
     let mut exprs = Vec::new();
     let mut panels: Vec<&Value> = dashboard["panels"].as_array().unwrap().iter().collect();
@@ -1227,7 +1224,7 @@ fn alert_rules_are_complete_and_name_only_exported_metrics() {
 // External validators, when they are installed.
 
 /// The path of `tool` on PATH, or `None` with a note (a failure when
-/// MODSIGNAL_REQUIRE_DEPLOY_TOOLS=1).
+/// `MODSIGNAL_REQUIRE_DEPLOY_TOOLS=1`).
 fn tool(tool: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .iter()

@@ -26,7 +26,7 @@ fn run_sources(parts: &[Vec<(String, String)>], schedule: &[(usize, usize)]) -> 
             let ev = decode(line.as_bytes()).unwrap();
             clocks[p].observe_event(ev.at, &ev.kind);
             let outcome = engine.apply(&ev, out).unwrap();
-            late += outcome.late as u64;
+            late += u64::from(outcome.late);
         }
         read[p] = end;
         engine.source_mark(&names[p], clocks[p].times(), end == parts[p].len(), out);

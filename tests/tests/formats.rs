@@ -46,7 +46,7 @@ fn run_stream(tag: &str, format: &str, input: &Path, side: &[PathBuf], extra: &[
     for s in side {
         args.extend(["--side-input".to_string(), s.display().to_string()]);
     }
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(std::string::ToString::to_string));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     run(&refs).unwrap_or_else(|e| panic!("{tag}: {e:#}"));
     let text = std::fs::read_to_string(&out).unwrap();
@@ -172,7 +172,7 @@ fn jetstream_end_to_end() {
         false
     );
 
-    expect![[r#"
+    expect![[r"
         at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v author did:plc:alice4hq2vz5 credible_threat raised=true score=0.8586
           audience=1550 reshares=2 quotes=1 replies=1 depth=2
           posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:30:00.000Z by=author how=deleted up=1800s still_up=false
@@ -188,7 +188,7 @@ fn jetstream_end_to_end() {
         at://did:plc:frank5ht1jy2/app.bsky.feed.post/3lfr1q9zz2k2a author did:plc:frank5ht1jy2 communications_offence raised=false score=0.2078
           audience=5000 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:01:00.000Z removed=2026-01-05T12:00:00.000Z by=platform how=account up=7140s still_up=false
-    "#]].assert_eq(&render(&flags));
+    "]].assert_eq(&render(&flags));
 }
 
 #[test]
@@ -234,10 +234,10 @@ fn jetstream_as_atproto_labels() {
             )
         })
         .collect();
-    expect![[r#"
+    expect![[r"
         at://did:plc:alice4hq2vz5/app.bsky.feed.post/3lbhpa2xk2c2v modsignal-credible-threat neg=false 2026-01-05T10:02:00.000Z
         at://did:plc:erin3vx6qa8/app.bsky.feed.post/3lbqe5cc2k2d modsignal-targeted-harassment neg=false 2026-01-05T10:12:00.000Z
-        at://did:plc:erin3vx6qa8/app.bsky.feed.post/3lbqe5cc2k2d modsignal-targeted-harassment neg=true 2026-01-05T10:40:00.000Z"#]].assert_eq(&summary.join("\n"));
+        at://did:plc:erin3vx6qa8/app.bsky.feed.post/3lbqe5cc2k2d modsignal-targeted-harassment neg=true 2026-01-05T10:40:00.000Z"]].assert_eq(&summary.join("\n"));
 }
 
 #[test]
@@ -278,7 +278,7 @@ fn mastodon_websocket_and_server_sent_events_give_the_same_flags() {
     assert_eq!(court["category"], "court_order_breach");
     assert_eq!(court["reach"]["audience"], 90);
 
-    expect![[r#"
+    expect![[r"
         115841905459204101 author 1001 credible_threat raised=true score=0.8229
           audience=570 reshares=1 quotes=0 replies=1 depth=1
           posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:07:00.000Z by=unknown how=deleted up=420s still_up=false
@@ -288,7 +288,7 @@ fn mastodon_websocket_and_server_sent_events_give_the_same_flags() {
         115841913323520077 author 5005 court_order_breach raised=true score=0.8470
           audience=90 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:02:00.000Z removed=- by=- how=- up=300s still_up=true
-    "#]]
+    "]]
     .assert_eq(&render(&flags));
 }
 
@@ -333,7 +333,7 @@ fn twitter_end_to_end() {
     assert_eq!(reply["exposure"]["removal"], "deleted");
     assert_eq!(reply["exposure"]["seconds_up"], 34 * 60);
 
-    expect![[r#"
+    expect![[r"
         2008116259845046273 author 12 credible_threat raised=true score=0.8828
           audience=5100 reshares=2 quotes=1 replies=1 depth=1
           posted=2026-01-05T10:00:00.000Z removed=2026-01-05T10:06:00.000Z by=legal how=blocked up=360s still_up=false
@@ -349,7 +349,7 @@ fn twitter_end_to_end() {
         2008117769794486276 author 77 communications_offence raised=false score=0.0343
           audience=40 reshares=0 quotes=0 replies=0 depth=0
           posted=2026-01-05T10:06:00.000Z removed=2026-01-05T10:40:00.000Z by=unknown how=deleted up=2040s still_up=false
-    "#]].assert_eq(&render(&flags));
+    "]].assert_eq(&render(&flags));
 }
 
 /// (line, code) of each reject entry.

@@ -317,7 +317,7 @@ fn conduct_and_mobbing_cost_linear_work() {
         .flat_map(|f| f.factors.iter())
         .filter(|f| f.code == "mobbing")
         .map(|f| f.evidence.clone())
-        .max_by_key(|e| e.len())
+        .max_by_key(std::string::String::len)
         .expect("mobbing");
     assert!(mob.contains("distinct senders"), "{mob}");
 }

@@ -499,10 +499,10 @@ fn as_platform_streams(events: &[modsignal_core::Event<'static>]) -> (Vec<Keyed>
             }
             EventKind::Reshare { id, of, author, via } => {
                 let subject = original(of.to_string());
-                let via = if subject != *of {
-                    Some(of.to_string())
+                let via = if subject == *of {
+                    via.as_ref().map(std::string::ToString::to_string)
                 } else {
-                    via.as_ref().map(|v| v.to_string())
+                    Some(of.to_string())
                 };
                 let mut record = json!({"subject": {"uri": subject}});
                 if let Some(v) = via {
@@ -605,7 +605,7 @@ async fn platform_streams_keyed_by_account_are_routed_to_their_messages() {
             .read(record.as_bytes(), &mut canonical)
             .expect("the converted stream reads");
     }
-    let mut lines: Vec<String> = canonical.iter().map(|e| e.to_json()).collect();
+    let mut lines: Vec<String> = canonical.iter().map(modsignal_core::Event::to_json).collect();
     lines.extend(side.iter().map(|(_, v)| v.clone()));
     let (expected, errors) = file_mode(&lines);
     assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);

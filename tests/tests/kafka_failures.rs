@@ -405,7 +405,10 @@ async fn kill_9_at_random_points(guarantee: Guarantee, group: &str, seed: u64) {
                     holding.send_replace(true);
                     let _ = kills_over_rx.wait_for(|over| *over).await;
                 }
-                let (from, to) = (step as f64 / steps as f64, (step + 1) as f64 / steps as f64);
+                let (from, to) = (
+                    f64::from(step) / f64::from(steps),
+                    f64::from(step + 1) / f64::from(steps),
+                );
                 input.produce(&broker, from, to).await;
                 let total: usize = input.partitions.iter().map(|p| (p.len() as f64 * to) as usize).sum();
                 produced.store(total as i64, std::sync::atomic::Ordering::Release);
@@ -493,7 +496,7 @@ async fn kill_9_at_random_points(guarantee: Guarantee, group: &str, seed: u64) {
         Guarantee::AtLeastOnce => {
             // Snapshots were taken along the way (restarts restored from them and replayed
             // only the input after them, as the log says).
-            let taken = std::fs::read_dir(&state_dir).map(|d| d.count()).unwrap_or(0);
+            let taken = std::fs::read_dir(&state_dir).map_or(0, std::iter::Iterator::count);
             assert!(taken > 0, "no snapshot in {}", state_dir.display());
         }
         Guarantee::ExactlyOnce => {
@@ -865,7 +868,7 @@ fn a_broker_restart_mid_run_is_survived_and_ends_with_the_file_mode_flags() {
 }
 
 /// Brokers failing one after another under a running worker, as a deployment that survives
-/// the loss of a broker sees it: three brokers (each also a KRaft controller), every topic with
+/// the loss of a broker sees it: three brokers (each also a `KRaft` controller), every topic with
 /// three replicas and `min.insync.replicas` 2, the worker's producer idempotent (so
 /// `acks=all`). Mid-run, the leader of the input's, then of the output's, then of the
 /// changelog's first partition is killed with SIGKILL and started again a few seconds later,

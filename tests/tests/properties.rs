@@ -412,7 +412,7 @@ fn post_label_delete(category: &str, delete_after: Option<u64>, reshares: u32, f
     for i in 0..reshares {
         v.push(format!(
             r#"{{"type":"reshare","at":{},"id":"r{i}","of":"m","author":{{"id":"u{i}","followers":{}}}}}"#,
-            T0 + 60_000 * (i as i64 + 1),
+            T0 + 60_000 * (i64::from(i) + 1),
             100 + i
         ));
     }

@@ -23,7 +23,7 @@ fn state_stays_bounded_over_many_retention_horizons() {
         // Round-trip through the wire format, as every real input does.
         let json = ev.to_json();
         let ev = decode(json.as_bytes()).expect("simulated events decode");
-        posts += matches!(ev.kind, modsignal_core::EventKind::Post { .. }) as u64;
+        posts += u64::from(matches!(ev.kind, modsignal_core::EventKind::Post { .. }));
         let _ = engine.apply(&ev, &mut out);
         peak = peak.max(engine.stats().messages);
         out.clear();

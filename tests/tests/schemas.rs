@@ -183,8 +183,8 @@ const CORPUS: &[(bool, &str)] = &[
         true,
         r#"{"type":"account","at":1732206400000,"user":"u1","status":"takendown","minor":true,"followers":7}"#,
     ),
-    (false, r#"not json"#),
-    (false, r#"[]"#),
+    (false, r"not json"),
+    (false, r"[]"),
     (false, r#""post""#),
     (false, r#"{"type":"post","at":1732206400000}"#),
     (false, r#"{"type":"post","id":"m","author":{"id":"u"}}"#),
@@ -417,7 +417,7 @@ fn every_flag_modsignal_run_writes_matches_the_flag_schema() {
     assert!(sim > 50, "only {sim} flags from simulated traffic");
 
     // Each scenario, through the command line (comments removed: they are not events).
-    let mut by_file: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut by_file: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     for (file, line) in scenario_lines() {
         by_file.entry(file).or_default().push(line);
     }
@@ -477,7 +477,7 @@ fn the_flag_schema_refuses_what_modsignal_never_writes() {
         ("an unknown field", |f| f["verdict"] = "remove".into()),
         ("an unknown removal", |f| f["exposure"]["removal"] = "vanished".into()),
         ("an unknown remover", |f| {
-            f["exposure"]["removed_by"] = "moderator".into()
+            f["exposure"]["removed_by"] = "moderator".into();
         }),
         ("a factor effect", |f| f["factors"][0]["effect"] = "neutral".into()),
         ("a time that is not RFC 3339", |f| f["at"] = 1736071200000u64.into()),

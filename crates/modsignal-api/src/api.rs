@@ -110,7 +110,7 @@ impl ApiState {
     /// The account id behind a pseudonym, among the accounts the store has seen. Only accounts
     /// added since the last look are hashed, so an unknown pseudonym costs little.
     fn account_of(&self, pseudonym: &str, p: &Pseudonymiser) -> Option<String> {
-        let mut rev = self.0.reverse.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rev = self.0.reverse.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(a) = rev.accounts.get(pseudonym) {
             return Some(a.clone());
         }
@@ -123,7 +123,7 @@ impl ApiState {
     }
 }
 
-/// Every route, with its handler. The OpenAPI document lists exactly these paths (a test
+/// Every route, with its handler. The `OpenAPI` document lists exactly these paths (a test
 /// keeps the two equal).
 fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
     vec![
@@ -143,12 +143,12 @@ fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
     ]
 }
 
-/// The paths the router serves, as written in the OpenAPI document.
+/// The paths the router serves, as written in the `OpenAPI` document.
 pub fn route_paths() -> Vec<&'static str> {
     routes().into_iter().map(|(p, _)| p).collect()
 }
 
-/// The OpenAPI 3.1 document of the API, as served at `/api/v1/openapi.json`.
+/// The `OpenAPI` 3.1 document of the API, as served at `/api/v1/openapi.json`.
 pub fn openapi_document() -> &'static str {
     OPENAPI
 }
@@ -156,7 +156,7 @@ pub fn openapi_document() -> &'static str {
 /// The whole server: every route answers GET (and HEAD) only; nothing changes state.
 ///
 /// `/healthz`, `/readyz` and `/metrics` need no token (probes and scrapers call them, and they
-/// tell nothing about people), nor do the dashboard's static files and the OpenAPI document.
+/// tell nothing about people), nor do the dashboard's static files and the `OpenAPI` document.
 /// Every `/api/v1/` route that returns flags needs a bearer token. Requests are logged with
 /// their route template, status and duration only: never a header, a query string or an id.
 pub fn router(state: ApiState) -> Router {
@@ -272,15 +272,14 @@ impl FromRequestParts<ApiState> for Caller {
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map_or("", |(_, token)| token.trim());
-        match state.0.auth.role(token) {
-            Some(role) => Ok(Caller {
+        if let Some(role) = state.0.auth.role(token) {
+            Ok(Caller {
                 role,
                 pseudonymised: state.0.pseudonymise.contains(&role),
-            }),
-            None => {
-                tracing::debug!("request refused: the bearer token is not one of the configured tokens");
-                Err(ApiError::Unauthorized { presented: true })
-            }
+            })
+        } else {
+            tracing::debug!("request refused: the bearer token is not one of the configured tokens");
+            Err(ApiError::Unauthorized { presented: true })
         }
     }
 }

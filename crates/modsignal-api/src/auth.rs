@@ -1,5 +1,7 @@
 //! Who is asking: bearer tokens and their roles, and the keyed pseudonyms of account ids.
 
+use std::fmt::Write as _;
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -66,7 +68,7 @@ impl Pseudonymiser {
         let mut out = String::with_capacity(PSEUDONYM_PREFIX.len() + 32);
         out.push_str(PSEUDONYM_PREFIX);
         for b in &bytes[..16] {
-            out.push_str(&format!("{b:02x}"));
+            let _ = write!(out, "{b:02x}");
         }
         out
     }

@@ -184,14 +184,11 @@ impl ApiConfig {
 
     /// Resolves a section's secrets from `env` and validates the result.
     pub fn from_section(section: HttpSection, env: impl Fn(&str) -> Option<String>) -> Result<ApiConfig, ConfigError> {
-        let address = match section.address.as_deref().unwrap_or(DEFAULT_ADDRESS).parse() {
-            Ok(a) => a,
-            Err(_) => {
-                return Err(ConfigError::Invalid {
-                    field: "address",
-                    reason: "must be an IP address and port such as 0.0.0.0:8080".to_owned(),
-                });
-            }
+        let Ok(address) = section.address.as_deref().unwrap_or(DEFAULT_ADDRESS).parse() else {
+            return Err(ConfigError::Invalid {
+                field: "address",
+                reason: "must be an IP address and port such as 0.0.0.0:8080".to_owned(),
+            });
         };
         let secret = |field: &'static str, inline: Option<String>, var: Option<String>| match (inline, var) {
             (Some(_), Some(_)) => Err(ConfigError::Invalid {

@@ -21,7 +21,7 @@
 //! | `/healthz` | no | 200 while the process serves |
 //! | `/readyz` | no | 200 once the store is ready, else 503 |
 //! | `/metrics` | no | the registry in the Prometheus text format |
-//! | `/api/v1/openapi.json` | no | the OpenAPI 3.1 document of all routes |
+//! | `/api/v1/openapi.json` | no | the `OpenAPI` 3.1 document of all routes |
 //! | `/api/v1/session` | yes | the caller's role and whether they see pseudonyms |
 //! | `/api/v1/flags` | yes | newest revision of each flag, newest first, filtered and paginated |
 //! | `/api/v1/flags/{flag_id}` | yes | one flag with its revisions |

@@ -300,12 +300,9 @@ impl FlagStore {
                 reason: "names another message, subject, account or category than its earlier revisions",
             });
         }
-        let pos = match entry.revisions.binary_search_by_key(&record.revision, |r| r.revision) {
-            Ok(_) => {
-                inner.duplicates += 1;
-                return Ok(Ingested::Duplicate);
-            }
-            Err(pos) => pos,
+        let Err(pos) = entry.revisions.binary_search_by_key(&record.revision, |r| r.revision) else {
+            inner.duplicates += 1;
+            return Ok(Ingested::Duplicate);
         };
         let old_all = entry.key(Visibility::All);
         let old_raised = entry.key(Visibility::RaisedOnly);
@@ -456,11 +453,11 @@ impl FlagStore {
     // would misread (each ingestion's changes are made after its checks), so a poisoned lock
     // is used as it is rather than taking the server down.
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -327,7 +327,7 @@ impl EventClock {
 
     /// Takes in an event; whether event time moved.
     pub fn observe_event(&mut self, at: Ts, kind: &crate::event::EventKind<'_>) -> bool {
-        use crate::event::EventKind::*;
+        use crate::event::EventKind::{Account, Delete, Impressions, Label, Post, Report, Reshare, Restore, Restrict};
         let (type_of, id) = match kind {
             Post { id, .. } => (0, id),
             Reshare { id, .. } => (1, id),

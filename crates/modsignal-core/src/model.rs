@@ -805,7 +805,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         t.push(
             "repeat",
             Effect::For,
-            w.repeat * n as f64,
+            w.repeat * f64::from(n),
             || {
                 format!(
                     "{}{} from the same sender within {} (counted up to {})",
@@ -826,7 +826,7 @@ pub fn evaluate_with(policy: &Policy, f: &Facts, explain: bool) -> Evaluation {
         t.push(
             "mobbing",
             Effect::For,
-            w.mobbing * (f.mob_senders as f64).ln(),
+            w.mobbing * f64::from(f.mob_senders).ln(),
             || {
                 format!(
                     "{}{} distinct senders of labelled messages at the same person within {}",

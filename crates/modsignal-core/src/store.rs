@@ -79,21 +79,20 @@ impl<T: Record> Slab<T> {
     /// Stores `value` with id `id`, in a free slot if there is one.
     pub(crate) fn push(&mut self, mut value: T, id: &str) -> u32 {
         debug_assert!(id.len() <= MAX_ID_BYTES);
-        let ix = match self.free.pop() {
-            Some(ix) => ix,
-            None => {
-                let ix = self.len;
-                assert!(ix < RESHARE_TAG, "slab full");
-                if (ix as usize).is_multiple_of(CHUNK) {
-                    self.chunks.push(Chunk {
-                        items: Vec::with_capacity(CHUNK),
-                        ids: String::new(),
-                        dead: 0,
-                    });
-                }
-                self.len += 1;
-                ix
+        let ix = if let Some(ix) = self.free.pop() {
+            ix
+        } else {
+            let ix = self.len;
+            assert!(ix < RESHARE_TAG, "slab full");
+            if (ix as usize).is_multiple_of(CHUNK) {
+                self.chunks.push(Chunk {
+                    items: Vec::with_capacity(CHUNK),
+                    ids: String::new(),
+                    dead: 0,
+                });
             }
+            self.len += 1;
+            ix
         };
         let chunk = &mut self.chunks[(ix >> CHUNK_BITS) as usize];
         value.set_id_ref(IdRef {
@@ -315,7 +314,7 @@ impl Message {
         self.bits & BIT_FORWARD != 0
     }
     pub(crate) fn audience(&self) -> crate::event::Audience {
-        use crate::event::Audience::*;
+        use crate::event::Audience::{Direct, Followers, Group, Public};
         match (self.bits >> AUDIENCE_SHIFT) & 3 {
             0 => Public,
             1 => Followers,
@@ -324,7 +323,7 @@ impl Message {
         }
     }
     pub(crate) fn set_audience(&mut self, a: crate::event::Audience) {
-        use crate::event::Audience::*;
+        use crate::event::Audience::{Direct, Followers, Group, Public};
         let v = match a {
             Public => 0,
             Followers => 1,
@@ -389,6 +388,10 @@ impl Entity {
 /// chunk's string, so that growing the table never reads a record and a lookup reads the id's
 /// bytes without reading the record first.
 #[derive(Clone, Copy)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "a slot of the index names the slab slot it points to"
+)]
 struct Slot {
     hash: u32,
     slot: u32,
@@ -683,6 +686,10 @@ pub(crate) struct Users {
     /// accounts are looked up on most events, and the follower count is all most of those
     /// lookups need (is the count given larger?). The id is still compared on every lookup.
     index: HashTable<Account>,
+    #[expect(
+        clippy::struct_field_names,
+        reason = "the slab of `User` records, as `Store` has `msgs` and `rss`"
+    )]
     users: Slab<User>,
     hasher: DefaultHashBuilder,
 }
@@ -832,7 +839,7 @@ impl Users {
     /// in the index, which a snapshot does not keep.
     pub(crate) fn lasts(&self) -> Vec<u32> {
         let mut v = vec![0; self.users.slots() as usize];
-        for a in self.index.iter() {
+        for a in &self.index {
             v[a.ix as usize] = a.last;
         }
         v

@@ -25,6 +25,7 @@ impl Ts {
     pub fn secs_since(self, earlier: Ts) -> u64 {
         (self.0.saturating_sub(earlier.0).max(0) / 1000) as u64
     }
+    #[must_use]
     pub fn plus_secs(self, s: u64) -> Ts {
         Ts(self.0.saturating_add((s as i64).saturating_mul(1000)))
     }

@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn repeated_ids_are_left_out_in_first_seen_order() {
-        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ids = |v: &[&str]| v.iter().map(std::string::ToString::to_string).collect::<Vec<_>>();
         let cases: [(&[&str], &[&str]); 4] = [
             (&[], &[]),
             (&["a"], &["a"]),

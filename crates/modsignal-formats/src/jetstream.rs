@@ -148,7 +148,7 @@ pub(crate) fn read(text: &str, out: &mut Vec<Event<'static>>) -> Result<Read, Fo
     )?;
     if kind == "account" {
         let account = line.account.ok_or(FormatError::Missing("account"))?;
-        return read_account(account, did, at, out);
+        return Ok(read_account(account, did, at, out));
     }
     let commit = line.commit.ok_or(FormatError::Missing("commit"))?;
     let collection = need_str(commit.collection, "commit.collection")?;
@@ -237,12 +237,7 @@ fn post(id: Cow<'static, str>, author: Author<'static>, record: Record) -> Event
     }
 }
 
-fn read_account(
-    account: Account,
-    did: Cow<'static, str>,
-    at: Ts,
-    out: &mut Vec<Event<'static>>,
-) -> Result<Read, FormatError> {
+fn read_account(account: Account, did: Cow<'static, str>, at: Ts, out: &mut Vec<Event<'static>>) -> Read {
     let status = if account.active == Some(true) {
         AccountStatus::Active
     } else {
@@ -253,7 +248,7 @@ fn read_account(
             Some("deactivated") => AccountStatus::Deactivated,
             // `desynchronized`, `throttled` and statuses added later describe hosting, not
             // removal; an inactive account with no status says nothing either.
-            _ => return Ok(Read::Skipped(Skip::AccountStatus)),
+            _ => return Read::Skipped(Skip::AccountStatus),
         }
     };
     let user = match account.did {
@@ -270,7 +265,7 @@ fn read_account(
             followers: None,
         },
     });
-    Ok(Read::Events(1))
+    Read::Events(1)
 }
 
 #[cfg(test)]
@@ -293,7 +288,7 @@ mod tests {
             r#"{"did":"did:plc:ddd","time_us":1732206351000000,"kind":"commit","commit":{"operation":"create","collection":"app.bsky.feed.post","rkey":"q2","record":{"embed":{"$type":"app.bsky.embed.record","record":{"uri":"at://did:plc:zzz/app.bsky.graph.list/l1","cid":"c"}}}}}"#,
         ]);
         assert!(res.iter().all(|r| *r == Ok(Read::Events(1))), "{res:?}");
-        let json: Vec<String> = evs.iter().map(|e| e.to_json()).collect();
+        let json: Vec<String> = evs.iter().map(modsignal_core::Event::to_json).collect();
         assert_eq!(
             json[0],
             r#"{"type":"post","at":1732206349000,"id":"at://did:plc:aaa/app.bsky.feed.post/3lbhp","author":{"id":"did:plc:aaa"},"reply_to":"at://did:plc:bbb/app.bsky.feed.post/3ky","reply_to_author":"did:plc:bbb","mentions":["did:plc:ccc"]}"#
@@ -334,7 +329,7 @@ mod tests {
                 Ok(Skipped(Skip::OtherEvent)),
             ]
         );
-        let json: Vec<String> = evs.iter().map(|e| e.to_json()).collect();
+        let json: Vec<String> = evs.iter().map(modsignal_core::Event::to_json).collect();
         assert_eq!(
             json,
             [

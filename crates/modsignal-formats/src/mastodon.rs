@@ -211,7 +211,7 @@ fn post(status: Status, f: &Fields) -> Result<Event<'static>, FormatError> {
     let at = ts_rfc3339(status.created_at.as_deref(), f.created_at)?;
     let audience = match status.visibility.as_deref() {
         // Mastodon always sends `visibility`; a Status without it is read as the default.
-        None | Some("public") | Some("unlisted") => Audience::Public,
+        None | Some("public" | "unlisted") => Audience::Public,
         Some("private") => Audience::Followers,
         Some("direct") => Audience::Direct,
         Some(other) => {
@@ -269,7 +269,7 @@ mod tests {
         let mut r = Reader::new(Format::Mastodon);
         let mut out = Vec::new();
         let results = lines.iter().map(|l| r.read(l.as_bytes(), &mut out)).collect();
-        (out.iter().map(|e| e.to_json()).collect(), results)
+        (out.iter().map(modsignal_core::Event::to_json).collect(), results)
     }
 
     fn frame(event: &str, payload: &str) -> String {

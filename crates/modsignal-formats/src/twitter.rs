@@ -457,7 +457,7 @@ mod tests {
         let mut r = Reader::new(Format::Twitter);
         let mut out = Vec::new();
         let results = lines.iter().map(|l| r.read(l.as_bytes(), &mut out)).collect();
-        (out.iter().map(|e| e.to_json()).collect(), results)
+        (out.iter().map(modsignal_core::Event::to_json).collect(), results)
     }
 
     #[test]

@@ -631,6 +631,7 @@ impl KafkaSection {
 
     /// `over`'s settings where it has them, this section's elsewhere; properties are merged
     /// key by key, `over` winning. Used to lay command-line options over the file.
+    #[must_use]
     pub fn overlay(mut self, over: KafkaSection) -> KafkaSection {
         macro_rules! take {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };

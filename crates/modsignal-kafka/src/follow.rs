@@ -85,7 +85,7 @@ where
     loop {
         let next = tokio::select! {
             biased;
-            _ = &mut shutdown => return Ok(()),
+            () = &mut shutdown => return Ok(()),
             next = reader.next() => next,
         };
         match next {

@@ -43,7 +43,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new() -> Arc<Shared> {
         Arc::new(Shared {
-            tracker: Default::default(),
+            tracker: Arc::new(Mutex::new(Tracker::default())),
             changes: Mutex::new(Vec::new()),
             ends: Mutex::new(HashMap::new()),
             joined: AtomicBool::new(false),
@@ -141,7 +141,10 @@ fn tps_of(tpl: &TopicPartitionList) -> Vec<Tp> {
 }
 
 fn list(tps: &[Tp]) -> String {
-    tps.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
+    tps.iter()
+        .map(std::string::ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Commits the offsets that are due (of `only`, if given), synchronously: the broker's answer

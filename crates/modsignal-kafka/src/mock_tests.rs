@@ -98,7 +98,11 @@ fn newest_flags(bootstrap: &str) -> BTreeMap<String, String> {
         .fetch_metadata(Some(OUTPUT), Duration::from_secs(10))
         .expect("metadata");
     let mut tpl = TopicPartitionList::new();
-    let mut open: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    let mut open: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(rdkafka::metadata::MetadataPartition::id)
+        .collect();
     for &p in &open {
         tpl.add_partition_offset(OUTPUT, p, Offset::Beginning).expect("tpl");
     }
@@ -173,14 +177,20 @@ impl Member {
                 if ready(&self.status.borrow_and_update()) {
                     return;
                 }
-                if self.status.changed().await.is_err() {
-                    panic!("{} stopped by itself: {:?}", self.name, (&mut self.task).await);
-                }
+                assert!(
+                    self.status.changed().await.is_ok(),
+                    "{} stopped by itself: {:?}",
+                    self.name,
+                    (&mut self.task).await
+                );
             }
         };
-        if tokio::time::timeout(TIMEOUT, reached).await.is_err() {
-            panic!("{} did not {what}: {:?}", self.name, *self.status.borrow());
-        }
+        assert!(
+            tokio::time::timeout(TIMEOUT, reached).await.is_ok(),
+            "{} did not {what}: {:?}",
+            self.name,
+            *self.status.borrow()
+        );
     }
 
     async fn stop(self) -> WorkerSummary {

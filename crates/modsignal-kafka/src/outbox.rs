@@ -195,12 +195,12 @@ impl Outbox {
                 .map_err(|e| WorkerError::Blocking(e.to_string()))?;
             match result {
                 Ok(()) => return Ok(()),
-                Err(e) if txn_error(&e).is_some_and(|t| t.is_retriable()) => {
+                Err(e) if txn_error(&e).is_some_and(rdkafka::error::RDKafkaError::is_retriable) => {
                     tracing::warn!(error = %e, "cannot ready the transactional producer yet");
                     tokio::select! {
                         biased;
-                        _ = stop.wait() => return Err(Halt::Stop),
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = stop.wait() => return Err(Halt::Stop),
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
                 }
                 Err(source) => {
@@ -240,7 +240,7 @@ impl Outbox {
             loop {
                 match producer.commit_transaction(timeout) {
                     Ok(()) => return Ok(()),
-                    Err(e) if tries < 1 && txn_error(&e).is_some_and(|t| t.is_retriable()) => {
+                    Err(e) if tries < 1 && txn_error(&e).is_some_and(rdkafka::error::RDKafkaError::is_retriable) => {
                         tracing::warn!(error = %e, "the transaction's commit did not finish; trying again");
                         tries += 1;
                     }
@@ -280,7 +280,7 @@ impl Outbox {
             let mut tries = 0;
             loop {
                 match producer.abort_transaction(timeout) {
-                    Err(e) if tries < 1 && txn_error(&e).is_some_and(|t| t.is_retriable()) => {
+                    Err(e) if tries < 1 && txn_error(&e).is_some_and(rdkafka::error::RDKafkaError::is_retriable) => {
                         tracing::warn!(error = %e, "the transaction's abort did not finish; trying again");
                         tries += 1;
                     }
@@ -308,7 +308,7 @@ impl Outbox {
             return Some(WorkerError::Fatal { code, reason });
         }
         txn_error(error)
-            .is_some_and(|t| t.is_fatal())
+            .is_some_and(rdkafka::error::RDKafkaError::is_fatal)
             .then(|| WorkerError::Transactions(error.clone()))
     }
 
@@ -538,7 +538,7 @@ impl Outbox {
     async fn wait_for_room<F: Future<Output = ()>>(&mut self, stop: &mut Stop<'_, F>) -> Result<(), Halt> {
         tokio::select! {
             biased;
-            _ = stop.wait() => {
+            () = stop.wait() => {
                 self.abandoned = true;
                 Err(Halt::Stop)
             }
@@ -547,13 +547,13 @@ impl Outbox {
                 self.drain_ready()?;
                 Ok(())
             }
-            _ = tokio::time::sleep(Duration::from_millis(50)) => Ok(()),
+            () = tokio::time::sleep(Duration::from_millis(50)) => Ok(()),
         }
     }
 
     pub(crate) fn on_delivery(&mut self, d: Done) -> Result<(), WorkerError> {
         match d.result {
-            Some(Ok(_)) => {
+            Some(Ok(())) => {
                 match d.kind {
                     Kind::Flag => {
                         self.flags += 1;

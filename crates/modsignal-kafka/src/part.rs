@@ -77,7 +77,7 @@ impl Part {
         };
         let done = tokio::select! {
             biased;
-            _ = stop.wait() => {
+            () = stop.wait() => {
                 tracing::warn!(partition = %self.tp, "shutdown timeout reached while writing a snapshot to the changelog");
                 return false;
             }

@@ -87,7 +87,7 @@ impl ReadToEnd {
             assigned.push(partition);
         }
         self.consumer.assign(&tpl)?;
-        self.open = assigned.clone();
+        self.open.clone_from(&assigned);
         self.partitions = assigned;
         self.ended = false;
         Ok(())
@@ -100,7 +100,7 @@ impl ReadToEnd {
     ) -> Result<Next<'_>, Halt> {
         tokio::select! {
             biased;
-            _ = stop.wait() => Err(Halt::Stop),
+            () = stop.wait() => Err(Halt::Stop),
             next = self.next() => Ok(next),
         }
     }

@@ -137,7 +137,7 @@ async fn restore_snapshot<F: Future<Output = ()>>(
             match restored {
                 Ok(engine) => return Ok((engine, offset, Some(Source::Local), Slots::default())),
                 Err(error) => {
-                    tracing::warn!(partition = %tp, path = %path.display(), %error, "local snapshot not usable: skipped")
+                    tracing::warn!(partition = %tp, path = %path.display(), %error, "local snapshot not usable: skipped");
                 }
             }
         }
@@ -150,7 +150,7 @@ async fn restore_snapshot<F: Future<Output = ()>>(
         match stage.restore(config, tp, &snap.bytes) {
             Ok(engine) => return Ok((engine, snap.offset, Some(Source::Changelog), found.slots)),
             Err(error) => {
-                tracing::warn!(partition = %tp, offset = snap.offset, %error, "changelog snapshot not usable: skipped")
+                tracing::warn!(partition = %tp, offset = snap.offset, %error, "changelog snapshot not usable: skipped");
             }
         }
     }

@@ -370,6 +370,8 @@ pub enum RouterSnapshotError {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     /// The policy's stream settings with this retention horizon.
@@ -564,7 +566,12 @@ mod tests {
             &mut r,
             r#"{"type":"reshare","at":"2026-01-01T00:00:00Z","id":"r1","of":"m1","author":{"id":"b"}}"#,
         );
-        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let hex = |bytes: &[u8]| {
+            bytes.iter().fold(String::new(), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+        };
         assert_eq!(hex(&r.snapshot()), WRITTEN_BEFORE);
         let bytes: Vec<u8> = (0..WRITTEN_BEFORE.len())
             .step_by(2)

@@ -74,5 +74,5 @@ impl Throttle {
 /// the worker's locks cannot leave its structure half-updated in a way that matters more than
 /// stopping would.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

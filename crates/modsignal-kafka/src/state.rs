@@ -134,7 +134,7 @@ fn local_offsets(pdir: &Path) -> Vec<i64> {
         return Vec::new();
     };
     entries
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             name.strip_suffix(".snap")?.parse::<i64>().ok()
@@ -403,8 +403,8 @@ async fn await_stable<F: Future<Output = ()>>(
         }
         tokio::select! {
             biased;
-            _ = stop.wait() => return Err(Halt::Stop),
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            () = stop.wait() => return Err(Halt::Stop),
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
 }
@@ -442,7 +442,11 @@ where
 /// manifest that does not parse, a chunk missing or of another snapshot, or a checksum that
 /// does not match leaves that slot's snapshot out, with a warning: the worker then restores an
 /// older one or replays its input. Nothing read is trusted to size an allocation.
-pub fn find_snapshots(latest: &HashMap<String, Vec<u8>>, tp: &Tp, max_offset: i64) -> Found {
+pub fn find_snapshots<S: std::hash::BuildHasher>(
+    latest: &HashMap<String, Vec<u8>, S>,
+    tp: &Tp,
+    max_offset: i64,
+) -> Found {
     let mut found = Found {
         snapshots: Vec::new(),
         slots: Slots::default(),
@@ -483,7 +487,7 @@ pub fn find_snapshots(latest: &HashMap<String, Vec<u8>>, tp: &Tp, max_offset: i6
                 });
             }
             None => {
-                tracing::warn!(partition = %tp, slot = %slot_name(slot), offset = m.offset, "changelog snapshot incomplete or damaged: skipped")
+                tracing::warn!(partition = %tp, slot = %slot_name(slot), offset = m.offset, "changelog snapshot incomplete or damaged: skipped");
             }
         }
     }
@@ -499,7 +503,12 @@ pub fn find_snapshots(latest: &HashMap<String, Vec<u8>>, tp: &Tp, max_offset: i6
 /// The snapshot slot `slot` holds, if every chunk the manifest counts is there and of this
 /// snapshot. The buffer is sized from the chunks found, never from the manifest's `bytes`: a
 /// damaged manifest must not make the worker allocate what it says.
-fn assemble(latest: &HashMap<String, Vec<u8>>, tp: &Tp, slot: u8, m: &Manifest) -> Option<Vec<u8>> {
+fn assemble<S: std::hash::BuildHasher>(
+    latest: &HashMap<String, Vec<u8>, S>,
+    tp: &Tp,
+    slot: u8,
+    m: &Manifest,
+) -> Option<Vec<u8>> {
     let sum = u64::from_str_radix(&m.checksum, 16).ok()?;
     let mut parts = Vec::new();
     let mut len = 0u64;

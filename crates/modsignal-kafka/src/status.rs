@@ -3,6 +3,7 @@
 //! watches it through. At the bottom of the crate, with the errors.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,14 +79,15 @@ impl WorkerSummary {
             self.resent
         );
         if let Some(rate) = self.replay_events_per_sec() {
-            line.push_str(&format!(
+            let _ = write!(
+                line,
                 "; replayed {} events in {:.2}s ({rate:.0} events/s)",
                 self.replayed_events,
                 self.replay_time.as_secs_f64()
-            ));
+            );
         }
         if self.unacknowledged > 0 {
-            line.push_str(&format!("; {} records unacknowledged at shutdown", self.unacknowledged));
+            let _ = write!(line, "; {} records unacknowledged at shutdown", self.unacknowledged);
         }
         line
     }

@@ -227,7 +227,7 @@ pub fn check(config: &WorkerConfig, wanted: &[Wanted], existing: &BTreeMap<Strin
                 role: w.role,
                 severity,
                 what,
-            })
+            });
         };
         match w.role {
             Role::Input if compacts(e) => say(
@@ -248,7 +248,7 @@ pub fn check(config: &WorkerConfig, wanted: &[Wanted], existing: &BTreeMap<Strin
                         "deletes records after retention.ms ({}) and there is no changelog topic: a partition rebuilt by replaying it from its beginning (after a crash, a rebalance) misses what was deleted; keep every record (retention.ms=-1) or set a changelog topic",
                         e.settings["retention.ms"]
                     ),
-                )
+                );
             }
             Role::Output if !compacts(e) => say(
                 Severity::Warning,

@@ -127,8 +127,8 @@ where
     };
     let signal = async {
         tokio::select! {
-            _ = shutdown => {}
-            _ = stop.cancelled() => {}
+            () = shutdown => {}
+            () = stop.cancelled() => {}
         }
         stop.cancel();
     };
@@ -331,7 +331,7 @@ enum Wake<M> {
     Record(M),
 }
 
-impl<'c> Worker<'c> {
+impl Worker<'_> {
     async fn run_loop<F: Future<Output = ()>>(
         &mut self,
         consumer: &Arc<StreamConsumer<WorkerContext>>,
@@ -345,13 +345,13 @@ impl<'c> Worker<'c> {
             // behind a burst of records; the stop signal before everything.
             let wake = tokio::select! {
                 biased;
-                _ = stop.wait() => Wake::Stop,
+                () = stop.wait() => Wake::Stop,
                 d = self.outbox.delivery(), if self.outbox.in_flight() => Wake::Delivery(d),
                 _ = tick.tick() => Wake::Tick,
                 m = stream.next() => Wake::Record(m),
             };
             match wake {
-                Wake::Stop => return Ok(()),
+                Wake::Stop | Wake::Record(None) => return Ok(()),
                 Wake::Delivery(d) => {
                     self.outbox.on_delivery(d)?;
                     self.outbox.drain_ready()?;
@@ -382,7 +382,6 @@ impl<'c> Worker<'c> {
                     }
                 }
                 Wake::Record(Some(Err(e))) => self.on_consume_error(e)?,
-                Wake::Record(None) => return Ok(()),
             }
         }
     }
@@ -493,8 +492,8 @@ impl<'c> Worker<'c> {
                 self.summary.events += applied.events();
                 match applied {
                     Applied::Event { type_name, outcome } => {
-                        self.summary.late += outcome.late as u64;
-                        self.summary.duplicates += outcome.duplicate as u64;
+                        self.summary.late += u64::from(outcome.late);
+                        self.summary.duplicates += u64::from(outcome.duplicate);
                         self.metrics.applied(type_name, &outcome);
                     }
                     Applied::Routed { events, late } => {
@@ -809,7 +808,7 @@ impl<'c> Worker<'c> {
         while self.outbox.in_flight() {
             let d = tokio::select! {
                 biased;
-                _ = stop.wait() => break,
+                () = stop.wait() => break,
                 d = self.outbox.delivery() => d,
             };
             if let Err(e) = self.outbox.on_delivery(d).and_then(|()| self.outbox.drain_ready()) {

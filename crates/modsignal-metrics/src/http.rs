@@ -136,7 +136,7 @@ impl Collector for StoreCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let _one_at_a_time = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = self.scrape.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let s = (self.stats)();
         self.ready.set(i64::from(s.ready));
         self.flags.set(s.flags as i64);

@@ -8,7 +8,7 @@ const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 const BASE32_SORTABLE: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// The SplitMix64 finaliser. Every step (xor-shift, multiplication by an odd constant) is
+/// The `SplitMix64` finaliser. Every step (xor-shift, multiplication by an odd constant) is
 /// invertible, so the function is a bijection on `u64`: distinct inputs give distinct outputs,
 /// which is what makes every id below unique while still looking random.
 pub(crate) fn mix64(mut z: u64) -> u64 {

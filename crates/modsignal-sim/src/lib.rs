@@ -1112,7 +1112,7 @@ impl Simulator {
         kill: &mut i64,
         author_delete: Option<i64>,
     ) {
-        use Category::*;
+        use Category::{CommunicationsOffence, CourtOrderBreach, CredibleThreat, TargetedHarassment};
         // Category 4 dominates ordinary posts; replies, mobs and campaigns lean to harassment.
         let weights: [f64; 4] = match origin {
             Origin::Original => [0.07, 0.10, 0.05, 0.78],
@@ -1379,15 +1379,12 @@ impl Simulator {
             }
             _ => {}
         }
-        let slot = match self.free_cascades.pop() {
-            Some(s) => {
-                self.cascades[s as usize] = c;
-                s
-            }
-            None => {
-                self.cascades.push(c);
-                (self.cascades.len() - 1) as u32
-            }
+        let slot = if let Some(s) = self.free_cascades.pop() {
+            self.cascades[s as usize] = c;
+            s
+        } else {
+            self.cascades.push(c);
+            (self.cascades.len() - 1) as u32
         };
         let t = self.next_arrival(slot);
         if t.is_none() {

@@ -133,7 +133,7 @@ impl Population {
     /// A user other than `not`.
     pub fn pick_other(&self, rng: &mut Rng, not: u32) -> u32 {
         let u = self.pick(rng);
-        if u != not { u } else { (u + 1) % self.len() }
+        if u == not { (u + 1) % self.len() } else { u }
     }
 
     /// One of the persistent offenders.

@@ -270,7 +270,7 @@ fn some_consequences_arrive_before_their_cause() {
                 early_deletes += usize::from(seen_ids.insert(id.clone()));
             }
             EventKind::Reshare { of, via: None, .. } if of.contains("feed.post") && !posts.contains(of) => {
-                early_reshares += 1
+                early_reshares += 1;
             }
             _ => {}
         }

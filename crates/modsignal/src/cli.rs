@@ -114,8 +114,8 @@ struct RunArgs {
     #[arg(long, env = "MODSIGNAL_POLICY")]
     policy: Option<PathBuf>,
     /// Judge every event against this machine's clock as the time it was received: an event
-    /// stamped more than the policy's stream.max_skew_secs (5 minutes) later is rejected as
-    /// `future`. For live input; without it, an event more than stream.max_jump_secs (a year)
+    /// stamped more than the policy's `stream.max_skew_secs` (5 minutes) later is rejected as
+    /// `future`. For live input; without it, an event more than `stream.max_jump_secs` (a year)
     /// after the stream's event time is.
     #[arg(long, env = "MODSIGNAL_INGEST_CLOCK")]
     ingest_clock: bool,
@@ -384,7 +384,7 @@ fn run(args: RunArgs) -> Result<()> {
     }
     match input {
         Some(file) => {
-            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let len = file.metadata().map_or(0, |m| m.len());
             let bar = progress(len, "bytes");
             pipeline.feed_reader(BufReader::with_capacity(1 << 16, file), bar.as_ref())?;
             if let Some(b) = bar {

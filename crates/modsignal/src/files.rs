@@ -220,6 +220,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn line(&self) -> String {
+        use std::fmt::Write as _;
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let mut line = format!(
             "modsignal: {} events ({} late, {} duplicates, {} rejected) in {:.2}s, {:.0} events/s; state: {} messages, {} reshares, {} labelled; {} flag revisions written, {} raised",
@@ -236,11 +237,11 @@ impl Summary {
             self.raised
         );
         if let Some(n) = self.labels {
-            line.push_str(&format!(", {n} labels written"));
+            let _ = write!(line, ", {n} labels written");
         }
         if !self.skipped.is_empty() {
             let parts: Vec<String> = self.skipped.iter().map(|(code, n)| format!("{n} {code}")).collect();
-            line.push_str(&format!("; skipped records: {}", parts.join(", ")));
+            let _ = write!(line, "; skipped records: {}", parts.join(", "));
         }
         line
     }
@@ -462,30 +463,35 @@ impl<W: Write> Pipeline<W> {
     /// Judges every event against this machine's clock, as the time it was received: one
     /// stamped more than `stream.max_skew_secs` later is rejected as `future`. For live input;
     /// an archive replayed later is in the past of the clock and is unaffected.
+    #[must_use]
     pub fn with_ingest_clock(mut self) -> Self {
         self.ingest_clock = true;
         self
     }
 
     /// Counts what the pipeline does in `metrics`.
+    #[must_use]
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self
     }
 
     /// Hands every flag written to `sink` as well.
+    #[must_use]
     pub fn with_flag_sink(mut self, sink: FlagSink) -> Self {
         self.sink = Some(sink);
         self
     }
 
     /// Reads the main input in `format` instead of canonical events.
+    #[must_use]
     pub fn with_format(mut self, format: Format) -> Self {
         self.reader = (format != Format::Canonical).then(|| Reader::new(format));
         self
     }
 
     /// Writes `output` instead of flags.
+    #[must_use]
     pub fn with_output(mut self, output: Output) -> Self {
         self.summary.labels = matches!(output, Output::Labels(_)).then_some(0);
         self.output = output;
@@ -493,9 +499,10 @@ impl<W: Write> Pipeline<W> {
     }
 
     /// Names the main input and the output in errors (their paths, or "standard input").
+    #[must_use]
     pub fn with_names(mut self, input: &str, output: &str) -> Self {
-        self.input_name = input.to_owned();
-        self.output_name = output.to_owned();
+        input.clone_into(&mut self.input_name);
+        output.clone_into(&mut self.output_name);
         self
     }
 
@@ -755,8 +762,8 @@ impl<W: Write> Pipeline<W> {
             m.applied(ev.kind.type_name(), &o);
         }
         self.summary.events += 1;
-        self.summary.late += o.late as u64;
-        self.summary.duplicates += o.duplicate as u64;
+        self.summary.late += u64::from(o.late);
+        self.summary.duplicates += u64::from(o.duplicate);
         Ok(())
     }
 
@@ -770,7 +777,7 @@ impl<W: Write> Pipeline<W> {
     fn write_out(&mut self) -> io::Result<()> {
         for f in self.buf.drain(..) {
             self.summary.flags += 1;
-            self.summary.raised += f.raised as u64;
+            self.summary.raised += u64::from(f.raised);
             if let Some(m) = &self.metrics {
                 m.flag(&f);
             }

@@ -79,8 +79,8 @@ pub struct KafkaArgs {
     #[arg(long, value_name = "DURATION", env = "MODSIGNAL_SHUTDOWN_TIMEOUT", value_parser = duration_arg)]
     pub shutdown_timeout: Option<String>,
     /// `at_least_once`, or `exactly_once`: each flush writes the flags and the input offsets in
-    /// one Kafka transaction, so a read_committed consumer sees every flag revision once (needs
-    /// a changelog topic and brokers with transactions) [default: at_least_once].
+    /// one Kafka transaction, so a `read_committed` consumer sees every flag revision once (needs
+    /// a changelog topic and brokers with transactions) [default: `at_least_once`].
     #[arg(long, value_name = "GUARANTEE", env = "MODSIGNAL_PROCESSING_GUARANTEE", value_parser = ["at_least_once", "exactly_once"])]
     pub processing_guarantee: Option<String>,
     /// Records longer than this go to the dead-letter topic [default: the decoder's limit, 1 MiB].
@@ -290,7 +290,7 @@ pub fn run(config: WorkerConfig, http: Option<crate::http::Http>) -> Result<()> 
     let result = runtime.block_on(async move {
         let shutdown = shutdown_on_signals(config.shutdown_timeout)?;
         let Some(http) = http else {
-            return modsignal_kafka::run(config, shutdown)
+            return Box::pin(modsignal_kafka::run(config, shutdown))
                 .await
                 .map_err(anyhow::Error::from);
         };
@@ -320,9 +320,9 @@ pub fn run(config: WorkerConfig, http: Option<crate::http::Http>) -> Result<()> 
                 let mut published = false;
                 loop {
                     tokio::select! {
-                        _ = &mut stop => break,
+                        () = &mut stop => break,
                         changed = status_rx.changed() => published |= changed.is_ok(),
-                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        () = tokio::time::sleep(Duration::from_millis(250)) => {}
                     }
                     // Ready once a member of its groups with every partition's state rebuilt:
                     // before the first assignment there is nothing restoring yet, and nothing
@@ -355,13 +355,13 @@ pub fn run(config: WorkerConfig, http: Option<crate::http::Http>) -> Result<()> 
             let stop = stop.clone();
             async move {
                 tokio::select! {
-                    _ = shutdown => {}
-                    _ = stop.cancelled() => {}
+                    () = shutdown => {}
+                    () = stop.cancelled() => {}
                 }
                 stop.cancel();
             }
         };
-        let worker = modsignal_kafka::run_with(config, worker_stop, hooks).await;
+        let worker = Box::pin(modsignal_kafka::run_with(config, worker_stop, hooks)).await;
         stop.cancel();
         let _ = readiness.await;
         match follower.await {
@@ -410,7 +410,7 @@ fn shutdown_on_signals(shutdown_timeout: Duration) -> Result<impl std::future::F
         let (name, status) = tokio::select! {
             _ = term.recv() => ("SIGTERM", 128 + libc::SIGTERM),
             _ = int.recv() => ("SIGINT", 128 + libc::SIGINT),
-            _ = deadline => {
+            () = deadline => {
                 tracing::error!(
                     waited = ?(shutdown_timeout + EXIT_GRACE),
                     "the worker did not stop in time: exiting; what was not committed is processed again after a restart"
@@ -447,7 +447,7 @@ pub fn topics(args: &KafkaArgs, layout: modsignal_kafka::topics::Layout, check_o
         .context("cannot start the runtime")?;
     runtime.block_on(async {
         let admin = topics::admin(&config)?;
-        let names: Vec<String> = topics::wanted(&config, &layout, &Default::default())
+        let names: Vec<String> = topics::wanted(&config, &layout, &std::collections::BTreeMap::new())
             .into_iter()
             .map(|w| w.name)
             .collect();
@@ -458,6 +458,7 @@ pub fn topics(args: &KafkaArgs, layout: modsignal_kafka::topics::Layout, check_o
         let problems = topics::check(&config, &wanted, &existing);
         let missing: Vec<&topics::Wanted> = wanted.iter().filter(|w| !existing.contains_key(&w.name)).collect();
         let mut out = std::io::stdout().lock();
+        use std::fmt::Write as _;
         use std::io::Write as _;
         for w in &wanted {
             match existing.get(&w.name) {
@@ -470,7 +471,10 @@ pub fn topics(args: &KafkaArgs, layout: modsignal_kafka::topics::Layout, check_o
         if !check_only {
             topics::create(&admin, &missing, &layout).await?;
             for w in &missing {
-                let settings = w.settings.iter().map(|(k, v)| format!(", {k}={v}")).collect::<String>();
+                let settings = w.settings.iter().fold(String::new(), |mut s, (k, v)| {
+                    let _ = write!(s, ", {k}={v}");
+                    s
+                });
                 writeln!(out, "{} topic `{}`: created, {}{settings}", w.role, w.name, partitions(w.partitions))?;
             }
         }

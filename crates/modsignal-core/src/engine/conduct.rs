@@ -548,7 +548,7 @@ impl Engine {
             0
         };
         let hot = &mut self.hot[h as usize];
-        hot.targets_now = now.clone();
+        hot.targets_now.clone_from(&now);
         for &t in &now {
             if !hot.targets_ever.contains(&t) {
                 hot.targets_ever.push(t);

@@ -142,12 +142,12 @@ pub fn signature(policy: &Policy, quick: &Evaluation, m: &Material<'_>) -> u64 {
     let base = policy.emission.reach_milestone_base;
     let milestone = |x: u64| ((x as f64).ln_1p() / base.ln()).floor() as u64;
     let parts = [
-        quick.raised as u64,
+        u64::from(quick.raised),
         (quick.score / policy.emission.score_step).floor() as u64,
         confidence.map_or(u64::MAX, |c| (c * 100.0).round() as u64),
         stage,
         exposure.removed_at.map_or(0, |t| t.0 as u64),
-        exposure.still_up as u64,
+        u64::from(exposure.still_up),
         removal.map_or(0, |r| 1 + r.kind as u64 * 8 + r.by as u64),
         milestone(reach.audience),
         milestone(reach.reshares),
@@ -271,7 +271,7 @@ impl Engine {
             .into_iter()
             .filter_map(|l| match l.code {
                 LabelCode::Category(c) => Some(c),
-                _ => None,
+                LabelCode::Factor(_) => None,
             })
             .collect();
         categories.sort_unstable();
@@ -304,10 +304,10 @@ impl Engine {
                 reshares_of_user.extend(hot.reshares_by(user));
                 let mut plain: Option<i64> = None;
                 let original = removals_of(msg_id);
-                let original_account = if msg.author != NONE {
-                    account_of(msg.author)
-                } else {
+                let original_account = if msg.author == NONE {
                     empty
+                } else {
+                    account_of(msg.author)
                 };
                 for &r in &reshares_of_user {
                     let rs = self.store.rss.get(r);
@@ -389,10 +389,10 @@ impl Engine {
             Subject::Resharer => {
                 let shared = account_of(user).len()
                     + removals_of(msg_id).len()
-                    + if msg.author != NONE {
-                        account_of(msg.author).len()
-                    } else {
+                    + if msg.author == NONE {
                         0
+                    } else {
+                        account_of(msg.author).len()
                     };
                 changes - (shared * (channels.len() - 1)) as u64
             }

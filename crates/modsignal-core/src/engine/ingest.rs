@@ -42,18 +42,17 @@ impl Engine {
                 } else {
                     mentions
                 };
-                let (addressee, how) = match addressed.first() {
-                    Some(p) => (Some(p), 0),
-                    None => {
-                        // An author is read only beside what it wrote: a post that names the
-                        // author of a reply it does not make answers no one.
-                        let not_self = |a: &&std::borrow::Cow<'_, str>| **a != author.id;
-                        let replied = reply_to_author.as_ref().filter(|_| reply_to.is_some());
-                        let quoted = quote_of_author.as_ref().filter(|_| quote_of.is_some());
-                        match replied.filter(not_self) {
-                            Some(p) => (Some(p), BIT_TO_REPLIED),
-                            None => (quoted.filter(not_self), BIT_TO_QUOTED),
-                        }
+                let (addressee, how) = if let Some(p) = addressed.first() {
+                    (Some(p), 0)
+                } else {
+                    // An author is read only beside what it wrote: a post that names the
+                    // author of a reply it does not make answers no one.
+                    let not_self = |a: &&std::borrow::Cow<'_, str>| **a != author.id;
+                    let replied = reply_to_author.as_ref().filter(|_| reply_to.is_some());
+                    let quoted = quote_of_author.as_ref().filter(|_| quote_of.is_some());
+                    match replied.filter(not_self) {
+                        Some(p) => (Some(p), BIT_TO_REPLIED),
+                        None => (quoted.filter(not_self), BIT_TO_QUOTED),
                     }
                 };
                 let (mention, how) = match addressee {
@@ -581,10 +580,10 @@ impl Engine {
         if let Some(reports) = self.reports.remove(&p) {
             self.merge_reports(original, resharer, reports);
         }
-        let moved = if old.hot != NONE {
-            Some(self.take_labels(old.hot, p))
-        } else {
+        let moved = if old.hot == NONE {
             None
+        } else {
+            Some(self.take_labels(old.hot, p))
         };
         let fm = self.store.msgs.get_mut(p);
         fm.bits |= BIT_FORWARD;
@@ -657,9 +656,8 @@ impl Engine {
         let h = self.heat(m);
         let limit = self.policy.limits.labels_per_message;
         let hot = &mut self.hot[h as usize];
-        let pos = match hot.label_events.binary_search(&entry) {
-            Ok(_) => return Ok(()),
-            Err(pos) => pos,
+        let Err(pos) = hot.label_events.binary_search(&entry) else {
+            return Ok(());
         };
         if hot.label_events.len() >= limit as usize {
             return Err(ApplyError::Limit {

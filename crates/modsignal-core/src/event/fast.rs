@@ -1,6 +1,6 @@
 //! A fast reader for the plain shape of canonical events, in front of serde.
 //!
-//! serde_json's derived reader is general (any field order, escapes, unknown fields, every
+//! `serde_json`'s derived reader is general (any field order, escapes, unknown fields, every
 //! number form) and was most of the cost of an event from bytes to flags. Producers write the
 //! contract in one plain shape: known fields once each, strings without escapes, integers
 //! without fraction or exponent. [`raw`] reads exactly that shape into the same [`RawEvent`]
@@ -31,7 +31,7 @@ impl<'a> Cursor<'a> {
         self.bytes().get(self.i).copied()
     }
 
-    /// Skips JSON whitespace, the four bytes serde_json skips.
+    /// Skips JSON whitespace, the four bytes `serde_json` skips.
     #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
@@ -59,6 +59,10 @@ impl<'a> Cursor<'a> {
 
     /// A string without escapes or control characters, borrowed from the input. The input is
     /// valid UTF-8 and `"` is ASCII, so the slice between the quotes is valid UTF-8 too.
+    #[expect(
+        clippy::inline_always,
+        reason = "the decoder's innermost call, inlined in every field read as the throughput figures were measured"
+    )]
     #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
@@ -83,9 +87,9 @@ impl<'a> Cursor<'a> {
         if self.null() {
             Some(None)
         } else if self.peek() == Some(b't') {
-            self.literal(b"true").map(|_| Some(true))
+            self.literal(b"true").map(|()| Some(true))
         } else {
-            self.literal(b"false").map(|_| Some(false))
+            self.literal(b"false").map(|()| Some(false))
         }
     }
 
@@ -123,7 +127,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A number read by serde_json itself, so that a fraction rounds exactly as serde rounds it.
+    /// A number read by `serde_json` itself, so that a fraction rounds exactly as serde rounds it.
     fn opt_f64(&mut self) -> Option<Option<f64>> {
         if self.null() {
             return Some(None);
@@ -534,7 +538,7 @@ mod tests {
             r#"{"type":"impressions","at":1732206400000,"id":"m1","count":5000}"#,
             r#"{"type":"account","at":1732206400000,"user":"u1","status":"takendown","minor":true,"followers":7}"#,
             " { \"type\" : \"delete\" ,\n\t\"at\" : -5 , \"id\" : \"m\" , \"by\" : null , \"mentions\" : [ ] }\r\n",
-            r#"{}"#,
+            r"{}",
             r#"{"type":"teleport","at":17,"id":""}"#,
             r#"{"type":"post","at":"last tuesday","author":{"id":"u"}}"#,
         ];

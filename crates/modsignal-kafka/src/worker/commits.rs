@@ -126,7 +126,7 @@ impl Worker<'_> {
     ) {
         let result = tokio::select! {
             biased;
-            _ = stop.wait() => Err(Halt::Stop),
+            () = stop.wait() => Err(Halt::Stop),
             r = async {
                 self.take_snapshots(false).await?;
                 self.commit_transaction(consumer, LEAVE_TIMEOUT).await
@@ -135,16 +135,16 @@ impl Worker<'_> {
         match result {
             Ok(Ok(())) if self.pending.is_empty() => {}
             Ok(Ok(())) => {
-                tracing::warn!("the last transaction was aborted; its input is processed again after a restart")
+                tracing::warn!("the last transaction was aborted; its input is processed again after a restart");
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "the last transaction failed; its input is processed again after a restart")
+                tracing::warn!(error = %e, "the last transaction failed; its input is processed again after a restart");
             }
             Err(Halt::Stop) => tracing::warn!(
                 "shutdown timeout reached in the last transaction; its input is processed again after a restart"
             ),
             Err(Halt::Failed(e)) => {
-                tracing::warn!(error = %e, "the last transaction failed; its input is processed again after a restart")
+                tracing::warn!(error = %e, "the last transaction failed; its input is processed again after a restart");
             }
         }
     }
@@ -172,12 +172,16 @@ pub(super) async fn rewind(consumer: &Arc<StreamConsumer<WorkerContext>>, tp: &T
     let result = tokio::task::spawn_blocking(move || c.seek_partitions(tpl, Duration::from_secs(10)))
         .await
         .map_err(|e| WorkerError::Blocking(e.to_string()))?;
-    let failed = result
-        .map_err(|e| e.to_string())
-        .and_then(|t| match t.elements().first().map(|e| e.error()) {
+    let failed = result.map_err(|e| e.to_string()).and_then(|t| {
+        match t
+            .elements()
+            .first()
+            .map(rdkafka::topic_partition_list::TopicPartitionListElem::error)
+        {
             Some(Err(e)) => Err(e.to_string()),
             _ => Ok(()),
-        });
+        }
+    });
     if let Err(reason) = failed {
         // Its records after `offset` would be skipped: stop rather than lose them. The next
         // owner starts from the committed offset.
