@@ -418,10 +418,52 @@ pub enum InputTime {
     Idle(Option<Ts>),
 }
 
-/// Who in a message is to be evaluated, as the queue and the timers hold it: a resharer's
-/// account handle, or one of these.
-pub(crate) const ALL: u32 = NONE;
-pub(crate) const AUTHOR: u32 = NONE - 1;
+/// Who in a message is to be evaluated, as the dirty lists and the timers hold it: every
+/// subject, the author, or the subjects who are one account (a resharer's, or the author's).
+///
+/// Four bytes, as an account handle is, so that a timer stays 16 bytes: the two highest values,
+/// which no handle reaches (the account slab would need four billion accounts first), stand for
+/// every subject and for the author. Code reads it only through [`Who::get`] and
+/// [`Who::handle`], never as a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Who(u32);
+
+/// What a [`Who`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Subjects {
+    All,
+    Author,
+    /// The subjects whose account has this handle.
+    Account(u32),
+}
+
+impl Who {
+    pub(crate) const ALL: Who = Who(NONE);
+    pub(crate) const AUTHOR: Who = Who(NONE - 1);
+
+    /// The subjects whose account has handle `u`.
+    pub(crate) fn account(u: u32) -> Who {
+        debug_assert!(u < NONE - 1, "account handle {u} collides with a reserved value");
+        Who(u)
+    }
+
+    pub(crate) fn get(self) -> Subjects {
+        match self {
+            Who::ALL => Subjects::All,
+            Who::AUTHOR => Subjects::Author,
+            Who(u) => Subjects::Account(u),
+        }
+    }
+
+    /// The account handle, for [`Subjects::Account`].
+    pub(crate) fn handle(self) -> Option<u32> {
+        match self.get() {
+            Subjects::Account(u) => Some(u),
+            Subjects::All | Subjects::Author => None,
+        }
+    }
+}
 
 pub struct Engine {
     policy: Policy,
@@ -440,7 +482,7 @@ pub struct Engine {
     /// Reshares whose `via` cannot be followed yet, by the id it names.
     via: via::Waiting,
     /// Exposure stages and rate-limited writes due: (event time, message, subject).
-    timers: BTreeSet<(i64, u32, u32)>,
+    timers: BTreeSet<(i64, u32, Who)>,
     queue: Vec<u32>,
     /// Hot messages with a change not written yet: the next flush (or the end of input)
     /// writes it.
@@ -810,7 +852,7 @@ impl Engine {
         users.dedup();
         for u in users {
             for m in self.conduct.messages(u) {
-                self.mark(m, ALL);
+                self.mark(m, Who::ALL);
             }
         }
         let mut targets = std::mem::take(&mut self.deferred_targets);
@@ -818,7 +860,7 @@ impl Engine {
         targets.dedup();
         for t in targets {
             for m in self.targets.messages(t) {
-                self.mark(m, ALL);
+                self.mark(m, Who::ALL);
             }
         }
     }
@@ -864,14 +906,14 @@ impl Engine {
         }
     }
 
-    /// Queues a subject of a message for evaluation ([`ALL`] for every subject).
-    fn mark(&mut self, m: u32, subject: u32) {
+    /// Queues a subject of a message for evaluation ([`Who::ALL`] for every subject).
+    fn mark(&mut self, m: u32, subject: Who) {
         let h = self.store.msgs.get(m).hot;
         if h == NONE {
             return;
         }
         let hot = &mut self.hot[h as usize];
-        if subject == ALL {
+        if subject == Who::ALL {
             hot.dirty_all = true;
             hot.dirty.clear();
         } else if !hot.dirty_all {
@@ -894,7 +936,7 @@ impl Engine {
         }
         for m in self.conduct.messages(u) {
             if m != except {
-                self.mark(m, ALL);
+                self.mark(m, Who::ALL);
             }
         }
     }
@@ -906,7 +948,7 @@ impl Engine {
             return;
         }
         for m in self.targets.messages(t) {
-            self.mark(m, ALL);
+            self.mark(m, Who::ALL);
         }
     }
 }

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use super::hot::Slot;
-use super::{AUTHOR, Engine};
+use super::{Engine, Subjects, Who};
 use crate::event::{Audience, Category, FactorLabel, LabelCode};
 use crate::exposure::{Change, Channel, Role, Visibility};
 use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Restricted, Subject, flag_id};
@@ -200,26 +200,35 @@ impl Engine {
             let author = msg.author;
             // An author who reshared their own post is a resharer too: whether the post or the
             // reshare came first, both flags exist.
-            let mut subjects: Vec<u32> = if dirty_all {
+            let mut subjects: Vec<Who> = if dirty_all {
                 let mut all: Vec<u32> = hot.resharers.keys().copied().collect();
                 all.sort_unstable();
                 // Go on from where the last partial pass stopped.
                 let split = all.partition_point(|&u| u < hot.cursor);
                 all.rotate_left(split);
+                let mut all: Vec<Who> = all.into_iter().map(Who::account).collect();
                 if known {
-                    all.insert(0, AUTHOR);
+                    all.insert(0, Who::AUTHOR);
                 }
                 all
             } else {
                 users.sort_unstable();
                 users.dedup();
                 let mut v = Vec::with_capacity(users.len());
-                for u in users {
-                    if u != AUTHOR && hot.resharers.contains_key(&u) {
-                        v.push(u);
-                    }
-                    if known && (u == AUTHOR || u == author) {
-                        v.push(AUTHOR);
+                for w in users {
+                    match w.get() {
+                        Subjects::Account(u) => {
+                            if hot.resharers.contains_key(&u) {
+                                v.push(w);
+                            }
+                            // The author's account stands for the author's flag too.
+                            if known && u == author {
+                                v.push(Who::AUTHOR);
+                            }
+                        }
+                        Subjects::Author if known => v.push(Who::AUTHOR),
+                        // `mark` never lists every subject one by one.
+                        Subjects::Author | Subjects::All => {}
                     }
                 }
                 v.sort_unstable();
@@ -230,17 +239,17 @@ impl Engine {
                 if !force && self.hot[h as usize].credit <= 0 {
                     let hot = &mut self.hot[h as usize];
                     hot.dirty.extend_from_slice(&subjects[i..]);
-                    if dirty_all && let Some(&u) = subjects[i..].iter().find(|&&u| u != AUTHOR) {
+                    if dirty_all && let Some(u) = subjects[i..].iter().find_map(|w| w.handle()) {
                         hot.cursor = u;
                     }
                     self.hold(h);
                     break;
                 }
-                let u = subjects[i];
-                let (user, subject) = if u == AUTHOR {
-                    (author, Subject::Author)
-                } else {
-                    (u, Subject::Resharer)
+                let (user, subject) = match subjects[i].get() {
+                    Subjects::Author => (author, Subject::Author),
+                    Subjects::Account(u) => (u, Subject::Resharer),
+                    // Never a subject of its own: `drain` lists the subjects one by one.
+                    Subjects::All => continue,
                 };
                 let cost = self.evaluate_subject(h, user, subject, out, force);
                 self.hot[h as usize].credit -= cost as i64;
@@ -422,7 +431,11 @@ impl Engine {
         let seconds_up = up_millis / 1000;
         let removal = vis.down.map(|(_, r)| r);
         let time_term = (as_of - start).max(0) as u64;
-        let who = if subject == Subject::Author { AUTHOR } else { user };
+        let who = if subject == Subject::Author {
+            Who::AUTHOR
+        } else {
+            Who::account(user)
+        };
         if vis.down.is_none()
             && let Some(&next) = stages.iter().find(|&&s| start + s as i64 * 1000 > stage_end)
         {

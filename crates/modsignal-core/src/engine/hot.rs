@@ -20,7 +20,7 @@
 use hashbrown::HashMap;
 
 use super::conduct::earliness;
-use super::{ALL, AUTHOR, Engine};
+use super::{Engine, Who};
 use crate::event::{Category, LabelCode};
 use crate::flag::Subject;
 use crate::store::{Id, NONE};
@@ -144,7 +144,7 @@ pub(super) struct Hot {
     pub targets_now: Vec<u32>,
     pub slots: HashMap<(u32, Subject, Category), Slot>,
     pub dirty_all: bool,
-    pub dirty: Vec<u32>,
+    pub dirty: Vec<Who>,
     pub queued: bool,
     /// On the engine's stale list: something was held back.
     pub stale: bool,
@@ -213,18 +213,15 @@ impl Engine {
             restructured: true,
             ..Hot::empty()
         };
-        let h = match self.hot_free.pop() {
-            Some(h) => {
-                self.hot[h as usize] = fresh;
-                h
-            }
-            None => {
-                self.hot.push(fresh);
-                self.hot.len() as u32 - 1
-            }
+        let h = if let Some(h) = self.hot_free.pop() {
+            self.hot[h as usize] = fresh;
+            h
+        } else {
+            self.hot.push(fresh);
+            self.hot.len() as u32 - 1
         };
         self.store.msgs.get_mut(m).hot = h;
-        self.mark(m, ALL);
+        self.mark(m, Who::ALL);
         h
     }
 
@@ -234,7 +231,7 @@ impl Engine {
         let h = self.store.msgs.get(m).hot;
         if h != NONE {
             self.hot[h as usize].restructured = true;
-            self.mark(m, ALL);
+            self.mark(m, Who::ALL);
         }
     }
 
@@ -287,7 +284,7 @@ impl Engine {
         } else {
             self.deferred_users.extend(changed);
         }
-        self.mark(m, ALL);
+        self.mark(m, Who::ALL);
     }
 
     /// Adds reshare `r` to its hot message's resharers and to the sums of at most
@@ -353,7 +350,7 @@ impl Engine {
         if self.hot[h as usize].restructured {
             // The rebuild will count it.
             let m = self.hot[h as usize].msg;
-            self.mark(m, ALL);
+            self.mark(m, Who::ALL);
             return;
         }
         let m = self.hot[h as usize].msg;
@@ -362,9 +359,9 @@ impl Engine {
         if self.sync_subject(m, user) {
             self.mark_user(user, m);
         }
-        self.mark(m, AUTHOR);
+        self.mark(m, Who::AUTHOR);
         for u in changed {
-            self.mark(m, u);
+            self.mark(m, Who::account(u));
         }
     }
 

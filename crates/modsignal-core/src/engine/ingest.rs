@@ -5,7 +5,7 @@
 //! visits all of a message's reshares or all of a sender's messages (that is left to the
 //! credit-paid rebuilds of `hot` and the deferred marking of `Engine::mark_user`).
 
-use super::{ALL, AUTHOR, ApplyError, Engine, RemovalSeen, Reports};
+use super::{ApplyError, Engine, RemovalSeen, Reports, Who};
 use crate::event::{Audience, EventKind, LabelCode};
 use crate::exposure::{Change, What, insert_change, scope_ord, status_ord};
 use crate::model::RemovalKind;
@@ -145,7 +145,7 @@ impl Engine {
                 }
                 msg.touch(at);
                 self.earn(m);
-                self.mark(m, AUTHOR);
+                self.mark(m, Who::AUTHOR);
             }
             EventKind::Account {
                 user,
@@ -363,7 +363,7 @@ impl Engine {
                 self.store.msgs.get_mut(m).bits |= BIT_REPLY;
             }
             self.earn(p);
-            self.mark(p, AUTHOR);
+            self.mark(p, Who::AUTHOR);
         }
         if is_hot {
             // The pile-on's burst is measured from the posting, known only now: count it again.
@@ -381,7 +381,7 @@ impl Engine {
     /// conduct or as another sender at the same person, are evaluated again.
     pub(super) fn subject_moved(&mut self, m: u32) {
         self.sync_indexes(m);
-        self.mark(m, ALL);
+        self.mark(m, Who::ALL);
     }
 
     fn reshare(&mut self, id: &str, of: &str, via: Option<&str>, at: i64, user: u32) -> Result<(), ApplyError> {
@@ -502,7 +502,7 @@ impl Engine {
         if self.sync_subject(original, user) {
             self.mark_user(user, original);
         }
-        self.mark(original, user);
+        self.mark(original, Who::account(user));
     }
 
     /// Whether a reshare at `a` with id `a_id` came before one at `b` with id `b_id`: by time,
@@ -631,7 +631,7 @@ impl Engine {
         msg.touch(change.at);
         let (hot, author) = (msg.hot, msg.author);
         self.earn(m);
-        self.mark(m, ALL);
+        self.mark(m, Who::ALL);
         let (kind, by) = match change.what {
             What::Delete(by) => (RemovalKind::Deleted, by),
             What::Restrict(by, _) => (RemovalKind::Blocked, by),
@@ -710,7 +710,7 @@ impl Engine {
         msg.touch(at);
         if changed || later {
             self.earn(m);
-            self.mark(m, if scope == NONE { ALL } else { scope });
+            self.mark(m, if scope == NONE { Who::ALL } else { Who::account(scope) });
         }
     }
 

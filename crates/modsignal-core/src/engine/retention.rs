@@ -7,7 +7,7 @@
 //! history older than every window goes, and then every account that nothing in state refers to
 //! any more and that has been quiet as long goes too, its handle free for reuse.
 
-use super::{ALL, AUTHOR, Engine};
+use super::{Engine, Who};
 use crate::flag::Flag;
 use crate::store::{BIT_DEAD, BIT_FORWARD, BIT_SEEN, NONE};
 
@@ -60,7 +60,7 @@ impl Engine {
         for &m in &victims {
             let h = self.store.msgs.get(m).hot;
             if h != NONE {
-                self.mark(m, ALL);
+                self.mark(m, Who::ALL);
             }
         }
         self.drain(out, true);
@@ -154,13 +154,13 @@ impl Engine {
                 hold(l.scope);
             });
             hot.targets_ever.iter().for_each(|&u| hold(u));
-            hot.dirty.iter().for_each(|&u| hold(u));
+            hot.dirty.iter().filter_map(|w| w.handle()).for_each(&mut hold);
         }
         for r in self.reports.values() {
             r.handles().for_each(&mut hold);
         }
-        for &(_, _, u) in &self.timers {
-            if u != AUTHOR {
+        for &(_, _, w) in &self.timers {
+            if let Some(u) = w.handle() {
                 hold(u);
             }
         }

@@ -82,7 +82,7 @@ struct Borrowed<'a> {
     conduct: &'a Conducts,
     targets: &'a Targets,
     via: &'a super::via::Waiting,
-    timers: &'a BTreeSet<(i64, u32, u32)>,
+    timers: &'a BTreeSet<(i64, u32, super::Who)>,
     queue: &'a [u32],
     stale: &'a [u32],
     deferred_users: &'a [u32],
@@ -114,7 +114,7 @@ struct Owned {
     conduct: Conducts,
     targets: Targets,
     via: super::via::Waiting,
-    timers: BTreeSet<(i64, u32, u32)>,
+    timers: BTreeSet<(i64, u32, super::Who)>,
     queue: Vec<u32>,
     stale: Vec<u32>,
     deferred_users: Vec<u32>,
@@ -268,7 +268,11 @@ impl Engine {
         }
         let live_msg = |ix: u32| ix != NONE && msg(ix);
         let live_rs = |ix: u32| ix != NONE && rs(ix);
-        let subject = |u: u32| u == super::AUTHOR || user(u);
+        let subject = |w: super::Who| match w.get() {
+            super::Subjects::Author => true,
+            super::Subjects::Account(u) => user(u),
+            super::Subjects::All => false,
+        };
         for (h, x) in self.hot.iter().enumerate().filter(|(_, x)| x.msg != NONE) {
             let ok = live_msg(x.msg)
                 && self.store.msgs.get(x.msg).hot == h as u32
