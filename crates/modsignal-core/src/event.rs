@@ -594,6 +594,66 @@ fn author(a: Option<Author<'_>>) -> Result<Author<'_>, DecodeError> {
 }
 
 impl<'a> Event<'a> {
+    /// Checks an event built another way than by [`decode`] (by a platform adapter) for what
+    /// `decode` asks of its ids: none longer than [`MAX_ID_BYTES`]. The engine keeps ids whole
+    /// in chunks whose offsets are 32 bits because of that bound, so an adapter must refuse
+    /// what `decode` would (a fuzz finding: a Mastodon stream whose server-sent `data:` lines
+    /// made an account id of 5,024 bytes, `fuzz/regressions/mastodon/`).
+    pub fn check_ids(&self) -> Result<(), DecodeError> {
+        fn one(v: &str, field: &'static str) -> Result<(), DecodeError> {
+            bounded(Some(Cow::Borrowed(v)), field).map(|_| ())
+        }
+        fn some(v: Option<&Cow<'_, str>>, field: &'static str) -> Result<(), DecodeError> {
+            v.map_or(Ok(()), |v| one(v, field))
+        }
+        fn all(v: &[Cow<'_, str>], field: &'static str) -> Result<(), DecodeError> {
+            v.iter().try_for_each(|v| one(v, field))
+        }
+        some(self.event_id.as_ref(), "event_id")?;
+        match &self.kind {
+            EventKind::Post {
+                id,
+                author,
+                reply_to,
+                reply_to_author,
+                quote_of,
+                quote_of_author,
+                mentions,
+                recipients,
+                audience: _,
+            } => {
+                one(id, "id")?;
+                one(&author.id, "author.id")?;
+                some(reply_to.as_ref(), "reply_to")?;
+                some(reply_to_author.as_ref(), "reply_to_author")?;
+                some(quote_of.as_ref(), "quote_of")?;
+                some(quote_of_author.as_ref(), "quote_of_author")?;
+                all(mentions, "mentions")?;
+                all(recipients, "recipients")
+            }
+            EventKind::Reshare { id, of, author, via } => {
+                one(id, "id")?;
+                one(of, "of")?;
+                one(&author.id, "author.id")?;
+                some(via.as_ref(), "via")
+            }
+            EventKind::Delete { id, .. }
+            | EventKind::Restrict { id, .. }
+            | EventKind::Restore { id, .. }
+            | EventKind::Impressions { id, .. } => one(id, "id"),
+            EventKind::Label { id, source, target, .. } => {
+                one(id, "id")?;
+                one(source, "source")?;
+                some(target.as_ref(), "target")
+            }
+            EventKind::Report { id, reporter, .. } => {
+                one(id, "id")?;
+                one(reporter, "reporter")
+            }
+            EventKind::Account { user, .. } => one(user, "user"),
+        }
+    }
+
     /// The wire shape of this event, for writers (the simulator, the platform adapters).
     pub fn to_raw(&self) -> RawEvent<'a> {
         let mut r = RawEvent {
@@ -863,6 +923,47 @@ mod tests {
             let err = decode(line.as_bytes()).unwrap_err();
             assert_eq!(err.code(), "invalid_field", "{err}");
             assert!(err.to_string().contains("at most 4096 bytes"), "{err}");
+        }
+    }
+
+    /// `check_ids` refuses the ids `decode` refuses, naming the same field: ids of events of
+    /// every kind made one byte too long, in turn, then written and decoded.
+    #[test]
+    fn check_ids_agrees_with_decode() {
+        let post = r#"{"type":"post","at":1732206400000,"event_id":"e","id":"m","author":{"id":"a"},"reply_to":"r","reply_to_author":"ra","quote_of":"q","quote_of_author":"qa","mentions":["x"],"recipients":["y"]}"#;
+        let reshare = r#"{"type":"reshare","at":1732206400000,"id":"s","of":"m","author":{"id":"b"},"via":"v"}"#;
+        let label = r#"{"type":"label","at":1732206400000,"id":"m","category":"credible_threat","confidence":0.9,"source":"c","target":"t"}"#;
+        let report = r#"{"type":"report","at":1732206400000,"id":"m","reporter":"p"}"#;
+        let account = r#"{"type":"account","at":1732206400000,"user":"u","status":"active"}"#;
+        let restrict = r#"{"type":"restrict","at":1732206400000,"id":"m","by":"platform","scope":"followers_only"}"#;
+        let long: Cow<'static, str> = Cow::Owned("x".repeat(MAX_ID_BYTES + 1));
+        type Edit = fn(&mut Event<'static>, Cow<'static, str>);
+        let cases: [(&str, Edit); 16] = [
+            (post, |e, l| e.event_id = Some(l)),
+            (post, |e, l| if let EventKind::Post { id, .. } = &mut e.kind { *id = l }),
+            (post, |e, l| if let EventKind::Post { author, .. } = &mut e.kind { author.id = l }),
+            (post, |e, l| if let EventKind::Post { reply_to, .. } = &mut e.kind { *reply_to = Some(l) }),
+            (post, |e, l| if let EventKind::Post { reply_to_author, .. } = &mut e.kind { *reply_to_author = Some(l) }),
+            (post, |e, l| if let EventKind::Post { quote_of, .. } = &mut e.kind { *quote_of = Some(l) }),
+            (post, |e, l| if let EventKind::Post { quote_of_author, .. } = &mut e.kind { *quote_of_author = Some(l) }),
+            (post, |e, l| if let EventKind::Post { mentions, .. } = &mut e.kind { mentions.push(l) }),
+            (post, |e, l| if let EventKind::Post { recipients, .. } = &mut e.kind { recipients.push(l) }),
+            (reshare, |e, l| if let EventKind::Reshare { of, .. } = &mut e.kind { *of = l }),
+            (reshare, |e, l| if let EventKind::Reshare { via, .. } = &mut e.kind { *via = Some(l) }),
+            (label, |e, l| if let EventKind::Label { source, .. } = &mut e.kind { *source = l }),
+            (label, |e, l| if let EventKind::Label { target, .. } = &mut e.kind { *target = Some(l) }),
+            (report, |e, l| if let EventKind::Report { reporter, .. } = &mut e.kind { *reporter = l }),
+            (account, |e, l| if let EventKind::Account { user, .. } = &mut e.kind { *user = l }),
+            (restrict, |e, l| if let EventKind::Restrict { id, .. } = &mut e.kind { *id = l }),
+        ];
+        for (line, edit) in cases {
+            let mut ev = decode(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}")).into_owned();
+            assert_eq!(ev.check_ids(), Ok(()), "{line}");
+            edit(&mut ev, long.clone());
+            let json = ev.to_json();
+            let refused = decode(json.as_bytes()).expect_err("a long id is refused");
+            assert!(refused.to_string().contains("at most 4096 bytes"), "{refused}");
+            assert_eq!(ev.check_ids(), Err(refused));
         }
     }
 

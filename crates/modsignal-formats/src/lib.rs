@@ -355,6 +355,15 @@ impl Reader {
         let res = self.read_inner(record, &mut untimed, out);
         match res {
             Ok(Read::Events(_)) => {
+                // What `decode` would refuse of the ids, the adapters refuse too: the engine
+                // relies on the bound, and a record's events go in whole or not at all.
+                if let Some(Err(e)) = out[start..].iter().map(Event::check_ids).find(Result::is_err) {
+                    out.truncate(start);
+                    return Err(match e {
+                        DecodeError::Invalid { field, reason } => FormatError::Invalid { field, reason },
+                        other => FormatError::Canonical(other),
+                    });
+                }
                 let n = out.len() - start;
                 debug_assert!(n > 0, "an adapter said `Events` without appending one");
                 if n == 0 {

@@ -423,6 +423,29 @@ mod tests {
             ),
             (r#"{"event":"update"}"#.to_owned(), "missing field `payload`"),
             ("hello there".to_owned(), "not a mastodon record"),
+            // Longer ids than the engine keeps are refused as `decode` refuses them (a fuzz
+            // finding: `fuzz/regressions/mastodon/long-account-id`), and a boost's original is
+            // not written without its reshare.
+            (
+                frame(
+                    "update",
+                    &format!(
+                        r#"{{"id":"1","created_at":"2024-11-21T16:09:27Z","account":{{"id":"{}"}}}}"#,
+                        "7".repeat(5000)
+                    ),
+                ),
+                "field `author.id`: 5000 bytes long; ids are at most 4096 bytes",
+            ),
+            (
+                frame(
+                    "update",
+                    &format!(
+                        r#"{{"id":"{}","created_at":"2024-11-21T16:09:27Z","account":{{"id":"2"}},"reblog":{{"id":"3","created_at":"2024-11-21T16:00:00Z","account":{{"id":"4"}}}}}}"#,
+                        "8".repeat(4097)
+                    ),
+                ),
+                "field `id`: 4097 bytes long",
+            ),
         ];
         for (line, want) in cases {
             let (evs, res) = read_all(&[&line]);
