@@ -940,24 +940,86 @@ mod tests {
         type Edit = fn(&mut Event<'static>, Cow<'static, str>);
         let cases: [(&str, Edit); 16] = [
             (post, |e, l| e.event_id = Some(l)),
-            (post, |e, l| if let EventKind::Post { id, .. } = &mut e.kind { *id = l }),
-            (post, |e, l| if let EventKind::Post { author, .. } = &mut e.kind { author.id = l }),
-            (post, |e, l| if let EventKind::Post { reply_to, .. } = &mut e.kind { *reply_to = Some(l) }),
-            (post, |e, l| if let EventKind::Post { reply_to_author, .. } = &mut e.kind { *reply_to_author = Some(l) }),
-            (post, |e, l| if let EventKind::Post { quote_of, .. } = &mut e.kind { *quote_of = Some(l) }),
-            (post, |e, l| if let EventKind::Post { quote_of_author, .. } = &mut e.kind { *quote_of_author = Some(l) }),
-            (post, |e, l| if let EventKind::Post { mentions, .. } = &mut e.kind { mentions.push(l) }),
-            (post, |e, l| if let EventKind::Post { recipients, .. } = &mut e.kind { recipients.push(l) }),
-            (reshare, |e, l| if let EventKind::Reshare { of, .. } = &mut e.kind { *of = l }),
-            (reshare, |e, l| if let EventKind::Reshare { via, .. } = &mut e.kind { *via = Some(l) }),
-            (label, |e, l| if let EventKind::Label { source, .. } = &mut e.kind { *source = l }),
-            (label, |e, l| if let EventKind::Label { target, .. } = &mut e.kind { *target = Some(l) }),
-            (report, |e, l| if let EventKind::Report { reporter, .. } = &mut e.kind { *reporter = l }),
-            (account, |e, l| if let EventKind::Account { user, .. } = &mut e.kind { *user = l }),
-            (restrict, |e, l| if let EventKind::Restrict { id, .. } = &mut e.kind { *id = l }),
+            (post, |e, l| {
+                if let EventKind::Post { id, .. } = &mut e.kind {
+                    *id = l;
+                }
+            }),
+            (post, |e, l| {
+                if let EventKind::Post { author, .. } = &mut e.kind {
+                    author.id = l;
+                }
+            }),
+            (post, |e, l| {
+                if let EventKind::Post { reply_to, .. } = &mut e.kind {
+                    *reply_to = Some(l);
+                }
+            }),
+            (post, |e, l| {
+                if let EventKind::Post { reply_to_author, .. } = &mut e.kind {
+                    *reply_to_author = Some(l);
+                }
+            }),
+            (post, |e, l| {
+                if let EventKind::Post { quote_of, .. } = &mut e.kind {
+                    *quote_of = Some(l);
+                }
+            }),
+            (post, |e, l| {
+                if let EventKind::Post { quote_of_author, .. } = &mut e.kind {
+                    *quote_of_author = Some(l);
+                }
+            }),
+            (post, |e, l| {
+                if let EventKind::Post { mentions, .. } = &mut e.kind {
+                    mentions.push(l);
+                }
+            }),
+            (post, |e, l| {
+                if let EventKind::Post { recipients, .. } = &mut e.kind {
+                    recipients.push(l);
+                }
+            }),
+            (reshare, |e, l| {
+                if let EventKind::Reshare { of, .. } = &mut e.kind {
+                    *of = l;
+                }
+            }),
+            (reshare, |e, l| {
+                if let EventKind::Reshare { via, .. } = &mut e.kind {
+                    *via = Some(l);
+                }
+            }),
+            (label, |e, l| {
+                if let EventKind::Label { source, .. } = &mut e.kind {
+                    *source = l;
+                }
+            }),
+            (label, |e, l| {
+                if let EventKind::Label { target, .. } = &mut e.kind {
+                    *target = Some(l);
+                }
+            }),
+            (report, |e, l| {
+                if let EventKind::Report { reporter, .. } = &mut e.kind {
+                    *reporter = l;
+                }
+            }),
+            (account, |e, l| {
+                if let EventKind::Account { user, .. } = &mut e.kind {
+                    *user = l;
+                }
+            }),
+            (restrict, |e, l| {
+                if let EventKind::Restrict { id, .. } = &mut e.kind {
+                    *id = l;
+                }
+            }),
         ];
         for (line, edit) in cases {
-            let mut ev = decode(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}")).into_owned();
+            let mut ev = decode(line.as_bytes())
+                .unwrap_or_else(|e| panic!("{line}: {e}"))
+                .into_owned();
             assert_eq!(ev.check_ids(), Ok(()), "{line}");
             edit(&mut ev, long.clone());
             let json = ev.to_json();
