@@ -22,3 +22,16 @@ pub fn simulated_lines_at(events: u64, seed: u64, rate: f64) -> Vec<u8> {
     }
     buf
 }
+
+/// The CPU the figures were measured on, as Linux names it.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "an unknown CPU".to_owned())
+}

@@ -81,14 +81,7 @@ fn main() {
     let runs_phase = |p: &str| phase.is_empty() || phase == p;
     let buf = modsignal_benches::simulated_lines_at(events, 1, rate);
     let lines: Vec<&[u8]> = buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = modsignal_benches::cpu_model();
     println!(
         "{events} events, {:.0} bytes each on average, {rate} events per second of event time; {cpu}",
         buf.len() as f64 / events as f64

@@ -140,6 +140,46 @@ fn simulate_is_deterministic_and_decodes() {
 }
 
 #[test]
+fn simulate_viral_is_deterministic_and_decodes_and_every_post_is_labelled() {
+    let (a, b) = (tmp("viral-a.jsonl"), tmp("viral-b.jsonl"));
+    for path in [&a, &b] {
+        run(&[
+            "simulate",
+            "--viral",
+            "--events",
+            "20000",
+            "--seed",
+            "4",
+            "-o",
+            path.to_str().unwrap(),
+        ])
+        .unwrap();
+    }
+    let text = std::fs::read_to_string(&a).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&b).unwrap());
+    assert_eq!(text.lines().count(), 20000);
+    let mut posts = std::collections::BTreeSet::new();
+    let mut labelled = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        match modsignal_core::decode(line.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}: {line}"))
+            .kind
+        {
+            modsignal_core::EventKind::Post { id, .. } => posts.insert(id.into_owned()),
+            modsignal_core::EventKind::Label { id, .. } => labelled.insert(id.into_owned()),
+            _ => false,
+        };
+    }
+    // The last cascade may be cut before its label comes.
+    assert!(
+        posts.difference(&labelled).count() <= 1,
+        "{} posts, {} labelled",
+        posts.len(),
+        labelled.len()
+    );
+}
+
+#[test]
 fn a_policy_that_breaks_the_promises_is_refused() {
     let policy = tmp("bad-policy.toml");
     std::fs::write(&policy, "[weights]\nswift_removal = -1.0\n").unwrap();

@@ -341,6 +341,12 @@ fn simulated_events_match_the_event_schema() {
     }
     assert_eq!(text.lines().count(), 20000);
     assert!(types.len() >= 6, "the simulation covers few event types: {types:?}");
+    // The viral shape too.
+    run(&["simulate", "--viral", "--events", "5000", "-o", path.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    for line in text.lines() {
+        assert_valid(&v, line, "simulated (viral)");
+    }
 }
 
 /// Every platform sample that should read cleanly, with its format.

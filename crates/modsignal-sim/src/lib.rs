@@ -93,6 +93,7 @@ mod dist;
 mod ids;
 mod population;
 mod queue;
+mod viral;
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -110,6 +111,7 @@ use rand_distr::{Exp1, StandardNormal};
 use dist::{DAY, Delay, HOUR, MINUTE, inv_norm_cdf};
 use population::Population;
 use queue::{Queue, Timed};
+pub use viral::{ViralConfig, viral};
 
 /// The generator. Xoshiro256++ rather than `StdRng`: it is several times faster, and it is a
 /// fixed, documented algorithm, whereas `StdRng` may change between `rand` versions, which

@@ -206,6 +206,12 @@ struct SimArgs {
     /// Where the events go; `-` for standard output.
     #[arg(long, short, default_value = "-")]
     output: String,
+    /// Viral cascades instead of the general stream: every post labelled, heavy-tailed reshare
+    /// cascades (the largest thousands of reshares, chains five deep), half of the posts taken
+    /// down midway; the shape on which the most flag revisions are written per event. --rate
+    /// does not apply (cascades start two minutes apart).
+    #[arg(long)]
+    viral: bool,
 }
 
 /// Parses `args` (the program name first) and runs the command.
@@ -447,10 +453,21 @@ fn progress(total: u64, unit: &str) -> Option<indicatif::ProgressBar> {
 }
 
 fn simulate(args: SimArgs) -> Result<()> {
-    let sim = Simulator::new(sim_config(args.events, args.seed, args.rate)?);
+    let events: Box<dyn Iterator<Item = modsignal_core::Event<'static>>> = if args.viral {
+        Box::new(
+            modsignal_sim::viral(&modsignal_sim::ViralConfig {
+                events: args.events,
+                seed: args.seed,
+                ..modsignal_sim::ViralConfig::default()
+            })
+            .into_iter(),
+        )
+    } else {
+        Box::new(Simulator::new(sim_config(args.events, args.seed, args.rate)?))
+    };
     let mut out = writer(&args.output)?;
     let write = || -> io::Result<()> {
-        for ev in sim {
+        for ev in events {
             serde_json::to_writer(&mut out, &ev.to_raw())?;
             out.write_all(b"\n")?;
         }

@@ -1,0 +1,118 @@
+//! Flag volume on viral cascades (issue 15): how many flag revisions and how many bytes of
+//! output modsignal writes per input event, and how fast, against a parse-only floor measured
+//! on the same input in the same run.
+//!
+//! `cargo run --release -p modsignal-benches --bin volume -- [EVENTS] [SEED]`
+//!
+//! The input is `modsignal simulate --viral` (every post labelled, heavy-tailed reshare cascades
+//! with chains five deep, half of the posts taken down midway), 200,000 events by default, held
+//! in memory as canonical JSON lines, as a file in the page cache is. modsignal reads it through
+//! the file pipeline that `modsignal run -i FILE -o FILE` uses (decode, engine, flag JSON), into
+//! a writer that counts the bytes and lines instead of keeping them: on this shape the output is
+//! tens of times the input, more than a disk here holds for long runs. The floor is
+//! `serde_json` into the canonical shape's borrowed structs (`RawEvent`), nothing else. Both run
+//! on one thread; the floor's figure is its best of three runs.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use modsignal::files::{Pipeline, Rejects};
+use modsignal_core::Policy;
+use modsignal_core::event::RawEvent;
+use modsignal_sim::{ViralConfig, viral};
+
+/// A writer that keeps nothing and counts what it is given.
+#[derive(Default)]
+struct Counting {
+    bytes: u64,
+    lines: u64,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bytes += buf.len() as u64;
+        self.lines += memchr::memchr_iter(b'\n', buf).count() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A `Counting` shared with the pipeline, which owns its writer.
+#[derive(Clone, Default)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Counting>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().expect("not poisoned").write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let events: u64 = args.next().map_or(200_000, |a| a.parse().expect("EVENTS is a number"));
+    let seed: u64 = args.next().map_or(1, |a| a.parse().expect("SEED is a number"));
+    let mut input = Vec::with_capacity(events as usize * 280);
+    for ev in viral(&ViralConfig {
+        events,
+        seed,
+        ..ViralConfig::default()
+    }) {
+        serde_json::to_writer(&mut input, &ev.to_raw()).expect("events serialise");
+        input.push(b'\n');
+    }
+    let lines = input.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64;
+
+    let mut floor = f64::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut parsed = 0u64;
+        for line in input.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let raw: RawEvent<'_> = serde_json::from_slice(line).expect("the simulator writes valid events");
+            parsed += u64::from(raw.kind.is_some());
+            std::hint::black_box(&raw);
+        }
+        assert_eq!(parsed, lines);
+        floor = floor.min(started.elapsed().as_secs_f64());
+    }
+
+    let out = Shared::default();
+    let rejects = std::env::temp_dir().join(format!("modsignal-volume-rejects-{}.jsonl", std::process::id()));
+    let started = Instant::now();
+    let mut pipeline = Pipeline::new(
+        Policy::default(),
+        io::BufWriter::with_capacity(1 << 20, out.clone()),
+        Rejects::new(rejects).expect("a reject file can be made in the temporary directory"),
+    );
+    pipeline.feed_reader(&input[..], None).expect("the input is read");
+    let (summary, _) = pipeline.finish().expect("the run finishes");
+    let secs = started.elapsed().as_secs_f64();
+    let counted = out.0.lock().expect("not poisoned");
+    assert_eq!(counted.lines, summary.flags, "one line per flag revision");
+
+    let per_event = |x: u64| x as f64 / events as f64;
+    println!(
+        "viral shape: {events} events (seed {seed}), {:.0} bytes of input per event, on {}",
+        per_event(input.len() as u64),
+        modsignal_benches::cpu_model()
+    );
+    println!(
+        "revisions: {} ({:.2} per event), {} raised; output {:.1} MB ({:.0} bytes per event, {:.0} per revision)",
+        summary.flags,
+        per_event(summary.flags),
+        summary.raised,
+        counted.bytes as f64 / 1e6,
+        per_event(counted.bytes),
+        counted.bytes as f64 / summary.flags.max(1) as f64
+    );
+    println!(
+        "modsignal: {:.0} events/s ({secs:.2} s); parse-only floor: {:.0} events/s ({floor:.3} s); ratio {:.4}",
+        events as f64 / secs,
+        events as f64 / floor,
+        floor / secs
+    );
+}
