@@ -202,6 +202,12 @@ pub struct Emission {
     /// interval has passed, or for the streaming worker's flush, or for the end of input.
     /// News (a flag raised or lowered, a subject coming down or back up) is written at once.
     pub min_interval_secs: u64,
+    /// A flag that is not raised is written again for its score, its exposure stage or its
+    /// factors only while it could be raised by them: a category-4 flag whose score is within
+    /// this margin below `labels.high_threshold`. Otherwise only news writes it (raised or
+    /// lowered, its label, its subject coming down or back up, a reach milestone), and the end
+    /// of input or a quiet partition writes its exact state.
+    pub score_margin: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -321,6 +327,7 @@ impl Default for Policy {
                 reach_milestone_base: 10.0,
                 score_step: 0.05,
                 min_interval_secs: 60,
+                score_margin: 0.1,
             },
             stream: Stream {
                 lateness_secs: 300,
@@ -615,6 +622,9 @@ impl Policy {
         if m.min_interval_secs > MAX_SPAN_SECS {
             return Err(range("emission.min_interval_secs", m.min_interval_secs, SPAN));
         }
+        if !(0.0..=1.0).contains(&m.score_margin) {
+            return Err(range("emission.score_margin", m.score_margin, "from 0 to 1"));
+        }
         let s = &self.stream;
         for (name, v) in [
             ("stream.lateness_secs", s.lateness_secs),
@@ -735,6 +745,8 @@ mod tests {
             (|p| p.stream.retention_secs = u64::MAX, "stream.retention_secs"),
             (|p| p.emission.score_step = 0.0, "emission.score_step"),
             (|p| p.emission.score_step = -1.0, "emission.score_step"),
+            (|p| p.emission.score_margin = -0.1, "emission.score_margin"),
+            (|p| p.emission.score_margin = f64::NAN, "emission.score_margin"),
             (|p| p.emission.score_step = f64::NAN, "emission.score_step"),
             (|p| p.emission.score_step = f64::INFINITY, "emission.score_step"),
             (

@@ -17,7 +17,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use super::hot::Slot;
 use super::{Engine, Subjects, Who};
-use crate::event::{Audience, Category, FactorLabel, LabelCode};
+use crate::event::{Audience, Category, FactorLabel, LabelCode, Track};
 use crate::exposure::{Change, Channel, Role, Visibility};
 use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Restricted, Subject, flag_id};
 use crate::model::{
@@ -124,12 +124,25 @@ pub struct Material<'a> {
     pub removal: Option<Removal>,
     pub reach: &'a Reach,
     pub start: i64,
+    /// Whether the flag is raised or could be raised by its score moving: a category-4 flag
+    /// within `emission.score_margin` below the threshold. Only then do its score, exposure
+    /// stage and factors count as material ([`watched`]).
+    pub watched: bool,
+}
+
+/// Whether a flag of `category` with evaluation `quick` is watched ([`Material::watched`]).
+pub fn watched(policy: &Policy, category: Category, quick: &Evaluation) -> bool {
+    quick.raised
+        || (category.track() == Track::HighThreshold
+            && quick.score >= policy.labels.high_threshold - policy.emission.score_margin)
 }
 
 /// What decides whether a changed flag is worth writing before the end of input: whether it is
-/// raised, its score in steps of `emission.score_step`, the label's confidence, the exposure
-/// stage reached, its removal, each reach figure's milestone (a power of
-/// `emission.reach_milestone_base`), its cascade depth, its start, and which factors it has.
+/// raised, the label's confidence, its removal, each reach figure's milestone (a power of
+/// `emission.reach_milestone_base`), its cascade depth and its start; and, for a watched flag
+/// only ([`watched`]), its score in steps of `emission.score_step`, the exposure stage reached
+/// and which factors it has. A flag far below its threshold does not move for its time up
+/// ticking over: on viral cascades that was most of what was written (issue 15).
 pub fn signature(policy: &Policy, quick: &Evaluation, m: &Material<'_>) -> u64 {
     let Material {
         confidence,
@@ -138,14 +151,19 @@ pub fn signature(policy: &Policy, quick: &Evaluation, m: &Material<'_>) -> u64 {
         removal,
         reach,
         start,
+        watched,
     } = *m;
     let base = policy.emission.reach_milestone_base;
     let milestone = |x: u64| ((x as f64).ln_1p() / base.ln()).floor() as u64;
     let parts = [
         u64::from(quick.raised),
-        (quick.score / policy.emission.score_step).floor() as u64,
+        if watched {
+            (quick.score / policy.emission.score_step).floor() as u64
+        } else {
+            u64::MAX
+        },
         confidence.map_or(u64::MAX, |c| (c * 100.0).round() as u64),
-        stage,
+        if watched { stage } else { u64::MAX },
         exposure.removed_at.map_or(0, |t| t.0 as u64),
         u64::from(exposure.still_up),
         removal.map_or(0, |r| 1 + r.kind as u64 * 8 + r.by as u64),
@@ -160,7 +178,7 @@ pub fn signature(policy: &Policy, quick: &Evaluation, m: &Material<'_>) -> u64 {
     for x in parts {
         hasher.update(&x.to_le_bytes());
     }
-    for f in &quick.factors {
+    for f in quick.factors.iter().filter(|_| watched) {
         hasher.update(f.code.as_bytes());
         hasher.update(&[f.effect as u8]);
     }
@@ -642,6 +660,7 @@ impl Engine {
                 removal,
                 reach: &reach,
                 start,
+                watched: watched(policy, category, &quick),
             };
             let sig = signature(policy, &quick, &material);
             let key = (user, subject, category);
@@ -849,17 +868,18 @@ mod tests {
         let policy = Policy::default();
         let (up, down) = (exposure(None), exposure(Some(60_000)));
         let (small, near, wide) = (reach(150), reach(160), reach(5_000));
-        let material = |exposure, reach| Material {
+        let material = |exposure, reach, stage, watched| Material {
             confidence: Some(0.9),
-            stage: 1,
+            stage,
             exposure,
             removal: None,
             reach,
             start: 0,
+            watched,
         };
         let sig = |e: &Evaluation, m: &Material<'_>| signature(&policy, e, m);
         let base = evaluation(0.41, false, &["category", "reach"]);
-        let m = material(&up, &small);
+        let m = material(&up, &small, 1, true);
         let same = sig(&base, &m);
         assert_eq!(
             sig(&evaluation(0.41, false, &["category", "reach"]), &m),
@@ -874,9 +894,47 @@ mod tests {
             sig(&evaluation(0.41, false, &["category", "reach", "targeted"]), &m),
             same
         );
+        assert_ne!(sig(&base, &material(&up, &small, 2, true)), same, "a stage crossed");
         // Reach within one milestone (a power of 10): the same; across one, and a removal: not.
-        assert_eq!(sig(&base, &material(&up, &near)), same);
-        assert_ne!(sig(&base, &material(&up, &wide)), same);
-        assert_ne!(sig(&base, &material(&down, &small)), same);
+        assert_eq!(sig(&base, &material(&up, &near, 1, true)), same);
+        assert_ne!(sig(&base, &material(&up, &wide, 1, true)), same);
+        assert_ne!(sig(&base, &material(&down, &small, 1, true)), same);
+
+        // A flag nobody watches (not raised, far below its threshold) moves only on news: its
+        // score, its stage and its factors may change without a write.
+        let quiet = sig(&base, &material(&up, &small, 1, false));
+        let unwatched = |e: &Evaluation, stage| sig(e, &material(&up, &small, stage, false));
+        assert_eq!(unwatched(&evaluation(0.46, false, &["category", "reach"]), 1), quiet);
+        assert_eq!(unwatched(&base, 3), quiet);
+        assert_eq!(
+            unwatched(&evaluation(0.41, false, &["category", "reach", "targeted"]), 1),
+            quiet
+        );
+        assert_ne!(
+            unwatched(&evaluation(0.41, true, &["category", "reach"]), 1),
+            quiet,
+            "raised"
+        );
+        assert_ne!(sig(&base, &material(&up, &wide, 1, false)), quiet, "a reach milestone");
+        assert_ne!(sig(&base, &material(&down, &small, 1, false)), quiet, "coming down");
+    }
+
+    /// Category 4 is watched within the margin below its threshold; categories 1 to 3, which
+    /// their label raises, only when raised.
+    #[test]
+    fn a_flag_is_watched_when_raised_or_near_its_threshold() {
+        let policy = Policy::default();
+        let t = policy.labels.high_threshold;
+        let margin = policy.emission.score_margin;
+        let comms = Category::CommunicationsOffence;
+        assert!(watched(&policy, comms, &evaluation(t - margin, false, &[])));
+        assert!(!watched(&policy, comms, &evaluation(t - margin - 0.01, false, &[])));
+        assert!(watched(&policy, comms, &evaluation(0.1, true, &[])));
+        assert!(!watched(
+            &policy,
+            Category::CredibleThreat,
+            &evaluation(0.99, false, &[])
+        ));
+        assert!(watched(&policy, Category::CredibleThreat, &evaluation(0.1, true, &[])));
     }
 }
