@@ -633,3 +633,32 @@ fn p5_duplicates_and_reordering_change_nothing() {
         assert_replay_gives(&policy, &v, &expected, what);
     }
 }
+
+/// How often a flag is written is the emission rules' business; what its newest revision says
+/// is not. On the viral shape (issue 15), writing flags far below their threshold only on news
+/// (`emission.score_margin`, 0.1) writes far fewer revisions than watching every flag (a margin
+/// of 1), and the newest revision of every flag is the same.
+#[test]
+fn emission_rules_change_how_often_a_flag_is_written_never_its_newest_revision() {
+    let lines: Vec<String> = modsignal_sim::viral(&modsignal_sim::ViralConfig {
+        events: 6_000,
+        seed: 12,
+        ..modsignal_sim::ViralConfig::default()
+    })
+    .iter()
+    .map(modsignal_core::Event::to_json)
+    .collect();
+    let news_only = Policy::default();
+    let mut watch_all = Policy::default();
+    watch_all.emission.score_margin = 1.0;
+    let (few, errors) = run_lines(&news_only, &lines);
+    assert!(errors.is_empty(), "{errors:?}");
+    let (many, _) = run_lines(&watch_all, &lines);
+    assert_eq!(final_flags(&few), final_flags(&many));
+    assert!(
+        few.len() * 2 < many.len(),
+        "{} revisions news-only, {} watching every flag",
+        few.len(),
+        many.len()
+    );
+}
