@@ -81,21 +81,14 @@ fn main() {
         let ev = Event {
             at: Ts(t0 + i as i64),
             event_id: None,
-            kind: EventKind::Post {
-                id: id.as_str().into(),
-                author: Author {
+            kind: EventKind::public_post(
+                id.as_str().into(),
+                Author {
                     id: user.as_str().into(),
                     followers: Some((i % 5000) as u32),
                     minor: None,
                 },
-                audience: Audience::Public,
-                reply_to: None,
-                reply_to_author: None,
-                quote_of: None,
-                quote_of_author: None,
-                mentions: Vec::new(),
-                recipients: Vec::new(),
-            },
+            ),
         };
         engine.apply(&ev, &mut out).expect("posts apply");
     }
@@ -209,22 +202,7 @@ fn hot_resharers(mut engine: Engine, n: u64, labelled: bool) {
         followers: Some(1000),
         minor: None,
     };
-    apply(
-        &mut engine,
-        EventKind::Post {
-            id: viral.into(),
-            author,
-            audience: Audience::Public,
-            reply_to: None,
-            reply_to_author: None,
-            quote_of: None,
-            quote_of_author: None,
-            mentions: Vec::new(),
-            recipients: Vec::new(),
-        },
-        t0,
-        &mut out,
-    );
+    apply(&mut engine, EventKind::public_post(viral.into(), author), t0, &mut out);
     if labelled {
         apply(
             &mut engine,

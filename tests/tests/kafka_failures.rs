@@ -288,6 +288,17 @@ impl WorkerProcess {
         }
     }
 
+    /// SIGTERM, then up to 30 s for the worker to drain and exit 0.
+    async fn stop_cleanly(&mut self) {
+        self.signal(libc::SIGTERM);
+        let status = self.wait(Duration::from_secs(30)).await;
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "SIGTERM: the worker should drain and exit 0, got {status:?}:\n{}",
+            self.log_tail()
+        );
+    }
+
     fn log_tail(&self) -> String {
         tail(&std::fs::read_to_string(&self.log).unwrap_or_default(), 6000)
     }
@@ -482,13 +493,7 @@ async fn kill_9_at_random_points(guarantee: Guarantee, group: &str, seed: u64) {
         .await;
     // Quiet for `idle_after` (3 s), then finished, then a few flushes.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    worker.signal(libc::SIGTERM);
-    let status = worker.wait(Duration::from_secs(30)).await;
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "SIGTERM: the worker should drain and exit 0, got {status:?}:\n{}",
-        worker.log_tail()
-    );
+    worker.stop_cleanly().await;
     // Nothing written while stopping changed the result.
     assert_eq!(difference(&expected, &newest_flags(&broker).await), "");
     assert!(broker.read_all(DEAD).await.is_empty());
@@ -1129,13 +1134,7 @@ async fn routed_backlog_through_kill_9(guarantee: Guarantee, group: &str) {
     let second_args: Vec<&str> = second_owned.iter().map(String::as_str).collect();
     let mut second = WorkerProcess::start(&broker, group, second_log.clone(), &second_args);
     tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..4_000))).await;
-    worker.signal(libc::SIGTERM);
-    let status = worker.wait(Duration::from_secs(30)).await;
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}:\n{}",
-        worker.log_tail()
-    );
+    worker.stop_cleanly().await;
     second.wait_for_commits(&broker, &router_group, &ends).await;
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
     loop {
@@ -1153,13 +1152,7 @@ async fn routed_backlog_through_kill_9(guarantee: Guarantee, group: &str) {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    second.signal(libc::SIGTERM);
-    let status = second.wait(Duration::from_secs(30)).await;
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}:\n{}",
-        second.log_tail()
-    );
+    second.stop_cleanly().await;
     assert!(broker.read_all(DEAD).await.is_empty());
     if guarantee == Guarantee::ExactlyOnce {
         assert_each_revision_once(&broker, || second.log_tail()).await;

@@ -256,7 +256,23 @@ pub enum EventKind<'a> {
     },
 }
 
-impl EventKind<'_> {
+impl<'a> EventKind<'a> {
+    /// A post to the public that answers, quotes and addresses nobody: what simulators and
+    /// benchmarks make most of.
+    pub fn public_post(id: Cow<'a, str>, author: Author<'a>) -> Self {
+        EventKind::Post {
+            id,
+            author,
+            audience: Audience::Public,
+            reply_to: None,
+            reply_to_author: None,
+            quote_of: None,
+            quote_of_author: None,
+            mentions: Vec::new(),
+            recipients: Vec::new(),
+        }
+    }
+
     /// The name of the event type as written in `type`; also the bounded label value used in
     /// metrics.
     pub fn type_name(&self) -> &'static str {
@@ -938,83 +954,33 @@ mod tests {
         let restrict = r#"{"type":"restrict","at":1732206400000,"id":"m","by":"platform","scope":"followers_only"}"#;
         let long: Cow<'static, str> = Cow::Owned("x".repeat(MAX_ID_BYTES + 1));
         type Edit = fn(&mut Event<'static>, Cow<'static, str>);
+        // An edit that puts the long id `l` into one field of one kind of event.
+        macro_rules! edit {
+            ($kind:ident, |$field:ident, $l:ident| $set:expr) => {
+                |e: &mut Event<'static>, $l: Cow<'static, str>| {
+                    if let EventKind::$kind { $field, .. } = &mut e.kind {
+                        $set;
+                    }
+                }
+            };
+        }
         let cases: [(&str, Edit); 16] = [
             (post, |e, l| e.event_id = Some(l)),
-            (post, |e, l| {
-                if let EventKind::Post { id, .. } = &mut e.kind {
-                    *id = l;
-                }
-            }),
-            (post, |e, l| {
-                if let EventKind::Post { author, .. } = &mut e.kind {
-                    author.id = l;
-                }
-            }),
-            (post, |e, l| {
-                if let EventKind::Post { reply_to, .. } = &mut e.kind {
-                    *reply_to = Some(l);
-                }
-            }),
-            (post, |e, l| {
-                if let EventKind::Post { reply_to_author, .. } = &mut e.kind {
-                    *reply_to_author = Some(l);
-                }
-            }),
-            (post, |e, l| {
-                if let EventKind::Post { quote_of, .. } = &mut e.kind {
-                    *quote_of = Some(l);
-                }
-            }),
-            (post, |e, l| {
-                if let EventKind::Post { quote_of_author, .. } = &mut e.kind {
-                    *quote_of_author = Some(l);
-                }
-            }),
-            (post, |e, l| {
-                if let EventKind::Post { mentions, .. } = &mut e.kind {
-                    mentions.push(l);
-                }
-            }),
-            (post, |e, l| {
-                if let EventKind::Post { recipients, .. } = &mut e.kind {
-                    recipients.push(l);
-                }
-            }),
-            (reshare, |e, l| {
-                if let EventKind::Reshare { of, .. } = &mut e.kind {
-                    *of = l;
-                }
-            }),
-            (reshare, |e, l| {
-                if let EventKind::Reshare { via, .. } = &mut e.kind {
-                    *via = Some(l);
-                }
-            }),
-            (label, |e, l| {
-                if let EventKind::Label { source, .. } = &mut e.kind {
-                    *source = l;
-                }
-            }),
-            (label, |e, l| {
-                if let EventKind::Label { target, .. } = &mut e.kind {
-                    *target = Some(l);
-                }
-            }),
-            (report, |e, l| {
-                if let EventKind::Report { reporter, .. } = &mut e.kind {
-                    *reporter = l;
-                }
-            }),
-            (account, |e, l| {
-                if let EventKind::Account { user, .. } = &mut e.kind {
-                    *user = l;
-                }
-            }),
-            (restrict, |e, l| {
-                if let EventKind::Restrict { id, .. } = &mut e.kind {
-                    *id = l;
-                }
-            }),
+            (post, edit!(Post, |id, l| *id = l)),
+            (post, edit!(Post, |author, l| author.id = l)),
+            (post, edit!(Post, |reply_to, l| *reply_to = Some(l))),
+            (post, edit!(Post, |reply_to_author, l| *reply_to_author = Some(l))),
+            (post, edit!(Post, |quote_of, l| *quote_of = Some(l))),
+            (post, edit!(Post, |quote_of_author, l| *quote_of_author = Some(l))),
+            (post, edit!(Post, |mentions, l| mentions.push(l))),
+            (post, edit!(Post, |recipients, l| recipients.push(l))),
+            (reshare, edit!(Reshare, |of, l| *of = l)),
+            (reshare, edit!(Reshare, |via, l| *via = Some(l))),
+            (label, edit!(Label, |source, l| *source = l)),
+            (label, edit!(Label, |target, l| *target = Some(l))),
+            (report, edit!(Report, |reporter, l| *reporter = l)),
+            (account, edit!(Account, |user, l| *user = l)),
+            (restrict, edit!(Restrict, |id, l| *id = l)),
         ];
         for (line, edit) in cases {
             let mut ev = decode(line.as_bytes())

@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 
 use modsignal_core::Ts;
-use modsignal_core::event::{Audience, Author, Category, Event, EventKind, LabelCode, RemovedBy};
+use modsignal_core::event::{Author, Category, Event, EventKind, LabelCode, RemovedBy};
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -93,21 +93,14 @@ pub fn viral(cfg: &ViralConfig) -> Vec<Event<'static>> {
         let mut cascade_events = vec![Event {
             at: Ts(t0),
             event_id: None,
-            kind: EventKind::Post {
-                id: Cow::Owned(post.clone()),
-                author: Author {
+            kind: EventKind::public_post(
+                Cow::Owned(post.clone()),
+                Author {
                     id: Cow::Owned(ids::did(salt, author)),
                     followers: Some(followers(&mut rng)),
                     minor: None,
                 },
-                audience: Audience::Public,
-                reply_to: None,
-                reply_to_author: None,
-                quote_of: None,
-                quote_of_author: None,
-                mentions: Vec::new(),
-                recipients: Vec::new(),
-            },
+            ),
         }];
         let label_delay = lognormal_ms(&mut rng, 5.0 * 60_000.0, 1.0);
         cascade_events.push(Event {
