@@ -2,7 +2,7 @@
 //! output modsignal writes per input event, and how fast, against a parse-only floor measured
 //! on the same input in the same run.
 //!
-//! `cargo run --release -p modsignal-benches --bin volume -- [EVENTS] [SEED]`
+//! `cargo run --release -p modsignal-benches --bin volume -- [EVENTS] [SEED] [FLUSH_EVERY]`
 //!
 //! The input is `modsignal simulate --viral` (every post labelled, heavy-tailed reshare cascades
 //! with chains five deep, half of the posts taken down midway), 200,000 events by default, held
@@ -12,13 +12,19 @@
 //! tens of times the input, more than a disk here holds for long runs. The floor is
 //! `serde_json` into the canonical shape's borrowed structs (`RawEvent`), nothing else. Both run
 //! on one thread; the floor's figure is its best of three runs.
+//!
+//! It then counts what the streaming worker would write on the same events: the engine applied
+//! to them directly, flushed every `FLUSH_EVERY` events (200 by default: the worker flushes
+//! every 100 ms, and at 2,000 events/s that is 200 events), and finished at the end, as a
+//! partition that goes quiet is. A flush writes what was held back; the emission rules decide
+//! whether it is written, so the counts show whether a flush writes more than file mode does.
 
 use std::io::{self, Write};
 use std::time::Instant;
 
 use modsignal::files::{Pipeline, Rejects};
-use modsignal_core::Policy;
 use modsignal_core::event::RawEvent;
+use modsignal_core::{Engine, Policy};
 use modsignal_sim::{ViralConfig, viral};
 
 /// A writer that keeps nothing and counts what it is given.
@@ -56,12 +62,14 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let events: u64 = args.next().map_or(200_000, |a| a.parse().expect("EVENTS is a number"));
     let seed: u64 = args.next().map_or(1, |a| a.parse().expect("SEED is a number"));
-    let mut input = Vec::with_capacity(events as usize * 280);
-    for ev in viral(&ViralConfig {
+    let flush_every: usize = args.next().map_or(200, |a| a.parse().expect("FLUSH_EVERY is a number"));
+    let generated = viral(&ViralConfig {
         events,
         seed,
         ..ViralConfig::default()
-    }) {
+    });
+    let mut input = Vec::with_capacity(events as usize * 280);
+    for ev in &generated {
         serde_json::to_writer(&mut input, &ev.to_raw()).expect("events serialise");
         input.push(b'\n');
     }
@@ -114,5 +122,36 @@ fn main() {
         events as f64 / secs,
         events as f64 / floor,
         floor / secs
+    );
+
+    drop(counted);
+
+    // As the streaming worker writes: flushed every `flush_every` events, finished at the end.
+    let mut engine = Engine::new(Policy::default());
+    let (mut revisions, mut bytes, mut raised) = (0u64, 0u64, 0u64);
+    let mut out = Vec::new();
+    let mut count = |out: &mut Vec<modsignal_core::Flag>| {
+        for flag in out.drain(..) {
+            revisions += 1;
+            raised += u64::from(flag.raised);
+            bytes += flag.to_json().len() as u64 + 1;
+        }
+    };
+    for chunk in generated.chunks(flush_every.max(1)) {
+        for ev in chunk {
+            // The simulator's events are valid; a rejection would be counted by the worker.
+            let _ = engine.apply(ev, &mut out);
+        }
+        engine.flush(&mut out);
+        count(&mut out);
+    }
+    engine.finish(&mut out);
+    count(&mut out);
+    println!(
+        "streaming, flushed every {flush_every} events: {revisions} revisions ({:.2} per event), {raised} raised; \
+         output {:.1} MB ({:.0} bytes per event)",
+        per_event(revisions),
+        bytes as f64 / 1e6,
+        per_event(bytes)
     );
 }

@@ -52,6 +52,7 @@ mod via;
 pub use emit::{Material, RevisionParts, revision, signature};
 
 use conduct::{Conducts, Targets};
+use emit::Pass;
 use hot::Hot;
 
 /// Why an event could not be applied. The event is set aside; nothing else is affected.
@@ -484,8 +485,8 @@ pub struct Engine {
     /// Exposure stages and rate-limited writes due: (event time, message, subject).
     timers: BTreeSet<(i64, u32, Who)>,
     queue: Vec<u32>,
-    /// Hot messages with a change not written yet: the next flush (or the end of input)
-    /// writes it.
+    /// Hot messages with work held back for lack of credit: the next flush (or the end of
+    /// input) does it.
     stale: Vec<u32>,
     /// Senders and people targeted whose other messages must be evaluated again, when there
     /// were too many to do at once: the next flush (or the end of input, or a retention sweep)
@@ -654,7 +655,7 @@ impl Engine {
         // refused events moved no time, the watermark, and with it every flag's time, would
         // depend on the order they came in.
         self.advance(at, &ev.kind);
-        self.drain(out, false);
+        self.drain(out, Pass::Paid);
         self.maybe_sweep(out);
         outcome.removal = ingested?;
         Ok(outcome)
@@ -766,7 +767,7 @@ impl Engine {
                 if self.source_time.is_none_or(|s| t.0 > s) {
                     self.source_time = Some(t.0);
                     self.fire_timers();
-                    self.drain(out, false);
+                    self.drain(out, Pass::Paid);
                     self.maybe_sweep(out);
                 }
             }
@@ -785,28 +786,28 @@ impl Engine {
     pub fn advance_to(&mut self, at: Ts, out: &mut Vec<Flag>) {
         self.wm_floor = self.wm_floor.max(at.0);
         self.fire_timers();
-        self.drain(out, false);
+        self.drain(out, Pass::Paid);
     }
 
-    /// Writes every flag whose state changed since it was last written but that was held back
-    /// (a change that is not news within `emission.min_interval_secs`, work beyond a message's
-    /// credit, related messages of a busy sender or target). A streaming worker calls this on a
-    /// timer, so that such changes are delayed, never dropped; file mode needs only
-    /// [`Engine::finish`].
+    /// Does the work held back (evaluations beyond a message's credit, related messages of a
+    /// busy sender or target, rebuilds of reach sums) and writes what the emission rules say
+    /// of it. A streaming worker calls this on a timer, so that such work is delayed, never
+    /// dropped; file mode needs only [`Engine::finish`]. It does not write changes the rules
+    /// hold back (a material change within `emission.min_interval_secs`, which its timer
+    /// writes; a change that is not material, which [`Engine::finish`] writes once the input
+    /// is quiet).
     pub fn flush(&mut self, out: &mut Vec<Flag>) {
         self.release_all_deferred();
         for h in std::mem::take(&mut self.stale) {
             let hot = &mut self.hot[h as usize];
             hot.stale = false;
-            if hot.msg != NONE {
-                hot.dirty_all = true;
-                if !hot.queued {
-                    hot.queued = true;
-                    self.queue.push(h);
-                }
+            // Its dirty list (and its restructured mark) says what is left to do.
+            if hot.msg != NONE && !hot.queued {
+                hot.queued = true;
+                self.queue.push(h);
             }
         }
-        self.drain(out, true);
+        self.drain(out, Pass::Flush);
     }
 
     /// End of input: the watermark moves to event time, every labelled message is evaluated,
@@ -841,7 +842,7 @@ impl Engine {
             }
         }
         let start = out.len();
-        self.drain(out, true);
+        self.drain(out, Pass::Settle);
         out[start..].sort_by(|a, b| a.flag_id.cmp(&b.flag_id));
     }
 

@@ -193,14 +193,14 @@ pub struct Conduct {
 #[serde(default, deny_unknown_fields)]
 pub struct Emission {
     /// A flag is re-emitted at once when a reach figure crosses a power of this base; smaller
-    /// changes wait for the debounce (streaming) or the end of input (files).
+    /// changes wait for the input to go quiet (the end of a file, a quiet Kafka partition).
     pub reach_milestone_base: f64,
     /// Scores are compared at this resolution to decide whether a change is material.
     pub score_step: f64,
     /// A flag written less than this long ago (in event time) is not written again for a
-    /// change that is not news (its score, reach or time up moving): that waits until the
-    /// interval has passed, or for the streaming worker's flush, or for the end of input.
-    /// News (a flag raised or lowered, a subject coming down or back up) is written at once.
+    /// change that is not news (its score, reach or time up moving): a material change waits
+    /// until the interval has passed, any other change for the input to go quiet. News (a flag
+    /// raised or lowered, a subject coming down or back up) is written at once.
     pub min_interval_secs: u64,
     /// A flag that is not raised is written again for its score, its exposure stage or its
     /// factors only while it could be raised by them: a category-4 flag whose score is within
@@ -208,6 +208,15 @@ pub struct Emission {
     /// lowered, its label, its subject coming down or back up, a reach milestone), and the end
     /// of input or a quiet partition writes its exact state.
     pub score_margin: f64,
+    /// A resharer's flag is first written before the input is quiet only once it is material:
+    /// watched (raised, or near the threshold as `score_margin` says), its own audience (their
+    /// followers and those of the reshares made through theirs) at least this many accounts,
+    /// labelled or reported on their own reshare, or reshared after the message came down.
+    /// Any other resharer's flag is first written when the input goes quiet, with its exact
+    /// state: on a viral cascade, writing every resharer's flag when they reshare, and again
+    /// when the message comes down, was most of what was written. 0 writes every resharer's
+    /// flag at once.
+    pub resharer_audience: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -328,6 +337,7 @@ impl Default for Policy {
                 score_step: 0.05,
                 min_interval_secs: 60,
                 score_margin: 0.1,
+                resharer_audience: 10_000,
             },
             stream: Stream {
                 lateness_secs: 300,
@@ -624,6 +634,13 @@ impl Policy {
         }
         if !(0.0..=1.0).contains(&m.score_margin) {
             return Err(range("emission.score_margin", m.score_margin, "from 0 to 1"));
+        }
+        if m.resharer_audience > 1_000_000_000_000 {
+            return Err(range(
+                "emission.resharer_audience",
+                m.resharer_audience,
+                "0..=1000000000000",
+            ));
         }
         let s = &self.stream;
         for (name, v) in [

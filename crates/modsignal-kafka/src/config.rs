@@ -32,8 +32,9 @@ pub struct WorkerConfig {
     pub properties: Properties,
     /// The risk policy each partition's engine runs with.
     pub policy: Policy,
-    /// How often every partition's engine is flushed and offsets are committed: the longest
-    /// a change too small to be written at once (one more reshare) waits for its flag.
+    /// How often every partition's engine is flushed (the work a busy message held back is
+    /// done, and the flags it writes sent) and offsets are committed. A change that is not
+    /// news waits for the partition to go quiet (`idle_after`), not for a flush.
     pub flush_interval: Duration,
     /// After this long without a record, a partition's engine is finished: its watermark moves
     /// to the newest event time and every flag is brought up to date. With routing or a

@@ -62,8 +62,8 @@ pub struct KafkaArgs {
     /// The consumer group: instances in one group share the input partitions [default: modsignal].
     #[arg(long, value_name = "GROUP", env = "MODSIGNAL_GROUP")]
     pub group: Option<String>,
-    /// How often engines are flushed and offsets committed: the longest a small change waits
-    /// for its flag [default: 1s].
+    /// How often engines are flushed (held-back work done, its flags sent) and offsets
+    /// committed [default: 1s].
     #[arg(long, value_name = "DURATION", env = "MODSIGNAL_FLUSH_INTERVAL", value_parser = duration_arg)]
     pub flush_interval: Option<String>,
     /// After this long without a record, a partition's engine is finished and every flag is

@@ -185,11 +185,25 @@ pub fn signature(policy: &Policy, quick: &Evaluation, m: &Material<'_>) -> u64 {
     hasher.digest()
 }
 
+/// How a [`Engine::drain`] evaluates and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Pass {
+    /// As events and timers come: each message's work paid from its credit, flags written as
+    /// the emission rules say.
+    Paid,
+    /// The streaming worker's flush: the work held back for lack of credit is done, flags
+    /// written as the emission rules say.
+    Flush,
+    /// The input is quiet: everything is evaluated, and every flag whose revision moved is
+    /// written, so that the newest revision of each is exact.
+    Settle,
+}
+
 impl Engine {
-    /// Evaluates the queued subjects. Unless `force` (flush, end of input, retention), each
-    /// message's work is paid from its credit; what the credit does not cover stays marked and
-    /// waits on the stale list.
-    pub(super) fn drain(&mut self, out: &mut Vec<Flag>, force: bool) {
+    /// Evaluates the queued subjects. In a [`Pass::Paid`], each message's work is paid from its
+    /// credit; what the credit does not cover stays marked and waits on the stale list.
+    pub(super) fn drain(&mut self, out: &mut Vec<Flag>, pass: Pass) {
+        let force = pass != Pass::Paid;
         while let Some(h) = self.queue.pop() {
             let hot = &mut self.hot[h as usize];
             hot.queued = false;
@@ -269,7 +283,7 @@ impl Engine {
                     // Never a subject of its own: `drain` lists the subjects one by one.
                     Subjects::All => continue,
                 };
-                let cost = self.evaluate_subject(h, user, subject, out, force);
+                let cost = self.evaluate_subject(h, user, subject, out, pass == Pass::Settle);
                 self.hot[h as usize].credit -= cost as i64;
                 self.work = self.work.saturating_add(cost);
             }
@@ -287,7 +301,7 @@ impl Engine {
 
     /// Evaluates one subject of a hot message for every category it is labelled with, writes
     /// the flags that changed as the rules above say, and returns the work it took.
-    fn evaluate_subject(&mut self, h: u32, user: u32, subject: Subject, out: &mut Vec<Flag>, force: bool) -> u64 {
+    fn evaluate_subject(&mut self, h: u32, user: u32, subject: Subject, out: &mut Vec<Flag>, settle: bool) -> u64 {
         let policy = &self.policy;
         let hot = &self.hot[h as usize];
         let m = hot.msg;
@@ -528,6 +542,13 @@ impl Engine {
         }
         let factor_conf = |f: FactorLabel| factor_confs[f as usize];
         let reports = self.reports.get(&m).map(|r| r.counts(scope)).unwrap_or_default();
+        // Whether a resharer's flag is material before it is watched: what makes it matter on
+        // its own, beside the message (`emission.resharer_audience`).
+        let resharer_material = subject == Subject::Resharer
+            && (reach.audience >= policy.emission.resharer_audience
+                || reshared_after_removal.is_some()
+                || hot.labels.iter().any(|l| l.scope == scope)
+                || self.reports.get(&m).and_then(|r| r.get(scope)).is_some());
         let (n_reports, by_target, reports_capped) = (reports.distinct, reports.by_target, reports.capped);
         let target_outside_audience = target_outside_audience && label_targeted;
         let targeted = if label_targeted {
@@ -665,12 +686,16 @@ impl Engine {
             let sig = signature(policy, &quick, &material);
             let key = (user, subject, category);
             let prev = self.hot[h as usize].slots.get(&key).copied();
+            let watched = material.watched;
             let emit = match prev {
-                None => true,
-                // At a flush and at the end of input every flag whose revision moved is
-                // written: the revision measures the whole state, so an unchanged revision
-                // means an unchanged flag.
-                Some(p) if force => p.sig != sig || p.rev != rev,
+                // A resharer's flag that is not material is first written when the input is
+                // quiet (`emission.resharer_audience`); every other new flag at once.
+                None => settle || subject == Subject::Author || watched || resharer_material,
+                // When the input is quiet (the end of input, a partition gone quiet, a message
+                // about to be forgotten) every flag whose revision moved is written: the
+                // revision measures the whole state, so an unchanged revision means an
+                // unchanged flag.
+                Some(p) if settle => p.sig != sig || p.rev != rev,
                 Some(p) if p.sig == sig => false,
                 // News is written at once; other material changes once the interval is over.
                 Some(p) => {
@@ -678,19 +703,15 @@ impl Engine {
                 }
             };
             if !emit {
+                // Not written now, but not lost: a material change is written by a timer at the
+                // end of the interval, and any other change once the input is quiet, when
+                // every labelled message is settled. A flush does not write it: on a viral
+                // cascade, the streaming worker's flush every 100 ms rewrote every resharer's
+                // flag for its time up ticking over, 94 revisions per input event (issue 15).
                 if let Some(p) = prev
-                    && p.rev != rev
+                    && p.sig != sig
                 {
-                    // Not written now, but not lost: a timer at the end of the interval (for a
-                    // material change), the flush, or the end of input writes it.
-                    if p.sig != sig {
-                        self.timers.insert((p.written_at.saturating_add(interval), m, who));
-                    }
-                    let hot = &mut self.hot[h as usize];
-                    if !hot.stale {
-                        hot.stale = true;
-                        self.stale.push(h);
-                    }
+                    self.timers.insert((p.written_at.saturating_add(interval), m, who));
                 }
                 continue;
             }

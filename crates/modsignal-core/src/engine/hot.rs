@@ -146,7 +146,8 @@ pub(super) struct Hot {
     pub dirty_all: bool,
     pub dirty: Vec<Who>,
     pub queued: bool,
-    /// On the engine's stale list: something was held back.
+    /// On the engine's stale list: work was held back for lack of credit, and the next flush
+    /// does it.
     pub stale: bool,
     /// The reach sums must be rebuilt before the next evaluation.
     pub restructured: bool,

@@ -7,7 +7,7 @@
 //! history older than every window goes, and then every account that nothing in state refers to
 //! any more and that has been quiet as long goes too, its handle free for reuse.
 
-use super::{Engine, Who};
+use super::{Engine, Pass, Who};
 use crate::flag::Flag;
 use crate::store::{BIT_DEAD, BIT_FORWARD, BIT_SEEN, NONE};
 
@@ -50,20 +50,27 @@ impl Engine {
     /// Drops every message with no activity since `horizon`, with its reshares, after writing
     /// the last state of its flags. Events about it that arrive later start afresh.
     fn evict(&mut self, horizon: i64, out: &mut Vec<Flag>) {
+        // Work held back is done first under the emission rules, as a flush does it.
         self.release_all_deferred();
+        self.drain(out, Pass::Flush);
         let victims: Vec<u32> = (0..self.store.msgs.slots())
             .filter(|&m| {
                 let msg = self.store.msgs.get(m);
                 msg.bits & (BIT_DEAD | BIT_FORWARD) == 0 && msg.last_at < horizon
             })
             .collect();
+        // Only the messages about to be forgotten are settled (every moved revision written).
+        // A victim whose reach sums wait for a rebuild is rebuilt in a pass of its own first:
+        // the rebuild marks its resharers' other messages, which are not going anywhere and
+        // are evaluated under the emission rules, not settled.
         for &m in &victims {
-            let h = self.store.msgs.get(m).hot;
-            if h != NONE {
-                self.mark(m, Who::ALL);
-            }
+            self.mark(m, Who::ALL);
         }
-        self.drain(out, true);
+        self.drain(out, Pass::Flush);
+        for &m in &victims {
+            self.mark(m, Who::ALL);
+        }
+        self.drain(out, Pass::Settle);
         for &m in &victims {
             self.drop_message(m);
         }

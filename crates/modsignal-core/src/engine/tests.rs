@@ -219,7 +219,7 @@ fn finish_moves_the_watermark_to_event_time_and_no_further() {
 }
 
 #[test]
-fn small_changes_wait_for_flush_and_are_not_lost() {
+fn small_changes_wait_for_the_input_to_go_quiet_and_are_not_lost() {
     let (mut e, mut out) = threat_by_a();
     assert_eq!(out.len(), 1, "the new flag is written at once");
     out.clear();
@@ -237,15 +237,24 @@ fn small_changes_wait_for_flush_and_are_not_lost() {
         "small changes are not written at once"
     );
     out.clear();
+    // A streaming worker's flush does the work held back, but a change that is not news is
+    // not written for it: on a viral cascade that rewrote every flag every 100 ms.
     e.flush(&mut out);
+    assert!(
+        out.iter().all(|f| f.subject != Subject::Author),
+        "a flush does not write a change that is not news"
+    );
+    out.clear();
+    e.finish(&mut out);
     let author = out
         .iter()
         .find(|f| f.subject == Subject::Author)
-        .expect("flush writes the author's flag");
+        .expect("once the input is quiet, the author's flag is written");
     assert_eq!(author.reach.reshares, 4);
     out.clear();
     e.flush(&mut out);
-    assert!(out.is_empty(), "nothing changed since the last flush");
+    e.finish(&mut out);
+    assert!(out.is_empty(), "nothing changed since the input went quiet");
 }
 
 /// Found by `any_cut_resumes_exactly`: an `account` event saying the sender is a minor
@@ -270,7 +279,7 @@ fn what_an_account_event_says_of_age_moves_the_revision() {
     ] {
         out.clear();
         apply(&mut e, line, &mut out);
-        e.flush(&mut out);
+        e.finish(&mut out);
         assert_eq!(has_minor(&out), minor, "after {line}");
         assert!(revision(&out) > last, "after {line}");
         last = revision(&out);
@@ -584,7 +593,7 @@ fn a_direct_messages_followers_only_credit_moves_the_revision_when_followers_are
     ] {
         apply(&mut e, &line, &mut out);
     }
-    e.flush(&mut out);
+    e.finish(&mut out);
     let before = out.last().cloned().expect("a flag");
     assert!(before.exposure.restricted.is_some() && before.exposure.still_up);
     assert_eq!(before.reach.audience, 1, "a direct message reaches its recipient");
@@ -598,7 +607,7 @@ fn a_direct_messages_followers_only_credit_moves_the_revision_when_followers_are
         ),
         &mut out,
     );
-    e.flush(&mut out);
+    e.finish(&mut out);
     let after = out.last().cloned().expect("the flag again");
     assert_eq!(after.flag_id, before.flag_id);
     assert!(
@@ -682,4 +691,56 @@ fn contacts_count_in_a_course_and_outlive_their_posts_as_history() {
         course(&out)
     );
     assert_eq!(e.targets.contacts_past.len(), 1, "c's contact is history");
+}
+
+/// A resharer whose flag matters only with the message (not raised, a small audience, nothing
+/// sent to their reshare) is first written when the input goes quiet, with its exact state;
+/// one with an audience of their own, or whose reshare was reported, at once
+/// (`emission.resharer_audience`; on viral cascades, writing every resharer's flag when they
+/// reshared and again when the message came down was most of what was written).
+#[test]
+fn a_resharers_flag_is_written_at_once_only_when_it_matters_on_its_own() {
+    let lines = [
+        r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a","followers":10}}"#,
+        r#"{"type":"label","at":1767607201000,"id":"m","category":"communications_offence","confidence":0.6,"source":"c"}"#,
+        r#"{"type":"reshare","at":1767607202000,"id":"r1","of":"m","author":{"id":"small","followers":5}}"#,
+        r#"{"type":"reshare","at":1767607203000,"id":"r2","of":"m","author":{"id":"big","followers":50000}}"#,
+        r#"{"type":"reshare","at":1767607204000,"id":"r3","of":"m","author":{"id":"reported","followers":5}}"#,
+        r#"{"type":"report","at":1767607205000,"id":"r3","reporter":"x"}"#,
+        r#"{"type":"delete","at":1767607206000,"id":"m","by":"platform"}"#,
+    ];
+    let resharers = |out: &[Flag]| -> Vec<String> {
+        let mut v: Vec<String> = out
+            .iter()
+            .filter(|f| f.subject == Subject::Resharer)
+            .map(|f| f.account.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    for (audience, at_once) in [(10_000, vec!["big", "reported"]), (0, vec!["big", "reported", "small"])] {
+        let mut policy = Policy::default();
+        policy.emission.resharer_audience = audience;
+        let mut e = Engine::new(policy);
+        let mut out = Vec::new();
+        for line in lines {
+            apply(&mut e, line, &mut out);
+        }
+        e.flush(&mut out);
+        assert!(out.iter().all(|f| !f.raised), "a weak category-4 label raises nothing");
+        assert_eq!(resharers(&out), at_once, "resharer_audience = {audience}");
+        let written = out.len();
+        e.finish(&mut out);
+        if audience > 0 {
+            assert!(
+                out[written..].iter().any(|f| f.account == "small"),
+                "written once the input is quiet"
+            );
+        }
+        let small = out.iter().rev().find(|f| f.account == "small").expect("written");
+        assert_eq!(small.reach.audience, 5);
+        assert!(!small.exposure.still_up, "its exact state: down with the original");
+        assert_eq!(small.exposure.seconds_up, 4);
+    }
 }
