@@ -149,9 +149,10 @@ fn main() {
     count(&mut out);
     println!(
         "streaming, flushed every {flush_every} events: {revisions} revisions ({:.2} per event), {raised} raised; \
-         output {:.1} MB ({:.0} bytes per event)",
+         output {:.1} MB ({:.0} bytes per event); {:.1} units of engine work per event",
         per_event(revisions),
         bytes as f64 / 1e6,
-        per_event(bytes)
+        per_event(bytes),
+        per_event(engine.stats().work)
     );
 }

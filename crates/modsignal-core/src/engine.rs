@@ -853,7 +853,7 @@ impl Engine {
         users.dedup();
         for u in users {
             for m in self.conduct.messages(u) {
-                self.mark(m, Who::ALL);
+                self.mark(m, Who::account(u));
             }
         }
         let mut targets = std::mem::take(&mut self.deferred_targets);
@@ -927,9 +927,12 @@ impl Engine {
         }
     }
 
-    /// Marks every labelled message user `u` is a subject of, but `except` (the message whose
-    /// change this follows, which its caller marks itself): at once when there are few,
-    /// otherwise at the next flush (or the end of input, or a retention sweep).
+    /// Marks user `u`'s subjects (their flags, as author or resharer) in every labelled
+    /// message they are a subject of, but `except` (the message whose change this follows,
+    /// which its caller marks itself): at once when there are few, otherwise at the next flush
+    /// (or the end of input, or a retention sweep). What changed is the user's own conduct,
+    /// which only their own flags read: marking every subject of those messages made each
+    /// reshare on a viral cascade evaluate hundreds of other resharers' flags.
     fn mark_user(&mut self, u: u32, except: u32) {
         if self.conduct.len(u) > RELATED_AT_ONCE {
             self.deferred_users.push(u);
@@ -937,7 +940,7 @@ impl Engine {
         }
         for m in self.conduct.messages(u) {
             if m != except {
-                self.mark(m, Who::ALL);
+                self.mark(m, Who::account(u));
             }
         }
     }
