@@ -683,21 +683,40 @@ fn flushing_as_a_streaming_worker_does_writes_no_more_than_news_and_the_same_new
     let (file_mode, errors) = run_lines(&policy, &lines);
     assert!(errors.is_empty(), "{errors:?}");
 
-    let mut engine = modsignal_core::Engine::new(policy);
-    let mut streamed = Vec::new();
-    for chunk in events.chunks(50) {
-        for ev in chunk {
-            engine.apply(ev, &mut streamed).expect("the simulator's events apply");
+    // Flushed after every event, no work is ever held back when a flag is settled: file mode
+    // settles the same flags after doing what it held first.
+    for every in [50, 1] {
+        let mut engine = modsignal_core::Engine::new(policy.clone());
+        let mut streamed = Vec::new();
+        for chunk in events.chunks(every) {
+            for ev in chunk {
+                engine.apply(ev, &mut streamed).expect("the simulator's events apply");
+            }
+            engine.flush(&mut streamed);
         }
-        engine.flush(&mut streamed);
+        engine.finish(&mut streamed);
+        revisions_grow(&streamed).unwrap();
+        let without_revisions = |flags: &[Flag]| -> Vec<String> {
+            final_flags(flags)
+                .into_values()
+                .map(|mut f| {
+                    // Revision numbers may depend on when deferred work was done (see
+                    // ARCHITECTURE.md, Known limits); what the flags say may not.
+                    f.revision = 0;
+                    f.to_json()
+                })
+                .collect()
+        };
+        assert_eq!(
+            without_revisions(&streamed),
+            without_revisions(&file_mode),
+            "flushed every {every} events"
+        );
+        assert!(
+            streamed.len() * 4 < file_mode.len() * 5,
+            "{} revisions flushed every {every} events, {} in file mode",
+            streamed.len(),
+            file_mode.len()
+        );
     }
-    engine.finish(&mut streamed);
-    revisions_grow(&streamed).unwrap();
-    assert_eq!(final_flags(&streamed), final_flags(&file_mode));
-    assert!(
-        streamed.len() * 4 < file_mode.len() * 5,
-        "{} revisions flushed every 50 events, {} in file mode",
-        streamed.len(),
-        file_mode.len()
-    );
 }

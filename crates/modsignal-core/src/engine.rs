@@ -826,10 +826,10 @@ impl Engine {
             self.wm_floor = self.wm_floor.max(t.0);
         }
         self.fire_timers();
-        // Deferred syncs and rebuilds are done now; deferred marking is not needed, since every
-        // labelled message is evaluated below.
-        self.release_all_deferred();
-        self.stale.clear();
+        let start = out.len();
+        // Every rebuild and sync held back is done before anything is settled, so that no flag
+        // is settled while work elsewhere could still change what it reads.
+        self.do_held_work(out);
         for h in 0..self.hot.len() {
             let hot = &mut self.hot[h];
             hot.stale = false;
@@ -841,9 +841,29 @@ impl Engine {
                 }
             }
         }
-        let start = out.len();
         self.drain(out, Pass::Settle);
         out[start..].sort_by(|a, b| a.flag_id.cmp(&b.flag_id));
+    }
+
+    /// Flushes until no work is held back: a rebuild done by one flush can defer work (related
+    /// messages to mark, another rebuild) to the next. A settled flag reads its sender's
+    /// conduct from the indexes, and a message whose rebuild waits has not registered its
+    /// resharers there yet: settling before it would write a count short (found comparing
+    /// viral runs, a resharer's repeated conduct read 1 for 2). Each flush does what the one
+    /// before deferred, and deferred work does not defer more of its kind for ever; the cap
+    /// only bounds the loop against a mistake.
+    fn do_held_work(&mut self, out: &mut Vec<Flag>) {
+        for _ in 0..8 {
+            self.flush(out);
+            if self.stale.is_empty()
+                && self.deferred_users.is_empty()
+                && self.deferred_targets.is_empty()
+                && self.deferred_growth.is_empty()
+                && self.deferred_sync.is_empty()
+            {
+                break;
+            }
+        }
     }
 
     /// Marks the hot messages of deferred senders and targets for evaluation.

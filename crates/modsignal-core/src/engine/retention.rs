@@ -50,23 +50,17 @@ impl Engine {
     /// Drops every message with no activity since `horizon`, with its reshares, after writing
     /// the last state of its flags. Events about it that arrive later start afresh.
     fn evict(&mut self, horizon: i64, out: &mut Vec<Flag>) {
-        // Work held back is done first under the emission rules, as a flush does it.
-        self.release_all_deferred();
-        self.drain(out, Pass::Flush);
+        // Work held back is done first under the emission rules, as flushes do it, so that
+        // what is settled reads a state with every pending rebuild and sync done.
+        self.do_held_work(out);
         let victims: Vec<u32> = (0..self.store.msgs.slots())
             .filter(|&m| {
                 let msg = self.store.msgs.get(m);
                 msg.bits & (BIT_DEAD | BIT_FORWARD) == 0 && msg.last_at < horizon
             })
             .collect();
-        // Only the messages about to be forgotten are settled (every moved revision written).
-        // A victim whose reach sums wait for a rebuild is rebuilt in a pass of its own first:
-        // the rebuild marks its resharers' other messages, which are not going anywhere and
-        // are evaluated under the emission rules, not settled.
-        for &m in &victims {
-            self.mark(m, Who::ALL);
-        }
-        self.drain(out, Pass::Flush);
+        // Only the messages about to be forgotten are settled (every moved revision written),
+        // never the messages they are related to.
         for &m in &victims {
             self.mark(m, Who::ALL);
         }
