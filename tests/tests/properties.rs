@@ -720,3 +720,66 @@ fn flushing_as_a_streaming_worker_does_writes_no_more_than_news_and_the_same_new
         );
     }
 }
+
+/// No flag is settled while a rebuild held back elsewhere could change what it reads. Message
+/// `b` has 2,000 reshares; then 70 accounts, `u` among them, reshare an id nobody has seen
+/// (a placeholder), which turns out to be a reshare of `b`: `b` must rebuild its reach sums
+/// (2,070 reshares walked 33 levels, more than its credit), and only that rebuild registers
+/// the 70 as resharers of `b` in the conduct index. Then `u` posts `c`, labelled. At the end of
+/// input, `c`'s flag must count `u`'s earlier reshare of `b` as repeated conduct: settling it
+/// before `b`'s rebuild, as the end of input once did, wrote it without (found comparing viral
+/// runs).
+#[test]
+fn the_end_of_input_settles_no_flag_before_the_work_held_back_is_done() {
+    let t0 = 1_767_607_200_000i64;
+    let mut lines = vec![
+        format!(r#"{{"type":"post","at":{t0},"id":"b","author":{{"id":"x"}}}}"#),
+        format!(
+            r#"{{"type":"label","at":{},"id":"b","category":"communications_offence","confidence":0.9,"source":"c"}}"#,
+            t0 + 1
+        ),
+    ];
+    for i in 0..2_000 {
+        lines.push(format!(
+            r#"{{"type":"reshare","at":{},"id":"rb{i}","of":"b","author":{{"id":"crowd{i}"}}}}"#,
+            t0 + 10 + i
+        ));
+    }
+    for i in 0..70 {
+        let who = if i == 0 { "u".to_owned() } else { format!("late{i}") };
+        lines.push(format!(
+            r#"{{"type":"reshare","at":{},"id":"rp{i}","of":"p","author":{{"id":"{who}"}}}}"#,
+            t0 + 3_000 + i
+        ));
+    }
+    lines.push(format!(
+        r#"{{"type":"reshare","at":{},"id":"p","of":"b","author":{{"id":"y"}}}}"#,
+        t0 + 2_500
+    ));
+    lines.push(format!(
+        r#"{{"type":"post","at":{},"id":"c","author":{{"id":"u"}}}}"#,
+        t0 + 4_000
+    ));
+    lines.push(format!(
+        r#"{{"type":"label","at":{},"id":"c","category":"communications_offence","confidence":0.9,"source":"c"}}"#,
+        t0 + 4_001
+    ));
+    let (flags, errors) = run_lines(&Policy::default(), &lines);
+    assert!(errors.is_empty(), "{errors:?}");
+    let finals = final_flags(&flags);
+    let c = finals
+        .values()
+        .find(|f| f.message_id == "c" && f.subject == modsignal_core::Subject::Author)
+        .expect("c's flag");
+    let repeat = c
+        .factors
+        .iter()
+        .find(|f| f.code == "repeat")
+        .map(|f| f.evidence.clone());
+    assert!(
+        repeat
+            .as_deref()
+            .is_some_and(|e| e.starts_with("1 earlier labelled message")),
+        "{repeat:?}"
+    );
+}
