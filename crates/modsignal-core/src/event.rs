@@ -69,6 +69,18 @@ pub enum Scope {
     Limited,
 }
 
+impl Scope {
+    /// Its name in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Withheld => "withheld",
+            Scope::FollowersOnly => "followers_only",
+            Scope::AgeGated => "age_gated",
+            Scope::Limited => "limited",
+        }
+    }
+}
+
 /// The four categories of the guidelines (para 12).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -19,6 +19,7 @@ pub mod event;
 mod exposure;
 pub mod flag;
 pub mod frame;
+mod json;
 pub mod model;
 pub mod policy;
 pub mod reject;

@@ -411,6 +411,8 @@ pub struct Pipeline<W: Write> {
     events: Vec<Event<'static>>,
     buf: Vec<Flag>,
     labels: Vec<Label>,
+    /// One flag's JSON line, built whole and written with one call (see `Flag::write_json`).
+    json_line: Vec<u8>,
     /// A line of the main input not complete in the reader's buffer (see [`read_line`]).
     held: Vec<u8>,
     /// The side inputs, in the order given.
@@ -445,6 +447,7 @@ impl<W: Write> Pipeline<W> {
             events: Vec::new(),
             buf: Vec::new(),
             labels: Vec::new(),
+            json_line: Vec::with_capacity(4096),
             held: Vec::with_capacity(1024),
             sides: Vec::new(),
             side_due: None,
@@ -786,8 +789,10 @@ impl<W: Write> Pipeline<W> {
             }
             match &mut self.output {
                 Output::Flags => {
-                    serde_json::to_writer(&mut self.out, &f)?;
-                    self.out.write_all(b"\n")?;
+                    self.json_line.clear();
+                    f.write_json(&mut self.json_line);
+                    self.json_line.push(b'\n');
+                    self.out.write_all(&self.json_line)?;
                 }
                 Output::Labels(writer) => {
                     writer.push(&f, &mut self.labels);
