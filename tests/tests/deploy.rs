@@ -173,7 +173,11 @@ fn modsignal_config(text: &str, what: &str, env: &BTreeMap<String, String>) -> (
     let kafka = args.worker_config(Policy::default());
     let _ = std::fs::remove_file(&file);
     let kafka = kafka.unwrap_or_else(|e| panic!("{what}: {e:#}"));
-    let http = ApiConfig::from_toml_str_with_env(text, |name| env.get(name).cloned())
+    let section = modsignal::settings::parse_config(text, what)
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .http
+        .unwrap_or_else(|| panic!("{what}: no [http] section"));
+    let http = ApiConfig::from_section(section, |name| env.get(name).cloned())
         .unwrap_or_else(|e| panic!("{what}: [http]: {e}"));
     (kafka, http)
 }
@@ -766,11 +770,11 @@ fn served_metrics() -> String {
     // is measured, the request counter once a request is answered. A running instance has
     // both, so the catalogue is read after one of each.
     metrics.consumer_lag("modsignal.events", 0, 0);
-    let config = ApiConfig::from_toml_str_with_env(
-        "[http]\naddress = \"127.0.0.1:0\"\n[[http.tokens]]\ntoken = \"a-token-for-the-deploy-test\"\nrole = \"analyst\"\n",
-        |_| None,
-    )
-    .unwrap();
+    let mut config = ApiConfig::new("127.0.0.1:0".parse().unwrap());
+    config.tokens.push(modsignal_api::TokenConfig {
+        token: modsignal_api::Secret::new("a-token-for-the-deploy-test"),
+        role: modsignal_api::Role::Analyst,
+    });
     let store = Arc::new(FlagStore::new(config.max_revisions));
     let state = ApiState::new(&config, store, metrics.registry().clone()).unwrap();
     let app = router(state);

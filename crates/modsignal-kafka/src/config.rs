@@ -11,7 +11,7 @@ use rdkafka::ClientConfig;
 use serde::Deserialize;
 
 /// Everything the worker needs to run. Build it with [`WorkerConfig::new`] and set fields, or
-/// from a config file with [`WorkerConfig::from_toml_str`] (see [`KafkaSection`]). Its `Debug`
+/// from a config file's deserialised `[kafka]` section with [`KafkaSection::into_config`]. Its `Debug`
 /// output hides secrets (see [`Properties`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkerConfig {
@@ -183,10 +183,6 @@ pub const RESERVED_PROPERTIES: &[(&str, &str)] = &[
 /// A setting that cannot be used, with what was wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("the config file is not valid TOML: {0}")]
-    Toml(#[from] toml::de::Error),
-    #[error("the config file has no [kafka] section")]
-    MissingSection,
     #[error("kafka.{0} is required")]
     Missing(&'static str),
     #[error("kafka.{field}: {reason}")]
@@ -220,12 +216,6 @@ impl WorkerConfig {
             input_formats: BTreeMap::new(),
             processing_guarantee: Guarantee::AtLeastOnce,
         }
-    }
-
-    /// Reads the `[kafka]` section of a config file (other sections are left to their owners)
-    /// and validates it. The policy is loaded separately, by the binary.
-    pub fn from_toml_str(text: &str, policy: Policy) -> Result<WorkerConfig, ConfigError> {
-        KafkaSection::from_toml_str(text)?.into_config(policy)
     }
 
     /// Checks every field; [`crate::run`] calls this first.
@@ -617,19 +607,7 @@ impl<'a, V> IntoIterator for &'a Properties<V> {
     }
 }
 
-#[derive(Deserialize)]
-struct File {
-    kafka: Option<KafkaSection>,
-}
-
 impl KafkaSection {
-    /// The `[kafka]` section of a TOML document. Other top-level tables are ignored, so the
-    /// same file can hold other settings of the binary.
-    pub fn from_toml_str(text: &str) -> Result<KafkaSection, ConfigError> {
-        let file: File = toml::from_str(text)?;
-        file.kafka.ok_or(ConfigError::MissingSection)
-    }
-
     /// `over`'s settings where it has them, this section's elsewhere; properties are merged
     /// key by key, `over` winning. Used to lay command-line options over the file.
     #[must_use]
@@ -744,6 +722,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    /// A config file's `[kafka]` section, deserialised as the binary hands it over.
+    fn section(text: &str) -> Result<KafkaSection, String> {
+        #[derive(Deserialize)]
+        struct File {
+            kafka: Option<KafkaSection>,
+        }
+        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        file.kafka.ok_or_else(|| "no [kafka] section".to_owned())
+    }
+
+    fn config(text: &str) -> Result<WorkerConfig, String> {
+        section(text)?.into_config(Policy::default()).map_err(|e| e.to_string())
+    }
+
     const FULL: &str = r#"
         [policy]
         ignored = "by this section's reader"
@@ -769,7 +761,7 @@ mod tests {
 
     #[test]
     fn a_full_section_fills_every_field() {
-        let c = WorkerConfig::from_toml_str(FULL, Policy::default()).unwrap();
+        let c = config(FULL).unwrap();
         assert_eq!(c.brokers, "k1:9093,k2:9093");
         assert_eq!(c.group_id, "g");
         assert_eq!(c.input_topics, ["events", "labels"]);
@@ -795,11 +787,7 @@ mod tests {
 
     #[test]
     fn a_minimal_section_takes_the_defaults() {
-        let c = WorkerConfig::from_toml_str(
-            "[kafka]\nbrokers = \"localhost:9092\"\ninput_topics = [\"events\"]\n",
-            Policy::default(),
-        )
-        .unwrap();
+        let c = config("[kafka]\nbrokers = \"localhost:9092\"\ninput_topics = [\"events\"]\n").unwrap();
         assert_eq!(
             c,
             WorkerConfig::new("localhost:9092", vec!["events".into()], Policy::default())
@@ -810,27 +798,23 @@ mod tests {
 
     #[test]
     fn missing_and_unknown_settings_are_refused_by_name() {
-        let e = WorkerConfig::from_toml_str("[kafka]\ninput_topics = [\"e\"]\n", Policy::default()).unwrap_err();
-        assert_eq!(e.to_string(), "kafka.brokers is required");
-        let e = WorkerConfig::from_toml_str("[kafka]\nbrokers = \"b:1\"\n", Policy::default()).unwrap_err();
-        assert_eq!(e.to_string(), "kafka.input_topics is required");
-        let e = WorkerConfig::from_toml_str("[other]\nx = 1\n", Policy::default()).unwrap_err();
-        assert!(matches!(e, ConfigError::MissingSection), "{e}");
-        let e = WorkerConfig::from_toml_str(
-            "[kafka]\nbrokers = \"b:1\"\ninput_topics = [\"e\"]\nflush_intervall = \"1s\"\n",
-            Policy::default(),
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("flush_intervall"), "{e}");
+        let e = config("[kafka]\ninput_topics = [\"e\"]\n").unwrap_err();
+        assert_eq!(e, "kafka.brokers is required");
+        let e = config("[kafka]\nbrokers = \"b:1\"\n").unwrap_err();
+        assert_eq!(e, "kafka.input_topics is required");
+        let e = config("[other]\nx = 1\n").unwrap_err();
+        assert_eq!(e, "no [kafka] section");
+        let e = config("[kafka]\nbrokers = \"b:1\"\ninput_topics = [\"e\"]\nflush_intervall = \"1s\"\n").unwrap_err();
+        assert!(e.contains("flush_intervall"), "{e}");
     }
 
     #[test]
     fn reserved_properties_are_refused_with_their_reason() {
         let text =
             "[kafka]\nbrokers = \"b:1\"\ninput_topics = [\"e\"]\n[kafka.properties]\n\"enable.auto.commit\" = true\n";
-        let e = WorkerConfig::from_toml_str(text, Policy::default()).unwrap_err();
+        let e = config(text).unwrap_err();
         assert_eq!(
-            e.to_string(),
+            e,
             "kafka.properties.\"enable.auto.commit\" cannot be set: offsets are committed only once the flags for them are acknowledged"
         );
     }
@@ -869,7 +853,7 @@ mod tests {
 
     #[test]
     fn command_line_options_override_the_file() {
-        let file = KafkaSection::from_toml_str(FULL).unwrap();
+        let file = section(FULL).unwrap();
         let mut props = Properties::default();
         props.insert("security.protocol".to_owned(), PropertyValue::Text("SSL".into()));
         let cli = KafkaSection {
@@ -901,7 +885,7 @@ mod tests {
             format!("{:?}", c.properties),
             r#"{"sasl.password": "***", "sasl.username": "modsignal", "ssl.key.password": "***"}"#
         );
-        let section = KafkaSection::from_toml_str(
+        let section = section(
             "[kafka]\n[kafka.properties]\n\"sasl.oauthbearer.client.secret\" = \"s3cret\"\n\"ssl.key.pem\" = \"-----BEGIN\"\n\"socket.timeout.ms\" = 5000\n",
         )
         .unwrap();
@@ -972,22 +956,21 @@ mod tests {
     #[test]
     fn exactly_once_is_transactional_and_needs_a_changelog_and_no_local_snapshots() {
         let text = "[kafka]\nbrokers = \"b:1\"\ninput_topics = [\"e\"]\nprocessing_guarantee = \"exactly_once\"\n";
-        let e = WorkerConfig::from_toml_str(text, Policy::default()).unwrap_err();
-        assert!(e.to_string().contains("changelog_topic"), "{e}");
+        let e = config(text).unwrap_err();
+        assert!(e.contains("changelog_topic"), "{e}");
         let with_changelog = format!("{text}changelog_topic = \"c\"\n");
-        let c = WorkerConfig::from_toml_str(&with_changelog, Policy::default()).unwrap();
+        let c = config(&with_changelog).unwrap();
         assert_eq!(c.processing_guarantee, Guarantee::ExactlyOnce);
-        let e = WorkerConfig::from_toml_str(&format!("{with_changelog}state_dir = \"/tmp/s\"\n"), Policy::default())
-            .unwrap_err();
-        assert!(e.to_string().contains("state_dir"), "{e}");
+        let e = config(&format!("{with_changelog}state_dir = \"/tmp/s\"\n")).unwrap_err();
+        assert!(e.contains("state_dir"), "{e}");
         let mut no_idempotence = c.clone();
         no_idempotence
             .properties
             .insert("enable.idempotence".into(), "false".into());
         assert!(no_idempotence.validate().is_err());
         let bad = text.replace("exactly_once", "exactly-once");
-        let e = WorkerConfig::from_toml_str(&bad, Policy::default()).unwrap_err();
-        assert!(e.to_string().contains("at_least_once or exactly_once"), "{e}");
+        let e = config(&bad).unwrap_err();
+        assert!(e.contains("at_least_once or exactly_once"), "{e}");
 
         // Each instance (each producer made) has an id of its own, under its group's.
         let (a, b) = (c.worker_producer_config(), c.worker_producer_config());

@@ -6,10 +6,15 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use modsignal_kafka::{WorkerConfig, run};
+//! use modsignal_kafka::{KafkaSection, run};
 //!
-//! let text = std::fs::read_to_string("modsignal.toml")?;
-//! let config = WorkerConfig::from_toml_str(&text, modsignal_core::Policy::default())?;
+//! // The binary reads the config file and hands each crate its deserialised section.
+//! let section = KafkaSection {
+//!     brokers: Some("localhost:9092".into()),
+//!     input_topics: Some(vec!["events".into()]),
+//!     ..KafkaSection::default()
+//! };
+//! let config = section.into_config(modsignal_core::Policy::default())?;
 //! let summary = run(config, async { /* resolves on SIGTERM */ }).await?;
 //! eprintln!("{}", summary.line());
 //! # Ok(()) }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use modsignal_api::{ApiConfig, ApiState, ConfigError, FlagStore};
+use modsignal_api::{ApiConfig, ApiState, FlagStore};
 use modsignal_metrics::Metrics;
 
 /// Command-line options of the HTTP server.
@@ -34,13 +34,12 @@ pub fn load(config_file: Option<&Path>, address: Option<SocketAddr>) -> Result<O
     let origin = config_file.map_or("the MODSIGNAL__HTTP__ variables".to_owned(), |p| {
         p.display().to_string()
     });
-    let section = match crate::settings::config_text(config_file)? {
+    let section = match crate::settings::load_config(config_file)?.and_then(|file| file.http) {
         None => None,
-        Some(text) => match ApiConfig::from_toml_str(&text) {
-            Ok(c) => Some(c),
-            Err(ConfigError::MissingSection) => None,
-            Err(e) => return Err(e).with_context(|| format!("[http] of {origin}")),
-        },
+        Some(section) => Some(
+            ApiConfig::from_section(section, |name| std::env::var(name).ok())
+                .with_context(|| format!("[http] of {origin}"))?,
+        ),
     };
     let config = match (section, address) {
         (Some(mut c), Some(a)) => {
@@ -165,9 +164,15 @@ mod tests {
             .then(|| format!("{name}-is-a-long-enough-secret"))
     }
 
+    /// The `[http]` section of `text` as the binary reads it, with the environment `env`.
+    fn http(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<ApiConfig, modsignal_api::ConfigError> {
+        let file = crate::settings::parse_config(text, "the test's file").unwrap();
+        ApiConfig::from_section(file.http.expect("an [http] section"), env)
+    }
+
     #[test]
     fn the_shipped_config_documents_the_servers_defaults() {
-        let c = ApiConfig::from_toml_str_with_env(SHIPPED, env).unwrap();
+        let c = http(SHIPPED, env).unwrap();
         let d = ApiConfig::new(c.address);
         assert_eq!(c.address.to_string(), modsignal_api::config::DEFAULT_ADDRESS);
         assert_eq!(
@@ -180,15 +185,19 @@ mod tests {
             vec![Role::Liaison, Role::Analyst]
         );
         // Without the variables the file names, the server refuses to start.
-        assert!(ApiConfig::from_toml_str_with_env(SHIPPED, |_| None).is_err());
+        assert!(http(SHIPPED, |_| None).is_err());
     }
 
     #[test]
     fn the_production_example_is_a_valid_config() {
-        let http = ApiConfig::from_toml_str_with_env(PRODUCTION, env).unwrap();
-        assert_eq!(http.address.port(), 8080);
-        let kafka =
-            modsignal_kafka::WorkerConfig::from_toml_str(PRODUCTION, modsignal_core::Policy::default()).unwrap();
+        let server = http(PRODUCTION, env).unwrap();
+        assert_eq!(server.address.port(), 8080);
+        let kafka = crate::settings::parse_config(PRODUCTION, "config/production.toml")
+            .unwrap()
+            .kafka
+            .expect("a [kafka] section")
+            .into_config(modsignal_core::Policy::default())
+            .unwrap();
         assert_eq!(
             kafka.properties.get("security.protocol").map(String::as_str),
             Some("SASL_SSL")

@@ -227,25 +227,21 @@ impl KafkaArgs {
     /// defaults filled in and everything validated.
     pub fn worker_config(&self, policy: Policy) -> Result<WorkerConfig> {
         let options = self.section()?;
-        let base = match crate::settings::config_text(self.config.as_deref())? {
+        let base = match crate::settings::load_config(self.config.as_deref())? {
             None => KafkaSection::default(),
-            Some(text) => {
-                let path = self
-                    .config
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new("(MODSIGNAL__ variables)"));
-                match KafkaSection::from_toml_str(&text) {
-                    Ok(section) => section,
-                    // The options alone may be enough; the file may hold only other sections.
-                    Err(modsignal_kafka::ConfigError::MissingSection) if self.any_option() => KafkaSection::default(),
-                    Err(modsignal_kafka::ConfigError::MissingSection) => bail!(
-                        "the config file {} has no [kafka] section, and no Kafka option was given: \
-                         `run --config` runs the Kafka worker (see config/modsignal.toml)",
-                        path.display()
-                    ),
-                    Err(e) => return Err(e).with_context(|| format!("config file {}", path.display())),
-                }
-            }
+            Some(file) => match file.kafka {
+                Some(section) => section,
+                // The options alone may be enough; the file may hold only other sections.
+                None if self.any_option() => KafkaSection::default(),
+                None => bail!(
+                    "the config file {} has no [kafka] section, and no Kafka option was given: \
+                     `run --config` runs the Kafka worker (see config/modsignal.toml)",
+                    self.config
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new("(MODSIGNAL__ variables)"))
+                        .display()
+                ),
+            },
         };
         base.overlay(options).into_config(policy).context(
             "Kafka settings (the [kafka] section of --config, overridden by --brokers, --input-topic, … \
@@ -258,12 +254,9 @@ impl KafkaArgs {
 /// `[kafka]` section. A file that cannot be read, or is not TOML, counts as having one, so that
 /// the Kafka path reports what is wrong with it.
 fn has_kafka_section(path: Option<&std::path::Path>) -> bool {
-    match crate::settings::config_text(path) {
+    match crate::settings::load_config(path) {
         Ok(None) => false,
-        Ok(Some(text)) => !matches!(
-            KafkaSection::from_toml_str(&text),
-            Err(modsignal_kafka::ConfigError::MissingSection)
-        ),
+        Ok(Some(file)) => file.kafka.is_some(),
         Err(_) => true,
     }
 }
@@ -526,7 +519,12 @@ mod tests {
 
     #[test]
     fn the_shipped_config_documents_the_defaults_the_worker_uses() {
-        let c = WorkerConfig::from_toml_str(SHIPPED, Policy::default()).unwrap();
+        let c = crate::settings::parse_config(SHIPPED, "config/modsignal.toml")
+            .unwrap()
+            .kafka
+            .expect("a [kafka] section")
+            .into_config(Policy::default())
+            .unwrap();
         // Only the two required settings, which have no default, differ from `new`: every other
         // value written in the file is the one the worker would take without it.
         assert_eq!(
@@ -536,10 +534,24 @@ mod tests {
     }
 
     #[test]
-    fn other_top_level_sections_are_left_to_their_owners() {
-        // The shipped file has an [http] section already; add another unknown one.
-        let text = format!("{SHIPPED}\n[something_else]\nx = 1\n");
-        assert!(WorkerConfig::from_toml_str(&text, Policy::default()).is_ok());
+    fn a_top_level_section_the_binary_does_not_know_is_refused_by_name() {
+        // The shipped file has [kafka] and [http]; a misspelt section must not pass unnoticed.
+        let text = format!("{SHIPPED}\n[kafak]\nbrokers = \"k:9092\"\n");
+        let e = crate::settings::parse_config(&text, "the test's file")
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("kafak"), "{e}");
+    }
+
+    #[test]
+    fn a_config_error_does_not_quote_the_line_that_holds_a_token() {
+        let text = "[http]\ntokens = [{ token = \"analyst-token-0123456789\", role = \"chief\" }]\n";
+        let e = crate::settings::parse_config(text, "the test's file")
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("unknown variant") && e.contains("line 2"), "{e}");
+        assert!(!e.contains("0123456789"), "a parse error must not quote the token: {e}");
     }
 
     #[test]
@@ -636,7 +648,7 @@ mod tests {
     #[test]
     fn a_config_file_without_a_kafka_section_needs_options() {
         let path = std::env::temp_dir().join(format!("modsignal-kafka-nosection-{}.toml", std::process::id()));
-        std::fs::write(&path, "[http]\nlisten = \"0.0.0.0:8080\"\n").unwrap();
+        std::fs::write(&path, "[http]\naddress = \"0.0.0.0:8080\"\n").unwrap();
         let file = path.to_str().unwrap();
         let e = options(&["--config", file])
             .worker_config(Policy::default())

@@ -13,6 +13,12 @@
 //! The `MODSIGNAL_` variables of single command-line options (`MODSIGNAL_BROKERS`, …) are
 //! another layer on top of these, as the options are. librdkafka settings, whose names hold
 //! dots, come through `MODSIGNAL_KAFKA_PROPERTY` instead.
+//!
+//! The config file is read here, once: [`load_config`] lays the variables over it and
+//! deserialises it into a [`ConfigFile`], whose sections go to the crates they configure
+//! (`[kafka]` to `modsignal_kafka::KafkaSection::into_config`, `[http]` to
+//! `modsignal_api::ApiConfig::from_section`). Neither crate parses TOML. A top-level section
+//! this binary does not know is refused, so that a misspelt `[kafak]` is not silently ignored.
 
 use std::path::Path;
 
@@ -28,11 +34,17 @@ pub enum Scope {
     Policy,
 }
 
-/// A variable or a file that cannot be laid over.
+/// A variable or a file that cannot be laid over or read.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("{origin} is not valid TOML: {message}")]
-    Toml { origin: String, message: String },
+    /// Only the parser's message and the line are kept: the parser's own display quotes the
+    /// offending line, which may hold a token.
+    #[error("{origin} is not valid TOML{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Toml {
+        origin: String,
+        line: Option<usize>,
+        message: String,
+    },
     #[error("environment variable {name}: {reason}")]
     Var { name: String, reason: String },
 }
@@ -83,10 +95,7 @@ pub fn overlay(
     if found.is_empty() {
         return Ok(text.to_owned());
     }
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| SettingsError::Toml {
-        origin: origin.to_owned(),
-        message: e.message().to_owned(),
-    })?;
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
     for (path, raw, name) in found {
         let (last, tables) = match path.split_last() {
             Some((last, tables)) if !last.is_empty() && tables.iter().all(|t| !t.is_empty()) => (last, tables),
@@ -115,6 +124,41 @@ pub fn overlay(
         at.insert(last.clone(), value_of(&raw));
     }
     Ok(toml::to_string(&table).expect("a TOML table writes as TOML"))
+}
+
+fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> SettingsError {
+    SettingsError::Toml {
+        origin: origin.to_owned(),
+        line: e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1)),
+        message: e.message().to_owned(),
+    }
+}
+
+/// The config file: every section this binary knows, each as the crate it configures takes it.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The Kafka worker's settings; `run --config` with this section runs the worker.
+    pub kafka: Option<modsignal_kafka::KafkaSection>,
+    /// The HTTP server's settings: the query API, the dashboard and `/metrics`.
+    pub http: Option<modsignal_api::HttpSection>,
+}
+
+/// `text` (TOML, from `origin`) as a [`ConfigFile`].
+pub fn parse_config(text: &str, origin: &str) -> Result<ConfigFile, SettingsError> {
+    toml::from_str(text).map_err(|e| toml_error(text, origin, &e))
+}
+
+/// The config file at `path` with the environment laid over it, deserialised: `None` when there
+/// is neither a file nor a settings variable.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Option<ConfigFile>> {
+    let Some(text) = config_text(path)? else {
+        return Ok(None);
+    };
+    let origin = path.map_or("the MODSIGNAL__ variables".to_owned(), |p| {
+        format!("the config file {}", p.display())
+    });
+    Ok(Some(parse_config(&text, &origin)?))
 }
 
 /// The config file's text with the environment laid over it: `None` when there is neither a
