@@ -642,6 +642,62 @@ async fn exports_give_one_flag_as_json_and_csv_for_an_evidence_file() {
     }
 }
 
+/// `schema` with every `$ref` into the document `doc` written out in place, and every object
+/// schema closed (`unevaluatedProperties: false`), so that a body with a field the document does
+/// not name fails. The members of an `allOf` stay open and the `allOf` is closed instead: there
+/// the members' properties together are the object's.
+fn closed(schema: &Value, doc: &Value, open: bool) -> Value {
+    match schema {
+        Value::Object(m) => {
+            if let Some(target) = m.get("$ref").and_then(Value::as_str) {
+                let node = doc
+                    .pointer(target.strip_prefix('#').expect("a reference into the document"))
+                    .unwrap_or_else(|| panic!("dangling $ref {target}"));
+                return closed(node, doc, open);
+            }
+            let mut out = serde_json::Map::new();
+            for (k, v) in m {
+                let v = match k.as_str() {
+                    "allOf" => Value::Array(v.as_array().unwrap().iter().map(|x| closed(x, doc, true)).collect()),
+                    "anyOf" | "oneOf" => {
+                        Value::Array(v.as_array().unwrap().iter().map(|x| closed(x, doc, open)).collect())
+                    }
+                    "properties" => Value::Object(
+                        v.as_object()
+                            .unwrap()
+                            .iter()
+                            .map(|(name, x)| (name.clone(), closed(x, doc, false)))
+                            .collect(),
+                    ),
+                    "items" | "additionalProperties" => closed(v, doc, false),
+                    _ => v.clone(),
+                };
+                out.insert(k.clone(), v);
+            }
+            let object = m.contains_key("properties") || m.contains_key("allOf");
+            if !open && object && !m.contains_key("additionalProperties") && !m.contains_key("unevaluatedProperties") {
+                out.insert("unevaluatedProperties".into(), false.into());
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// Every error of `body` against `schema`, a schema of the `OpenAPI` document `doc`, closed as
+/// [`closed`] says: `OpenAPI` 3.1 schemas are JSON Schema 2020-12.
+fn documented_errors(doc: &Value, schema: &serde_json::Map<String, Value>, body: &Value) -> Vec<String> {
+    let schema = closed(&Value::Object(schema.clone()), doc, false);
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("the document's schema does not build: {e}"));
+    validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_exactly_the_routes_served() {
     let flags = scenario_flags();
@@ -679,6 +735,23 @@ async fn the_openapi_document_describes_exactly_the_routes_served() {
         let r = get(&app, &concrete, Some(ANALYST)).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
         assert!(op["responses"]["200"].is_object(), "{path}");
+        // A JSON body is what the document says it is: the handlers build their bodies as they
+        // like, and this is where a field added, renamed or retyped on one side only is caught.
+        if let Some(schema) = op["responses"]["200"]["content"]["application/json"]["schema"].as_object() {
+            assert_eq!(
+                documented_errors(&doc, schema, &r.json()),
+                Vec::<String>::new(),
+                "{path}: the 200 body against its documented schema"
+            );
+        }
+        if secured {
+            let e = documented_errors(
+                &doc,
+                doc["components"]["schemas"]["Error"].as_object().unwrap(),
+                &anonymous.json(),
+            );
+            assert_eq!(e, Vec::<String>::new(), "{path}: the 401 body against Error");
+        }
         if secured {
             assert!(op["responses"]["401"].is_object(), "{path}");
         }
