@@ -38,7 +38,7 @@ use crate::flag::Flag;
 use crate::model::RemovalKind;
 use crate::policy::Policy;
 use crate::reject::RejectCode;
-use crate::store::{Id, IdSet, NONE, Store, Users};
+use crate::store::{Id, IdSet, MsgIx, NONE, Store, Users};
 use crate::time::Ts;
 
 mod conduct;
@@ -474,7 +474,7 @@ pub struct Engine {
     removals: HashMap<Id, Vec<Change>>,
     /// Status changes per account, sorted.
     accounts: HashMap<u32, Vec<Change>>,
-    reports: HashMap<u32, Reports>,
+    reports: HashMap<MsgIx, Reports>,
     hot: Vec<Hot>,
     /// Per sender: the labelled messages they are a subject of, for repeated conduct.
     conduct: Conducts,
@@ -483,7 +483,7 @@ pub struct Engine {
     /// Reshares whose `via` cannot be followed yet, by the id it names.
     via: via::Waiting,
     /// Exposure stages and rate-limited writes due: (event time, message, subject).
-    timers: BTreeSet<(i64, u32, Who)>,
+    timers: BTreeSet<(i64, MsgIx, Who)>,
     queue: Vec<u32>,
     /// Hot messages with work held back for lack of credit: the next flush (or the end of
     /// input) does it.
@@ -497,7 +497,7 @@ pub struct Engine {
     /// to update at once: those messages' sums are rebuilt at the next flush.
     deferred_growth: Vec<u32>,
     /// Labelled messages with too many subjects to sync their conduct entries at once.
-    deferred_sync: Vec<u32>,
+    deferred_sync: Vec<MsgIx>,
     clock: EventClock,
     /// What each source (an input partition feeding this engine) last said of its event time.
     marks: BTreeMap<String, SourceMark>,
@@ -608,7 +608,7 @@ impl Engine {
         StateStats {
             messages: self.store.msgs.live() - self.forwarding(),
             reshares: self.store.rss.live(),
-            labelled: self.hot.iter().filter(|h| h.msg != NONE).count(),
+            labelled: self.hot.iter().filter(|h| h.msg != MsgIx::NONE).count(),
             users: self.users.len(),
             evicted: self.evicted,
             watermark: self.watermark(),
@@ -619,8 +619,10 @@ impl Engine {
     /// Forwarding records still in the message slab (not messages of their own).
     fn forwarding(&self) -> usize {
         let free = self.store.msgs.free_bits();
-        (0..self.store.msgs.slots())
-            .filter(|&m| !free[m as usize] && self.store.msgs.get(m).forwards())
+        self.store
+            .msgs
+            .handles()
+            .filter(|&m| !free[m.usize()] && self.store.msgs.get(m).forwards())
             .count()
     }
 
@@ -802,7 +804,7 @@ impl Engine {
             let hot = &mut self.hot[h as usize];
             hot.stale = false;
             // Its dirty list (and its restructured mark) says what is left to do.
-            if hot.msg != NONE && !hot.queued {
+            if hot.msg != MsgIx::NONE && !hot.queued {
                 hot.queued = true;
                 self.queue.push(h);
             }
@@ -833,7 +835,7 @@ impl Engine {
         for h in 0..self.hot.len() {
             let hot = &mut self.hot[h];
             hot.stale = false;
-            if hot.msg != NONE {
+            if hot.msg != MsgIx::NONE {
                 hot.dirty_all = true;
                 if !hot.queued {
                     hot.queued = true;
@@ -928,7 +930,7 @@ impl Engine {
     }
 
     /// Queues a subject of a message for evaluation ([`Who::ALL`] for every subject).
-    fn mark(&mut self, m: u32, subject: Who) {
+    fn mark(&mut self, m: MsgIx, subject: Who) {
         let h = self.store.msgs.get(m).hot;
         if h == NONE {
             return;
@@ -953,7 +955,7 @@ impl Engine {
     /// (or the end of input, or a retention sweep). What changed is the user's own conduct,
     /// which only their own flags read: marking every subject of those messages made each
     /// reshare on a viral cascade evaluate hundreds of other resharers' flags.
-    fn mark_user(&mut self, u: u32, except: u32) {
+    fn mark_user(&mut self, u: u32, except: MsgIx) {
         if self.conduct.len(u) > RELATED_AT_ONCE {
             self.deferred_users.push(u);
             return;

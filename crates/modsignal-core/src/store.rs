@@ -32,7 +32,67 @@ use crate::event::MAX_ID_BYTES;
 /// An id kept outside the record store (removal lists, event ids, label sources).
 pub(crate) type Id = compact_str::CompactString;
 
+/// The value no slot reaches: "no message", "no account", "never given" in a record's field.
 pub(crate) const NONE: u32 = u32::MAX;
+
+/// A slot of a [`Slab`], as the records it holds name it: a handle of its own type per slab,
+/// so that the compiler tells a message's slot from a reshare's or an account's.
+pub(crate) trait Handle: Copy {
+    fn from_raw(slot: u32) -> Self;
+    fn raw(self) -> u32;
+}
+
+/// Declares a handle: four bytes, as the `u32` it wraps, and written in snapshots as that
+/// `u32`, so that records keep their size and snapshots their bytes.
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[repr(transparent)]
+        #[serde(transparent)]
+        pub(crate) struct $name(pub(crate) u32);
+
+        impl $name {
+            /// None of them, as a field holds it ([`NONE`]).
+            pub(crate) const NONE: $name = $name(NONE);
+            /// The least and the greatest value, the bounds of a range over keys that hold one.
+            pub(crate) const MIN: $name = $name(0);
+            pub(crate) const MAX: $name = $name(u32::MAX);
+
+            /// Its place in a vector with one element per slot.
+            #[inline]
+            pub(crate) fn usize(self) -> usize {
+                self.0 as usize
+            }
+        }
+
+        impl Handle for $name {
+            #[inline]
+            fn from_raw(slot: u32) -> Self {
+                $name(slot)
+            }
+            #[inline]
+            fn raw(self) -> u32 {
+                self.0
+            }
+        }
+    };
+}
+
+handle!(
+    /// A message's slot in [`Store::msgs`].
+    MsgIx
+);
+
+/// Slabs whose records are not named by a handle of their own yet.
+impl Handle for u32 {
+    fn from_raw(slot: u32) -> Self {
+        slot
+    }
+    fn raw(self) -> u32 {
+        self
+    }
+}
 const RESHARE_TAG: u32 = 1 << 31;
 const CHUNK_BITS: u32 = 16;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -49,6 +109,8 @@ pub(crate) struct IdRef {
 
 /// A record of a slab: it carries the place of its id.
 pub(crate) trait Record {
+    /// What names a slot of this record's slab.
+    type Ix: Handle;
     fn id_ref(&self) -> IdRef;
     fn set_id_ref(&mut self, r: IdRef);
 }
@@ -77,7 +139,7 @@ impl<T: Record> Slab<T> {
         }
     }
     /// Stores `value` with id `id`, in a free slot if there is one.
-    pub(crate) fn push(&mut self, mut value: T, id: &str) -> u32 {
+    pub(crate) fn push(&mut self, mut value: T, id: &str) -> T::Ix {
         debug_assert!(id.len() <= MAX_ID_BYTES);
         let ix = if let Some(ix) = self.free.pop() {
             ix
@@ -106,29 +168,33 @@ impl<T: Record> Slab<T> {
         } else {
             chunk.items[i] = value;
         }
-        ix
+        T::Ix::from_raw(ix)
     }
     #[inline]
-    pub(crate) fn get(&self, ix: u32) -> &T {
+    pub(crate) fn get(&self, ix: T::Ix) -> &T {
+        let ix = ix.raw();
         &self.chunks[(ix >> CHUNK_BITS) as usize].items[ix as usize & (CHUNK - 1)]
     }
     #[inline]
-    pub(crate) fn get_mut(&mut self, ix: u32) -> &mut T {
+    pub(crate) fn get_mut(&mut self, ix: T::Ix) -> &mut T {
+        let ix = ix.raw();
         &mut self.chunks[(ix >> CHUNK_BITS) as usize].items[ix as usize & (CHUNK - 1)]
     }
     /// The id of the record in slot `ix` (empty for a freed or forwarding record).
     #[inline]
-    pub(crate) fn id(&self, ix: u32) -> &str {
+    pub(crate) fn id(&self, ix: T::Ix) -> &str {
         self.text(ix, self.get(ix).id_ref())
     }
     /// The id at `r` in the string of slot `ix`'s chunk: what an index entry that carries the
     /// place of its id reads, without reading the record.
     #[inline]
-    fn text(&self, ix: u32, r: IdRef) -> &str {
-        &self.chunks[(ix >> CHUNK_BITS) as usize].ids[r.off as usize..(r.off + r.len) as usize]
+    fn text(&self, ix: T::Ix, r: IdRef) -> &str {
+        &self.chunks[(ix.raw() >> CHUNK_BITS) as usize].ids[r.off as usize..(r.off + r.len) as usize]
     }
-    /// The slots of the chunk that holds slot `ix`.
-    fn chunk_slots(&self, ix: u32) -> std::ops::Range<u32> {
+    /// The slots of the chunk that holds slot `ix`, as numbers ([`Handle::from_raw`] names
+    /// each).
+    fn chunk_slots(&self, ix: T::Ix) -> std::ops::Range<u32> {
+        let ix = ix.raw();
         let first = ix & !(CHUNK as u32 - 1);
         first..first + self.chunks[(ix >> CHUNK_BITS) as usize].items.len() as u32
     }
@@ -136,11 +202,16 @@ impl<T: Record> Slab<T> {
     pub(crate) fn slots(&self) -> u32 {
         self.len
     }
+    /// Every slot ever used, free ones included.
+    pub(crate) fn handles(&self) -> impl Iterator<Item = T::Ix> + use<T> {
+        (0..self.len).map(T::Ix::from_raw)
+    }
     /// Forgets the id of the record in slot `ix`, keeping the record. Returns whether its
     /// chunk's ids were compacted (moved), so that an index that carries their places can
     /// take the new ones.
     #[must_use]
-    pub(crate) fn clear_id(&mut self, ix: u32) -> bool {
+    pub(crate) fn clear_id(&mut self, ix: T::Ix) -> bool {
+        let ix = ix.raw();
         let chunk = &mut self.chunks[(ix >> CHUNK_BITS) as usize];
         let item = &mut chunk.items[ix as usize & (CHUNK - 1)];
         chunk.dead += item.id_ref().len;
@@ -164,8 +235,8 @@ impl<T: Record> Slab<T> {
     /// Marks a slot reusable and forgets its id. The caller has already unlinked it from
     /// every index.
     #[must_use]
-    pub(crate) fn release(&mut self, ix: u32) -> bool {
-        self.free.push(ix);
+    pub(crate) fn release(&mut self, ix: T::Ix) -> bool {
+        self.free.push(ix.raw());
         self.clear_id(ix)
     }
     pub(crate) fn live(&self) -> usize {
@@ -264,6 +335,7 @@ pub(crate) struct Message {
 }
 
 impl Record for Message {
+    type Ix = MsgIx;
     fn id_ref(&self) -> IdRef {
         self.id
     }
@@ -343,7 +415,7 @@ pub(crate) struct Reshare {
     pub id: IdRef,
     pub at: i64,
     /// The original message, or a forwarding record that leads to it.
-    pub original: u32,
+    pub original: MsgIx,
     /// The reshare this one was made through (`of` or `via`), or `NONE` for a direct reshare
     /// (or one whose original field names a forwarding record: see [`BIT_FORWARD`]).
     pub parent: u32,
@@ -353,6 +425,7 @@ pub(crate) struct Reshare {
 }
 
 impl Record for Reshare {
+    type Ix = u32;
     fn id_ref(&self) -> IdRef {
         self.id
     }
@@ -364,14 +437,14 @@ impl Record for Reshare {
 /// What an id in the index points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Entity {
-    Message(u32),
+    Message(MsgIx),
     Reshare(u32),
 }
 
 impl Entity {
     fn slot(self) -> u32 {
         match self {
-            Entity::Message(i) => i,
+            Entity::Message(i) => i.0,
             Entity::Reshare(i) => i | RESHARE_TAG,
         }
     }
@@ -379,7 +452,7 @@ impl Entity {
         if s & RESHARE_TAG != 0 {
             Entity::Reshare(s & !RESHARE_TAG)
         } else {
-            Entity::Message(s)
+            Entity::Message(MsgIx(s))
         }
     }
 }
@@ -459,8 +532,8 @@ impl Store {
         };
         for ix in slots {
             let e = match e {
-                Entity::Message(_) => Entity::Message(ix),
-                Entity::Reshare(_) => Entity::Reshare(ix),
+                Entity::Message(_) => Entity::Message(Handle::from_raw(ix)),
+                Entity::Reshare(_) => Entity::Reshare(Handle::from_raw(ix)),
             };
             let id = Self::slot_id(&self.msgs, &self.rss, e.slot());
             if id.is_empty() {
@@ -475,7 +548,7 @@ impl Store {
     }
 
     /// The id of message slot `m`.
-    pub(crate) fn msg_id(&self, m: u32) -> &str {
+    pub(crate) fn msg_id(&self, m: MsgIx) -> &str {
         self.msgs.id(m)
     }
 
@@ -536,7 +609,7 @@ impl Store {
     }
 
     /// Adds reshare `r` to the circular list of message `m`.
-    pub(crate) fn link(&mut self, m: u32, r: u32) {
+    pub(crate) fn link(&mut self, m: MsgIx, r: u32) {
         let tail = self.msgs.get(m).tail;
         if tail == NONE {
             self.rss.get_mut(r).next = r;
@@ -549,7 +622,7 @@ impl Store {
     }
 
     /// Moves every reshare in the list of `from` to the list of `to`, in constant time.
-    pub(crate) fn splice(&mut self, from: u32, to: u32) {
+    pub(crate) fn splice(&mut self, from: MsgIx, to: MsgIx) {
         let b = std::mem::replace(&mut self.msgs.get_mut(from).tail, NONE);
         if b == NONE {
             return;
@@ -565,7 +638,7 @@ impl Store {
     }
 
     /// The reshares in the list of message `m`.
-    pub(crate) fn reshares_of(&self, m: u32) -> Vec<u32> {
+    pub(crate) fn reshares_of(&self, m: MsgIx) -> Vec<u32> {
         let tail = self.msgs.get(m).tail;
         let mut list = Vec::new();
         if tail == NONE {
@@ -603,8 +676,8 @@ impl Store {
             store.insert_slot(h, e);
             true
         };
-        for ix in 0..store.msgs.slots() {
-            if !free_msgs[ix as usize] && !store.msgs.get(ix).forwards() && !add(&mut store, Entity::Message(ix)) {
+        for ix in store.msgs.handles() {
+            if !free_msgs[ix.usize()] && !store.msgs.get(ix).forwards() && !add(&mut store, Entity::Message(ix)) {
                 return None;
             }
         }
@@ -639,7 +712,7 @@ impl Store {
     }
 
     /// Frees a message slot, dropping its id; its index entry, if it still has one, goes too.
-    pub(crate) fn free_message(&mut self, m: u32) {
+    pub(crate) fn free_message(&mut self, m: MsgIx) {
         if !self.msgs.get(m).forwards() {
             self.remove_slot(Entity::Message(m));
         }
@@ -662,7 +735,7 @@ impl Store {
 
     /// Gives the id of placeholder `msg` to a new reshare record `r`, which takes its place
     /// in the index. The placeholder keeps no id: it is the caller's to forward or free.
-    pub(crate) fn replace_placeholder(&mut self, msg: u32, r: Reshare) -> u32 {
+    pub(crate) fn replace_placeholder(&mut self, msg: MsgIx, r: Reshare) -> u32 {
         self.remove_slot(Entity::Message(msg));
         let id = self.msgs.id(msg);
         let h = hash32(&self.hasher, id);
@@ -725,6 +798,7 @@ pub(crate) struct User {
 }
 
 impl Record for User {
+    type Ix = u32;
     fn id_ref(&self) -> IdRef {
         self.name
     }
@@ -993,7 +1067,7 @@ mod tests {
         Reshare {
             id: IdRef::default(),
             at: 0,
-            original: NONE,
+            original: MsgIx::NONE,
             parent: NONE,
             author: 0,
             next: NONE,

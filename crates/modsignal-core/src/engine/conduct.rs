@@ -34,7 +34,7 @@ use hashbrown::HashMap;
 use super::Engine;
 use crate::event::{AccountStatus, Scope};
 use crate::exposure::{What, scope_of, status_of};
-use crate::store::NONE;
+use crate::store::{MsgIx, NONE};
 use crate::time::MAX_TS;
 
 /// Counts of distinct senders are exact up to this, and "at least" above.
@@ -65,9 +65,9 @@ struct Sum {
 /// The per-sender index of repeated conduct.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Conducts {
-    entries: HashMap<(u32, u32), Entry>,
+    entries: HashMap<(u32, MsgIx), Entry>,
     /// (sender, message), to list a sender's messages.
-    by_sender: BTreeSet<(u32, u32)>,
+    by_sender: BTreeSet<(u32, MsgIx)>,
     /// (sender, start) of the entries that count, with how many start then.
     live: BTreeMap<(u32, i64), u32>,
     /// (sender, start) of evicted messages that counted.
@@ -81,9 +81,9 @@ impl Conducts {
         self.sums.get(&user).map_or(0, |s| s.messages as usize)
     }
     /// Those messages, in handle order.
-    pub(super) fn messages(&self, user: u32) -> Vec<u32> {
+    pub(super) fn messages(&self, user: u32) -> Vec<MsgIx> {
         self.by_sender
-            .range((user, 0)..=(user, u32::MAX))
+            .range((user, MsgIx::MIN)..=(user, MsgIx::MAX))
             .map(|&(_, m)| m)
             .collect()
     }
@@ -100,9 +100,9 @@ impl Conducts {
     /// `subject(m, u)` says whether `u` is a subject of labelled message `m`.
     pub(super) fn names_only(
         &self,
-        msg: impl Fn(u32) -> bool,
+        msg: impl Fn(MsgIx) -> bool,
         user: impl Fn(u32) -> bool,
-        subject: impl Fn(u32, u32) -> bool,
+        subject: impl Fn(MsgIx, u32) -> bool,
     ) -> bool {
         self.entries.len() == self.by_sender.len()
             && self
@@ -151,9 +151,9 @@ struct Member {
 /// The per-person index of virtual mobbing.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Targets {
-    members: HashMap<(u32, u32), Member>,
+    members: HashMap<(u32, MsgIx), Member>,
     /// (person, message), to list the messages aimed at a person.
-    by_person: BTreeSet<(u32, u32)>,
+    by_person: BTreeSet<(u32, MsgIx)>,
     /// (person, time posted, sender) of the messages that count, with how many.
     live: BTreeMap<(u32, i64, u32), u32>,
     past: BTreeMap<(u32, i64, u32), u32>,
@@ -212,9 +212,9 @@ impl Targets {
     pub(super) fn len(&self, person: u32) -> usize {
         self.sums.get(&person).map_or(0, |s| s.messages as usize)
     }
-    pub(super) fn messages(&self, person: u32) -> Vec<u32> {
+    pub(super) fn messages(&self, person: u32) -> Vec<MsgIx> {
         self.by_person
-            .range((person, 0)..=(person, u32::MAX))
+            .range((person, MsgIx::MIN)..=(person, MsgIx::MAX))
             .map(|&(_, m)| m)
             .collect()
     }
@@ -242,9 +242,9 @@ impl Targets {
     /// `targeted(m, t)` says whether labelled message `m` was ever seen targeting `t`.
     pub(super) fn names_only(
         &self,
-        msg: impl Fn(u32) -> bool,
+        msg: impl Fn(MsgIx) -> bool,
         user: impl Fn(u32) -> bool,
-        targeted: impl Fn(u32, u32) -> bool,
+        targeted: impl Fn(MsgIx, u32) -> bool,
     ) -> bool {
         self.members.len() == self.by_person.len()
             && self
@@ -378,7 +378,7 @@ impl Engine {
     /// When a sender started on a message: the earlier of their post and their earliest
     /// reshare of it (an author may reshare their own post). It only moves earlier as events
     /// arrive, whatever their order.
-    pub(super) fn subject_start(&self, m: u32, user: u32) -> Option<i64> {
+    pub(super) fn subject_start(&self, m: MsgIx, user: u32) -> Option<i64> {
         let msg = self.store.msgs.get(m);
         let posted = (msg.author == user && msg.known()).then_some(msg.posted_at);
         let h = msg.hot;
@@ -392,7 +392,7 @@ impl Engine {
     }
 
     /// Distinct label events of a hot message.
-    fn label_measure(&self, m: u32) -> u64 {
+    fn label_measure(&self, m: MsgIx) -> u64 {
         let h = self.store.msgs.get(m).hot;
         if h == NONE {
             0
@@ -403,7 +403,7 @@ impl Engine {
 
     /// Brings user `u`'s conduct entry for hot message `m` in line with the message. Returns
     /// whether what the counts read (whether it counts, and from when) changed.
-    pub(super) fn sync_subject(&mut self, m: u32, u: u32) -> bool {
+    pub(super) fn sync_subject(&mut self, m: MsgIx, u: u32) -> bool {
         let h = self.store.msgs.get(m).hot;
         let want = if h == NONE {
             None
@@ -441,7 +441,7 @@ impl Engine {
     /// Removes user `u`'s entry for message `m`, keeping its start as history when the
     /// message is evicted and counted. The sum keeps the entry's measure, and grows by one
     /// when a count changes (the entry counted and is not kept).
-    pub(super) fn unregister_subject(&mut self, m: u32, u: u32, remember: bool) {
+    pub(super) fn unregister_subject(&mut self, m: MsgIx, u: u32, remember: bool) {
         let c = &mut self.conduct;
         let Some(e) = c.entries.remove(&(u, m)) else { return };
         c.by_sender.remove(&(u, m));
@@ -460,7 +460,7 @@ impl Engine {
 
     /// The people message `m` targets now: the targets of its live labels (those about the
     /// message, not about one reshare) and the first person it mentions.
-    pub(super) fn targets_of(&self, m: u32) -> Vec<u32> {
+    pub(super) fn targets_of(&self, m: MsgIx) -> Vec<u32> {
         let msg = self.store.msgs.get(m);
         let mut t: Vec<u32> = Vec::new();
         if msg.hot != NONE {
@@ -484,7 +484,7 @@ impl Engine {
     /// its post changed: whether it counts as conduct, its subjects' entries, the people it
     /// targets. Senders and people whose counts can change have their other messages evaluated
     /// again. A message with many subjects has them synced at the next flush.
-    pub(super) fn sync_indexes(&mut self, m: u32) {
+    pub(super) fn sync_indexes(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
         if h == NONE {
             return;
@@ -506,7 +506,7 @@ impl Engine {
     }
 
     /// Syncs every subject's conduct entry for hot message `m`.
-    pub(super) fn sync_subjects(&mut self, m: u32) {
+    pub(super) fn sync_subjects(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
         if h == NONE || self.hot[h as usize].restructured {
             // A rebuild registers the subjects it finds.
@@ -536,7 +536,7 @@ impl Engine {
     /// messages aimed at the same person would depend on whether its labels came before the
     /// reshare (an engine fuzz finding, `fuzz/regressions/engine/placeholder-label-target`).
     /// It is still a member, so that the sums its own resharers' revisions read stay there.
-    fn sync_targets(&mut self, m: u32) {
+    fn sync_targets(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
         let now = self.targets_of(m);
         let msg = self.store.msgs.get(m);
@@ -589,7 +589,7 @@ impl Engine {
 
     /// Removes message `m` from person `t`'s index, keeping its entry as history when the
     /// message is evicted.
-    pub(super) fn unregister_target(&mut self, m: u32, t: u32, remember: bool) {
+    pub(super) fn unregister_target(&mut self, m: MsgIx, t: u32, remember: bool) {
         let x = &mut self.targets;
         let Some(member) = x.members.remove(&(t, m)) else {
             return;
@@ -647,7 +647,7 @@ impl Engine {
     /// targets, within the same window (`m` included), the largest such count. Both come from
     /// one walk over the index, whose cost is counted once; [`Engine::mobbing_version`] covers
     /// both in the revision.
-    pub(super) fn mobbing(&self, m: u32, course: bool) -> (Count, Count) {
+    pub(super) fn mobbing(&self, m: MsgIx, course: bool) -> (Count, Count) {
         let zero = Count {
             n: 0,
             at_least: false,
@@ -814,7 +814,7 @@ impl Engine {
 
     /// A measure for the revision of message `m`'s flags that grows whenever a count of
     /// mobbing could change: the sums of everyone it ever targeted.
-    pub(super) fn mobbing_version(&self, m: u32) -> u64 {
+    pub(super) fn mobbing_version(&self, m: MsgIx) -> u64 {
         let h = self.store.msgs.get(m).hot;
         if h == NONE {
             return 0;
@@ -829,7 +829,7 @@ impl Engine {
     /// A measure for the revision of the author's flag of message `m` that grows whenever its
     /// course of conduct could change: the author's course sums toward everyone it ever
     /// targeted.
-    pub(super) fn course_version(&self, m: u32) -> u64 {
+    pub(super) fn course_version(&self, m: MsgIx) -> u64 {
         let msg = self.store.msgs.get(m);
         if msg.hot == NONE || msg.author == NONE {
             return 0;
@@ -939,7 +939,7 @@ impl Engine {
     /// Post `m` is known and may carry a report from the person it mentions first: that
     /// person's first report of the sender (the earliest over their posts mentioning them) may
     /// move earlier. Then every flag aimed at the person is evaluated again.
-    pub(super) fn target_reported(&mut self, m: u32) {
+    pub(super) fn target_reported(&mut self, m: MsgIx) {
         let at = self.reports.get(&m).and_then(|r| r.message.by_target_at);
         self.first_action(m, at, |x| &mut x.reported);
     }
@@ -947,7 +947,7 @@ impl Engine {
     /// Post `m` is known and may have been taken down by the platform or a legal order (a
     /// delete, or withholding, by either): the sender's first such removal of a post aimed at
     /// the person it mentions first may move earlier.
-    pub(super) fn target_removed(&mut self, m: u32) {
+    pub(super) fn target_removed(&mut self, m: MsgIx) {
         let at = self.removals.get(self.store.msg_id(m)).and_then(|list| {
             list.iter()
                 .find(|c| match c.what {
@@ -962,7 +962,7 @@ impl Engine {
 
     /// Moves the (person, sender) entry of `map` to `at` if that is earlier, for known post
     /// `m`: its first mention and its author.
-    fn first_action(&mut self, m: u32, at: Option<i64>, map: fn(&mut Targets) -> &mut BTreeMap<(u32, u32), i64>) {
+    fn first_action(&mut self, m: MsgIx, at: Option<i64>, map: fn(&mut Targets) -> &mut BTreeMap<(u32, u32), i64>) {
         let msg = self.store.msgs.get(m);
         if !msg.known() || msg.mention == NONE || msg.author == NONE {
             return;

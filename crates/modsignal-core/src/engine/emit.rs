@@ -24,7 +24,7 @@ use crate::model::{
     Evaluation, Facts, PileOn, Removal, RepostAfterRemoval, Restriction, Targeting, evaluate, evaluate_with,
 };
 use crate::policy::Policy;
-use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, NONE};
+use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, MsgIx, NONE};
 use crate::time::Ts;
 
 /// The measures a flag's revision adds up. Each only grows as the state it measures grows.
@@ -207,7 +207,7 @@ impl Engine {
         while let Some(h) = self.queue.pop() {
             let hot = &mut self.hot[h as usize];
             hot.queued = false;
-            if hot.msg == NONE {
+            if hot.msg == MsgIx::NONE {
                 continue;
             }
             if hot.restructured {

@@ -23,7 +23,7 @@ use super::conduct::earliness;
 use super::{Engine, Who};
 use crate::event::{Category, LabelCode};
 use crate::flag::Subject;
-use crate::store::{Id, NONE};
+use crate::store::{Id, MsgIx, NONE};
 
 /// Credit one event earns its message: enough to evaluate a few hundred ordinary subjects.
 pub(super) const CREDIT_PER_EVENT: i64 = 1024;
@@ -119,7 +119,7 @@ pub(super) struct Slot {
 /// Per labelled message: everything the model needs beyond the compact record.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Hot {
-    pub msg: u32,
+    pub msg: MsgIx,
     /// The newest assertion per (scope, source, code).
     pub labels: Vec<LabelEntry>,
     /// Every distinct label event, sorted: their number counts in the revision.
@@ -160,7 +160,7 @@ pub(super) struct Hot {
 impl Hot {
     pub(super) fn empty() -> Hot {
         Hot {
-            msg: NONE,
+            msg: MsgIx::NONE,
             labels: Vec::new(),
             label_events: Vec::new(),
             live: false,
@@ -195,7 +195,7 @@ impl Hot {
 
 impl Engine {
     /// An event about message `m` earns it credit, if it is labelled.
-    pub(super) fn earn(&mut self, m: u32) {
+    pub(super) fn earn(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
         if h != NONE {
             let hot = &mut self.hot[h as usize];
@@ -204,7 +204,7 @@ impl Engine {
     }
 
     /// Makes a message hot (labelled). Its reach sums are built before its first evaluation.
-    pub(super) fn heat(&mut self, m: u32) -> u32 {
+    pub(super) fn heat(&mut self, m: MsgIx) -> u32 {
         let h = self.store.msgs.get(m).hot;
         if h != NONE {
             return h;
@@ -228,7 +228,7 @@ impl Engine {
 
     /// The structure of message `m`'s reshares changed: its sums are rebuilt before it is
     /// next evaluated.
-    pub(super) fn restructure(&mut self, m: u32) {
+    pub(super) fn restructure(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
         if h != NONE {
             self.hot[h as usize].restructured = true;
@@ -388,7 +388,7 @@ impl Engine {
 
     /// The end of message `m`'s pile-on burst: `conduct.pile_on_burst_secs` after its posting,
     /// or before every time while the post is not known.
-    pub(super) fn burst_end(&self, m: u32) -> i64 {
+    pub(super) fn burst_end(&self, m: MsgIx) -> i64 {
         let msg = self.store.msgs.get(m);
         if !msg.known() {
             return i64::MIN;
@@ -399,7 +399,7 @@ impl Engine {
 
     /// The post of a hot message arrived after its reshares: its author is known now. The
     /// author's own reshares, if any, no longer count in the resharers' audience.
-    pub(super) fn author_known(&mut self, m: u32) {
+    pub(super) fn author_known(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
         let author = self.store.msgs.get(m).author;
         if h == NONE || author == NONE {
@@ -468,7 +468,7 @@ impl Engine {
 
     /// Takes the labels of placeholder `p` (hot entry `h`) as it becomes a reshare, and frees
     /// its hot entry: the original will carry them.
-    pub(super) fn take_labels(&mut self, h: u32, p: u32) -> (Vec<LabelEntry>, Vec<LabelEntry>) {
+    pub(super) fn take_labels(&mut self, h: u32, p: MsgIx) -> (Vec<LabelEntry>, Vec<LabelEntry>) {
         let hot = &mut self.hot[h as usize];
         let labels = std::mem::take(&mut hot.labels);
         let events = std::mem::take(&mut hot.label_events);
@@ -482,7 +482,7 @@ impl Engine {
     /// reshare; labels already scoped to a resharer of the placeholder keep their scope. Since
     /// no label given here applies to the message itself, none of them targets anyone in the
     /// target index.
-    pub(super) fn give_labels(&mut self, m: u32, resharer: u32, labels: Vec<LabelEntry>, events: Vec<LabelEntry>) {
+    pub(super) fn give_labels(&mut self, m: MsgIx, resharer: u32, labels: Vec<LabelEntry>, events: Vec<LabelEntry>) {
         let scoped = |mut l: LabelEntry| {
             if l.scope == NONE {
                 l.scope = resharer;
@@ -536,7 +536,7 @@ impl Engine {
     /// measure less than it does once synced. Whether the sync ran first depends on when the
     /// worker flushed, which a new owner replaying the same records does at other moments; synced
     /// here, what the sums keep is the same either way.
-    pub(super) fn cool(&mut self, h: u32, m: u32, remember: bool) {
+    pub(super) fn cool(&mut self, h: u32, m: MsgIx, remember: bool) {
         let mut subjects: Vec<u32> = self.hot[h as usize].resharers.keys().copied().collect();
         let author = self.store.msgs.get(m).author;
         if author != NONE && self.store.msgs.get(m).known() {

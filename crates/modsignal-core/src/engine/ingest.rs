@@ -9,7 +9,7 @@ use super::{ApplyError, Engine, RemovalSeen, Reports, Who};
 use crate::event::{Audience, EventKind, LabelCode};
 use crate::exposure::{Change, What, insert_change, scope_ord, status_ord};
 use crate::model::RemovalKind;
-use crate::store::{BIT_FORWARD, BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, Entity, Id, IdRef, NONE, Reshare};
+use crate::store::{BIT_FORWARD, BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, Entity, Id, IdRef, MsgIx, NONE, Reshare};
 use crate::time::Ts;
 
 use super::hot::LabelEntry;
@@ -170,7 +170,7 @@ impl Engine {
                         });
                     }
                     if insert_change(list, change) {
-                        self.mark_user(u, NONE);
+                        self.mark_user(u, MsgIx::NONE);
                     }
                 }
             }
@@ -199,7 +199,7 @@ impl Engine {
             self.followers_grew(u, delta);
         }
         if changed {
-            self.mark_user(u, NONE);
+            self.mark_user(u, MsgIx::NONE);
         }
         u
     }
@@ -212,7 +212,7 @@ impl Engine {
 
     /// The message an id refers to: a reshare's id refers to its original. Creates a
     /// placeholder for an id not seen yet.
-    pub(super) fn resolve_message(&mut self, id: &str) -> u32 {
+    pub(super) fn resolve_message(&mut self, id: &str) -> MsgIx {
         match self.store.message_or_placeholder(id) {
             Entity::Message(m) => m,
             Entity::Reshare(r) => self.original_of(r),
@@ -222,7 +222,7 @@ impl Engine {
     /// The message an id refers to, and whom an event sent to it is about: the message itself
     /// (`NONE`), or for a reshare's id, the resharer. Creates a placeholder for an id not seen
     /// yet; if it turns out to be a reshare, what was sent to it moves to the resharer then.
-    fn resolve_scoped(&mut self, id: &str) -> (u32, u32) {
+    fn resolve_scoped(&mut self, id: &str) -> (MsgIx, u32) {
         match self.store.message_or_placeholder(id) {
             Entity::Message(m) => (m, NONE),
             Entity::Reshare(r) => (self.original_of(r), self.store.rss.get(r).author),
@@ -235,7 +235,7 @@ impl Engine {
     /// the reshare the placeholder became as its parent), so each forwarding step is taken once.
     /// Callers that change a hot message's structure this way have it rebuilt (`rebuild` calls
     /// this on every reshare before it sums).
-    pub(super) fn original_of(&mut self, r: u32) -> u32 {
+    pub(super) fn original_of(&mut self, r: u32) -> MsgIx {
         let o = self.store.rss.get(r).original;
         if !self.store.msgs.get(o).forwards() {
             return o;
@@ -379,7 +379,7 @@ impl Engine {
     /// A subject's start, whether the message counts as conduct or the people it targets
     /// changed: its own flags, and (through `sync_indexes`) those that count it as earlier
     /// conduct or as another sender at the same person, are evaluated again.
-    pub(super) fn subject_moved(&mut self, m: u32) {
+    pub(super) fn subject_moved(&mut self, m: MsgIx) {
         self.sync_indexes(m);
         self.mark(m, Who::ALL);
     }
@@ -493,7 +493,7 @@ impl Engine {
 
     /// The earliest reshare of a labelled message by `user` moved: their start, and what counts
     /// it as earlier conduct, change.
-    fn reshare_moved(&mut self, original: u32, user: u32) {
+    fn reshare_moved(&mut self, original: MsgIx, user: u32) {
         let h = self.store.msgs.get(original).hot;
         if h == NONE {
             return;
@@ -535,7 +535,7 @@ impl Engine {
     /// way whatever order they arrive in, and no chain of `via`s can close a cycle. Returns
     /// `w`'s original when the link was made; until then `w` stays pending on `v`, since a
     /// repeat of `v` at an earlier time or a merge of originals can still allow the link.
-    pub(super) fn resolve_via(&mut self, w: u32, v: u32) -> Option<u32> {
+    pub(super) fn resolve_via(&mut self, w: u32, v: u32) -> Option<MsgIx> {
         let ow = self.original_of(w);
         let w_at = self.store.rss.get(w).at;
         if self.parent_of(w) != NONE {
@@ -563,7 +563,7 @@ impl Engine {
     /// constant time and keep naming it until `original_of` points them at the original; its
     /// counts move to the original, and the reports and labels sent to it become context of the
     /// resharer's flag on the original.
-    fn convert_placeholder(&mut self, p: u32, rec: Reshare) -> u32 {
+    fn convert_placeholder(&mut self, p: MsgIx, rec: Reshare) -> u32 {
         let original = rec.original;
         let r = self.store.replace_placeholder(p, rec);
         let old = self.store.msgs.get(p).clone();
@@ -716,7 +716,7 @@ impl Engine {
 
     /// Reports gathered under placeholder `p`, which turned out to be a reshare by `resharer`,
     /// join those of its original: the ones sent to its own id become that resharer's.
-    fn merge_reports(&mut self, m: u32, resharer: u32, from: Reports) {
+    fn merge_reports(&mut self, m: MsgIx, resharer: u32, from: Reports) {
         let cap = self.policy.limits.reporters_per_message;
         let to = self.reports.entry(m).or_default();
         to.merge(resharer, &from.message, cap);

@@ -9,7 +9,7 @@
 
 use super::{Engine, Pass, Who};
 use crate::flag::Flag;
-use crate::store::{BIT_DEAD, BIT_FORWARD, BIT_SEEN, NONE};
+use crate::store::{BIT_DEAD, BIT_FORWARD, BIT_SEEN, MsgIx, NONE};
 
 impl Engine {
     pub(super) fn retention_ms(&self) -> i64 {
@@ -53,7 +53,10 @@ impl Engine {
         // Work held back is done first under the emission rules, as flushes do it, so that
         // what is settled reads a state with every pending rebuild and sync done.
         self.do_held_work(out);
-        let victims: Vec<u32> = (0..self.store.msgs.slots())
+        let victims: Vec<MsgIx> = self
+            .store
+            .msgs
+            .handles()
             .filter(|&m| {
                 let msg = self.store.msgs.get(m);
                 msg.bits & (BIT_DEAD | BIT_FORWARD) == 0 && msg.last_at < horizon
@@ -88,7 +91,7 @@ impl Engine {
         }
     }
 
-    fn drop_message(&mut self, m: u32) {
+    fn drop_message(&mut self, m: MsgIx) {
         let msg = self.store.msgs.get(m);
         if msg.known() {
             let (mention, author, at) = (msg.mention, msg.author, msg.posted_at);
@@ -133,9 +136,9 @@ impl Engine {
             }
         };
         let free_msgs = self.store.msgs.free_bits();
-        for m in 0..self.store.msgs.slots() {
+        for m in self.store.msgs.handles() {
             let msg = self.store.msgs.get(m);
-            if free_msgs[m as usize] || msg.forwards() {
+            if free_msgs[m.usize()] || msg.forwards() {
                 continue;
             }
             hold(msg.author);
@@ -147,7 +150,7 @@ impl Engine {
                 hold(self.store.rss.get(r).author);
             }
         }
-        for hot in self.hot.iter().filter(|h| h.msg != NONE) {
+        for hot in self.hot.iter().filter(|h| h.msg != MsgIx::NONE) {
             hot.resharers.keys().for_each(|&u| hold(u));
             hot.slots.keys().for_each(|&(u, _, _)| hold(u));
             hot.labels.iter().chain(&hot.label_events).for_each(|l| {

@@ -24,7 +24,7 @@ use super::{Conducts, Engine, EventClock, Hot, Reports, Targets};
 use crate::exposure::Change;
 use crate::frame::{self, FrameError};
 use crate::policy::Policy;
-use crate::store::{Id, IdSet, Message, NONE, Reshare, Slab, Store, User, Users};
+use crate::store::{Id, IdSet, Message, MsgIx, NONE, Reshare, Slab, Store, User, Users};
 
 /// Bumped whenever the engine's state changes shape; older snapshots are then refused, and the
 /// caller rebuilds the state by replaying its input. Format 2 keeps ids whole (format 1 kept
@@ -77,18 +77,18 @@ struct Borrowed<'a> {
     user_lasts: Vec<u32>,
     removals: &'a HashMap<Id, Vec<Change>>,
     accounts: &'a HashMap<u32, Vec<Change>>,
-    reports: &'a HashMap<u32, Reports>,
+    reports: &'a HashMap<MsgIx, Reports>,
     hot: &'a [Hot],
     conduct: &'a Conducts,
     targets: &'a Targets,
     via: &'a super::via::Waiting,
-    timers: &'a BTreeSet<(i64, u32, super::Who)>,
+    timers: &'a BTreeSet<(i64, MsgIx, super::Who)>,
     queue: &'a [u32],
     stale: &'a [u32],
     deferred_users: &'a [u32],
     deferred_targets: &'a [u32],
     deferred_growth: &'a [u32],
-    deferred_sync: &'a [u32],
+    deferred_sync: &'a [MsgIx],
     clock: &'a EventClock,
     marks: &'a BTreeMap<String, super::SourceMark>,
     source_time: Option<i64>,
@@ -109,18 +109,18 @@ struct Owned {
     user_lasts: Vec<u32>,
     removals: HashMap<Id, Vec<Change>>,
     accounts: HashMap<u32, Vec<Change>>,
-    reports: HashMap<u32, Reports>,
+    reports: HashMap<MsgIx, Reports>,
     hot: Vec<Hot>,
     conduct: Conducts,
     targets: Targets,
     via: super::via::Waiting,
-    timers: BTreeSet<(i64, u32, super::Who)>,
+    timers: BTreeSet<(i64, MsgIx, super::Who)>,
     queue: Vec<u32>,
     stale: Vec<u32>,
     deferred_users: Vec<u32>,
     deferred_targets: Vec<u32>,
     deferred_growth: Vec<u32>,
-    deferred_sync: Vec<u32>,
+    deferred_sync: Vec<MsgIx>,
     clock: EventClock,
     marks: BTreeMap<String, super::SourceMark>,
     source_time: Option<i64>,
@@ -226,19 +226,19 @@ impl Engine {
         let free_msgs = self.store.msgs.free_bits();
         let free_rss = self.store.rss.free_bits();
         let free_users = self.users.free_bits();
-        let msg = |ix: u32| ix == NONE || free_msgs.get(ix as usize) == Some(&false);
+        let msg = |ix: MsgIx| ix == MsgIx::NONE || free_msgs.get(ix.usize()) == Some(&false);
         let rs = |ix: u32| ix == NONE || free_rss.get(ix as usize) == Some(&false);
         let user = |ix: u32| ix == NONE || free_users.get(ix as usize) == Some(&false);
         // A message's hot slot is its own: the slot names the message back.
-        let hot = |ix: u32, m: u32| ix == NONE || self.hot.get(ix as usize).is_some_and(|x| x.msg == m);
-        for ix in 0..self.store.msgs.slots() {
+        let hot = |ix: u32, m: MsgIx| ix == NONE || self.hot.get(ix as usize).is_some_and(|x| x.msg == m);
+        for ix in self.store.msgs.handles() {
             let m = self.store.msgs.get(ix);
-            if free_msgs[ix as usize] {
+            if free_msgs[ix.usize()] {
                 // A free slot is as `Store::free_message` leaves it: dead and labelled by no
                 // hot slot, so that a timer still naming it (a timer is not taken off when its
                 // message goes) passes it by.
                 if m.bits & crate::store::BIT_DEAD == 0 || m.hot != NONE {
-                    return Err(format!("free message slot {ix} is not empty"));
+                    return Err(format!("free message slot {} is not empty", ix.0));
                 }
                 continue;
             }
@@ -257,7 +257,7 @@ impl Engine {
             }
             let r = self.store.rss.get(ix);
             if !(msg(r.original)
-                && r.original != NONE
+                && r.original != MsgIx::NONE
                 && rs(r.parent)
                 && user(r.author)
                 && rs(r.next)
@@ -266,14 +266,14 @@ impl Engine {
                 return Err(format!("reshare `{}` points outside the state", self.store.rs_id(ix)));
             }
         }
-        let live_msg = |ix: u32| ix != NONE && msg(ix);
+        let live_msg = |ix: MsgIx| ix != MsgIx::NONE && msg(ix);
         let live_rs = |ix: u32| ix != NONE && rs(ix);
         let subject = |w: super::Who| match w.get() {
             super::Subjects::Author => true,
             super::Subjects::Account(u) => user(u),
             super::Subjects::All => false,
         };
-        for (h, x) in self.hot.iter().enumerate().filter(|(_, x)| x.msg != NONE) {
+        for (h, x) in self.hot.iter().enumerate().filter(|(_, x)| x.msg != MsgIx::NONE) {
             let ok = live_msg(x.msg)
                 && self.store.msgs.get(x.msg).hot == h as u32
                 && x.resharers.iter().all(|(&u, r)| user(u) && live_rs(r.first))
@@ -290,7 +290,10 @@ impl Engine {
                     .all(|&u| user(u) && u != NONE)
                 && x.dirty.iter().all(|&u| subject(u));
             if !ok {
-                return Err(format!("a labelled message (slot {}) points outside the state", x.msg));
+                return Err(format!(
+                    "a labelled message (slot {}) points outside the state",
+                    x.msg.0
+                ));
             }
         }
         for (&m, r) in &self.reports {
@@ -304,15 +307,15 @@ impl Engine {
         let person = |u: u32| user(u) && u != NONE;
         // Index entries agree with the messages they name, so that evicting a message takes
         // every entry of it away.
-        let hot_of = |m: u32| {
+        let hot_of = |m: MsgIx| {
             let h = self.store.msgs.get(m).hot;
             (h != NONE && (h as usize) < self.hot.len()).then(|| &self.hot[h as usize])
         };
-        let is_subject = |m: u32, u: u32| {
+        let is_subject = |m: MsgIx, u: u32| {
             let msg = self.store.msgs.get(m);
             hot_of(m).is_some_and(|x| (msg.author == u && msg.known()) || x.resharers.contains_key(&u))
         };
-        let targeted = |m: u32, t: u32| hot_of(m).is_some_and(|x| x.targets_ever.contains(&t));
+        let targeted = |m: MsgIx, t: u32| hot_of(m).is_some_and(|x| x.targets_ever.contains(&t));
         let conduct_ok = self.conduct.names_only(live_msg, person, is_subject);
         let targets_ok = self.targets.names_only(live_msg, person, targeted);
         if !conduct_ok {
@@ -327,12 +330,13 @@ impl Engine {
         // Every listed reshare is pending on the id of its list, under its own time, so that
         // placing or dropping it takes it off the list.
         let waiting_ok = self.via.consistent(live_rs, |r| self.store.rss.get(r).at);
-        let slots = self.store.msgs.slots();
+        let slots = MsgIx(self.store.msgs.slots());
         let hots = self.hot.len() as u32;
         // A free hot slot is listed once and holds no message: `heat` hands it out as it is.
         let mut listed = vec![false; self.hot.len()];
         let hot_free_ok = self.hot_free.iter().all(|&h| {
-            self.hot.get(h as usize).is_some_and(|x| x.msg == NONE) && !std::mem::replace(&mut listed[h as usize], true)
+            self.hot.get(h as usize).is_some_and(|x| x.msg == MsgIx::NONE)
+                && !std::mem::replace(&mut listed[h as usize], true)
         });
         let lists_ok = hot_free_ok
             && self.timers.iter().all(|&(_, m, u)| m < slots && subject(u))
@@ -356,7 +360,7 @@ impl Engine {
     /// takes its logarithm, so a confidence of infinity would print a factor of infinite weight
     /// (found by the `frame` fuzz target).
     fn check_confidences(&self) -> Result<(), String> {
-        let ok = self.hot.iter().filter(|x| x.msg != NONE).all(|x| {
+        let ok = self.hot.iter().filter(|x| x.msg != MsgIx::NONE).all(|x| {
             x.labels
                 .iter()
                 .chain(&x.label_events)
@@ -374,9 +378,9 @@ impl Engine {
         let free_msgs = self.store.msgs.free_bits();
         let free_rss = self.store.rss.free_bits();
         let mut seen = vec![false; self.store.rss.slots() as usize];
-        for m in 0..self.store.msgs.slots() {
+        for m in self.store.msgs.handles() {
             let msg = self.store.msgs.get(m);
-            if free_msgs[m as usize] || msg.forwards() || msg.tail == NONE {
+            if free_msgs[m.usize()] || msg.forwards() || msg.tail == NONE {
                 continue;
             }
             let tail = msg.tail;
@@ -397,20 +401,20 @@ impl Engine {
         if (0..self.store.rss.slots()).any(|r| !free_rss[r as usize] && !seen[r as usize]) {
             return Err("a reshare in no message's list".into());
         }
-        for m in 0..self.store.msgs.slots() {
-            if free_msgs[m as usize] || !self.store.msgs.get(m).forwards() {
+        for m in self.store.msgs.handles() {
+            if free_msgs[m.usize()] || !self.store.msgs.get(m).forwards() {
                 continue;
             }
             let mut cur = m;
             let mut steps = 0;
-            while !free_msgs[cur as usize] && self.store.msgs.get(cur).forwards() {
+            while !free_msgs[cur.usize()] && self.store.msgs.get(cur).forwards() {
                 cur = self.store.rss.get(self.store.msgs.get(cur).author).original;
                 steps += 1;
                 if steps > self.store.msgs.slots() {
                     return Err("forwarding records in a loop".into());
                 }
             }
-            if free_msgs[cur as usize] {
+            if free_msgs[cur.usize()] {
                 return Err("a forwarding record leads to a freed message".into());
             }
         }
@@ -426,8 +430,11 @@ impl Engine {
         let free_msgs = self.store.msgs.free_bits();
         let free_rss = self.store.rss.free_bits();
         let free_users = self.users.free_bits();
-        let msgs = (0..self.store.msgs.slots())
-            .filter(|&m| !free_msgs[m as usize])
+        let msgs = self
+            .store
+            .msgs
+            .handles()
+            .filter(|&m| !free_msgs[m.usize()])
             .all(|m| ok(self.store.msgs.get(m).posted_at) && ok(self.store.msgs.get(m).last_at));
         let rss = (0..self.store.rss.slots())
             .filter(|&r| !free_rss[r as usize])
@@ -441,7 +448,7 @@ impl Engine {
             .chain(self.accounts.values())
             .flatten()
             .all(|c| ok(c.at));
-        let hot = self.hot.iter().filter(|x| x.msg != NONE).all(|x| {
+        let hot = self.hot.iter().filter(|x| x.msg != MsgIx::NONE).all(|x| {
             x.labels.iter().chain(&x.label_events).all(|l| ok(l.at))
                 && x.resharers.values().all(|r| ok(r.start))
                 && x.slots.values().all(|s| ok(s.written_at))
