@@ -56,7 +56,9 @@ macro_rules! handle {
             /// None of them, as a field holds it ([`NONE`]).
             pub(crate) const NONE: $name = $name(NONE);
             /// The least and the greatest value, the bounds of a range over keys that hold one.
+            #[allow(dead_code, reason = "not every handle bounds a range")]
             pub(crate) const MIN: $name = $name(0);
+            #[allow(dead_code, reason = "not every handle bounds a range")]
             pub(crate) const MAX: $name = $name(u32::MAX);
 
             /// Its place in a vector with one element per slot.
@@ -82,6 +84,10 @@ macro_rules! handle {
 handle!(
     /// A message's slot in [`Store::msgs`].
     MsgIx
+);
+handle!(
+    /// A reshare's slot in [`Store::rss`].
+    ReshareIx
 );
 
 /// Slabs whose records are not named by a handle of their own yet.
@@ -320,7 +326,7 @@ pub(crate) struct Message {
     /// Cumulative impressions, the largest count seen; `NONE` when never given.
     pub impressions: u32,
     /// The tail of the circular list of this message's reshares (see [`Store::link`]).
-    pub tail: u32,
+    pub tail: ReshareIx,
     /// The handle of the first account the post mentions, or `NONE`.
     pub mention: u32,
     /// Index into the hot table when the message carries a label.
@@ -371,7 +377,7 @@ impl Message {
             quotes: 0,
             replies: 0,
             impressions: NONE,
-            tail: NONE,
+            tail: ReshareIx::NONE,
             mention: NONE,
             hot: NONE,
             refs: 0,
@@ -384,6 +390,16 @@ impl Message {
     }
     pub(crate) fn forwards(&self) -> bool {
         self.bits & BIT_FORWARD != 0
+    }
+    /// The reshare a forwarding record ([`BIT_FORWARD`]) became, which its `author` field holds
+    /// in place of an account.
+    pub(crate) fn forwarded_to(&self) -> ReshareIx {
+        ReshareIx(self.author)
+    }
+    /// Makes this placeholder a forwarding record to reshare `r`, the reshare it became.
+    pub(crate) fn forward_to(&mut self, r: ReshareIx) {
+        self.bits |= BIT_FORWARD;
+        self.author = r.0;
     }
     pub(crate) fn audience(&self) -> crate::event::Audience {
         use crate::event::Audience::{Direct, Followers, Group, Public};
@@ -418,14 +434,14 @@ pub(crate) struct Reshare {
     pub original: MsgIx,
     /// The reshare this one was made through (`of` or `via`), or `NONE` for a direct reshare
     /// (or one whose original field names a forwarding record: see [`BIT_FORWARD`]).
-    pub parent: u32,
+    pub parent: ReshareIx,
     pub author: u32,
     /// The next reshare in the circular list of the original's reshares.
-    pub next: u32,
+    pub next: ReshareIx,
 }
 
 impl Record for Reshare {
-    type Ix = u32;
+    type Ix = ReshareIx;
     fn id_ref(&self) -> IdRef {
         self.id
     }
@@ -438,19 +454,19 @@ impl Record for Reshare {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Entity {
     Message(MsgIx),
-    Reshare(u32),
+    Reshare(ReshareIx),
 }
 
 impl Entity {
     fn slot(self) -> u32 {
         match self {
             Entity::Message(i) => i.0,
-            Entity::Reshare(i) => i | RESHARE_TAG,
+            Entity::Reshare(i) => i.0 | RESHARE_TAG,
         }
     }
     fn from_slot(s: u32) -> Entity {
         if s & RESHARE_TAG != 0 {
-            Entity::Reshare(s & !RESHARE_TAG)
+            Entity::Reshare(ReshareIx(s & !RESHARE_TAG))
         } else {
             Entity::Message(MsgIx(s))
         }
@@ -553,7 +569,7 @@ impl Store {
     }
 
     /// The id of reshare slot `r`.
-    pub(crate) fn rs_id(&self, r: u32) -> &str {
+    pub(crate) fn rs_id(&self, r: ReshareIx) -> &str {
         self.rss.id(r)
     }
 
@@ -601,7 +617,7 @@ impl Store {
 
     /// Adds a reshare record with id `id` to the index, unlinked: the caller links it with
     /// [`Store::link`].
-    pub(crate) fn insert_reshare(&mut self, r: Reshare, id: &str) -> u32 {
+    pub(crate) fn insert_reshare(&mut self, r: Reshare, id: &str) -> ReshareIx {
         let h = hash32(&self.hasher, id);
         let ix = self.rss.push(r, id);
         self.insert_slot(h, Entity::Reshare(ix));
@@ -609,9 +625,9 @@ impl Store {
     }
 
     /// Adds reshare `r` to the circular list of message `m`.
-    pub(crate) fn link(&mut self, m: MsgIx, r: u32) {
+    pub(crate) fn link(&mut self, m: MsgIx, r: ReshareIx) {
         let tail = self.msgs.get(m).tail;
-        if tail == NONE {
+        if tail == ReshareIx::NONE {
             self.rss.get_mut(r).next = r;
             self.msgs.get_mut(m).tail = r;
         } else {
@@ -623,12 +639,12 @@ impl Store {
 
     /// Moves every reshare in the list of `from` to the list of `to`, in constant time.
     pub(crate) fn splice(&mut self, from: MsgIx, to: MsgIx) {
-        let b = std::mem::replace(&mut self.msgs.get_mut(from).tail, NONE);
-        if b == NONE {
+        let b = std::mem::replace(&mut self.msgs.get_mut(from).tail, ReshareIx::NONE);
+        if b == ReshareIx::NONE {
             return;
         }
         let a = self.msgs.get(to).tail;
-        if a != NONE {
+        if a != ReshareIx::NONE {
             let a_head = self.rss.get(a).next;
             let b_head = self.rss.get(b).next;
             self.rss.get_mut(a).next = b_head;
@@ -638,10 +654,10 @@ impl Store {
     }
 
     /// The reshares in the list of message `m`.
-    pub(crate) fn reshares_of(&self, m: MsgIx) -> Vec<u32> {
+    pub(crate) fn reshares_of(&self, m: MsgIx) -> Vec<ReshareIx> {
         let tail = self.msgs.get(m).tail;
         let mut list = Vec::new();
-        if tail == NONE {
+        if tail == ReshareIx::NONE {
             return list;
         }
         let mut cur = self.rss.get(tail).next;
@@ -681,8 +697,8 @@ impl Store {
                 return None;
             }
         }
-        for ix in 0..store.rss.slots() {
-            if !free_rss[ix as usize] && !add(&mut store, Entity::Reshare(ix)) {
+        for ix in store.rss.handles() {
+            if !free_rss[ix.usize()] && !add(&mut store, Entity::Reshare(ix)) {
                 return None;
             }
         }
@@ -718,7 +734,7 @@ impl Store {
         }
         let msg = self.msgs.get_mut(m);
         msg.bits = BIT_DEAD;
-        msg.tail = NONE;
+        msg.tail = ReshareIx::NONE;
         msg.hot = NONE;
         if self.msgs.release(m) {
             self.replace_places(Entity::Message(m));
@@ -726,7 +742,7 @@ impl Store {
     }
 
     /// Forgets a reshare and frees its slot.
-    pub(crate) fn free_reshare(&mut self, r: u32) {
+    pub(crate) fn free_reshare(&mut self, r: ReshareIx) {
         self.remove_slot(Entity::Reshare(r));
         if self.rss.release(r) {
             self.replace_places(Entity::Reshare(r));
@@ -735,7 +751,7 @@ impl Store {
 
     /// Gives the id of placeholder `msg` to a new reshare record `r`, which takes its place
     /// in the index. The placeholder keeps no id: it is the caller's to forward or free.
-    pub(crate) fn replace_placeholder(&mut self, msg: MsgIx, r: Reshare) -> u32 {
+    pub(crate) fn replace_placeholder(&mut self, msg: MsgIx, r: Reshare) -> ReshareIx {
         self.remove_slot(Entity::Message(msg));
         let id = self.msgs.id(msg);
         let h = hash32(&self.hasher, id);
@@ -1068,9 +1084,9 @@ mod tests {
             id: IdRef::default(),
             at: 0,
             original: MsgIx::NONE,
-            parent: NONE,
+            parent: ReshareIx::NONE,
             author: 0,
-            next: NONE,
+            next: ReshareIx::NONE,
         }
     }
 
@@ -1079,15 +1095,15 @@ mod tests {
         let mut s: Slab<Reshare> = Slab::new();
         let n = CHUNK as u32 * 2 + 5;
         for i in 0..n {
-            assert_eq!(s.push(reshare(), &format!("id-{i}")), i);
+            assert_eq!(s.push(reshare(), &format!("id-{i}")), ReshareIx(i));
         }
-        assert_eq!(s.id(CHUNK as u32 + 1), format!("id-{}", CHUNK + 1));
-        let _ = s.release(7);
-        assert_eq!(s.push(reshare(), "seven"), 7);
-        assert_eq!(s.id(7), "seven");
+        assert_eq!(s.id(ReshareIx(CHUNK as u32 + 1)), format!("id-{}", CHUNK + 1));
+        let _ = s.release(ReshareIx(7));
+        assert_eq!(s.push(reshare(), "seven"), ReshareIx(7));
+        assert_eq!(s.id(ReshareIx(7)), "seven");
         // Freeing most of the first chunk compacts its ids; the rest keep theirs.
         for i in 100..CHUNK as u32 {
-            let _ = s.release(i);
+            let _ = s.release(ReshareIx(i));
         }
         // What freed records leave behind stays under the compaction threshold.
         assert!(
@@ -1096,12 +1112,12 @@ mod tests {
             s.chunks[0].ids.len()
         );
         assert!(s.chunks[0].ids.len() < CHUNK * 4, "compacted at least once");
-        assert_eq!(s.id(99), "id-99");
-        assert_eq!(s.id(CHUNK as u32 + 2), format!("id-{}", CHUNK + 2));
+        assert_eq!(s.id(ReshareIx(99)), "id-99");
+        assert_eq!(s.id(ReshareIx(CHUNK as u32 + 2)), format!("id-{}", CHUNK + 2));
         // What a snapshot keeps comes back the same.
         let bytes = postcard::to_allocvec(&s).unwrap();
         let back: Slab<Reshare> = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(back.id(99), "id-99");
+        assert_eq!(back.id(ReshareIx(99)), "id-99");
         assert_eq!(back.live(), s.live());
     }
 
@@ -1118,11 +1134,11 @@ mod tests {
             st.insert_reshare(reshare(), id);
         }
         for i in (0..n).filter(|i| i % 10 != 0) {
-            st.free_reshare(i);
+            st.free_reshare(ReshareIx(i));
         }
         assert!(st.rss.chunks[0].ids.len() < CHUNK * 20, "compacted");
         for (i, id) in ids.iter().enumerate() {
-            let want = (i % 10 == 0).then_some(Entity::Reshare(i as u32));
+            let want = (i % 10 == 0).then_some(Entity::Reshare(ReshareIx(i as u32)));
             assert_eq!(st.find(id), want, "{id}");
         }
         let mut users = Users::new();

@@ -24,7 +24,7 @@ use crate::model::{
     Evaluation, Facts, PileOn, Removal, RepostAfterRemoval, Restriction, Targeting, evaluate, evaluate_with,
 };
 use crate::policy::Policy;
-use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, MsgIx, NONE};
+use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, MsgIx, NONE, ReshareIx};
 use crate::time::Ts;
 
 /// The measures a flag's revision adds up. Each only grows as the state it measures grows.
@@ -330,7 +330,7 @@ impl Engine {
         let msg_id = self.store.msg_id(m);
         let account_of = |u: u32| self.accounts.get(&u).map_or(empty, |v| v.as_slice());
         let mut channels = Vec::new();
-        let mut reshares_of_user: Vec<u32> = Vec::new();
+        let mut reshares_of_user: Vec<ReshareIx> = Vec::new();
         let mut reshared_after_removal: Option<(i64, RepostAfterRemoval)> = None;
         let mut reshare_times = 0u64;
         match subject {

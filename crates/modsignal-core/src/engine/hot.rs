@@ -23,7 +23,7 @@ use super::conduct::earliness;
 use super::{Engine, Who};
 use crate::event::{Category, LabelCode};
 use crate::flag::Subject;
-use crate::store::{Id, MsgIx, NONE};
+use crate::store::{Id, MsgIx, NONE, ReshareIx};
 
 /// Credit one event earns its message: enough to evaluate a few hundred ordinary subjects.
 pub(super) const CREDIT_PER_EVENT: i64 = 1024;
@@ -97,7 +97,7 @@ pub(super) struct Agg {
 /// reshare's time). Further reshares by the same account are in [`Hot::extra`].
 #[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct Resharer {
-    pub first: u32,
+    pub first: ReshareIx,
     pub start: i64,
 }
 
@@ -127,8 +127,8 @@ pub(super) struct Hot {
     /// Whether the message counts as conduct (a live category label at or above the floor).
     pub live: bool,
     pub resharers: HashMap<u32, Resharer>,
-    pub extra: HashMap<u32, Vec<u32>>,
-    pub agg: HashMap<u32, Agg>,
+    pub extra: HashMap<u32, Vec<ReshareIx>>,
+    pub agg: HashMap<ReshareIx, Agg>,
     /// The deepest chain of reshares, counted up to `limits.chain_levels` + 1.
     pub depth: u32,
     pub resharer_audience: u64,
@@ -185,7 +185,7 @@ impl Hot {
     }
 
     /// Every reshare of the message by `user`.
-    pub(super) fn reshares_by(&self, user: u32) -> impl Iterator<Item = u32> + '_ {
+    pub(super) fn reshares_by(&self, user: u32) -> impl Iterator<Item = ReshareIx> + '_ {
         let first = self.resharers.get(&user).map(|r| r.first);
         first
             .into_iter()
@@ -290,7 +290,7 @@ impl Engine {
 
     /// Adds reshare `r` to its hot message's resharers and to the sums of at most
     /// `limits.chain_levels` reshares above it; returns the accounts whose reach changed.
-    fn hot_add(&mut self, h: u32, r: u32) -> Vec<u32> {
+    fn hot_add(&mut self, h: u32, r: ReshareIx) -> Vec<u32> {
         let levels = self.policy.limits.chain_levels;
         let rs = self.store.rss.get(r);
         let (user, at) = (rs.author, rs.at);
@@ -301,7 +301,7 @@ impl Engine {
         // The ancestors first: `parent_of` reads the store, the sums are the hot entry's.
         let mut chain = Vec::new();
         let mut p = self.parent_of(r);
-        while p != NONE && chain.len() < levels as usize {
+        while p != ReshareIx::NONE && chain.len() < levels as usize {
             chain.push(p);
             p = self.parent_of(p);
         }
@@ -347,7 +347,7 @@ impl Engine {
 
     /// A new reshare of a hot message: the sums, its resharer's conduct and the flags whose
     /// reach changed.
-    pub(super) fn add_to_hot(&mut self, h: u32, r: u32) {
+    pub(super) fn add_to_hot(&mut self, h: u32, r: ReshareIx) {
         if self.hot[h as usize].restructured {
             // The rebuild will count it.
             let m = self.hot[h as usize].msg;
@@ -426,7 +426,7 @@ impl Engine {
                 continue;
             }
             let author = self.store.msgs.get(m).author;
-            let reshares: Vec<u32> = self.hot[h as usize].reshares_by(u).collect();
+            let reshares: Vec<ReshareIx> = self.hot[h as usize].reshares_by(u).collect();
             if reshares.is_empty() {
                 continue;
             }
@@ -436,7 +436,7 @@ impl Engine {
             for r in reshares {
                 let mut p = self.parent_of(r);
                 let mut steps = 0;
-                while p != NONE && steps < levels {
+                while p != ReshareIx::NONE && steps < levels {
                     if self.store.rss.get(p).author != u {
                         let hot = &mut self.hot[h as usize];
                         hot.agg.entry(p).or_default().followers += delta;

@@ -9,7 +9,7 @@ use super::{ApplyError, Engine, RemovalSeen, Reports, Who};
 use crate::event::{Audience, EventKind, LabelCode};
 use crate::exposure::{Change, What, insert_change, scope_ord, status_ord};
 use crate::model::RemovalKind;
-use crate::store::{BIT_FORWARD, BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, Entity, Id, IdRef, MsgIx, NONE, Reshare};
+use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, Entity, Id, IdRef, MsgIx, NONE, Reshare, ReshareIx};
 use crate::time::Ts;
 
 use super::hot::LabelEntry;
@@ -235,7 +235,7 @@ impl Engine {
     /// the reshare the placeholder became as its parent), so each forwarding step is taken once.
     /// Callers that change a hot message's structure this way have it rebuilt (`rebuild` calls
     /// this on every reshare before it sums).
-    pub(super) fn original_of(&mut self, r: u32) -> MsgIx {
+    pub(super) fn original_of(&mut self, r: ReshareIx) -> MsgIx {
         let o = self.store.rss.get(r).original;
         if !self.store.msgs.get(o).forwards() {
             return o;
@@ -243,7 +243,7 @@ impl Engine {
         let mut chain = vec![r];
         let mut cur = o;
         while self.store.msgs.get(cur).forwards() {
-            let became = self.store.msgs.get(cur).author;
+            let became = self.store.msgs.get(cur).forwarded_to();
             chain.push(became);
             cur = self.store.rss.get(became).original;
         }
@@ -253,7 +253,7 @@ impl Engine {
             if f == root {
                 continue;
             }
-            let became = self.store.msgs.get(f).author;
+            let became = self.store.msgs.get(f).forwarded_to();
             // Its `of` named the placeholder that became a reshare: that reshare is its parent,
             // as when it was known first (a `via` refines only a reshare of the original, so a
             // `via` link made while the placeholder's kind was unknown gives way). A parent set
@@ -261,7 +261,7 @@ impl Engine {
             // placeholder further up, not its `of`.
             let via_linked = self.via.is_linked(x);
             let rs = self.store.rss.get_mut(x);
-            if rs.parent == NONE || via_linked {
+            if rs.parent == ReshareIx::NONE || via_linked {
                 rs.parent = became;
                 let at = rs.at;
                 self.via.done(x, at, false);
@@ -280,13 +280,17 @@ impl Engine {
     }
 
     /// The reshare `r` was made through, seen through a forwarding record if need be.
-    pub(super) fn parent_of(&self, r: u32) -> u32 {
+    pub(super) fn parent_of(&self, r: ReshareIx) -> ReshareIx {
         let rs = self.store.rss.get(r);
-        if rs.parent != NONE {
+        if rs.parent != ReshareIx::NONE {
             return rs.parent;
         }
         let o = self.store.msgs.get(rs.original);
-        if o.forwards() { o.author } else { NONE }
+        if o.forwards() {
+            o.forwarded_to()
+        } else {
+            ReshareIx::NONE
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -418,7 +422,7 @@ impl Engine {
         };
         let (original, of_parent) = match self.store.message_or_placeholder(of) {
             Entity::Reshare(p) => (self.original_of(p), p),
-            Entity::Message(m) => (m, NONE),
+            Entity::Message(m) => (m, ReshareIx::NONE),
         };
         if placeholder == Some(original) {
             return Err(ApplyError::SelfReshare(id.to_owned()));
@@ -428,7 +432,7 @@ impl Engine {
         // reshare stays direct until it can (see `Engine::resolve_via`).
         let mut parent = of_parent;
         let mut pending = None;
-        if let (Some(v), NONE) = (via, of_parent) {
+        if let (Some(v), ReshareIx::NONE) = (via, of_parent) {
             match self.store.find(v) {
                 Some(Entity::Reshare(p)) if self.original_of(p) == original => {
                     if Self::earlier(self.store.rss.get(p).at, v, at, id) {
@@ -453,7 +457,7 @@ impl Engine {
             original,
             parent,
             author: user,
-            next: NONE,
+            next: ReshareIx::NONE,
         };
         let r = match placeholder {
             Some(p) => self.convert_placeholder(p, rec),
@@ -514,7 +518,7 @@ impl Engine {
     /// Tries to place every reshare waiting for `v` (id `id`) as its `via` under it; those it
     /// does not come before keep waiting. Returns whether one of `v`'s original's reshares was
     /// placed (the others' originals are marked for a rebuild here).
-    fn link_waiting(&mut self, id: &str, v: u32) -> bool {
+    fn link_waiting(&mut self, id: &str, v: ReshareIx) -> bool {
         let waiting = self.via.listed_from(id, self.store.rss.get(v).at);
         let original = self.original_of(v);
         let mut placed = false;
@@ -535,10 +539,10 @@ impl Engine {
     /// way whatever order they arrive in, and no chain of `via`s can close a cycle. Returns
     /// `w`'s original when the link was made; until then `w` stays pending on `v`, since a
     /// repeat of `v` at an earlier time or a merge of originals can still allow the link.
-    pub(super) fn resolve_via(&mut self, w: u32, v: u32) -> Option<MsgIx> {
+    pub(super) fn resolve_via(&mut self, w: ReshareIx, v: ReshareIx) -> Option<MsgIx> {
         let ow = self.original_of(w);
         let w_at = self.store.rss.get(w).at;
-        if self.parent_of(w) != NONE {
+        if self.parent_of(w) != ReshareIx::NONE {
             let linked = self.via.is_linked(w);
             self.via.done(w, w_at, linked);
             return None;
@@ -563,7 +567,7 @@ impl Engine {
     /// constant time and keep naming it until `original_of` points them at the original; its
     /// counts move to the original, and the reports and labels sent to it become context of the
     /// resharer's flag on the original.
-    fn convert_placeholder(&mut self, p: MsgIx, rec: Reshare) -> u32 {
+    fn convert_placeholder(&mut self, p: MsgIx, rec: Reshare) -> ReshareIx {
         let original = rec.original;
         let r = self.store.replace_placeholder(p, rec);
         let old = self.store.msgs.get(p).clone();
@@ -586,8 +590,7 @@ impl Engine {
             Some(self.take_labels(old.hot, p))
         };
         let fm = self.store.msgs.get_mut(p);
-        fm.bits |= BIT_FORWARD;
-        fm.author = r;
+        fm.forward_to(r);
         fm.hot = NONE;
         if fm.refs == 0 {
             self.store.free_message(p);

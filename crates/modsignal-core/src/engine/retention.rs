@@ -145,8 +145,8 @@ impl Engine {
             hold(msg.mention);
         }
         let free_rss = self.store.rss.free_bits();
-        for r in 0..self.store.rss.slots() {
-            if !free_rss[r as usize] {
+        for r in self.store.rss.handles() {
+            if !free_rss[r.usize()] {
                 hold(self.store.rss.get(r).author);
             }
         }

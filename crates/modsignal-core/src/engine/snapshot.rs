@@ -24,7 +24,7 @@ use super::{Conducts, Engine, EventClock, Hot, Reports, Targets};
 use crate::exposure::Change;
 use crate::frame::{self, FrameError};
 use crate::policy::Policy;
-use crate::store::{Id, IdSet, Message, MsgIx, NONE, Reshare, Slab, Store, User, Users};
+use crate::store::{Id, IdSet, Message, MsgIx, NONE, Reshare, ReshareIx, Slab, Store, User, Users};
 
 /// Bumped whenever the engine's state changes shape; older snapshots are then refused, and the
 /// caller rebuilds the state by replaying its input. Format 2 keeps ids whole (format 1 kept
@@ -227,7 +227,7 @@ impl Engine {
         let free_rss = self.store.rss.free_bits();
         let free_users = self.users.free_bits();
         let msg = |ix: MsgIx| ix == MsgIx::NONE || free_msgs.get(ix.usize()) == Some(&false);
-        let rs = |ix: u32| ix == NONE || free_rss.get(ix as usize) == Some(&false);
+        let rs = |ix: ReshareIx| ix == ReshareIx::NONE || free_rss.get(ix.usize()) == Some(&false);
         let user = |ix: u32| ix == NONE || free_users.get(ix as usize) == Some(&false);
         // A message's hot slot is its own: the slot names the message back.
         let hot = |ix: u32, m: MsgIx| ix == NONE || self.hot.get(ix as usize).is_some_and(|x| x.msg == m);
@@ -243,7 +243,7 @@ impl Engine {
                 continue;
             }
             let ok = if m.forwards() {
-                rs(m.author) && m.author != NONE
+                rs(m.forwarded_to()) && m.forwarded_to() != ReshareIx::NONE
             } else {
                 user(m.author) && user(m.mention) && rs(m.tail) && hot(m.hot, ix)
             };
@@ -251,8 +251,8 @@ impl Engine {
                 return Err(format!("message `{}` points outside the state", self.store.msg_id(ix)));
             }
         }
-        for ix in 0..self.store.rss.slots() {
-            if free_rss[ix as usize] {
+        for ix in self.store.rss.handles() {
+            if free_rss[ix.usize()] {
                 continue;
             }
             let r = self.store.rss.get(ix);
@@ -261,13 +261,13 @@ impl Engine {
                 && rs(r.parent)
                 && user(r.author)
                 && rs(r.next)
-                && r.next != NONE)
+                && r.next != ReshareIx::NONE)
             {
                 return Err(format!("reshare `{}` points outside the state", self.store.rs_id(ix)));
             }
         }
         let live_msg = |ix: MsgIx| ix != MsgIx::NONE && msg(ix);
-        let live_rs = |ix: u32| ix != NONE && rs(ix);
+        let live_rs = |ix: ReshareIx| ix != ReshareIx::NONE && rs(ix);
         let subject = |w: super::Who| match w.get() {
             super::Subjects::Author => true,
             super::Subjects::Account(u) => user(u),
@@ -380,14 +380,14 @@ impl Engine {
         let mut seen = vec![false; self.store.rss.slots() as usize];
         for m in self.store.msgs.handles() {
             let msg = self.store.msgs.get(m);
-            if free_msgs[m.usize()] || msg.forwards() || msg.tail == NONE {
+            if free_msgs[m.usize()] || msg.forwards() || msg.tail == ReshareIx::NONE {
                 continue;
             }
             let tail = msg.tail;
             let mut cur = tail;
             loop {
                 cur = self.store.rss.get(cur).next;
-                if free_rss[cur as usize] || std::mem::replace(&mut seen[cur as usize], true) {
+                if free_rss[cur.usize()] || std::mem::replace(&mut seen[cur.usize()], true) {
                     return Err(format!(
                         "the reshares of message `{}` do not form a list",
                         self.store.msg_id(m)
@@ -398,7 +398,12 @@ impl Engine {
                 }
             }
         }
-        if (0..self.store.rss.slots()).any(|r| !free_rss[r as usize] && !seen[r as usize]) {
+        if self
+            .store
+            .rss
+            .handles()
+            .any(|r| !free_rss[r.usize()] && !seen[r.usize()])
+        {
             return Err("a reshare in no message's list".into());
         }
         for m in self.store.msgs.handles() {
@@ -408,7 +413,7 @@ impl Engine {
             let mut cur = m;
             let mut steps = 0;
             while !free_msgs[cur.usize()] && self.store.msgs.get(cur).forwards() {
-                cur = self.store.rss.get(self.store.msgs.get(cur).author).original;
+                cur = self.store.rss.get(self.store.msgs.get(cur).forwarded_to()).original;
                 steps += 1;
                 if steps > self.store.msgs.slots() {
                     return Err("forwarding records in a loop".into());
@@ -436,8 +441,11 @@ impl Engine {
             .handles()
             .filter(|&m| !free_msgs[m.usize()])
             .all(|m| ok(self.store.msgs.get(m).posted_at) && ok(self.store.msgs.get(m).last_at));
-        let rss = (0..self.store.rss.slots())
-            .filter(|&r| !free_rss[r as usize])
+        let rss = self
+            .store
+            .rss
+            .handles()
+            .filter(|&r| !free_rss[r.usize()])
             .all(|r| ok(self.store.rss.get(r).at));
         let users = (0..self.users.slots())
             .filter(|&u| !free_users[u as usize])
