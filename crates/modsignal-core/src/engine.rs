@@ -38,7 +38,7 @@ use crate::flag::Flag;
 use crate::model::RemovalKind;
 use crate::policy::Policy;
 use crate::reject::RejectCode;
-use crate::store::{Id, IdSet, MsgIx, NONE, Store, Users};
+use crate::store::{Id, IdSet, MsgIx, NONE, Store, UserIx, Users};
 use crate::time::Ts;
 
 mod conduct;
@@ -147,7 +147,7 @@ struct Reports {
     message: Reporters,
     /// Reports on each resharer's reshares, by the resharer's handle (a map, so that reports
     /// on many reshares of one message cost a logarithm each, not a shift of a list).
-    resharers: BTreeMap<u32, Reporters>,
+    resharers: BTreeMap<UserIx, Reporters>,
 }
 
 /// One list of reports: the distinct reporters, whether the person targeted reported, and
@@ -155,7 +155,7 @@ struct Reports {
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Reporters {
     /// Handles of the reporters, sorted. They are counted, never written.
-    users: Vec<u32>,
+    users: Vec<UserIx>,
     by_target: bool,
     capped: bool,
     /// When the person targeted first reported it (the earliest such report).
@@ -163,29 +163,29 @@ struct Reporters {
 }
 
 impl Reports {
-    fn get(&self, scope: u32) -> Option<&Reporters> {
-        if scope == NONE {
+    fn get(&self, scope: UserIx) -> Option<&Reporters> {
+        if scope == UserIx::NONE {
             return Some(&self.message);
         }
         self.resharers.get(&scope)
     }
 
     /// The list of reports for `scope`: the message's (`NONE`) or a resharer's.
-    fn list(&mut self, scope: u32) -> &mut Reporters {
-        if scope == NONE {
+    fn list(&mut self, scope: UserIx) -> &mut Reporters {
+        if scope == UserIx::NONE {
             return &mut self.message;
         }
         self.resharers.entry(scope).or_default()
     }
 
     /// Whether the list for `scope` holds as many reporters as it may.
-    fn full(&self, scope: u32, cap: u32) -> bool {
+    fn full(&self, scope: UserIx, cap: u32) -> bool {
         self.get(scope).is_some_and(|l| l.users.len() >= cap as usize)
     }
 
     /// Adds a report to the list for `scope`: `reporter`, or `None` for a reporter that is not
     /// counted because the list is full. Returns whether anything changed.
-    fn add(&mut self, scope: u32, reporter: Option<u32>, by_target: Option<i64>, cap: u32) -> bool {
+    fn add(&mut self, scope: UserIx, reporter: Option<UserIx>, by_target: Option<i64>, cap: u32) -> bool {
         let list = self.list(scope);
         let full = list.users.len() >= cap as usize;
         let mut changed = false;
@@ -214,7 +214,7 @@ impl Reports {
     }
 
     /// Adds every report of `from`, as sent to `scope`.
-    fn merge(&mut self, scope: u32, from: &Reporters, cap: u32) {
+    fn merge(&mut self, scope: UserIx, from: &Reporters, cap: u32) {
         for &u in &from.users {
             self.add(scope, Some(u), None, cap);
         }
@@ -231,9 +231,9 @@ impl Reports {
 
     /// What one subject's flag reads: for the author (`NONE`) the message's reports; for a
     /// resharer, the distinct reporters of the message and of their reshares.
-    fn counts(&self, scope: u32) -> ReportCounts {
+    fn counts(&self, scope: UserIx) -> ReportCounts {
         let m = &self.message;
-        let own = if scope == NONE { None } else { self.get(scope) };
+        let own = if scope == UserIx::NONE { None } else { self.get(scope) };
         let Some(own) = own else {
             return ReportCounts {
                 distinct: m.users.len() as u64,
@@ -258,7 +258,7 @@ impl Reports {
     }
 
     /// Every reporter and resharer handle held.
-    fn handles(&self) -> impl Iterator<Item = u32> + '_ {
+    fn handles(&self) -> impl Iterator<Item = UserIx> + '_ {
         let resharers = self
             .resharers
             .iter()
@@ -436,7 +436,7 @@ pub(crate) enum Subjects {
     All,
     Author,
     /// The subjects whose account has this handle.
-    Account(u32),
+    Account(UserIx),
 }
 
 impl Who {
@@ -444,21 +444,21 @@ impl Who {
     pub(crate) const AUTHOR: Who = Who(NONE - 1);
 
     /// The subjects whose account has handle `u`.
-    pub(crate) fn account(u: u32) -> Who {
-        debug_assert!(u < NONE - 1, "account handle {u} collides with a reserved value");
-        Who(u)
+    pub(crate) fn account(u: UserIx) -> Who {
+        debug_assert!(u.0 < NONE - 1, "account handle {u:?} collides with a reserved value");
+        Who(u.0)
     }
 
     pub(crate) fn get(self) -> Subjects {
         match self {
             Who::ALL => Subjects::All,
             Who::AUTHOR => Subjects::Author,
-            Who(u) => Subjects::Account(u),
+            Who(u) => Subjects::Account(UserIx(u)),
         }
     }
 
     /// The account handle, for [`Subjects::Account`].
-    pub(crate) fn handle(self) -> Option<u32> {
+    pub(crate) fn handle(self) -> Option<UserIx> {
         match self.get() {
             Subjects::Account(u) => Some(u),
             Subjects::All | Subjects::Author => None,
@@ -473,7 +473,7 @@ pub struct Engine {
     /// Removal changes per message or reshare id (also of ids not seen yet), sorted.
     removals: HashMap<Id, Vec<Change>>,
     /// Status changes per account, sorted.
-    accounts: HashMap<u32, Vec<Change>>,
+    accounts: HashMap<UserIx, Vec<Change>>,
     reports: HashMap<MsgIx, Reports>,
     hot: Vec<Hot>,
     /// Per sender: the labelled messages they are a subject of, for repeated conduct.
@@ -491,11 +491,11 @@ pub struct Engine {
     /// Senders and people targeted whose other messages must be evaluated again, when there
     /// were too many to do at once: the next flush (or the end of input, or a retention sweep)
     /// does it.
-    deferred_users: Vec<u32>,
-    deferred_targets: Vec<u32>,
+    deferred_users: Vec<UserIx>,
+    deferred_targets: Vec<UserIx>,
     /// Accounts whose follower count grew while they had reshared too many labelled messages
     /// to update at once: those messages' sums are rebuilt at the next flush.
-    deferred_growth: Vec<u32>,
+    deferred_growth: Vec<UserIx>,
     /// Labelled messages with too many subjects to sync their conduct entries at once.
     deferred_sync: Vec<MsgIx>,
     clock: EventClock,
@@ -955,7 +955,7 @@ impl Engine {
     /// (or the end of input, or a retention sweep). What changed is the user's own conduct,
     /// which only their own flags read: marking every subject of those messages made each
     /// reshare on a viral cascade evaluate hundreds of other resharers' flags.
-    fn mark_user(&mut self, u: u32, except: MsgIx) {
+    fn mark_user(&mut self, u: UserIx, except: MsgIx) {
         if self.conduct.len(u) > RELATED_AT_ONCE {
             self.deferred_users.push(u);
             return;
@@ -968,7 +968,7 @@ impl Engine {
     }
 
     /// Marks every labelled message aimed at person `t`, as [`Engine::mark_user`] does.
-    fn mark_target(&mut self, t: u32) {
+    fn mark_target(&mut self, t: UserIx) {
         if self.targets.len(t) > RELATED_AT_ONCE {
             self.deferred_targets.push(t);
             return;

@@ -89,16 +89,10 @@ handle!(
     /// A reshare's slot in [`Store::rss`].
     ReshareIx
 );
-
-/// Slabs whose records are not named by a handle of their own yet.
-impl Handle for u32 {
-    fn from_raw(slot: u32) -> Self {
-        slot
-    }
-    fn raw(self) -> u32 {
-        self
-    }
-}
+handle!(
+    /// An account's handle in [`Users`].
+    UserIx
+);
 const RESHARE_TAG: u32 = 1 << 31;
 const CHUNK_BITS: u32 = 16;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -319,7 +313,8 @@ pub(crate) struct Message {
     /// The newest event time of any event that touched this message.
     pub last_at: i64,
     /// The author's handle; for a forwarding record ([`BIT_FORWARD`]), the reshare it became.
-    pub author: u32,
+    /// Read through [`Message::author`] or [`Message::forwarded_to`], which say which it is.
+    author: u32,
     pub reshares: u32,
     pub quotes: u32,
     pub replies: u32,
@@ -328,7 +323,7 @@ pub(crate) struct Message {
     /// The tail of the circular list of this message's reshares (see [`Store::link`]).
     pub tail: ReshareIx,
     /// The handle of the first account the post mentions, or `NONE`.
-    pub mention: u32,
+    pub mention: UserIx,
     /// Index into the hot table when the message carries a label.
     pub hot: u32,
     /// How many reshare records name this slot as their original: a forwarding record is freed
@@ -378,7 +373,7 @@ impl Message {
             replies: 0,
             impressions: NONE,
             tail: ReshareIx::NONE,
-            mention: NONE,
+            mention: UserIx::NONE,
             hot: NONE,
             refs: 0,
             bits: 0,
@@ -390,6 +385,14 @@ impl Message {
     }
     pub(crate) fn forwards(&self) -> bool {
         self.bits & BIT_FORWARD != 0
+    }
+    /// The author's handle (`NONE` while the post has not been seen), for a record that is not
+    /// a forwarding record: that one names a reshare instead ([`Message::forwarded_to`]).
+    pub(crate) fn author(&self) -> UserIx {
+        UserIx(self.author)
+    }
+    pub(crate) fn set_author(&mut self, u: UserIx) {
+        self.author = u.0;
     }
     /// The reshare a forwarding record ([`BIT_FORWARD`]) became, which its `author` field holds
     /// in place of an account.
@@ -435,7 +438,7 @@ pub(crate) struct Reshare {
     /// The reshare this one was made through (`of` or `via`), or `NONE` for a direct reshare
     /// (or one whose original field names a forwarding record: see [`BIT_FORWARD`]).
     pub parent: ReshareIx,
-    pub author: u32,
+    pub author: UserIx,
     /// The next reshare in the circular list of the original's reshares.
     pub next: ReshareIx,
 }
@@ -789,7 +792,7 @@ pub(crate) struct Users {
 #[derive(Clone, Copy)]
 struct Account {
     hash: u32,
-    ix: u32,
+    ix: UserIx,
     /// Where the id lies in its chunk's string: a lookup reads the index and the id.
     id: IdRef,
     followers: u32,
@@ -814,7 +817,7 @@ pub(crate) struct User {
 }
 
 impl Record for User {
-    type Ix = u32;
+    type Ix = UserIx;
     fn id_ref(&self) -> IdRef {
         self.name
     }
@@ -846,7 +849,7 @@ impl Users {
     }
 
     /// The handle of an account id, if it is known.
-    pub(crate) fn find(&self, id: &str) -> Option<u32> {
+    pub(crate) fn find(&self, id: &str) -> Option<UserIx> {
         let h = hash32(&self.hasher, id);
         let users = &self.users;
         self.index
@@ -857,7 +860,7 @@ impl Users {
     /// The handle of an account id, interned if new, with its follower count raised to
     /// `followers` if that is larger and its last activity moved to `at`; also the count it
     /// had before when it grew (0 for a new account).
-    pub(crate) fn intern(&mut self, id: &str, followers: Option<u32>, at: i64) -> (u32, Option<u32>) {
+    pub(crate) fn intern(&mut self, id: &str, followers: Option<u32>, at: i64) -> (UserIx, Option<u32>) {
         let h = hash32(&self.hasher, id);
         let users = &mut self.users;
         if let Some(a) = self
@@ -894,15 +897,15 @@ impl Users {
         (ix, (followers > 0).then_some(0))
     }
 
-    pub(crate) fn name(&self, ix: u32) -> &str {
+    pub(crate) fn name(&self, ix: UserIx) -> &str {
         self.users.id(ix)
     }
-    pub(crate) fn get(&self, ix: u32) -> &User {
+    pub(crate) fn get(&self, ix: UserIx) -> &User {
         self.users.get(ix)
     }
     /// The account's age statement, the one part of a record written in place (the follower
     /// count goes through [`Users::intern`]).
-    pub(crate) fn minor_mut(&mut self, ix: u32) -> (&mut bool, &mut i64) {
+    pub(crate) fn minor_mut(&mut self, ix: UserIx) -> (&mut bool, &mut i64) {
         let u = self.users.get_mut(ix);
         (&mut u.minor, &mut u.minor_at)
     }
@@ -918,7 +921,7 @@ impl Users {
         self.users.free_bits()
     }
     /// Whether account `ix` has been quiet since `horizon` (event time).
-    pub(crate) fn quiet_since(&self, ix: u32, horizon: i64) -> bool {
+    pub(crate) fn quiet_since(&self, ix: UserIx, horizon: i64) -> bool {
         let h = hash32(&self.hasher, self.users.id(ix));
         self.index
             .find(spread(h), |a| a.ix == ix)
@@ -930,20 +933,20 @@ impl Users {
     pub(crate) fn lasts(&self) -> Vec<u32> {
         let mut v = vec![0; self.users.slots() as usize];
         for a in &self.index {
-            v[a.ix as usize] = a.last;
+            v[a.ix.usize()] = a.last;
         }
         v
     }
 
     /// Forgets an account: nothing in state refers to its handle any more.
-    pub(crate) fn release(&mut self, ix: u32) {
+    pub(crate) fn release(&mut self, ix: UserIx) {
         let h = hash32(&self.hasher, self.users.id(ix));
         if let Ok(entry) = self.index.find_entry(spread(h), |a| a.ix == ix) {
             entry.remove();
         }
         if self.users.release(ix) {
             // The chunk's ids moved: its index entries take their new places.
-            for u in self.users.chunk_slots(ix) {
+            for u in self.users.chunk_slots(ix).map(UserIx) {
                 let name = self.users.id(u);
                 if name.is_empty() {
                     continue;
@@ -969,8 +972,8 @@ impl Users {
         let hasher = DefaultHashBuilder::default();
         let mut index = HashTable::with_capacity(users.live());
         let free = users.free_bits();
-        for ix in 0..users.slots() {
-            if free[ix as usize] {
+        for ix in users.handles() {
+            if free[ix.usize()] {
                 continue;
             }
             let (name, u) = (users.id(ix), users.get(ix));
@@ -986,7 +989,7 @@ impl Users {
                 ix,
                 id: u.name,
                 followers: u.followers,
-                last: lasts[ix as usize],
+                last: lasts[ix.usize()],
             };
             index.insert_unique(spread(h), account, |a| spread(a.hash));
         }
@@ -1085,7 +1088,7 @@ mod tests {
             at: 0,
             original: MsgIx::NONE,
             parent: ReshareIx::NONE,
-            author: 0,
+            author: UserIx(0),
             next: ReshareIx::NONE,
         }
     }
@@ -1146,10 +1149,10 @@ mod tests {
             users.intern(id, None, 0);
         }
         for i in (0..n).filter(|i| i % 10 != 0) {
-            users.release(i);
+            users.release(UserIx(i));
         }
         for (i, id) in ids.iter().enumerate() {
-            assert_eq!(users.find(id), (i % 10 == 0).then_some(i as u32), "{id}");
+            assert_eq!(users.find(id), (i % 10 == 0).then_some(UserIx(i as u32)), "{id}");
         }
     }
 

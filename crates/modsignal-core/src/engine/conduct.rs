@@ -34,7 +34,7 @@ use hashbrown::HashMap;
 use super::Engine;
 use crate::event::{AccountStatus, Scope};
 use crate::exposure::{What, scope_of, status_of};
-use crate::store::{MsgIx, NONE};
+use crate::store::{MsgIx, NONE, UserIx};
 use crate::time::MAX_TS;
 
 /// Counts of distinct senders are exact up to this, and "at least" above.
@@ -65,23 +65,23 @@ struct Sum {
 /// The per-sender index of repeated conduct.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Conducts {
-    entries: HashMap<(u32, MsgIx), Entry>,
+    entries: HashMap<(UserIx, MsgIx), Entry>,
     /// (sender, message), to list a sender's messages.
-    by_sender: BTreeSet<(u32, MsgIx)>,
+    by_sender: BTreeSet<(UserIx, MsgIx)>,
     /// (sender, start) of the entries that count, with how many start then.
-    live: BTreeMap<(u32, i64), u32>,
+    live: BTreeMap<(UserIx, i64), u32>,
     /// (sender, start) of evicted messages that counted.
-    past: BTreeMap<(u32, i64), u32>,
-    sums: HashMap<u32, Sum>,
+    past: BTreeMap<(UserIx, i64), u32>,
+    sums: HashMap<UserIx, Sum>,
 }
 
 impl Conducts {
     /// How many labelled messages in state `user` is a subject of.
-    pub(super) fn len(&self, user: u32) -> usize {
+    pub(super) fn len(&self, user: UserIx) -> usize {
         self.sums.get(&user).map_or(0, |s| s.messages as usize)
     }
     /// Those messages, in handle order.
-    pub(super) fn messages(&self, user: u32) -> Vec<MsgIx> {
+    pub(super) fn messages(&self, user: UserIx) -> Vec<MsgIx> {
         self.by_sender
             .range((user, MsgIx::MIN)..=(user, MsgIx::MAX))
             .map(|&(_, m)| m)
@@ -89,7 +89,7 @@ impl Conducts {
     }
     /// Every sender the index names, for the retention sweep: those with a sum (entries or
     /// history) and, so that an account is never freed while a key still names it, every key.
-    pub(super) fn senders(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(super) fn senders(&self) -> impl Iterator<Item = UserIx> + '_ {
         self.sums
             .keys()
             .copied()
@@ -101,8 +101,8 @@ impl Conducts {
     pub(super) fn names_only(
         &self,
         msg: impl Fn(MsgIx) -> bool,
-        user: impl Fn(u32) -> bool,
-        subject: impl Fn(MsgIx, u32) -> bool,
+        user: impl Fn(UserIx) -> bool,
+        subject: impl Fn(MsgIx, UserIx) -> bool,
     ) -> bool {
         self.entries.len() == self.by_sender.len()
             && self
@@ -119,7 +119,7 @@ impl Conducts {
     /// index's updates keep the two equal; a restored snapshot where they differ would make
     /// them drift apart (an entry leaving `live` takes away what another put there), so it is
     /// refused.
-    fn derived_live(&self) -> BTreeMap<(u32, i64), u32> {
+    fn derived_live(&self) -> BTreeMap<(UserIx, i64), u32> {
         let mut live = BTreeMap::new();
         for (&(u, _), e) in &self.entries {
             if e.live {
@@ -133,7 +133,7 @@ impl Conducts {
         self.entries.values().all(|e| ok(e.start)) && self.live.keys().chain(self.past.keys()).all(|&(_, t)| ok(t))
     }
     /// Forgets a sender's sum once they have neither entries nor history: no flag reads it then.
-    fn tidy(&mut self, user: u32) {
+    fn tidy(&mut self, user: UserIx) {
         if self.len(user) == 0 && self.past.range((user, i64::MIN)..=(user, i64::MAX)).next().is_none() {
             self.sums.remove(&user);
         }
@@ -144,43 +144,43 @@ impl Conducts {
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Member {
     /// `(time posted, sender)` when the message targets the person now and counts.
-    counted: Option<(i64, u32)>,
+    counted: Option<(i64, UserIx)>,
     measure: u64,
 }
 
 /// The per-person index of virtual mobbing.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Targets {
-    members: HashMap<(u32, MsgIx), Member>,
+    members: HashMap<(UserIx, MsgIx), Member>,
     /// (person, message), to list the messages aimed at a person.
-    by_person: BTreeSet<(u32, MsgIx)>,
+    by_person: BTreeSet<(UserIx, MsgIx)>,
     /// (person, time posted, sender) of the messages that count, with how many.
-    live: BTreeMap<(u32, i64, u32), u32>,
-    past: BTreeMap<(u32, i64, u32), u32>,
+    live: BTreeMap<(UserIx, i64, UserIx), u32>,
+    past: BTreeMap<(UserIx, i64, UserIx), u32>,
     /// `live` and `past` together keyed (person, sender, time posted), so that one sender's
     /// labelled messages at a person over the course window are a walk over their own, however
     /// many others target the person. Derived: rebuilt on restore, not in the snapshot.
     #[serde(skip)]
-    by_sender: BTreeMap<(u32, u32, i64), u32>,
+    by_sender: BTreeMap<(UserIx, UserIx, i64), u32>,
     /// (person, sender, time posted) of every post in state that mentions the person first
     /// (or is sent to them directly), labelled or not, with how many: the contacts a course of
     /// conduct counts, keyed per person and sender so that counting one sender's course visits
     /// only their contacts. Evicted posts leave theirs in `contacts_past`, like `past`.
-    contacts: BTreeMap<(u32, u32, i64), u32>,
-    pub(super) contacts_past: BTreeMap<(u32, u32, i64), u32>,
+    contacts: BTreeMap<(UserIx, UserIx, i64), u32>,
+    pub(super) contacts_past: BTreeMap<(UserIx, UserIx, i64), u32>,
     /// (person, sender): when the person first reported a post of the sender's that mentions
     /// them first. Contacts after it went on after the person asked the platform for help.
-    reported: BTreeMap<(u32, u32), i64>,
+    reported: BTreeMap<(UserIx, UserIx), i64>,
     /// (person, sender): when the platform (or a legal order) first took down a post of the
     /// sender's that mentions them first. Contacts after it went on despite the removal.
-    removed: BTreeMap<(u32, u32), i64>,
+    removed: BTreeMap<(UserIx, UserIx), i64>,
     /// (person, sender): a sum that grows whenever that sender's course toward that person can
     /// change (a contact, a first report or removal, history forgotten). The revision of the
     /// sender's flags reads only their own, so a contact between two other accounts moves
     /// nothing of theirs (and the Kafka worker, whose engine partitions each see part of a
     /// person's contacts, writes the same revisions as file mode).
-    courses: BTreeMap<(u32, u32), u64>,
-    sums: HashMap<u32, Sum>,
+    courses: BTreeMap<(UserIx, UserIx), u64>,
+    sums: HashMap<UserIx, Sum>,
 }
 
 impl Targets {
@@ -188,8 +188,8 @@ impl Targets {
     pub(super) fn rebuild_by_sender(&mut self) {
         self.by_sender = self.derived_by_sender();
     }
-    fn derived_by_sender(&self) -> BTreeMap<(u32, u32, i64), u32> {
-        let mut by_sender: BTreeMap<(u32, u32, i64), u32> = BTreeMap::new();
+    fn derived_by_sender(&self) -> BTreeMap<(UserIx, UserIx, i64), u32> {
+        let mut by_sender: BTreeMap<(UserIx, UserIx, i64), u32> = BTreeMap::new();
         for (&(t, at, s), &n) in self.live.iter().chain(&self.past) {
             let e = by_sender.entry((t, s, at)).or_default();
             *e = e.saturating_add(n);
@@ -200,7 +200,7 @@ impl Targets {
     /// its time and sender. Kept equal by every update; a restored snapshot where they differ
     /// is refused (a member leaving would take from `live` what it never added, and `by_sender`
     /// would drift from `live` and `past`: a fuzz finding, `fuzz/regressions/frame/`).
-    fn derived_live(&self) -> BTreeMap<(u32, i64, u32), u32> {
+    fn derived_live(&self) -> BTreeMap<(UserIx, i64, UserIx), u32> {
         let mut live = BTreeMap::new();
         for (&(t, _), member) in &self.members {
             if let Some((at, s)) = member.counted {
@@ -209,17 +209,17 @@ impl Targets {
         }
         live
     }
-    pub(super) fn len(&self, person: u32) -> usize {
+    pub(super) fn len(&self, person: UserIx) -> usize {
         self.sums.get(&person).map_or(0, |s| s.messages as usize)
     }
-    pub(super) fn messages(&self, person: u32) -> Vec<MsgIx> {
+    pub(super) fn messages(&self, person: UserIx) -> Vec<MsgIx> {
         self.by_person
             .range((person, MsgIx::MIN)..=(person, MsgIx::MAX))
             .map(|&(_, m)| m)
             .collect()
     }
     /// Every person and every sender the index names, for the retention sweep.
-    pub(super) fn people(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(super) fn people(&self) -> impl Iterator<Item = UserIx> + '_ {
         self.sums
             .keys()
             .copied()
@@ -243,8 +243,8 @@ impl Targets {
     pub(super) fn names_only(
         &self,
         msg: impl Fn(MsgIx) -> bool,
-        user: impl Fn(u32) -> bool,
-        targeted: impl Fn(MsgIx, u32) -> bool,
+        user: impl Fn(UserIx) -> bool,
+        targeted: impl Fn(MsgIx, UserIx) -> bool,
     ) -> bool {
         self.members.len() == self.by_person.len()
             && self
@@ -260,7 +260,7 @@ impl Targets {
                 .chain(self.contacts.values())
                 .chain(self.contacts_past.values())
                 .all(|&n| n > 0)
-            && self.people().all(|u| user(u) && u != NONE)
+            && self.people().all(|u| user(u) && u != UserIx::NONE)
             && self.by_sender == self.derived_by_sender()
     }
     /// Whether every time it holds passes `ok` (a restored snapshot's check).
@@ -275,23 +275,25 @@ impl Targets {
             && self.reported.values().chain(self.removed.values()).all(|&t| ok(t))
     }
     /// Forgets a person's sum once no message, contact or history names them.
-    fn tidy(&mut self, person: u32) {
-        let past = (person, i64::MIN, 0)..=(person, i64::MAX, u32::MAX);
-        let contacts = (person, 0, i64::MIN)..=(person, u32::MAX, i64::MAX);
+    fn tidy(&mut self, person: UserIx) {
+        let past = (person, i64::MIN, UserIx::MIN)..=(person, i64::MAX, UserIx::MAX);
+        let contacts = (person, UserIx::MIN, i64::MIN)..=(person, UserIx::MAX, i64::MAX);
         let history = self.past.range(past).next().is_some()
             || [&self.contacts, &self.contacts_past]
                 .iter()
                 .any(|map| map.range(contacts.clone()).next().is_some())
-            || [&self.reported, &self.removed]
-                .iter()
-                .any(|map| map.range((person, 0)..=(person, u32::MAX)).next().is_some());
+            || [&self.reported, &self.removed].iter().any(|map| {
+                map.range((person, UserIx::MIN)..=(person, UserIx::MAX))
+                    .next()
+                    .is_some()
+            });
         if self.len(person) == 0 && !history {
             self.sums.remove(&person);
             // No flag reads a course toward the person any more: no message in state targets
             // them (each one is a member), and no history is left.
-            let gone: Vec<(u32, u32)> = self
+            let gone: Vec<(UserIx, UserIx)> = self
                 .courses
-                .range((person, 0)..=(person, u32::MAX))
+                .range((person, UserIx::MIN)..=(person, UserIx::MAX))
                 .map(|(&k, _)| k)
                 .collect();
             for k in gone {
@@ -301,7 +303,7 @@ impl Targets {
     }
 
     /// Grows the course sum of (person, sender) by `n`.
-    fn bump_course(&mut self, person: u32, sender: u32, n: u64) {
+    fn bump_course(&mut self, person: UserIx, sender: UserIx, n: u64) {
         let sum = self.courses.entry((person, sender)).or_default();
         *sum = sum.saturating_add(n);
     }
@@ -309,8 +311,8 @@ impl Targets {
 
 /// Whether each key's count of messages in `sums` is the number of times it comes in `keys`
 /// (sorted), a restored snapshot's check: the counts are taken from as entries go.
-fn counts_agree(keys: impl Iterator<Item = u32>, sums: &HashMap<u32, Sum>) -> bool {
-    let mut counted: HashMap<u32, u32> = HashMap::new();
+fn counts_agree(keys: impl Iterator<Item = UserIx>, sums: &HashMap<UserIx, Sum>) -> bool {
+    let mut counted: HashMap<UserIx, u32> = HashMap::new();
     for k in keys {
         *counted.entry(k).or_default() += 1;
     }
@@ -378,9 +380,9 @@ impl Engine {
     /// When a sender started on a message: the earlier of their post and their earliest
     /// reshare of it (an author may reshare their own post). It only moves earlier as events
     /// arrive, whatever their order.
-    pub(super) fn subject_start(&self, m: MsgIx, user: u32) -> Option<i64> {
+    pub(super) fn subject_start(&self, m: MsgIx, user: UserIx) -> Option<i64> {
         let msg = self.store.msgs.get(m);
-        let posted = (msg.author == user && msg.known()).then_some(msg.posted_at);
+        let posted = (msg.author() == user && msg.known()).then_some(msg.posted_at);
         let h = msg.hot;
         let reshared = (h != NONE)
             .then(|| self.hot[h as usize].resharers.get(&user).map(|r| r.start))
@@ -403,7 +405,7 @@ impl Engine {
 
     /// Brings user `u`'s conduct entry for hot message `m` in line with the message. Returns
     /// whether what the counts read (whether it counts, and from when) changed.
-    pub(super) fn sync_subject(&mut self, m: MsgIx, u: u32) -> bool {
+    pub(super) fn sync_subject(&mut self, m: MsgIx, u: UserIx) -> bool {
         let h = self.store.msgs.get(m).hot;
         let want = if h == NONE {
             None
@@ -441,7 +443,7 @@ impl Engine {
     /// Removes user `u`'s entry for message `m`, keeping its start as history when the
     /// message is evicted and counted. The sum keeps the entry's measure, and grows by one
     /// when a count changes (the entry counted and is not kept).
-    pub(super) fn unregister_subject(&mut self, m: MsgIx, u: u32, remember: bool) {
+    pub(super) fn unregister_subject(&mut self, m: MsgIx, u: UserIx, remember: bool) {
         let c = &mut self.conduct;
         let Some(e) = c.entries.remove(&(u, m)) else { return };
         c.by_sender.remove(&(u, m));
@@ -460,19 +462,19 @@ impl Engine {
 
     /// The people message `m` targets now: the targets of its live labels (those about the
     /// message, not about one reshare) and the first person it mentions.
-    pub(super) fn targets_of(&self, m: MsgIx) -> Vec<u32> {
+    pub(super) fn targets_of(&self, m: MsgIx) -> Vec<UserIx> {
         let msg = self.store.msgs.get(m);
-        let mut t: Vec<u32> = Vec::new();
+        let mut t: Vec<UserIx> = Vec::new();
         if msg.hot != NONE {
             t.extend(
                 self.hot[msg.hot as usize]
                     .labels
                     .iter()
-                    .filter(|l| l.scope == NONE && !l.negate && l.target != NONE)
+                    .filter(|l| l.scope == UserIx::NONE && !l.negate && l.target != UserIx::NONE)
                     .map(|l| l.target),
             );
         }
-        if msg.mention != NONE {
+        if msg.mention != UserIx::NONE {
             t.push(msg.mention);
         }
         t.sort_unstable();
@@ -492,8 +494,8 @@ impl Engine {
         self.hot[h as usize].live = self.compute_live(h);
         if self.hot[h as usize].resharers.len() > super::RELATED_AT_ONCE {
             let msg = self.store.msgs.get(m);
-            if msg.known() && msg.author != NONE {
-                let author = msg.author;
+            if msg.known() && msg.author() != UserIx::NONE {
+                let author = msg.author();
                 if self.sync_subject(m, author) {
                     self.mark_user(author, m);
                 }
@@ -512,11 +514,11 @@ impl Engine {
             // A rebuild registers the subjects it finds.
             return;
         }
-        let mut subjects: Vec<u32> = self.hot[h as usize].resharers.keys().copied().collect();
+        let mut subjects: Vec<UserIx> = self.hot[h as usize].resharers.keys().copied().collect();
         subjects.sort_unstable();
         let msg = self.store.msgs.get(m);
-        if msg.known() && msg.author != NONE {
-            subjects.push(msg.author);
+        if msg.known() && msg.author() != UserIx::NONE {
+            subjects.push(msg.author());
         }
         self.work = self.work.saturating_add(subjects.len() as u64);
         for u in subjects {
@@ -541,7 +543,7 @@ impl Engine {
         let now = self.targets_of(m);
         let msg = self.store.msgs.get(m);
         let live = self.hot[h as usize].live;
-        let counted = (live && msg.known() && msg.author != NONE).then_some((msg.posted_at, msg.author));
+        let counted = (live && msg.known() && msg.author() != UserIx::NONE).then_some((msg.posted_at, msg.author()));
         let measure = if msg.known() {
             self.label_measure(m) + 1 + earliness(msg.posted_at)
         } else {
@@ -589,7 +591,7 @@ impl Engine {
 
     /// Removes message `m` from person `t`'s index, keeping its entry as history when the
     /// message is evicted.
-    pub(super) fn unregister_target(&mut self, m: MsgIx, t: u32, remember: bool) {
+    pub(super) fn unregister_target(&mut self, m: MsgIx, t: UserIx, remember: bool) {
         let x = &mut self.targets;
         let Some(member) = x.members.remove(&(t, m)) else {
             return;
@@ -612,7 +614,7 @@ impl Engine {
 
     /// Earlier messages counted as conduct by `user` that started within the repeat window
     /// before `start`.
-    pub(super) fn prior(&self, user: u32, start: i64) -> Count {
+    pub(super) fn prior(&self, user: UserIx, start: i64) -> Count {
         let window = self.policy.conduct.repeat_window_secs as i64 * 1000;
         let mut count = Count {
             n: 0,
@@ -661,7 +663,7 @@ impl Engine {
         if !msg.known() || msg.hot == NONE {
             return (best, best_course);
         }
-        let (posted, author) = (msg.posted_at, if course { msg.author } else { NONE });
+        let (posted, author) = (msg.posted_at, if course { msg.author() } else { UserIx::NONE });
         // Mobbing counts everyone's labelled messages at the person within its window; a course
         // counts the author's own within the course window, walking only theirs (`by_sender`
         // and `contacts` are keyed by person and sender).
@@ -718,12 +720,12 @@ impl Engine {
                     }
                 }
             };
-            let mut senders: Vec<u32> = Vec::new();
+            let mut senders: Vec<UserIx> = Vec::new();
             let mut own = 0u32;
             let mut own_after = [0u32; 3];
             let mut at_least = false;
             'scan: for map in [&self.targets.live, &self.targets.past] {
-                for (&(_, _, s), _) in map.range((t, from, 0)..=(t, to, u32::MAX)) {
+                for (&(_, _, s), _) in map.range((t, from, UserIx::MIN)..=(t, to, UserIx::MAX)) {
                     visited += 1;
                     if let Err(pos) = senders.binary_search(&s) {
                         senders.insert(pos, s);
@@ -831,19 +833,19 @@ impl Engine {
     /// targeted.
     pub(super) fn course_version(&self, m: MsgIx) -> u64 {
         let msg = self.store.msgs.get(m);
-        if msg.hot == NONE || msg.author == NONE {
+        if msg.hot == NONE || msg.author() == UserIx::NONE {
             return 0;
         }
         self.hot[msg.hot as usize]
             .targets_ever
             .iter()
-            .map(|&t| self.targets.courses.get(&(t, msg.author)).copied().unwrap_or(0))
+            .map(|&t| self.targets.courses.get(&(t, msg.author())).copied().unwrap_or(0))
             .fold(0, u64::saturating_add)
     }
 
     /// A measure for the revision that grows whenever `user`'s count of repeated conduct could
     /// change.
-    pub(super) fn conduct_version(&self, user: u32) -> u64 {
+    pub(super) fn conduct_version(&self, user: UserIx) -> u64 {
         self.conduct.sums.get(&user).map_or(0, |c| c.sum)
     }
 
@@ -851,7 +853,7 @@ impl Engine {
     /// grow by what was forgotten.
     pub(super) fn prune_history(&mut self, cut: i64) {
         let c = &mut self.conduct;
-        let mut gone: Vec<(u32, i64, u32)> = Vec::new();
+        let mut gone: Vec<(UserIx, i64, u32)> = Vec::new();
         c.past.retain(|&(u, start), &mut n| {
             let keep = start >= cut;
             if !keep {
@@ -867,7 +869,7 @@ impl Engine {
             c.tidy(u);
         }
         let x = &mut self.targets;
-        let mut gone: Vec<(u32, u32)> = Vec::new();
+        let mut gone: Vec<(UserIx, u32)> = Vec::new();
         let by_sender = &mut x.by_sender;
         x.past.retain(|&(t, at, s), &mut n| {
             let keep = at >= cut;
@@ -883,7 +885,7 @@ impl Engine {
         }
         // Contacts, and first reports and removals, older than every window go with the
         // history; each one forgotten moves its sender's course sum.
-        let mut courses: Vec<(u32, u32, u32)> = Vec::new();
+        let mut courses: Vec<(UserIx, UserIx, u32)> = Vec::new();
         x.contacts_past.retain(|&(t, s, at), &mut n| {
             let keep = at >= cut;
             if !keep {
@@ -916,8 +918,8 @@ impl Engine {
     /// or answering a message of theirs) came into state at
     /// `at`, or (with `from`) moved there from an earlier sighting's time. Every flag that reads
     /// the person's sum is evaluated again, since a course it counts may have grown.
-    pub(super) fn contact(&mut self, person: u32, sender: u32, at: i64, from: Option<i64>) {
-        if person == NONE || sender == NONE {
+    pub(super) fn contact(&mut self, person: UserIx, sender: UserIx, at: i64, from: Option<i64>) {
+        if person == UserIx::NONE || sender == UserIx::NONE {
             return;
         }
         let x = &mut self.targets;
@@ -962,12 +964,17 @@ impl Engine {
 
     /// Moves the (person, sender) entry of `map` to `at` if that is earlier, for known post
     /// `m`: its first mention and its author.
-    fn first_action(&mut self, m: MsgIx, at: Option<i64>, map: fn(&mut Targets) -> &mut BTreeMap<(u32, u32), i64>) {
+    fn first_action(
+        &mut self,
+        m: MsgIx,
+        at: Option<i64>,
+        map: fn(&mut Targets) -> &mut BTreeMap<(UserIx, UserIx), i64>,
+    ) {
         let msg = self.store.msgs.get(m);
-        if !msg.known() || msg.mention == NONE || msg.author == NONE {
+        if !msg.known() || msg.mention == UserIx::NONE || msg.author() == UserIx::NONE {
             return;
         }
-        let (t, s) = (msg.mention, msg.author);
+        let (t, s) = (msg.mention, msg.author());
         let Some(at) = at else { return };
         let slot = map(&mut self.targets).entry((t, s)).or_insert(i64::MAX);
         if at >= *slot {
@@ -986,8 +993,8 @@ impl Engine {
 
     /// An evicted post's contact stays as history, so the courses that count it do not change
     /// with the moment the retention sweep ran.
-    pub(super) fn contact_evicted(&mut self, person: u32, sender: u32, at: i64) {
-        if person == NONE || sender == NONE {
+    pub(super) fn contact_evicted(&mut self, person: UserIx, sender: UserIx, at: i64) {
+        if person == UserIx::NONE || sender == UserIx::NONE {
             return;
         }
         let x = &mut self.targets;

@@ -24,7 +24,7 @@ use crate::model::{
     Evaluation, Facts, PileOn, Removal, RepostAfterRemoval, Restriction, Targeting, evaluate, evaluate_with,
 };
 use crate::policy::Policy;
-use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, MsgIx, NONE, ReshareIx};
+use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, MsgIx, NONE, ReshareIx, UserIx};
 use crate::time::Ts;
 
 /// The measures a flag's revision adds up. Each only grows as the state it measures grows.
@@ -229,11 +229,11 @@ impl Engine {
             let m = hot.msg;
             let msg = self.store.msgs.get(m);
             let known = msg.known();
-            let author = msg.author;
+            let author = msg.author();
             // An author who reshared their own post is a resharer too: whether the post or the
             // reshare came first, both flags exist.
             let mut subjects: Vec<Who> = if dirty_all {
-                let mut all: Vec<u32> = hot.resharers.keys().copied().collect();
+                let mut all: Vec<UserIx> = hot.resharers.keys().copied().collect();
                 all.sort_unstable();
                 // Go on from where the last partial pass stopped.
                 let split = all.partition_point(|&u| u < hot.cursor);
@@ -301,12 +301,16 @@ impl Engine {
 
     /// Evaluates one subject of a hot message for every category it is labelled with, writes
     /// the flags that changed as the rules above say, and returns the work it took.
-    fn evaluate_subject(&mut self, h: u32, user: u32, subject: Subject, out: &mut Vec<Flag>, settle: bool) -> u64 {
+    fn evaluate_subject(&mut self, h: u32, user: UserIx, subject: Subject, out: &mut Vec<Flag>, settle: bool) -> u64 {
         let policy = &self.policy;
         let hot = &self.hot[h as usize];
         let m = hot.msg;
         let msg = self.store.msgs.get(m);
-        let scope = if subject == Subject::Resharer { user } else { NONE };
+        let scope = if subject == Subject::Resharer {
+            user
+        } else {
+            UserIx::NONE
+        };
         let mut categories: Vec<Category> = self
             .labels_for(h, scope)
             .into_iter()
@@ -328,7 +332,7 @@ impl Engine {
         let empty: &[Change] = &[];
         let removals_of = |id: &str| self.removals.get(id).map_or(empty, |v| v.as_slice());
         let msg_id = self.store.msg_id(m);
-        let account_of = |u: u32| self.accounts.get(&u).map_or(empty, |v| v.as_slice());
+        let account_of = |u: UserIx| self.accounts.get(&u).map_or(empty, |v| v.as_slice());
         let mut channels = Vec::new();
         let mut reshares_of_user: Vec<ReshareIx> = Vec::new();
         let mut reshared_after_removal: Option<(i64, RepostAfterRemoval)> = None;
@@ -338,17 +342,17 @@ impl Engine {
                 start: msg.posted_at,
                 sources: vec![
                     (Role::Own, removals_of(msg_id)),
-                    (Role::OwnAccount, account_of(msg.author)),
+                    (Role::OwnAccount, account_of(msg.author())),
                 ],
             }),
             Subject::Resharer => {
                 reshares_of_user.extend(hot.reshares_by(user));
                 let mut plain: Option<i64> = None;
                 let original = removals_of(msg_id);
-                let original_account = if msg.author == NONE {
+                let original_account = if msg.author() == UserIx::NONE {
                     empty
                 } else {
-                    account_of(msg.author)
+                    account_of(msg.author())
                 };
                 for &r in &reshares_of_user {
                     let rs = self.store.rss.get(r);
@@ -430,10 +434,10 @@ impl Engine {
             Subject::Resharer => {
                 let shared = account_of(user).len()
                     + removals_of(msg_id).len()
-                    + if msg.author == NONE {
+                    + if msg.author() == UserIx::NONE {
                         0
                     } else {
-                        account_of(msg.author).len()
+                        account_of(msg.author()).len()
                     };
                 changes - (shared * (channels.len() - 1)) as u64
             }
@@ -523,17 +527,17 @@ impl Engine {
         // direct message: then the victim is not in its audience (para 39(c)). With several
         // recipients only the first is known, so the victim may be among them.
         let direct = msg.audience() == Audience::Direct;
-        let mut target_outside_audience = direct && msg.recipients == 1 && msg.mention != NONE;
+        let mut target_outside_audience = direct && msg.recipients == 1 && msg.mention != UserIx::NONE;
         for l in self.labels_for(h, scope).into_iter().filter(|l| !l.negate) {
-            label_targeted |= l.target != NONE;
-            target_outside_audience &= l.target == NONE || l.target != msg.mention;
+            label_targeted |= l.target != UserIx::NONE;
+            target_outside_audience &= l.target == UserIx::NONE || l.target != msg.mention;
             match l.code {
                 LabelCode::Category(c) => {
                     let slot = &mut category_conf[c.index()];
                     *slot = Some(slot.map_or(l.confidence, |a: f64| a.max(l.confidence)));
                 }
                 // Remorse is the sender's own: a resharer's comes from their reshare only.
-                LabelCode::Factor(FactorLabel::Remorse) if scope != NONE && l.scope == NONE => {}
+                LabelCode::Factor(FactorLabel::Remorse) if scope != UserIx::NONE && l.scope == UserIx::NONE => {}
                 LabelCode::Factor(f) => {
                     let slot = &mut factor_confs[f as usize];
                     *slot = slot.max(l.confidence);
@@ -553,11 +557,11 @@ impl Engine {
         let target_outside_audience = target_outside_audience && label_targeted;
         let targeted = if label_targeted {
             Some(Targeting::Label)
-        } else if direct && msg.mention != NONE {
+        } else if direct && msg.mention != UserIx::NONE {
             Some(Targeting::Direct)
-        } else if msg.mention != NONE && msg.bits & BIT_TO_QUOTED != 0 {
+        } else if msg.mention != UserIx::NONE && msg.bits & BIT_TO_QUOTED != 0 {
             Some(Targeting::Quote)
-        } else if msg.mention != NONE && msg.bits & BIT_TO_REPLIED == 0 {
+        } else if msg.mention != UserIx::NONE && msg.bits & BIT_TO_REPLIED == 0 {
             Some(Targeting::Mention)
         } else if msg.bits & BIT_REPLY != 0 {
             Some(Targeting::Reply)

@@ -23,7 +23,7 @@ use super::conduct::earliness;
 use super::{Engine, Who};
 use crate::event::{Category, LabelCode};
 use crate::flag::Subject;
-use crate::store::{Id, MsgIx, NONE, ReshareIx};
+use crate::store::{Id, MsgIx, NONE, ReshareIx, UserIx};
 
 /// Credit one event earns its message: enough to evaluate a few hundred ordinary subjects.
 pub(super) const CREDIT_PER_EVENT: i64 = 1024;
@@ -39,13 +39,13 @@ pub(super) struct LabelEntry {
     pub confidence: f64,
     pub negate: bool,
     /// The handle of the person the label names as targeted, or `NONE`.
-    pub target: u32,
+    pub target: UserIx,
     /// Whom the label is about: `NONE` for the message itself (a label sent to the message's
     /// id), or the handle of the resharer whose reshare's id it was sent to. A label on one
     /// reshare is context for that resharer's flag only (a reviewer marking a journalist's
     /// reshare `tolerable` says nothing of the author or of other resharers), so it never
     /// reaches another subject's flag, the conduct index or the target index.
-    pub scope: u32,
+    pub scope: UserIx,
 }
 
 impl LabelEntry {
@@ -54,7 +54,7 @@ impl LabelEntry {
     pub fn rank(&self) -> (i64, bool, u64) {
         (self.at, self.negate, self.confidence.to_bits())
     }
-    fn key(&self) -> (u32, &str, LabelCode, i64, u64, bool, u32) {
+    fn key(&self) -> (UserIx, &str, LabelCode, i64, u64, bool, UserIx) {
         (
             self.scope,
             &self.source,
@@ -126,8 +126,8 @@ pub(super) struct Hot {
     pub label_events: Vec<LabelEntry>,
     /// Whether the message counts as conduct (a live category label at or above the floor).
     pub live: bool,
-    pub resharers: HashMap<u32, Resharer>,
-    pub extra: HashMap<u32, Vec<ReshareIx>>,
+    pub resharers: HashMap<UserIx, Resharer>,
+    pub extra: HashMap<UserIx, Vec<ReshareIx>>,
     pub agg: HashMap<ReshareIx, Agg>,
     /// The deepest chain of reshares, counted up to `limits.chain_levels` + 1.
     pub depth: u32,
@@ -139,10 +139,10 @@ pub(super) struct Hot {
     /// start that moves earlier, so the author's revision moves whenever the burst can.
     pub starts: u64,
     /// Every person this message was ever seen targeting (only grows).
-    pub targets_ever: Vec<u32>,
+    pub targets_ever: Vec<UserIx>,
     /// The people it targets now, as registered in the target index.
-    pub targets_now: Vec<u32>,
-    pub slots: HashMap<(u32, Subject, Category), Slot>,
+    pub targets_now: Vec<UserIx>,
+    pub slots: HashMap<(UserIx, Subject, Category), Slot>,
     pub dirty_all: bool,
     pub dirty: Vec<Who>,
     pub queued: bool,
@@ -154,7 +154,7 @@ pub(super) struct Hot {
     pub credit: i64,
     /// Where the last partial pass over every subject stopped, so the next one goes on from
     /// there instead of starting over.
-    pub cursor: u32,
+    pub cursor: UserIx,
 }
 
 impl Hot {
@@ -180,12 +180,12 @@ impl Hot {
             stale: false,
             restructured: false,
             credit: 0,
-            cursor: 0,
+            cursor: UserIx::MIN,
         }
     }
 
     /// Every reshare of the message by `user`.
-    pub(super) fn reshares_by(&self, user: u32) -> impl Iterator<Item = ReshareIx> + '_ {
+    pub(super) fn reshares_by(&self, user: UserIx) -> impl Iterator<Item = ReshareIx> + '_ {
         let first = self.resharers.get(&user).map(|r| r.first);
         first
             .into_iter()
@@ -271,13 +271,13 @@ impl Engine {
         for &r in &list {
             self.hot_add(h, r);
         }
-        let mut users: Vec<u32> = self.hot[h as usize].resharers.keys().copied().collect();
+        let mut users: Vec<UserIx> = self.hot[h as usize].resharers.keys().copied().collect();
         users.sort_unstable();
         let msg = self.store.msgs.get(m);
-        if msg.known() && msg.author != NONE {
-            users.push(msg.author);
+        if msg.known() && msg.author() != UserIx::NONE {
+            users.push(msg.author());
         }
-        let changed: Vec<u32> = users.into_iter().filter(|&u| self.sync_subject(m, u)).collect();
+        let changed: Vec<UserIx> = users.into_iter().filter(|&u| self.sync_subject(m, u)).collect();
         if changed.len() <= super::RELATED_AT_ONCE {
             for u in changed {
                 self.mark_user(u, m);
@@ -290,12 +290,12 @@ impl Engine {
 
     /// Adds reshare `r` to its hot message's resharers and to the sums of at most
     /// `limits.chain_levels` reshares above it; returns the accounts whose reach changed.
-    fn hot_add(&mut self, h: u32, r: ReshareIx) -> Vec<u32> {
+    fn hot_add(&mut self, h: u32, r: ReshareIx) -> Vec<UserIx> {
         let levels = self.policy.limits.chain_levels;
         let rs = self.store.rss.get(r);
         let (user, at) = (rs.author, rs.at);
         let m = self.hot[h as usize].msg;
-        let author = self.store.msgs.get(m).author;
+        let author = self.store.msgs.get(m).author();
         let followers = u64::from(self.users.get(user).followers);
         let mut changed = vec![user];
         // The ancestors first: `parent_of` reads the store, the sums are the hot entry's.
@@ -367,11 +367,11 @@ impl Engine {
     }
 
     /// Recomputes a resharer's start from their reshares (after one of them moved earlier).
-    pub(super) fn refresh_resharer_start(&mut self, h: u32, user: u32) {
+    pub(super) fn refresh_resharer_start(&mut self, h: u32, user: UserIx) {
         let hot = &self.hot[h as usize];
         let m = hot.msg;
         let start = hot.reshares_by(user).map(|r| self.store.rss.get(r).at).min();
-        let (burst_end, author) = (self.burst_end(m), self.store.msgs.get(m).author);
+        let (burst_end, author) = (self.burst_end(m), self.store.msgs.get(m).author());
         let hot = &mut self.hot[h as usize];
         if let (Some(start), Some(rs)) = (start, hot.resharers.get_mut(&user)) {
             let before = rs.start;
@@ -401,8 +401,8 @@ impl Engine {
     /// author's own reshares, if any, no longer count in the resharers' audience.
     pub(super) fn author_known(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
-        let author = self.store.msgs.get(m).author;
-        if h == NONE || author == NONE {
+        let author = self.store.msgs.get(m).author();
+        if h == NONE || author == UserIx::NONE {
             return;
         }
         let followers = u64::from(self.users.get(author).followers);
@@ -414,7 +414,7 @@ impl Engine {
 
     /// Account `u`'s follower count grew by `delta`: the reach sums of the labelled messages it
     /// reshared grow with it. With many such messages, they are rebuilt at the next flush.
-    pub(super) fn followers_grew(&mut self, u: u32, delta: u64) {
+    pub(super) fn followers_grew(&mut self, u: UserIx, delta: u64) {
         if self.conduct.len(u) > super::RELATED_AT_ONCE {
             self.deferred_growth.push(u);
             return;
@@ -425,7 +425,7 @@ impl Engine {
             if h == NONE || self.hot[h as usize].restructured {
                 continue;
             }
-            let author = self.store.msgs.get(m).author;
+            let author = self.store.msgs.get(m).author();
             let reshares: Vec<ReshareIx> = self.hot[h as usize].reshares_by(u).collect();
             if reshares.is_empty() {
                 continue;
@@ -453,7 +453,7 @@ impl Engine {
         // Two assertions of one rank that name different people are told apart by the
         // person's id, never by the handle it happens to have: handles depend on arrival order.
         let users = &self.users;
-        let target = |u: u32| if u == NONE { "" } else { users.name(u) };
+        let target = |u: UserIx| if u == UserIx::NONE { "" } else { users.name(u) };
         let hot = &mut self.hot[h as usize];
         match hot
             .labels
@@ -482,9 +482,9 @@ impl Engine {
     /// reshare; labels already scoped to a resharer of the placeholder keep their scope. Since
     /// no label given here applies to the message itself, none of them targets anyone in the
     /// target index.
-    pub(super) fn give_labels(&mut self, m: MsgIx, resharer: u32, labels: Vec<LabelEntry>, events: Vec<LabelEntry>) {
+    pub(super) fn give_labels(&mut self, m: MsgIx, resharer: UserIx, labels: Vec<LabelEntry>, events: Vec<LabelEntry>) {
         let scoped = |mut l: LabelEntry| {
-            if l.scope == NONE {
+            if l.scope == UserIx::NONE {
                 l.scope = resharer;
             }
             l
@@ -508,20 +508,20 @@ impl Engine {
     /// Where the same source said something of the same code of both, its newest assertion
     /// wins, as between two assertions about the message; at equal rank the one about the
     /// reshare wins, being the more specific.
-    pub(super) fn labels_for(&self, h: u32, scope: u32) -> Vec<&LabelEntry> {
+    pub(super) fn labels_for(&self, h: u32, scope: UserIx) -> Vec<&LabelEntry> {
         let labels = &self.hot[h as usize].labels;
         let mut v: Vec<&LabelEntry> = labels
             .iter()
-            .filter(|l| l.scope == NONE || (scope != NONE && l.scope == scope))
+            .filter(|l| l.scope == UserIx::NONE || (scope != UserIx::NONE && l.scope == scope))
             .collect();
-        if scope != NONE && v.iter().any(|l| l.scope == scope) {
+        if scope != UserIx::NONE && v.iter().any(|l| l.scope == scope) {
             let users = &self.users;
-            let target = |u: u32| if u == NONE { "" } else { users.name(u) };
+            let target = |u: UserIx| if u == UserIx::NONE { "" } else { users.name(u) };
             v.sort_by(|a, b| {
                 (&*a.source, a.code)
                     .cmp(&(&*b.source, b.code))
                     .then_with(|| (b.rank(), target(b.target)).cmp(&(a.rank(), target(a.target))))
-                    .then_with(|| (a.scope == NONE).cmp(&(b.scope == NONE)))
+                    .then_with(|| (a.scope == UserIx::NONE).cmp(&(b.scope == UserIx::NONE)))
             });
             v.dedup_by(|later, first| later.source == first.source && later.code == first.code);
         }
@@ -537,9 +537,9 @@ impl Engine {
     /// worker flushed, which a new owner replaying the same records does at other moments; synced
     /// here, what the sums keep is the same either way.
     pub(super) fn cool(&mut self, h: u32, m: MsgIx, remember: bool) {
-        let mut subjects: Vec<u32> = self.hot[h as usize].resharers.keys().copied().collect();
-        let author = self.store.msgs.get(m).author;
-        if author != NONE && self.store.msgs.get(m).known() {
+        let mut subjects: Vec<UserIx> = self.hot[h as usize].resharers.keys().copied().collect();
+        let author = self.store.msgs.get(m).author();
+        if author != UserIx::NONE && self.store.msgs.get(m).known() {
             subjects.push(author);
         }
         subjects.sort_unstable();

@@ -9,7 +9,9 @@ use super::{ApplyError, Engine, RemovalSeen, Reports, Who};
 use crate::event::{Audience, EventKind, LabelCode};
 use crate::exposure::{Change, What, insert_change, scope_ord, status_ord};
 use crate::model::RemovalKind;
-use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, Entity, Id, IdRef, MsgIx, NONE, Reshare, ReshareIx};
+use crate::store::{
+    BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, Entity, Id, IdRef, MsgIx, NONE, Reshare, ReshareIx, UserIx,
+};
 use crate::time::Ts;
 
 use super::hot::LabelEntry;
@@ -57,7 +59,7 @@ impl Engine {
                 };
                 let (mention, how) = match addressee {
                     Some(p) => (self.person(p, at), how),
-                    None => (NONE, 0),
+                    None => (UserIx::NONE, 0),
                 };
                 let recipients = if direct {
                     u16::try_from(addressed.len()).unwrap_or(u16::MAX)
@@ -117,7 +119,7 @@ impl Engine {
             } => {
                 let target = match target {
                     Some(t) => self.person(t, at),
-                    None => NONE,
+                    None => UserIx::NONE,
                 };
                 let entry = LabelEntry {
                     source: Id::new(source),
@@ -127,7 +129,7 @@ impl Engine {
                     negate: *negate,
                     target,
                     // Set by `label` from the id.
-                    scope: NONE,
+                    scope: UserIx::NONE,
                 };
                 self.label(id, entry)?;
             }
@@ -181,7 +183,7 @@ impl Engine {
     /// The handle of an account that sends or reshares, interned if new, with what the event
     /// says of its followers and age. When its follower count grows, the reach of every
     /// labelled message it reshared grows with it.
-    fn user(&mut self, id: &str, followers: Option<u32>, minor: Option<bool>, at: i64) -> u32 {
+    fn user(&mut self, id: &str, followers: Option<u32>, minor: Option<bool>, at: i64) -> UserIx {
         let (u, before) = self.users.intern(id, followers, at);
         let mut changed = before.is_some();
         if let Some(m) = minor {
@@ -206,7 +208,7 @@ impl Engine {
 
     /// The handle of a person an event names without them acting (a mention, a label's
     /// target, a reporter): kept in state, compared whole, never written.
-    fn person(&mut self, id: &str, at: i64) -> u32 {
+    fn person(&mut self, id: &str, at: i64) -> UserIx {
         self.users.intern(id, None, at).0
     }
 
@@ -222,9 +224,9 @@ impl Engine {
     /// The message an id refers to, and whom an event sent to it is about: the message itself
     /// (`NONE`), or for a reshare's id, the resharer. Creates a placeholder for an id not seen
     /// yet; if it turns out to be a reshare, what was sent to it moves to the resharer then.
-    fn resolve_scoped(&mut self, id: &str) -> (MsgIx, u32) {
+    fn resolve_scoped(&mut self, id: &str) -> (MsgIx, UserIx) {
         match self.store.message_or_placeholder(id) {
-            Entity::Message(m) => (m, NONE),
+            Entity::Message(m) => (m, UserIx::NONE),
             Entity::Reshare(r) => (self.original_of(r), self.store.rss.get(r).author),
         }
     }
@@ -298,11 +300,11 @@ impl Engine {
         &mut self,
         id: &str,
         at: i64,
-        author: u32,
+        author: UserIx,
         audience: Audience,
         reply_to: Option<&str>,
         quote_of: Option<&str>,
-        mention: u32,
+        mention: UserIx,
         how: u16,
         recipients: u16,
     ) -> Result<(), ApplyError> {
@@ -324,7 +326,7 @@ impl Engine {
             // in the last activity of what it answers, as the first sighting's did, so that the
             // newest of them does not depend on which came first.
             if at < msg.posted_at {
-                let (before, mention, author) = (msg.posted_at, msg.mention, msg.author);
+                let (before, mention, author) = (msg.posted_at, msg.mention, msg.author());
                 msg.posted_at = at;
                 // The pile-on's burst is measured from the posting: count it again.
                 if msg.hot != NONE {
@@ -341,7 +343,7 @@ impl Engine {
             return Ok(());
         }
         msg.posted_at = at;
-        msg.author = author;
+        msg.set_author(author);
         msg.mention = mention;
         msg.bits |= how;
         msg.recipients = recipients;
@@ -388,7 +390,7 @@ impl Engine {
         self.mark(m, Who::ALL);
     }
 
-    fn reshare(&mut self, id: &str, of: &str, via: Option<&str>, at: i64, user: u32) -> Result<(), ApplyError> {
+    fn reshare(&mut self, id: &str, of: &str, via: Option<&str>, at: i64, user: UserIx) -> Result<(), ApplyError> {
         if id == of {
             return Err(ApplyError::SelfReshare(id.to_owned()));
         }
@@ -497,7 +499,7 @@ impl Engine {
 
     /// The earliest reshare of a labelled message by `user` moved: their start, and what counts
     /// it as earlier conduct, change.
-    fn reshare_moved(&mut self, original: MsgIx, user: u32) {
+    fn reshare_moved(&mut self, original: MsgIx, user: UserIx) {
         let h = self.store.msgs.get(original).hot;
         if h == NONE {
             return;
@@ -632,7 +634,7 @@ impl Engine {
         }
         let msg = self.store.msgs.get_mut(m);
         msg.touch(change.at);
-        let (hot, author) = (msg.hot, msg.author);
+        let (hot, author) = (msg.hot, msg.author());
         self.earn(m);
         self.mark(m, Who::ALL);
         let (kind, by) = match change.what {
@@ -643,7 +645,7 @@ impl Engine {
         if !first || start == i64::MIN {
             return Ok(None);
         }
-        let audience = (own && hot != NONE && author != NONE)
+        let audience = (own && hot != NONE && author != UserIx::NONE)
             .then(|| u64::from(self.users.get(author).followers) + self.hot[hot as usize].resharer_audience);
         Ok(Some(RemovalSeen {
             kind,
@@ -674,7 +676,7 @@ impl Engine {
         self.store.msgs.get_mut(m).touch(entry.at);
         let target = entry.target;
         self.merge_label(h, entry);
-        if target != NONE && scope == NONE {
+        if target != UserIx::NONE && scope == UserIx::NONE {
             let hot = &mut self.hot[h as usize];
             if !hot.targets_ever.contains(&target) {
                 hot.targets_ever.push(target);
@@ -702,7 +704,7 @@ impl Engine {
             .entry(m)
             .or_default()
             .add(scope, u, by_target.then_some(at), cap);
-        if by_target && scope == NONE {
+        if by_target && scope == UserIx::NONE {
             self.target_reported(m);
         }
         // A report counts in the message's last activity even when it changes nothing else (the
@@ -713,13 +715,20 @@ impl Engine {
         msg.touch(at);
         if changed || later {
             self.earn(m);
-            self.mark(m, if scope == NONE { Who::ALL } else { Who::account(scope) });
+            self.mark(
+                m,
+                if scope == UserIx::NONE {
+                    Who::ALL
+                } else {
+                    Who::account(scope)
+                },
+            );
         }
     }
 
     /// Reports gathered under placeholder `p`, which turned out to be a reshare by `resharer`,
     /// join those of its original: the ones sent to its own id become that resharer's.
-    fn merge_reports(&mut self, m: MsgIx, resharer: u32, from: Reports) {
+    fn merge_reports(&mut self, m: MsgIx, resharer: UserIx, from: Reports) {
         let cap = self.policy.limits.reporters_per_message;
         let to = self.reports.entry(m).or_default();
         to.merge(resharer, &from.message, cap);
@@ -731,7 +740,7 @@ impl Engine {
     /// Labels of a message that counts as conduct: a live category label at or above the floor.
     pub(super) fn compute_live(&self, h: u32) -> bool {
         self.hot[h as usize].labels.iter().any(|l| {
-            l.scope == NONE
+            l.scope == UserIx::NONE
                 && !l.negate
                 && matches!(l.code, LabelCode::Category(_))
                 && l.confidence >= self.policy.labels.min_confidence

@@ -9,7 +9,7 @@
 
 use super::{Engine, Pass, Who};
 use crate::flag::Flag;
-use crate::store::{BIT_DEAD, BIT_FORWARD, BIT_SEEN, MsgIx, NONE};
+use crate::store::{BIT_DEAD, BIT_FORWARD, BIT_SEEN, MsgIx, NONE, UserIx};
 
 impl Engine {
     pub(super) fn retention_ms(&self) -> i64 {
@@ -94,7 +94,7 @@ impl Engine {
     fn drop_message(&mut self, m: MsgIx) {
         let msg = self.store.msgs.get(m);
         if msg.known() {
-            let (mention, author, at) = (msg.mention, msg.author, msg.posted_at);
+            let (mention, author, at) = (msg.mention, msg.author(), msg.posted_at);
             self.contact_evicted(mention, author, at);
         }
         let list = self.store.reshares_of(m);
@@ -130,9 +130,9 @@ impl Engine {
     fn sweep_users(&mut self, horizon: i64) {
         let n = self.users.slots() as usize;
         let mut keep = vec![false; n];
-        let mut hold = |u: u32| {
-            if (u as usize) < n {
-                keep[u as usize] = true;
+        let mut hold = |u: UserIx| {
+            if u.usize() < n {
+                keep[u.usize()] = true;
             }
         };
         let free_msgs = self.store.msgs.free_bits();
@@ -141,7 +141,7 @@ impl Engine {
             if free_msgs[m.usize()] || msg.forwards() {
                 continue;
             }
-            hold(msg.author);
+            hold(msg.author());
             hold(msg.mention);
         }
         let free_rss = self.store.rss.free_bits();
@@ -174,8 +174,8 @@ impl Engine {
         self.deferred_targets.iter().for_each(|&u| hold(u));
         self.deferred_growth.iter().for_each(|&u| hold(u));
         let free = self.users.free_bits();
-        for u in 0..n as u32 {
-            if !free[u as usize] && !keep[u as usize] && self.users.quiet_since(u, horizon) {
+        for u in self.users.slab().handles() {
+            if !free[u.usize()] && !keep[u.usize()] && self.users.quiet_since(u, horizon) {
                 self.accounts.remove(&u);
                 self.users.release(u);
             }

@@ -24,7 +24,7 @@ use super::{Conducts, Engine, EventClock, Hot, Reports, Targets};
 use crate::exposure::Change;
 use crate::frame::{self, FrameError};
 use crate::policy::Policy;
-use crate::store::{Id, IdSet, Message, MsgIx, NONE, Reshare, ReshareIx, Slab, Store, User, Users};
+use crate::store::{Id, IdSet, Message, MsgIx, NONE, Reshare, ReshareIx, Slab, Store, User, UserIx, Users};
 
 /// Bumped whenever the engine's state changes shape; older snapshots are then refused, and the
 /// caller rebuilds the state by replaying its input. Format 2 keeps ids whole (format 1 kept
@@ -76,7 +76,7 @@ struct Borrowed<'a> {
     users: &'a Slab<User>,
     user_lasts: Vec<u32>,
     removals: &'a HashMap<Id, Vec<Change>>,
-    accounts: &'a HashMap<u32, Vec<Change>>,
+    accounts: &'a HashMap<UserIx, Vec<Change>>,
     reports: &'a HashMap<MsgIx, Reports>,
     hot: &'a [Hot],
     conduct: &'a Conducts,
@@ -85,9 +85,9 @@ struct Borrowed<'a> {
     timers: &'a BTreeSet<(i64, MsgIx, super::Who)>,
     queue: &'a [u32],
     stale: &'a [u32],
-    deferred_users: &'a [u32],
-    deferred_targets: &'a [u32],
-    deferred_growth: &'a [u32],
+    deferred_users: &'a [UserIx],
+    deferred_targets: &'a [UserIx],
+    deferred_growth: &'a [UserIx],
     deferred_sync: &'a [MsgIx],
     clock: &'a EventClock,
     marks: &'a BTreeMap<String, super::SourceMark>,
@@ -108,7 +108,7 @@ struct Owned {
     users: Slab<User>,
     user_lasts: Vec<u32>,
     removals: HashMap<Id, Vec<Change>>,
-    accounts: HashMap<u32, Vec<Change>>,
+    accounts: HashMap<UserIx, Vec<Change>>,
     reports: HashMap<MsgIx, Reports>,
     hot: Vec<Hot>,
     conduct: Conducts,
@@ -117,9 +117,9 @@ struct Owned {
     timers: BTreeSet<(i64, MsgIx, super::Who)>,
     queue: Vec<u32>,
     stale: Vec<u32>,
-    deferred_users: Vec<u32>,
-    deferred_targets: Vec<u32>,
-    deferred_growth: Vec<u32>,
+    deferred_users: Vec<UserIx>,
+    deferred_targets: Vec<UserIx>,
+    deferred_growth: Vec<UserIx>,
     deferred_sync: Vec<MsgIx>,
     clock: EventClock,
     marks: BTreeMap<String, super::SourceMark>,
@@ -228,7 +228,7 @@ impl Engine {
         let free_users = self.users.free_bits();
         let msg = |ix: MsgIx| ix == MsgIx::NONE || free_msgs.get(ix.usize()) == Some(&false);
         let rs = |ix: ReshareIx| ix == ReshareIx::NONE || free_rss.get(ix.usize()) == Some(&false);
-        let user = |ix: u32| ix == NONE || free_users.get(ix as usize) == Some(&false);
+        let user = |ix: UserIx| ix == UserIx::NONE || free_users.get(ix.usize()) == Some(&false);
         // A message's hot slot is its own: the slot names the message back.
         let hot = |ix: u32, m: MsgIx| ix == NONE || self.hot.get(ix as usize).is_some_and(|x| x.msg == m);
         for ix in self.store.msgs.handles() {
@@ -245,7 +245,7 @@ impl Engine {
             let ok = if m.forwards() {
                 rs(m.forwarded_to()) && m.forwarded_to() != ReshareIx::NONE
             } else {
-                user(m.author) && user(m.mention) && rs(m.tail) && hot(m.hot, ix)
+                user(m.author()) && user(m.mention) && rs(m.tail) && hot(m.hot, ix)
             };
             if !ok {
                 return Err(format!("message `{}` points outside the state", self.store.msg_id(ix)));
@@ -287,7 +287,7 @@ impl Engine {
                 && x.targets_ever
                     .iter()
                     .chain(&x.targets_now)
-                    .all(|&u| user(u) && u != NONE)
+                    .all(|&u| user(u) && u != UserIx::NONE)
                 && x.dirty.iter().all(|&u| subject(u));
             if !ok {
                 return Err(format!(
@@ -300,22 +300,22 @@ impl Engine {
             let sorted = std::iter::once(&r.message)
                 .chain(r.resharers.values())
                 .all(|l| l.users.windows(2).all(|w| w[0] < w[1]));
-            if !live_msg(m) || !sorted || r.handles().any(|u| !user(u) || u == NONE) {
+            if !live_msg(m) || !sorted || r.handles().any(|u| !user(u) || u == UserIx::NONE) {
                 return Err("reports point outside the state".into());
             }
         }
-        let person = |u: u32| user(u) && u != NONE;
+        let person = |u: UserIx| user(u) && u != UserIx::NONE;
         // Index entries agree with the messages they name, so that evicting a message takes
         // every entry of it away.
         let hot_of = |m: MsgIx| {
             let h = self.store.msgs.get(m).hot;
             (h != NONE && (h as usize) < self.hot.len()).then(|| &self.hot[h as usize])
         };
-        let is_subject = |m: MsgIx, u: u32| {
+        let is_subject = |m: MsgIx, u: UserIx| {
             let msg = self.store.msgs.get(m);
-            hot_of(m).is_some_and(|x| (msg.author == u && msg.known()) || x.resharers.contains_key(&u))
+            hot_of(m).is_some_and(|x| (msg.author() == u && msg.known()) || x.resharers.contains_key(&u))
         };
-        let targeted = |m: MsgIx, t: u32| hot_of(m).is_some_and(|x| x.targets_ever.contains(&t));
+        let targeted = |m: MsgIx, t: UserIx| hot_of(m).is_some_and(|x| x.targets_ever.contains(&t));
         let conduct_ok = self.conduct.names_only(live_msg, person, is_subject);
         let targets_ok = self.targets.names_only(live_msg, person, targeted);
         if !conduct_ok {
@@ -324,7 +324,7 @@ impl Engine {
         if !targets_ok {
             return Err("the targets index names a message or account not in state".into());
         }
-        if self.accounts.keys().any(|&u| !user(u) || u == NONE) {
+        if self.accounts.keys().any(|&u| !user(u) || u == UserIx::NONE) {
             return Err("an account change names an account not in state".into());
         }
         // Every listed reshare is pending on the id of its list, under its own time, so that
@@ -347,7 +347,7 @@ impl Engine {
                 .iter()
                 .chain(&self.deferred_targets)
                 .chain(&self.deferred_growth)
-                .all(|&u| user(u) && u != NONE);
+                .all(|&u| user(u) && u != UserIx::NONE);
         if !waiting_ok || !lists_ok {
             return Err("a pending list points outside the state".into());
         }
@@ -447,8 +447,11 @@ impl Engine {
             .handles()
             .filter(|&r| !free_rss[r.usize()])
             .all(|r| ok(self.store.rss.get(r).at));
-        let users = (0..self.users.slots())
-            .filter(|&u| !free_users[u as usize])
+        let users = self
+            .users
+            .slab()
+            .handles()
+            .filter(|&u| !free_users[u.usize()])
             .all(|u| ok(self.users.get(u).minor_at));
         let changes = self
             .removals
