@@ -38,7 +38,7 @@ use crate::flag::Flag;
 use crate::model::RemovalKind;
 use crate::policy::Policy;
 use crate::reject::RejectCode;
-use crate::store::{Id, IdSet, MsgIx, NONE, Store, UserIx, Users};
+use crate::store::{HotIx, Id, IdSet, MsgIx, NONE, Store, UserIx, Users};
 use crate::time::Ts;
 
 mod conduct;
@@ -484,10 +484,10 @@ pub struct Engine {
     via: via::Waiting,
     /// Exposure stages and rate-limited writes due: (event time, message, subject).
     timers: BTreeSet<(i64, MsgIx, Who)>,
-    queue: Vec<u32>,
+    queue: Vec<HotIx>,
     /// Hot messages with work held back for lack of credit: the next flush (or the end of
     /// input) does it.
-    stale: Vec<u32>,
+    stale: Vec<HotIx>,
     /// Senders and people targeted whose other messages must be evaluated again, when there
     /// were too many to do at once: the next flush (or the end of input, or a retention sweep)
     /// does it.
@@ -511,7 +511,7 @@ pub struct Engine {
     /// Watermark at which the next retention sweep runs.
     next_sweep: i64,
     /// Hot slots free for reuse.
-    hot_free: Vec<u32>,
+    hot_free: Vec<HotIx>,
     evicted: u64,
     seen_ids: [IdSet; 2],
     seen_since: i64,
@@ -801,7 +801,7 @@ impl Engine {
     pub fn flush(&mut self, out: &mut Vec<Flag>) {
         self.release_all_deferred();
         for h in std::mem::take(&mut self.stale) {
-            let hot = &mut self.hot[h as usize];
+            let hot = &mut self.hot[h.usize()];
             hot.stale = false;
             // Its dirty list (and its restructured mark) says what is left to do.
             if hot.msg != MsgIx::NONE && !hot.queued {
@@ -839,7 +839,7 @@ impl Engine {
                 hot.dirty_all = true;
                 if !hot.queued {
                     hot.queued = true;
-                    self.queue.push(h as u32);
+                    self.queue.push(HotIx(h as u32));
                 }
             }
         }
@@ -922,7 +922,7 @@ impl Engine {
             }
             self.timers.pop_first();
             let msg = self.store.msgs.get(m);
-            if msg.bits & crate::store::BIT_DEAD == 0 && !msg.forwards() && msg.hot != NONE {
+            if msg.bits & crate::store::BIT_DEAD == 0 && !msg.forwards() && msg.hot != HotIx::NONE {
                 self.earn(m);
                 self.mark(m, u);
             }
@@ -932,10 +932,10 @@ impl Engine {
     /// Queues a subject of a message for evaluation ([`Who::ALL`] for every subject).
     fn mark(&mut self, m: MsgIx, subject: Who) {
         let h = self.store.msgs.get(m).hot;
-        if h == NONE {
+        if h == HotIx::NONE {
             return;
         }
-        let hot = &mut self.hot[h as usize];
+        let hot = &mut self.hot[h.usize()];
         if subject == Who::ALL {
             hot.dirty_all = true;
             hot.dirty.clear();

@@ -93,6 +93,11 @@ handle!(
     /// An account's handle in [`Users`].
     UserIx
 );
+handle!(
+    /// A labelled message's entry in the engine's table of hot messages.
+    HotIx
+);
+
 const RESHARE_TAG: u32 = 1 << 31;
 const CHUNK_BITS: u32 = 16;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -325,7 +330,7 @@ pub(crate) struct Message {
     /// The handle of the first account the post mentions, or `NONE`.
     pub mention: UserIx,
     /// Index into the hot table when the message carries a label.
-    pub hot: u32,
+    pub hot: HotIx,
     /// How many reshare records name this slot as their original: a forwarding record is freed
     /// when the last of them has been pointed at the real original.
     pub refs: u32,
@@ -374,7 +379,7 @@ impl Message {
             impressions: NONE,
             tail: ReshareIx::NONE,
             mention: UserIx::NONE,
-            hot: NONE,
+            hot: HotIx::NONE,
             refs: 0,
             bits: 0,
             recipients: 0,
@@ -738,7 +743,7 @@ impl Store {
         let msg = self.msgs.get_mut(m);
         msg.bits = BIT_DEAD;
         msg.tail = ReshareIx::NONE;
-        msg.hot = NONE;
+        msg.hot = HotIx::NONE;
         if self.msgs.release(m) {
             self.replace_places(Entity::Message(m));
         }
@@ -1080,6 +1085,12 @@ mod tests {
         assert_eq!(std::mem::size_of::<Reshare>(), 32);
         assert_eq!(std::mem::size_of::<User>(), 24);
         assert_eq!(std::mem::size_of::<Account>(), 24);
+        // The handles are the `u32`s they wrap: index entries keep their size too.
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
+        assert_eq!(std::mem::size_of::<MsgIx>(), 4);
+        assert_eq!(std::mem::size_of::<ReshareIx>(), 4);
+        assert_eq!(std::mem::size_of::<UserIx>(), 4);
+        assert_eq!(std::mem::size_of::<HotIx>(), 4);
     }
 
     fn reshare() -> Reshare {

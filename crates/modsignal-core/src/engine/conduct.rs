@@ -34,7 +34,7 @@ use hashbrown::HashMap;
 use super::Engine;
 use crate::event::{AccountStatus, Scope};
 use crate::exposure::{What, scope_of, status_of};
-use crate::store::{MsgIx, NONE, UserIx};
+use crate::store::{HotIx, MsgIx, UserIx};
 use crate::time::MAX_TS;
 
 /// Counts of distinct senders are exact up to this, and "at least" above.
@@ -384,8 +384,8 @@ impl Engine {
         let msg = self.store.msgs.get(m);
         let posted = (msg.author() == user && msg.known()).then_some(msg.posted_at);
         let h = msg.hot;
-        let reshared = (h != NONE)
-            .then(|| self.hot[h as usize].resharers.get(&user).map(|r| r.start))
+        let reshared = (h != HotIx::NONE)
+            .then(|| self.hot[h.usize()].resharers.get(&user).map(|r| r.start))
             .flatten();
         match (posted, reshared) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -396,10 +396,10 @@ impl Engine {
     /// Distinct label events of a hot message.
     fn label_measure(&self, m: MsgIx) -> u64 {
         let h = self.store.msgs.get(m).hot;
-        if h == NONE {
+        if h == HotIx::NONE {
             0
         } else {
-            self.hot[h as usize].label_events.len() as u64
+            self.hot[h.usize()].label_events.len() as u64
         }
     }
 
@@ -407,12 +407,12 @@ impl Engine {
     /// whether what the counts read (whether it counts, and from when) changed.
     pub(super) fn sync_subject(&mut self, m: MsgIx, u: UserIx) -> bool {
         let h = self.store.msgs.get(m).hot;
-        let want = if h == NONE {
+        let want = if h == HotIx::NONE {
             None
         } else {
             self.subject_start(m, u).map(|start| Entry {
                 start,
-                live: self.hot[h as usize].live,
+                live: self.hot[h.usize()].live,
                 measure: self.label_measure(m) + earliness(start),
             })
         };
@@ -465,9 +465,9 @@ impl Engine {
     pub(super) fn targets_of(&self, m: MsgIx) -> Vec<UserIx> {
         let msg = self.store.msgs.get(m);
         let mut t: Vec<UserIx> = Vec::new();
-        if msg.hot != NONE {
+        if msg.hot != HotIx::NONE {
             t.extend(
-                self.hot[msg.hot as usize]
+                self.hot[msg.hot.usize()]
                     .labels
                     .iter()
                     .filter(|l| l.scope == UserIx::NONE && !l.negate && l.target != UserIx::NONE)
@@ -488,11 +488,11 @@ impl Engine {
     /// again. A message with many subjects has them synced at the next flush.
     pub(super) fn sync_indexes(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
-        if h == NONE {
+        if h == HotIx::NONE {
             return;
         }
-        self.hot[h as usize].live = self.compute_live(h);
-        if self.hot[h as usize].resharers.len() > super::RELATED_AT_ONCE {
+        self.hot[h.usize()].live = self.compute_live(h);
+        if self.hot[h.usize()].resharers.len() > super::RELATED_AT_ONCE {
             let msg = self.store.msgs.get(m);
             if msg.known() && msg.author() != UserIx::NONE {
                 let author = msg.author();
@@ -510,11 +510,11 @@ impl Engine {
     /// Syncs every subject's conduct entry for hot message `m`.
     pub(super) fn sync_subjects(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
-        if h == NONE || self.hot[h as usize].restructured {
+        if h == HotIx::NONE || self.hot[h.usize()].restructured {
             // A rebuild registers the subjects it finds.
             return;
         }
-        let mut subjects: Vec<UserIx> = self.hot[h as usize].resharers.keys().copied().collect();
+        let mut subjects: Vec<UserIx> = self.hot[h.usize()].resharers.keys().copied().collect();
         subjects.sort_unstable();
         let msg = self.store.msgs.get(m);
         if msg.known() && msg.author() != UserIx::NONE {
@@ -542,14 +542,14 @@ impl Engine {
         let h = self.store.msgs.get(m).hot;
         let now = self.targets_of(m);
         let msg = self.store.msgs.get(m);
-        let live = self.hot[h as usize].live;
+        let live = self.hot[h.usize()].live;
         let counted = (live && msg.known() && msg.author() != UserIx::NONE).then_some((msg.posted_at, msg.author()));
         let measure = if msg.known() {
             self.label_measure(m) + 1 + earliness(msg.posted_at)
         } else {
             0
         };
-        let hot = &mut self.hot[h as usize];
+        let hot = &mut self.hot[h.usize()];
         hot.targets_now.clone_from(&now);
         for &t in &now {
             if !hot.targets_ever.contains(&t) {
@@ -660,7 +660,7 @@ impl Engine {
         };
         let (mut best, mut best_course) = (zero, zero);
         let msg = self.store.msgs.get(m);
-        if !msg.known() || msg.hot == NONE {
+        if !msg.known() || msg.hot == HotIx::NONE {
             return (best, best_course);
         }
         let (posted, author) = (msg.posted_at, if course { msg.author() } else { UserIx::NONE });
@@ -699,7 +699,7 @@ impl Engine {
         };
         let after = |at: i64| sanction.is_some_and(|x| at > x);
         let mut visited = 0;
-        for &t in &self.hot[msg.hot as usize].targets_now {
+        for &t in &self.hot[msg.hot.usize()].targets_now {
             let reported = if course {
                 self.targets.reported.get(&(t, author)).copied()
             } else {
@@ -818,10 +818,10 @@ impl Engine {
     /// mobbing could change: the sums of everyone it ever targeted.
     pub(super) fn mobbing_version(&self, m: MsgIx) -> u64 {
         let h = self.store.msgs.get(m).hot;
-        if h == NONE {
+        if h == HotIx::NONE {
             return 0;
         }
-        self.hot[h as usize]
+        self.hot[h.usize()]
             .targets_ever
             .iter()
             .map(|t| self.targets.sums.get(t).map_or(0, |x| x.sum))
@@ -833,10 +833,10 @@ impl Engine {
     /// targeted.
     pub(super) fn course_version(&self, m: MsgIx) -> u64 {
         let msg = self.store.msgs.get(m);
-        if msg.hot == NONE || msg.author() == UserIx::NONE {
+        if msg.hot == HotIx::NONE || msg.author() == UserIx::NONE {
             return 0;
         }
-        self.hot[msg.hot as usize]
+        self.hot[msg.hot.usize()]
             .targets_ever
             .iter()
             .map(|&t| self.targets.courses.get(&(t, msg.author())).copied().unwrap_or(0))

@@ -24,7 +24,7 @@ use crate::model::{
     Evaluation, Facts, PileOn, Removal, RepostAfterRemoval, Restriction, Targeting, evaluate, evaluate_with,
 };
 use crate::policy::Policy;
-use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, MsgIx, NONE, ReshareIx, UserIx};
+use crate::store::{BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, HotIx, MsgIx, NONE, ReshareIx, UserIx};
 use crate::time::Ts;
 
 /// The measures a flag's revision adds up. Each only grows as the state it measures grows.
@@ -205,25 +205,25 @@ impl Engine {
     pub(super) fn drain(&mut self, out: &mut Vec<Flag>, pass: Pass) {
         let force = pass != Pass::Paid;
         while let Some(h) = self.queue.pop() {
-            let hot = &mut self.hot[h as usize];
+            let hot = &mut self.hot[h.usize()];
             hot.queued = false;
             if hot.msg == MsgIx::NONE {
                 continue;
             }
             if hot.restructured {
                 let cost = self.rebuild_cost(h);
-                if !force && self.hot[h as usize].credit < cost {
+                if !force && self.hot[h.usize()].credit < cost {
                     self.hold(h);
                     continue;
                 }
                 self.rebuild(h);
-                self.hot[h as usize].credit -= cost;
-                self.hot[h as usize].queued = false;
+                self.hot[h.usize()].credit -= cost;
+                self.hot[h.usize()].queued = false;
                 if let Some(pos) = self.queue.iter().rposition(|&x| x == h) {
                     self.queue.remove(pos);
                 }
             }
-            let hot = &mut self.hot[h as usize];
+            let hot = &mut self.hot[h.usize()];
             let dirty_all = std::mem::take(&mut hot.dirty_all);
             let mut users = std::mem::take(&mut hot.dirty);
             let m = hot.msg;
@@ -268,8 +268,8 @@ impl Engine {
             };
             subjects.dedup();
             for i in 0..subjects.len() {
-                if !force && self.hot[h as usize].credit <= 0 {
-                    let hot = &mut self.hot[h as usize];
+                if !force && self.hot[h.usize()].credit <= 0 {
+                    let hot = &mut self.hot[h.usize()];
                     hot.dirty.extend_from_slice(&subjects[i..]);
                     if dirty_all && let Some(u) = subjects[i..].iter().find_map(|w| w.handle()) {
                         hot.cursor = u;
@@ -284,15 +284,15 @@ impl Engine {
                     Subjects::All => continue,
                 };
                 let cost = self.evaluate_subject(h, user, subject, out, pass == Pass::Settle);
-                self.hot[h as usize].credit -= cost as i64;
+                self.hot[h.usize()].credit -= cost as i64;
                 self.work = self.work.saturating_add(cost);
             }
         }
     }
 
     /// Puts hot message `h` on the stale list: something of it waits for the flush.
-    pub(super) fn hold(&mut self, h: u32) {
-        let hot = &mut self.hot[h as usize];
+    pub(super) fn hold(&mut self, h: HotIx) {
+        let hot = &mut self.hot[h.usize()];
         if !hot.stale {
             hot.stale = true;
             self.stale.push(h);
@@ -301,9 +301,9 @@ impl Engine {
 
     /// Evaluates one subject of a hot message for every category it is labelled with, writes
     /// the flags that changed as the rules above say, and returns the work it took.
-    fn evaluate_subject(&mut self, h: u32, user: UserIx, subject: Subject, out: &mut Vec<Flag>, settle: bool) -> u64 {
+    fn evaluate_subject(&mut self, h: HotIx, user: UserIx, subject: Subject, out: &mut Vec<Flag>, settle: bool) -> u64 {
         let policy = &self.policy;
-        let hot = &self.hot[h as usize];
+        let hot = &self.hot[h.usize()];
         let m = hot.msg;
         let msg = self.store.msgs.get(m);
         let scope = if subject == Subject::Resharer {
@@ -477,7 +477,7 @@ impl Engine {
         {
             self.timers.insert((start + next as i64 * 1000, m, who));
         }
-        let hot = &self.hot[h as usize];
+        let hot = &self.hot[h.usize()];
         let msg = self.store.msgs.get(m);
 
         // Reach.
@@ -689,7 +689,7 @@ impl Engine {
             };
             let sig = signature(policy, &quick, &material);
             let key = (user, subject, category);
-            let prev = self.hot[h as usize].slots.get(&key).copied();
+            let prev = self.hot[h.usize()].slots.get(&key).copied();
             let watched = material.watched;
             let emit = match prev {
                 // A resharer's flag that is not material is first written when the input is
@@ -758,7 +758,7 @@ impl Engine {
                 still_up: flag.exposure.still_up,
                 content,
             };
-            self.hot[h as usize].slots.insert(key, written);
+            self.hot[h.usize()].slots.insert(key, written);
             out.push(flag);
         }
         cost

@@ -23,7 +23,7 @@ use super::conduct::earliness;
 use super::{Engine, Who};
 use crate::event::{Category, LabelCode};
 use crate::flag::Subject;
-use crate::store::{Id, MsgIx, NONE, ReshareIx, UserIx};
+use crate::store::{HotIx, Id, MsgIx, ReshareIx, UserIx};
 
 /// Credit one event earns its message: enough to evaluate a few hundred ordinary subjects.
 pub(super) const CREDIT_PER_EVENT: i64 = 1024;
@@ -197,16 +197,16 @@ impl Engine {
     /// An event about message `m` earns it credit, if it is labelled.
     pub(super) fn earn(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
-        if h != NONE {
-            let hot = &mut self.hot[h as usize];
+        if h != HotIx::NONE {
+            let hot = &mut self.hot[h.usize()];
             hot.credit = (hot.credit + CREDIT_PER_EVENT).min(CREDIT_CAP);
         }
     }
 
     /// Makes a message hot (labelled). Its reach sums are built before its first evaluation.
-    pub(super) fn heat(&mut self, m: MsgIx) -> u32 {
+    pub(super) fn heat(&mut self, m: MsgIx) -> HotIx {
         let h = self.store.msgs.get(m).hot;
-        if h != NONE {
+        if h != HotIx::NONE {
             return h;
         }
         let fresh = Hot {
@@ -215,11 +215,11 @@ impl Engine {
             ..Hot::empty()
         };
         let h = if let Some(h) = self.hot_free.pop() {
-            self.hot[h as usize] = fresh;
+            self.hot[h.usize()] = fresh;
             h
         } else {
             self.hot.push(fresh);
-            self.hot.len() as u32 - 1
+            HotIx(self.hot.len() as u32 - 1)
         };
         self.store.msgs.get_mut(m).hot = h;
         self.mark(m, Who::ALL);
@@ -230,23 +230,23 @@ impl Engine {
     /// next evaluated.
     pub(super) fn restructure(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
-        if h != NONE {
-            self.hot[h as usize].restructured = true;
+        if h != HotIx::NONE {
+            self.hot[h.usize()].restructured = true;
             self.mark(m, Who::ALL);
         }
     }
 
     /// What rebuilding a hot message's sums costs: each reshare walks up its chain.
-    pub(super) fn rebuild_cost(&self, h: u32) -> i64 {
-        let m = self.hot[h as usize].msg;
+    pub(super) fn rebuild_cost(&self, h: HotIx) -> i64 {
+        let m = self.hot[h.usize()].msg;
         i64::from(self.store.msgs.get(m).reshares) * (i64::from(self.policy.limits.chain_levels) + 1)
     }
 
     /// Recomputes a hot message's resharers, reach sums, depth and audience from its reshare
     /// list, resolving what forwarding records and late `via`s left open, and registers its
     /// resharers' conduct.
-    pub(super) fn rebuild(&mut self, h: u32) {
-        let m = self.hot[h as usize].msg;
+    pub(super) fn rebuild(&mut self, h: HotIx) {
+        let m = self.hot[h.usize()].msg;
         let list = self.store.reshares_of(m);
         self.work = self.work.saturating_add(list.len() as u64);
         for &r in &list {
@@ -259,7 +259,7 @@ impl Engine {
                 self.resolve_via(r, v);
             }
         }
-        let hot = &mut self.hot[h as usize];
+        let hot = &mut self.hot[h.usize()];
         hot.resharers.clear();
         hot.extra.clear();
         hot.agg.clear();
@@ -271,7 +271,7 @@ impl Engine {
         for &r in &list {
             self.hot_add(h, r);
         }
-        let mut users: Vec<UserIx> = self.hot[h as usize].resharers.keys().copied().collect();
+        let mut users: Vec<UserIx> = self.hot[h.usize()].resharers.keys().copied().collect();
         users.sort_unstable();
         let msg = self.store.msgs.get(m);
         if msg.known() && msg.author() != UserIx::NONE {
@@ -290,11 +290,11 @@ impl Engine {
 
     /// Adds reshare `r` to its hot message's resharers and to the sums of at most
     /// `limits.chain_levels` reshares above it; returns the accounts whose reach changed.
-    fn hot_add(&mut self, h: u32, r: ReshareIx) -> Vec<UserIx> {
+    fn hot_add(&mut self, h: HotIx, r: ReshareIx) -> Vec<UserIx> {
         let levels = self.policy.limits.chain_levels;
         let rs = self.store.rss.get(r);
         let (user, at) = (rs.author, rs.at);
-        let m = self.hot[h as usize].msg;
+        let m = self.hot[h.usize()].msg;
         let author = self.store.msgs.get(m).author();
         let followers = u64::from(self.users.get(user).followers);
         let mut changed = vec![user];
@@ -307,7 +307,7 @@ impl Engine {
         }
         self.work = self.work.saturating_add(1 + chain.len() as u64);
         let burst_end = self.burst_end(m);
-        let hot = &mut self.hot[h as usize];
+        let hot = &mut self.hot[h.usize()];
         match hot.resharers.get_mut(&user) {
             None => {
                 hot.resharers.insert(user, Resharer { first: r, start: at });
@@ -347,14 +347,14 @@ impl Engine {
 
     /// A new reshare of a hot message: the sums, its resharer's conduct and the flags whose
     /// reach changed.
-    pub(super) fn add_to_hot(&mut self, h: u32, r: ReshareIx) {
-        if self.hot[h as usize].restructured {
+    pub(super) fn add_to_hot(&mut self, h: HotIx, r: ReshareIx) {
+        if self.hot[h.usize()].restructured {
             // The rebuild will count it.
-            let m = self.hot[h as usize].msg;
+            let m = self.hot[h.usize()].msg;
             self.mark(m, Who::ALL);
             return;
         }
-        let m = self.hot[h as usize].msg;
+        let m = self.hot[h.usize()].msg;
         let user = self.store.rss.get(r).author;
         let changed = self.hot_add(h, r);
         if self.sync_subject(m, user) {
@@ -367,12 +367,12 @@ impl Engine {
     }
 
     /// Recomputes a resharer's start from their reshares (after one of them moved earlier).
-    pub(super) fn refresh_resharer_start(&mut self, h: u32, user: UserIx) {
-        let hot = &self.hot[h as usize];
+    pub(super) fn refresh_resharer_start(&mut self, h: HotIx, user: UserIx) {
+        let hot = &self.hot[h.usize()];
         let m = hot.msg;
         let start = hot.reshares_by(user).map(|r| self.store.rss.get(r).at).min();
         let (burst_end, author) = (self.burst_end(m), self.store.msgs.get(m).author());
-        let hot = &mut self.hot[h as usize];
+        let hot = &mut self.hot[h.usize()];
         if let (Some(start), Some(rs)) = (start, hot.resharers.get_mut(&user)) {
             let before = rs.start;
             rs.start = start;
@@ -402,11 +402,11 @@ impl Engine {
     pub(super) fn author_known(&mut self, m: MsgIx) {
         let h = self.store.msgs.get(m).hot;
         let author = self.store.msgs.get(m).author();
-        if h == NONE || author == UserIx::NONE {
+        if h == HotIx::NONE || author == UserIx::NONE {
             return;
         }
         let followers = u64::from(self.users.get(author).followers);
-        let hot = &mut self.hot[h as usize];
+        let hot = &mut self.hot[h.usize()];
         if !hot.restructured && hot.resharers.contains_key(&author) {
             hot.resharer_audience -= followers;
         }
@@ -422,23 +422,23 @@ impl Engine {
         let levels = self.policy.limits.chain_levels as usize;
         for m in self.conduct.messages(u) {
             let h = self.store.msgs.get(m).hot;
-            if h == NONE || self.hot[h as usize].restructured {
+            if h == HotIx::NONE || self.hot[h.usize()].restructured {
                 continue;
             }
             let author = self.store.msgs.get(m).author();
-            let reshares: Vec<ReshareIx> = self.hot[h as usize].reshares_by(u).collect();
+            let reshares: Vec<ReshareIx> = self.hot[h.usize()].reshares_by(u).collect();
             if reshares.is_empty() {
                 continue;
             }
             if u != author {
-                self.hot[h as usize].resharer_audience += delta;
+                self.hot[h.usize()].resharer_audience += delta;
             }
             for r in reshares {
                 let mut p = self.parent_of(r);
                 let mut steps = 0;
                 while p != ReshareIx::NONE && steps < levels {
                     if self.store.rss.get(p).author != u {
-                        let hot = &mut self.hot[h as usize];
+                        let hot = &mut self.hot[h.usize()];
                         hot.agg.entry(p).or_default().followers += delta;
                     }
                     p = self.parent_of(p);
@@ -449,12 +449,12 @@ impl Engine {
         }
     }
 
-    pub(super) fn merge_label(&mut self, h: u32, entry: super::hot::LabelEntry) {
+    pub(super) fn merge_label(&mut self, h: HotIx, entry: super::hot::LabelEntry) {
         // Two assertions of one rank that name different people are told apart by the
         // person's id, never by the handle it happens to have: handles depend on arrival order.
         let users = &self.users;
         let target = |u: UserIx| if u == UserIx::NONE { "" } else { users.name(u) };
-        let hot = &mut self.hot[h as usize];
+        let hot = &mut self.hot[h.usize()];
         match hot
             .labels
             .iter_mut()
@@ -468,8 +468,8 @@ impl Engine {
 
     /// Takes the labels of placeholder `p` (hot entry `h`) as it becomes a reshare, and frees
     /// its hot entry: the original will carry them.
-    pub(super) fn take_labels(&mut self, h: u32, p: MsgIx) -> (Vec<LabelEntry>, Vec<LabelEntry>) {
-        let hot = &mut self.hot[h as usize];
+    pub(super) fn take_labels(&mut self, h: HotIx, p: MsgIx) -> (Vec<LabelEntry>, Vec<LabelEntry>) {
+        let hot = &mut self.hot[h.usize()];
         let labels = std::mem::take(&mut hot.labels);
         let events = std::mem::take(&mut hot.label_events);
         self.cool(h, p, false);
@@ -490,7 +490,7 @@ impl Engine {
             l
         };
         let h = self.heat(m);
-        let hot = &mut self.hot[h as usize];
+        let hot = &mut self.hot[h.usize()];
         for e in events.into_iter().map(scoped) {
             if let Err(pos) = hot.label_events.binary_search(&e) {
                 hot.label_events.insert(pos, e);
@@ -508,8 +508,8 @@ impl Engine {
     /// Where the same source said something of the same code of both, its newest assertion
     /// wins, as between two assertions about the message; at equal rank the one about the
     /// reshare wins, being the more specific.
-    pub(super) fn labels_for(&self, h: u32, scope: UserIx) -> Vec<&LabelEntry> {
-        let labels = &self.hot[h as usize].labels;
+    pub(super) fn labels_for(&self, h: HotIx, scope: UserIx) -> Vec<&LabelEntry> {
+        let labels = &self.hot[h.usize()].labels;
         let mut v: Vec<&LabelEntry> = labels
             .iter()
             .filter(|l| l.scope == UserIx::NONE || (scope != UserIx::NONE && l.scope == scope))
@@ -536,15 +536,15 @@ impl Engine {
     /// measure less than it does once synced. Whether the sync ran first depends on when the
     /// worker flushed, which a new owner replaying the same records does at other moments; synced
     /// here, what the sums keep is the same either way.
-    pub(super) fn cool(&mut self, h: u32, m: MsgIx, remember: bool) {
-        let mut subjects: Vec<UserIx> = self.hot[h as usize].resharers.keys().copied().collect();
+    pub(super) fn cool(&mut self, h: HotIx, m: MsgIx, remember: bool) {
+        let mut subjects: Vec<UserIx> = self.hot[h.usize()].resharers.keys().copied().collect();
         let author = self.store.msgs.get(m).author();
         if author != UserIx::NONE && self.store.msgs.get(m).known() {
             subjects.push(author);
         }
         subjects.sort_unstable();
         subjects.dedup();
-        if !self.hot[h as usize].restructured {
+        if !self.hot[h.usize()].restructured {
             for &u in &subjects {
                 if self.sync_subject(m, u) {
                     self.mark_user(u, m);
@@ -554,11 +554,11 @@ impl Engine {
         for u in subjects {
             self.unregister_subject(m, u, remember);
         }
-        let targets = std::mem::take(&mut self.hot[h as usize].targets_ever);
+        let targets = std::mem::take(&mut self.hot[h.usize()].targets_ever);
         for t in targets {
             self.unregister_target(m, t, remember);
         }
-        self.hot[h as usize] = Hot::empty();
+        self.hot[h.usize()] = Hot::empty();
         self.hot_free.push(h);
     }
 }

@@ -10,7 +10,7 @@ use crate::event::{Audience, EventKind, LabelCode};
 use crate::exposure::{Change, What, insert_change, scope_ord, status_ord};
 use crate::model::RemovalKind;
 use crate::store::{
-    BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, Entity, Id, IdRef, MsgIx, NONE, Reshare, ReshareIx, UserIx,
+    BIT_REPLY, BIT_TO_QUOTED, BIT_TO_REPLIED, Entity, HotIx, Id, IdRef, MsgIx, NONE, Reshare, ReshareIx, UserIx,
 };
 use crate::time::Ts;
 
@@ -329,8 +329,8 @@ impl Engine {
                 let (before, mention, author) = (msg.posted_at, msg.mention, msg.author());
                 msg.posted_at = at;
                 // The pile-on's burst is measured from the posting: count it again.
-                if msg.hot != NONE {
-                    self.hot[msg.hot as usize].restructured = true;
+                if msg.hot != HotIx::NONE {
+                    self.hot[msg.hot.usize()].restructured = true;
                 }
                 self.contact(mention, author, at, Some(before));
                 self.earn(m);
@@ -348,7 +348,7 @@ impl Engine {
         msg.bits |= how;
         msg.recipients = recipients;
         msg.set_audience(audience);
-        let is_hot = msg.hot != NONE;
+        let is_hot = msg.hot != HotIx::NONE;
         self.contact(mention, author, at, None);
         self.target_reported(m);
         self.target_removed(m);
@@ -374,7 +374,7 @@ impl Engine {
         if is_hot {
             // The pile-on's burst is measured from the posting, known only now: count it again.
             let h = self.store.msgs.get(m).hot;
-            self.hot[h as usize].restructured = true;
+            self.hot[h.usize()].restructured = true;
             self.author_known(m);
             self.earn(m);
             self.subject_moved(m);
@@ -490,7 +490,7 @@ impl Engine {
             self.restructure(original);
         } else {
             let h = self.store.msgs.get(original).hot;
-            if h != NONE {
+            if h != HotIx::NONE {
                 self.add_to_hot(h, r);
             }
         }
@@ -501,7 +501,7 @@ impl Engine {
     /// it as earlier conduct, change.
     fn reshare_moved(&mut self, original: MsgIx, user: UserIx) {
         let h = self.store.msgs.get(original).hot;
-        if h == NONE {
+        if h == HotIx::NONE {
             return;
         }
         self.refresh_resharer_start(h, user);
@@ -586,14 +586,14 @@ impl Engine {
         if let Some(reports) = self.reports.remove(&p) {
             self.merge_reports(original, resharer, reports);
         }
-        let moved = if old.hot == NONE {
+        let moved = if old.hot == HotIx::NONE {
             None
         } else {
             Some(self.take_labels(old.hot, p))
         };
         let fm = self.store.msgs.get_mut(p);
         fm.forward_to(r);
-        fm.hot = NONE;
+        fm.hot = HotIx::NONE;
         if fm.refs == 0 {
             self.store.free_message(p);
         }
@@ -645,8 +645,8 @@ impl Engine {
         if !first || start == i64::MIN {
             return Ok(None);
         }
-        let audience = (own && hot != NONE && author != UserIx::NONE)
-            .then(|| u64::from(self.users.get(author).followers) + self.hot[hot as usize].resharer_audience);
+        let audience = (own && hot != HotIx::NONE && author != UserIx::NONE)
+            .then(|| u64::from(self.users.get(author).followers) + self.hot[hot.usize()].resharer_audience);
         Ok(Some(RemovalSeen {
             kind,
             by,
@@ -660,7 +660,7 @@ impl Engine {
         entry.scope = scope;
         let h = self.heat(m);
         let limit = self.policy.limits.labels_per_message;
-        let hot = &mut self.hot[h as usize];
+        let hot = &mut self.hot[h.usize()];
         let Err(pos) = hot.label_events.binary_search(&entry) else {
             return Ok(());
         };
@@ -677,7 +677,7 @@ impl Engine {
         let target = entry.target;
         self.merge_label(h, entry);
         if target != UserIx::NONE && scope == UserIx::NONE {
-            let hot = &mut self.hot[h as usize];
+            let hot = &mut self.hot[h.usize()];
             if !hot.targets_ever.contains(&target) {
                 hot.targets_ever.push(target);
             }
@@ -738,8 +738,8 @@ impl Engine {
     }
 
     /// Labels of a message that counts as conduct: a live category label at or above the floor.
-    pub(super) fn compute_live(&self, h: u32) -> bool {
-        self.hot[h as usize].labels.iter().any(|l| {
+    pub(super) fn compute_live(&self, h: HotIx) -> bool {
+        self.hot[h.usize()].labels.iter().any(|l| {
             l.scope == UserIx::NONE
                 && !l.negate
                 && matches!(l.code, LabelCode::Category(_))

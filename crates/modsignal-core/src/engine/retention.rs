@@ -9,7 +9,7 @@
 
 use super::{Engine, Pass, Who};
 use crate::flag::Flag;
-use crate::store::{BIT_DEAD, BIT_FORWARD, BIT_SEEN, MsgIx, NONE, UserIx};
+use crate::store::{BIT_DEAD, BIT_FORWARD, BIT_SEEN, HotIx, MsgIx, UserIx};
 
 impl Engine {
     pub(super) fn retention_ms(&self) -> i64 {
@@ -117,7 +117,7 @@ impl Engine {
             self.store.free_message(f);
         }
         let h = self.store.msgs.get(m).hot;
-        if h != NONE {
+        if h != HotIx::NONE {
             self.cool(h, m, true);
         }
         self.reports.remove(&m);

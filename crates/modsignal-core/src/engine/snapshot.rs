@@ -24,7 +24,7 @@ use super::{Conducts, Engine, EventClock, Hot, Reports, Targets};
 use crate::exposure::Change;
 use crate::frame::{self, FrameError};
 use crate::policy::Policy;
-use crate::store::{Id, IdSet, Message, MsgIx, NONE, Reshare, ReshareIx, Slab, Store, User, UserIx, Users};
+use crate::store::{HotIx, Id, IdSet, Message, MsgIx, Reshare, ReshareIx, Slab, Store, User, UserIx, Users};
 
 /// Bumped whenever the engine's state changes shape; older snapshots are then refused, and the
 /// caller rebuilds the state by replaying its input. Format 2 keeps ids whole (format 1 kept
@@ -83,8 +83,8 @@ struct Borrowed<'a> {
     targets: &'a Targets,
     via: &'a super::via::Waiting,
     timers: &'a BTreeSet<(i64, MsgIx, super::Who)>,
-    queue: &'a [u32],
-    stale: &'a [u32],
+    queue: &'a [HotIx],
+    stale: &'a [HotIx],
     deferred_users: &'a [UserIx],
     deferred_targets: &'a [UserIx],
     deferred_growth: &'a [UserIx],
@@ -94,7 +94,7 @@ struct Borrowed<'a> {
     source_time: Option<i64>,
     wm_floor: i64,
     next_sweep: i64,
-    hot_free: &'a [u32],
+    hot_free: &'a [HotIx],
     evicted: u64,
     seen_ids: &'a [IdSet; 2],
     seen_since: i64,
@@ -115,8 +115,8 @@ struct Owned {
     targets: Targets,
     via: super::via::Waiting,
     timers: BTreeSet<(i64, MsgIx, super::Who)>,
-    queue: Vec<u32>,
-    stale: Vec<u32>,
+    queue: Vec<HotIx>,
+    stale: Vec<HotIx>,
     deferred_users: Vec<UserIx>,
     deferred_targets: Vec<UserIx>,
     deferred_growth: Vec<UserIx>,
@@ -126,7 +126,7 @@ struct Owned {
     source_time: Option<i64>,
     wm_floor: i64,
     next_sweep: i64,
-    hot_free: Vec<u32>,
+    hot_free: Vec<HotIx>,
     evicted: u64,
     seen_ids: [IdSet; 2],
     seen_since: i64,
@@ -230,14 +230,14 @@ impl Engine {
         let rs = |ix: ReshareIx| ix == ReshareIx::NONE || free_rss.get(ix.usize()) == Some(&false);
         let user = |ix: UserIx| ix == UserIx::NONE || free_users.get(ix.usize()) == Some(&false);
         // A message's hot slot is its own: the slot names the message back.
-        let hot = |ix: u32, m: MsgIx| ix == NONE || self.hot.get(ix as usize).is_some_and(|x| x.msg == m);
+        let hot = |ix: HotIx, m: MsgIx| ix == HotIx::NONE || self.hot.get(ix.usize()).is_some_and(|x| x.msg == m);
         for ix in self.store.msgs.handles() {
             let m = self.store.msgs.get(ix);
             if free_msgs[ix.usize()] {
                 // A free slot is as `Store::free_message` leaves it: dead and labelled by no
                 // hot slot, so that a timer still naming it (a timer is not taken off when its
                 // message goes) passes it by.
-                if m.bits & crate::store::BIT_DEAD == 0 || m.hot != NONE {
+                if m.bits & crate::store::BIT_DEAD == 0 || m.hot != HotIx::NONE {
                     return Err(format!("free message slot {} is not empty", ix.0));
                 }
                 continue;
@@ -275,7 +275,7 @@ impl Engine {
         };
         for (h, x) in self.hot.iter().enumerate().filter(|(_, x)| x.msg != MsgIx::NONE) {
             let ok = live_msg(x.msg)
-                && self.store.msgs.get(x.msg).hot == h as u32
+                && self.store.msgs.get(x.msg).hot == HotIx(h as u32)
                 && x.resharers.iter().all(|(&u, r)| user(u) && live_rs(r.first))
                 && x.extra.iter().all(|(&u, v)| user(u) && v.iter().all(|&r| live_rs(r)))
                 && x.agg.keys().all(|&r| live_rs(r))
@@ -309,7 +309,7 @@ impl Engine {
         // every entry of it away.
         let hot_of = |m: MsgIx| {
             let h = self.store.msgs.get(m).hot;
-            (h != NONE && (h as usize) < self.hot.len()).then(|| &self.hot[h as usize])
+            (h != HotIx::NONE && h.usize() < self.hot.len()).then(|| &self.hot[h.usize()])
         };
         let is_subject = |m: MsgIx, u: UserIx| {
             let msg = self.store.msgs.get(m);
@@ -331,12 +331,12 @@ impl Engine {
         // placing or dropping it takes it off the list.
         let waiting_ok = self.via.consistent(live_rs, |r| self.store.rss.get(r).at);
         let slots = MsgIx(self.store.msgs.slots());
-        let hots = self.hot.len() as u32;
+        let hots = HotIx(self.hot.len() as u32);
         // A free hot slot is listed once and holds no message: `heat` hands it out as it is.
         let mut listed = vec![false; self.hot.len()];
         let hot_free_ok = self.hot_free.iter().all(|&h| {
-            self.hot.get(h as usize).is_some_and(|x| x.msg == MsgIx::NONE)
-                && !std::mem::replace(&mut listed[h as usize], true)
+            self.hot.get(h.usize()).is_some_and(|x| x.msg == MsgIx::NONE)
+                && !std::mem::replace(&mut listed[h.usize()], true)
         });
         let lists_ok = hot_free_ok
             && self.timers.iter().all(|&(_, m, u)| m < slots && subject(u))

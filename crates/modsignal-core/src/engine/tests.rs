@@ -744,3 +744,11 @@ fn a_resharers_flag_is_written_at_once_only_when_it_matters_on_its_own() {
         assert_eq!(small.exposure.seconds_up, 4);
     }
 }
+
+/// A timer (event time, message, subject) stays 16 bytes with typed handles: the timers of a
+/// viral message are many.
+#[test]
+fn timers_stay_small() {
+    assert_eq!(std::mem::size_of::<(i64, crate::store::MsgIx, Who)>(), 16);
+    assert_eq!(std::mem::size_of::<Who>(), 4);
+}
