@@ -26,7 +26,9 @@
 //! The child modules split the engine along its seams: `ingest` applies each kind of event,
 //! `hot` keeps labelled messages' per-resharer state, `conduct` the per-sender and per-target
 //! indexes, `emit` evaluates subjects and decides what is written, `retention` drops what has
-//! been quiet for the retention horizon, and `snapshot` saves and restores the whole state.
+//! been quiet for the retention horizon, `snapshot` saves and restores the whole state, `clock`
+//! keeps event time and combines the sources of an input, and `reports` holds the reports on
+//! each message.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,19 +43,23 @@ use crate::reject::RejectCode;
 use crate::store::{HotIx, Id, IdSet, MsgIx, NONE, Store, UserIx, Users};
 use crate::time::Ts;
 
+mod clock;
 mod conduct;
 mod emit;
 mod hot;
 mod ingest;
+mod reports;
 mod retention;
 pub mod snapshot;
 mod via;
 
+pub use clock::{EventClock, EventTimes, InputTime, SourceMark, combined_event_time};
 pub use emit::{Material, RevisionParts, revision, signature};
 
 use conduct::{Conducts, Targets};
 use emit::Pass;
 use hot::Hot;
+use reports::Reports;
 
 /// Why an event could not be applied. The event is set aside; nothing else is affected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -136,287 +142,6 @@ pub struct StateStats {
     /// reshare chains, rebuilds. A deterministic measure of cost, for tests that check that
     /// work per event stays bounded whatever the input.
     pub work: u64,
-}
-
-/// Reports on a message and on its reshares. Reports sent to a reshare's id are kept apart, by
-/// resharer, and count on that resharer's flag only. Each list holds at most
-/// `limits.reporters_per_message` reporters; beyond that, it only says that more came.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-struct Reports {
-    /// Reports on the message itself.
-    message: Reporters,
-    /// Reports on each resharer's reshares, by the resharer's handle (a map, so that reports
-    /// on many reshares of one message cost a logarithm each, not a shift of a list).
-    resharers: BTreeMap<UserIx, Reporters>,
-}
-
-/// One list of reports: the distinct reporters, whether the person targeted reported, and
-/// whether more reporters came than are counted.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-struct Reporters {
-    /// Handles of the reporters, sorted. They are counted, never written.
-    users: Vec<UserIx>,
-    by_target: bool,
-    capped: bool,
-    /// When the person targeted first reported it (the earliest such report).
-    by_target_at: Option<i64>,
-}
-
-impl Reports {
-    fn get(&self, scope: UserIx) -> Option<&Reporters> {
-        if scope == UserIx::NONE {
-            return Some(&self.message);
-        }
-        self.resharers.get(&scope)
-    }
-
-    /// The list of reports for `scope`: the message's (`NONE`) or a resharer's.
-    fn list(&mut self, scope: UserIx) -> &mut Reporters {
-        if scope == UserIx::NONE {
-            return &mut self.message;
-        }
-        self.resharers.entry(scope).or_default()
-    }
-
-    /// Whether the list for `scope` holds as many reporters as it may.
-    fn full(&self, scope: UserIx, cap: u32) -> bool {
-        self.get(scope).is_some_and(|l| l.users.len() >= cap as usize)
-    }
-
-    /// Adds a report to the list for `scope`: `reporter`, or `None` for a reporter that is not
-    /// counted because the list is full. Returns whether anything changed.
-    fn add(&mut self, scope: UserIx, reporter: Option<UserIx>, by_target: Option<i64>, cap: u32) -> bool {
-        let list = self.list(scope);
-        let full = list.users.len() >= cap as usize;
-        let mut changed = false;
-        match reporter.map(|u| (u, list.users.binary_search(&u))) {
-            Some((_, Ok(_))) => {}
-            Some((u, Err(pos))) if !full => {
-                list.users.insert(pos, u);
-                changed = true;
-            }
-            _ => {
-                changed = !list.capped;
-                list.capped = true;
-            }
-        }
-        if let Some(at) = by_target {
-            if !list.by_target {
-                list.by_target = true;
-                changed = true;
-            }
-            if list.by_target_at.is_none_or(|t| at < t) {
-                list.by_target_at = Some(at);
-                changed = true;
-            }
-        }
-        changed
-    }
-
-    /// Adds every report of `from`, as sent to `scope`.
-    fn merge(&mut self, scope: UserIx, from: &Reporters, cap: u32) {
-        for &u in &from.users {
-            self.add(scope, Some(u), None, cap);
-        }
-        if from.capped {
-            self.add(scope, None, None, cap);
-        }
-        let to = self.list(scope);
-        to.by_target |= from.by_target;
-        to.by_target_at = match (to.by_target_at, from.by_target_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-    }
-
-    /// What one subject's flag reads: for the author (`NONE`) the message's reports; for a
-    /// resharer, the distinct reporters of the message and of their reshares.
-    fn counts(&self, scope: UserIx) -> ReportCounts {
-        let m = &self.message;
-        let own = if scope == UserIx::NONE { None } else { self.get(scope) };
-        let Some(own) = own else {
-            return ReportCounts {
-                distinct: m.users.len() as u64,
-                measure: m.users.len() as u64,
-                by_target: m.by_target,
-                capped: m.capped,
-            };
-        };
-        // Which reporters a full list kept depends on the order they came in, so past a cap
-        // the count is the larger list, a lower bound that does not.
-        let distinct = if m.capped || own.capped {
-            m.users.len().max(own.users.len())
-        } else {
-            m.users.len() + own.users.iter().filter(|u| m.users.binary_search(u).is_err()).count()
-        };
-        ReportCounts {
-            distinct: distinct as u64,
-            measure: (m.users.len() + own.users.len()) as u64,
-            by_target: m.by_target || own.by_target,
-            capped: m.capped || own.capped,
-        }
-    }
-
-    /// Every reporter and resharer handle held.
-    fn handles(&self) -> impl Iterator<Item = UserIx> + '_ {
-        let resharers = self
-            .resharers
-            .iter()
-            .flat_map(|(u, l)| std::iter::once(*u).chain(l.users.iter().copied()));
-        self.message.users.iter().copied().chain(resharers)
-    }
-}
-
-/// What a subject's flag reads of the reports ([`Reports::counts`]): the distinct reporters
-/// counted, the revision's measure of them (which grows with either list), whether the person
-/// targeted reported, whether more came than are counted.
-#[derive(Clone, Copy, Debug, Default)]
-struct ReportCounts {
-    distinct: u64,
-    measure: u64,
-    by_target: bool,
-    capped: bool,
-}
-
-/// Event time as the engine knows it: the newest event time accepted, with what the event
-/// was about, and the newest time a different event reached. Event time is the latter (the
-/// newest time seen in at least two events), so that one record stamped far ahead, however it
-/// got through and however often it is repeated, never moves the watermark, the timers or the
-/// retention horizon for everyone else.
-///
-/// The Kafka router keeps one per input partition, and the engine partitions combine what the
-/// partitions publish with [`combined_event_time`], so that the whole input reaches the event
-/// time file mode reaches.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct EventClock {
-    newest: i64,
-    /// The type and id of the newest event: a repeat of it (or another event of the same type
-    /// about the same id) does not corroborate its time.
-    newest_of: (u8, Id),
-    second: i64,
-}
-
-impl Default for EventClock {
-    fn default() -> Self {
-        EventClock {
-            newest: i64::MIN,
-            newest_of: (0, Id::default()),
-            second: i64::MIN,
-        }
-    }
-}
-
-impl EventClock {
-    /// Takes in an event at `at` of type `kind` about `id`; whether event time moved.
-    fn observe(&mut self, at: i64, kind: u8, id: &str) -> bool {
-        let same = self.newest_of.0 == kind && self.newest_of.1 == id;
-        let before = self.second;
-        if at > self.newest {
-            if !same {
-                self.second = self.newest;
-                self.newest_of.0 = kind;
-                // Reuses the id's buffer, so following a stream costs no allocation per event.
-                self.newest_of.1.clear();
-                self.newest_of.1.push_str(id);
-            }
-            self.newest = at;
-        } else if !same && at > self.second {
-            self.second = at;
-        }
-        self.second != before
-    }
-
-    /// Takes in an event; whether event time moved.
-    pub fn observe_event(&mut self, at: Ts, kind: &crate::event::EventKind<'_>) -> bool {
-        use crate::event::EventKind::{Account, Delete, Impressions, Label, Post, Report, Reshare, Restore, Restrict};
-        let (type_of, id) = match kind {
-            Post { id, .. } => (0, id),
-            Reshare { id, .. } => (1, id),
-            Delete { id, .. } => (2, id),
-            Restrict { id, .. } => (3, id),
-            Restore { id, .. } => (4, id),
-            Label { id, .. } => (5, id),
-            Report { id, .. } => (6, id),
-            Impressions { id, .. } => (7, id),
-            Account { user, .. } => (8, user),
-        };
-        self.observe(at.0, type_of, id)
-    }
-
-    /// Event time: the newest time seen in two events.
-    fn time(&self) -> Option<i64> {
-        (self.second != i64::MIN).then_some(self.second)
-    }
-
-    /// The newest time seen, and the newest time a different event reached: what a partition
-    /// publishes for [`combined_event_time`].
-    pub fn times(&self) -> EventTimes {
-        let t = |x: i64| (x != i64::MIN).then_some(Ts(x));
-        (t(self.newest), t(self.second))
-    }
-}
-
-/// A partition's two newest event times ([`EventClock::times`]).
-pub type EventTimes = (Option<Ts>, Option<Ts>);
-
-/// The event time of a whole input from the [`EventClock::times`] of its partitions (each an
-/// event set of its own): the second newest of all their times, or the one time if there is
-/// only one. Each partition's two newest events are among them, so this is the newest time
-/// seen in two events of the input, as one clock over the whole input would read it.
-pub fn combined_event_time(times: impl IntoIterator<Item = EventTimes>) -> Option<Ts> {
-    let (mut first, mut second) = (None, None);
-    for t in times.into_iter().flat_map(|(a, b)| [a, b]).flatten() {
-        if Some(t) > first {
-            second = first;
-            first = Some(t);
-        } else if Some(t) > second {
-            second = Some(t);
-        }
-    }
-    second.or(first)
-}
-
-/// What one input partition feeding an engine (a *source*: the Kafka worker names it
-/// `topic/partition`) last said of its event time: its two newest event times
-/// ([`EventClock::times`]), and whether it is idle, that is, has read everything its partition
-/// holds. See [`Engine::expect_sources`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SourceMark {
-    pub newest: Option<i64>,
-    pub second: Option<i64>,
-    pub idle: bool,
-}
-
-impl SourceMark {
-    /// A mark of these times; a time outside what an event can carry (before 2000 or after
-    /// 2200) is taken as unknown, so that a damaged or forged mark cannot move event time to
-    /// where no arithmetic on it is safe.
-    pub fn new((newest, second): EventTimes, idle: bool) -> SourceMark {
-        let known = |t: Option<Ts>| t.filter(|t| t.in_range()).map(|t| t.0);
-        SourceMark {
-            newest: known(newest),
-            second: known(second),
-            idle,
-        }
-    }
-
-    pub fn times(&self) -> EventTimes {
-        (self.newest.map(Ts), self.second.map(Ts))
-    }
-}
-
-/// How far the sources of an engine's input let event time go ([`Engine::input_time`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputTime {
-    /// No sources declared: the engine follows the events it applies (file mode, one input).
-    Own,
-    /// A source that is not idle has said nothing yet, or has read no event: event time stays.
-    Held,
-    /// The event time of the slowest source that is not idle.
-    Slowest(Ts),
-    /// Every source is idle: the event time of the whole input ([`combined_event_time`]), to
-    /// which the watermark moves as at the end of input.
-    Idle(Option<Ts>),
 }
 
 /// Who in a message is to be evaluated, as the dirty lists and the timers hold it: every
