@@ -2,23 +2,26 @@
 //! Protocol labels) out, bad lines set aside.
 //!
 //! Every input is read as a stream, line by line, holding at most
-//! [`MAX_RECORD_BYTES`] of a line: a longer line is rejected with code `too_large` and skipped
+//! [`MAX_RECORD_BYTES`](modsignal_core::event::MAX_RECORD_BYTES) of a line: a longer line is rejected with code `too_large` and skipped
 //! to its newline, so neither a huge line nor a stream that never ends its line can make the
 //! process grow. Side inputs are streams too, merged with the main input in event time, so
 //! their size costs no memory either. A UTF-8 byte-order mark at the start of an input is
 //! skipped.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use modsignal_core::event::MAX_RECORD_BYTES;
 use modsignal_core::{DecodeError, Engine, Event, Flag, Policy, RejectCode, StateStats, Ts, decode};
 use modsignal_formats::{Format, FormatError, Label, LabelWriter, Read, Reader};
 use modsignal_metrics::Metrics;
-use serde::Serialize;
+
+mod lines;
+mod rejects;
+
+use lines::{BATCH_LINES, BOM, Line, complete_lines, read_line};
+pub use rejects::Rejects;
 
 /// Why a run over files stopped. Bad records never stop a run (they go to the reject file);
 /// these are failures of the files themselves, and each names the file it concerns.
@@ -36,168 +39,6 @@ pub enum FilesError {
     /// The reject file cannot be created or written.
     #[error("cannot write the reject file {}", path.display())]
     Rejects { path: PathBuf, source: io::Error },
-}
-
-/// The most bytes of a record, and of its reason, written to the reject file: enough to find
-/// the record and see what is wrong, while a megabyte line (or a decoder message quoting a
-/// megabyte string) does not make a megabyte reject entry.
-const REJECT_EXCERPT_BYTES: usize = 512;
-
-/// Where bad lines go: a JSON-lines file opened on the first reject, so a clean run leaves
-/// no empty file behind.
-pub struct Rejects {
-    path: PathBuf,
-    file: Option<BufWriter<File>>,
-    pub count: u64,
-}
-
-#[derive(Serialize)]
-struct RejectLine<'a> {
-    /// The side input the line came from; absent for the main input.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    input: Option<&'a str>,
-    line: u64,
-    code: &'a str,
-    /// Why, cut like the record.
-    reason: &'a str,
-    /// The start of the record, so it can be found and fixed; at most 512 bytes.
-    record: String,
-}
-
-impl Rejects {
-    /// A reject file at `path`. It is created only on the first bad line, but whether it can
-    /// be is checked now (the path is not a directory, an existing file can be written, or
-    /// else its directory exists and is writable), so that a run that could not set bad lines
-    /// aside fails before it reads anything rather than stopping mid-stream at its first one.
-    pub fn new(path: PathBuf) -> Result<Self, FilesError> {
-        match check_creatable(&path) {
-            Ok(()) => Ok(Rejects {
-                path,
-                file: None,
-                count: 0,
-            }),
-            Err(source) => Err(FilesError::Rejects { path, source }),
-        }
-    }
-
-    fn write(
-        &mut self,
-        input: Option<&str>,
-        line: u64,
-        code: RejectCode,
-        reason: &str,
-        record: &[u8],
-    ) -> Result<(), FilesError> {
-        let code = code.as_str();
-        self.count += 1;
-        let reason = excerpt(reason);
-        let reason: &str = &reason;
-        if self.count <= 10 {
-            tracing::warn!(input, line, code, reason, "rejected a record");
-        } else if self.count == 11 {
-            tracing::warn!(path = %self.path.display(), "more records rejected; see the reject file");
-        }
-        let entry = RejectLine {
-            input,
-            line,
-            code,
-            reason,
-            record: String::from_utf8_lossy(&record[..record.len().min(REJECT_EXCERPT_BYTES)]).into_owned(),
-        };
-        self.append(&entry).map_err(|source| FilesError::Rejects {
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    fn append(&mut self, entry: &RejectLine<'_>) -> io::Result<()> {
-        let w = match &mut self.file {
-            Some(w) => w,
-            None => self.file.insert(BufWriter::new(File::create(&self.path)?)),
-        };
-        serde_json::to_writer(&mut *w, entry)?;
-        w.write_all(b"\n")
-    }
-
-    fn flush(&mut self) -> Result<(), FilesError> {
-        match &mut self.file {
-            Some(f) => f.flush().map_err(|source| FilesError::Rejects {
-                path: self.path.clone(),
-                source,
-            }),
-            None => Ok(()),
-        }
-    }
-
-    pub fn path(&self) -> Option<&Path> {
-        self.file.as_ref().map(|_| self.path.as_path())
-    }
-}
-
-/// At most [`REJECT_EXCERPT_BYTES`] of `text`, cut at a character boundary, with `…` when cut.
-fn excerpt(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= REJECT_EXCERPT_BYTES {
-        return text.into();
-    }
-    let mut end = REJECT_EXCERPT_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end]).into()
-}
-
-/// Whether a file can be created (or truncated) at `path`, found without creating it: the
-/// error says what stands in the way.
-fn check_creatable(path: &Path) -> io::Result<()> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => return Err(io::Error::new(io::ErrorKind::IsADirectory, "it is a directory")),
-        // Opening an existing file to append tells whether it may be written, and changes
-        // nothing in it: a clean run leaves it as it was.
-        Ok(_) => return OpenOptions::new().append(true).open(path).map(drop),
-        // A parent that is a file gives "not a directory": the parent's check below says so
-        // by name.
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {}
-        Err(e) => return Err(e),
-    }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => writable_dir(dir),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::NotADirectory,
-            format!("{} is not a directory", dir.display()),
-        )),
-        Err(e) => Err(io::Error::new(
-            e.kind(),
-            format!("its directory {}: {e}", dir.display()),
-        )),
-    }
-}
-
-/// Whether files can be created in `dir`, as access(2) answers for this process's user (it
-/// also knows read-only file systems, which permission bits do not tell).
-#[cfg(unix)]
-fn writable_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path holds a NUL byte"))?;
-    // SAFETY: `c` is a NUL-terminated string that lives across the call, which only reads it.
-    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    Err(io::Error::new(
-        e.kind(),
-        format!("its directory {} is not writable: {e}", dir.display()),
-    ))
-}
-
-/// Elsewhere the first bad line tells, as it did before the check.
-#[cfg(not(unix))]
-fn writable_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 /// What a run did, for the one-line summary.
@@ -247,115 +88,6 @@ impl Summary {
     }
 }
 
-/// The UTF-8 byte-order mark, which Windows tools write at the start of a text file. It is
-/// not part of the first record, so it is skipped there (and only there).
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// How [`read_line`] ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Line {
-    /// The input had ended: there was no line.
-    End,
-    /// The whole record is held (whitespace around it, which trimming drops, may not be).
-    Held,
-    /// The record (the line without the whitespace around it) has this many bytes, more than
-    /// [`MAX_RECORD_BYTES`]; only its first [`MAX_RECORD_BYTES`] are held.
-    TooLarge(u64),
-}
-
-/// Reads one line, up to and including its newline (or to the end of input), into `held`,
-/// skipping a byte-order mark when it is the input's `first` line and the whitespace before
-/// the record. Past [`MAX_RECORD_BYTES`] of record it holds nothing more and only counts, to
-/// the newline: `held` never grows past the limit, however long the line. Returns how the
-/// line ended and the bytes consumed.
-fn read_line<R: BufRead + ?Sized>(input: &mut R, held: &mut Vec<u8>, first: bool) -> io::Result<(Line, u64)> {
-    held.clear();
-    let mut gather = Gather { held, pos: 0, end: 0 };
-    // How many bytes of a byte-order mark have been matched; all of it when none is expected.
-    let mut bom = if first { 0 } else { BOM.len() };
-    let mut consumed = 0u64;
-    loop {
-        let buf = match input.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.is_empty() {
-            break;
-        }
-        let (chunk, done) = match memchr::memchr(b'\n', buf) {
-            Some(i) => (&buf[..=i], true),
-            None => (buf, false),
-        };
-        let len = chunk.len();
-        // The mark may be cut across refills of a small buffer, so it is matched a byte at a
-        // time; bytes that began like it but were not it belong to the line.
-        let mut rest = chunk;
-        while bom < BOM.len()
-            && let Some((&b, tail)) = rest.split_first()
-        {
-            if b == BOM[bom] {
-                bom += 1;
-                rest = tail;
-            } else {
-                gather.push(&BOM[..bom]);
-                bom = BOM.len();
-            }
-        }
-        gather.push(rest);
-        input.consume(len);
-        consumed += len as u64;
-        if done {
-            break;
-        }
-    }
-    if bom < BOM.len() {
-        gather.push(&BOM[..bom]);
-    }
-    let line = if consumed == 0 {
-        Line::End
-    } else if gather.end > MAX_RECORD_BYTES as u64 {
-        Line::TooLarge(gather.end)
-    } else {
-        Line::Held
-    };
-    Ok((line, consumed))
-}
-
-/// The part of a line [`read_line`] holds, and where its record ends.
-struct Gather<'a> {
-    /// The line from its first byte that is not whitespace: at most [`MAX_RECORD_BYTES`].
-    held: &'a mut Vec<u8>,
-    /// Bytes of the line seen from there.
-    pos: u64,
-    /// Just past the last byte that is not whitespace: the record's length.
-    end: u64,
-}
-
-impl Gather<'_> {
-    fn push(&mut self, bytes: &[u8]) {
-        // Whitespace before the record is not kept: a line padded with it is no longer for it.
-        let bytes = if self.pos == 0 { bytes.trim_ascii_start() } else { bytes };
-        if bytes.is_empty() {
-            return;
-        }
-        let take = bytes.len().min(MAX_RECORD_BYTES - self.held.len());
-        if take > 0 {
-            // Amortised growth as a Vec's own, but never past the limit.
-            let need = self.held.len() + take;
-            if need > self.held.capacity() {
-                let want = (self.held.capacity() * 2).clamp(need, MAX_RECORD_BYTES);
-                self.held.reserve_exact(want - self.held.len());
-            }
-            self.held.extend_from_slice(&bytes[..take]);
-        }
-        if let Some(i) = bytes.iter().rposition(|b| !b.is_ascii_whitespace()) {
-            self.end = self.pos + i as u64 + 1;
-        }
-        self.pos += bytes.len() as u64;
-    }
-}
-
 /// A side input being read: its reader, and its next event, decoded, waiting for the main
 /// input's clock to reach it. Nothing else of it is held.
 struct Side {
@@ -380,24 +112,6 @@ pub enum Output {
 
 /// Something told of every flag written, besides the output.
 pub type FlagSink = Box<dyn FnMut(&Flag) + Send>;
-
-/// The most lines of the main input decoded together before they are applied (see
-/// [`Pipeline::feed_reader`]): enough to keep the decoder and the engine each hot in the cache
-/// for a while, few enough that the decoded events stay in the cache until applied.
-const BATCH_LINES: usize = 64;
-
-/// Fills `ends` with the ends (just past the newline) of the first complete lines in `buf`,
-/// at most [`BATCH_LINES`] of them; empty when `buf` holds no complete line.
-fn complete_lines(buf: &[u8], ends: &mut Vec<usize>) {
-    ends.clear();
-    let mut start = 0;
-    while ends.len() < BATCH_LINES
-        && let Some(i) = memchr::memchr(b'\n', &buf[start..])
-    {
-        start += i + 1;
-        ends.push(start);
-    }
-}
 
 /// The engine with its input reader, output and reject sink.
 pub struct Pipeline<W: Write> {
@@ -936,6 +650,11 @@ impl<W: Write> Pipeline<W> {
 mod tests {
     use std::cell::RefCell;
     use std::io::{BufReader, Cursor};
+    use std::path::Path;
+
+    use modsignal_core::event::MAX_RECORD_BYTES;
+
+    use super::rejects::{REJECT_EXCERPT_BYTES, excerpt};
     use std::rc::Rc;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
