@@ -18,9 +18,9 @@ use modsignal_core::Ts;
 use modsignal_core::event::{Category, Track};
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::auth::{Authenticator, PSEUDONYM_PREFIX, Pseudonymiser, split_at_uri};
+use crate::body;
 use crate::config::{ApiConfig, ConfigError, Role};
 use crate::export::to_csv;
 use modsignal_core::Subject;
@@ -234,7 +234,10 @@ impl IntoResponse for ApiError {
                 } else {
                     r#"Bearer realm="modsignal""#
                 };
-                let body = json!({"error": "unauthorized", "message": "a valid bearer token is required"});
+                let body = body::Error {
+                    error: "unauthorized",
+                    message: "a valid bearer token is required",
+                };
                 let mut r = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
                 r.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
@@ -244,7 +247,14 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m.to_owned()),
         };
-        (status, Json(json!({"error": code, "message": message}))).into_response()
+        (
+            status,
+            Json(body::Error {
+                error: code,
+                message: &message,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -311,10 +321,6 @@ impl Caller {
         r
     }
 
-    fn show_json(&self, state: &ApiState, r: &FlagRecord) -> Value {
-        serde_json::to_value(self.show(state, r)).unwrap_or(Value::Null)
-    }
-
     /// An account given in a request, as stored: a pseudonymised caller names accounts by their
     /// pseudonyms only, so that they cannot test whether an account id they know has flags.
     fn account_in(&self, state: &ApiState, given: &str) -> Result<Option<String>, ApiError> {
@@ -360,14 +366,14 @@ async fn openapi() -> Response {
 }
 
 async fn healthz() -> Response {
-    (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
+    (StatusCode::OK, Json(body::Health { status: "ok" })).into_response()
 }
 
 async fn readyz(State(state): State<ApiState>) -> Response {
     if state.0.store.is_ready() {
-        (StatusCode::OK, Json(json!({"ready": true}))).into_response()
+        (StatusCode::OK, Json(body::Ready { ready: true })).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false}))).into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body::Ready { ready: false })).into_response()
     }
 }
 
@@ -380,13 +386,13 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     Ok(([(header::CONTENT_TYPE, encoder.format_type().to_owned())], buf).into_response())
 }
 
-async fn session(State(state): State<ApiState>, caller: Caller) -> Json<Value> {
-    Json(json!({
-        "role": caller.role.as_str(),
-        "pseudonymised": caller.pseudonymised,
-        "raised_only": caller.visibility() == Visibility::RaisedOnly,
-        "max_page": state.0.max_page,
-    }))
+async fn session(State(state): State<ApiState>, caller: Caller) -> Json<body::Session> {
+    Json(body::Session {
+        role: caller.role.as_str(),
+        pseudonymised: caller.pseudonymised,
+        raised_only: caller.visibility() == Visibility::RaisedOnly,
+        max_page: state.0.max_page,
+    })
 }
 
 #[derive(Deserialize)]
@@ -425,7 +431,7 @@ async fn list_flags(
     State(state): State<ApiState>,
     caller: Caller,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<body::FlagPage>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = match p.limit.as_deref() {
         None => state.0.default_page,
@@ -462,29 +468,36 @@ async fn list_flags(
         match caller.account_in(&state, given)? {
             Some(account) => filter.account = Some(account),
             // A pseudonym of no account the store knows: no flag can match.
-            None => return Ok(Json(json!({"flags": [], "next_cursor": null}))),
+            None => {
+                return Ok(Json(body::FlagPage {
+                    flags: Vec::new(),
+                    next_cursor: None,
+                }));
+            }
         }
     }
     let page = state.0.store.list(caller.visibility(), &filter, cursor.as_ref(), limit);
-    let flags: Vec<Value> = page.flags.iter().map(|s| shown_json(&caller, &state, s)).collect();
-    Ok(Json(json!({
-        "flags": flags,
-        "next_cursor": page.next.map(|c| c.encode()),
-    })))
+    Ok(Json(body::FlagPage {
+        flags: page.flags.iter().map(|s| shown(&caller, &state, s, None)).collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
 }
 
-fn shown_json(caller: &Caller, state: &ApiState, s: &Shown) -> Value {
-    json!({"current": s.current, "flag": caller.show_json(state, &s.record)})
+fn shown(caller: &Caller, state: &ApiState, s: &Shown, revisions: Option<usize>) -> body::ShownFlag {
+    body::ShownFlag {
+        current: s.current,
+        flag: caller.show(state, &s.record),
+        revisions,
+    }
 }
 
-fn history_json(caller: &Caller, state: &ApiState, h: &History) -> Value {
-    let revisions: Vec<Value> = h.revisions.iter().map(|r| caller.show_json(state, r)).collect();
-    json!({
-        "current": h.shown.current,
-        "flag": caller.show_json(state, &h.shown.record),
-        "revisions": revisions,
-        "revisions_thinned": h.thinned,
-    })
+fn history(caller: &Caller, state: &ApiState, h: &History) -> body::FlagHistory {
+    body::FlagHistory {
+        current: h.shown.current,
+        flag: caller.show(state, &h.shown.record),
+        revisions: h.revisions.iter().map(|r| caller.show(state, r)).collect(),
+        revisions_thinned: h.thinned,
+    }
 }
 
 fn find_flag(state: &ApiState, caller: &Caller, flag_id: &str) -> Result<History, ApiError> {
@@ -499,9 +512,9 @@ async fn get_flag(
     State(state): State<ApiState>,
     caller: Caller,
     Path(flag_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<body::FlagHistory>, ApiError> {
     let h = find_flag(&state, &caller, &flag_id)?;
-    Ok(Json(history_json(&caller, &state, &h)))
+    Ok(Json(history(&caller, &state, &h)))
 }
 
 fn attachment(flag_id: &str, ext: &str) -> HeaderValue {
@@ -516,13 +529,15 @@ async fn export_json(
     Path(flag_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let h = find_flag(&state, &caller, &flag_id)?;
-    let mut body = history_json(&caller, &state, &h);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    body["exported_at"] = json!(Ts(now).to_string());
-    body["exported_for_role"] = json!(caller.role.as_str());
-    body["pseudonymised"] = json!(caller.pseudonymised);
+    let body = body::FlagExport {
+        history: history(&caller, &state, &h),
+        exported_at: Ts(now),
+        exported_for_role: caller.role.as_str(),
+        pseudonymised: caller.pseudonymised,
+    };
     let text =
         serde_json::to_string_pretty(&body).map_err(|_| ApiError::Internal("the export could not be written"))?;
     Ok((
@@ -560,7 +575,7 @@ async fn get_message(
     State(state): State<ApiState>,
     caller: Caller,
     Path(message_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<body::Message>, ApiError> {
     let id = caller
         .message_in(&state, &message_id)
         .ok_or(ApiError::NotFound("message"))?;
@@ -577,42 +592,28 @@ async fn get_message(
     let author = author.map(|r| caller.show(&state, r));
     let mut history: Vec<&FlagRecord> = flags.iter().flat_map(|h| h.revisions.iter().map(|r| &**r)).collect();
     history.sort_by_key(|r| (r.at, r.revision));
-    let history: Vec<Value> = history
+    let history = history
         .into_iter()
-        .map(|r| {
-            let r = caller.show(&state, r);
-            json!({
-                "flag_id": r.flag_id,
-                "revision": r.revision,
-                "at": r.at,
-                "subject": r.subject,
-                "account": r.account,
-                "category": r.category,
-                "raised": r.raised,
-                "score": r.score,
-                "reach": r.reach,
-                "exposure": r.exposure,
-            })
-        })
+        .map(|r| body::HistoryEntry::from(caller.show(&state, r)))
         .collect();
-    let shown: Vec<Value> = flags
+    let flags = flags
         .iter()
-        .map(|h| {
-            let mut v = shown_json(&caller, &state, &h.shown);
-            v["revisions"] = json!(h.revisions.len());
-            v
-        })
+        .map(|h| shown(&caller, &state, &h.shown, Some(h.revisions.len())))
         .collect();
     let message_id = match caller.pseudonymiser(&state) {
         Some(p) => p.message_id(&id),
         None => id,
     };
-    Ok(Json(json!({
-        "message_id": message_id,
-        "author": author.as_ref().map(|r| &r.account),
-        "reach": author.as_ref().map(|r| &r.reach),
-        "exposure": author.as_ref().map(|r| &r.exposure),
-        "flags": shown,
-        "history": history,
-    })))
+    let (author, reach, exposure) = match author {
+        Some(r) => (Some(r.account), Some(r.reach), Some(r.exposure)),
+        None => (None, None, None),
+    };
+    Ok(Json(body::Message {
+        message_id,
+        author,
+        reach,
+        exposure,
+        flags,
+        history,
+    }))
 }

@@ -42,6 +42,7 @@
 
 pub mod api;
 mod auth;
+mod body;
 pub mod config;
 mod export;
 pub mod record;
