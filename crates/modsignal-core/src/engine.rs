@@ -582,15 +582,20 @@ impl Engine {
     fn do_held_work(&mut self, out: &mut Vec<Flag>) {
         for _ in 0..8 {
             self.flush(out);
-            if self.stale.is_empty()
-                && self.deferred_users.is_empty()
-                && self.deferred_targets.is_empty()
-                && self.deferred_growth.is_empty()
-                && self.deferred_sync.is_empty()
-            {
+            if !self.holds_work() {
                 break;
             }
         }
+    }
+
+    /// Whether any work waits for a flush: a rebuild or evaluation held for lack of credit, or
+    /// senders, targets, follower growth or conduct syncs deferred for being too many at once.
+    fn holds_work(&self) -> bool {
+        !(self.stale.is_empty()
+            && self.deferred_users.is_empty()
+            && self.deferred_targets.is_empty()
+            && self.deferred_growth.is_empty()
+            && self.deferred_sync.is_empty())
     }
 
     /// Marks the hot messages of deferred senders and targets for evaluation.

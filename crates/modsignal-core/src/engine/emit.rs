@@ -545,14 +545,15 @@ impl Engine {
             }
         }
         let factor_conf = |f: FactorLabel| factor_confs[f as usize];
-        let reports = self.reports.get(&m).map(|r| r.counts(scope)).unwrap_or_default();
+        let message_reports = self.reports.get(&m);
+        let reports = message_reports.map(|r| r.counts(scope)).unwrap_or_default();
         // Whether a resharer's flag is material before it is watched: what makes it matter on
         // its own, beside the message (`emission.resharer_audience`).
         let resharer_material = subject == Subject::Resharer
             && (reach.audience >= policy.emission.resharer_audience
                 || reshared_after_removal.is_some()
                 || hot.labels.iter().any(|l| l.scope == scope)
-                || self.reports.get(&m).and_then(|r| r.get(scope)).is_some());
+                || message_reports.and_then(|r| r.get(scope)).is_some());
         let (n_reports, by_target, reports_capped) = (reports.distinct, reports.by_target, reports.capped);
         let target_outside_audience = target_outside_audience && label_targeted;
         let targeted = if label_targeted {
