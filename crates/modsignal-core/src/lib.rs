@@ -11,9 +11,12 @@
 //! - [`model`]: the risk model, facts in and an explained score out.
 //! - [`engine`]: state and emission.
 //! - [`flag`]: the version-1 flag.
+//! - [`cohort`]: the version-1 resharer cohort: every resharer of a labelled message, by the
+//!   numbers of their flags.
 //! - [`frame`]: the magic, format number and checksum around saved state, shared by engine
 //!   snapshots and the Kafka router's.
 
+pub mod cohort;
 pub mod engine;
 pub mod event;
 mod exposure;
@@ -32,6 +35,7 @@ pub use engine::{
     combined_event_time,
 };
 pub use event::{DecodeError, Event, EventKind, decode};
+pub use cohort::Cohort;
 pub use flag::{Flag, Subject};
 pub use policy::Policy;
 pub use reject::RejectCode;
