@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use modsignal_core::{Engine, Event, Flag, decode};
+use modsignal_core::{Cohort, Engine, Event, Flag, decode};
 use modsignal_formats::{Format, Read, Reader};
 
 /// The scenarios every policy is tried on and every snapshot seed comes from: the reviewed
@@ -180,6 +180,64 @@ pub fn final_flags(flags: &[Flag]) -> BTreeMap<String, Flag> {
         }
     }
     m
+}
+
+/// The newest revision of each resharer cohort page, by `cohort_id/page`.
+pub fn final_cohorts(cohorts: &[Cohort]) -> BTreeMap<String, Cohort> {
+    let mut m: BTreeMap<String, Cohort> = BTreeMap::new();
+    for c in cohorts {
+        match m.get(&c.key()) {
+            Some(prev) if prev.revision > c.revision => {}
+            _ => {
+                m.insert(c.key(), c.clone());
+            }
+        }
+    }
+    m
+}
+
+/// What differs between two runs' final flags and cohort pages, or `None` when they say the
+/// same: the cohorts equal, every flag written by both equal, and a flag written by one run
+/// only a resharer's flag that run's cohort lists with the same numbers. Whether a resharer's
+/// flag mattered on its own for a moment, and was written then, can depend on the order the
+/// events came in; its numbers cannot.
+pub fn final_difference(
+    (flags, cohorts): (&BTreeMap<String, Flag>, &BTreeMap<String, Cohort>),
+    (other_flags, other_cohorts): (&BTreeMap<String, Flag>, &BTreeMap<String, Cohort>),
+) -> Option<String> {
+    if cohorts != other_cohorts {
+        let key = cohorts
+            .keys()
+            .chain(other_cohorts.keys())
+            .find(|k| cohorts.get(*k) != other_cohorts.get(*k))?;
+        return Some(format!(
+            "cohort page {key}:\n{}\n{}",
+            cohorts.get(key).map_or("(none)".into(), Cohort::to_json),
+            other_cohorts.get(key).map_or("(none)".into(), Cohort::to_json)
+        ));
+    }
+    let listed = |f: &Flag| {
+        f.subject == modsignal_core::Subject::Resharer
+            && cohorts.values().flat_map(|c| &c.members).any(|m| {
+                (&m.flag_id, &m.account, m.revision, m.score, m.raised, &m.reach, &m.exposure)
+                    == (&f.flag_id, &f.account, f.revision, f.score, f.raised, &f.reach, &f.exposure)
+            })
+    };
+    flags
+        .keys()
+        .chain(other_flags.keys())
+        .find(|k| match (flags.get(*k), other_flags.get(*k)) {
+            (Some(a), Some(b)) => a != b,
+            (Some(f), None) | (None, Some(f)) => !listed(f),
+            (None, None) => false,
+        })
+        .map(|k| {
+            format!(
+                "{}\n{}",
+                flags.get(k).map_or("(none)".into(), Flag::to_json),
+                other_flags.get(k).map_or("(none)".into(), Flag::to_json)
+            )
+        })
 }
 
 /// Reads `data` as a stream of records of `format`, one per line, and checks the reader's

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use modsignal_core::{Event, Flag, Policy, decode};
+use modsignal_core::{Cohort, Event, Flag, Policy, decode};
 use modsignal_sim::{SimConfig, Simulator};
 
-use crate::{final_flags, run_lines};
+use crate::{final_cohorts, final_flags, run_engine};
 
 /// A simulated stream of `events` canonical lines over about `days` of event time.
 pub fn stream(events: u64, days: f64, seed: u64) -> Vec<String> {
@@ -60,22 +60,35 @@ pub fn partitions(lines: &[String], share: &[f64]) -> Vec<Vec<(String, String)>>
     parts
 }
 
-/// A flag's JSON without its revision. The revision orders one flag's versions as one engine
+/// A record's JSON without its revision. The revision orders one flag's versions as one engine
 /// writes them; it also counts changes to the sender's other labelled messages as they became
 /// known, so two read orders can number the same final flag differently. Everything a reviewer
-/// reads must be the same.
+/// reads must be the same. A resharer cohort page's revision is the sum of its members', so it
+/// goes too, with each member's.
 pub fn content(json: &str) -> String {
     let mut v: serde_json::Value = serde_json::from_str(json).expect("a flag is JSON");
     v["revision"] = serde_json::Value::Null;
+    if let Some(members) = v.get_mut("members").and_then(serde_json::Value::as_array_mut) {
+        for m in members {
+            m["revision"] = serde_json::Value::Null;
+        }
+    }
     v.to_string()
 }
 
-/// What differs between two sets of final flags (JSON by `flag_id`) by [`content`]: a line per
-/// flag missing, extra or different, empty when they agree.
+/// What differs between two sets of final records (flags by `flag_id`, resharer cohort pages
+/// by `cohort_id/page`, as JSON) by [`content`]: a line per record missing, extra or different,
+/// empty when they agree.
+///
+/// A resharer's flag written on one side only is no difference when that side's cohort lists
+/// the resharer with the flag's numbers: whether a resharer's flag mattered on its own for a
+/// moment (and was written then) can depend on the order events were read in, and its newest
+/// revision says what the cohort says (the cohorts themselves must agree).
 pub fn content_difference(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String>) -> Vec<String> {
     let mut differ = Vec::new();
     for (id, f) in expected {
         match got.get(id) {
+            None if listed_in_cohort(expected, f) => {}
             None => differ.push(format!("missing {id}")),
             Some(g) if content(g) != content(f) => {
                 differ.push(format!("differs {id}:\n  expected {f}\n  got      {g}"));
@@ -84,11 +97,30 @@ pub fn content_difference(expected: &BTreeMap<String, String>, got: &BTreeMap<St
         }
     }
     differ.extend(
-        got.keys()
-            .filter(|id| !expected.contains_key(*id))
-            .map(|id| format!("extra {id}")),
+        got.iter()
+            .filter(|(id, g)| !expected.contains_key(*id) && !listed_in_cohort(got, g))
+            .map(|(id, _)| format!("extra {id}")),
     );
     differ
+}
+
+/// Whether `json` is a resharer's flag that a cohort page among `records` lists with the same
+/// numbers.
+fn listed_in_cohort(records: &BTreeMap<String, String>, json: &str) -> bool {
+    let f: serde_json::Value = serde_json::from_str(json).expect("a flag is JSON");
+    if f["subject"] != "resharer" {
+        return false;
+    }
+    records.iter().filter(|(key, _)| key.contains('/')).any(|(_, page)| {
+        let page: serde_json::Value = serde_json::from_str(page).expect("a cohort page is JSON");
+        page["members"].as_array().is_some_and(|members| {
+            members.iter().any(|m| {
+                ["flag_id", "account", "revision", "score", "raised", "reach", "exposure"]
+                    .iter()
+                    .all(|k| m[*k] == f[*k])
+            })
+        })
+    })
 }
 
 /// Final flags as JSON by `flag_id`.
@@ -96,14 +128,26 @@ pub fn as_json(flags: &BTreeMap<String, Flag>) -> BTreeMap<String, String> {
     flags.iter().map(|(id, f)| (id.clone(), f.to_json())).collect()
 }
 
-/// File mode's final flags for `lines`, as JSON by `flag_id`.
+/// Final resharer cohort pages as JSON by `cohort_id/page`.
+pub fn cohorts_as_json(cohorts: &[Cohort]) -> BTreeMap<String, String> {
+    final_cohorts(cohorts)
+        .into_iter()
+        .map(|(key, c)| (key, c.to_json()))
+        .collect()
+}
+
+/// File mode's final flags for `lines`, as JSON by `flag_id`, and its resharer cohort pages, by
+/// `cohort_id/page`.
 ///
 /// # Panics
 /// When a line is refused, or there are too few flags for a comparison to say anything.
 pub fn file_mode_flags(lines: &[String]) -> BTreeMap<String, String> {
-    let (flags, errors) = run_lines(&Policy::default(), lines);
+    let (mut engine, flags, errors) = run_engine(&Policy::default(), lines);
     assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
-    let expected = as_json(&final_flags(&flags));
+    let mut cohorts = Vec::new();
+    engine.take_cohorts(&mut cohorts);
+    let mut expected = as_json(&final_flags(&flags));
+    expected.extend(cohorts_as_json(&cohorts));
     assert!(
         expected.len() > 100,
         "too few flags to say anything: {}",

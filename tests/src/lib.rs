@@ -27,6 +27,8 @@ pub fn scratch_dir(base: &str, name: &str) -> std::path::PathBuf {
 
 pub mod backlog;
 pub mod binary;
+use modsignal_core::cohort::COHORT_SCHEMA;
+
 pub mod broker;
 pub mod worker;
 
@@ -69,6 +71,20 @@ pub fn final_flags(flags: &[Flag]) -> BTreeMap<String, Flag> {
             Some(prev) if prev.revision > f.revision => {}
             _ => {
                 m.insert(f.flag_id.clone(), f.clone());
+            }
+        }
+    }
+    m
+}
+
+/// The newest revision of each resharer cohort page, by `cohort_id/page`.
+pub fn final_cohorts(cohorts: &[modsignal_core::Cohort]) -> BTreeMap<String, modsignal_core::Cohort> {
+    let mut m: BTreeMap<String, modsignal_core::Cohort> = BTreeMap::new();
+    for c in cohorts {
+        match m.get(&c.key()) {
+            Some(prev) if prev.revision > c.revision => {}
+            _ => {
+                m.insert(c.key(), c.clone());
             }
         }
     }
@@ -157,12 +173,123 @@ pub fn render(flags: &BTreeMap<String, Flag>) -> String {
     s
 }
 
-/// Parses flags written as JSON lines back into values, for tests of the command line.
+/// Parses flags written as JSON lines back into values, for tests of the command line. The
+/// resharer cohort pages written beside them are left out ([`parse_cohort_lines`]).
 pub fn parse_flag_lines(text: &str) -> Vec<serde_json::Value> {
+    output_lines(text).filter(|v| v["schema"] != COHORT_SCHEMA).collect()
+}
+
+/// Parses the resharer cohort pages among the JSON lines of a run's output.
+///
+/// # Panics
+/// When a cohort line does not read as a cohort page.
+pub fn parse_cohort_lines(text: &str) -> Vec<modsignal_core::Cohort> {
+    output_lines(text)
+        .filter(|v| v["schema"] == COHORT_SCHEMA)
+        .map(|v| serde_json::from_value(v).expect("a cohort page"))
+        .collect()
+}
+
+fn output_lines(text: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).expect("flag lines are JSON"))
-        .collect()
+}
+
+/// A compact, reviewable rendering of final resharer cohort pages, in key order: each page's
+/// summary, then one line per member with the numbers of their flag.
+pub fn render_cohorts(cohorts: &BTreeMap<String, modsignal_core::Cohort>) -> String {
+    let mut v: Vec<&modsignal_core::Cohort> = cohorts.values().collect();
+    v.sort_by(|a, b| (&a.message_id, a.category, a.page).cmp(&(&b.message_id, b.category, b.page)));
+    let mut s = String::new();
+    for c in v {
+        let m = &c.summary;
+        let _ = writeln!(
+            s,
+            "{} cohort {} page {}/{} rev={} at={}: resharers={} raised={} still_up={} audience={} up min={}s median={}s p90={}s max={}s",
+            c.message_id,
+            c.category.as_str(),
+            c.page + 1,
+            c.pages,
+            c.revision,
+            c.at,
+            m.resharers,
+            m.raised,
+            m.still_up,
+            m.audience,
+            m.seconds_up.min,
+            m.seconds_up.median,
+            m.seconds_up.p90,
+            m.seconds_up.max
+        );
+        for m in &c.members {
+            let (r, e) = (&m.reach, &m.exposure);
+            let _ = writeln!(
+                s,
+                "  {} raised={} score={:.4} rev={} audience={} reshares={} depth={} posted={} up={}s still_up={} removed={} by={}",
+                m.account,
+                m.raised,
+                m.score,
+                m.revision,
+                r.audience,
+                r.reshares,
+                r.depth,
+                e.posted_at,
+                e.seconds_up,
+                e.still_up,
+                e.removed_at.map_or("-".to_string(), |t| t.to_string()),
+                e.removed_by.map_or("-", |b| b.as_str())
+            );
+        }
+    }
+    s
+}
+
+/// Checks that a run with resharer cohorts (`with`, its flags and cohort pages) says what a run
+/// without them (`without`, every resharer's flag written) says: every flag of the latter is
+/// either written by the former with the same newest revision, or a resharer's flag listed in
+/// its cohort with the same numbers; every resharer is listed once, and no flag is written by
+/// the former alone. Returns how many flags were listed only in a cohort.
+///
+/// # Errors
+/// The first thing that differs.
+pub fn cohorts_say_what_flags_say(
+    without: &BTreeMap<String, Flag>,
+    with: &BTreeMap<String, Flag>,
+    cohorts: &BTreeMap<String, modsignal_core::Cohort>,
+) -> Result<usize, String> {
+    let mut members: BTreeMap<&str, &modsignal_core::cohort::Member> = BTreeMap::new();
+    for m in cohorts.values().flat_map(|c| &c.members) {
+        if members.insert(&m.flag_id, m).is_some() {
+            return Err(format!("{} is listed twice", m.flag_id));
+        }
+    }
+    let mut merged = 0;
+    for (id, f) in without {
+        if f.subject == modsignal_core::Subject::Resharer {
+            let m = members
+                .remove(id.as_str())
+                .ok_or_else(|| format!("{id} is in no cohort"))?;
+            if (&m.account, m.revision, m.score, m.raised, &m.reach, &m.exposure)
+                != (&f.account, f.revision, f.score, f.raised, &f.reach, &f.exposure)
+            {
+                return Err(format!("{id}: the cohort lists {m:?}, the flag says {f:?}"));
+            }
+        }
+        match with.get(id) {
+            Some(w) if w == f => {}
+            Some(w) => return Err(format!("{id}: {w:?} with cohorts, {f:?} without")),
+            None if f.subject == modsignal_core::Subject::Resharer && !f.raised => merged += 1,
+            None => return Err(format!("{id} is not written with cohorts: {f:?}")),
+        }
+    }
+    if let Some(id) = with.keys().find(|id| !without.contains_key(*id)) {
+        return Err(format!("{id} is written only with cohorts"));
+    }
+    if let Some(id) = members.keys().next() {
+        return Err(format!("{id} is listed but has no flag without cohorts"));
+    }
+    Ok(merged)
 }
 
 /// Runs `lines` and checks the run is clean, its revisions only grow, and its final flags render

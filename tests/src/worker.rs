@@ -209,29 +209,59 @@ impl Running {
 }
 
 /// Every flag record on [`OUTPUT`], in the order of each partition, as (`flag_id`, revision, JSON
-/// text).
+/// text). Resharer cohort pages, which share the topic, are left out (see [`cohort_records`]).
 ///
 /// # Panics
-/// When a record is not a flag keyed by its `flag_id`.
+/// When a record is neither a flag keyed by its `flag_id` nor a cohort page keyed by its cohort
+/// and page.
 pub async fn flag_records(broker: &Broker) -> Vec<(String, u64, String)> {
     flag_records_from(broker, OUTPUT).await
 }
 
 /// [`flag_records`] of any output topic.
 pub async fn flag_records_from(broker: &Broker, topic: &str) -> Vec<(String, u64, String)> {
-    let mut out = Vec::new();
+    output_records(broker, topic).await.0
+}
+
+/// Every resharer cohort page on [`OUTPUT`], as (`cohort_id/page`, revision, JSON text).
+pub async fn cohort_records(broker: &Broker) -> Vec<(String, u64, String)> {
+    output_records(broker, OUTPUT).await.1
+}
+
+/// The newest revision of each flag and of each resharer cohort page on [`OUTPUT`], as JSON
+/// text by `flag_id` and by `cohort_id/page`, after checking that a record written more than
+/// once under one revision was identical each time.
+pub async fn newest_output(broker: &Broker) -> BTreeMap<String, String> {
+    let (flags, cohorts) = output_records(broker, OUTPUT).await;
+    assert_repeats_identical(&flags);
+    assert_repeats_identical(&cohorts);
+    let mut all = newest(&flags);
+    all.extend(newest(&cohorts));
+    all
+}
+
+/// The flags and the cohort pages of an output topic, each checked to be keyed as it should.
+async fn output_records(broker: &Broker, topic: &str) -> (Vec<(String, u64, String)>, Vec<(String, u64, String)>) {
+    let (mut flags, mut cohorts) = (Vec::new(), Vec::new());
     for m in broker.read_all(topic).await {
         let key = String::from_utf8(m.key().expect("flags are keyed").to_vec()).unwrap();
         let text = String::from_utf8(m.payload().expect("flags have a value").to_vec()).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).expect("flags are JSON");
+        let rev = v["revision"].as_u64().expect("revision");
+        if v["schema"] == "modsignal.cohort/1" {
+            let page: modsignal_core::Cohort = serde_json::from_str(&text).expect("a cohort page");
+            assert_eq!(page.key(), key, "a cohort page is keyed by its cohort and page");
+            cohorts.push((key, rev, text));
+            continue;
+        }
         assert_eq!(
             v["flag_id"].as_str(),
             Some(key.as_str()),
             "a flag is keyed by its flag_id"
         );
-        out.push((key, v["revision"].as_u64().expect("revision"), text));
+        flags.push((key, rev, text));
     }
-    out
+    (flags, cohorts)
 }
 
 /// The newest revision of each flag among `records`, as JSON text by `flag_id`: what a consumer

@@ -4,15 +4,18 @@
 //! no event is late. Each case splits a simulated stream spanning weeks into partitions, as a
 //! platform keys it by account, and interleaves them in its own way.
 
-use modsignal_core::{Engine, EventClock, Flag, InputTime, Policy, decode};
-use modsignal_tests::backlog::{as_json, assert_same_content, file_mode_flags, partitions, stream};
+use modsignal_core::{Cohort, Engine, EventClock, Flag, InputTime, Policy, decode};
+use modsignal_tests::backlog::{as_json, assert_same_content, cohorts_as_json, file_mode_flags, partitions, stream};
 use modsignal_tests::final_flags;
 
 /// Reads the partitions in the order `schedule` gives (a partition and how many of its records
 /// to read next), sending each partition's mark after every step as the router does, and its
 /// idle mark once it is read to its end; then finishes. Returns every flag, how many events
 /// were late, and what the engine said of its input's event time before finishing.
-fn run_sources(parts: &[Vec<(String, String)>], schedule: &[(usize, usize)]) -> (Vec<Flag>, u64, InputTime) {
+fn run_sources(
+    parts: &[Vec<(String, String)>],
+    schedule: &[(usize, usize)],
+) -> (Vec<Flag>, Vec<Cohort>, u64, InputTime) {
     let mut engine = Engine::new(Policy::default());
     let mut out = Vec::new();
     let names: Vec<String> = (0..parts.len()).map(|p| format!("input/{p}")).collect();
@@ -39,7 +42,9 @@ fn run_sources(parts: &[Vec<(String, String)>], schedule: &[(usize, usize)]) -> 
     }
     let input_time = engine.input_time();
     engine.finish(&mut out);
-    (out, late, input_time)
+    let mut cohorts = Vec::new();
+    engine.take_cohorts(&mut cohorts);
+    (out, cohorts, late, input_time)
 }
 
 fn check(
@@ -50,8 +55,10 @@ fn check(
 ) {
     let expected = file_mode_flags(lines);
     let parts = partitions(lines, share);
-    let (flags, late, input_time) = run_sources(&parts, &schedule(&parts));
-    assert_same_content(&expected, &as_json(&final_flags(&flags)), what);
+    let (flags, cohorts, late, input_time) = run_sources(&parts, &schedule(&parts));
+    let mut got = as_json(&final_flags(&flags));
+    got.extend(cohorts_as_json(&cohorts));
+    assert_same_content(&expected, &got, what);
     assert_eq!(late, 0, "{what}: events were late");
     assert!(
         matches!(input_time, InputTime::Idle(Some(_))),
@@ -189,10 +196,14 @@ fn a_new_owner_with_other_flush_points_never_numbers_a_newer_flag_below_the_old_
         let newest: BTreeMap<&str, &Flag> = rewritten.iter().map(|f| (f.flag_id.as_str(), f)).collect();
         // What a consumer keeping the highest revision ends with. Ties go to the first written,
         // so a revision written again with other content shows as wrong.
+        let mut cohorts = Vec::new();
+        old.take_cohorts(&mut cohorts);
+        new.take_cohorts(&mut cohorts);
         let records: Vec<(String, u64, String)> = written
             .iter()
             .chain(&rewritten)
             .map(|f| (f.flag_id.clone(), f.revision, f.to_json()))
+            .chain(cohorts.iter().map(|c| (c.key(), c.revision, c.to_json())))
             .collect();
         let kept = modsignal_tests::worker::newest(&records);
         // And what it ends with reads as file mode's flags: neither owner's flush or finish

@@ -250,8 +250,11 @@ fn deep_chains_cost_linear_work_and_few_revisions() {
     assert!(revisions <= 4, "a flag written {revisions} times");
     assert!(work <= 300 * lines.len() as u64, "{work} units of work");
     // The flags stay right where they are exact: the top of the chain has its reach counted
-    // through `limits.chain_levels` levels, the cascade depth is counted to one more.
-    let (_, _, flags) = cost(&chain(2000, "of"));
+    // through `limits.chain_levels` levels, the cascade depth is counted to one more. Every
+    // resharer's flag is written here (no cohorts), to read each one's reach.
+    let mut every_flag = Policy::default();
+    every_flag.emission.resharer_cohort = false;
+    let (_, _, flags) = cost_with(&every_flag, &chain(2000, "of"));
     let finals = final_flags(&flags);
     let author = finals
         .values()

@@ -14,10 +14,10 @@ use modsignal_kafka::{WorkerConfig, WorkerStatus, WorkerSummary};
 use modsignal_metrics::Metrics;
 use modsignal_tests::broker::{Broker, header};
 use modsignal_tests::worker::{
-    CHANGELOG, DEAD, INPUT, OUTPUT, Running, assert_repeats_identical, config, difference, flag_records, init_logs,
-    newest, simulated,
+    CHANGELOG, DEAD, INPUT, OUTPUT, Running, assert_repeats_identical, cohort_records, config, difference,
+    flag_records, init_logs, newest, simulated,
 };
-use modsignal_tests::{final_flags, run_lines};
+use modsignal_tests::{final_cohorts, final_flags, run_engine, run_lines};
 use rdkafka::message::{Message, OwnedMessage};
 
 /// The longest a worker may take to read its input and settle.
@@ -58,6 +58,17 @@ fn file_mode<S: AsRef<str>>(lines: &[S]) -> (BTreeMap<String, String>, Vec<Strin
     (finals, errors)
 }
 
+/// File mode's final resharer cohort pages on the same lines, as JSON text, by `cohort_id/page`.
+fn file_mode_cohorts<S: AsRef<str>>(lines: &[S]) -> BTreeMap<String, String> {
+    let (mut engine, _, _) = run_engine(&Policy::default(), lines);
+    let mut cohorts = Vec::new();
+    engine.take_cohorts(&mut cohorts);
+    final_cohorts(&cohorts)
+        .into_iter()
+        .map(|(key, c)| (key, c.to_json()))
+        .collect()
+}
+
 fn assert_same_flags(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String>) {
     let diff = difference(expected, got);
     assert!(diff.is_empty(), "flags differ from file mode: {diff}");
@@ -93,6 +104,18 @@ async fn end_to_end_the_newest_flags_equal_file_mode() {
         "every flag acknowledged is on the topic, once"
     );
     assert_same_flags(&expected, &newest);
+    // The resharer cohorts share the output topic, keyed by cohort and page: the newest page
+    // of each is file mode's.
+    let cohorts = file_mode_cohorts(&lines);
+    assert!(
+        !cohorts.is_empty(),
+        "the traffic has resharers whose flags do not matter alone"
+    );
+    let diff = difference(
+        &cohorts,
+        &modsignal_tests::worker::newest(&cohort_records(&broker).await),
+    );
+    assert!(diff.is_empty(), "cohorts differ from file mode: {diff}");
     assert!(broker.read_all(DEAD).await.is_empty());
 }
 

@@ -20,9 +20,7 @@ use modsignal_kafka::WorkerConfig;
 use modsignal_metrics::Metrics;
 use modsignal_tests::backlog::{assert_same_content, file_mode_flags, partitions, stream};
 use modsignal_tests::broker::Broker;
-use modsignal_tests::worker::{
-    CHANGELOG, DEAD, INPUT, OUTPUT, Running, assert_repeats_identical, config, flag_records, init_logs, newest,
-};
+use modsignal_tests::worker::{CHANGELOG, DEAD, INPUT, OUTPUT, Running, config, init_logs, newest_output};
 
 const REPARTITION: &str = "routed";
 /// The longest a worker may take to read a backlog and settle.
@@ -77,9 +75,7 @@ async fn settle(broker: &Broker, worker: &mut Running, ends: &BTreeMap<i32, i64>
 
 /// The newest flags on the output topic against file mode's, by what a reviewer reads.
 async fn assert_file_mode_flags(broker: &Broker, expected: &BTreeMap<String, String>, what: &str) {
-    let records = flag_records(broker).await;
-    assert_repeats_identical(&records);
-    assert_same_content(expected, &newest(&records), what);
+    assert_same_content(expected, &newest_output(broker).await, what);
 }
 
 /// Runs one backlog: the stream split by `share` over the input partitions, every record

@@ -1138,7 +1138,7 @@ async fn routed_backlog_through_kill_9(guarantee: Guarantee, group: &str) {
     second.wait_for_commits(&broker, &router_group, &ends).await;
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
     loop {
-        let differ = content_difference(&expected, &newest_flags(&broker).await);
+        let differ = content_difference(&expected, &modsignal_tests::worker::newest_output(&broker).await);
         if differ.is_empty() {
             break;
         }

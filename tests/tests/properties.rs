@@ -29,12 +29,13 @@
 //! 15. Through the engine: another contact from the author with the person their labelled
 //!     message targets (a post mentioning them, labelled or not) never lowers its score.
 
+use modsignal_core::cohort::Member;
 use modsignal_core::event::{Audience, Category, RemovedBy, Scope};
 use modsignal_core::model::{
     Effect, Facts, PileOn, Removal, RemovalKind, RepostAfterRemoval, Restriction, Targeting, evaluate,
 };
-use modsignal_core::{Flag, Policy};
-use modsignal_tests::{assert_replay_gives, final_flags, render, revisions_grow, run_lines};
+use modsignal_core::{Flag, Policy, Subject};
+use modsignal_tests::{assert_replay_gives, final_cohorts, final_flags, render, revisions_grow, run_engine, run_lines};
 use proptest::prelude::*;
 
 fn category() -> impl Strategy<Value = Category> {
@@ -636,10 +637,13 @@ fn p5_duplicates_and_reordering_change_nothing() {
 
 /// How often a flag is written is the emission rules' business; what its newest revision says
 /// is not. On the viral shape (issue 15), writing flags far below their threshold only on news
-/// (`emission.score_margin`, 0.1) and resharers' flags that do not matter on their own only
-/// once the input is quiet (`emission.resharer_audience`) writes far fewer revisions than
-/// watching every flag and writing every resharer's at once (a margin of 1, an audience of 0),
-/// and the newest revision of every flag is the same.
+/// (`emission.score_margin`, 0.1), and listing resharers whose flags do not matter on their own
+/// only in their message's resharer cohort (`emission.resharer_audience`,
+/// `emission.resharer_cohort`), writes far fewer revisions than watching every flag and writing
+/// every resharer's at once (a margin of 1, an audience of 0). Every flag the latter writes is
+/// either written by the former with the same newest revision, or listed in its cohort with the
+/// same numbers: revision, score, raised, reach and exposure. Without cohorts, the newest
+/// revision of every flag is the same.
 #[test]
 fn emission_rules_change_how_often_a_flag_is_written_never_its_newest_revision() {
     let lines: Vec<String> = modsignal_sim::viral(&modsignal_sim::ViralConfig {
@@ -651,17 +655,66 @@ fn emission_rules_change_how_often_a_flag_is_written_never_its_newest_revision()
     .map(modsignal_core::Event::to_json)
     .collect();
     let news_only = Policy::default();
+    let mut no_cohorts = Policy::default();
+    no_cohorts.emission.resharer_cohort = false;
     let mut watch_all = Policy::default();
     watch_all.emission.score_margin = 1.0;
     watch_all.emission.resharer_audience = 0;
-    let (few, errors) = run_lines(&news_only, &lines);
+    let (mut engine, few, errors) = run_engine(&news_only, &lines);
     assert!(errors.is_empty(), "{errors:?}");
+    let mut cohorts = Vec::new();
+    engine.take_cohorts(&mut cohorts);
+    let (without, _) = run_lines(&no_cohorts, &lines);
     let (many, _) = run_lines(&watch_all, &lines);
-    assert_eq!(final_flags(&few), final_flags(&many));
+    let all = final_flags(&many);
+    assert_eq!(final_flags(&without), all);
+
+    let listed = final_cohorts(&cohorts);
+    let members: std::collections::BTreeMap<&str, &Member> = listed
+        .values()
+        .flat_map(|c| &c.members)
+        .map(|m| (m.flag_id.as_str(), m))
+        .collect();
+    let written = final_flags(&few);
+    let (mut merged, mut resharers) = (0, 0);
+    for (id, f) in &all {
+        if f.subject == Subject::Resharer {
+            resharers += 1;
+            let m = members
+                .get(id.as_str())
+                .unwrap_or_else(|| panic!("{id} is in no cohort"));
+            assert_eq!(
+                (&m.account, m.revision, m.score, m.raised, &m.reach, &m.exposure),
+                (&f.account, f.revision, f.score, f.raised, &f.reach, &f.exposure),
+                "{id}: the cohort lists the flag's numbers"
+            );
+        }
+        match written.get(id) {
+            Some(w) => assert_eq!(w, f, "{id}"),
+            None => {
+                assert_eq!(f.subject, Subject::Resharer, "{id}: only resharers are merged");
+                assert!(!f.raised, "{id}: a raised flag is written");
+                merged += 1;
+            }
+        }
+    }
+    assert_eq!(members.len(), resharers, "every resharer is listed, once");
+    assert!(written.keys().all(|id| all.contains_key(id)));
     assert!(
-        few.len() * 2 < many.len(),
-        "{} revisions news-only, {} watching every flag",
+        merged * 2 > resharers,
+        "{merged} of {resharers} resharers only in cohorts"
+    );
+    assert!(
+        (few.len() + cohorts.len()) * 4 < many.len(),
+        "{} revisions and {} cohort pages news-only with cohorts, {} watching every flag",
         few.len(),
+        cohorts.len(),
+        many.len()
+    );
+    assert!(
+        without.len() * 2 < many.len(),
+        "{} revisions news-only, {} watching every flag",
+        without.len(),
         many.len()
     );
 }

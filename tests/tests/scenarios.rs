@@ -4,11 +4,28 @@
 //!
 //! Every scenario is also replayed reversed, shuffled and with every event sent twice: the
 //! final flags must not change (promise 5), and revisions must only grow as written.
+//!
+//! The snapshots show every resharer's flag in full, with its factors: they are rendered
+//! without resharer cohorts (`emission.resharer_cohort = false`). What the default policy
+//! writes instead (the flags that matter on their own, and a cohort listing every resharer) is
+//! checked against them in `cohorts_say_what_every_resharers_flag_says`, and two scenarios'
+//! cohorts have snapshots of their own (`scenarios/NAME.cohorts`).
 
 use std::path::Path;
 
 use modsignal_core::Policy;
-use modsignal_tests::{assert_replay_gives, final_flags, render, revisions_grow, run_lines};
+use modsignal_tests::{
+    assert_replay_gives, cohorts_say_what_flags_say, final_cohorts, final_flags, render, render_cohorts,
+    revisions_grow, run_engine, run_lines,
+};
+
+/// The policy the snapshots are rendered under: the default, with every resharer's flag
+/// written in full rather than listed in a cohort.
+fn every_flag() -> Policy {
+    let mut policy = Policy::default();
+    policy.emission.resharer_cohort = false;
+    policy
+}
 
 fn lines(name: &str) -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,7 +53,7 @@ fn shuffled(v: &[String], seed: u64) -> Vec<String> {
 }
 
 fn check(name: &str) -> String {
-    let policy = Policy::default();
+    let policy = every_flag();
     let events = lines(name);
     let (flags, errors) = run_lines(&policy, &events);
     assert!(errors.is_empty(), "{name}: {errors:?}");
@@ -102,7 +119,7 @@ fn every_scenario() -> impl Iterator<Item = (String, Vec<modsignal_core::Flag>)>
             return None;
         }
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        let (flags, _) = run_lines(&Policy::default(), &lines(&name));
+        let (flags, _) = run_lines(&every_flag(), &lines(&name));
         Some((name, flags))
     })
 }
@@ -175,3 +192,67 @@ fn every_flag_reads_back_as_itself() {
     }
     assert!(read > 100, "{read}");
 }
+
+/// The default policy's cohorts and flags, for `events`: its final flags and final cohort pages.
+fn with_cohorts(
+    events: &[String],
+) -> (
+    std::collections::BTreeMap<String, modsignal_core::Flag>,
+    std::collections::BTreeMap<String, modsignal_core::Cohort>,
+) {
+    let (mut engine, flags, errors) = run_engine(&Policy::default(), events);
+    assert!(errors.is_empty(), "{errors:?}");
+    revisions_grow(&flags).unwrap();
+    let mut cohorts = Vec::new();
+    engine.take_cohorts(&mut cohorts);
+    (final_flags(&flags), final_cohorts(&cohorts))
+}
+
+/// In every scenario, and every order of its events, the default policy (resharers whose flags
+/// do not matter on their own listed in their message's cohort) says what the snapshots say:
+/// each flag written the same, or a resharer's listed with the same numbers; and the cohorts
+/// do not depend on the order the events came in.
+#[test]
+fn cohorts_say_what_every_resharers_flag_says() {
+    let mut merged = 0;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let events = lines(&name);
+        let (flags, _) = run_lines(&every_flag(), &events);
+        let without = final_flags(&flags);
+        let (with, cohorts) = with_cohorts(&events);
+        merged += cohorts_say_what_flags_say(&without, &with, &cohorts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let expected = render_cohorts(&cohorts);
+        for (what, v) in [
+            ("reversed", events.iter().rev().cloned().collect::<Vec<_>>()),
+            ("shuffled", shuffled(&events, 3)),
+            ("twice", events.iter().flat_map(|e| [e.clone(), e.clone()]).collect()),
+        ] {
+            let (flags, cohorts) = with_cohorts(&v);
+            assert_eq!(render_cohorts(&cohorts), expected, "{name} {what}");
+            cohorts_say_what_flags_say(&without, &flags, &cohorts).unwrap_or_else(|e| panic!("{name} {what}: {e}"));
+        }
+    }
+    assert!(merged > 10, "only {merged} flags were listed only in a cohort");
+}
+
+macro_rules! cohort_snapshot {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn cohorts() {
+                let (_, cohorts) = super::with_cohorts(&super::lines(stringify!($name)));
+                let got = modsignal_tests::render_cohorts(&cohorts);
+                assert!(!got.is_empty(), "no cohort");
+                expect_test::expect_file![concat!("../scenarios/", stringify!($name), ".cohorts")].assert_eq(&got);
+            }
+        }
+    )*};
+}
+
+cohort_snapshot!(offence_viral_hate, pile_on);

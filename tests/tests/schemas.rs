@@ -36,6 +36,10 @@ fn event_schema() -> Validator {
     validator("event.v1.schema.json")
 }
 
+fn cohort_schema() -> Validator {
+    validator("cohort.v1.schema.json")
+}
+
 fn flag_schema() -> Validator {
     validator("flag.v1.schema.json")
 }
@@ -90,7 +94,7 @@ fn scenario_lines() -> Vec<(String, String)> {
 
 #[test]
 fn the_schemas_are_valid_draft_2020_12_schemas() {
-    for name in ["event.v1.schema.json", "flag.v1.schema.json"] {
+    for name in ["event.v1.schema.json", "flag.v1.schema.json", "cohort.v1.schema.json"] {
         let schema = schema_value(name);
         assert!(jsonschema::meta::is_valid(&schema), "{name}");
         assert_eq!(
@@ -395,9 +399,14 @@ fn every_event_the_adapters_produce_from_the_samples_matches_the_event_schema() 
     }
 }
 
-/// Runs `modsignal run` with `args` and checks every flag it writes against the flag schema;
-/// returns how many there were.
+/// Runs `modsignal run` with `args` and checks every flag it writes against the flag schema,
+/// and every resharer cohort page against the cohort schema; returns how many flags there were.
 fn check_flags_of_run(v: &Validator, tag: &str, args: &[&str]) -> usize {
+    check_output_of_run(v, &cohort_schema(), tag, args).0
+}
+
+/// [`check_flags_of_run`], returning how many flags and how many cohort pages there were.
+fn check_output_of_run(v: &Validator, cohorts: &Validator, tag: &str, args: &[&str]) -> (usize, usize) {
     let out = tmp(&format!("{tag}.flags"));
     let rejects = tmp(&format!("{tag}.rejects"));
     let mut all = vec![
@@ -410,17 +419,39 @@ fn check_flags_of_run(v: &Validator, tag: &str, args: &[&str]) -> usize {
     all.extend_from_slice(args);
     run(&all);
     let text = std::fs::read_to_string(&out).unwrap();
+    let (mut flags, mut pages) = (0, 0);
     for line in text.lines() {
-        assert_valid(v, line, tag);
+        if line.starts_with(r#"{"schema":"modsignal.cohort/1""#) {
+            assert_valid(cohorts, line, tag);
+            pages += 1;
+        } else {
+            assert_valid(v, line, tag);
+            flags += 1;
+        }
     }
-    text.lines().count()
+    (flags, pages)
 }
 
 #[test]
 fn every_flag_modsignal_run_writes_matches_the_flag_schema() {
     let v = flag_schema();
-    let sim = check_flags_of_run(&v, "sim", &["--events", "30000", "--seed", "5"]);
+    let (sim, pages) = check_output_of_run(&v, &cohort_schema(), "sim", &["--events", "30000", "--seed", "5"]);
     assert!(sim > 50, "only {sim} flags from simulated traffic");
+    assert!(pages > 5, "only {pages} resharer cohort pages from simulated traffic");
+    let viral_input = tmp("viral.jsonl");
+    run(&[
+        "simulate",
+        "--viral",
+        "--events",
+        "20000",
+        "-o",
+        viral_input.to_str().unwrap(),
+    ]);
+    let (viral, pages) = check_output_of_run(&v, &cohort_schema(), "viral", &["-i", viral_input.to_str().unwrap()]);
+    assert!(
+        viral > 50 && pages > 20,
+        "{viral} flags and {pages} cohort pages from viral traffic"
+    );
 
     // Each scenario, through the command line (comments removed: they are not events).
     let mut by_file: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
@@ -492,6 +523,52 @@ fn the_flag_schema_refuses_what_modsignal_never_writes() {
     ];
     for (what, mutate) in mutations {
         let mut bad = flag.clone();
+        mutate(&mut bad);
+        assert!(!errors(&v, &bad.to_string()).is_empty(), "{what} was accepted");
+    }
+}
+
+#[test]
+fn the_cohort_schema_refuses_what_modsignal_never_writes() {
+    let v = cohort_schema();
+    let out = tmp("viral.cohorts");
+    let input = tmp("viral-3000.jsonl");
+    run(&["simulate", "--viral", "--events", "3000", "-o", input.to_str().unwrap()]);
+    run(&["run", "-i", input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let page: Value = text
+        .lines()
+        .filter(|l| l.starts_with(r#"{"schema":"modsignal.cohort/1""#))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .find(|p: &Value| p["members"].as_array().is_some_and(|m| !m.is_empty()))
+        .expect("a cohort page with members");
+    assert!(errors(&v, &page.to_string()).is_empty());
+    // What each mutation breaks, and the mutation.
+    type Mutation = (&'static str, fn(&mut Value));
+    let mutations: [Mutation; 7] = [
+        ("a flag's schema", |p| p["schema"] = "modsignal.flag/1".into()),
+        ("an unknown field", |p| p["verdict"] = "remove".into()),
+        ("a member's unknown field", |p| {
+            p["members"][0]["factors"] = Value::Array(vec![]);
+        }),
+        ("a member without exposure", |p| {
+            p["members"][0].as_object_mut().unwrap().remove("exposure");
+        }),
+        ("no pages", |p| p["pages"] = 0.into()),
+        ("a summary without its spread", |p| {
+            p["summary"].as_object_mut().unwrap().remove("seconds_up");
+        }),
+        ("the wrong track", |p| {
+            p["track"] = if p["track"] == "robust" {
+                "high_threshold"
+            } else {
+                "robust"
+            }
+            .into();
+        }),
+    ];
+    for (what, mutate) in mutations {
+        let mut bad = page.clone();
         mutate(&mut bad);
         assert!(!errors(&v, &bad.to_string()).is_empty(), "{what} was accepted");
     }

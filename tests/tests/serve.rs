@@ -241,13 +241,26 @@ fn file_mode_serves_the_flags_of_its_input_until_sigterm() {
         metric(&text, "modsignal_events_total{type=\"post\"}"),
         lines.iter().filter(|l| l.contains("\"type\":\"post\"")).count() as f64
     );
-    let written = std::fs::read_to_string(&out).unwrap().lines().count();
-    let emitted: f64 = text
+    let output = std::fs::read_to_string(&out).unwrap();
+    let (pages, written): (Vec<&str>, Vec<&str>) = output
         .lines()
-        .filter(|l| l.starts_with("modsignal_flags_emitted_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    assert_eq!(emitted, written as f64, "every flag written is counted");
+        .partition(|l| l.starts_with(r#"{"schema":"modsignal.cohort/1""#));
+    let counted = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(
+        counted("modsignal_flags_emitted_total{"),
+        written.len() as f64,
+        "every flag written is counted"
+    );
+    assert_eq!(
+        counted("modsignal_cohort_pages_emitted_total{"),
+        pages.len() as f64,
+        "every resharer cohort page written is counted"
+    );
     assert!(
         text.contains("modsignal_http_requests_total"),
         "the API counts its requests"

@@ -181,7 +181,11 @@ fn summary<'a>(audience: u64, members: impl Iterator<Item = &'a Member>) -> Summ
     }
     up.sort_unstable();
     // Nearest rank: the smallest value with at least p of the members at or below it.
-    let rank = |p: usize| up.get((up.len() * p).div_ceil(100).saturating_sub(1)).copied().unwrap_or(0);
+    let rank = |p: usize| {
+        up.get((up.len() * p).div_ceil(100).saturating_sub(1))
+            .copied()
+            .unwrap_or(0)
+    };
     Summary {
         resharers: up.len() as u64,
         raised,
@@ -230,7 +234,12 @@ mod tests {
 
     fn member(account: &str, revision: u64, seconds_up: u64, raised: bool) -> (Member, Ts) {
         let m = Member {
-            flag_id: crate::flag::flag_id("m1", crate::flag::Subject::Resharer, account, Category::CommunicationsOffence),
+            flag_id: crate::flag::flag_id(
+                "m1",
+                crate::flag::Subject::Resharer,
+                account,
+                Category::CommunicationsOffence,
+            ),
             account: account.to_owned(),
             revision,
             score: 0.25,
@@ -268,18 +277,31 @@ mod tests {
 
     #[test]
     fn pages_follow_account_order_whatever_the_arrival_order() {
-        let a: Vec<_> = (0..2500).map(|i| member(&format!("u{i:05}"), i + 1, i, false)).collect();
+        let a: Vec<_> = (0..2500)
+            .map(|i| member(&format!("u{i:05}"), i + 1, i, false))
+            .collect();
         let mut b = a.clone();
         b.reverse();
         let (pa, pb) = (roll(a, 0).pages(), roll(b, 0).pages());
         assert_eq!(pa, pb);
         assert_eq!(pa.len(), 3);
-        assert_eq!(pa.iter().map(|p| p.members.len()).collect::<Vec<_>>(), [1000, 1000, 500]);
+        assert_eq!(
+            pa.iter().map(|p| p.members.len()).collect::<Vec<_>>(),
+            [1000, 1000, 500]
+        );
         assert!(pa.iter().all(|p| p.pages == 3 && p.revision == pa[0].revision));
         assert_eq!(pa[1].members[0].account, "u01000");
         let s = &pa[0].summary;
         assert_eq!((s.resharers, s.raised, s.still_up, s.audience), (2500, 0, 2500, 123));
-        assert_eq!(s.seconds_up, Spread { min: 0, median: 1249, p90: 2249, max: 2499 });
+        assert_eq!(
+            s.seconds_up,
+            Spread {
+                min: 0,
+                median: 1249,
+                p90: 2249,
+                max: 2499
+            }
+        );
         assert_eq!(pa[0].at, Ts(1_000 + 2499 * 1000));
     }
 
@@ -298,7 +320,15 @@ mod tests {
     #[test]
     fn long_ids_get_pages_of_their_own() {
         let long = "x".repeat(PAGE_BYTES);
-        let pages = roll(vec![member(&long, 1, 1, false), member("a", 1, 1, false), member("y", 1, 1, false)], 0).pages();
+        let pages = roll(
+            vec![
+                member(&long, 1, 1, false),
+                member("a", 1, 1, false),
+                member("y", 1, 1, false),
+            ],
+            0,
+        )
+        .pages();
         assert_eq!(pages.iter().map(|p| p.members.len()).collect::<Vec<_>>(), [1, 1, 1]);
         assert_eq!(pages[0].members[0].account, "a");
     }
@@ -307,13 +337,19 @@ mod tests {
     fn json_reads_back_and_ids_differ_from_flags() {
         let page = roll(vec![member("a", 5, 1, false)], 0).pages().remove(0);
         let json = page.to_json();
-        assert!(json.starts_with(r#"{"schema":"modsignal.cohort/1","cohort_id":""#), "{json}");
+        assert!(
+            json.starts_with(r#"{"schema":"modsignal.cohort/1","cohort_id":""#),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<Cohort>(&json).unwrap(), page);
         assert_eq!(page.key(), format!("{}/0", page.cohort_id));
         let id = cohort_id("m1", Category::CommunicationsOffence);
         assert_eq!(id.len(), 32);
         for s in [crate::flag::Subject::Author, crate::flag::Subject::Resharer] {
-            assert_ne!(id, crate::flag::flag_id("m1", s, "cohort", Category::CommunicationsOffence));
+            assert_ne!(
+                id,
+                crate::flag::flag_id("m1", s, "cohort", Category::CommunicationsOffence)
+            );
         }
     }
 }

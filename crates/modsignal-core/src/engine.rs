@@ -34,7 +34,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use hashbrown::HashMap;
 
-use crate::event::{Event, RemovedBy};
+use crate::cohort::Cohort;
+use crate::event::{Category, Event, RemovedBy};
 use crate::exposure::Change;
 use crate::flag::Flag;
 use crate::model::RemovalKind;
@@ -244,6 +245,11 @@ pub struct Engine {
     /// Whether the debug builds check revisions against what was written before (see
     /// [`Engine::distrust_revisions`]).
     revisions_trusted: bool,
+    /// The members a settle pass lists for the message it is settling, by category; empty
+    /// between messages.
+    cohort_roll: Vec<(Category, crate::cohort::Member, Ts)>,
+    /// Cohort pages written and not yet taken by the adapter ([`Engine::take_cohorts`]).
+    cohorts_out: Vec<Cohort>,
 }
 
 /// Most related messages (a sender's other labelled messages, others aimed at the same person)
@@ -282,6 +288,8 @@ impl Engine {
             seen_since: i64::MIN,
             work: 0,
             revisions_trusted: true,
+            cohort_roll: Vec::new(),
+            cohorts_out: Vec::new(),
         }
     }
 
@@ -568,8 +576,19 @@ impl Engine {
                 }
             }
         }
+        let cohorts = self.cohorts_out.len();
         self.drain(out, Pass::Settle);
         out[start..].sort_by(|a, b| a.flag_id.cmp(&b.flag_id));
+        self.cohorts_out[cohorts..].sort_by(|a, b| (&a.cohort_id, a.page).cmp(&(&b.cohort_id, b.page)));
+    }
+
+    /// Moves the resharer cohort pages written since the last call to `out` (see
+    /// [`crate::cohort`]). Cohorts are written only when the input is quiet: by
+    /// [`Engine::finish`], by a source going idle, and by a retention sweep settling a message
+    /// before it goes; an adapter takes them after each call that writes flags, and before it
+    /// takes a snapshot, which does not hold them.
+    pub fn take_cohorts(&mut self, out: &mut Vec<Cohort>) {
+        out.append(&mut self.cohorts_out);
     }
 
     /// Flushes until no work is held back: a rebuild done by one flush can defer work (related

@@ -29,13 +29,13 @@ pub mod reject;
 mod store;
 pub mod time;
 
+pub use cohort::Cohort;
 pub use engine::snapshot::{SNAPSHOT_FORMAT, SnapshotError, policy_fingerprint};
 pub use engine::{
     ApplyError, Engine, EventClock, EventTimes, InputTime, Outcome, RemovalSeen, SourceMark, StateStats,
     combined_event_time,
 };
 pub use event::{DecodeError, Event, EventKind, decode};
-pub use cohort::Cohort;
 pub use flag::{Flag, Subject};
 pub use policy::Policy;
 pub use reject::RejectCode;

@@ -217,6 +217,12 @@ pub struct Emission {
     /// when the message comes down, was most of what was written. 0 writes every resharer's
     /// flag at once.
     pub resharer_audience: u64,
+    /// Whether a resharer's flag that never mattered on its own (as `resharer_audience` says)
+    /// is listed only in the message's resharer cohort, by its numbers, instead of being
+    /// written as a flag of its own when the input goes quiet (see `crate::cohort`). Every
+    /// resharer's flag that did matter is written as before, and is in the cohort too. False
+    /// writes no cohorts and every resharer's flag, as releases before cohorts did.
+    pub resharer_cohort: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -338,6 +344,7 @@ impl Default for Policy {
                 min_interval_secs: 60,
                 score_margin: 0.1,
                 resharer_audience: 10_000,
+                resharer_cohort: true,
             },
             stream: Stream {
                 lateness_secs: 300,

@@ -38,6 +38,8 @@ use crate::stage::{MarkTo, Written};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Flag,
+    /// A resharer cohort page, for the output topic beside the flags.
+    Cohort,
     /// With its reason code, counted when the broker acknowledges it.
     DeadLetter(RejectCode),
     /// A canonical event for this partition of the repartition topic (the router stage).
@@ -436,6 +438,21 @@ impl Outbox {
             }
         }
         self.queue_flags(&mut written.flags, origin_ms, from);
+        // Cohort pages are keyed by cohort and page, so that compaction keeps each page's
+        // newest revision (see `modsignal_core::cohort`).
+        for c in written.cohorts.drain(..) {
+            self.metrics.cohort_page(c.category);
+            let mut value = Vec::with_capacity(1024);
+            c.write_json(&mut value);
+            self.queue.push(Outgoing {
+                kind: Kind::Cohort,
+                key: Some(c.key().into_bytes()),
+                value,
+                headers: None,
+                origin_ms: None,
+                from: from.cloned(),
+            });
+        }
         for r in written.routed.drain(..) {
             self.queue.push(Outgoing {
                 kind: Kind::Routed(r.partition),
@@ -479,7 +496,7 @@ impl Outbox {
         let topics = self.topics.clone();
         for o in items {
             let (topic, partition) = match (o.kind, &topics.repartition) {
-                (Kind::Flag, _) => (topics.output.as_str(), None),
+                (Kind::Flag | Kind::Cohort, _) => (topics.output.as_str(), None),
                 (Kind::DeadLetter(_), _) => (topics.dead_letters.as_str(), None),
                 (Kind::Routed(p), Some(topic)) => (topic.as_str(), Some(p)),
                 (Kind::Routed(_), None) => unreachable!("only the router stage routes"),
@@ -562,7 +579,7 @@ impl Outbox {
                         }
                     }
                     Kind::DeadLetter(code) => self.metrics.dead_letter(code),
-                    Kind::Routed(_) | Kind::Watermark => {}
+                    Kind::Cohort | Kind::Routed(_) | Kind::Watermark => {}
                 }
                 self.acked.push(d.seq);
             }

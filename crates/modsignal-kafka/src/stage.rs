@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use modsignal_core::{Engine, EventTimes, Flag, InputTime, Outcome, SnapshotError, Ts};
+use modsignal_core::{Cohort, Engine, EventTimes, Flag, InputTime, Outcome, SnapshotError, Ts};
 use modsignal_formats::Format;
 use rdkafka::message::Message;
 
@@ -161,6 +161,8 @@ impl<'a> Input<'a> {
 #[derive(Default)]
 pub(crate) struct Written {
     pub flags: Vec<Flag>,
+    /// Resharer cohort pages, written beside the flags when the input is quiet.
+    pub cohorts: Vec<Cohort>,
     /// Canonical events for the repartition topic.
     pub routed: Vec<Routed>,
     /// Watermark marks, for the repartition or the watermark topic.
@@ -168,8 +170,14 @@ pub(crate) struct Written {
 }
 
 impl Written {
+    /// Whether it holds records for the output topic: flags or cohort pages.
+    pub(crate) fn wrote_output(&self) -> bool {
+        !(self.flags.is_empty() && self.cohorts.is_empty())
+    }
+
     pub(crate) fn clear(&mut self) {
         self.flags.clear();
+        self.cohorts.clear();
         self.routed.clear();
         self.marks.clear();
     }
@@ -254,20 +262,25 @@ impl PartState {
         out: &mut Written,
     ) -> Result<Applied, Reject> {
         match self {
-            PartState::Engine(e) => match input.mark {
-                Some((source, times, idle)) => {
-                    e.engine.source_mark(&source, times, idle, &mut out.flags);
-                    Ok(Applied::Mark)
-                }
-                None => apply_record(
-                    &mut e.engine,
-                    input.payload,
-                    input.received_ms,
-                    max_record_bytes,
-                    &mut out.flags,
-                )
-                .map(|(type_name, outcome)| Applied::Event { type_name, outcome }),
-            },
+            PartState::Engine(e) => {
+                let applied = match input.mark {
+                    Some((source, times, idle)) => {
+                        e.engine.source_mark(&source, times, idle, &mut out.flags);
+                        Ok(Applied::Mark)
+                    }
+                    None => apply_record(
+                        &mut e.engine,
+                        input.payload,
+                        input.received_ms,
+                        max_record_bytes,
+                        &mut out.flags,
+                    )
+                    .map(|(type_name, outcome)| Applied::Event { type_name, outcome }),
+                };
+                // A retention sweep or a source gone quiet can write cohorts.
+                e.engine.take_cohorts(&mut out.cohorts);
+                applied
+            }
             PartState::Router(r) => r
                 .route(input.payload, input.received_ms, &mut out.routed)
                 .map(|o| match o {
@@ -341,12 +354,14 @@ impl PartState {
                 input_time = ?e.engine.input_time(),
                 "partition quiet: finished"
             );
+            e.engine.take_cohorts(&mut out.cohorts);
             Ticked {
                 quiet: true,
                 finished: true,
             }
         } else {
             e.engine.flush(&mut out.flags);
+            e.engine.take_cohorts(&mut out.cohorts);
             Ticked {
                 quiet: tick.quiet,
                 finished: false,
@@ -358,6 +373,7 @@ impl PartState {
     pub(crate) fn flush(&mut self, out: &mut Written) {
         if let PartState::Engine(e) = self {
             e.engine.flush(&mut out.flags);
+            e.engine.take_cohorts(&mut out.cohorts);
         }
     }
 

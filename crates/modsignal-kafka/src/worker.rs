@@ -481,7 +481,7 @@ impl Worker<'_> {
             Ok(Applied::Mark) => {
                 // A watermark mark from the router: not an event, but it moves event time on.
                 part.next_offset = offset + 1;
-                part.wrote_flags |= !self.written.flags.is_empty();
+                part.wrote_flags |= self.written.wrote_output();
                 self.outbox.queue_written(&mut self.written, None, Some(&part.tp));
                 return;
             }
@@ -529,7 +529,7 @@ impl Worker<'_> {
         part.last_record = Instant::now();
         part.last_record_ms = origin_ms.or(part.last_record_ms);
         part.quiet = false;
-        part.wrote_flags |= !self.written.flags.is_empty();
+        part.wrote_flags |= self.written.wrote_output();
         self.outbox.queue_written(&mut self.written, origin_ms, Some(&part.tp));
     }
 
@@ -621,8 +621,8 @@ impl Worker<'_> {
                 self.summary.finishes += 1;
             }
             part.quiet = ticked.quiet;
-            part.uncovered |= !self.written.flags.is_empty();
-            part.wrote_flags |= !self.written.flags.is_empty();
+            part.uncovered |= self.written.wrote_output();
+            part.wrote_flags |= self.written.wrote_output();
             // Flags a finish writes are not caused by a record; a flush's are timed from the
             // newest record applied. Sent in this flush, they belong to no queued record.
             let origin_ms = if ticked.finished { None } else { part.last_record_ms };
@@ -658,8 +658,8 @@ impl Worker<'_> {
         if !self.outbox.abandoned {
             for part in &mut self.parts {
                 part.state.flush(&mut self.written);
-                part.uncovered |= !self.written.flags.is_empty();
-                part.wrote_flags |= !self.written.flags.is_empty();
+                part.uncovered |= self.written.wrote_output();
+                part.wrote_flags |= self.written.wrote_output();
                 self.outbox.queue_written(&mut self.written, None, None);
             }
             match self.outbox.send(stop).await {

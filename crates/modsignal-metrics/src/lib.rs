@@ -24,6 +24,7 @@
 //! | `modsignal_events_duplicate_total` | counter | | repeats of an `event_id` (changed nothing) |
 //! | `modsignal_dead_letters_total` | counter | `reason` | records the dead-letter topic acknowledged |
 //! | `modsignal_flags_emitted_total` | counter | `category`, `track`, `raised` | flag revisions written |
+//! | `modsignal_cohort_pages_emitted_total` | counter | `category` | resharer cohort pages written (`modsignal.cohort/1`) |
 //! | `modsignal_time_to_removal_seconds` | histogram | `removal` | event time from post to first removal |
 //! | `modsignal_reach_at_removal_accounts` | histogram | | audience of a labelled message when it came down |
 //! | `modsignal_state_messages` | gauge | | messages held in state |
@@ -120,6 +121,8 @@ struct Inner {
     /// lock each time.
     events_by_type: [IntCounter; EVENT_TYPES.len()],
     flags_by: [[IntCounter; 2]; Category::ALL.len()],
+    /// Resharer cohort pages written, per category, resolved once.
+    cohort_pages_by: [IntCounter; Category::ALL.len()],
     rejected: IntCounterVec,
     late: IntCounterVec,
     /// The `engine` child of `late`, resolved once: it is counted per event.
@@ -235,6 +238,16 @@ impl Metrics {
                     "Flag revisions written, by category, track and whether the flag is raised.",
                 ),
                 &["category", "track", "raised"],
+            ),
+        );
+        let cohort_pages = reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "modsignal_cohort_pages_emitted_total",
+                    "Resharer cohort pages written (modsignal.cohort/1), by category.",
+                ),
+                &["category"],
             ),
         );
         let time_to_removal = reg(
@@ -432,6 +445,7 @@ impl Metrics {
         let flags_by = Category::ALL.map(|c| {
             ["false", "true"].map(|raised| flags.with_label_values(&[c.as_str(), c.track().as_str(), raised]))
         });
+        let cohort_pages_by = Category::ALL.map(|c| cohort_pages.with_label_values(&[c.as_str()]));
         for store in ["local", "changelog"] {
             for result in ["ok", "failed"] {
                 snapshots.with_label_values(&[store, result]);
@@ -446,6 +460,7 @@ impl Metrics {
                 events,
                 events_by_type,
                 flags_by,
+                cohort_pages_by,
                 rejected,
                 late,
                 late_engine,
@@ -539,6 +554,11 @@ impl Metrics {
     /// A flag revision written, by its category and whether it is raised.
     pub fn flag_written(&self, category: Category, raised: bool) {
         self.inner.flags_by[category.index()][usize::from(raised)].inc();
+    }
+
+    /// A resharer cohort page written, by its category.
+    pub fn cohort_page(&self, category: Category) {
+        self.inner.cohort_pages_by[category.index()].inc();
     }
 
     /// What the engines hold now, summed over the partitions held.

@@ -13,7 +13,7 @@ use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use modsignal_core::{DecodeError, Engine, Event, Flag, Policy, RejectCode, StateStats, Ts, decode};
+use modsignal_core::{Cohort, DecodeError, Engine, Event, Flag, Policy, RejectCode, StateStats, Ts, decode};
 use modsignal_formats::{Format, FormatError, Label, LabelWriter, Read, Reader};
 use modsignal_metrics::Metrics;
 
@@ -53,6 +53,8 @@ pub struct Summary {
     pub skipped: BTreeMap<&'static str, u64>,
     pub flags: u64,
     pub raised: u64,
+    /// Resharer cohort pages written (see `modsignal_core::cohort`).
+    pub cohort_pages: u64,
     /// Labels written, when the output is AT Protocol labels.
     pub labels: Option<u64>,
     pub state: StateStats,
@@ -64,7 +66,7 @@ impl Summary {
         use std::fmt::Write as _;
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let mut line = format!(
-            "modsignal: {} events ({} late, {} duplicates, {} rejected) in {:.2}s, {:.0} events/s; state: {} messages, {} reshares, {} labelled; {} flag revisions written, {} raised",
+            "modsignal: {} events ({} late, {} duplicates, {} rejected) in {:.2}s, {:.0} events/s; state: {} messages, {} reshares, {} labelled; {} flag revisions written, {} raised, {} resharer cohort pages",
             self.events,
             self.late,
             self.duplicates,
@@ -75,7 +77,8 @@ impl Summary {
             self.state.reshares,
             self.state.labelled,
             self.flags,
-            self.raised
+            self.raised,
+            self.cohort_pages
         );
         if let Some(n) = self.labels {
             let _ = write!(line, ", {n} labels written");
@@ -113,6 +116,9 @@ pub enum Output {
 /// Something told of every flag written, besides the output.
 pub type FlagSink = Box<dyn FnMut(&Flag) + Send>;
 
+/// Something told of every resharer cohort page written, besides the output.
+pub type CohortSink = Box<dyn FnMut(&Cohort) + Send>;
+
 /// The engine with its input reader, output and reject sink.
 pub struct Pipeline<W: Write> {
     engine: Engine,
@@ -124,6 +130,7 @@ pub struct Pipeline<W: Write> {
     reader: Option<Reader>,
     events: Vec<Event<'static>>,
     buf: Vec<Flag>,
+    cohorts: Vec<Cohort>,
     labels: Vec<Label>,
     /// One flag's JSON line, built whole and written with one call (see `Flag::write_json`).
     json_line: Vec<u8>,
@@ -146,6 +153,7 @@ pub struct Pipeline<W: Write> {
     metrics: Option<Metrics>,
     /// Who else is told of each flag written (the HTTP API's store).
     sink: Option<FlagSink>,
+    cohort_sink: Option<CohortSink>,
     /// Whether events are judged against this machine's clock as their ingest time.
     ingest_clock: bool,
 }
@@ -160,6 +168,7 @@ impl<W: Write> Pipeline<W> {
             reader: None,
             events: Vec::new(),
             buf: Vec::new(),
+            cohorts: Vec::new(),
             labels: Vec::new(),
             json_line: Vec::with_capacity(4096),
             held: Vec::with_capacity(1024),
@@ -173,6 +182,7 @@ impl<W: Write> Pipeline<W> {
             started: Instant::now(),
             metrics: None,
             sink: None,
+            cohort_sink: None,
             ingest_clock: false,
         }
     }
@@ -197,6 +207,13 @@ impl<W: Write> Pipeline<W> {
     #[must_use]
     pub fn with_flag_sink(mut self, sink: FlagSink) -> Self {
         self.sink = Some(sink);
+        self
+    }
+
+    /// Hands every resharer cohort page written to `sink` as well.
+    #[must_use]
+    pub fn with_cohort_sink(mut self, sink: CohortSink) -> Self {
+        self.cohort_sink = Some(sink);
         self
     }
 
@@ -516,6 +533,24 @@ impl<W: Write> Pipeline<W> {
                         *self.summary.labels.get_or_insert(0) += 1;
                     }
                 }
+            }
+        }
+        // Cohorts come when the input is quiet, and from retention sweeps as events come.
+        self.engine.take_cohorts(&mut self.cohorts);
+        for c in self.cohorts.drain(..) {
+            self.summary.cohort_pages += 1;
+            if let Some(m) = &self.metrics {
+                m.cohort_page(c.category);
+            }
+            if let Some(sink) = &mut self.cohort_sink {
+                sink(&c);
+            }
+            // AT Protocol labels name the message only: resharers never label it.
+            if let Output::Flags = self.output {
+                self.json_line.clear();
+                c.write_json(&mut self.json_line);
+                self.json_line.push(b'\n');
+                self.out.write_all(&self.json_line)?;
             }
         }
         Ok(())
@@ -1037,13 +1072,16 @@ mod tests {
         assert_eq!((merged.1.as_str(), merged.2.1), ("", single.2.1));
     }
 
-    /// The newest revision of each flag.
+    /// The newest revision of each flag and of each cohort page.
     fn newest(flags: &[u8]) -> BTreeMap<String, String> {
         let mut m: BTreeMap<String, (u64, String)> = BTreeMap::new();
         for line in flags.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let v: serde_json::Value = serde_json::from_slice(line).unwrap();
             let rev = v["revision"].as_u64().unwrap();
-            let id = v["flag_id"].as_str().unwrap().to_owned();
+            let id = match v["flag_id"].as_str() {
+                Some(id) => id.to_owned(),
+                None => format!("{}/{}", v["cohort_id"].as_str().unwrap(), v["page"]),
+            };
             if m.get(&id).is_none_or(|(r, _)| *r <= rev) {
                 m.insert(id, (rev, String::from_utf8(line.to_vec()).unwrap()));
             }

@@ -15,8 +15,9 @@ use std::borrow::Cow;
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
-use super::hot::Slot;
+use super::hot::{CohortMark, Slot};
 use super::{Engine, Subjects, Who};
+use crate::cohort::{Member, Roll};
 use crate::event::{Audience, Category, FactorLabel, LabelCode, Track};
 use crate::exposure::{Change, Channel, Role, Visibility};
 use crate::flag::{Exposure, FLAG_SCHEMA, Flag, Reach, Restricted, Subject, flag_id};
@@ -287,7 +288,60 @@ impl Engine {
                 self.hot[h.usize()].credit -= cost as i64;
                 self.work = self.work.saturating_add(cost);
             }
+            if pass == Pass::Settle {
+                self.write_cohorts(h, dirty_all);
+            }
         }
+    }
+
+    /// Writes the cohorts of hot message `h` whose revision moved, from the members its settle
+    /// pass listed. Only a pass over every subject (`all`) lists every member; any other leaves
+    /// the cohorts as they were, for the next pass over all of them.
+    fn write_cohorts(&mut self, h: HotIx, all: bool) {
+        let mut roll = std::mem::take(&mut self.cohort_roll);
+        if all {
+            let m = self.hot[h.usize()].msg;
+            let audience = self.hot[h.usize()].resharer_audience;
+            // Stable: within a category, members stay in the order they were evaluated.
+            roll.sort_by_key(|(c, _, _)| *c);
+            let mut listed = roll.drain(..).peekable();
+            while let Some((category, member, at)) = listed.next() {
+                let mut members = vec![(member, at)];
+                while let Some((_, member, at)) = listed.next_if(|(c, _, _)| *c == category) {
+                    members.push((member, at));
+                }
+                self.work = self.work.saturating_add(members.len() as u64);
+                let mark = self.hot[h.usize()]
+                    .cohorts
+                    .iter()
+                    .find(|(c, _)| *c == category)
+                    .map(|(_, k)| *k);
+                let roll = Roll {
+                    message_id: self.store.msg_id(m),
+                    category,
+                    audience,
+                    members,
+                    min_pages: mark.map_or(0, |k| k.pages),
+                };
+                let rev = roll.revision();
+                if mark.is_some_and(|k| k.rev == rev) {
+                    continue;
+                }
+                let pages = roll.pages();
+                let written = CohortMark {
+                    rev,
+                    pages: u32::try_from(pages.len()).unwrap_or(u32::MAX),
+                };
+                let marks = &mut self.hot[h.usize()].cohorts;
+                match marks.iter_mut().find(|(c, _)| *c == category) {
+                    Some((_, k)) => *k = written,
+                    None => marks.push((category, written)),
+                }
+                self.cohorts_out.extend(pages);
+            }
+        }
+        roll.clear();
+        self.cohort_roll = roll;
     }
 
     /// Puts hot message `h` on the stale list: something of it waits for the flush.
@@ -472,11 +526,17 @@ impl Engine {
         } else {
             Who::account(user)
         };
-        if vis.down.is_none()
-            && let Some(&next) = stages.iter().find(|&&s| start + s as i64 * 1000 > stage_end)
-        {
-            self.timers.insert((start + next as i64 * 1000, m, who));
-        }
+        // The next exposure stage, while the subject is up: evaluated again then, if time up
+        // can still make one of its flags watched (below).
+        let next_stage = if vis.down.is_none() {
+            stages
+                .iter()
+                .find(|&&s| start + s as i64 * 1000 > stage_end)
+                .map(|&next| start + next as i64 * 1000)
+        } else {
+            None
+        };
+        let mut stage_matters = false;
         let hot = &self.hot[h.usize()];
         let msg = self.store.msgs.get(m);
 
@@ -689,13 +749,47 @@ impl Engine {
                 watched: watched(policy, category, &quick),
             };
             let sig = signature(policy, &quick, &material);
+            // Time up alone changes only the exposure factor of a subject still up, and its
+            // weight only grows with it (every weight is non-negative): a flag not watched
+            // when up for good is never watched by time alone, and its stages are not material
+            // (`signature`). Not evaluating it again at each stage halves the evaluations on a
+            // viral cascade; what else changes it marks it for evaluation anyway.
+            if next_stage.is_some() && !stage_matters {
+                stage_matters = material.watched || {
+                    let longest = Facts {
+                        seconds_up: policy.exposure.slow_secs.max(stages.last().copied().unwrap_or(0)),
+                        ..facts.clone()
+                    };
+                    watched(policy, category, &evaluate_with(policy, &longest, false))
+                };
+            }
             let key = (user, subject, category);
             let prev = self.hot[h.usize()].slots.get(&key).copied();
             let watched = material.watched;
+            let cohort = policy.emission.resharer_cohort && subject == Subject::Resharer;
+            if settle && cohort {
+                // Every resharer is listed in the message's cohort when the input is quiet,
+                // whether their flag is written or not (see `crate::cohort`).
+                let account = self.users.name(user);
+                self.cohort_roll.push((
+                    category,
+                    Member {
+                        flag_id: flag_id(self.store.msg_id(m), subject, account, category),
+                        account: account.to_owned(),
+                        revision: rev,
+                        score: quick.score,
+                        raised: quick.raised,
+                        reach: reach.clone(),
+                        exposure: exposure.clone(),
+                    },
+                    Ts(as_of),
+                ));
+            }
             let emit = match prev {
                 // A resharer's flag that is not material is first written when the input is
-                // quiet (`emission.resharer_audience`); every other new flag at once.
-                None => settle || subject == Subject::Author || watched || resharer_material,
+                // quiet (`emission.resharer_audience`), or, with cohorts, never on its own: its
+                // numbers are in the cohort. Every other new flag is written at once.
+                None => (settle && !cohort) || subject == Subject::Author || watched || resharer_material,
                 // When the input is quiet (the end of input, a partition gone quiet, a message
                 // about to be forgotten) every flag whose revision moved is written: the
                 // revision measures the whole state, so an unchanged revision means an
@@ -761,6 +855,9 @@ impl Engine {
             };
             self.hot[h.usize()].slots.insert(key, written);
             out.push(flag);
+        }
+        if stage_matters && let Some(at) = next_stage {
+            self.timers.insert((at, m, who));
         }
         cost
     }

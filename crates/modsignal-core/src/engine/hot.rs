@@ -116,6 +116,14 @@ pub(super) struct Slot {
     pub content: u64,
 }
 
+/// What was last written of one cohort (see [`crate::cohort`]): its revision, and how many
+/// pages it had, fewer than which it never has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(super) struct CohortMark {
+    pub rev: u64,
+    pub pages: u32,
+}
+
 /// Per labelled message: everything the model needs beyond the compact record.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Hot {
@@ -143,6 +151,8 @@ pub(super) struct Hot {
     /// The people it targets now, as registered in the target index.
     pub targets_now: Vec<UserIx>,
     pub slots: HashMap<(UserIx, Subject, Category), Slot>,
+    /// The resharer cohorts written, per category.
+    pub cohorts: Vec<(Category, CohortMark)>,
     pub dirty_all: bool,
     pub dirty: Vec<Who>,
     pub queued: bool,
@@ -174,6 +184,7 @@ impl Hot {
             targets_ever: Vec::new(),
             targets_now: Vec::new(),
             slots: HashMap::new(),
+            cohorts: Vec::new(),
             dirty_all: false,
             dirty: Vec::new(),
             queued: false,

@@ -31,8 +31,9 @@ use crate::store::{HotIx, Id, IdSet, Message, MsgIx, Reshare, ReshareIx, Slab, S
 /// hashes of them and 32-bit offsets of account ids); format 3 keeps whether each source of
 /// event time is idle, and the event time the sources allowed; format 4 keeps each direct
 /// message's number of recipients; format 5 keeps labels and reports sent to a reshare apart,
-/// by resharer, and the contacts (posts mentioning a person) that courses of conduct count.
-pub const SNAPSHOT_FORMAT: u32 = 5;
+/// by resharer, and the contacts (posts mentioning a person) that courses of conduct count;
+/// format 6 keeps the resharer cohorts written for each labelled message.
+pub const SNAPSHOT_FORMAT: u32 = 6;
 
 /// The first bytes of every snapshot. The frame's checksum covers the body, so a torn or
 /// damaged snapshot is refused rather than restored wrong.

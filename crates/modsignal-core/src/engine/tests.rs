@@ -694,7 +694,8 @@ fn contacts_count_in_a_course_and_outlive_their_posts_as_history() {
 }
 
 /// A resharer whose flag matters only with the message (not raised, a small audience, nothing
-/// sent to their reshare) is first written when the input goes quiet, with its exact state;
+/// sent to their reshare) is listed in the message's resharer cohort when the input goes quiet,
+/// with its exact numbers (or, without cohorts, first written then as a flag);
 /// one with an audience of their own, or whose reshare was reported, at once
 /// (`emission.resharer_audience`; on viral cascades, writing every resharer's flag when they
 /// reshared and again when the message came down was most of what was written).
@@ -719,29 +720,69 @@ fn a_resharers_flag_is_written_at_once_only_when_it_matters_on_its_own() {
         v.dedup();
         v
     };
-    for (audience, at_once) in [(10_000, vec!["big", "reported"]), (0, vec!["big", "reported", "small"])] {
+    for (audience, cohort, at_once) in [
+        (10_000, true, vec!["big", "reported"]),
+        (10_000, false, vec!["big", "reported"]),
+        (0, true, vec!["big", "reported", "small"]),
+    ] {
         let mut policy = Policy::default();
         policy.emission.resharer_audience = audience;
+        policy.emission.resharer_cohort = cohort;
         let mut e = Engine::new(policy);
         let mut out = Vec::new();
         for line in lines {
             apply(&mut e, line, &mut out);
         }
         e.flush(&mut out);
+        let mut cohorts = Vec::new();
+        e.take_cohorts(&mut cohorts);
+        assert!(cohorts.is_empty(), "cohorts wait for the input to be quiet");
         assert!(out.iter().all(|f| !f.raised), "a weak category-4 label raises nothing");
         assert_eq!(resharers(&out), at_once, "resharer_audience = {audience}");
         let written = out.len();
         e.finish(&mut out);
-        if audience > 0 {
-            assert!(
-                out[written..].iter().any(|f| f.account == "small"),
-                "written once the input is quiet"
-            );
+        e.take_cohorts(&mut cohorts);
+        let quiet = resharers(&out[written..]);
+        // Its exact state: down with the original, up 4 s, an audience of 5.
+        let exact = |audience: u64, still_up: bool, seconds_up: u64| {
+            assert_eq!((audience, still_up, seconds_up), (5, false, 4), "cohort = {cohort}");
+        };
+        if cohort {
+            // Only the resharers who mattered on their own have flags; everyone is in the
+            // cohort, with the numbers their flag has.
+            assert_eq!(resharers(&out), at_once);
+            assert_eq!(cohorts.len(), 1);
+            let page = &cohorts[0];
+            assert_eq!((page.page, page.pages, page.summary.resharers), (0, 1, 3));
+            let accounts: Vec<&str> = page.members.iter().map(|m| m.account.as_str()).collect();
+            assert_eq!(accounts, ["big", "reported", "small"], "in account order");
+            let small = &page.members[2];
+            exact(small.reach.audience, small.exposure.still_up, small.exposure.seconds_up);
+            for f in out.iter().filter(|f| f.subject == Subject::Resharer) {
+                let newest = out.iter().rfind(|g| g.flag_id == f.flag_id).unwrap();
+                let m = page.members.iter().find(|m| m.flag_id == f.flag_id).expect("listed");
+                assert_eq!(
+                    (m.revision, m.score, m.raised, &m.reach, &m.exposure),
+                    (
+                        newest.revision,
+                        newest.score,
+                        newest.raised,
+                        &newest.reach,
+                        &newest.exposure
+                    )
+                );
+            }
+            // Quiet again with nothing new: nothing is written again.
+            let (n, mut again) = (out.len(), Vec::new());
+            e.finish(&mut out);
+            e.take_cohorts(&mut again);
+            assert_eq!((out.len(), again.len()), (n, 0));
+        } else {
+            assert!(cohorts.is_empty());
+            assert!(quiet.contains(&"small".to_owned()), "written once the input is quiet");
+            let small = out.iter().rev().find(|f| f.account == "small").expect("written");
+            exact(small.reach.audience, small.exposure.still_up, small.exposure.seconds_up);
         }
-        let small = out.iter().rev().find(|f| f.account == "small").expect("written");
-        assert_eq!(small.reach.audience, 5);
-        assert!(!small.exposure.still_up, "its exact state: down with the original");
-        assert_eq!(small.exposure.seconds_up, 4);
     }
 }
 
