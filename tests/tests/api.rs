@@ -1,18 +1,20 @@
 //! The HTTP API (`modsignal-api`) over flags the real engine wrote for the scenarios: access
 //! control by role, pseudonyms, filters, pagination, idempotent ingestion, exports, health and
-//! metrics, and the `OpenAPI` document against the router. Requests go through the router itself
+//! metrics, a message's resharers from its cohorts, and the `OpenAPI` document against the
+//! router. Requests go through the router itself
 //! (`tower::ServiceExt::oneshot`), headers and all.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::api_support::{ANALYST, KEY, LIAISON, config, scenario_flags, state, store_with};
+use crate::api_support::{ANALYST, KEY, LIAISON, cohort_pages, config, scenario_flags, state, store_with};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use modsignal_api::{CSV_HEADER, FlagStore, Ingested, Pseudonymiser, route_paths, router};
-use modsignal_core::{Flag, Policy};
+use modsignal_core::event::Category;
+use modsignal_core::{Cohort, Flag, Policy};
 use modsignal_tests::run_lines;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -119,6 +121,7 @@ async fn health_readiness_and_metrics_need_no_token_and_the_api_does() {
         format!("/api/v1/flags/{some_id}/export.json"),
         format!("/api/v1/flags/{some_id}/export.csv"),
         format!("/api/v1/messages/{message}"),
+        format!("/api/v1/messages/{message}/resharers"),
     ] {
         for (token, error) in [(None, None), (Some("not-a-token-at-all-0000"), Some("invalid_token"))] {
             let r = get(&app, &path, token).await;
@@ -701,7 +704,12 @@ fn documented_errors(doc: &Value, schema: &serde_json::Map<String, Value>, body:
 #[tokio::test]
 async fn the_openapi_document_describes_exactly_the_routes_served() {
     let flags = scenario_flags();
-    let (app, _) = app(false, &flags);
+    let (app, store) = app(false, &flags);
+    // The first flag's message gets a cohort too, so that the bodies of its message and its
+    // resharers are checked with cohorts and members in them.
+    for page in cohort_pages(&flags[0].message_id, flags[0].category, 3, 2, 1) {
+        store.ingest_cohort(&page).unwrap();
+    }
     let doc = get(&app, "/api/v1/openapi.json", None).await;
     assert_eq!(doc.status, StatusCode::OK);
     let doc = doc.json();
@@ -754,6 +762,11 @@ async fn the_openapi_document_describes_exactly_the_routes_served() {
         }
         if secured {
             assert!(op["responses"]["401"].is_object(), "{path}");
+        }
+        if path.ends_with("/resharers") {
+            let body = r.json();
+            let members = body["cohorts"][0]["members"].as_array().unwrap();
+            assert_eq!(members.len(), 3, "{path}: the body checked has members");
         }
         // Every `$ref` points at something the document defines.
         let text = item.to_string();
@@ -825,4 +838,346 @@ async fn serve_reports_an_address_it_cannot_bind_and_stops_when_told() {
     });
     stop.send(()).unwrap();
     server.await.unwrap().expect("a clean stop");
+}
+
+// --- A message's resharers, from its cohorts ----------------------------------------------
+
+/// Message c1: a credible threat with a raised author flag, a cohort of 2,500 resharers in that
+/// category over three pages (every seventh raised), and one of 40 in category 4 with none
+/// raised and no flag of that category. Message c2 has a category-4 cohort alone, nothing
+/// raised. Returns the flags and the pages of the three cohorts.
+fn cohort_fixture() -> (Vec<Flag>, Vec<Cohort>, Vec<Cohort>, Vec<Cohort>) {
+    let events = [
+        r#"{"type":"post","at":"2026-01-05T10:00:00Z","id":"c1","author":{"id":"a1","followers":300}}"#,
+        r#"{"type":"label","at":"2026-01-05T10:01:00Z","id":"c1","category":"credible_threat","confidence":0.9,"source":"reviewer"}"#,
+    ];
+    let (flags, errors) = run_lines(&Policy::default(), &events);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(flags.iter().any(|f| f.raised), "the author's flag is raised");
+    let threats = cohort_pages("c1", Category::CredibleThreat, 2500, 7, 3);
+    let offences = cohort_pages("c1", Category::CommunicationsOffence, 40, 1000, 3);
+    let alone = cohort_pages("c2", Category::CommunicationsOffence, 5, 1000, 1);
+    assert_eq!(threats.len(), 3);
+    (flags, threats, offences, alone)
+}
+
+/// A server over the fixture, with pages of up to 1,000.
+fn cohort_app(pseudonymise_liaison: bool) -> (Router, Arc<FlagStore>, Vec<Cohort>, Vec<Cohort>) {
+    let (flags, threats, offences, alone) = cohort_fixture();
+    let store = store_with(&flags);
+    for page in threats.iter().chain(&offences).chain(&alone) {
+        assert_eq!(store.ingest_cohort(page).unwrap(), Ingested::NewCohortPage);
+    }
+    let mut c = config(pseudonymise_liaison);
+    c.max_page = 1000;
+    (router(state(&c, store.clone())), store, threats, offences)
+}
+
+/// Every page of `/api/v1/messages/{message}/resharers?{query}` with `limit`, following cursors.
+async fn resharer_pages(app: &Router, message: &str, query: &str, token: &str, limit: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let mut path = format!("/api/v1/messages/{message}/resharers?limit={limit}");
+        if !query.is_empty() {
+            path.push('&');
+            path.push_str(query);
+        }
+        if let Some(c) = &cursor {
+            let _ = write!(path, "&cursor={c}");
+        }
+        let r = get(app, &path, Some(token)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+        let page = r.json();
+        let n: usize = page["cohorts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["members"].as_array().unwrap().len())
+            .sum();
+        assert!(n <= limit, "{path}: {n} members");
+        let next = page["next_cursor"].as_str().map(str::to_owned);
+        out.push(page);
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return out,
+        }
+    }
+    panic!("the resharers never ended");
+}
+
+/// The members of every page, by category, in the order given.
+fn members_by_category(pages: &[Value]) -> BTreeMap<String, Vec<Value>> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for page in pages {
+        for c in page["cohorts"].as_array().unwrap() {
+            let members = out.entry(c["category"].as_str().unwrap().to_owned()).or_default();
+            members.extend(c["members"].as_array().unwrap().iter().cloned());
+        }
+    }
+    out
+}
+
+fn members_json(pages: &[Cohort]) -> Vec<Value> {
+    pages
+        .iter()
+        .flat_map(|p| p.members.iter())
+        .map(|m| serde_json::to_value(m).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn resharers_page_across_a_cohorts_pages_in_account_order() {
+    let (app, _, threats, offences) = cohort_app(false);
+    let expected = members_json(&threats);
+    assert!(
+        expected
+            .windows(2)
+            .all(|w| w[0]["account"].as_str() < w[1]["account"].as_str()),
+        "the pages are in account order"
+    );
+    for limit in [1000, 50] {
+        let pages = resharer_pages(&app, "c1", "category=credible_threat", ANALYST, limit).await;
+        assert_eq!(pages.len(), 2500usize.div_ceil(limit), "pages of {limit}");
+        for page in &pages {
+            assert_eq!(page["message_id"], "c1");
+            let cohorts = page["cohorts"].as_array().unwrap();
+            assert_eq!(cohorts.len(), 1);
+            let c = &cohorts[0];
+            assert_eq!(c["cohort_id"], threats[0].cohort_id.as_str());
+            assert_eq!(c["revision"], threats[0].revision);
+            assert_eq!((c["pages"].as_u64(), c["complete"].as_bool()), (Some(3), Some(true)));
+            assert_eq!(c["summary"], serde_json::to_value(&threats[0].summary).unwrap());
+            assert_eq!(c["track"], "robust");
+        }
+        let got = members_by_category(&pages).remove("credible_threat").unwrap();
+        assert_eq!(
+            got, expected,
+            "pages of {limit}: every member once, as the cohort lists them"
+        );
+    }
+
+    // Without a category: every cohort of the message on every page, its members in category
+    // order, then account order.
+    let pages = resharer_pages(&app, "c1", "", ANALYST, 1000).await;
+    assert_eq!(pages.len(), 3);
+    for page in &pages {
+        let categories: Vec<&str> = page["cohorts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["category"].as_str().unwrap())
+            .collect();
+        assert_eq!(categories, ["credible_threat", "communications_offence"]);
+    }
+    let mut by = members_by_category(&pages);
+    assert_eq!(by.remove("credible_threat").unwrap(), expected);
+    assert_eq!(by.remove("communications_offence").unwrap(), members_json(&offences));
+    let last = &pages[2]["cohorts"];
+    assert_eq!(
+        (
+            last[0]["members"].as_array().unwrap().len(),
+            last[1]["members"].as_array().unwrap().len()
+        ),
+        (500, 40),
+        "a page goes on into the next category"
+    );
+
+    // Without a limit, the configured default page.
+    let r = get(&app, "/api/v1/messages/c1/resharers", Some(ANALYST)).await.json();
+    assert_eq!(r["cohorts"][0]["members"].as_array().unwrap().len(), 50);
+    assert!(r["cohorts"][1]["members"].as_array().unwrap().is_empty());
+
+    // The message's own body sums each cohort up, without its members.
+    let m = get(&app, "/api/v1/messages/c1", Some(ANALYST)).await.json();
+    let cohorts = m["cohorts"].as_array().unwrap();
+    assert_eq!(cohorts.len(), 2);
+    assert_eq!(cohorts[0]["summary"]["resharers"], 2500);
+    assert_eq!(cohorts[1]["summary"]["resharers"], 40);
+    assert!(cohorts.iter().all(|c| c.get("members").is_none()));
+}
+
+#[tokio::test]
+async fn resharers_follow_each_roles_rules() {
+    let (app, _, threats, offences) = cohort_app(true);
+    let p = Pseudonymiser::new(KEY.as_bytes());
+
+    // A pseudonymised liaison officer: raised members only, by pseudonym, in the same order; the
+    // summary's numbers whole; the category-4 cohort, where nothing is raised, not at all.
+    let pages = resharer_pages(&app, "c1", "", LIAISON, 50).await;
+    let mut by = members_by_category(&pages);
+    assert_eq!(by.keys().collect::<Vec<_>>(), ["credible_threat"]);
+    let raised: Vec<Value> = threats
+        .iter()
+        .flat_map(|page| page.members.iter())
+        .filter(|m| m.raised)
+        .map(|m| {
+            let mut m = m.clone();
+            m.account = p.account(&m.account);
+            serde_json::to_value(&m).unwrap()
+        })
+        .collect();
+    assert_eq!(raised.len(), 2500 / 7);
+    assert_eq!(by.remove("credible_threat").unwrap(), raised);
+    assert_eq!(pages.len(), raised.len().div_ceil(50));
+    assert_eq!(
+        pages[0]["cohorts"][0]["summary"],
+        serde_json::to_value(&threats[0].summary).unwrap()
+    );
+    for page in &pages {
+        let text = page.to_string();
+        for m in threats.iter().flat_map(|page| page.members.iter()).step_by(97) {
+            assert!(!text.contains(&format!("\"{}\"", m.account)), "{} shown", m.account);
+        }
+    }
+    // Asking for the category where nothing is raised gives no cohort.
+    let none = get(
+        &app,
+        "/api/v1/messages/c1/resharers?category=communications_offence",
+        Some(LIAISON),
+    )
+    .await;
+    assert_eq!(none.status, StatusCode::OK);
+    assert_eq!(none.json()["cohorts"], Value::Array(Vec::new()));
+    let m = get(&app, "/api/v1/messages/c1", Some(LIAISON)).await.json();
+    let categories: Vec<&str> = m["cohorts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["category"].as_str().unwrap())
+        .collect();
+    assert_eq!(categories, ["credible_threat"]);
+
+    // A message where nothing is raised does not exist for the liaison officer; the analyst
+    // sees it, and its cohort, though it has no flag yet.
+    for path in ["/api/v1/messages/c2", "/api/v1/messages/c2/resharers"] {
+        assert_eq!(
+            get(&app, path, Some(LIAISON)).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+        assert_eq!(get(&app, path, Some(ANALYST)).await.status, StatusCode::OK, "{path}");
+    }
+    let c2 = get(&app, "/api/v1/messages/c2", Some(ANALYST)).await.json();
+    assert_eq!(
+        (c2["author"].is_null(), c2["flags"].as_array().unwrap().len()),
+        (true, 0)
+    );
+
+    // The analyst (not pseudonymised here) sees every member with the account as written.
+    let mut all = members_by_category(&resharer_pages(&app, "c1", "", ANALYST, 1000).await);
+    assert_eq!(all.remove("credible_threat").unwrap(), members_json(&threats));
+    assert_eq!(all.remove("communications_offence").unwrap(), members_json(&offences));
+}
+
+#[tokio::test]
+async fn resharers_refuse_what_they_cannot_read_and_answer_404_for_an_unknown_message() {
+    let (app, _, _, _) = cohort_app(false);
+    let doc: Value = serde_json::from_str(modsignal_api::openapi_document()).unwrap();
+    let op = &doc["paths"]["/api/v1/messages/{message_id}/resharers"]["get"];
+    let check = |r: &Reply, code: &str| {
+        let schema = op["responses"][code]["content"]["application/json"]["schema"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{code} is documented"));
+        assert_eq!(
+            documented_errors(&doc, schema, &r.json()),
+            Vec::<String>::new(),
+            "{code}"
+        );
+    };
+
+    let r = get(&app, "/api/v1/messages/no-such-message/resharers", Some(ANALYST)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["error"], "not_found");
+    check(&r, "404");
+
+    let first = get(
+        &app,
+        "/api/v1/messages/c1/resharers?category=credible_threat&limit=10",
+        Some(ANALYST),
+    )
+    .await
+    .json();
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let follows = get(
+        &app,
+        &format!("/api/v1/messages/c1/resharers?category=credible_threat&limit=10&cursor={cursor}"),
+        Some(ANALYST),
+    )
+    .await;
+    assert_eq!(follows.status, StatusCode::OK);
+    check(&follows, "200");
+    for bad in [
+        "category=rudeness".to_owned(),
+        "cursor=abc".to_owned(),
+        "limit=0".to_owned(),
+        "limit=1001".to_owned(),
+        "limit=ten".to_owned(),
+        "categroy=credible_threat".to_owned(),
+        // A cursor of one category given with another.
+        format!("category=communications_offence&cursor={cursor}"),
+        // A cursor well formed, but after a resharer the cohort does not have.
+        format!("cursor=0.0.9.{}", "0".repeat(32)),
+        // A cursor into a category the message has no cohort in.
+        format!("cursor=1.0.9.{}", &cursor[cursor.len() - 32..]),
+    ] {
+        let r = get(&app, &format!("/api/v1/messages/c1/resharers?{bad}"), Some(ANALYST)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
+        assert_eq!(r.json()["error"], "bad_request", "{bad}");
+        check(&r, "400");
+    }
+}
+
+#[tokio::test]
+async fn cohort_ingestion_is_idempotent_and_order_free() {
+    let (flags, threats, offences, _) = cohort_fixture();
+    let older = cohort_pages("c1", Category::CredibleThreat, 1800, 7, 1);
+    assert!(older[0].revision < threats[0].revision);
+
+    // In the order written: the older state, then the newer.
+    let forward = store_with(&flags);
+    for page in older.iter().chain(&threats).chain(&offences) {
+        forward.ingest_cohort(page).unwrap();
+    }
+    // Newest first, as JSON, every page twice, the older state after it.
+    let backward = store_with(&flags);
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for page in threats
+        .iter()
+        .rev()
+        .chain(&offences)
+        .chain(&threats)
+        .chain(&offences)
+        .chain(&older)
+    {
+        let o = backward.ingest_json(&page.to_json()).unwrap();
+        *outcomes.entry(format!("{o:?}")).or_default() += 1;
+    }
+    let expected: BTreeMap<String, usize> = [
+        (format!("{:?}", Ingested::NewCohortPage), 4),
+        (format!("{:?}", Ingested::Duplicate), 4),
+        (format!("{:?}", Ingested::StaleCohortPage), 2),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(outcomes, expected);
+    let (f, b) = (forward.stats(), backward.stats());
+    assert_eq!((f.cohorts, f.cohort_pages), (2, 4));
+    assert_eq!((b.cohorts, b.cohort_pages), (2, 4));
+    assert_eq!((b.cohort_pages_ingested_total, b.cohort_pages_ignored_total), (4, 6));
+    assert_eq!(b.flags, f.flags, "cohorts are not flags");
+
+    let (fa, ba) = (
+        router(state(&config(false), forward)),
+        router(state(&config(false), backward)),
+    );
+    for token in [ANALYST, LIAISON] {
+        let a = resharer_pages(&fa, "c1", "", token, 50).await;
+        let b = resharer_pages(&ba, "c1", "", token, 50).await;
+        assert_eq!(a, b);
+        let m = get(&fa, "/api/v1/messages/c1", Some(token)).await.json();
+        assert_eq!(m, get(&ba, "/api/v1/messages/c1", Some(token)).await.json());
+    }
+    let all = members_by_category(&resharer_pages(&fa, "c1", "category=credible_threat", ANALYST, 500).await);
+    assert_eq!(all["credible_threat"], members_json(&threats), "the newer state wins");
 }

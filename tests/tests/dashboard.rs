@@ -9,12 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::api_support::{ANALYST, KEY, LIAISON, config, scenario_flags, state, store_with};
+use crate::api_support::{ANALYST, KEY, LIAISON, cohort_pages, config, scenario_flags, state, store_with};
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures_util::StreamExt;
 use modsignal_api::{Pseudonymiser, serve_listener};
+use modsignal_core::event::Category;
 use modsignal_core::model::Effect;
 use modsignal_core::{Flag, Subject};
 use serde::de::DeserializeOwned;
@@ -77,6 +78,13 @@ impl Session {
     async fn visible(&self, id: &str) -> bool {
         self.eval(&format!(
             "(() => {{ const e = document.getElementById('{id}'); return !!e && e.offsetParent !== null; }})()"
+        ))
+        .await
+    }
+
+    async fn visible_selector(&self, selector: &str) -> bool {
+        self.eval(&format!(
+            "(() => {{ const e = document.querySelector('{selector}'); return !!e && e.offsetParent !== null; }})()"
         ))
         .await
     }
@@ -191,8 +199,14 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
     let newest = |id: &str| *by_id[id].last().unwrap();
     let newest_raised = |id: &str| *by_id[id].iter().rev().find(|f| f.raised).unwrap();
 
-    // The server, on a loopback port, with the liaison role pseudonymised.
+    // The server, on a loopback port, with the liaison role pseudonymised. The viral message
+    // (m3, category 4) also has a cohort of 120 resharers, every seventh raised.
     let store = store_with(&flags);
+    let cohort = cohort_pages("m3", Category::CommunicationsOffence, 120, 7, 1);
+    for page in &cohort {
+        store.ingest_cohort(page).expect("a valid cohort page");
+    }
+    let members: Vec<&modsignal_core::cohort::Member> = cohort.iter().flat_map(|p| p.members.iter()).collect();
     let feeder = store.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
     let origin = format!("http://{}", listener.local_addr().unwrap());
@@ -439,6 +453,53 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
     assert!(s.text("flag-exposure").await.contains("Still up"));
     s.shot("04-analyst-viral").await;
 
+    // Everyone who reshared it: the cohort's summary, and its members fifty at a time.
+    assert_eq!(viral.category, Category::CommunicationsOffence);
+    s.wait(
+        "document.querySelector('[data-testid=cohort]')?.dataset.loads === '1'",
+        "the first page of the resharers",
+    )
+    .await;
+    let summary: String = s
+        .eval("document.querySelector('[data-testid=cohort-summary]').textContent")
+        .await;
+    for part in [
+        "120 people reshared it",
+        "17 of their flags are raised",
+        "80 reshares are still up",
+        "1 hour in the middle case",
+        "1 hour 48 minutes or less",
+        "the longest for 2 hours",
+    ] {
+        assert!(summary.contains(part), "{part:?} in {summary}");
+    }
+    let cohort_rows = "[...document.querySelectorAll('[data-testid=cohort-row]')].map(r => r.dataset.account)";
+    assert_eq!(s.eval::<Vec<String>>(cohort_rows).await.len(), 50);
+    for loads in [2, 3] {
+        assert!(s.visible_selector("[data-testid=cohort-more]").await, "more to show");
+        let _: bool = s
+            .eval("(() => { document.querySelector('[data-testid=cohort-more]').click(); return true; })()")
+            .await;
+        s.wait(
+            &format!("document.querySelector('[data-testid=cohort]').dataset.loads === '{loads}'"),
+            "the next page of the resharers",
+        )
+        .await;
+    }
+    let accounts_shown: Vec<String> = s.eval(cohort_rows).await;
+    let expected: Vec<String> = members.iter().map(|m| m.account.clone()).collect();
+    assert_eq!(accounts_shown, expected, "every resharer once, in account order");
+    assert!(!s.visible_selector("[data-testid=cohort-more]").await, "nothing more");
+    let removed = members.iter().find(|m| m.exposure.removed_at.is_some()).unwrap();
+    let row: String = s
+        .eval(&format!(
+            "document.querySelector('[data-testid=cohort-row][data-account=\"{}\"]').textContent",
+            removed.account
+        ))
+        .await;
+    assert!(row.contains("by the platform"), "{row}");
+    s.shot("04b-analyst-viral-resharers").await;
+
     // Nothing was fetched from anywhere but this server.
     let foreign: Vec<String> = s
         .eval(&format!(
@@ -484,7 +545,11 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
     assert_eq!(s.rows().await, ever_raised, "raised flags only, newest first");
     s.shot("05-liaison-list").await;
 
-    let accounts: BTreeSet<String> = flags.iter().map(|f| f.account.clone()).collect();
+    let accounts: BTreeSet<String> = flags
+        .iter()
+        .map(|f| f.account.clone())
+        .chain(members.iter().map(|m| m.account.clone()))
+        .collect();
     let p = Pseudonymiser::new(KEY.as_bytes());
     let row_accounts: Vec<String> = s
         .eval("[...document.querySelectorAll('[data-testid=row-account]')].map(a => a.textContent)")
@@ -526,6 +591,27 @@ async fn the_dashboard_explains_raised_flags_and_hides_what_a_liaison_officer_mu
         .cloned()
         .collect();
     assert_eq!(shown, raised_resharers, "only resharers' raised flags");
+    // Of everyone who reshared it, the raised ones only, by pseudonym; the numbers count all.
+    s.wait(
+        "document.querySelector('[data-testid=cohort]')?.dataset.loads === '1'",
+        "the liaison officer's resharers",
+    )
+    .await;
+    let rows: Vec<(String, String)> = s
+        .eval("[...document.querySelectorAll('[data-testid=cohort-row]')].map(r => [r.dataset.account, r.dataset.raised])")
+        .await;
+    let expected: Vec<(String, String)> = members
+        .iter()
+        .filter(|m| m.raised)
+        .map(|m| (p.account(&m.account), "true".to_owned()))
+        .collect();
+    assert_eq!(rows.len(), 17);
+    assert_eq!(rows, expected, "raised resharers only, by pseudonym, in account order");
+    assert!(!s.visible_selector("[data-testid=cohort-more]").await);
+    let summary: String = s
+        .eval("document.querySelector('[data-testid=cohort-summary]').textContent")
+        .await;
+    assert!(summary.contains("120 people reshared it"), "{summary}");
     let leaked: Vec<String> = s.words().await.intersection(&accounts).cloned().collect();
     assert!(leaked.is_empty(), "account ids on a flag's page: {leaked:?}");
     s.shot("07-liaison-viral").await;

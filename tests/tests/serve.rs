@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-use modsignal_core::Policy;
+use modsignal_core::event::Category;
+use modsignal_core::{Cohort, Policy};
 use modsignal_tests::binary::modsignal_command;
 use modsignal_tests::broker::Broker;
 use modsignal_tests::worker::simulated;
@@ -270,6 +271,29 @@ fn file_mode_serves_the_flags_of_its_input_until_sigterm() {
     assert!(status.success(), "SIGTERM ends the server cleanly: {status}");
 }
 
+/// Every member of `message`'s cohort of `category` that the API gives `token`, following
+/// cursors, and the last page's cohort (without members).
+fn served_members(
+    port: u16,
+    token: &str,
+    message: &str,
+    category: &str,
+) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let base = format!("/api/v1/messages/{message}/resharers?category={category}&limit=7");
+    let mut path = base.clone();
+    let mut members = Vec::new();
+    loop {
+        let page = json(port, &path, token);
+        let mut cohort = page["cohorts"][0].clone();
+        members.extend(cohort["members"].as_array().unwrap().iter().cloned());
+        cohort.as_object_mut().unwrap().remove("members");
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("{base}&cursor={c}"),
+            None => return (members, cohort),
+        }
+    }
+}
+
 #[tokio::test]
 #[cfg_attr(
     not(feature = "kafka"),
@@ -286,6 +310,12 @@ async fn on_kafka_each_instance_serves_the_whole_output_topic_once_ready() {
     let (flags, _) = run_lines(&Policy::default(), &lines);
     let expected = final_flags(&flags);
     broker.produce_lines("events", &lines).await;
+    // Cohort pages on the output topic beside the flags, the newer state before the older: every
+    // instance's follower reads them through `ingest_json` and serves the newer.
+    let newer = crate::api_support::cohort_pages("k-cohort", Category::CredibleThreat, 1200, 5, 2);
+    let older = crate::api_support::cohort_pages("k-cohort", Category::CredibleThreat, 900, 5, 1);
+    let records: Vec<String> = newer.iter().chain(&older).map(Cohort::to_json).collect();
+    broker.produce_lines_to("flags", 1, &records).await;
 
     let kafka = format!(
         "[kafka]\nbrokers = \"{}\"\ninput_topics = [\"events\"]\noutput_topic = \"flags\"\ndead_letter_topic = \"dead-letters\"\nflush_interval = \"200ms\"\nidle_after = \"2s\"\n",
@@ -307,6 +337,19 @@ async fn on_kafka_each_instance_serves_the_whole_output_topic_once_ready() {
             let served = revisions(&listed(port, ANALYST, "limit=500"));
             served.len() == expected.len() && expected.iter().all(|(id, f)| served.get(id) == Some(&f.revision))
         });
+    }
+    let written: Vec<serde_json::Value> = newer
+        .iter()
+        .flat_map(|p| p.members.iter())
+        .map(|m| serde_json::to_value(m).unwrap())
+        .collect();
+    for port in [port_a, port_b] {
+        let (served, cohort) = served_members(port, ANALYST, "k-cohort", "credible_threat");
+        assert_eq!(served, written, "the newer cohort, whole, on every instance");
+        assert_eq!(
+            (cohort["revision"].as_u64(), cohort["complete"].as_bool()),
+            (Some(newer[0].revision), Some(true))
+        );
     }
     let (_, text) = get(port_a, "/metrics", None).unwrap();
     let (_, text_b) = get(port_b, "/metrics", None).unwrap();

@@ -26,7 +26,7 @@ use crate::export::to_csv;
 use modsignal_core::Subject;
 
 use crate::record::FlagRecord;
-use crate::store::{Cursor, FlagStore, History, ListFilter, Shown, Visibility};
+use crate::store::{CohortState, Cursor, FlagStore, History, ListFilter, MemberCursor, Shown, Visibility};
 use modsignal_metrics::http::{HttpMetrics, StoreStats};
 
 const OPENAPI: &str = include_str!("openapi.json");
@@ -140,6 +140,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
         ("/api/v1/flags/{flag_id}/export.json", get(export_json)),
         ("/api/v1/flags/{flag_id}/export.csv", get(export_csv)),
         ("/api/v1/messages/{message_id}", get(get_message)),
+        ("/api/v1/messages/{message_id}/resharers", get(get_resharers)),
     ]
 }
 
@@ -422,6 +423,20 @@ fn parse_track(s: &str) -> Result<Track, ApiError> {
         .ok_or_else(|| ApiError::BadRequest(format!("unknown track {s:?} (robust or high_threshold)")))
 }
 
+/// A page size: the configured default if absent, else from 1 to the configured maximum.
+fn parse_limit(state: &ApiState, given: Option<&str>) -> Result<usize, ApiError> {
+    match given {
+        None => Ok(state.0.default_page),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=state.0.max_page).contains(&n) => Ok(n),
+            _ => Err(ApiError::BadRequest(format!(
+                "limit must be a whole number from 1 to {}",
+                state.0.max_page
+            ))),
+        },
+    }
+}
+
 fn parse_time(field: &str, s: &str) -> Result<Ts, ApiError> {
     Ts::parse_rfc3339(s)
         .ok_or_else(|| ApiError::BadRequest(format!("{field} must be an RFC 3339 time such as 2026-01-05T10:00:00Z")))
@@ -433,18 +448,7 @@ async fn list_flags(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<body::FlagPage>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = match p.limit.as_deref() {
-        None => state.0.default_page,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=state.0.max_page).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "limit must be a whole number from 1 to {}",
-                    state.0.max_page
-                )));
-            }
-        },
-    };
+    let limit = parse_limit(&state, p.limit.as_deref())?;
     let cursor = match p.cursor.as_deref() {
         None => None,
         Some(s) => {
@@ -580,7 +584,8 @@ async fn get_message(
         .message_in(&state, &message_id)
         .ok_or(ApiError::NotFound("message"))?;
     let flags = state.0.store.message(caller.visibility(), &id);
-    if flags.is_empty() {
+    let cohorts = state.0.store.cohorts(caller.visibility(), &id);
+    if flags.is_empty() && cohorts.is_empty() {
         return Err(ApiError::NotFound("message"));
     }
     // The message's own reach and exposure are its author's: the newest author revision shown.
@@ -615,5 +620,78 @@ async fn get_message(
         exposure,
         flags,
         history,
+        cohorts: cohorts.into_iter().map(message_cohort).collect(),
+    }))
+}
+
+fn message_cohort(c: CohortState) -> body::MessageCohort {
+    body::MessageCohort {
+        category: c.category,
+        track: c.track,
+        cohort_id: c.cohort_id,
+        revision: c.revision,
+        pages: c.pages,
+        complete: c.complete,
+        at: c.at,
+        summary: c.summary,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResharerParams {
+    category: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Every resharer of a message and their exposure, from its cohorts: per category the cohort's
+/// summary, and its members in account order, paged across the cohort's pages.
+async fn get_resharers(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(message_id): Path<String>,
+    params: Result<Query<ResharerParams>, QueryRejection>,
+) -> Result<Json<body::Resharers>, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = parse_limit(&state, p.limit.as_deref())?;
+    let category = p.category.as_deref().map(parse_category).transpose()?;
+    let cursor = match p.cursor.as_deref() {
+        None => None,
+        Some(s) => Some(
+            MemberCursor::parse(s)
+                .filter(|c| category.is_none_or(|cat| c.category() == cat))
+                .ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave for this query".into()))?,
+        ),
+    };
+    let id = caller
+        .message_in(&state, &message_id)
+        .ok_or(ApiError::NotFound("message"))?;
+    let page = state
+        .0
+        .store
+        .resharers(caller.visibility(), &id, category, cursor.as_ref(), limit)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?
+        .ok_or(ApiError::NotFound("message"))?;
+    let pseudonymiser = caller.pseudonymiser(&state);
+    let cohorts = page
+        .cohorts
+        .into_iter()
+        .map(|(c, mut members)| {
+            if let Some(p) = pseudonymiser {
+                for m in &mut members {
+                    m.account = p.account(&m.account);
+                }
+            }
+            body::ResharerCohort {
+                cohort: message_cohort(c),
+                members,
+            }
+        })
+        .collect();
+    Ok(Json(body::Resharers {
+        message_id: pseudonymiser.map_or_else(|| id.clone(), |p| p.message_id(&id)),
+        cohorts,
+        next_cursor: page.next.map(|c| c.encode()),
     }))
 }

@@ -5,6 +5,8 @@
 //! or retyped here and not there fails.
 
 use modsignal_core::Ts;
+use modsignal_core::cohort::{Member, Summary};
+use modsignal_core::event::{Category, Track};
 use modsignal_core::flag::{Exposure, Reach};
 use serde::Serialize;
 
@@ -119,4 +121,37 @@ pub(crate) struct Message {
     pub exposure: Option<Exposure>,
     pub flags: Vec<ShownFlag>,
     pub history: Vec<HistoryEntry>,
+    pub cohorts: Vec<MessageCohort>,
+}
+
+/// `MessageCohort`: one category's resharer cohort of a message, in a few numbers that name no
+/// one (its `summary` is the core's `cohort::Summary`, the document's `CohortSummary`).
+#[derive(Serialize)]
+pub(crate) struct MessageCohort {
+    pub category: Category,
+    pub track: Track,
+    pub cohort_id: String,
+    pub revision: u64,
+    pub pages: u32,
+    pub complete: bool,
+    pub at: Ts,
+    pub summary: Summary,
+}
+
+/// `ResharerCohort`: a cohort with the members of one page of `/resharers` (each the core's
+/// `cohort::Member`, the document's `ResharerMember`, with the account as the caller may see
+/// it).
+#[derive(Serialize)]
+pub(crate) struct ResharerCohort {
+    #[serde(flatten)]
+    pub cohort: MessageCohort,
+    pub members: Vec<Member>,
+}
+
+/// `Resharers`: one page of `/api/v1/messages/{message_id}/resharers`.
+#[derive(Serialize)]
+pub(crate) struct Resharers {
+    pub message_id: String,
+    pub cohorts: Vec<ResharerCohort>,
+    pub next_cursor: Option<String>,
 }

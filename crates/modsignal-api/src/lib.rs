@@ -2,9 +2,10 @@
 //!
 //! The pieces, and how an owner (the `modsignal` binary) puts them together:
 //!
-//! 1. A [`FlagStore`], shared in an `Arc`, fed with every flag revision written: by the
-//!    engine in this process ([`FlagStore::ingest`]) or from the Kafka output topic
-//!    ([`FlagStore::ingest_json`]). The output topic carries the flags of every partition, so
+//! 1. A [`FlagStore`], shared in an `Arc`, fed with every flag revision and resharer cohort
+//!    page written: by the engine in this process ([`FlagStore::ingest`],
+//!    [`FlagStore::ingest_cohort`]) or from the Kafka output topic ([`FlagStore::ingest_json`],
+//!    which tells the two apart by their `schema`). The output topic carries the records of every partition, so
 //!    when each instance feeds its store from all of it, every instance answers every query,
 //!    including about messages whose partition another instance owns. Ingestion is idempotent
 //!    and order-free, and memory per flag is capped (see [`store`]). The owner calls
@@ -26,11 +27,13 @@
 //! | `/api/v1/flags` | yes | newest revision of each flag, newest first, filtered and paginated |
 //! | `/api/v1/flags/{flag_id}` | yes | one flag with its revisions |
 //! | `/api/v1/flags/{flag_id}/export.json`, `.csv` | yes | one flag as an evidence file |
-//! | `/api/v1/messages/{message_id}` | yes | a message's reach, exposure and flags (author and resharers) |
+//! | `/api/v1/messages/{message_id}` | yes | a message's reach, exposure and flags (author and resharers), and its cohorts' summaries |
+//! | `/api/v1/messages/{message_id}/resharers` | yes | every resharer of the message, from its cohorts, paginated |
 //! | `/`, `/assets/*` | no | the dashboard (static; it asks for a token and calls the API) |
 //!
 //! Access control: each configured bearer token has a [`Role`]. `analyst` sees every flag;
-//! `liaison` sees only raised revisions (a flag never raised does not exist for it: 404).
+//! `liaison` sees only raised revisions (a flag never raised does not exist for it: 404), and
+//! of a cohort only its raised members (and its summary, whose numbers name no one).
 //! Roles listed in `pseudonymise` see `pseud:` pseudonyms (HMAC-SHA256 under a configured key)
 //! in place of account ids, everywhere, and name accounts by pseudonym in filters. Tokens are
 //! compared in constant time and never logged; the health, readiness and metrics routes carry

@@ -21,19 +21,26 @@
 //! The number of flags itself is not capped: they are the record the API exists to serve,
 //! and they grow with labelled messages, not with traffic. Memory is about the size of the
 //! flags' JSON times the revisions kept.
+//!
+//! Resharer cohorts ([`modsignal_core::Cohort`], written to the same output as flags) are kept
+//! page by page: for each (`cohort_id`, `page`) the highest revision seen, whole (a page is at
+//! most about 512 KiB), so an older page arriving later changes nothing and the same page twice
+//! is a duplicate. They are indexed by message, so that a message's view finds them. A cohort's
+//! pages are written one by one, so for a while they may be of different revisions: the store
+//! says whether they are all of one ([`CohortState::complete`]) and, when listing members,
+//! takes each account from the newest page that lists it, so that no resharer is listed twice.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use modsignal_core::cohort::{Member, Summary};
 use modsignal_core::event::{Category, Track};
-use modsignal_core::{Flag, Ts};
+use modsignal_core::{Cohort, Flag, Subject, Ts};
 
-use modsignal_core::Subject;
-
-use crate::record::{self, FlagRecord, IngestError};
+use crate::record::{self, FlagRecord, IngestError, Record};
 
 /// The default cap on revisions kept per flag.
 pub const DEFAULT_MAX_REVISIONS: usize = 32;
@@ -57,8 +64,15 @@ pub enum Ingested {
     NewFlag,
     /// A new revision of a known flag (newer or older than those kept).
     NewRevision,
-    /// This flag and revision were already stored: nothing changed.
+    /// This flag and revision, or this cohort page and revision, were already stored: nothing
+    /// changed.
     Duplicate,
+    /// The first page seen of this number of this cohort.
+    NewCohortPage,
+    /// A newer revision of a cohort page kept, which replaces it.
+    NewCohortRevision,
+    /// An older revision of a cohort page than the one kept: nothing changed.
+    StaleCohortPage,
 }
 
 /// Sizes and counters of the store.
@@ -72,8 +86,16 @@ pub struct StoreStats {
     pub accounts: u64,
     pub ingested_total: u64,
     pub duplicates_total: u64,
+    /// Records refused, flags and cohort pages alike.
     pub rejected_total: u64,
     pub thinned_total: u64,
+    /// Resharer cohorts, and the pages kept of them (one revision each).
+    pub cohorts: u64,
+    pub cohort_pages: u64,
+    /// Cohort pages stored (new, or newer than the one kept), and those that changed nothing
+    /// (the same revision again, or an older one).
+    pub cohort_pages_ingested_total: u64,
+    pub cohort_pages_ignored_total: u64,
 }
 
 /// A flag as one reader sees it: the newest revision visible to them, and whether that is the
@@ -138,6 +160,87 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// A resharer cohort as the store holds it: the state of its newest page, and whether every
+/// page is of that state.
+#[derive(Clone, Debug)]
+pub struct CohortState {
+    pub cohort_id: String,
+    pub message_id: String,
+    pub category: Category,
+    pub track: Track,
+    /// The highest revision among its pages, whose summary and time these are.
+    pub revision: u64,
+    /// How many pages the cohort has: the most any of its pages says.
+    pub pages: u32,
+    /// Whether every page is kept, all of one revision: until then (the pages of a new state
+    /// arrive one by one) its members are a mix of two states, and some may be missing.
+    pub complete: bool,
+    pub summary: Summary,
+    pub at: Ts,
+}
+
+/// Where a page of a message's resharers ends: the category of its last member's cohort, the
+/// place that member had (a hint: pages are replaced by newer revisions) and its flag id. It
+/// names the member by flag id rather than account so that a pseudonymised caller is never
+/// handed an account id; clients treat its encoding as opaque.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberCursor {
+    category: Category,
+    page: u32,
+    index: u32,
+    flag_id: String,
+}
+
+impl MemberCursor {
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            self.category.index(),
+            self.page,
+            self.index,
+            self.flag_id
+        )
+    }
+
+    pub fn parse(text: &str) -> Option<MemberCursor> {
+        let mut parts = text.splitn(4, '.');
+        let category = *Category::ALL.get(parts.next()?.parse::<usize>().ok()?)?;
+        let page = parts.next()?.parse().ok()?;
+        let index = parts.next()?.parse().ok()?;
+        let id = parts.next()?;
+        let hex = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        hex.then(|| MemberCursor {
+            category,
+            page,
+            index,
+            flag_id: id.to_owned(),
+        })
+    }
+
+    /// The category of the cohort the cursor is in.
+    pub fn category(&self) -> Category {
+        self.category
+    }
+}
+
+/// Why a resharer cursor cannot be followed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MemberCursorError {
+    #[error("the cursor is not in a cohort of this message")]
+    NoCohort,
+    #[error("the resharer the cursor points after is no longer in the cohort; start again without a cursor")]
+    NoMember,
+}
+
+/// One page of a message's resharers: every cohort that matched, each with the members of this
+/// page (in account order; cohorts in category order).
+#[derive(Clone, Debug)]
+pub struct ResharerPage {
+    pub cohorts: Vec<(CohortState, Vec<Member>)>,
+    /// Set when more members follow this page.
+    pub next: Option<MemberCursor>,
+}
+
 /// The thread-safe store of flags; share it in an `Arc` between the feeder and the server.
 pub struct FlagStore {
     inner: RwLock<Inner>,
@@ -165,6 +268,115 @@ struct Inner {
     ingested: u64,
     duplicates: u64,
     thinned: u64,
+    /// Resharer cohorts by id, and their ids by message.
+    cohorts: HashMap<String, CohortEntry>,
+    cohorts_by_message: HashMap<String, Vec<String>>,
+    cohort_pages: u64,
+    cohort_ingested: u64,
+    cohort_ignored: u64,
+}
+
+/// The pages kept of one cohort, each the highest revision seen of its number; never empty.
+struct CohortEntry {
+    pages: BTreeMap<u32, Arc<Cohort>>,
+}
+
+impl CohortEntry {
+    fn newest(&self) -> &Arc<Cohort> {
+        self.pages
+            .values()
+            .max_by_key(|p| p.revision)
+            .expect("a cohort entry holds at least one page")
+    }
+
+    fn state(&self) -> CohortState {
+        let newest = self.newest();
+        let pages = self.pages.values().map(|p| p.pages).max().unwrap_or(newest.pages);
+        let complete = self.pages.len() == pages as usize
+            && self.pages.keys().copied().eq(0..pages)
+            && self
+                .pages
+                .values()
+                .all(|p| p.revision == newest.revision && p.pages == pages);
+        CohortState {
+            cohort_id: newest.cohort_id.clone(),
+            message_id: newest.message_id.clone(),
+            category: newest.category,
+            track: newest.track,
+            revision: newest.revision,
+            pages,
+            complete,
+            summary: newest.summary.clone(),
+            at: newest.at,
+        }
+    }
+
+    /// The account of the member a cursor points after: at the cursor's place if it is still
+    /// there, else wherever it is now.
+    fn account_of(&self, c: &MemberCursor) -> Option<&str> {
+        let at_hint = self
+            .pages
+            .get(&c.page)
+            .and_then(|p| p.members.get(c.index as usize))
+            .filter(|m| m.flag_id == c.flag_id);
+        at_hint
+            .or_else(|| {
+                self.pages
+                    .values()
+                    .flat_map(|p| p.members.iter())
+                    .find(|m| m.flag_id == c.flag_id)
+            })
+            .map(|m| m.account.as_str())
+    }
+
+    /// The members after `after` (an account), in account order, each once: from the newest
+    /// page that lists it.
+    fn members_after<'a>(&'a self, after: Option<&str>) -> Merged<'a> {
+        let mut heap = BinaryHeap::new();
+        for (&number, page) in &self.pages {
+            let start = after.map_or(0, |a| page.members.partition_point(|m| m.account.as_str() <= a));
+            if let Some(m) = page.members.get(start) {
+                heap.push(Reverse((m.account.as_str(), Reverse(page.revision), number, start)));
+            }
+        }
+        Merged {
+            entry: self,
+            heap,
+            last: None,
+        }
+    }
+}
+
+/// The next member of one page in a merge: its account, its page's revision (the newest first
+/// among equal accounts), the page's number and the member's place on it.
+type Head<'a> = Reverse<(&'a str, Reverse<u64>, u32, usize)>;
+
+/// A merge of a cohort's pages by account, newest revision first for an account listed twice.
+struct Merged<'a> {
+    entry: &'a CohortEntry,
+    heap: BinaryHeap<Head<'a>>,
+    last: Option<&'a str>,
+}
+
+impl<'a> Iterator for Merged<'a> {
+    /// A member, with its page number and its place on that page.
+    type Item = (u32, usize, &'a Member);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(Reverse((account, revision, number, index))) = self.heap.pop() {
+            let page = &self.entry.pages[&number];
+            if let Some(next) = page.members.get(index + 1) {
+                self.heap
+                    .push(Reverse((next.account.as_str(), revision, number, index + 1)));
+            }
+            if self.last == Some(account) {
+                continue;
+            }
+            self.last = Some(account);
+            return Some((number, index, &page.members[index]));
+        }
+        None
+    }
 }
 
 struct Entry {
@@ -243,15 +455,69 @@ impl FlagStore {
         self.ingest_record(flag.clone())
     }
 
-    /// Stores a flag read as JSON (a record of the output topic, a line of a flag file).
+    /// Stores a record read as JSON (a record of the output topic, a line of a flag file): a
+    /// flag or a cohort page, told apart by its `schema`.
     pub fn ingest_json(&self, text: &str) -> Result<Ingested, IngestError> {
-        match record::from_json(text) {
-            Ok(record) => self.ingest_record(record),
+        match record::record_from_json(text) {
+            Ok(Record::Flag(flag)) => self.ingest_record(flag),
+            Ok(Record::Cohort(page)) => self.ingest_cohort_page(Arc::new(page)),
             Err(e) => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 Err(e)
             }
         }
+    }
+
+    /// Stores a page of a resharer cohort this process's engine wrote.
+    pub fn ingest_cohort(&self, page: &Cohort) -> Result<Ingested, IngestError> {
+        self.ingest_cohort_page(Arc::new(page.clone()))
+    }
+
+    /// Keeps the page if it is the first or the newest revision seen of its (`cohort_id`,
+    /// `page`). Idempotent and order-free: the same page twice, or an older revision after a
+    /// newer one, changes nothing.
+    fn ingest_cohort_page(&self, page: Arc<Cohort>) -> Result<Ingested, IngestError> {
+        if let Err(e) = record::validate_cohort(&page) {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        let mut inner = self.write();
+        let inner = &mut *inner;
+        // `validate_cohort` checked that the id is the hash of the message and category, so
+        // every page under one id belongs to the same message and category.
+        let Some(entry) = inner.cohorts.get_mut(&page.cohort_id) else {
+            inner
+                .cohorts_by_message
+                .entry(page.message_id.clone())
+                .or_default()
+                .push(page.cohort_id.clone());
+            let id = page.cohort_id.clone();
+            inner.cohorts.insert(
+                id,
+                CohortEntry {
+                    pages: BTreeMap::from([(page.page, page)]),
+                },
+            );
+            inner.cohort_pages += 1;
+            inner.cohort_ingested += 1;
+            return Ok(Ingested::NewCohortPage);
+        };
+        let outcome = match entry.pages.get(&page.page) {
+            None => {
+                inner.cohort_pages += 1;
+                Ingested::NewCohortPage
+            }
+            Some(kept) if kept.revision < page.revision => Ingested::NewCohortRevision,
+            Some(kept) if kept.revision == page.revision => Ingested::Duplicate,
+            Some(_) => Ingested::StaleCohortPage,
+        };
+        if matches!(outcome, Ingested::NewCohortPage | Ingested::NewCohortRevision) {
+            entry.pages.insert(page.page, page);
+            inner.cohort_ingested += 1;
+        } else {
+            inner.cohort_ignored += 1;
+        }
+        Ok(outcome)
     }
 
     /// Stores one revision. Idempotent: the same flag id and revision twice changes nothing.
@@ -425,6 +691,99 @@ impl FlagStore {
         out
     }
 
+    /// The resharer cohorts of a message that `vis` may see, in category order. A reader who
+    /// sees raised flags only sees the cohort of a category in which something of the message
+    /// is raised (a flag, or a member): a category where nothing is raised does not exist for
+    /// them, as a flag never raised does not.
+    pub fn cohorts(&self, vis: Visibility, message_id: &str) -> Vec<CohortState> {
+        let inner = self.read();
+        inner
+            .visible_cohorts(vis, message_id)
+            .into_iter()
+            .map(CohortEntry::state)
+            .collect()
+    }
+
+    /// Whether `vis` may see anything of a message: a flag or a cohort.
+    pub fn knows_message(&self, vis: Visibility, message_id: &str) -> bool {
+        let inner = self.read();
+        inner.message_visible(vis, message_id)
+    }
+
+    /// A page of a message's resharers, as `vis` sees them: the cohorts of `category` (or of
+    /// every category), and at most `limit` members after `after`, in category then account
+    /// order; a reader who sees raised flags only gets raised members only. `Ok(None)` when
+    /// the reader may see nothing of the message.
+    pub fn resharers(
+        &self,
+        vis: Visibility,
+        message_id: &str,
+        category: Option<Category>,
+        after: Option<&MemberCursor>,
+        limit: usize,
+    ) -> Result<Option<ResharerPage>, MemberCursorError> {
+        let inner = self.read();
+        if !inner.message_visible(vis, message_id) {
+            return Ok(None);
+        }
+        let entries: Vec<&CohortEntry> = inner
+            .visible_cohorts(vis, message_id)
+            .into_iter()
+            .filter(|e| category.is_none_or(|c| e.newest().category == c))
+            .collect();
+        // Where the list starts: after the cursor's member in its cohort.
+        let mut start: Option<(Category, &str)> = None;
+        if let Some(c) = after {
+            let entry = entries
+                .iter()
+                .find(|e| e.newest().category == c.category)
+                .ok_or(MemberCursorError::NoCohort)?;
+            start = Some((c.category, entry.account_of(c).ok_or(MemberCursorError::NoMember)?));
+        }
+        let mut cohorts = Vec::with_capacity(entries.len());
+        let mut next = None;
+        let mut taken = 0usize;
+        for entry in entries {
+            let state = entry.state();
+            let mut members = Vec::new();
+            let skip = start.is_some_and(|(c, _)| state.category < c);
+            if !skip && next.is_none() {
+                let after = start.filter(|(c, _)| *c == state.category).map(|(_, a)| a);
+                for (page, index, m) in entry.members_after(after) {
+                    if vis == Visibility::RaisedOnly && !m.raised {
+                        continue;
+                    }
+                    if taken == limit {
+                        // One more member follows: the page ends at the previous one.
+                        next = Some(());
+                        break;
+                    }
+                    members.push((page, index, m));
+                    taken += 1;
+                }
+            }
+            cohorts.push((state, members));
+        }
+        // The cursor names the last member given, wherever it was.
+        let next = next.and_then(|()| {
+            cohorts.iter().rev().find_map(|(state, members)| {
+                members.last().map(|&(page, index, m)| MemberCursor {
+                    category: state.category,
+                    page,
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                    flag_id: m.flag_id.clone(),
+                })
+            })
+        });
+        Ok(Some(ResharerPage {
+            cohorts: cohorts
+                .into_iter()
+                .map(|(state, members)| (state, members.into_iter().map(|(_, _, m)| m.clone()).collect()))
+                .collect(),
+            next,
+        }))
+    }
+
     /// The accounts first seen after the first `seen`, and how many accounts there are now.
     pub fn accounts_since(&self, seen: usize) -> (Vec<String>, usize) {
         let inner = self.read();
@@ -446,6 +805,10 @@ impl FlagStore {
             duplicates_total: inner.duplicates,
             rejected_total: self.rejected.load(Ordering::Relaxed),
             thinned_total: inner.thinned,
+            cohorts: inner.cohorts.len() as u64,
+            cohort_pages: inner.cohort_pages,
+            cohort_pages_ingested_total: inner.cohort_ingested,
+            cohort_pages_ignored_total: inner.cohort_ignored,
         }
     }
 
@@ -458,6 +821,44 @@ impl FlagStore {
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Inner {
+    /// The cohorts of a message that `vis` may see (see [`FlagStore::cohorts`]), in category
+    /// order.
+    fn visible_cohorts(&self, vis: Visibility, message_id: &str) -> Vec<&CohortEntry> {
+        let mut out: Vec<&CohortEntry> = self
+            .cohorts_by_message
+            .get(message_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.cohorts.get(id))
+            .filter(|e| match vis {
+                Visibility::All => true,
+                Visibility::RaisedOnly => {
+                    let category = e.newest().category;
+                    e.pages.values().any(|p| p.members.iter().any(|m| m.raised))
+                        || self
+                            .flags_of(message_id)
+                            .any(|f| f.revisions[0].category == category && f.shown(Visibility::RaisedOnly).is_some())
+                }
+            })
+            .collect();
+        out.sort_by_key(|e| e.newest().category);
+        out
+    }
+
+    fn flags_of(&self, message_id: &str) -> impl Iterator<Item = &Entry> {
+        self.by_message
+            .get(message_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.flags.get(id))
+    }
+
+    fn message_visible(&self, vis: Visibility, message_id: &str) -> bool {
+        self.flags_of(message_id).any(|f| f.shown(vis).is_some()) || !self.visible_cohorts(vis, message_id).is_empty()
     }
 }
 
@@ -635,6 +1036,299 @@ mod tests {
             "12.0123456789ABCDEF0123456789abcdef",
         ] {
             assert_eq!(Cursor::parse(bad), None, "{bad}");
+        }
+    }
+
+    /// A cohort of `n` resharers of m1 (`u00000`…), every `raised_every`-th raised (none if
+    /// more than `n`), each member at `revision`.
+    fn cohort(n: usize, revision: u64, raised_every: usize, category: Category) -> Vec<Cohort> {
+        cohort_of(0..n, revision, raised_every, category)
+    }
+
+    fn cohort_of(
+        accounts: std::ops::Range<usize>,
+        revision: u64,
+        raised_every: usize,
+        category: Category,
+    ) -> Vec<Cohort> {
+        let n = accounts.len();
+        use modsignal_core::cohort::Roll;
+        use modsignal_core::flag::{Exposure, Reach, flag_id};
+        let members = accounts
+            .map(|i| {
+                let account = format!("u{i:05}");
+                let m = Member {
+                    flag_id: flag_id("m1", Subject::Resharer, &account, category),
+                    account,
+                    revision,
+                    score: 0.25,
+                    raised: (i + 1) % raised_every == 0,
+                    reach: Reach {
+                        audience: 10,
+                        reshares: 0,
+                        quotes: 0,
+                        replies: 0,
+                        impressions: None,
+                        depth: 1,
+                    },
+                    exposure: Exposure {
+                        posted_at: Ts(1_000),
+                        removed_at: None,
+                        removed_by: None,
+                        removal: None,
+                        seconds_up: i as u64,
+                        still_up: true,
+                        restricted: None,
+                    },
+                };
+                (m, Ts(1_000 + i as i64 * 1000))
+            })
+            .collect();
+        Roll {
+            message_id: "m1",
+            category,
+            audience: 10 * n as u64,
+            members,
+            min_pages: 0,
+        }
+        .pages()
+    }
+
+    /// Every member `vis` may see of m1's cohorts, following cursors, with pages of `limit`.
+    fn all_members(store: &FlagStore, vis: Visibility, category: Option<Category>, limit: usize) -> Vec<Member> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .resharers(vis, "m1", category, cursor.as_ref(), limit)
+                .unwrap()
+                .expect("m1 is known");
+            let n: usize = page.cohorts.iter().map(|(_, m)| m.len()).sum();
+            assert!(n <= limit);
+            out.extend(page.cohorts.into_iter().flat_map(|(_, m)| m));
+            match page.next {
+                Some(c) => cursor = Some(MemberCursor::parse(&c.encode()).unwrap()),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn cohort_pages_keep_the_newest_revision_whatever_the_order() {
+        let old = cohort(2500, 1, 7, Category::CredibleThreat);
+        let new = cohort(2500, 2, 7, Category::CredibleThreat);
+        assert_eq!(new.len(), 3);
+        let forward = FlagStore::default();
+        for p in old.iter().chain(&new) {
+            forward.ingest_cohort(p).unwrap();
+        }
+        let backward = FlagStore::default();
+        let mut outcomes = Vec::new();
+        for p in new.iter().rev().chain(old.iter().rev()).chain(&new) {
+            outcomes.push(backward.ingest_json(&p.to_json()).unwrap());
+        }
+        assert_eq!(outcomes[..3], [Ingested::NewCohortPage; 3]);
+        assert_eq!(outcomes[3..6], [Ingested::StaleCohortPage; 3]);
+        assert_eq!(outcomes[6..], [Ingested::Duplicate; 3]);
+        for store in [&forward, &backward] {
+            let states = store.cohorts(Visibility::All, "m1");
+            assert_eq!(states.len(), 1);
+            let s = &states[0];
+            assert_eq!((s.revision, s.pages, s.complete), (new[0].revision, 3, true));
+            assert_eq!(s.summary, new[0].summary);
+            let members = all_members(store, Visibility::All, None, 1000);
+            let expected: Vec<Member> = new.iter().flat_map(|p| p.members.clone()).collect();
+            assert_eq!(members, expected);
+            let stats = store.stats();
+            assert_eq!((stats.cohorts, stats.cohort_pages, stats.flags), (1, 3, 0));
+        }
+        let s = backward.stats();
+        assert_eq!((s.cohort_pages_ingested_total, s.cohort_pages_ignored_total), (3, 6));
+    }
+
+    #[test]
+    fn members_page_across_cohort_pages_and_categories() {
+        let store = FlagStore::default();
+        for p in cohort(2500, 1, 7, Category::CredibleThreat).iter().chain(&cohort(
+            120,
+            1,
+            7,
+            Category::CommunicationsOffence,
+        )) {
+            store.ingest_cohort(p).unwrap();
+        }
+        let whole = all_members(&store, Visibility::All, None, 1000);
+        assert_eq!(whole.len(), 2620);
+        for limit in [1000, 50, 7] {
+            assert_eq!(
+                all_members(&store, Visibility::All, None, limit),
+                whole,
+                "pages of {limit}"
+            );
+        }
+        let threats = all_members(&store, Visibility::All, Some(Category::CredibleThreat), 50);
+        assert_eq!(threats[..], whole[..2500]);
+        assert!(threats.windows(2).all(|w| w[0].account < w[1].account));
+        // A reader of raised flags sees raised members only, in the same order.
+        let raised = all_members(&store, Visibility::RaisedOnly, None, 50);
+        let expected: Vec<Member> = whole.iter().filter(|m| m.raised).cloned().collect();
+        assert_eq!(raised, expected);
+        // A cursor of another message's cohort, or of a member no cohort has, is refused.
+        let page = store.resharers(Visibility::All, "m1", None, None, 10).unwrap().unwrap();
+        let c = page.next.unwrap();
+        assert_eq!(
+            store
+                .resharers(Visibility::All, "m1", Some(Category::CourtOrderBreach), Some(&c), 10)
+                .unwrap_err(),
+            MemberCursorError::NoCohort
+        );
+        let gone = MemberCursor::parse(&format!("0.0.3.{}", "0".repeat(32))).unwrap();
+        assert_eq!(
+            store
+                .resharers(Visibility::All, "m1", None, Some(&gone), 10)
+                .unwrap_err(),
+            MemberCursorError::NoMember
+        );
+        assert!(
+            store
+                .resharers(Visibility::All, "m2", None, None, 10)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn pages_of_two_revisions_list_each_resharer_once_and_say_so() {
+        // The cohort grows from u00500-u01999 to u00000-u02499, so its pages' boundaries move:
+        // the new page 1 (u01000-u01999) overlaps the old page 0 (u00500-u01499).
+        let store = FlagStore::default();
+        let old = cohort_of(500..2000, 1, 7, Category::CredibleThreat);
+        let new = cohort_of(0..2500, 2, 7, Category::CredibleThreat);
+        for p in &old {
+            store.ingest_cohort(p).unwrap();
+        }
+        store.ingest_cohort(&new[1]).unwrap();
+        let s = &store.cohorts(Visibility::All, "m1")[0];
+        assert_eq!((s.revision, s.pages, s.complete), (new[0].revision, 3, false));
+        assert_eq!(s.summary, new[0].summary, "the summary is the newest page's");
+        let members = all_members(&store, Visibility::All, None, 50);
+        assert!(
+            members.windows(2).all(|w| w[0].account < w[1].account),
+            "each account once"
+        );
+        assert_eq!(members.len(), 1500);
+        assert_eq!(members[0].account, "u00500");
+        // An account on both pages is taken from the newer one.
+        assert!(
+            members
+                .iter()
+                .all(|m| m.revision == u64::from(m.account.as_str() >= "u01000") + 1)
+        );
+        store.ingest_cohort(&new[0]).unwrap();
+        store.ingest_cohort(&new[2]).unwrap();
+        assert!(store.cohorts(Visibility::All, "m1")[0].complete);
+        let members = all_members(&store, Visibility::All, None, 50);
+        assert_eq!(members, new.iter().flat_map(|p| p.members.clone()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_category_with_nothing_raised_is_unseen_by_a_reader_of_raised_flags() {
+        let store = FlagStore::default();
+        // No member raised: a liaison reader sees nothing of the message.
+        for p in cohort(30, 1, usize::MAX, Category::CommunicationsOffence) {
+            store.ingest_cohort(&p).unwrap();
+        }
+        assert!(store.cohorts(Visibility::RaisedOnly, "m1").is_empty());
+        assert!(!store.knows_message(Visibility::RaisedOnly, "m1"));
+        assert!(
+            store
+                .resharers(Visibility::RaisedOnly, "m1", None, None, 10)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(store.cohorts(Visibility::All, "m1").len(), 1);
+        // A raised author flag in that category shows its cohort's summary, with no members.
+        let mut author = rev(1, true, false);
+        author.category = Category::CommunicationsOffence;
+        author.track = Track::HighThreshold;
+        store.ingest_record(author).unwrap();
+        let page = store
+            .resharers(Visibility::RaisedOnly, "m1", None, None, 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(page.cohorts.len(), 1);
+        assert!(page.cohorts[0].1.is_empty());
+        assert_eq!(page.cohorts[0].0.summary.resharers, 30);
+    }
+
+    #[test]
+    fn a_cohort_page_that_breaks_its_contract_is_refused() {
+        let good = cohort(3, 1, 2, Category::CredibleThreat).remove(0);
+        let mut other_message = good.clone();
+        other_message.message_id = "m2".into();
+        let mut unsorted = good.clone();
+        unsorted.members.swap(0, 1);
+        let mut past_the_end = good.clone();
+        past_the_end.page = 1;
+        let mut wrong_track = good.clone();
+        wrong_track.track = Track::HighThreshold;
+        let store = FlagStore::default();
+        for (bad, field) in [
+            (other_message, "cohort_id"),
+            (unsorted, "members"),
+            (past_the_end, "page"),
+            (wrong_track, "track"),
+        ] {
+            match store.ingest_cohort(&bad) {
+                Err(IngestError::InvalidCohort { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert_eq!(store.stats().rejected_total, 4);
+        assert_eq!(store.stats().cohorts, 0);
+    }
+
+    #[test]
+    fn json_records_are_told_apart_by_their_schema_wherever_it_is() {
+        let store = FlagStore::default();
+        let page = cohort(3, 1, 2, Category::CredibleThreat).remove(0);
+        // The schema last rather than first: read through the probe, not the prefix.
+        let mut value: serde_json::Value = serde_json::from_str(&page.to_json()).unwrap();
+        let schema = value.as_object_mut().unwrap().remove("schema").unwrap();
+        value.as_object_mut().unwrap().insert("schema".into(), schema);
+        assert_eq!(store.ingest_json(&value.to_string()).unwrap(), Ingested::NewCohortPage);
+        assert_eq!(store.ingest_json(FLAG).unwrap(), Ingested::NewFlag);
+        assert!(matches!(
+            store.ingest_json(r#"{"schema":"modsignal.cohort/2","x":1}"#),
+            Err(IngestError::Schema(s)) if s == "modsignal.cohort/2"
+        ));
+        assert!(matches!(store.ingest_json(r#"{"x":1}"#), Err(IngestError::Schema(_))));
+        assert!(matches!(store.ingest_json("[1]"), Err(IngestError::Json(_))));
+        // A cohort's schema on a flag's fields is a cohort that does not parse.
+        let flag_as_cohort = FLAG.replace("modsignal.flag/1", "modsignal.cohort/1");
+        assert!(matches!(store.ingest_json(&flag_as_cohort), Err(IngestError::Json(_))));
+        assert_eq!(store.stats().rejected_total, 4);
+    }
+
+    #[test]
+    fn member_cursors_round_trip_and_refuse_what_they_did_not_write() {
+        let c = MemberCursor {
+            category: Category::CommunicationsOffence,
+            page: 2,
+            index: 999,
+            flag_id: "0123456789abcdef0123456789abcdef".into(),
+        };
+        assert_eq!(c.encode(), "3.2.999.0123456789abcdef0123456789abcdef");
+        assert_eq!(MemberCursor::parse(&c.encode()), Some(c));
+        for bad in [
+            "",
+            "4.0.0.0123456789abcdef0123456789abcdef",
+            "0.0.0123456789abcdef0123456789abcdef",
+            "0.x.0.0123456789abcdef0123456789abcdef",
+            "0.0.0.0123456789ABCDEF0123456789abcdef",
+            "12.0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(MemberCursor::parse(bad), None, "{bad}");
         }
     }
 

@@ -1,11 +1,14 @@
-//! What the HTTP API's tests share: flags from the real engine over the scenarios, and a
-//! server configuration with one token per role.
+//! What the HTTP API's tests share: flags from the real engine over the scenarios, resharer
+//! cohorts built as the engine builds them, and a server configuration with one token per role.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use modsignal_api::{ApiConfig, ApiState, FlagStore, Role, Secret, TokenConfig};
-use modsignal_core::{Flag, Policy};
+use modsignal_core::cohort::{Member, Roll};
+use modsignal_core::event::Category;
+use modsignal_core::flag::{Exposure, Reach, flag_id};
+use modsignal_core::{Cohort, Flag, Policy, Subject, Ts};
 use modsignal_tests::run_lines;
 
 pub const ANALYST: &str = "analyst-token-0123456789abcdef";
@@ -70,4 +73,53 @@ pub fn store_with(flags: &[Flag]) -> Arc<FlagStore> {
 /// The server's state with a fresh metrics registry.
 pub fn state(config: &ApiConfig, store: Arc<FlagStore>) -> ApiState {
     ApiState::new(config, store, prometheus::Registry::new()).expect("a valid configuration")
+}
+
+/// The pages of a resharer cohort of `message_id` for `category`, built by the core's own
+/// [`Roll`]: `n` resharers `r00000`, `r00001`, … (listed in reverse, so the pages' account
+/// order is the cohort's doing), every `raised_every`-th raised (none if more than `n`), each member at `revision`,
+/// every third taken down by the platform. Their flag ids are the ids their flags would have.
+pub fn cohort_pages(message_id: &str, category: Category, n: usize, raised_every: usize, revision: u64) -> Vec<Cohort> {
+    let posted = Ts::parse_rfc3339("2026-01-05T10:00:00Z").expect("a time");
+    let members = (0..n)
+        .rev()
+        .map(|i| {
+            let account = format!("r{i:05}");
+            let up = 60 * (i as u64 % 500 + 1);
+            let removed = i % 3 == 0;
+            let m = Member {
+                flag_id: flag_id(message_id, Subject::Resharer, &account, category),
+                account,
+                revision,
+                score: 0.1 + 0.8 * (i % 2) as f64,
+                raised: (i + 1) % raised_every == 0,
+                reach: Reach {
+                    audience: 10 + i as u64,
+                    reshares: i as u64 % 4,
+                    quotes: 0,
+                    replies: 0,
+                    impressions: None,
+                    depth: 1 + (i % 3) as u32,
+                },
+                exposure: Exposure {
+                    posted_at: posted,
+                    removed_at: removed.then(|| posted.plus_secs(up)),
+                    removed_by: removed.then_some(modsignal_core::event::RemovedBy::Platform),
+                    removal: removed.then_some(modsignal_core::model::RemovalKind::Deleted),
+                    seconds_up: up,
+                    still_up: !removed,
+                    restricted: None,
+                },
+            };
+            (m, posted.plus_secs(up))
+        })
+        .collect();
+    Roll {
+        message_id,
+        category,
+        audience: (0..n as u64).map(|i| 10 + i).sum(),
+        members,
+        min_pages: 0,
+    }
+    .pages()
 }

@@ -440,6 +440,7 @@
     drawReach(f.reach);
     drawReachChart(history.revisions, f.exposure);
     drawResharers(message, f);
+    drawCohorts(message, f);
     drawRevisions(history);
   }
 
@@ -548,6 +549,111 @@
     $("resharer-rows").replaceChildren(...rows);
     $("resharers").hidden = rows.length === 0;
     $("resharers-none").hidden = rows.length > 0;
+  }
+
+  // --- Everyone who reshared it (the message's resharer cohorts) --------------------------
+
+  const COHORT_PAGE = 50;
+
+  function cohortSummaryText(s) {
+    const spread = s.seconds_up;
+    const raised = s.raised === 0
+      ? "None of their flags is raised."
+      : `${fmtCount(s.raised)} of their flags ${s.raised === 1 ? "is" : "are"} raised; each has a flag of its own.`;
+    const up = s.still_up === 0
+      ? "Every reshare has come down."
+      : `${fmtCount(s.still_up)} ${s.still_up === 1 ? "reshare is" : "reshares are"} still up.`;
+    const people = `${fmtCount(s.resharers)} ${s.resharers === 1 ? "person" : "people"}`;
+    return `${people} reshared it, reaching ${fmtCount(s.audience)} accounts of their own. ` +
+      `${raised} ${up} Their reshares were up for ${fmtDuration(spread.median)} in the middle case (the median); ` +
+      `nine in ten for ${fmtDuration(spread.p90)} or less; the longest for ${fmtDuration(spread.max)}.`;
+  }
+
+  function memberUpText(e) {
+    if (!e.removed_at) return `Still up, for ${fmtDuration(e.seconds_up)}`;
+    const by = REMOVED_BY[e.removed_by] || e.removed_by || "";
+    const back = e.still_up ? " (visible again since)" : "";
+    return `Came down after ${fmtDuration(removedSeconds(e))}, ${by}, on ${fmtTime(e.removed_at)}${back}`;
+  }
+
+  function memberRow(m) {
+    const tr = el("tr", null, {
+      "data-testid": "cohort-row", "data-flag-id": m.flag_id, "data-account": m.account, "data-raised": String(m.raised),
+    });
+    const account = el("td");
+    // A resharer's own flag exists once written; for a raised one it always is.
+    account.append(el("a", m.account, { href: `#/flag/${m.flag_id}`, class: "account" }));
+    tr.append(account);
+    tr.append(el("td", m.score.toFixed(2), { class: "number" }));
+    tr.append(el("td", m.raised ? "Raised" : "Not raised"));
+    tr.append(el("td", fmtCount(m.reach.audience), { class: "number" }));
+    tr.append(el("td", fmtCount(m.reach.reshares), { class: "number" }));
+    tr.append(el("td", fmtCount(m.reach.depth), { class: "number" }));
+    tr.append(el("td", memberUpText(m.exposure)));
+    return tr;
+  }
+
+  function drawCohorts(message, f) {
+    const cohorts = message && message.cohorts ? message.cohorts : [];
+    const request = state.flagRequest;
+    const blocks = cohorts.map((c) => {
+      const block = el("section", null, { class: "cohort", "data-testid": "cohort", "data-category": c.category });
+      block.append(el("h3", categoryName(c.category)));
+      block.append(el("p", cohortSummaryText(c.summary), {
+        class: "summary", "data-testid": "cohort-summary", "data-resharers": String(c.summary.resharers),
+      }));
+      if (!c.complete) {
+        block.append(el("p", "This list is being updated: some resharers may be missing or shown as they were before.", { class: "note" }));
+      }
+      if (state.session && state.session.raised_only) {
+        block.append(el("p", "Your role sees only the resharers whose flags are raised; the numbers above count everyone.", { class: "note" }));
+      }
+      const table = el("table");
+      const head = el("tr");
+      for (const h of ["Account", "Risk score", "Raised?", "Audience", "Reshares", "Chain depth", "Up for, or came down"]) {
+        head.append(el("th", h, { scope: "col" }));
+      }
+      table.append(el("thead"));
+      table.firstChild.append(head);
+      const body = el("tbody", null, { "data-testid": "cohort-rows" });
+      table.append(body);
+      const wrap = el("div", null, { class: "table-wrap" });
+      wrap.append(table);
+      block.append(wrap);
+      const status = el("p", "", { class: "status", "aria-live": "polite", "data-testid": "cohort-status" });
+      block.append(status);
+      const more = el("button", "Show more resharers", { type: "button", class: "more", "data-testid": "cohort-more" });
+      more.hidden = true;
+      block.append(more);
+      let cursor = null;
+      const load = async () => {
+        more.disabled = true;
+        status.textContent = "Loading…";
+        try {
+          let path = `api/v1/messages/${encodeURIComponent(f.message_id)}/resharers?category=${c.category}&limit=${COHORT_PAGE}`;
+          if (cursor) path += `&cursor=${encodeURIComponent(cursor)}`;
+          const page = await apiJson(path);
+          if (request !== state.flagRequest) return;
+          const mine = page.cohorts.find((x) => x.category === c.category);
+          for (const m of mine ? mine.members : []) body.append(memberRow(m));
+          cursor = page.next_cursor;
+          more.hidden = !cursor;
+          const shown = body.children.length;
+          status.textContent = shown === 0 ? "No resharers to list for your role." : `Showing ${plural(shown, "resharer")}.`;
+          block.dataset.loads = String(Number(block.dataset.loads || 0) + 1);
+        } catch (err) {
+          if (err instanceof SignedOut) return handleError(err, status);
+          status.textContent = "The list of resharers could not be loaded just now. Try again in a moment.";
+        } finally {
+          more.disabled = false;
+        }
+      };
+      more.addEventListener("click", load);
+      load();
+      return block;
+    });
+    $("cohorts").replaceChildren(...blocks);
+    $("cohorts-none").hidden = blocks.length > 0;
   }
 
   function drawRevisions(history) {
