@@ -271,6 +271,22 @@ fn file_mode_serves_the_flags_of_its_input_until_sigterm() {
     assert!(status.success(), "SIGTERM ends the server cleanly: {status}");
 }
 
+/// The newest revision of each cohort page in a file of output lines, by cohort and page.
+fn cohort_pages_in(out: &std::path::Path) -> BTreeMap<(String, u32), Cohort> {
+    let mut pages: BTreeMap<(String, u32), Cohort> = BTreeMap::new();
+    for line in std::fs::read_to_string(out).unwrap().lines() {
+        if !line.starts_with(r#"{"schema":"modsignal.cohort/1""#) {
+            continue;
+        }
+        let page: Cohort = serde_json::from_str(line).expect("a cohort page");
+        let key = (page.cohort_id.clone(), page.page);
+        if pages.get(&key).is_none_or(|kept| kept.revision < page.revision) {
+            pages.insert(key, page);
+        }
+    }
+    pages
+}
+
 /// Every member of `message`'s cohort of `category` that the API gives `token`, following
 /// cursors, and the last page's cohort (without members).
 fn served_members(
@@ -292,6 +308,58 @@ fn served_members(
             None => return (members, cohort),
         }
     }
+}
+
+#[test]
+fn file_mode_serves_every_resharer_from_the_cohorts_it_wrote() {
+    let port = free_port();
+    let config = config_file("cohorts.toml", port, "");
+    let (mut p, out) = Process::on_scenario("cohorts", &["--config", config.to_str().unwrap()], &[]);
+    p.wait_ready(port);
+    let pages = cohort_pages_in(&out);
+    assert!(
+        !pages.is_empty(),
+        "the scenario's viral message has resharers who do not matter on their own"
+    );
+    let mut cohorts: BTreeMap<String, Vec<&Cohort>> = BTreeMap::new();
+    for page in pages.values() {
+        cohorts.entry(page.cohort_id.clone()).or_default().push(page);
+    }
+    let key = "a-key-for-pseudonyms-in-the-serve-tests";
+    let pseudonyms = modsignal_api::Pseudonymiser::new(key.as_bytes());
+    for pages in cohorts.values() {
+        let first = pages[0];
+        let (message, category) = (first.message_id.as_str(), first.category.as_str());
+        let written: Vec<serde_json::Value> = pages
+            .iter()
+            .flat_map(|p| p.members.iter())
+            .map(|m| serde_json::to_value(m).unwrap())
+            .collect();
+        let (served, cohort) = served_members(port, ANALYST, message, category);
+        assert_eq!(served, written, "{message} {category}: every resharer, as written");
+        assert_eq!(cohort["revision"], first.revision);
+        assert_eq!(cohort["complete"], true);
+        assert_eq!(cohort["summary"], serde_json::to_value(&first.summary).unwrap());
+
+        // The liaison officer: raised members only, by pseudonym; none if nothing is raised.
+        let raised: Vec<serde_json::Value> = pages
+            .iter()
+            .flat_map(|p| p.members.iter())
+            .filter(|m| m.raised)
+            .map(|m| {
+                let mut m = m.clone();
+                m.account = pseudonyms.account(&m.account);
+                serde_json::to_value(&m).unwrap()
+            })
+            .collect();
+        let path = format!("/api/v1/messages/{message}/resharers?category={category}");
+        match get(port, &path, Some(LIAISON)).unwrap() {
+            (200, _) => assert_eq!(served_members(port, LIAISON, message, category).0, raised),
+            (404, _) => assert!(raised.is_empty(), "{path}: raised members, yet not found"),
+            (status, body) => panic!("{path}: {status} {body}"),
+        }
+    }
+    assert!(p.terminate().success());
 }
 
 #[tokio::test]
