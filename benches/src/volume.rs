@@ -100,7 +100,12 @@ fn main() {
     let (summary, _) = pipeline.finish().expect("the run finishes");
     let secs = started.elapsed().as_secs_f64();
     let counted = out.0.lock().expect("not poisoned");
-    assert_eq!(counted.lines, summary.flags, "one line per flag revision");
+    assert_eq!(
+        counted.lines,
+        summary.flags + summary.cohort_pages,
+        "one line per flag revision and per resharer cohort page"
+    );
+    let records = counted.lines;
 
     let per_event = |x: u64| x as f64 / events as f64;
     println!(
@@ -109,13 +114,16 @@ fn main() {
         modsignal_benches::cpu_model()
     );
     println!(
-        "revisions: {} ({:.2} per event), {} raised; output {:.1} MB ({:.0} bytes per event, {:.0} per revision)",
+        "records: {records} ({:.3} per event): {} flag revisions ({:.3} per event), {} raised, and {} resharer cohort pages; \
+         output {:.1} MB ({:.0} bytes per event, {:.0} per record)",
+        per_event(records),
         summary.flags,
         per_event(summary.flags),
         summary.raised,
+        summary.cohort_pages,
         counted.bytes as f64 / 1e6,
         per_event(counted.bytes),
-        counted.bytes as f64 / summary.flags.max(1) as f64
+        counted.bytes as f64 / records.max(1) as f64
     );
     println!(
         "modsignal: {:.0} events/s ({secs:.2} s); parse-only floor: {:.0} events/s ({floor:.3} s); ratio {:.4}",
@@ -128,13 +136,18 @@ fn main() {
 
     // As the streaming worker writes: flushed every `flush_every` events, finished at the end.
     let mut engine = Engine::new(Policy::default());
-    let (mut revisions, mut bytes, mut raised) = (0u64, 0u64, 0u64);
-    let mut out = Vec::new();
-    let mut count = |out: &mut Vec<modsignal_core::Flag>| {
+    let (mut revisions, mut pages, mut bytes, mut raised) = (0u64, 0u64, 0u64, 0u64);
+    let (mut out, mut cohorts) = (Vec::new(), Vec::new());
+    let mut count = |engine: &mut Engine, out: &mut Vec<modsignal_core::Flag>| {
         for flag in out.drain(..) {
             revisions += 1;
             raised += u64::from(flag.raised);
             bytes += flag.to_json().len() as u64 + 1;
+        }
+        engine.take_cohorts(&mut cohorts);
+        for page in cohorts.drain(..) {
+            pages += 1;
+            bytes += page.to_json().len() as u64 + 1;
         }
     };
     for chunk in generated.chunks(flush_every.max(1)) {
@@ -143,13 +156,13 @@ fn main() {
             let _ = engine.apply(ev, &mut out);
         }
         engine.flush(&mut out);
-        count(&mut out);
+        count(&mut engine, &mut out);
     }
     engine.finish(&mut out);
-    count(&mut out);
+    count(&mut engine, &mut out);
     println!(
-        "streaming, flushed every {flush_every} events: {revisions} revisions ({:.2} per event), {raised} raised; \
-         output {:.1} MB ({:.0} bytes per event); {:.1} units of engine work per event",
+        "streaming, flushed every {flush_every} events: {revisions} revisions ({:.2} per event), {raised} raised, \
+         {pages} resharer cohort pages; output {:.1} MB ({:.0} bytes per event); {:.1} units of engine work per event",
         per_event(revisions),
         bytes as f64 / 1e6,
         per_event(bytes),

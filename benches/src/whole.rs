@@ -122,7 +122,7 @@ fn main() {
         modsignal_benches::cpu_model()
     );
     println!(
-        "| input | modsignal events/s | floor events/s | ratio | flag revisions per event | output bytes per event | input bytes per event |"
+        "| input | modsignal events/s | floor events/s | ratio | records per event (flag revisions and cohort pages) | output bytes per event | input bytes per event |"
     );
     println!("|---|---|---|---|---|---|---|");
     let shapes: [(&str, &[&str]); 3] = [

@@ -380,7 +380,10 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let server = match &http {
         Some(h) => {
-            pipeline = pipeline.with_metrics(h.metrics.clone()).with_flag_sink(h.flag_sink());
+            pipeline = pipeline
+                .with_metrics(h.metrics.clone())
+                .with_flag_sink(h.flag_sink())
+                .with_cohort_sink(h.cohort_sink());
             Some(crate::http::spawn_server(h.clone())?)
         }
         None => None,

@@ -82,6 +82,16 @@ impl Http {
         })
     }
 
+    /// Feeds the store with each resharer cohort page written in this process.
+    pub fn cohort_sink(&self) -> crate::files::CohortSink {
+        let store = self.store.clone();
+        Box::new(move |c| {
+            if let Err(e) = store.ingest_cohort(c) {
+                tracing::warn!(error = %e, "a resharer cohort page was not taken into the API's store");
+            }
+        })
+    }
+
     /// Binds and serves until `shutdown` completes.
     pub async fn serve(&self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
         let state = ApiState::new(&self.config, self.store.clone(), self.metrics.registry().clone())
