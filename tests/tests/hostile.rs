@@ -283,10 +283,13 @@ fn one_account_resharing_one_message_many_times() {
 /// one victim (repeated conduct and mobbing were rescanned per message: cubic).
 #[test]
 fn conduct_and_mobbing_cost_linear_work() {
+    // A tenth of a second apart, so that both sizes fit within the first exposure stage (15
+    // minutes): a longer span crosses more stages per flag, each an evaluation, and that work
+    // grows with the span, not with the conduct this measures.
     let from_one = |n: usize| {
         let mut v = Vec::new();
         for i in 0..n {
-            let (at, id) = (T0 + 1000 * i as i64, format!("m{i}"));
+            let (at, id) = (T0 + 100 * i as i64, format!("m{i}"));
             v.push(post(at, &id, "sender"));
             v.push(label(at + 1, &id, "targeted_harassment"));
         }

@@ -29,7 +29,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Engine;
+use super::{Engine, Who};
 use crate::event::{AccountStatus, Scope};
 use crate::exposure::{What, scope_of, status_of};
 use crate::store::{HotIx, MsgIx, UserIx};
@@ -52,6 +52,12 @@ const SCAN_LIMIT: u32 = 4096;
 pub(super) fn earliness(at: i64) -> u64 {
     MAX_TS.0.saturating_sub(at).max(0) as u64
 }
+
+/// The times from which a sender's conduct entry counted, before and after it changed (`None`:
+/// it did not count): the flags that count it are those starting within the repeat window after
+/// either.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Moved([Option<i64>; 2]);
 
 /// A count from a walk over an index: the count, whether it stopped short, and how many
 /// entries it visited.
@@ -100,7 +106,7 @@ impl Engine {
 
     /// Brings user `u`'s conduct entry for hot message `m` in line with the message. Returns
     /// whether what the counts read (whether it counts, and from when) changed.
-    pub(super) fn sync_subject(&mut self, m: MsgIx, u: UserIx) -> bool {
+    pub(super) fn sync_subject(&mut self, m: MsgIx, u: UserIx) -> Option<Moved> {
         let h = self.store.msgs.get(m).hot;
         let want = if h == HotIx::NONE {
             None
@@ -111,11 +117,11 @@ impl Engine {
                 measure: self.label_measure(m) + earliness(start),
             })
         };
-        let Some(want) = want else { return false };
+        let want = want?;
         let c = &mut self.conduct;
         let have = c.entries.insert((u, m), want);
         if have == Some(want) {
-            return false;
+            return None;
         }
         if let Some(Entry { start, live: true, .. }) = have {
             sub(&mut c.live, (u, start));
@@ -132,7 +138,43 @@ impl Engine {
         // Only an entry that counts, or stops counting, or counts from another time, changes
         // another message's count.
         let counted = |e: &Entry| e.live.then_some(e.start);
-        have.as_ref().and_then(counted) != counted(&want)
+        let moved = [have.as_ref().and_then(counted), counted(&want)];
+        (moved[0] != moved[1]).then_some(Moved(moved))
+    }
+
+    /// Marks user `u`'s flags that count a conduct entry that moved (`moved`), in every labelled
+    /// message they are a subject of but `except`, as [`Engine::mark_user`] marks all of them.
+    /// A flag counts the entries of the repeat window before its own start
+    /// (`conduct.repeat_window_secs`, see `prior`), so only flags starting after an entry that
+    /// moved, within the window, can count differently; on a viral cascade in time order a new
+    /// reshare is after every flag of its sender, and marking them all evaluated each again for
+    /// nothing. The revision of a flag not marked still moves with the sender's conduct
+    /// (`conduct_version`), whenever it is next evaluated.
+    pub(super) fn mark_conduct(&mut self, u: UserIx, except: MsgIx, Moved(moved): Moved) {
+        if self.conduct.len(u) > super::RELATED_AT_ONCE {
+            self.deferred_users.push(u);
+            return;
+        }
+        let window = self.policy.conduct.repeat_window_secs as i64 * 1000;
+        let counts = |start: i64| {
+            moved
+                .iter()
+                .flatten()
+                .any(|&t| t < start && start <= t.saturating_add(window))
+        };
+        for m in self.conduct.messages(u) {
+            if m == except {
+                continue;
+            }
+            let msg = self.store.msgs.get(m);
+            let posted = (msg.author() == u && msg.known()).then_some(msg.posted_at);
+            let reshared = (msg.hot != HotIx::NONE)
+                .then(|| self.hot[msg.hot.usize()].resharers.get(&u).map(|r| r.start))
+                .flatten();
+            if posted.into_iter().chain(reshared).any(counts) {
+                self.mark(m, Who::account(u));
+            }
+        }
     }
 
     /// Removes user `u`'s entry for message `m`, keeping its start as history when the
@@ -191,8 +233,8 @@ impl Engine {
             let msg = self.store.msgs.get(m);
             if msg.known() && msg.author() != UserIx::NONE {
                 let author = msg.author();
-                if self.sync_subject(m, author) {
-                    self.mark_user(author, m);
+                if let Some(moved) = self.sync_subject(m, author) {
+                    self.mark_conduct(author, m, moved);
                 }
             }
             self.deferred_sync.push(m);
@@ -217,8 +259,8 @@ impl Engine {
         }
         self.work = self.work.saturating_add(subjects.len() as u64);
         for u in subjects {
-            if self.sync_subject(m, u) {
-                self.mark_user(u, m);
+            if let Some(moved) = self.sync_subject(m, u) {
+                self.mark_conduct(u, m, moved);
             }
         }
     }

@@ -288,13 +288,16 @@ impl Engine {
         if msg.known() && msg.author() != UserIx::NONE {
             users.push(msg.author());
         }
-        let changed: Vec<UserIx> = users.into_iter().filter(|&u| self.sync_subject(m, u)).collect();
+        let changed: Vec<_> = users
+            .into_iter()
+            .filter_map(|u| self.sync_subject(m, u).map(|moved| (u, moved)))
+            .collect();
         if changed.len() <= super::RELATED_AT_ONCE {
-            for u in changed {
-                self.mark_user(u, m);
+            for (u, moved) in changed {
+                self.mark_conduct(u, m, moved);
             }
         } else {
-            self.deferred_users.extend(changed);
+            self.deferred_users.extend(changed.into_iter().map(|(u, _)| u));
         }
         self.mark(m, Who::ALL);
     }
@@ -368,8 +371,8 @@ impl Engine {
         let m = self.hot[h.usize()].msg;
         let user = self.store.rss.get(r).author;
         let changed = self.hot_add(h, r);
-        if self.sync_subject(m, user) {
-            self.mark_user(user, m);
+        if let Some(moved) = self.sync_subject(m, user) {
+            self.mark_conduct(user, m, moved);
         }
         self.mark(m, Who::AUTHOR);
         for u in changed {
@@ -557,8 +560,8 @@ impl Engine {
         subjects.dedup();
         if !self.hot[h.usize()].restructured {
             for &u in &subjects {
-                if self.sync_subject(m, u) {
-                    self.mark_user(u, m);
+                if let Some(moved) = self.sync_subject(m, u) {
+                    self.mark_conduct(u, m, moved);
                 }
             }
         }

@@ -505,8 +505,8 @@ impl Engine {
             return;
         }
         self.refresh_resharer_start(h, user);
-        if self.sync_subject(original, user) {
-            self.mark_user(user, original);
+        if let Some(moved) = self.sync_subject(original, user) {
+            self.mark_conduct(user, original, moved);
         }
         self.mark(original, Who::account(user));
     }
