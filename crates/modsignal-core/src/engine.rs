@@ -587,8 +587,12 @@ impl Engine {
     /// [`Engine::finish`], by a source going idle, and by a retention sweep settling a message
     /// before it goes; an adapter takes them after each call that writes flags, and before it
     /// takes a snapshot, which does not hold them.
+    #[inline]
     pub fn take_cohorts(&mut self, out: &mut Vec<Cohort>) {
-        out.append(&mut self.cohorts_out);
+        // Called after every event by file mode: nearly always with nothing to move.
+        if !self.cohorts_out.is_empty() {
+            out.append(&mut self.cohorts_out);
+        }
     }
 
     /// Flushes until no work is held back: a rebuild done by one flush can defer work (related

@@ -537,6 +537,9 @@ impl<W: Write> Pipeline<W> {
         }
         // Cohorts come when the input is quiet, and from retention sweeps as events come.
         self.engine.take_cohorts(&mut self.cohorts);
+        if self.cohorts.is_empty() {
+            return Ok(());
+        }
         for c in self.cohorts.drain(..) {
             self.summary.cohort_pages += 1;
             if let Some(m) = &self.metrics {
