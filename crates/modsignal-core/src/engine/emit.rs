@@ -786,10 +786,18 @@ impl Engine {
                 ));
             }
             let emit = match prev {
-                // A resharer's flag that is not material is first written when the input is
-                // quiet (`emission.resharer_audience`), or, with cohorts, never on its own: its
-                // numbers are in the cohort. Every other new flag is written at once.
-                None => (settle && !cohort) || subject == Subject::Author || watched || resharer_material,
+                // The author's new flag is written at once. A resharer's, with cohorts, only
+                // once it is raised or matters on its own (`emission.resharer_audience`): a
+                // resharer near the threshold but not over it is in the cohort with their
+                // score (on the viral shape at 640,000 events, repeated conduct put 78,000
+                // resharers there, two or three revisions each). Without cohorts, a resharer's
+                // flag near the threshold is written at once too, and one that is not material
+                // when the input is quiet.
+                None => match subject {
+                    Subject::Author => true,
+                    Subject::Resharer if cohort => quick.raised || resharer_material,
+                    Subject::Resharer => settle || watched || resharer_material,
+                },
                 // When the input is quiet (the end of input, a partition gone quiet, a message
                 // about to be forgotten) every flag whose revision moved is written: the
                 // revision measures the whole state, so an unchanged revision means an
