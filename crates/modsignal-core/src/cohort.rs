@@ -7,8 +7,8 @@
 //! modsignal wrote (issue 15). A cohort lists them all instead, each with its flag's
 //! `flag_id`, revision, score, whether it is raised, its reach and its exposure: the same
 //! numbers its flag would carry, without the factors every resharer of the message shares.
-//! A resharer whose flag matters on its own (`emission.resharer_audience`, raised or near the
-//! threshold, labelled or reported on their reshare, a reshare after the removal) has a full
+//! A resharer whose flag matters on its own (`emission.resharer_audience`: raised, a large
+//! audience of their own, labelled or reported on their reshare, a reshare after the removal) has a full
 //! flag too, and is listed in the cohort like everyone else, so the cohort answers "every
 //! resharer of this message and their exposure" on its own.
 //!

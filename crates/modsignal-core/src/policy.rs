@@ -208,18 +208,19 @@ pub struct Emission {
     /// lowered, its label, its subject coming down or back up, a reach milestone), and the end
     /// of input or a quiet partition writes its exact state.
     pub score_margin: f64,
-    /// A resharer's flag is first written before the input is quiet only once it is material:
-    /// watched (raised, or near the threshold as `score_margin` says), its own audience (their
-    /// followers and those of the reshares made through theirs) at least this many accounts,
-    /// labelled or reported on their own reshare, or reshared after the message came down.
-    /// Any other resharer's flag is first written when the input goes quiet, with its exact
-    /// state: on a viral cascade, writing every resharer's flag when they reshare, and again
-    /// when the message comes down, was most of what was written. 0 writes every resharer's
-    /// flag at once.
+    /// A resharer's flag is first written only once it matters on its own: raised, its own
+    /// audience (their followers and those of the reshares made through theirs) at least this
+    /// many accounts, labelled or reported on their own reshare, or reshared after the message
+    /// came down. Every other resharer is listed in the message's resharer cohort
+    /// (`resharer_cohort`); without cohorts, a flag near the threshold (`score_margin`) is
+    /// written at once too, and any other is first written when the input goes quiet, with
+    /// its exact state. On a viral cascade, writing every resharer's flag when they reshare,
+    /// and again when the message comes down, was most of what was written. 0 writes every
+    /// resharer's flag at once.
     pub resharer_audience: u64,
     /// Whether a resharer's flag that never mattered on its own (as `resharer_audience` says)
     /// is listed only in the message's resharer cohort, by its numbers, instead of being
-    /// written as a flag of its own when the input goes quiet (see `crate::cohort`). Every
+    /// written as a flag of its own (see `crate::cohort`). Every
     /// resharer's flag that did matter is written as before, and is in the cohort too. False
     /// writes no cohorts and every resharer's flag, as releases before cohorts did.
     pub resharer_cohort: bool,
