@@ -75,12 +75,13 @@ fn app(pseudonymise_liaison: bool, flags: &[Flag]) -> (Router, Arc<FlagStore>) {
     (router(state(&config(pseudonymise_liaison), store.clone())), store)
 }
 
-/// Every flag of a list, following its cursors.
-async fn list_all(app: &Router, query: &str, token: &str, limit: usize) -> Vec<Value> {
+/// Every page of `route` (a path with `?limit=` already in it) and `query`, following
+/// `next_cursor` until the last, each checked to be 200.
+async fn follow_cursors(app: &Router, route: &str, query: &str, token: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..1000 {
-        let mut path = format!("/api/v1/flags?limit={limit}");
+        let mut path = route.to_owned();
         if !query.is_empty() {
             path.push('&');
             path.push_str(query);
@@ -91,15 +92,26 @@ async fn list_all(app: &Router, query: &str, token: &str, limit: usize) -> Vec<V
         let r = get(app, &path, Some(token)).await;
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
         let page = r.json();
-        let flags = page["flags"].as_array().expect("flags").clone();
-        assert!(flags.len() <= limit);
-        out.extend(flags);
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
+        let next = page["next_cursor"].as_str().map(str::to_owned);
+        out.push(page);
+        match next {
+            Some(c) => cursor = Some(c),
             None => return out,
         }
     }
-    panic!("the list never ended");
+    panic!("{route} never ended");
+}
+
+/// Every flag of a list, following its cursors.
+async fn list_all(app: &Router, query: &str, token: &str, limit: usize) -> Vec<Value> {
+    let pages = follow_cursors(app, &format!("/api/v1/flags?limit={limit}"), query, token).await;
+    let mut out = Vec::new();
+    for page in pages {
+        let flags = page["flags"].as_array().expect("flags");
+        assert!(flags.len() <= limit);
+        out.extend(flags.iter().cloned());
+    }
+    out
 }
 
 #[tokio::test]
@@ -875,35 +887,18 @@ fn cohort_app(pseudonymise_liaison: bool) -> (Router, Arc<FlagStore>, Vec<Cohort
 
 /// Every page of `/api/v1/messages/{message}/resharers?{query}` with `limit`, following cursors.
 async fn resharer_pages(app: &Router, message: &str, query: &str, token: &str, limit: usize) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..1000 {
-        let mut path = format!("/api/v1/messages/{message}/resharers?limit={limit}");
-        if !query.is_empty() {
-            path.push('&');
-            path.push_str(query);
-        }
-        if let Some(c) = &cursor {
-            let _ = write!(path, "&cursor={c}");
-        }
-        let r = get(app, &path, Some(token)).await;
-        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
-        let page = r.json();
+    let route = format!("/api/v1/messages/{message}/resharers?limit={limit}");
+    let pages = follow_cursors(app, &route, query, token).await;
+    for page in &pages {
         let n: usize = page["cohorts"]
             .as_array()
             .unwrap()
             .iter()
             .map(|c| c["members"].as_array().unwrap().len())
             .sum();
-        assert!(n <= limit, "{path}: {n} members");
-        let next = page["next_cursor"].as_str().map(str::to_owned);
-        out.push(page);
-        match next {
-            Some(c) => cursor = Some(c),
-            None => return out,
-        }
+        assert!(n <= limit, "{route} {query}: {n} members");
     }
-    panic!("the resharers never ended");
+    pages
 }
 
 /// The members of every page, by category, in the order given.
