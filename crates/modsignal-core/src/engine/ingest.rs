@@ -636,7 +636,11 @@ impl Engine {
         msg.touch(change.at);
         let (hot, author) = (msg.hot, msg.author());
         self.earn(m);
-        self.mark(m, Who::ALL);
+        if own && hot != HotIx::NONE && matches!(change.what, What::Delete(_)) {
+            self.mark_deleted(hot, change.at);
+        } else {
+            self.mark(m, Who::ALL);
+        }
         let (kind, by) = match change.what {
             What::Delete(by) => (RemovalKind::Deleted, by),
             What::Restrict(by, _) => (RemovalKind::Blocked, by),
@@ -653,6 +657,43 @@ impl Engine {
             seconds_up: Ts(change.at).secs_since(Ts(start)),
             audience,
         }))
+    }
+
+    /// A delete of hot message `h`'s own post at `at`: marks the subjects whose flags it can
+    /// change what is written of. The author's, and every resharer's already written (the
+    /// removal is news). A delete only brings subjects down, never up (it shortens the time
+    /// up and adds removal credit, whatever the order changes arrive in), so it never raises
+    /// a flag nor brings one near the threshold; what it can make matter is a reshare made
+    /// after it, so resharers with a reshare later than `at` are marked too. Every other
+    /// resharer's flag, not written, is evaluated when the input is quiet, as before; marking
+    /// every subject evaluated each resharer of a viral message taken down for nothing.
+    fn mark_deleted(&mut self, h: HotIx, at: i64) {
+        let hot = &self.hot[h.usize()];
+        let m = hot.msg;
+        if hot.dirty_all || hot.restructured {
+            // Every subject is evaluated already.
+            self.mark(m, Who::ALL);
+            return;
+        }
+        let mut users: Vec<UserIx> = hot
+            .slots
+            .keys()
+            .filter(|(_, subject, _)| *subject == crate::flag::Subject::Resharer)
+            .map(|(u, _, _)| *u)
+            .collect();
+        users.extend(
+            hot.resharers
+                .keys()
+                .copied()
+                .filter(|&u| hot.reshares_by(u).any(|r| self.store.rss.get(r).at > at)),
+        );
+        self.work = self.work.saturating_add(hot.resharers.len() as u64);
+        users.sort_unstable();
+        users.dedup();
+        self.mark(m, Who::AUTHOR);
+        for u in users {
+            self.mark(m, Who::account(u));
+        }
     }
 
     fn label(&mut self, id: &str, mut entry: LabelEntry) -> Result<(), ApplyError> {

@@ -786,6 +786,58 @@ fn a_resharers_flag_is_written_at_once_only_when_it_matters_on_its_own() {
     }
 }
 
+/// A delete of a labelled post evaluates its author, the resharers whose flags were written,
+/// and the resharers with a reshare after it, whose flags it can make matter (a reshare made
+/// after the removal); the others wait for the input to be quiet. A delete that arrives after
+/// a later reshare writes that resharer's flag at once, as the reshare arriving after the
+/// delete would.
+#[test]
+fn a_delete_writes_at_once_the_flags_of_resharers_who_reshared_after_it() {
+    let lines = [
+        r#"{"type":"post","at":1767607200000,"id":"m","author":{"id":"a","followers":10}}"#,
+        r#"{"type":"label","at":1767607201000,"id":"m","category":"communications_offence","confidence":0.6,"source":"c"}"#,
+        r#"{"type":"reshare","at":1767607202000,"id":"r1","of":"m","author":{"id":"early","followers":5}}"#,
+        r#"{"type":"reshare","at":1767607300000,"id":"r2","of":"m","author":{"id":"late","followers":5}}"#,
+    ];
+    let delete = r#"{"type":"delete","at":1767607250000,"id":"m","by":"platform"}"#;
+    let mut written = Vec::new();
+    for delete_last in [true, false] {
+        let mut e = Engine::new(Policy::default());
+        let mut out = Vec::new();
+        if !delete_last {
+            apply(&mut e, delete, &mut out);
+        }
+        for line in lines {
+            apply(&mut e, line, &mut out);
+        }
+        if delete_last {
+            apply(&mut e, delete, &mut out);
+        }
+        let resharers: Vec<&str> = out
+            .iter()
+            .filter(|f| f.subject == Subject::Resharer)
+            .map(|f| f.account.as_str())
+            .collect();
+        assert_eq!(resharers, ["late"], "delete last: {delete_last}");
+        let late = out.iter().rfind(|f| f.account == "late").unwrap();
+        assert!(
+            late.factors.iter().any(|f| f.code == "reshared_after_removal"),
+            "{late:?}"
+        );
+        e.finish(&mut out);
+        let mut cohorts = Vec::new();
+        e.take_cohorts(&mut cohorts);
+        // The newest revision of each flag: revisions only grow in the order written.
+        let newest: std::collections::BTreeMap<String, Flag> =
+            out.iter().map(|f| (f.flag_id.clone(), f.clone())).collect();
+        written.push((newest, cohorts));
+    }
+    assert_eq!(
+        written[0], written[1],
+        "the same once the input is quiet, in either order"
+    );
+}
+
 /// A timer (event time, message, subject) stays 16 bytes with typed handles: the timers of a
 /// viral message are many.
 #[test]
