@@ -6,7 +6,7 @@
 //! full flag for each (about 2 KB with its factors, evidence and citations) was most of what
 //! modsignal wrote (issue 15). A cohort lists them all instead, each with its flag's
 //! `flag_id`, revision, score, whether it is raised, its reach and its exposure: the same
-//! numbers its flag would carry, without the factors every resharer of the message shares.
+//! numbers its flag would carry, without the factors and their evidence.
 //! A resharer whose flag matters on its own (`emission.resharer_audience`: raised, a large
 //! audience of their own, labelled or reported on their reshare, a reshare after the removal) has a full
 //! flag too, and is listed in the cohort like everyone else, so the cohort answers "every
