@@ -77,6 +77,13 @@ pub struct RevisionParts {
     pub resharer_starts: u64,
     /// What was said of the sender's age (see `User::minor_term`).
     pub minor_term: u64,
+    /// For a resharer, how far the post's time lies before the latest time accepted, once the
+    /// post is known: a repeat of the post can only move its time earlier, and that can make a
+    /// reshare one made after the removal (an engine fuzz finding,
+    /// `fuzz/regressions/engine/post-moved-earlier-after-reshare`, where the flag was not
+    /// written again and kept saying otherwise). The author's flag counts it as its channel's
+    /// start.
+    pub posted: u64,
 }
 
 /// A flag's revision: one plus the sum of its measures. A removal change can bring a subject
@@ -109,6 +116,7 @@ pub fn revision(p: &RevisionParts) -> u64 {
         p.course_version,
         p.resharer_starts,
         p.minor_term,
+        p.posted,
     ]
     .into_iter()
     .fold(1u64, u64::saturating_add)
@@ -667,6 +675,11 @@ impl Engine {
             // Whether the subject is a minor is state of the account, not of the message: an
             // `account` event that changes it changes the flag, so it moves the revision too.
             minor_term: account.minor_term(),
+            posted: if subject == Subject::Resharer && msg.known() {
+                (crate::time::MAX_TS.0 - msg.posted_at).max(0) as u64
+            } else {
+                0
+            },
         };
         let rev = revision(&parts);
         let exposure = Exposure {
@@ -879,7 +892,7 @@ mod tests {
     use crate::model::Effect;
 
     /// Parts with every measure given, in declaration order (the flags as 0 or 1).
-    fn parts(v: &[u64; 23]) -> RevisionParts {
+    fn parts(v: &[u64; 24]) -> RevisionParts {
         RevisionParts {
             label_events: v[0],
             reports: v[1],
@@ -904,12 +917,13 @@ mod tests {
             course_version: v[20],
             resharer_starts: v[21],
             minor_term: v[22],
+            posted: v[23],
         }
     }
 
-    /// Measures of a realistic size: the sum of 23 of them never saturates.
-    fn measures() -> impl Strategy<Value = [u64; 23]> {
-        prop::array::uniform23(0u64..1 << 40).prop_map(|mut v| {
+    /// Measures of a realistic size: the sum of 24 of them never saturates.
+    fn measures() -> impl Strategy<Value = [u64; 24]> {
+        prop::array::uniform24(0u64..1 << 40).prop_map(|mut v| {
             v[13] %= 1 << 10;
             v
         })
@@ -919,7 +933,7 @@ mod tests {
         /// Any one measure growing makes the revision grow: a consumer keeping the highest
         /// revision keeps the newer state.
         #[test]
-        fn any_measure_growing_grows_the_revision(v in measures(), i in 0usize..23, by in 1u64..1 << 20) {
+        fn any_measure_growing_grows_the_revision(v in measures(), i in 0usize..24, by in 1u64..1 << 20) {
             let mut w = v;
             if matches!(i, 2 | 3 | 14) {
                 // A flag can only turn on.
@@ -948,7 +962,7 @@ mod tests {
 
     #[test]
     fn the_revision_saturates_rather_than_wrapping() {
-        let most = parts(&[u64::MAX; 23]);
+        let most = parts(&[u64::MAX; 24]);
         assert_eq!(revision(&most), u64::MAX);
         assert_eq!(revision(&RevisionParts::default()), 1);
     }
