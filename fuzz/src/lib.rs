@@ -218,10 +218,7 @@ pub fn final_difference(
     }
     let listed = |f: &Flag| {
         f.subject == modsignal_core::Subject::Resharer
-            && cohorts.values().flat_map(|c| &c.members).any(|m| {
-                (&m.flag_id, &m.account, m.revision, m.score, m.raised, &m.reach, &m.exposure)
-                    == (&f.flag_id, &f.account, f.revision, f.score, f.raised, &f.reach, &f.exposure)
-            })
+            && cohorts.values().flat_map(|c| &c.members).any(|m| m.says_what(f))
     };
     flags
         .keys()

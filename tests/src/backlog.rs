@@ -107,20 +107,14 @@ pub fn content_difference(expected: &BTreeMap<String, String>, got: &BTreeMap<St
 /// Whether `json` is a resharer's flag that a cohort page among `records` lists with the same
 /// numbers.
 fn listed_in_cohort(records: &BTreeMap<String, String>, json: &str) -> bool {
-    let f: serde_json::Value = serde_json::from_str(json).expect("a flag is JSON");
-    if f["subject"] != "resharer" {
+    let Ok(f) = serde_json::from_str::<Flag>(json) else {
         return false;
-    }
-    records.iter().filter(|(key, _)| key.contains('/')).any(|(_, page)| {
-        let page: serde_json::Value = serde_json::from_str(page).expect("a cohort page is JSON");
-        page["members"].as_array().is_some_and(|members| {
-            members.iter().any(|m| {
-                ["flag_id", "account", "revision", "score", "raised", "reach", "exposure"]
-                    .iter()
-                    .all(|k| m[*k] == f[*k])
-            })
+    };
+    f.subject == modsignal_core::Subject::Resharer
+        && records.iter().filter(|(key, _)| key.contains('/')).any(|(_, page)| {
+            let page: Cohort = serde_json::from_str(page).expect("a cohort page");
+            page.members.iter().any(|m| m.says_what(&f))
         })
-    })
 }
 
 /// Final flags as JSON by `flag_id`.

@@ -270,9 +270,7 @@ pub fn cohorts_say_what_flags_say(
             let m = members
                 .remove(id.as_str())
                 .ok_or_else(|| format!("{id} is in no cohort"))?;
-            if (&m.account, m.revision, m.score, m.raised, &m.reach, &m.exposure)
-                != (&f.account, f.revision, f.score, f.raised, &f.reach, &f.exposure)
-            {
+            if !m.says_what(f) {
                 return Err(format!("{id}: the cohort lists {m:?}, the flag says {f:?}"));
             }
         }

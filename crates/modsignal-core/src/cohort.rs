@@ -26,7 +26,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Category, Track};
-use crate::flag::{Exposure, Reach};
+use crate::flag::{Exposure, Flag, Reach};
 use crate::time::Ts;
 
 pub const COHORT_SCHEMA: &str = "modsignal.cohort/1";
@@ -97,6 +97,31 @@ pub struct Member {
     pub raised: bool,
     pub reach: Reach,
     pub exposure: Exposure,
+}
+
+impl Member {
+    /// Whether the member carries exactly the numbers of `flag`: the same flag, account,
+    /// revision, score, raised, reach and exposure. A resharer's flag and its member say the
+    /// same when this holds.
+    pub fn says_what(&self, flag: &Flag) -> bool {
+        (
+            &self.flag_id,
+            &self.account,
+            self.revision,
+            self.score,
+            self.raised,
+            &self.reach,
+            &self.exposure,
+        ) == (
+            &flag.flag_id,
+            &flag.account,
+            flag.revision,
+            flag.score,
+            flag.raised,
+            &flag.reach,
+            &flag.exposure,
+        )
+    }
 }
 
 /// What a cohort is built from: its message and category, and every member with the event time
