@@ -82,16 +82,22 @@ impl Engine {
     /// reshare of it (an author may reshare their own post). It only moves earlier as events
     /// arrive, whatever their order.
     pub(super) fn subject_start(&self, m: MsgIx, user: UserIx) -> Option<i64> {
+        match self.flag_starts(m, user) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When `user`'s flags on message `m` start: as its author (the posting, once known) and
+    /// as a resharer (their earliest reshare).
+    fn flag_starts(&self, m: MsgIx, user: UserIx) -> (Option<i64>, Option<i64>) {
         let msg = self.store.msgs.get(m);
         let posted = (msg.author() == user && msg.known()).then_some(msg.posted_at);
         let h = msg.hot;
         let reshared = (h != HotIx::NONE)
             .then(|| self.hot[h.usize()].resharers.get(&user).map(|r| r.start))
             .flatten();
-        match (posted, reshared) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        (posted, reshared)
     }
 
     /// Distinct label events of a hot message.
@@ -166,11 +172,7 @@ impl Engine {
             if m == except {
                 continue;
             }
-            let msg = self.store.msgs.get(m);
-            let posted = (msg.author() == u && msg.known()).then_some(msg.posted_at);
-            let reshared = (msg.hot != HotIx::NONE)
-                .then(|| self.hot[msg.hot.usize()].resharers.get(&u).map(|r| r.start))
-                .flatten();
+            let (posted, reshared) = self.flag_starts(m, u);
             if posted.into_iter().chain(reshared).any(counts) {
                 self.mark(m, Who::account(u));
             }
