@@ -328,6 +328,17 @@ impl Engine {
         if self.accounts.keys().any(|&u| !user(u) || u == UserIx::NONE) {
             return Err("an account change names an account not in state".into());
         }
+        // A cohort written has at least one page and at most one per resharer (a page holds
+        // one member at least when written, and a cohort never has fewer pages than before),
+        // so a damaged count cannot make the next settle write billions of empty pages (an
+        // out-of-memory finding of the frame fuzz target).
+        let cohorts_ok = self.hot.iter().filter(|x| x.msg != MsgIx::NONE).all(|x| {
+            let most = u32::try_from(x.resharers.len().max(1)).unwrap_or(u32::MAX);
+            x.cohorts.iter().all(|(_, k)| (1..=most).contains(&k.pages))
+        });
+        if !cohorts_ok {
+            return Err("a resharer cohort has more pages than resharers".into());
+        }
         // Every listed reshare is pending on the id of its list, under its own time, so that
         // placing or dropping it takes it off the list.
         let waiting_ok = self.via.consistent(live_rs, |r| self.store.rss.get(r).at);
